@@ -1,0 +1,355 @@
+"""Wire contract between edge agents and the twin server (MQTT topics and JSON payloads).
+
+Standard library only: the server imports this module, and so does the Pi agent.
+The contract is documented for integrators in ``docs/wire-contract.md``; keep both in step.
+
+Topics
+------
+``twin/v1/{site}/{device}/{kind}/{sensor}``
+    One reading (QoS 1, not retained).
+``twin/v1/{site}/{device}/status``
+    The device's availability (QoS 1, retained; the MQTT last will publishes ``offline``).
+
+``site``, ``device``, ``kind`` and ``sensor`` are ids: 1 to 64 characters from
+``A-Z a-z 0-9 _ . -``; ``status`` is not a valid kind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "KINDS",
+    "TOPIC_ROOT",
+    "UNITS",
+    "Reading",
+    "Status",
+    "WireError",
+    "decode",
+    "encode_reading",
+    "encode_status",
+    "reading_topic",
+    "status_topic",
+    "subscription_topics",
+]
+
+WIRE_VERSION: Final = 1
+TOPIC_ROOT: Final = "twin/v1"
+MAX_PAYLOAD_BYTES: Final = 4096
+
+#: Reading kinds. The first five are the kinds of the readings CSV (contract/ANALYZE.md);
+#: ``light_state`` and ``pressure_state`` are edge-detected state changes (1 = lamp on /
+#: pressure away from its normal level, 0 = back), published the moment they are detected.
+KINDS: Final = frozenset(
+    {"light", "pressure", "switch", "rssi", "zone", "light_state", "pressure_state"}
+)
+
+#: Units each kind may carry.
+UNITS: Final[dict[str, frozenset[str]]] = {
+    "light": frozenset({"lux", "raw"}),
+    "pressure": frozenset({"kPa", "raw"}),
+    "switch": frozenset({"bool"}),
+    "rssi": frozenset({"dBm"}),
+    "zone": frozenset({"zone"}),
+    "light_state": frozenset({"bool"}),
+    "pressure_state": frozenset({"bool"}),
+}
+
+SWITCH_CHANNELS: Final = frozenset({"tool_change", "program_input", "material_setting"})
+
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9_.:\-]{0,64}$")
+# Device time must be plausible: 2000-01-01 .. 2200-01-01 in ns.
+_T_NS_MIN: Final = 946_684_800 * 10**9
+_T_NS_MAX: Final = 7_258_118_400 * 10**9
+
+
+class WireError(ValueError):
+    """A topic or payload that breaks the wire contract; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One sample or event from one sensor, stamped on the device when it was taken.
+
+    Parameters
+    ----------
+    site, device, sensor : str
+        Where it comes from; ``(site, device, sensor)`` names a sensor, ``seq`` counts its
+        messages.
+    kind : str
+        One of :data:`KINDS`.
+    t_ns : int
+        Device time at sampling, UTC epoch nanoseconds.
+    seq : int
+        Per-sensor sequence number, from 0, +1 per message; survives agent restarts.
+    source : str
+        Machine id (light, pressure, switch, *_state), receiver id (rssi) or locator id (zone).
+    channel : str
+        Switch task name (switch), beacon id (rssi, zone), else empty.
+    value : float or str
+        Level (lux/kPa/raw), 1/0 (switch, *_state), mean RSSI dBm (rssi), or for ``zone`` a
+        machine id or ``"none"``.
+    unit : str
+        One of ``UNITS[kind]``.
+    count, rssi_max_dbm, window_ms : optional
+        For ``rssi``: advertisements aggregated in the window, their maximum RSSI, window
+        length.
+    """
+
+    site: str
+    device: str
+    sensor: str
+    kind: str
+    t_ns: int
+    seq: int
+    source: str
+    value: float | str
+    unit: str
+    channel: str = ""
+    count: int | None = None
+    rssi_max_dbm: float | None = None
+    window_ms: int | None = None
+
+    @property
+    def t_s(self) -> float:
+        """Device time in float epoch seconds."""
+        return self.t_ns / 1e9
+
+    def check(self) -> Reading:
+        """Return ``self`` if it satisfies the contract, else raise :class:`WireError`."""
+        for name in ("site", "device", "sensor", "source"):
+            _check_id(name, getattr(self, name))
+        if self.kind not in KINDS:
+            raise WireError("bad_kind", f"unknown kind {self.kind!r}")
+        if not _CHANNEL.match(self.channel):
+            raise WireError("bad_channel", f"channel {self.channel!r} is not an id")
+        if isinstance(self.t_ns, bool) or not isinstance(self.t_ns, int):
+            raise WireError("bad_time", "t_ns must be an integer")
+        if not _T_NS_MIN <= self.t_ns <= _T_NS_MAX:
+            raise WireError("bad_time", f"t_ns {self.t_ns} is outside 2000..2200")
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 0:
+            raise WireError("bad_seq", f"seq must be an integer >= 0, got {self.seq!r}")
+        if self.unit not in UNITS[self.kind]:
+            raise WireError("bad_unit", f"unit {self.unit!r} is not one of {sorted(UNITS[self.kind])}")
+        _check_value(self)
+        if self.kind == "switch" and self.channel not in SWITCH_CHANNELS:
+            raise WireError("bad_channel", f"switch channel {self.channel!r} is not a task")
+        if self.kind in ("rssi", "zone") and not self.channel:
+            raise WireError("bad_channel", f"{self.kind} readings need the beacon id as channel")
+        _check_aggregate(self)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A device's availability message (retained)."""
+
+    site: str
+    device: str
+    online: bool
+    t_ns: int | None = None
+    clock_synced: bool | None = None
+    agent_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def reading_topic(reading: Reading) -> str:
+    """MQTT topic of a reading."""
+    return f"{TOPIC_ROOT}/{reading.site}/{reading.device}/{reading.kind}/{reading.sensor}"
+
+
+def status_topic(site: str, device: str) -> str:
+    """MQTT topic of a device's retained availability status."""
+    _check_id("site", site)
+    _check_id("device", device)
+    return f"{TOPIC_ROOT}/{site}/{device}/status"
+
+
+def subscription_topics(site: str = "+") -> list[str]:
+    """Topic filters a server subscribes to for one site (``+`` for all)."""
+    return [f"{TOPIC_ROOT}/{site}/+/+/+", f"{TOPIC_ROOT}/{site}/+/status"]
+
+
+def encode_reading(reading: Reading) -> tuple[str, bytes]:
+    """Validate a reading and return its ``(topic, payload)``."""
+    reading.check()
+    body: dict[str, Any] = {
+        "v": WIRE_VERSION,
+        "t_ns": reading.t_ns,
+        "seq": reading.seq,
+        "source": reading.source,
+        "channel": reading.channel,
+        "value": reading.value,
+        "unit": reading.unit,
+    }
+    if reading.count is not None:
+        body["count"] = reading.count
+    if reading.rssi_max_dbm is not None:
+        body["rssi_max_dbm"] = reading.rssi_max_dbm
+    if reading.window_ms is not None:
+        body["window_ms"] = reading.window_ms
+    return reading_topic(reading), json.dumps(body, separators=(",", ":")).encode()
+
+
+def encode_status(status: Status) -> tuple[str, bytes]:
+    """Return the ``(topic, payload)`` of an availability status."""
+    body: dict[str, Any] = {"v": WIRE_VERSION, "state": "online" if status.online else "offline"}
+    if status.t_ns is not None:
+        body["t_ns"] = status.t_ns
+    if status.clock_synced is not None:
+        body["clock_synced"] = status.clock_synced
+    if status.agent_version is not None:
+        body["agent_version"] = status.agent_version
+    body.update(status.extra)
+    return status_topic(status.site, status.device), json.dumps(body).encode()
+
+
+def decode(topic: str, payload: bytes | bytearray | str) -> Reading | Status:
+    """Decode one MQTT message.
+
+    Raises
+    ------
+    WireError
+        For anything that is not a valid message of this contract; never another error.
+    """
+    try:
+        return _decode(topic, payload)
+    except WireError:
+        raise
+    except Exception as exc:  # defensive: any surprise is still the contract's error
+        raise WireError("malformed", f"{type(exc).__name__}: {exc}") from None
+
+
+def _decode(topic: str, payload: bytes | bytearray | str) -> Reading | Status:
+    if not isinstance(topic, str):
+        raise WireError("bad_topic", "topic must be text")
+    parts = topic.split("/")
+    root = TOPIC_ROOT.split("/")
+    if parts[:2] != root:
+        raise WireError("bad_topic", f"topic {topic[:120]!r} is not under {TOPIC_ROOT}/")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError("too_large", f"payload of {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    body = _json_object(payload)
+    if body.get("v") != WIRE_VERSION:
+        raise WireError("bad_version", f"payload version {body.get('v')!r} is not {WIRE_VERSION}")
+    if len(parts) == 5 and parts[4] == "status":
+        return _decode_status(parts[2], parts[3], body)
+    if len(parts) != 6:
+        raise WireError("bad_topic", f"topic {topic[:120]!r} needs {TOPIC_ROOT}/site/device/kind/sensor")
+    site, device, kind, sensor = parts[2:]
+    value = body.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise WireError("bad_value", f"value must be a number or text, got {type(value).__name__}")
+    return Reading(
+        site=site,
+        device=device,
+        sensor=sensor,
+        kind=kind,
+        t_ns=_field(body, "t_ns", int),
+        seq=_field(body, "seq", int),
+        source=_field(body, "source", str),
+        channel=_field(body, "channel", str, default=""),
+        value=float(value) if isinstance(value, int) else value,
+        unit=_field(body, "unit", str),
+        count=_field(body, "count", int, default=None),
+        rssi_max_dbm=_opt_float(body, "rssi_max_dbm"),
+        window_ms=_field(body, "window_ms", int, default=None),
+    ).check()
+
+
+def _decode_status(site: str, device: str, body: dict[str, Any]) -> Status:
+    _check_id("site", site)
+    _check_id("device", device)
+    state = body.get("state")
+    if state not in ("online", "offline"):
+        raise WireError("bad_status", f"state must be online or offline, got {state!r}")
+    known = {"v", "state", "t_ns", "clock_synced", "agent_version"}
+    clock = body.get("clock_synced")
+    return Status(
+        site=site,
+        device=device,
+        online=state == "online",
+        t_ns=_field(body, "t_ns", int, default=None),
+        clock_synced=clock if isinstance(clock, bool) else None,
+        agent_version=_field(body, "agent_version", str, default=None),
+        extra={k: v for k, v in body.items() if k not in known},
+    )
+
+
+def _json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
+    try:
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+        body = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError("bad_json", str(exc)[:200]) from None
+    if not isinstance(body, dict):
+        raise WireError("bad_json", f"payload must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _reject_constant(name: str) -> float:
+    raise WireError("bad_value", f"{name} is not allowed")
+
+
+_MISSING = object()
+
+
+def _field(body: dict[str, Any], name: str, typ: type, default: Any = _MISSING) -> Any:
+    if name not in body:
+        if default is _MISSING:
+            raise WireError("missing_field", f"payload has no {name!r}")
+        return default
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, typ):
+        raise WireError(f"bad_{name}", f"{name} must be {typ.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _opt_float(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WireError(f"bad_{name}", f"{name} must be a number")
+    return float(value)
+
+
+def _check_id(name: str, value: object) -> None:
+    if not isinstance(value, str) or not _ID.match(value) or value == "status":
+        raise WireError(f"bad_{name}", f"{name} {value!r} is not an id ([A-Za-z0-9_.-], 1-64)")
+
+
+def _check_value(r: Reading) -> None:
+    if r.kind == "zone":
+        if not isinstance(r.value, str) or not _ID.match(r.value):
+            raise WireError("bad_value", f"zone value must be a machine id or 'none', got {r.value!r}")
+        return
+    if isinstance(r.value, bool) or not isinstance(r.value, float | int):
+        raise WireError("bad_value", f"{r.kind} value must be a number, got {r.value!r}")
+    if not math.isfinite(r.value):
+        raise WireError("bad_value", f"value {r.value!r} is not finite")
+    if r.kind in ("switch", "light_state", "pressure_state") and r.value not in (0.0, 1.0):
+        raise WireError("bad_value", f"{r.kind} value must be 0 or 1, got {r.value!r}")
+    if r.kind == "rssi" and not -150.0 <= r.value <= 20.0:
+        raise WireError("bad_value", f"RSSI {r.value} dBm is outside -150..20")
+
+
+def _check_aggregate(r: Reading) -> None:
+    if r.count is not None and (not isinstance(r.count, int) or r.count < 1):
+        raise WireError("bad_count", f"count must be >= 1, got {r.count!r}")
+    if r.window_ms is not None and (not isinstance(r.window_ms, int) or r.window_ms < 1):
+        raise WireError("bad_window_ms", f"window_ms must be >= 1, got {r.window_ms!r}")
+    if r.rssi_max_dbm is not None and not math.isfinite(r.rssi_max_dbm):
+        raise WireError("bad_rssi_max_dbm", "rssi_max_dbm is not finite")
+    if r.kind != "rssi" and (r.count, r.rssi_max_dbm, r.window_ms) != (None, None, None):
+        raise WireError("bad_aggregate", "count/rssi_max_dbm/window_ms are for rssi readings only")

@@ -1,0 +1,379 @@
+"""Site configuration: machines, workers, receivers, shift calendar and floor markings.
+
+A site file is YAML. The contract's minimal site file (``contract/ANALYZE.md``) is a valid
+subset: everything beyond ``site``, ``machines[].id``, ``machines[].zone`` and
+``workers[].id/beacon`` has a default. Errors name the key path, e.g.
+``machines[2].zone: polygon needs >= 3 points``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "Break",
+    "Machine",
+    "Marking",
+    "Receiver",
+    "SensorWiring",
+    "Shift",
+    "Site",
+    "SiteError",
+    "Worker",
+    "load_site",
+    "parse_site",
+    "point_in_polygon",
+]
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Point2 = tuple[float, float]
+Point3 = tuple[float, float, float]
+TASKS = ("jig_change", "tool_change", "program_input", "material_setting")
+
+
+class SiteError(ValueError):
+    """A site file that does not validate; the message names the key path of each problem."""
+
+    def __init__(self, problems: list[str], source: str = "site") -> None:
+        self.problems = problems
+        head = f"{source}: {problems[0]}" if problems else f"{source}: invalid"
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(head + more)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _polygon(points: list[Point2], *, min_points: int = 3) -> list[Point2]:
+    if len(points) < min_points:
+        raise ValueError(f"polygon needs >= {min_points} points, got {len(points)}")
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError("polygon points must be finite numbers")
+    if abs(polygon_area(points)) < 1e-6:
+        raise ValueError("polygon has zero area (points are collinear or repeated)")
+    return points
+
+
+class SensorWiring(_Model):
+    """One sensor on a machine and how it is wired to the machine's Pi."""
+
+    id: Id
+    kind: Literal["light", "pressure", "switch"]
+    channel: str = ""  # switch: the task it marks
+    adc: Literal["mcp3008", "ads1115"] | None = None
+    adc_channel: int | None = Field(default=None, ge=0, le=7)
+    gpio: int | None = Field(default=None, ge=0, le=27)  # BCM numbering
+
+    @model_validator(mode="after")
+    def _wiring(self) -> SensorWiring:
+        if self.kind == "switch":
+            if self.channel not in TASKS[1:]:
+                raise ValueError(f"switch channel must be one of {list(TASKS[1:])}")
+        elif self.channel:
+            raise ValueError(f"{self.kind} sensors take no channel")
+        return self
+
+
+class Machine(_Model):
+    """A machine (NC lathe etc.) on the floor, with the zone in front of it."""
+
+    id: Id
+    name: str = ""
+    name_ja: str = ""
+    zone: list[Point2]
+    position: Point2 | None = None  # floor position of the machine's centre, metres
+    rotation_deg: float = 0.0  # about the vertical axis; 0 = front faces +y
+    footprint: Point2 = (2.0, 1.2)  # width (x) and depth (y) in metres
+    height_m: float = Field(default=1.8, gt=0)
+    model: str | None = None  # GLB made by ``models3d prepare``, relative to the site file
+    device: Id | None = None  # edge agent (Pi) at this machine
+    sensors: list[SensorWiring] = Field(default_factory=list)
+
+    _zone = field_validator("zone")(classmethod(lambda cls, v: _polygon(v)))
+
+    @field_validator("footprint")
+    @classmethod
+    def _positive(cls, v: Point2) -> Point2:
+        if v[0] <= 0 or v[1] <= 0:
+            raise ValueError("footprint sides must be > 0 m")
+        return v
+
+    @property
+    def label(self) -> str:
+        """Display name, falling back to the id."""
+        return self.name or self.id
+
+    @property
+    def centre(self) -> Point2:
+        """Floor position: the configured one, else the zone's centroid."""
+        return self.position if self.position is not None else polygon_centroid(self.zone)
+
+
+class Worker(_Model):
+    """A worker carrying a BLE beacon."""
+
+    id: Id
+    name: str = ""
+    beacon: Id
+
+
+class Receiver(_Model):
+    """A BLE receiver (usually the Pi at a machine, or a USB scanner)."""
+
+    id: Id
+    position: Point3
+    machine: Id | None = None
+
+
+class Break(_Model):
+    """A break in the shift (local time of the site)."""
+
+    start: time
+    end: time
+    name: str = "break"
+
+
+class Shift(_Model):
+    """The daily shift calendar (local time of the site)."""
+
+    start: time = time(8, 0)
+    end: time = time(17, 0)
+    breaks: list[Break] = Field(
+        default_factory=lambda: [
+            Break(start=time(10, 0), end=time(10, 10), name="morning break"),
+            Break(start=time(12, 0), end=time(13, 0), name="lunch"),
+            Break(start=time(15, 0), end=time(15, 10), name="afternoon break"),
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Shift:
+        if self.end <= self.start:
+            raise ValueError("shift end must be after its start")
+        for b in self.breaks:
+            if not self.start <= b.start < b.end <= self.end:
+                raise ValueError(f"break {b.name!r} must lie inside the shift and end after it starts")
+        return self
+
+
+class Marking(_Model):
+    """A line or area painted on the real floor."""
+
+    kind: Literal["line", "area"] = "line"
+    points: list[Point2]
+    color: str = "#ffffff"
+    width_m: float = Field(default=0.05, gt=0)
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> Marking:
+        if self.kind == "line" and len(self.points) < 2:
+            raise ValueError("a line needs >= 2 points")
+        if self.kind == "area":
+            _polygon(self.points)
+        return self
+
+
+class Site(_Model):
+    """One factory."""
+
+    site: Id
+    name: str = ""
+    timezone: str = "UTC"
+    language: Literal["ja", "en"] = "en"
+    floor: tuple[float, float] | None = None  # width x depth of the floor, metres
+    machines: list[Machine] = Field(min_length=1)
+    workers: list[Worker] = Field(default_factory=list)
+    receivers: list[Receiver] = Field(default_factory=list)
+    locators: list[Id] = Field(default_factory=list)  # commercial locator system ids
+    shift: Shift = Field(default_factory=Shift)
+    floor_markings: list[Marking] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Site:
+        _unique("machines", [m.id for m in self.machines])
+        _unique("workers", [w.id for w in self.workers])
+        _unique("receivers", [r.id for r in self.receivers])
+        _unique("workers[].beacon", [w.beacon for w in self.workers])
+        machine_ids = {m.id for m in self.machines}
+        if "none" in machine_ids:
+            raise ValueError("'none' is reserved and cannot be a machine id")
+        for i, r in enumerate(self.receivers):
+            if r.machine is not None and r.machine not in machine_ids:
+                raise ValueError(f"receivers[{i}].machine: unknown machine {r.machine!r}")
+        for i, m in enumerate(self.machines):
+            _unique(f"machines[{i}].sensors", [s.id for s in m.sensors])
+        return self
+
+    # -- look-ups used everywhere -------------------------------------------------------
+    @property
+    def machine_ids(self) -> list[str]:
+        """Machine ids in file order."""
+        return [m.id for m in self.machines]
+
+    @property
+    def worker_ids(self) -> list[str]:
+        """Worker ids in file order."""
+        return [w.id for w in self.workers]
+
+    def machine(self, machine_id: str) -> Machine:
+        """The machine with this id (KeyError if none)."""
+        for m in self.machines:
+            if m.id == machine_id:
+                return m
+        raise KeyError(machine_id)
+
+    def worker_by_beacon(self) -> dict[str, str]:
+        """Beacon id -> worker id."""
+        return {w.beacon: w.id for w in self.workers}
+
+    def zone_at(self, x: float, y: float) -> str:
+        """Machine id whose zone contains the floor point, else ``"none"``."""
+        for m in self.machines:
+            if point_in_polygon(x, y, m.zone):
+                return m.id
+        return "none"
+
+    def floor_size(self) -> tuple[float, float, float, float]:
+        """Floor extent ``(xmin, ymin, xmax, ymax)`` in metres covering every feature."""
+        xs: list[float] = []
+        ys: list[float] = []
+        for m in self.machines:
+            cx, cy = m.centre
+            half = max(m.footprint) / 2
+            xs += [cx - half, cx + half] + [p[0] for p in m.zone]
+            ys += [cy - half, cy + half] + [p[1] for p in m.zone]
+        for r in self.receivers:
+            xs.append(r.position[0])
+            ys.append(r.position[1])
+        for mk in self.floor_markings:
+            xs += [p[0] for p in mk.points]
+            ys += [p[1] for p in mk.points]
+        if self.floor is not None:
+            xs += [0.0, self.floor[0]]
+            ys += [0.0, self.floor[1]]
+        margin = 1.0
+        return min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin
+
+
+def _unique(path: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"{path}: duplicate id {i!r}")
+        seen.add(i)
+
+
+def polygon_area(points: list[Point2]) -> float:
+    """Signed area by the shoelace formula (positive when counter-clockwise)."""
+    n = len(points)
+    return 0.5 * sum(
+        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+        for i in range(n)
+    )
+
+
+def polygon_centroid(points: list[Point2]) -> Point2:
+    """Area centroid of a simple polygon."""
+    a = polygon_area(points)
+    n = len(points)
+    cx = cy = 0.0
+    for i in range(n):
+        x0, y0 = points[i]
+        x1, y1 = points[(i + 1) % n]
+        cross = x0 * y1 - x1 * y0
+        cx += (x0 + x1) * cross
+        cy += (y0 + y1) * cross
+    return cx / (6 * a), cy / (6 * a)
+
+
+def point_in_polygon(x: float, y: float, polygon: list[Point2]) -> bool:
+    """Even-odd ray test; points on an edge may fall either way."""
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        x0, y0 = polygon[i]
+        x1, y1 = polygon[(i + 1) % n]
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith("function"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        # Tuple positions inside a point are not worth a path element of their own.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
+        path = _loc(loc)
+        if err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{path}: {msg}" if path else msg)
+    return problems
+
+
+def parse_site(data: Any, source: str = "site") -> Site:
+    """Validate a site mapping (e.g. parsed YAML).
+
+    Raises
+    ------
+    SiteError
+        With every problem as ``key.path[i]: message``.
+    """
+    if not isinstance(data, dict):
+        raise SiteError([f"a site file must be a YAML mapping, got {type(data).__name__}"], source)
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        raise SiteError(_problems(exc), source) from None
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate a site YAML file; any problem is a :class:`SiteError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SiteError([f"cannot read site file: {exc.strerror or exc}"], str(p)) from None
+    except UnicodeDecodeError:
+        raise SiteError(["site file is not UTF-8 text"], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SiteError([f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"], str(p)) from None
+    return parse_site(data, str(p))
