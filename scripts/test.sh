@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up everything (system packages when root, venv, npm) and run the whole test suite:
+# ruff, pytest (real mosquitto, influxd and headless Chromium), and the viewer's node tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --system
+export PYTHONDONTWRITEBYTECODE=1
+echo "[test] ruff"
+.venv/bin/ruff check .
+status=0
+if [ -f replay/package.json ]; then
+  echo "[test] node --test (replay/)"
+  (cd replay && npm test --silent) || status=$?
+fi
+echo "[test] pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+exit $status
