@@ -1,0 +1,72 @@
+"""Journal: dedup, atomic batches, readings frame identical to the CSV loader's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from edge_agent.wire import Reading, Status
+from twin_server.journal import DeadLetter, Journal
+from twin_server.readings import parse_readings_text
+
+T0 = 1_700_000_000 * 10**9
+
+
+def _r(seq: int, kind: str = "light", value: float | str = 10.0, **kw) -> Reading:
+    base = dict(site="toyama-pilot", device="pi-m3", sensor=kind, kind=kind, t_ns=T0 + seq * 10**9,
+                seq=seq, source="M3", value=value, unit={"light": "raw", "zone": "zone"}.get(kind, "raw"))
+    base.update(kw)
+    return Reading(**base).check()
+
+
+def test_duplicates_are_dropped_and_counted(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    first = j.write_batch([(_r(0), T0), (_r(1), T0)])
+    again = j.write_batch([(_r(1), T0 + 5), (_r(2), T0 + 5), (_r(2), T0 + 6)])
+    assert (first.inserted, first.duplicates) == (2, 0)
+    assert (again.inserted, again.duplicates) == (1, 2)
+    assert j.count() == 3
+    # Same seq from another sensor is not a duplicate.
+    other = j.write_batch([(_r(0, sensor="light2"), T0)])
+    assert other.inserted == 1
+
+
+def test_survives_reopen_and_keeps_arrival_time(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.write_batch([(_r(0), T0 + 123)], [DeadLetter("t", b"\xff", "bad_json", "x", T0)],
+                  [(Status("toyama-pilot", "pi-m3", True, T0, True, "1.0"), T0)])
+    j.close()
+    j2 = Journal(tmp_path / "j.sqlite")
+    rows = j2.rows("toyama-pilot")
+    assert rows[0]["t_ns"] == T0 and rows[0]["received_ns"] == T0 + 123
+    assert j2.dead_letter_counts() == {"bad_json": 1}
+    assert j2.dead_letters()[0]["payload_bytes"] == 1
+    assert j2.device_status()[0]["online"] == 1
+
+
+def test_readings_frame_matches_csv_loader(tmp_path, pilot_site):
+    csv = (
+        "time,kind,source,channel,value\n"
+        "1700000001.5,light,M3,,812.25\n"
+        "1700000002.25,zone,tagsys,b-01,M7\n"
+        "1700000003,switch,M7,tool_change,1\n"
+        "1700000004,rssi,R3,b-02,-71.5\n"
+        "1700000005,light,M99,,3\n"
+    )
+    expected = parse_readings_text(csv, pilot_site)
+    from twin_server.ingest_publish import frame_to_wire
+
+    raw = pd.DataFrame({"t": [1700000001.5, 1700000002.25, 1700000003, 1700000004, 1700000005],
+                        "kind": ["light", "zone", "switch", "rssi", "light"],
+                        "source": ["M3", "tagsys", "M7", "R3", "M99"],
+                        "channel": ["", "b-01", "tool_change", "b-02", ""],
+                        "value": [812.25, np.nan, 1.0, -71.5, 3.0],
+                        "label": ["", "M7", "", "", ""]})
+    j = Journal(tmp_path / "j.sqlite")
+    j.write_batch([(r, T0) for r in frame_to_wire(raw, pilot_site)])
+    got = j.load_readings(pilot_site)
+    assert got.rejected == expected.rejected == {"unknown_source": 1}
+    pd.testing.assert_frame_equal(got.frame, expected.frame)
+    # Time window is half-open [start, end).
+    part = j.readings_frame(pilot_site, 1700000002.25, 1700000004)
+    assert list(part["kind"]) == ["zone", "switch"]

@@ -1,0 +1,376 @@
+"""Durable journal of every accepted reading (SQLite in WAL mode).
+
+The journal is the server's source of truth: ingest commits a batch of readings here and
+only then acknowledges the MQTT messages, so a ``kill -9`` loses nothing (the broker
+redelivers what was not acknowledged, and the unique index drops what was already in).
+Any shift can be re-analysed from it: :meth:`Journal.readings_frame` returns the contract's
+readings frame for :func:`twin_server.analysis.analyze`.
+
+It also holds the dead-letter table (messages that broke the wire contract), the latest
+status of each device, and the InfluxDB export state (a cursor over the readings plus an
+outbox of derived-series writes), so an InfluxDB outage loses nothing either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edge_agent.wire import Reading, Status
+from twin_server.readings import LoadedReadings, empty_readings, validate_readings
+from twin_server.site import Site
+
+__all__ = ["DeadLetter", "InsertStats", "Journal"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, seq INTEGER NOT NULL,
+    kind TEXT NOT NULL, t_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL,
+    source TEXT NOT NULL, channel TEXT NOT NULL, value REAL, label TEXT NOT NULL, unit TEXT NOT NULL,
+    count INTEGER, rssi_max_dbm REAL, window_ms INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS readings_key ON readings (site, device, sensor, seq);
+CREATE INDEX IF NOT EXISTS readings_time ON readings (site, t_ns);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, received_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
+CREATE TABLE IF NOT EXISTS device_status (
+    site TEXT NOT NULL, device TEXT NOT NULL, online INTEGER NOT NULL, t_ns INTEGER,
+    received_ns INTEGER NOT NULL, clock_synced INTEGER, agent_version TEXT,
+    PRIMARY KEY (site, device)
+);
+CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, op TEXT NOT NULL, body TEXT NOT NULL, created_ns INTEGER NOT NULL
+);
+"""
+
+_READING_COLUMNS = (
+    "site, device, sensor, seq, kind, t_ns, received_ns, source, channel, value, label, unit, "
+    "count, rssi_max_dbm, window_ms"
+)
+# A dead letter keeps at most this much of its payload (the wire contract allows 4 KiB).
+MAX_DEAD_PAYLOAD_BYTES = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that broke the wire contract, kept for inspection."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsertStats:
+    """What one committed batch did."""
+
+    inserted: int
+    duplicates: int
+    inserted_ids: tuple[int, int] | None  # first..last rowid written by this batch, if any
+
+
+def _reading_row(r: Reading, received_ns: int) -> tuple[Any, ...]:
+    is_zone = r.kind == "zone"
+    return (
+        r.site, r.device, r.sensor, r.seq, r.kind, r.t_ns, received_ns, r.source, r.channel,
+        None if is_zone else float(r.value), str(r.value) if is_zone else "", r.unit,
+        r.count, r.rssi_max_dbm, r.window_ms,
+    )
+
+
+class Journal:
+    """The SQLite journal; safe to use from several threads (one connection per thread).
+
+    Parameters
+    ----------
+    path : str or Path
+        Database file; its folder is created.
+    synchronous : str
+        SQLite ``synchronous`` pragma. ``NORMAL`` in WAL mode keeps every committed
+        transaction across a killed process; ``FULL`` also across power loss.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        conn.commit()
+
+    # -- connections ----------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this journal opened."""
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- writes ---------------------------------------------------------------------------
+    def write_batch(
+        self,
+        readings: Sequence[tuple[Reading, int]],
+        dead: Sequence[DeadLetter] = (),
+        statuses: Sequence[tuple[Status, int]] = (),
+    ) -> InsertStats:
+        """Commit readings (with their arrival time), dead letters and statuses atomically.
+
+        Duplicates of ``(site, device, sensor, seq)`` are dropped by the unique index.
+        When this returns, everything is on disk (committed): only then may the caller
+        acknowledge the messages.
+        """
+        conn = self._conn()
+        with self._write_lock:
+            before = conn.total_changes
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                first = None
+                if readings:
+                    first = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+                    conn.executemany(
+                        f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [_reading_row(r, rx) for r, rx in readings],
+                    )
+                inserted = conn.total_changes - before
+                if dead:
+                    conn.executemany(
+                        "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns) "
+                        "VALUES (?,?,?,?,?)",
+                        [(d.topic, bytes(d.payload[:MAX_DEAD_PAYLOAD_BYTES]), d.reason, d.detail[:500],
+                          d.received_ns) for d in dead],
+                    )
+                if statuses:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO device_status "
+                        "(site, device, online, t_ns, received_ns, clock_synced, agent_version) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        [(s.site, s.device, int(s.online), s.t_ns, rx,
+                          None if s.clock_synced is None else int(s.clock_synced), s.agent_version)
+                         for s, rx in statuses],
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        ids = (first + 1, first + inserted) if readings and inserted else None
+        return InsertStats(inserted=inserted, duplicates=len(readings) - inserted, inserted_ids=ids)
+
+    # -- reads ----------------------------------------------------------------------------
+    def count(self, site: str | None = None) -> int:
+        """Number of readings (of one site, or all)."""
+        if site is None:
+            return int(self._conn().execute("SELECT count(*) FROM readings").fetchone()[0])
+        return int(self._conn().execute("SELECT count(*) FROM readings WHERE site=?", (site,)).fetchone()[0])
+
+    def max_id(self) -> int:
+        """Rowid of the newest reading (0 if none): a cheap change marker."""
+        return int(self._conn().execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0])
+
+    def time_range(self, site: str) -> tuple[float, float] | None:
+        """Device-time span ``(first, last)`` of a site's readings in epoch seconds."""
+        lo, hi = self._conn().execute(
+            "SELECT min(t_ns), max(t_ns) FROM readings WHERE site=?", (site,)
+        ).fetchone()
+        return None if lo is None else (lo / 1e9, hi / 1e9)
+
+    def rows(
+        self,
+        site: str,
+        start: float | None = None,
+        end: float | None = None,
+        *,
+        kind: str | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Raw journal rows (device time order) as dicts, for the API."""
+        where, params = self._where(site, start, end)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if after_id is not None:
+            where.append("id > ?")
+            params.append(after_id)
+        sql = f"SELECT id, {_READING_COLUMNS} FROM readings WHERE {' AND '.join(where)} ORDER BY t_ns, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cur = self._conn().execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    @staticmethod
+    def _where(site: str, start: float | None, end: float | None) -> tuple[list[str], list[Any]]:
+        where = ["site = ?"]
+        params: list[Any] = [site]
+        if start is not None:
+            where.append("t_ns >= ?")
+            params.append(round(start * 1e9))
+        if end is not None:
+            where.append("t_ns < ?")
+            params.append(round(end * 1e9))
+        return where, params
+
+    def load_readings(
+        self, site: Site, start: float | None = None, end: float | None = None
+    ) -> LoadedReadings:
+        """The site's readings in ``[start, end)`` (device time, epoch s), validated.
+
+        Returns
+        -------
+        LoadedReadings
+            The contract's readings frame (``t = t_ns / 1e9``, kind, source, channel,
+            value, label) sorted by time, and the rows the site does not know, counted.
+        """
+        where, params = self._where(site.site, start, end)
+        cur = self._conn().execute(
+            f"SELECT t_ns, kind, source, channel, value, label FROM readings WHERE {' AND '.join(where)} "
+            "ORDER BY t_ns, id",
+            params,
+        )
+        rows = cur.fetchall()
+        if not rows:
+            return LoadedReadings(frame=empty_readings(), rejected=Counter())
+        t_ns, kind, source, channel, value, label = zip(*rows, strict=True)
+        is_zone = np.asarray(kind, dtype=object) == "zone"
+        values = np.asarray([np.nan if v is None else v for v in value], dtype="float64")
+        frame = pd.DataFrame(
+            {
+                "t": np.asarray(t_ns, dtype="int64") / 1e9,
+                "kind": np.asarray(kind, dtype=object),
+                "source": np.asarray(source, dtype=object),
+                "channel": np.asarray(channel, dtype=object),
+                # validate_readings takes zone labels from ``value``; numbers stay numbers.
+                "value": np.where(is_zone, np.asarray(label, dtype=object), values.astype(object)),
+            }
+        )
+        return validate_readings(frame, site)
+
+    def readings_frame(
+        self, site: Site, start: float | None = None, end: float | None = None
+    ) -> pd.DataFrame:
+        """The readings frame of ``[start, end)`` for :func:`twin_server.analysis.analyze`."""
+        return self.load_readings(site, start, end).frame
+
+    # -- dead letters and statuses ------------------------------------------------------
+    def dead_letters(self, limit: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
+        """Newest dead letters first; the payload is returned as text where it decodes."""
+        sql = "SELECT id, topic, payload, reason, detail, received_ns FROM dead_letters"
+        params: list[Any] = []
+        if reason is not None:
+            sql += " WHERE reason = ?"
+            params.append(reason)
+        sql += f" ORDER BY id DESC LIMIT {int(limit)}"
+        out = []
+        for id_, topic, payload, why, detail, rx in self._conn().execute(sql, params).fetchall():
+            out.append({"id": id_, "topic": topic, "payload": bytes(payload).decode("utf-8", "replace"),
+                        "payload_bytes": len(payload), "reason": why, "detail": detail, "received_ns": rx})
+        return out
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """Dead letters per reason (everything ever kept)."""
+        cur = self._conn().execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason")
+        return {reason: int(n) for reason, n in cur.fetchall()}
+
+    def device_status(self) -> list[dict[str, Any]]:
+        """The latest status message of each device."""
+        cur = self._conn().execute(
+            "SELECT site, device, online, t_ns, received_ns, clock_synced, agent_version FROM device_status"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- InfluxDB export state ------------------------------------------------------------
+    def export_cursor(self, name: str = "influx") -> int:
+        """Rowid of the last reading exported by ``name`` (0 if none)."""
+        row = self._conn().execute("SELECT last_id FROM export_cursor WHERE name=?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_export_cursor(self, last_id: int, name: str = "influx") -> None:
+        """Record that every reading up to ``last_id`` was exported."""
+        with self._write_lock:
+            self._conn().execute(
+                "INSERT INTO export_cursor (name, last_id) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET last_id=excluded.last_id",
+                (name, int(last_id)),
+            )
+
+    def readings_after(self, after_id: int, limit: int) -> list[tuple[Any, ...]]:
+        """Readings with rowid > ``after_id`` in rowid order (for the exporter)."""
+        return self._conn().execute(
+            f"SELECT id, {_READING_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (int(after_id), int(limit)),
+        ).fetchall()
+
+    def outbox_add(self, items: Iterable[tuple[str, str]], now_ns: int) -> None:
+        """Queue ``(op, body)`` items (``op`` is ``write`` or ``query``) in one transaction."""
+        items = list(items)
+        if not items:
+            return
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO outbox (op, body, created_ns) VALUES (?,?,?)",
+                    [(op, body, now_ns) for op, body in items],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def outbox_head(self) -> tuple[int, str, str] | None:
+        """The oldest queued item ``(id, op, body)``, or None."""
+        row = self._conn().execute("SELECT id, op, body FROM outbox ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), row[1], row[2])
+
+    def outbox_done(self, item_id: int) -> None:
+        """Remove a delivered outbox item."""
+        with self._write_lock:
+            self._conn().execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def outbox_size(self) -> int:
+        """Items waiting in the outbox."""
+        return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])

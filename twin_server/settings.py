@@ -1,0 +1,90 @@
+"""Settings of one twin server process (one site), with defaults for a single small shop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twin_server.site import Site
+
+__all__ = ["Settings", "parse_hostport"]
+
+
+def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
+    """``host:port`` (or ``host``) -> ``(host, port)``; raises ValueError with a clear message."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    if not host:
+        raise ValueError(f"broker {text!r}: host is empty")
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise ValueError(f"broker {text!r}: port {port!r} is not a number") from None
+    if not 0 < port_n < 65536:
+        raise ValueError(f"broker {text!r}: port {port_n} is out of range")
+    return host, port_n
+
+
+@dataclass
+class Settings:
+    """Everything :func:`twin_server.app.create_app` needs.
+
+    Parameters
+    ----------
+    site : Site
+        The site this server serves (one site per process).
+    data_dir : Path
+        Holds ``journal.sqlite`` (readings, dead letters, InfluxDB outbox).
+    broker_host, broker_port : str, int
+        MQTT broker; ``broker_host=None`` runs without ingest (API over the journal only).
+    client_id : str
+        Fixed MQTT client id: with ``clean_session=False`` the broker keeps the session and
+        redelivers every QoS 1 message not yet acknowledged (we acknowledge after commit).
+    influx_url : str or None
+        InfluxDB base URL (``http://host:8086``); ``None`` disables the export.
+    influx_db : str
+        Database (1.x) or bucket mapped by DBRP (2.x/3.x v1-compatible API).
+    influx_token : str or None
+        Sends ``Authorization: Token ...`` (2.x/3.x); ``influx_user``/``influx_password`` for
+        1.x with auth enabled.
+    influx_create_db : bool
+        Send ``CREATE DATABASE`` at start (1.x; harmless elsewhere, failures are ignored).
+    analysis_interval_s : float
+        How often the live analysis of the current shift is re-run when new data arrived.
+    derived_interval_s : float
+        How often the derived series (states, zones, tasks, lag, KPIs) are re-exported.
+    sqlite_synchronous : str
+        ``NORMAL`` survives a killed process (WAL); ``FULL`` also survives power loss.
+    """
+
+    site: Site
+    data_dir: Path = Path("twin-data")
+    broker_host: str | None = "127.0.0.1"
+    broker_port: int = 1883
+    client_id: str | None = None
+    mqtt_keepalive_s: int = 30
+    influx_url: str | None = None
+    influx_db: str = "twin"
+    influx_token: str | None = None
+    influx_user: str | None = None
+    influx_password: str | None = None
+    influx_create_db: bool = True
+    influx_batch_lines: int = 5000
+    influx_timeout_s: float = 10.0
+    influx_backoff_max_s: float = 30.0
+    analysis_interval_s: float = 5.0
+    derived_interval_s: float = 60.0
+    ws_flush_s: float = 0.2
+    sqlite_synchronous: str = "NORMAL"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def journal_path(self) -> Path:
+        """The SQLite journal file."""
+        return Path(self.data_dir) / "journal.sqlite"
+
+    @property
+    def mqtt_client_id(self) -> str:
+        """The fixed client id (one per site by default)."""
+        return self.client_id or f"twin-server-{self.site.site}"[:64]
