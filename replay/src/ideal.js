@@ -1,0 +1,138 @@
+// The "ideal day": start from a recorded shift, move or shorten changeover tasks, and see how
+// many machine minutes that gains. Pure functions; the editor UI only collects `edits`.
+//
+// Model (documented in docs/viewer.md):
+// - Each machine's day is a fixed "lead" (running before its first task) followed by blocks:
+//   one task plus the running that follows it until the next task (the job it set up).
+// - A block keeps its running pattern relative to the task end: shorten a task and the run
+//   after it starts that much earlier.
+// - Later blocks ripple: the idle gap in front of each block is kept, so the rest of the day
+//   happens the same way, earlier or later. A block never starts before the previous one ends.
+// - A moved task (its start differs from the recording) never lies inside a break: people do
+//   the changeover, the machine may run through the break.
+// - Minutes gained per machine = recorded end of its last job - ideal end of its last job: the
+//   same work done that much earlier, i.e. machine time freed for more work in the shift.
+
+const MIN_TASK_S = 10;
+
+/** Stable id of a machine's i-th task (tasks sorted by start). */
+export function taskId(machine, index) {
+  return `${machine}#${index}`;
+}
+
+function clipRuns(states, from, to) {
+  const out = [];
+  for (const s of states) {
+    if (s.state !== 'running' || s.end <= from || s.start >= to) continue;
+    out.push({ start: Math.max(s.start, from), end: Math.min(s.end, to) });
+  }
+  return out;
+}
+
+/** Push `start` past any break that the interval [start, start+dur) would overlap. */
+export function avoidBreaks(start, durS, breaks) {
+  let s = start;
+  for (let guard = 0; guard < 100; guard += 1) {
+    const hit = breaks.find((b) => s < b.end && s + durS > b.start);
+    if (!hit) return s;
+    s = hit.end;
+  }
+  return s;
+}
+
+function overlapS(intervals, breaks) {
+  let total = 0;
+  for (const iv of intervals) {
+    for (const b of breaks) total += Math.max(0, Math.min(iv.end, b.end) - Math.max(iv.start, b.start));
+  }
+  return total;
+}
+
+/**
+ * Lay out one machine's ideal day.
+ *
+ * @param {{id:string,states:object[],tasks:object[]}} lane recorded lane (sorted by start)
+ * @param {{start:number,end:number}} window recorded window, epoch s
+ * @param {{start:number,end:number}[]} breaks breaks as epoch intervals
+ * @param {Object<string,{start?:number,durationS?:number}>} edits by taskId
+ */
+export function idealMachineDay(lane, window, breaks, edits = {}) {
+  const tasks = lane.tasks;
+  const states = lane.states;
+  const firstTaskStart = tasks.length ? tasks[0].start : window.end;
+  const lead = clipRuns(states, window.start, firstTaskStart);
+  let realCursor = lead.length ? lead[lead.length - 1].end : window.start;
+  const blocks = tasks.map((task, i) => {
+    const next = i + 1 < tasks.length ? tasks[i + 1].start : window.end;
+    const runs = clipRuns(states, task.end, next).map((r) => ({ from: r.start - task.end, to: r.end - task.end }));
+    const realEnd = runs.length ? task.end + runs[runs.length - 1].to : task.end;
+    const gapBeforeS = Math.max(0, task.start - realCursor);
+    realCursor = realEnd;
+    return { task, runs, realEnd, gapBeforeS };
+  });
+  const realEndS = blocks.length ? blocks[blocks.length - 1].realEnd : realCursor;
+
+  let cursor = lead.length ? lead[lead.length - 1].end : window.start;
+  const idealTasks = [];
+  const idealRuns = [...lead];
+  blocks.forEach((b, i) => {
+    const edit = edits[taskId(lane.id, i)] ?? {};
+    const recordedDur = b.task.end - b.task.start;
+    const durS = Math.max(MIN_TASK_S, Number.isFinite(edit.durationS) ? edit.durationS : recordedDur);
+    const wanted = Number.isFinite(edit.start) ? edit.start : cursor + b.gapBeforeS;
+    let start = Math.max(wanted, cursor);
+    if (Math.abs(start - b.task.start) > 1e-6) start = avoidBreaks(start, durS, breaks);
+    const end = start + durS;
+    idealTasks.push({ ...b.task, start, end, id: taskId(lane.id, i), shiftS: start - b.task.start,
+      recordedDurationS: recordedDur });
+    for (const r of b.runs) idealRuns.push({ start: end + r.from, end: end + r.to });
+    cursor = b.runs.length ? end + b.runs[b.runs.length - 1].to : end;
+  });
+  const idealEndS = blocks.length ? cursor : realEndS;
+  const horizon = Math.max(window.end, idealEndS);
+  return {
+    id: lane.id,
+    tasks: idealTasks,
+    states: runsToStates(lane.id, idealRuns, window.start, horizon),
+    realEndS,
+    idealEndS,
+    gainedMin: (realEndS - idealEndS) / 60,
+    breakRunRealMin: overlapS(clipRuns(states, window.start, window.end), breaks) / 60,
+    breakRunIdealMin: overlapS(idealRuns, breaks) / 60,
+  };
+}
+
+/** Running intervals -> a machine_states list covering [from, to) with stopped in between. */
+export function runsToStates(machine, runs, from, to) {
+  const sorted = runs.filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
+  const out = [];
+  let t = from;
+  for (const r of sorted) {
+    const s = Math.max(r.start, t);
+    if (r.end <= s) continue;
+    if (s > t) out.push({ machine, state: 'stopped', start: t, end: s });
+    const last = out[out.length - 1];
+    if (last && last.state === 'running' && last.end >= s) last.end = r.end;
+    else out.push({ machine, state: 'running', start: s, end: r.end });
+    t = r.end;
+  }
+  if (t < to) out.push({ machine, state: 'stopped', start: t, end: to });
+  return out;
+}
+
+/** Ideal day of every machine lane plus the total minutes gained. */
+export function idealDay(lanes, breaks, edits = {}) {
+  const window = { start: lanes.start, end: lanes.end };
+  const machines = lanes.machines.map((lane) => idealMachineDay(lane, window, breaks, edits));
+  return { machines, totalGainedMin: machines.reduce((a, m) => a + m.gainedMin, 0) };
+}
+
+/** New edits with task `id` moved by `deltaS` (relative to its current ideal start). */
+export function moveTask(edits, id, currentStartS, deltaS) {
+  return { ...edits, [id]: { ...(edits[id] ?? {}), start: currentStartS + deltaS } };
+}
+
+/** New edits with task `id` lengthened (+) or shortened (-) by `deltaS`. */
+export function resizeTask(edits, id, currentDurationS, deltaS) {
+  return { ...edits, [id]: { ...(edits[id] ?? {}), durationS: Math.max(MIN_TASK_S, currentDurationS + deltaS) } };
+}

@@ -1,0 +1,48 @@
+// The URL holds the shareable moment: site, shift (day), time, speed, and the view.
+
+import { SPEEDS } from './clock.js';
+
+const VIEWS = ['replay', 'worker'];
+const LANGS = ['ja', 'en'];
+
+/**
+ * Parse a query string into view state; unknown or malformed values are dropped (not thrown)
+ * because a shared link typed on a tablet must still open the replay.
+ */
+export function decodeState(search) {
+  const q = new URLSearchParams(search);
+  const out = {};
+  const site = q.get('site');
+  if (site && /^[A-Za-z0-9_.-]{1,64}$/.test(site)) out.site = site;
+  const day = q.get('day');
+  if (day && /^\d{4}-\d{2}-\d{2}$/.test(day)) out.day = day;
+  const t = Number(q.get('t'));
+  if (q.has('t') && Number.isFinite(t)) out.t = t;
+  const speed = Number(q.get('speed'));
+  if (SPEEDS.includes(speed)) out.speed = speed;
+  const view = q.get('view');
+  if (VIEWS.includes(view)) out.view = view;
+  const worker = q.get('worker');
+  if (worker && /^[A-Za-z0-9_.-]{1,64}$/.test(worker)) out.worker = worker;
+  const lang = q.get('lang');
+  if (LANGS.includes(lang)) out.lang = lang;
+  const cam = q.get('cam');
+  if (cam && /^[A-Za-z0-9_.:-]{1,70}$/.test(cam)) out.cam = cam;
+  if (q.get('live') === '1') out.live = true;
+  return out;
+}
+
+/** Query string (with leading `?`) for a view state; time is rounded to whole seconds. */
+export function encodeState(state) {
+  const q = new URLSearchParams();
+  if (state.site) q.set('site', state.site);
+  if (state.day) q.set('day', state.day);
+  if (state.view && state.view !== 'replay') q.set('view', state.view);
+  if (state.worker) q.set('worker', state.worker);
+  if (Number.isFinite(state.t)) q.set('t', String(Math.round(state.t)));
+  if (state.speed && state.speed !== 1) q.set('speed', String(state.speed));
+  if (state.lang) q.set('lang', state.lang);
+  if (state.cam && state.cam !== 'overview') q.set('cam', state.cam);
+  if (state.live) q.set('live', '1');
+  return `?${q.toString()}`;
+}
