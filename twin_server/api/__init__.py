@@ -1,0 +1,1 @@
+"""The twin server's HTTP and WebSocket API (FastAPI routers)."""

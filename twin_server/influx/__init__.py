@@ -1,0 +1,1 @@
+"""InfluxDB export for integrators: pure line protocol and a durable background writer."""
