@@ -91,7 +91,7 @@ def test_outage_loses_nothing_and_resend_is_exactly_once(tmp_path, own_influxd):
     w2.stop()
     assert _count(own_influxd, "outage") == 7000
     res = own_influxd.query('SELECT "value", "seq", "delay_s" FROM "light" WHERE "seq" = 4321', "outage")
-    t, value, seq, delay_s = res["results"][0]["series"][0]["values"][0]
+    _t, value, seq, delay_s = res["results"][0]["series"][0]["values"][0]
     assert (value, seq) == (4321 % 97, 4321) and delay_s == pytest.approx(0.005)
 
 

@@ -72,8 +72,8 @@ def raw_readings(rng: random.Random) -> list[tuple[Reading, int]]:
     for m in ("M3", "M7"):
         for i in range(120):  # every 5 s for 10 minutes
             t = base + i * 5 * 10**9 + rng.randint(0, 10**8)
-            out.append((Reading(SITE, f"pi-{m.lower()}", "light", "light", t, i, m, rng.uniform(0, 900), "raw"),
-                        t + rng.randint(10**6, 3 * 10**9)))
+            r = Reading(SITE, f"pi-{m.lower()}", "light", "light", t, i, m, rng.uniform(0, 900), "raw")
+            out.append((r, t + rng.randint(10**6, 3 * 10**9)))
     for rx in ("R3", "R7"):
         for b in ("b-01", "b-02"):
             for i in range(rng.randint(20, 60)):
