@@ -1,0 +1,305 @@
+"""Render sensor readings from a simulated shift's ground truth (pure, vectorised).
+
+Each ``render_*`` function takes the :class:`~twin_server.simulate.shift.Schedule`, the site,
+the parameters and its own numpy ``Generator`` and returns a readings frame piece (columns
+``t, kind, source, channel, value, label`` of :mod:`twin_server.readings`). Times are the
+device's sampling times: true time plus the device's clock offset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from twin_server.readings import COLUMNS, empty_readings
+from twin_server.site import Site
+
+from .params import SimParams
+from .shift import Schedule, true_zone_intervals
+
+__all__ = [
+    "clock_offsets",
+    "device_of",
+    "locator_id",
+    "ou_series",
+    "render_light",
+    "render_pressure",
+    "render_readings",
+    "render_rssi",
+    "render_switches",
+    "render_zones",
+]
+
+
+def _piece(
+    t: np.ndarray,
+    kind: str,
+    source: str,
+    channel: str | np.ndarray,
+    value: np.ndarray,
+    label: np.ndarray | str = "",
+) -> pd.DataFrame:
+    n = len(t)
+    return pd.DataFrame(
+        {
+            "t": np.asarray(t, dtype="float64"),
+            "kind": np.full(n, kind, dtype=object),
+            "source": np.full(n, source, dtype=object),
+            "channel": np.full(n, channel, dtype=object) if isinstance(channel, str) else channel,
+            "value": np.asarray(value, dtype="float64"),
+            "label": np.full(n, label, dtype=object) if isinstance(label, str) else label,
+        },
+        columns=COLUMNS,
+    )
+
+
+def ou_series(rng: np.random.Generator, n: int, sd: float, tau_steps: float) -> np.ndarray:
+    """Ornstein-Uhlenbeck (AR(1)) series of ``n`` steps, stationary sd ``sd``, correlation ``tau_steps``."""
+    if n <= 0:
+        return np.zeros(0)
+    a = math.exp(-1.0 / max(tau_steps, 1e-9))
+    eps = rng.standard_normal(n)
+    eps[0] /= math.sqrt(max(1 - a * a, 1e-12))  # start in the stationary distribution
+    return lfilter([sd * math.sqrt(1 - a * a)], [1.0, -a], eps)
+
+
+def _sample_times(rng: np.random.Generator, t0: float, t1: float, period_s: float) -> np.ndarray:
+    """Regular sampling with a small random phase and jitter (a Pi's timer), inside ``[t0, t1)``."""
+    n = max(0, math.floor((t1 - t0) / period_s))
+    t = t0 + np.arange(n) * period_s + rng.uniform(0.0, min(0.02, period_s / 10), n)
+    return t[t < t1]
+
+
+def _state_at(intervals: list[tuple[float, float]], t: np.ndarray) -> np.ndarray:
+    """True where ``t`` lies in one of the sorted, disjoint ``[start, end)`` intervals."""
+    if not intervals:
+        return np.zeros(t.shape, dtype=bool)
+    starts = np.array([a for a, _ in intervals])
+    ends = np.array([b for _, b in intervals])
+    i = np.searchsorted(starts, t, side="right") - 1
+    return (i >= 0) & (t < ends[np.clip(i, 0, None)])
+
+
+def device_of(site: Site, source: str) -> str:
+    """The device (clock) that stamps a source's readings: a receiver at a machine uses its Pi."""
+    for r in site.receivers:
+        if r.id == source and r.machine is not None:
+            return r.machine
+    return source
+
+
+def locator_id(site: Site) -> str:
+    """The locator system id used for ``zone`` rows."""
+    return site.locators[0] if site.locators else "locator"
+
+
+def clock_offsets(site: Site, params: SimParams, rng: np.random.Generator) -> dict[str, float]:
+    """A constant clock offset (seconds) per device; all zero unless ``clock_offset_sd_s > 0``."""
+    devices = [*site.machine_ids, *[r.id for r in site.receivers if r.machine is None], locator_id(site)]
+    draws = rng.standard_normal(len(devices)) * params.clock_offset_sd_s
+    return {d: float(round(v, 3)) for d, v in zip(devices, draws, strict=True)}
+
+
+# -- machine sensors ----------------------------------------------------------------------
+
+
+def render_light(
+    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+) -> list[pd.DataFrame]:
+    """Stack-light level per machine: two lamp levels over a drifting ambient, plus noise."""
+    grid_s = 60.0
+    n_grid = math.ceil((sched.t1 - sched.t0) / grid_s) + 2
+    grid_t = sched.t0 + np.arange(n_grid) * grid_s
+    ambient = params.ambient_lux + ou_series(rng, n_grid, params.ambient_sd_lux, params.ambient_tau_min)
+    ambient = np.maximum(ambient, 0.1 * params.ambient_lux)
+    out = []
+    for m in site.machines:
+        off_lux = _uniform(rng, params.light_off_lux)
+        on_lux = off_lux + _uniform(rng, params.light_on_extra_lux)
+        gain = _uniform(rng, params.ambient_gain)
+        t = _sample_times(rng, sched.t0, sched.t1, params.light_period_s)
+        running = _state_at(sched.runs[m.id], t)
+        level = gain * np.interp(t, grid_t, ambient) + np.where(running, on_lux, off_lux)
+        level += rng.standard_normal(len(t)) * params.light_noise_share * on_lux
+        out.append(_piece(t + offsets.get(m.id, 0.0), "light", m.id, "", np.round(level, 2)))
+    return out
+
+
+def render_pressure(
+    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+) -> list[pd.DataFrame]:
+    """Pressure per machine: noise around a slowly drifting normal level; a drop during jig changes."""
+    grid_s = 60.0
+    n_grid = math.ceil((sched.t1 - sched.t0) / grid_s) + 2
+    grid_t = sched.t0 + np.arange(n_grid) * grid_s
+    tau = params.pressure_tau_s
+    out = []
+    for m in site.machines:
+        normal = _uniform(rng, params.pressure_normal)
+        drift = ou_series(rng, n_grid, params.pressure_drift_share, 60.0)
+        t = _sample_times(rng, sched.t0, sched.t1, params.pressure_period_s)
+        factor = np.ones(len(t))
+        for tk in sched.tasks:
+            if tk.machine != m.id or tk.task != "jig_change":
+                continue
+            low = _uniform(rng, params.pressure_jig_share)
+            a = tk.start + _uniform(rng, params.pressure_jig_delay_s)
+            b = max(a + 1.0, tk.end - _uniform(rng, params.pressure_jig_delay_s))
+            i0, i1 = np.searchsorted(t, [a, b + 8 * tau])
+            seg = t[i0:i1]
+            # First-order ramps down at a and back up at b (a valve and a hydraulic line).
+            g = np.where(
+                seg < b,
+                1 - np.exp(-np.clip(seg - a, 0, None) / tau),
+                (1 - math.exp(-(b - a) / tau)) * np.exp(-np.clip(seg - b, 0, None) / tau),
+            )
+            factor[i0:i1] = np.minimum(factor[i0:i1], 1 - (1 - low) * g)
+        level = normal * (1 + np.interp(t, grid_t, drift)) * factor
+        level += rng.standard_normal(len(t)) * params.pressure_noise_share * normal
+        out.append(_piece(t + offsets.get(m.id, 0.0), "pressure", m.id, "", np.round(level, 2)))
+    return out
+
+
+def render_switches(
+    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+) -> tuple[list[pd.DataFrame], dict[str, int]]:
+    """Button presses at task starts (not jig change): some forgotten, some bouncing.
+
+    Returns the frame pieces and counts ``{"expected": ..., "forgotten": ..., "bounced": ...}``.
+    """
+    ts: list[float] = []
+    src: list[str] = []
+    ch: list[str] = []
+    val: list[float] = []
+    counts = {"expected": 0, "forgotten": 0, "bounced": 0}
+    for tk in sorted(sched.tasks, key=lambda k: (k.start, k.machine)):
+        if tk.task == "jig_change":
+            continue
+        # Always draw the same numbers per task so one parameter does not reshuffle the others.
+        u_forget, u_delay, u_bounce, b1, b2 = rng.random(5)
+        hold = max(0.1, params.press_hold_s + 0.08 * rng.standard_normal())
+        counts["expected"] += 1
+        if u_forget < params.forgotten_share:
+            counts["forgotten"] += 1
+            continue
+        lo, hi = params.press_delay_s
+        t_press = min(tk.start + lo + (hi - lo) * u_delay, tk.end - 0.5)
+        t_press = max(t_press, tk.start)
+        events = [(t_press, 1.0)]
+        if u_bounce < params.bounce_share:
+            counts["bounced"] += 1
+            events += [(t_press + 0.005 + 0.015 * b1, 0.0), (t_press + 0.025 + 0.025 * b2, 1.0)]
+        events.append((t_press + max(hold, 0.06), 0.0))
+        off = offsets.get(tk.machine, 0.0)
+        for te, v in events:
+            ts.append(te + off)
+            src.append(tk.machine)
+            ch.append(tk.task)
+            val.append(v)
+    if not ts:
+        return [], counts
+    frame = pd.DataFrame(
+        {"t": ts, "kind": "switch", "source": src, "channel": ch, "value": val, "label": ""}, columns=COLUMNS
+    )
+    return [frame], counts
+
+
+# -- worker location ----------------------------------------------------------------------
+
+
+def render_rssi(
+    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+) -> list[pd.DataFrame]:
+    """RSSI of each beacon advert at each receiver (log-distance path loss, body shadowing, noise, loss)."""
+    out = []
+    for w in site.workers:
+        path = sched.paths[w.id]
+        n = math.ceil((sched.t1 - sched.t0) / params.adv_interval_s) + 1
+        # BLE adds a random 0-10 ms delay to every advertising interval.
+        steps = params.adv_interval_s + rng.uniform(0.0, 0.01, n)
+        t = sched.t0 + rng.uniform(0.0, params.adv_interval_s) + np.cumsum(steps) - steps[0]
+        t = t[t < sched.t1]
+        x, y, face = path.sample(t)
+        away = path.away_mask(t)
+        for r in site.receivers:
+            rx, ry, rz = r.position
+            d = np.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (params.beacon_height_m - rz) ** 2)
+            bearing = np.arctan2(ry - y, rx - x)
+            shadow = params.body_loss_db * (1 - np.cos(bearing - face)) / 2
+            rssi = (
+                params.tx_power_dbm
+                - 10 * params.path_loss_exponent * np.log10(np.maximum(d, 0.1))
+                - shadow
+                + params.rssi_noise_db * rng.standard_normal(len(t))
+            )
+            keep = (rng.random(len(t)) >= params.packet_loss) & (rssi >= params.sensitivity_dbm) & ~away
+            off = offsets.get(device_of(site, r.id), 0.0)
+            out.append(_piece(t[keep] + off, "rssi", r.id, w.beacon, np.round(rssi[keep])))
+    return out
+
+
+def render_zones(
+    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+) -> list[pd.DataFrame]:
+    """The commercial locator's zone reports: every true zone change, reported late by the lag.
+
+    A change at true time ``tau`` is reported at ``tau + lag(tau)``; reports keep their order
+    (a report never overtakes the previous one) and reports after the window are lost.
+    """
+    loc = locator_id(site)
+    off = offsets.get(loc, 0.0)
+    out = []
+    for w in site.workers:
+        zones = true_zone_intervals(site, sched.paths[w.id], sched.t0, sched.t1)
+        lag = sched.lag[w.id]
+        lag_starts = np.array([a for a, _, _ in lag])
+        lag_vals = np.array([v for _, _, v in lag])
+        times, labels = [], []
+        last = -math.inf
+        for k, (zone, start, _end) in enumerate(zones):
+            if k == 0:
+                rep = sched.t0  # the locator's state at the start of the recording
+            else:
+                i = int(np.searchsorted(lag_starts, start, side="right") - 1)
+                rep = max(start + lag_vals[max(i, 0)], last + 0.5)
+            if rep >= sched.t1:
+                break
+            times.append(rep)
+            labels.append(zone)
+            last = rep
+        t = np.array(times, dtype="float64") + off
+        out.append(
+            _piece(
+                np.round(t, 3), "zone", loc, w.beacon, np.full(len(t), np.nan), np.array(labels, dtype=object)
+            )
+        )
+    return out
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def render_readings(sched: Schedule, site: Site, params: SimParams, seed: int) -> tuple[pd.DataFrame, dict]:
+    """All readings of a simulated shift, sorted by time, and a few facts about them.
+
+    Every sensor family draws from its own generator (spawned from ``seed``), so switching the
+    RSSI or the locator off leaves the other readings unchanged.
+    """
+    rngs = [np.random.default_rng([seed, 1, k]) for k in range(6)]
+    offsets = clock_offsets(site, params, rngs[0])
+    pieces = render_light(sched, site, params, rngs[1], offsets)
+    pieces += render_pressure(sched, site, params, rngs[2], offsets)
+    switch_pieces, presses = render_switches(sched, site, params, rngs[3], offsets)
+    pieces += switch_pieces
+    if params.rssi and site.receivers:
+        pieces += render_rssi(sched, site, params, rngs[4], offsets)
+    if params.locator:
+        pieces += render_zones(sched, site, params, rngs[5], offsets)
+    pieces = [p for p in pieces if len(p)]
+    frame = pd.concat(pieces, ignore_index=True) if pieces else empty_readings()
+    frame = frame.sort_values("t", kind="stable", ignore_index=True)
+    return frame, {"clock_offsets_s": offsets, "presses": presses}
