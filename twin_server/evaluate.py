@@ -1,0 +1,382 @@
+"""Score an analysis result against a ground truth (contract/ANALYZE.md, "How results are scored").
+
+Once per second, at ``window.start + k + 0.5`` of the truth's window, every worker's zone,
+every machine's task label (a task name or ``none``) and every machine's state are looked up
+in both documents and compared. :func:`score` returns the numbers; :func:`baseline_results`
+turns the raw commercial-locator zone stream of a recording into result documents (taken at
+face value, and shifted 30 s earlier like the pilot did) so they can be scored the same way.
+
+``python -m twin_server evaluate --truth truth.json --result result.json`` prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin_server.result import BeaconLag, Result, ResultError, WorkerZone, load_result
+from twin_server.site import Site, SiteError, load_site
+
+__all__ = [
+    "BASELINE_SHIFT_S",
+    "TASKS",
+    "Scores",
+    "add_arguments",
+    "baseline_results",
+    "evaluate_files",
+    "format_table",
+    "label_grid",
+    "run",
+    "score",
+    "score_times",
+    "zone_stream_result",
+]
+
+TASKS = ("jig_change", "tool_change", "program_input", "material_setting")
+BASELINE_SHIFT_S = 30.0  # the pilot's manual correction
+_MISSING = "<missing>"  # label of a second the scored document does not cover: never correct
+
+
+@dataclass
+class Scores:
+    """Per-second scores of one result against the truth; ``None`` = not applicable / not known.
+
+    Attributes
+    ----------
+    zone_accuracy : float or None
+        Share of (worker, second) pairs whose zone matches.
+    task_accuracy : float or None
+        Share of (machine, second) pairs whose label (task name or ``none``) matches.
+    task_macro_f1 : float or None
+        Mean F1 over the four tasks (per-second labels); tasks absent from both truth and
+        result are left out of the mean.
+    task_f1 : dict
+        F1 per task (``None`` where absent from both).
+    machine_state_accuracy : float or None
+        Share of (machine, second) pairs whose state matches (``unknown`` never matches).
+    lag_mae_s : float or None
+        Mean absolute error of ``beacon_lag`` over (worker, second) pairs where both give a lag.
+    lag_coverage : float or None
+        Share of the truth's (worker, second) lag pairs for which the result gives a lag.
+    seconds : int
+        Number of scored seconds.
+    """
+
+    zone_accuracy: float | None = None
+    task_accuracy: float | None = None
+    task_macro_f1: float | None = None
+    task_f1: dict[str, float | None] = field(default_factory=dict)
+    machine_state_accuracy: float | None = None
+    lag_mae_s: float | None = None
+    lag_coverage: float | None = None
+    seconds: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+# -- pure scoring ---------------------------------------------------------------------------------
+
+
+def score_times(window_start: float, window_end: float) -> np.ndarray:
+    """The scoring instants ``window_start + k + 0.5`` inside ``[window_start, window_end)``."""
+    n = max(0, math.ceil(window_end - window_start - 0.5))
+    return window_start + np.arange(n, dtype="float64") + 0.5
+
+
+def label_grid(
+    intervals: Iterable[tuple[float, float, object]], times: np.ndarray, default: object
+) -> np.ndarray:
+    """Label of each time from half-open ``(start, end, label)`` intervals.
+
+    Intervals are painted in order of their start, so where two overlap the later-starting one
+    wins; times no interval covers get ``default``.
+
+    Parameters
+    ----------
+    intervals : iterable of (float, float, label)
+        Half-open intervals in epoch seconds.
+    times : numpy.ndarray
+        Sorted times.
+    default : object
+        Label where no interval applies (``np.nan`` for numeric grids).
+    """
+    numeric = isinstance(default, float)
+    out = np.full(times.shape, default, dtype="float64" if numeric else object)
+    for start, end, label in sorted(intervals, key=lambda iv: (iv[0], iv[1])):
+        i0, i1 = np.searchsorted(times, [start, end], side="left")
+        if i1 > i0:
+            out[i0:i1] = label
+    return out
+
+
+def _group(items: Iterable[tuple[str, float, float, object]]) -> dict[str, list[tuple[float, float, object]]]:
+    groups: dict[str, list[tuple[float, float, object]]] = {}
+    for key, start, end, label in items:
+        groups.setdefault(key, []).append((start, end, label))
+    return groups
+
+
+def _f1(truth: np.ndarray, pred: np.ndarray, label: str) -> float | None:
+    t = truth == label
+    p = pred == label
+    tp = int(np.sum(t & p))
+    denom = int(np.sum(t)) + int(np.sum(p))
+    return None if denom == 0 else 2 * tp / denom
+
+
+def score(truth: Result, result: Result, *, zones_only: bool = False) -> Scores:
+    """Score ``result`` against ``truth`` once per second of the truth's window.
+
+    Parameters
+    ----------
+    truth : Result
+        The ground truth (e.g. a simulator's ``truth.json``).
+    result : Result
+        The document to score (an analysis result, or a baseline).
+    zones_only : bool
+        Score only zones and lag (task and machine-state scores are ``None``): for baselines
+        made from location data alone.
+
+    Returns
+    -------
+    Scores
+        Accuracies in [0, 1]; ``None`` where nothing could be scored.
+    """
+    times = score_times(truth.window_start, truth.window_end)
+    out = Scores(seconds=len(times))
+    if len(times) == 0:
+        return out
+
+    # Zones: every worker of the truth, every second.
+    t_zones = _group((z.worker, z.start, z.end, z.zone) for z in truth.worker_zones)
+    r_zones = _group((z.worker, z.start, z.end, z.zone) for z in result.worker_zones)
+    if t_zones:
+        hits = [
+            label_grid(iv, times, _MISSING) == label_grid(r_zones.get(w, []), times, _MISSING + "r")
+            for w, iv in t_zones.items()
+        ]
+        out.zone_accuracy = float(np.mean(np.concatenate(hits)))
+
+    # Lag: where both truth and result give one.
+    t_lag = _group((b.worker, b.start, b.end, b.lag_s) for b in truth.beacon_lag)
+    r_lag = _group((b.worker, b.start, b.end, b.lag_s) for b in result.beacon_lag)
+    errors, known = [], 0
+    for w, iv in t_lag.items():
+        tl = label_grid(iv, times, math.nan)
+        rl = label_grid(r_lag.get(w, []), times, math.nan)
+        both = np.isfinite(tl) & np.isfinite(rl)
+        known += int(np.isfinite(tl).sum())
+        errors.append(np.abs(tl[both] - rl[both]))
+    err = np.concatenate(errors) if errors else np.zeros(0)
+    out.lag_mae_s = float(err.mean()) if len(err) else None
+    out.lag_coverage = len(err) / known if known else None
+
+    if zones_only:
+        return out
+
+    machines = sorted({s.machine for s in truth.machine_states} | {tk.machine for tk in truth.tasks})
+    # Tasks: label per machine-second is the task name, or "none" between tasks.
+    t_tasks = _group((tk.machine, tk.start, tk.end, tk.task) for tk in truth.tasks)
+    r_tasks = _group((tk.machine, tk.start, tk.end, tk.task) for tk in result.tasks)
+    if machines:
+        truth_lab = np.concatenate([label_grid(t_tasks.get(m, []), times, "none") for m in machines])
+        pred_lab = np.concatenate([label_grid(r_tasks.get(m, []), times, "none") for m in machines])
+        out.task_accuracy = float(np.mean(truth_lab == pred_lab))
+        out.task_f1 = {name: _f1(truth_lab, pred_lab, name) for name in TASKS}
+        defined = [v for v in out.task_f1.values() if v is not None]
+        out.task_macro_f1 = float(np.mean(defined)) if defined else None
+
+    t_states = _group((s.machine, s.start, s.end, s.state) for s in truth.machine_states)
+    r_states = _group((s.machine, s.start, s.end, s.state) for s in result.machine_states)
+    if t_states:
+        hits = []
+        for m, iv in t_states.items():
+            tl = label_grid(iv, times, _MISSING)
+            rl = label_grid(r_states.get(m, []), times, "unknown")
+            hits.append((tl == rl) & (rl != "unknown"))
+        out.machine_state_accuracy = float(np.mean(np.concatenate(hits)))
+    return out
+
+
+# -- baselines from the raw locator stream -----------------------------------------------------------
+
+
+def zone_stream_result(truth: Result, readings: pd.DataFrame, site: Site, shift_s: float = 0.0) -> Result:
+    """A result whose zones are the locator's ``zone`` rows taken at face value, moved ``shift_s`` earlier.
+
+    Each report holds until the beacon's next report; before the first report the zone is
+    ``none``. The implied lag is the constant ``shift_s`` over the window. Tasks and machine
+    states are left empty (score with ``zones_only=True``).
+
+    Parameters
+    ----------
+    truth : Result
+        Gives the window.
+    readings : pandas.DataFrame
+        A readings frame (:mod:`twin_server.readings`); only ``zone`` rows are used.
+    site : Site
+        Maps beacon ids to workers.
+    shift_s : float
+        Seconds to move every report earlier (the pilot used 30).
+    """
+    t0, t1 = truth.window_start, truth.window_end
+    zones = readings[readings["kind"] == "zone"]
+    out_zones: list[WorkerZone] = []
+    for w in site.workers:
+        rows = zones[zones["channel"] == w.beacon].sort_values("t", kind="stable")
+        t = rows["t"].to_numpy(dtype="float64") - shift_s
+        labels = rows["label"].to_numpy(dtype=object)
+        cursor, current = t0, "none"
+        for ti, lab in zip(t, labels, strict=True):
+            if ti > cursor and ti < t1:
+                out_zones.append(WorkerZone(w.id, current, cursor, ti))
+                cursor = ti
+            current = str(lab)
+        if cursor < t1:
+            out_zones.append(WorkerZone(w.id, current, cursor, t1))
+    lags = [BeaconLag(w.id, shift_s, t0, t1) for w in site.workers]
+    return Result(site=truth.site, window_start=t0, window_end=t1, worker_zones=out_zones, beacon_lag=lags)
+
+
+def baseline_results(truth: Result, readings: pd.DataFrame, site: Site) -> dict[str, Result]:
+    """The two baselines: ``raw`` (zone stream as is) and ``shifted_30s`` (30 s earlier)."""
+    return {
+        "raw": zone_stream_result(truth, readings, site, 0.0),
+        "shifted_30s": zone_stream_result(truth, readings, site, BASELINE_SHIFT_S),
+    }
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``evaluate`` command."""
+    parser.add_argument("--truth", type=Path, required=True, help="ground truth JSON (e.g. from simulate)")
+    parser.add_argument("--result", type=Path, required=True, help="result JSON to score (e.g. from analyze)")
+    parser.add_argument(
+        "--readings",
+        type=Path,
+        help="readings CSV for the baselines (default: readings.csv next to the truth)",
+    )
+    parser.add_argument(
+        "--site",
+        type=Path,
+        help="site YAML (default: the site recorded in the truth, or site.yaml next to it)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+
+
+def _default_site(truth: Result, truth_path: Path) -> Path | None:
+    recorded = truth.extra.get("simulation", {}).get("site_file") if isinstance(truth.extra, dict) else None
+    for cand in ([Path(recorded)] if recorded else []) + [truth_path.parent / "site.yaml"]:
+        if cand.is_file():
+            return cand
+    return None
+
+
+def evaluate_files(
+    truth_path: Path, result_path: Path, readings_path: Path | None = None, site_path: Path | None = None
+) -> dict:
+    """Score a result file and the baselines; returns the JSON-ready report.
+
+    Raises
+    ------
+    ResultError, SiteError, ReadingsError
+        On files that cannot be used (the CLI turns these into one line and exit code 2).
+    """
+    from twin_server.readings import load_readings_csv
+
+    truth = load_result(truth_path)
+    result = load_result(result_path)
+    report: dict = {
+        "truth": str(truth_path),
+        "result": str(result_path),
+        "window": {"start": truth.window_start, "end": truth.window_end},
+        "scores": score(truth, result).to_dict(),
+        "baselines": {},
+        "notes": [],
+    }
+    readings_path = readings_path or truth_path.parent / "readings.csv"
+    site_path = site_path or _default_site(truth, truth_path)
+    if not readings_path.is_file():
+        report["notes"].append(f"baselines not computed: no readings file {readings_path}")
+    elif site_path is None:
+        report["notes"].append("baselines not computed: no site file (pass --site)")
+    else:
+        site = load_site(site_path)
+        loaded = load_readings_csv(readings_path, site)
+        if not (loaded.frame["kind"] == "zone").any():
+            report["notes"].append(f"baselines not computed: {readings_path} has no zone rows")
+        else:
+            for name, base in baseline_results(truth, loaded.frame, site).items():
+                report["baselines"][name] = score(truth, base, zones_only=True).to_dict()
+        if loaded.rejected_rows:
+            report["notes"].append(f"{loaded.rejected_rows} readings rows rejected while loading")
+    return report
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_table(report: dict) -> str:
+    """The scores beside the baselines as a fixed-width text table."""
+    cols: list[tuple[str, dict]] = [("result", report["scores"])]
+    titles = {"raw": "raw locator", "shifted_30s": "raw - 30 s"}
+    cols += [(titles.get(k, k), v) for k, v in report["baselines"].items()]
+    rows: Sequence[tuple[str, str, int]] = [
+        ("zone accuracy", "zone_accuracy", 3),
+        ("task accuracy", "task_accuracy", 3),
+        ("task macro-F1", "task_macro_f1", 3),
+        *[(f"  F1 {t}", f"task_f1.{t}", 3) for t in TASKS],
+        ("machine-state accuracy", "machine_state_accuracy", 3),
+        ("lag MAE (s)", "lag_mae_s", 1),
+        ("lag coverage", "lag_coverage", 3),
+    ]
+    width = 24
+    lines = [f"{'metric':<{width}}" + "".join(f"{name:>14}" for name, _ in cols)]
+    for title, key, digits in rows:
+        cells = []
+        for _, sc in cols:
+            if "." in key:
+                outer, inner = key.split(".")
+                value = (sc.get(outer) or {}).get(inner)
+            else:
+                value = sc.get(key)
+            cells.append(f"{_fmt(value, digits):>14}")
+        lines.append(f"{title:<{width}}" + "".join(cells))
+    lines.append(
+        f"scored seconds: {report['scores']['seconds']}  "
+        "(baselines score location only: task and machine-state scores are n/a)"
+    )
+    lines += [f"note: {n}" for n in report["notes"]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table (and write ``--json``); exit code 2 on unusable files."""
+    from twin_server.readings import ReadingsError
+
+    try:
+        report = evaluate_files(args.truth, args.result, args.readings, args.site)
+    except (ResultError, SiteError, ReadingsError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+    return 0
