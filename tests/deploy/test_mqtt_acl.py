@@ -1,0 +1,215 @@
+"""Generated mosquitto password + ACL files, checked on paper and against a real broker."""
+
+from __future__ import annotations
+
+import queue
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from deploy_broker import Client, Deployment, SecureMosquitto, connect, subscribe
+from services import free_port
+
+from twin_server.deploy_acl import (
+    DeployError,
+    acl_text,
+    hash_password,
+    main,
+    parse_credentials,
+    plan_users,
+    site_devices,
+    verify_password,
+    write_deployment,
+)
+from twin_server.site import parse_site
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = "toyama-pilot"
+
+
+# -- pure parts ------------------------------------------------------------------------------------
+def test_users_follow_the_site_file(pilot_site) -> None:
+    users = {u.name: u for u in plan_users(pilot_site)}
+    assert list(users) == ["twin-server", "pi-m3", "pi-m7", "pi-m10", "tagsys"]
+    assert users["pi-m3"].write == (f"twin/v1/{SITE}/pi-m3/#",) and users["pi-m3"].read == ()
+    assert users["twin-server"].read == ("twin/v1/#",) and users["twin-server"].write == ()
+    assert "edge-sim" not in users
+    sim = plan_users(pilot_site, simulator=True)[-1]
+    assert sim.name == "edge-sim" and sim.write == (f"twin/v1/{SITE}/#",)
+
+
+def test_acl_text_has_one_block_per_user_and_nothing_for_anonymous(pilot_site) -> None:
+    text = acl_text(plan_users(pilot_site), SITE)
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules[0] == "user twin-server"  # no topic line may precede the first user (= anonymous)
+    assert rules == [
+        "user twin-server", "topic read twin/v1/#",
+        "user pi-m3", f"topic write twin/v1/{SITE}/pi-m3/#",
+        "user pi-m7", f"topic write twin/v1/{SITE}/pi-m7/#",
+        "user pi-m10", f"topic write twin/v1/{SITE}/pi-m10/#",
+        "user tagsys", f"topic write twin/v1/{SITE}/tagsys/#",
+    ]
+
+
+def test_names_that_would_widen_an_acl_are_refused(pilot_site) -> None:
+    for bad in ("pi/#", "pi+", "a b", "", "$SYS"):
+        with pytest.raises(DeployError):
+            site_devices(pilot_site, [bad])
+    with pytest.raises(DeployError, match="server user"):
+        plan_users(pilot_site, extra_devices=["twin-server"])
+
+
+def test_devices_are_unique_in_file_order() -> None:
+    site = parse_site({
+        "site": "s1",
+        "machines": [
+            {"id": "A", "zone": [[0, 0], [1, 0], [1, 1]], "device": "pi-1"},
+            {"id": "B", "zone": [[2, 0], [3, 0], [3, 1]], "device": "pi-1"},  # one Pi, two machines
+            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no agent
+        ],
+        "locators": ["loc"],
+    })
+    assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "loc", "scanner"]
+
+
+def test_python_hash_is_the_format_mosquitto_passwd_writes(tmp_path: Path) -> None:
+    # mosquitto_passwd's own output must verify with our reader, and ours must look like it.
+    pw = tmp_path / "pw"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "alice", "s3cret"], check=True)
+    theirs = pw.read_text().strip().split(":", 1)[1]
+    assert verify_password("s3cret", theirs)
+    assert not verify_password("s3cret!", theirs)
+    ours = hash_password("s3cret")
+    assert ours.split("$")[:3] == theirs.split("$")[:3] == ["", "7", "101"]
+    assert len(ours) == len(theirs)
+    assert verify_password("s3cret", ours) and not verify_password("S3cret", ours)
+    assert hash_password("s3cret") != ours  # a fresh salt every time
+
+
+def test_files_modes_and_password_reuse(tmp_path: Path, pilot_site) -> None:
+    out = tmp_path / "secrets"
+    first = write_deployment(pilot_site, out, hasher="python")
+    assert len(set(first.values())) == len(first)  # every user has its own password
+    assert all(len(p) >= 32 for p in first.values())
+    modes = {"passwd": 0o644, "acl": 0o644, "credentials.txt": 0o600, "twin-server.env": 0o600}
+    for name, mode in modes.items():
+        assert stat.S_IMODE((out / name).stat().st_mode) == mode, name
+    assert parse_credentials((out / "credentials.txt").read_text()) == first
+    env = (out / "twin-server.env").read_text()
+    assert env == f"TWIN_MQTT_USERNAME=twin-server\nTWIN_MQTT_PASSWORD={first['twin-server']}\n"
+    # The broker file holds hashes only, each matching its user's password.
+    for line in (out / "passwd").read_text().splitlines():
+        user, h = line.split(":", 1)
+        assert first[user] not in line and verify_password(first[user], h)
+
+    again = write_deployment(pilot_site, out, hasher="python", simulator=True)
+    assert {u: again[u] for u in first} == first  # adding a user keeps everyone else's password
+    assert "edge-sim" in again and (out / "edge-sim.env").exists()
+    rotated = write_deployment(pilot_site, out, hasher="python", rotate=True)
+    assert all(rotated[u] != first[u] for u in first)
+
+
+def test_cli_writes_files_and_reports_a_bad_site(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert main(["--site", str(ROOT / "examples" / "pilot_site.yaml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "5 MQTT users" in printed
+    creds = parse_credentials((out / "credentials.txt").read_text())
+    assert all(p not in printed for p in creds.values())  # passwords go to the 0600 file only
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: x\nmachines: []\n")
+    assert main(["--site", str(bad), "--out", str(tmp_path / "b")]) == 2
+    assert "deploy_acl" in capsys.readouterr().err
+
+
+# -- against a real mosquitto ----------------------------------------------------------------------
+def _login(dep: Deployment, user: str, protocol=mqtt.MQTTv311) -> Client:
+    c = connect(dep.broker, f"{user}-{uuid.uuid4().hex[:6]}", user, dep.passwords[user], protocol)
+    assert c.connect_rc == 0, f"{user} was refused ({c.connect_rc})"
+    return c
+
+
+def _drain_until(inbox: queue.Queue, marker: bytes, timeout_s: float = 10.0) -> list[tuple[str, bytes]]:
+    """Everything received up to and including ``marker`` (fails if it never comes)."""
+    got = []
+    while True:
+        topic, payload = inbox.get(timeout=timeout_s)
+        got.append((topic, payload))
+        if payload == marker:
+            return got
+
+
+def test_device_publishes_only_under_its_own_topics(secured: Deployment) -> None:
+    server = _login(secured, "twin-server")
+    # MQTT 5, so the broker says "not authorized" in the PUBACK. (With 3.1.1, mosquitto 2.0.11
+    # answers a denied publish with a PUBACK paho 2.2 rejects, and paho drops the connection.)
+    m3 = _login(secured, "pi-m3", mqtt.MQTTv5)
+    try:
+        assert subscribe(server, "twin/v1/#") == [1]
+        tag = uuid.uuid4().hex.encode()
+        forbidden = [
+            f"twin/v1/{SITE}/pi-m7/light/light",  # another machine of the same site
+            f"twin/v1/{SITE}/pi-m30/light/light",  # a device id with pi-m3 as a prefix
+            "twin/v1/other-site/pi-m3/light/light",  # its own name under another site
+        ]
+        own = [f"twin/v1/{SITE}/pi-m3/light/light", f"twin/v1/{SITE}/pi-m3/status"]
+        acks = m3.publish_all([(t, b"forged-" + tag) for t in forbidden] + [(t, b"ok-" + tag) for t in own])
+        # MQTT keeps one publisher's messages in order, so anything forged would arrive first.
+        got = _drain_until(server.inbox, b"ok-" + tag)
+        got.append(server.inbox.get(timeout=10))
+    finally:
+        m3.close()
+        server.close()
+    assert acks == [0x87] * len(forbidden) + [0, 0]
+    assert got == [(t, b"ok-" + tag) for t in own]
+
+
+def test_devices_cannot_read_each_other(secured: Deployment) -> None:
+    server = _login(secured, "twin-server")
+    spy = _login(secured, "pi-m7")
+    m3 = _login(secured, "pi-m3", mqtt.MQTTv5)
+    try:
+        subscribe(server, "twin/v1/#")
+        subscribe(spy, "twin/v1/#")  # mosquitto 2.0 grants it, then delivers nothing the ACL forbids
+        tag = uuid.uuid4().hex.encode()
+        for i in range(20):
+            m3.mqttc.publish(f"twin/v1/{SITE}/pi-m3/switch/sw-tool", b"%d-" % i + tag, qos=1)
+        _drain_until(server.inbox, b"19-" + tag)
+        # The spy subscribed before the publishes and shares the broker's delivery pass with
+        # the server, so 1 s after the server has everything, nothing more can be in flight.
+        with pytest.raises(queue.Empty):
+            spy.inbox.get(timeout=1.0)
+    finally:
+        for c in (m3, spy, server):
+            c.close()
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])
+def test_anonymous_and_wrong_passwords_are_refused(secured: Deployment, protocol) -> None:
+    attempts = [
+        (None, None),  # anonymous
+        ("pi-m3", secured.passwords["pi-m3"] + "x"),  # wrong password
+        ("pi-m3", secured.passwords["pi-m7"]),  # another device's password
+        ("nobody", secured.passwords["pi-m3"]),  # unknown user
+    ]
+    for user, password in attempts:
+        c = connect(secured.broker, f"intruder-{uuid.uuid4().hex[:6]}", user, password, protocol)
+        # 3.1.1: 5 = not authorised; 5.0: 0x86 bad user name or password, 0x87 not authorized.
+        assert c.connect_rc in (5, 0x86, 0x87), (user, c.connect_rc)
+
+
+def test_broker_accepts_hashes_from_mosquitto_passwd(tmp_path: Path, pilot_site) -> None:
+    out = tmp_path / "secrets"
+    passwords = write_deployment(pilot_site, out, hasher="mosquitto_passwd")
+    broker = SecureMosquitto(tmp_path, free_port(), password_file=out / "passwd", acl_file=out / "acl")
+    broker.start()
+    try:
+        ok = connect(broker, "m10", "pi-m10", passwords["pi-m10"])
+        bad = connect(broker, "m10b", "pi-m10", passwords["pi-m3"])
+        assert ok.connect_rc == 0 and bad.connect_rc in (5, 0x87)  # paho 2 reports 3.1.1 rc 5 as 0x87
+        ok.close()
+    finally:
+        broker.stop()
