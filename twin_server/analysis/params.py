@@ -1,0 +1,66 @@
+"""Tunable parameters of the analysis, all with defaults (nothing site-specific)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Parameters of :func:`twin_server.analysis.analyze`.
+
+    Every threshold the contract says to "find from the data" is found from the data; these
+    are only priors, window lengths and physical limits.
+    """
+
+    #: Grid step of the common time base, seconds (the scorer samples once per second).
+    step_s: float = 1.0
+    #: Device clock offsets, seconds to ADD to a source's timestamps (source id -> offset).
+    clock_offsets_s: dict[str, float] = field(default_factory=dict)
+    #: A sensor value holds over a gap of at most this many median sample periods.
+    max_hold_periods: float = 5.0
+    #: Machine state: window of the rolling two-level threshold (robust to ambient drift).
+    light_window_s: float = 3600.0
+    #: Machine state: runs shorter than this are merged into their neighbours (lamp flicker).
+    min_state_s: float = 3.0
+    #: Walking speed limit used by the RSSI smoother, m/s.
+    max_speed_mps: float = 1.5
+    #: Grid of candidate floor positions for the RSSI likelihood, metres.
+    rssi_cell_m: float = 0.5
+    #: Height of the carried beacon (chest pocket), metres.
+    beacon_height_m: float = 1.2
+    #: Standard deviation of one second's mean RSSI about the path-loss model, dB.
+    rssi_sigma_db: float = 4.0
+    #: Log-distance path-loss prior (p0 refitted per beacon from the data).
+    rssi_p0_dbm: float = -60.0
+    rssi_exponent: float = 1.6
+    #: RSSI: seconds over which the beacon is taken as still (likelihood pooling).
+    rssi_window_s: float = 5.0
+    #: RSSI: prior rate of zone changes per second in the zone HMM.
+    rssi_switch_per_s: float = 0.1
+    #: Refit the path-loss model from the data (EM-style) this many times.
+    rssi_fit_iterations: int = 2
+    #: Locator lag search range, seconds.
+    max_lag_s: float = 150.0
+    #: Typical time from entering a machine's zone to the first machine-side event there.
+    arrival_delay_s: float = 2.0
+    #: Lag assumed when nothing constrains it (the pilot's typical lag).
+    default_lag_s: float = 30.0
+    #: Switch bounce: presses of one switch closer than this are one press.
+    debounce_s: float = 5.0
+    #: Pressure excursion: robust z-score that marks a jig change, and the merge gap.
+    pressure_z: float = 6.0
+    pressure_merge_s: float = 20.0
+    #: Shortest jig change kept, seconds.
+    min_jig_s: float = 10.0
+    #: Jig change: the excursion starts this long after the task starts and ends this long
+    #: before it ends (clamp release / re-apply), seconds.
+    pressure_pad_s: float = 7.0
+    #: Typical pause between two tasks of a changeover (the worker stays, no task), seconds.
+    task_gap_s: float = 30.0
+    #: Typical time from the end of the last task to the machine starting, seconds.
+    restart_gap_s: float = 35.0
+    #: A worker away from the machine this long has left (ends the task), seconds.
+    leave_s: float = 30.0
+    #: Switch-free mode: infer the three switch tasks without switch rows.
+    switch_free: bool = False

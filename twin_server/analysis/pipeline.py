@@ -1,0 +1,301 @@
+"""The analysis pipeline: readings frame + site -> contract result (offline = live)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from twin_server.analysis import events as ev
+from twin_server.analysis import lag as lg
+from twin_server.analysis import machine_state as ms
+from twin_server.analysis import rssi_zones as rz
+from twin_server.analysis import tasks as tk
+from twin_server.analysis.align import Grid, apply_clock_offsets, make_grid
+from twin_server.analysis.intervals import runs
+from twin_server.analysis.params import AnalysisParams
+from twin_server.result import BeaconLag, MachineState, Result, Task, WorkerZone
+from twin_server.site import Site
+
+UNKNOWN_ZONE = -1
+
+
+def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
+            params: AnalysisParams | None = None,
+            progress: Callable[[str], None] | None = None) -> Result:
+    """Analyse a recording: machine states, worker zones (true time), tasks and beacon lag.
+
+    Parameters
+    ----------
+    readings : pandas.DataFrame
+        Validated long frame (``t, kind, source, channel, value, label``) as produced by
+        :mod:`twin_server.readings`, any row order.
+    site : Site
+        The site the readings belong to.
+    rejected_rows : int
+        Rows the loader skipped; copied into the result.
+    params : AnalysisParams, optional
+        Tunables; defaults suit the contract.
+    progress : callable, optional
+        Receives a few human-readable progress lines.
+
+    Returns
+    -------
+    Result
+        The contract's result. ``extra`` holds ``confidence`` details and ``analysis``
+        diagnostics (thresholds, fitted path-loss).
+    """
+    p = params or AnalysisParams()
+    say = progress or (lambda _msg: None)
+    frame = apply_clock_offsets(readings, p.clock_offsets_s)
+    frame = frame.sort_values("t", kind="stable", ignore_index=True)
+    if len(frame) == 0:
+        return Result(site=site.site, window_start=0.0, window_end=0.0, rejected_rows=rejected_rows)
+    t_all = frame["t"].to_numpy(dtype="float64")
+    grid = make_grid(float(t_all.min()), float(t_all.max()), p.step_s)
+    window_end = float(t_all.max()) if t_all.max() > t_all.min() else grid.end
+    by_kind = {k: g for k, g in frame.groupby("kind", sort=False)}
+    diag: dict[str, object] = {}
+
+    # 1. machine states
+    say(f"analyze: {len(frame)} readings over {grid.n * grid.step_s / 3600:.2f} h; machine states")
+    states = machine_states(by_kind, site, grid, p, diag)
+
+    # 2. machine-side events (presences)
+    presses = switch_presses(by_kind.get("switch"), p)
+    jigs = jig_changes(by_kind.get("pressure"), site, grid, p)
+
+    # 3. zones: RSSI (true time) and the lag-corrected locator stream
+    say("analyze: worker zones and locator lag")
+    zone_names = [*site.machine_ids, "none"]
+    none_code = len(site.machine_ids)
+    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, presses, jigs, diag)
+    loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
+    anchors = presence_anchors(presses, jigs, states, site, grid)
+    zones: dict[str, np.ndarray] = {}
+    conf: dict[str, np.ndarray] = {}
+    lags: list[BeaconLag] = []
+    for w in site.workers:
+        rz_est = rssi_est.get(w.id)
+        rssi_codes = rz_est.zone if rz_est is not None else None
+        if w.id in loc_streams:
+            lt, lc = loc_streams[w.id]
+            own = attribute_anchors(anchors, w.id, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
+            visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
+                                   max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s)
+            rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
+            true_t = lt - rep_lag
+            order = np.argsort(true_t, kind="stable")
+            codes = lg.locator_codes_at(true_t[order], lc[order], grid.centres(), UNKNOWN_ZONE)
+            c = np.where(codes >= 0, 0.9, 0.0)
+            if rssi_codes is not None:
+                # Both: the lag-corrected locator is the more reliable at the zone level (RSSI
+                # flickers at zone edges); RSSI fills what the locator has not reported yet
+                # and, above, pins the locator's lag.
+                rssi_p = rz_est.posterior.max(axis=1)
+                use_rssi = codes < 0
+                codes = np.where(use_rssi, rssi_codes, codes)
+                c = np.where(use_rssi, rssi_p, c)
+            zones[w.id] = codes
+            conf[w.id] = c
+            lags += [BeaconLag(w.id, round(lag, 1), s, e)
+                     for s, e, lag in lg.lag_segments(lt[order], rep_lag[order], grid, window_end)]
+        elif rz_est is not None:
+            zones[w.id] = rz_est.zone
+            conf[w.id] = rz_est.posterior.max(axis=1)
+        else:
+            zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
+            conf[w.id] = np.zeros(grid.n)
+
+    # 4. tasks
+    say("analyze: tasks")
+    task_rows = classify_tasks(site, grid, states, zones, presses, jigs, p)
+
+    result = Result(site=site.site, window_start=grid.start, window_end=window_end,
+                    rejected_rows=rejected_rows)
+    for m in site.machine_ids:
+        for s, e, code in runs(states[m]):
+            result.machine_states.append(
+                MachineState(m, ms.STATE_NAMES[int(code)], _t(grid, s, window_end), _t(grid, e, window_end)))
+    for w in site.worker_ids:
+        for s, e, code in runs(zones[w]):
+            name = zone_names[int(code)] if code >= 0 else "none"
+            c = float(np.round(np.mean(conf[w][s:e]), 3))
+            result.worker_zones.append(
+                WorkerZone(w, name, _t(grid, s, window_end), _t(grid, e, window_end), c))
+    result.tasks = [Task(m, task, worker, s, e) for m, task, worker, s, e in task_rows]
+    result.beacon_lag = lags
+    result.extra["analysis"] = diag
+    return result
+
+
+def _t(grid: Grid, k: int, window_end: float) -> float:
+    return float(min(grid.time(k), window_end)) if k >= grid.n else float(grid.time(k))
+
+
+def machine_states(by_kind: dict[str, pd.DataFrame], site: Site, grid: Grid, p: AnalysisParams,
+                   diag: dict[str, object]) -> dict[str, np.ndarray]:
+    """Per-cell state codes of every machine (``unknown`` where there is no data)."""
+    light = by_kind.get("light")
+    lstate = by_kind.get("light_state")
+    groups = dict(tuple(light.groupby("source"))) if light is not None else {}
+    sgroups = dict(tuple(lstate.groupby("source"))) if lstate is not None else {}
+    out: dict[str, np.ndarray] = {}
+    thresholds: dict[str, float | None] = {}
+    pending = []
+    for m in site.machine_ids:
+        if m in groups:
+            g = groups[m]
+            codes, thr = ms.machine_state_codes(
+                g["t"].to_numpy(), g["value"].to_numpy(), grid, window_s=p.light_window_s,
+                max_hold_periods=p.max_hold_periods, min_state_s=p.min_state_s)
+            if thr is None:
+                pending.append(m)
+            out[m], thresholds[m] = codes, thr
+        elif m in sgroups:
+            g = sgroups[m]
+            out[m] = ms.state_codes_from_binary(g["t"].to_numpy(), g["value"].to_numpy(), grid)
+        else:
+            out[m] = np.full(grid.n, ms.UNKNOWN, dtype=np.int64)
+    known = [v for v in thresholds.values() if v is not None]
+    if known and pending:
+        fallback = float(np.median(known))
+        for m in pending:
+            g = groups[m]
+            out[m], _ = ms.machine_state_codes(
+                g["t"].to_numpy(), g["value"].to_numpy(), grid, window_s=p.light_window_s,
+                max_hold_periods=p.max_hold_periods, min_state_s=p.min_state_s, fallback_threshold=fallback)
+    diag["light_threshold"] = {m: (None if v is None else round(v, 3)) for m, v in thresholds.items()}
+    return out
+
+
+def switch_presses(switch: pd.DataFrame | None, p: AnalysisParams) -> list[ev.Press]:
+    """Debounced presses of every task switch (none in switch-free mode)."""
+    if switch is None or p.switch_free:
+        return []
+    out: list[ev.Press] = []
+    for (m, task), g in switch.groupby(["source", "channel"]):
+        for t in ev.debounce_presses(g["t"].to_numpy(), g["value"].to_numpy(), p.debounce_s):
+            out.append(ev.Press(str(m), str(task), float(t)))
+    return sorted(out, key=lambda x: x.t)
+
+
+def jig_changes(pressure: pd.DataFrame | None, site: Site, grid: Grid,
+                p: AnalysisParams) -> dict[str, list[tuple[float, float]]]:
+    """Pressure excursions per machine."""
+    out: dict[str, list[tuple[float, float]]] = {m: [] for m in site.machine_ids}
+    if pressure is None:
+        return out
+    for m, g in pressure.groupby("source"):
+        out[str(m)] = ev.pressure_excursions(g["t"].to_numpy(), g["value"].to_numpy(), grid, z=p.pressure_z,
+                                             merge_s=p.pressure_merge_s, min_s=p.min_jig_s,
+                                             max_hold_periods=p.max_hold_periods, pad_s=p.pressure_pad_s)
+    return out
+
+
+def presence_anchors(presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
+                     states: dict[str, np.ndarray], site: Site, grid: Grid) -> list[tuple[int, int]]:
+    """(cell, machine code) pairs at which someone was certainly at the machine."""
+    code = {m: i for i, m in enumerate(site.machine_ids)}
+    out: list[tuple[int, int]] = []
+    for pr in presses:
+        out.append((int(grid.index(pr.t)), code[pr.machine]))
+    for m, items in jigs.items():
+        for s, e in items:
+            for t in np.arange(s, e, 30.0):  # someone is there for the whole jig change
+                out.append((int(grid.index(t)), code[m]))
+    # A machine starting after a stop: someone pressed cycle start.
+    for m, st in states.items():
+        rr = runs(st)
+        for i in range(1, len(rr)):
+            if rr[i][2] == ms.RUNNING and rr[i - 1][2] == ms.STOPPED and rr[i - 1][1] - rr[i - 1][0] > 60:
+                out.append((max(0, rr[i][0] - 2), code[m]))
+    return [(k, c) for k, c in out if 0 <= k < grid.n]
+
+
+def attribute_anchors(anchors: list[tuple[int, int]], worker: str,
+                      loc_streams: dict[str, tuple[np.ndarray, np.ndarray]],
+                      rssi_est: dict[str, rz.ZoneEstimate], grid: Grid, max_lag_s: float,
+                      none_code: int) -> list[lg.Anchor]:
+    """Anchors this worker is responsible for.
+
+    With RSSI the worker at the machine at that second is known. Otherwise, the anchor is
+    kept if this worker is the only one the locator shows at the machine within the lag
+    search range after it.
+    """
+    centres = grid.centres()
+    probe = np.arange(0.0, max_lag_s + 1e-9, 5.0)
+    out: list[lg.Anchor] = []
+    for k, code in anchors:
+        if rssi_est:
+            at = [w for w, est in rssi_est.items() if est.zone[k] == code]
+            if at == [worker]:
+                out.append(lg.Anchor(k, code))
+            continue
+        there = []
+        for w, (lt, lc) in loc_streams.items():
+            seen = lg.locator_codes_at(lt, lc, centres[k] + probe, none_code)
+            if (seen == code).any():
+                there.append(w)
+        if there == [worker]:
+            out.append(lg.Anchor(k, code))
+    return out
+
+
+def locator_streams(zone: pd.DataFrame | None, site: Site,
+                    zone_names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Worker id -> (report times, zone codes) of the locator stream."""
+    if zone is None:
+        return {}
+    code = {z: i for i, z in enumerate(zone_names)}
+    worker_of = site.worker_by_beacon()
+    out = {}
+    for b, g in zone.groupby("channel"):
+        w = worker_of.get(str(b))
+        if w is None:
+            continue
+        out[w] = (g["t"].to_numpy(dtype="float64"), g["label"].map(code).to_numpy(dtype=np.int64))
+    return out
+
+
+def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams,
+                        presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
+                        diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
+    """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers."""
+    if rssi is None or not site.receivers:
+        return {}
+    fm = rz.floor_model(site, cell_m=p.rssi_cell_m, beacon_height_m=p.beacon_height_m,
+                        max_speed_mps=p.max_speed_mps, step_s=p.step_s)
+    worker_of = site.worker_by_beacon()
+    out: dict[str, rz.ZoneEstimate] = {}
+    p0s = {}
+    for b, g in rssi.groupby("channel"):
+        w = worker_of.get(str(b))
+        if w is None:
+            continue
+        mat = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
+                             fm.receivers, grid)
+        est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p.rssi_p0_dbm, exponent=p.rssi_exponent,
+                                     sigma_db=p.rssi_sigma_db, fit_iterations=p.rssi_fit_iterations,
+                                     window_s=p.rssi_window_s, switch_per_s=p.rssi_switch_per_s,
+                                     step_s=p.step_s)
+        out[w] = est
+        p0s[w] = round(est.p0_dbm, 1)
+    diag["rssi_p0_dbm"] = p0s
+    return out
+
+
+def classify_tasks(site: Site, grid: Grid, states: dict[str, np.ndarray], zones: dict[str, np.ndarray],
+                   presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
+                   p: AnalysisParams) -> list[tuple[str, str, str | None, float, float]]:
+    """All tasks of all machines as ``(machine, task, worker, start, end)``."""
+    out = []
+    for i, m in enumerate(site.machine_ids):
+        starts = [tk.TaskStart("jig_change", s, e) for s, e in jigs.get(m, [])]
+        starts += [tk.TaskStart(pr.task, pr.t) for pr in presses if pr.machine == m]
+        for task, worker, s, e in tk.classify_machine_tasks(
+                starts, states[m], zones, i, grid, leave_s=p.leave_s, task_gap_s=p.task_gap_s,
+                restart_gap_s=p.restart_gap_s):
+            out.append((m, task, worker, s, e))
+    return sorted(out, key=lambda r: (r[0], r[3]))

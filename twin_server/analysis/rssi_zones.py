@@ -1,0 +1,309 @@
+"""Zone estimation from RSSI at several receivers.
+
+Model: log-distance path loss ``rssi = p0 - 10 n log10(d)`` plus Gaussian noise on each
+second's mean RSSI. The likelihood of every candidate floor position (a grid of cells) is
+computed for every second, summed per zone (machine zones and ``none``), and the zone
+sequence is smoothed by an HMM whose transitions respect walking speed (zones that a worker
+cannot cross between in one second are only reachable through ``none``). Forward-backward
+gives each second's zone posterior (the confidence); Viterbi gives the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from twin_server.analysis.align import Grid, bin_mean
+from twin_server.site import Site
+
+
+@dataclass(frozen=True)
+class FloorModel:
+    """Candidate positions, their zones and their distances to the receivers."""
+
+    zones: list[str]  # machine ids then "none"
+    cell_xy: np.ndarray  # (C, 2)
+    cell_zone: np.ndarray  # (C,) index into zones
+    dist_m: np.ndarray  # (C, R) 3-D distance cell -> receiver
+    receivers: list[str]
+    zone_adjacent: np.ndarray  # (Z, Z) bool: one step apart at walking speed
+
+
+def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2,
+                max_speed_mps: float = 1.5, step_s: float = 1.0) -> FloorModel:
+    """Candidate cells over the site's floor with their zone labels.
+
+    Parameters
+    ----------
+    site : Site
+        Machines (zone polygons) and receivers (positions).
+    cell_m : float
+        Spacing of candidate positions.
+    beacon_height_m : float
+        Height of the beacon, for 3-D distances.
+    max_speed_mps, step_s : float
+        Two zones are adjacent when a worker can cross from one to the other in one step.
+
+    Returns
+    -------
+    FloorModel
+    """
+    xmin, ymin, xmax, ymax = site.floor_size()
+    xs = np.arange(xmin, xmax + 1e-9, cell_m)
+    ys = np.arange(ymin, ymax + 1e-9, cell_m)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = [tuple(p) for p in np.column_stack([gx.ravel(), gy.ravel()])]
+    zones = [*site.machine_ids, "none"]
+    # Make sure every zone has cells, even one smaller than the grid spacing.
+    for m in site.machines:
+        poly = np.asarray(m.zone)
+        pts.append(tuple(poly.mean(axis=0)))
+    cell_xy = np.asarray(pts, dtype="float64")
+    index = {z: i for i, z in enumerate(zones)}
+    cell_zone = np.array([index[site.zone_at(x, y)] for x, y in cell_xy], dtype=np.int64)
+    rec = np.array([r.position for r in site.receivers], dtype="float64").reshape(-1, 3)
+    dxy = cell_xy[:, None, :] - rec[None, :, :2]
+    dz = beacon_height_m - rec[None, :, 2]
+    dist = np.sqrt((dxy**2).sum(axis=2) + dz**2)
+    # Adjacency: minimum distance between the cell sets of two zones.
+    nz = len(zones)
+    adj = np.eye(nz, dtype=bool)
+    reach = max_speed_mps * step_s + cell_m * 1.5
+    for a in range(nz):
+        pa = cell_xy[cell_zone == a]
+        for b in range(a + 1, nz):
+            pb = cell_xy[cell_zone == b]
+            if len(pa) and len(pb):
+                d = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(axis=2)).min()
+                adj[a, b] = adj[b, a] = d <= reach
+    none = index["none"]
+    adj[none, :] = adj[:, none] = True
+    return FloorModel(zones, cell_xy, cell_zone, dist, [r.id for r in site.receivers], adj)
+
+
+def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str],
+                grid: Grid) -> np.ndarray:
+    """Per-cell mean RSSI of one beacon at each receiver, NaN where nothing was heard.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(grid.n, len(receivers))``.
+    """
+    out = np.full((grid.n, len(receivers)), np.nan)
+    for j, r in enumerate(receivers):
+        sel = receiver == r
+        if sel.any():
+            out[:, j] = bin_mean(t[sel], rssi_dbm[sel], grid)
+    return out
+
+
+def cell_loglik(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
+                sigma_db: float) -> np.ndarray:
+    """Log-likelihood of every candidate cell for every second.
+
+    Parameters
+    ----------
+    rssi : numpy.ndarray
+        ``(T, R)`` mean RSSI, NaN = not heard (uninformative).
+    fm : FloorModel
+        Candidate cells.
+    p0_dbm : float or numpy.ndarray
+        RSSI at 1 m (per receiver if an array).
+    exponent, sigma_db : float
+        Path-loss exponent and noise of one second's mean.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, C)`` log-likelihoods.
+    """
+    mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
+    w = np.isfinite(rssi).astype("float64")
+    r = np.where(w > 0, rssi, 0.0)
+    # sum_r w (r - mu)^2 expanded into matrix products (fast for long recordings)
+    sq = (w * r * r).sum(axis=1)[:, None] - 2 * (w * r) @ mu.T + w @ (mu * mu).T
+    return -sq / (2 * sigma_db**2)
+
+
+def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
+    """Per-zone log-likelihood: log-sum-exp over the zone's cells.
+
+    A uniform prior over floor positions (so a zone's prior grows with its area): on the
+    real BLE data this beats a uniform prior over zones, which over-calls the small zones.
+    """
+    out = np.empty((cell_ll.shape[0], len(fm.zones)))
+    for z in range(len(fm.zones)):
+        sel = fm.cell_zone == z
+        out[:, z] = logsumexp(cell_ll[:, sel], axis=1) if sel.any() else -np.inf
+    return out
+
+
+def smooth_in_time(cell_ll: np.ndarray, window: int) -> np.ndarray:
+    """Average each cell's log-likelihood over a centred window of ``window`` cells.
+
+    Treats the beacon as nearly still for a few seconds (1.5 m at walking speed over the
+    default 5 s), which pools the few packets of neighbouring seconds. The sum is scaled by
+    sqrt(window) rather than window because neighbouring seconds' noise is correlated
+    (body shadowing, multipath), so it is not ``window`` independent looks.
+    """
+    if window <= 1:
+        return cell_ll
+    from scipy.ndimage import uniform_filter1d
+
+    return uniform_filter1d(cell_ll, window, axis=0, mode="nearest") * np.sqrt(window)
+
+
+def transition_logmatrix(fm: FloorModel, switch_per_s: float = 1 / 60) -> np.ndarray:
+    """Log transition matrix of the zone HMM (sticky; only adjacent zones in one step)."""
+    nz = len(fm.zones)
+    a = fm.zone_adjacent.astype("float64") * switch_per_s
+    np.fill_diagonal(a, 0.0)
+    rows = a.sum(axis=1, keepdims=True)
+    a = a / np.maximum(rows, 1e-12) * switch_per_s
+    a[np.arange(nz), np.arange(nz)] = 1 - a.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
+def forward_backward(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
+    """Posterior state probabilities of an HMM (scaled forward-backward, uniform start).
+
+    Parameters
+    ----------
+    log_em : numpy.ndarray
+        ``(T, K)`` log emission likelihoods.
+    log_a : numpy.ndarray
+        ``(K, K)`` log transition matrix (row = from).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, K)`` posteriors, rows summing to one.
+    """
+    t_n, k = log_em.shape
+    em = np.exp(log_em - log_em.max(axis=1, keepdims=True))
+    a = np.exp(log_a)
+    alpha = np.empty((t_n, k))
+    prev = np.full(k, 1.0 / k)
+    for i in range(t_n):
+        v = (prev @ a) * em[i]
+        v /= v.sum()
+        alpha[i] = v
+        prev = v
+    beta = np.ones(k)
+    post = np.empty((t_n, k))
+    post[-1] = alpha[-1]
+    for i in range(t_n - 2, -1, -1):
+        beta = a @ (em[i + 1] * beta)
+        beta /= beta.sum()
+        p = alpha[i] * beta
+        post[i] = p / p.sum()
+    return post
+
+
+def viterbi(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
+    """Most likely state path of an HMM (uniform start).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T,)`` state indices.
+    """
+    t_n, k = log_em.shape
+    back = np.empty((t_n, k), dtype=np.int64)
+    score = log_em[0].copy()
+    for i in range(1, t_n):
+        cand = score[:, None] + log_a
+        back[i] = np.argmax(cand, axis=0)
+        score = cand[back[i], np.arange(k)] + log_em[i]
+    path = np.empty(t_n, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for i in range(t_n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> float:
+    """Robust ``p0`` (RSSI at 1 m) from RSSI samples at known distances, fixed exponent."""
+    resid = rssi + 10 * exponent * np.log10(np.maximum(dist_m, 0.3))
+    resid = resid[np.isfinite(resid)]
+    return float(np.median(resid)) if len(resid) else float("nan")
+
+
+@dataclass
+class ZoneEstimate:
+    """Per-cell zone estimate of one worker."""
+
+    zone: np.ndarray  # (T,) index into zones; -1 where no data at all
+    posterior: np.ndarray  # (T, Z)
+    zones: list[str]
+    p0_dbm: float
+
+
+def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59.0,
+                        exponent: float = 2.0, sigma_db: float = 6.0,
+                        switch_per_s: float = 0.1, fit_iterations: int = 2, window_s: float = 5.0,
+                        step_s: float = 1.0,
+                        anchors: list[tuple[int, int]] | None = None) -> ZoneEstimate:
+    """Zone of one beacon every grid cell from its RSSI matrix.
+
+    Parameters
+    ----------
+    rssi : numpy.ndarray
+        ``(T, R)`` per-second mean RSSI at each receiver (NaN = not heard).
+    fm : FloorModel
+        Candidate positions and zones.
+    p0_dbm, exponent, sigma_db : float
+        Path-loss prior; ``p0`` is re-fitted from the data.
+    switch_per_s : float
+        Prior rate of zone changes.
+    window_s, step_s : float
+        Window over which the beacon is taken as still, and the grid step.
+    fit_iterations : int
+        Rounds of re-fitting ``p0`` from the decoded positions (EM-style).
+    anchors : list of (cell_index, zone_index), optional
+        Times at which machine-side events prove the worker is in a zone; when given,
+        ``p0`` is calibrated from the RSSI at those times instead.
+
+    Returns
+    -------
+    ZoneEstimate
+    """
+    heard = np.isfinite(rssi).any(axis=1)
+    log_a = transition_logmatrix(fm, switch_per_s)
+    p0 = p0_dbm
+    if anchors:
+        samples_r, samples_d = [], []
+        for k, z in anchors:
+            if 0 <= k < len(rssi) and heard[k]:
+                cells = fm.cell_zone == z
+                samples_r.append(rssi[k])
+                samples_d.append(np.median(fm.dist_m[cells], axis=0))
+        if len(samples_r) >= 3:
+            fitted = fit_path_loss(np.array(samples_r), np.array(samples_d), exponent)
+            if np.isfinite(fitted):
+                p0 = fitted
+    else:
+        for _ in range(fit_iterations):
+            ll = cell_loglik(rssi[heard], fm, p0, exponent, sigma_db)
+            best = np.argmax(ll, axis=1)
+            fitted = fit_path_loss(rssi[heard], fm.dist_m[best], exponent)
+            if not np.isfinite(fitted):
+                break
+            p0 = fitted
+    cll = smooth_in_time(cell_loglik(rssi, fm, p0, exponent, sigma_db), max(1, round(window_s / step_s)))
+    zll = zone_loglik(cll, fm)
+    zll[~heard] = 0.0
+    post = forward_backward(zll, log_a)
+    path = viterbi(zll, log_a)
+    # Before the first and after the last packet there is no evidence at all.
+    if heard.any():
+        first, last = np.flatnonzero(heard)[[0, -1]]
+        path[:first] = -1
+        path[last + 1 :] = -1
+    else:
+        path[:] = -1
+    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(p0))

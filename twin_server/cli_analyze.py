@@ -1,0 +1,127 @@
+"""``python -m twin_server analyze --site SITE.yaml --readings READINGS.csv --out RESULT.json``.
+
+Implements contract/ANALYZE.md: bad rows are skipped and counted (``rejected_rows`` and,
+per reason, ``rejected_by_reason``); a readings file that is not a readings table at all,
+or a site file that does not validate, ends with exit code 2 and one line on stderr.
+Readings may also be JSON Lines (``.jsonl``) or Parquet (``.parquet``, if pyarrow is
+installed) with the same columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from twin_server.readings import LoadedReadings, ReadingsError, load_readings_csv, validate_readings
+from twin_server.site import Site, SiteError, load_site
+
+EXIT_BAD_INPUT = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``analyze`` command."""
+    parser.add_argument("--site", required=True, help="site YAML file")
+    parser.add_argument("--readings", required=True, help="readings CSV (or .jsonl / .parquet)")
+    parser.add_argument("--out", required=True, help="result JSON to write")
+    parser.add_argument("--switch-free", action="store_true",
+                        help="ignore switch rows and infer the three switch tasks from other sensors")
+    parser.add_argument("--clock-offset", action="append", default=[], metavar="SOURCE=SECONDS",
+                        help="add SECONDS to the timestamps of SOURCE (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def load_readings_any(path: Path, site: Site) -> LoadedReadings:
+    """Load readings from CSV, JSON Lines or Parquet; raise ReadingsError for a non-table."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".parquet"):
+        return load_readings_csv(path, site)
+    try:
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+            rejected: Counter[str] = Counter()
+        else:
+            rows, rejected = [], Counter()
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    rejected["unparseable"] += 1
+                    continue
+                if isinstance(obj, dict):
+                    rows.append(obj)
+                else:
+                    rejected["unparseable"] += 1
+            table = pd.DataFrame(rows)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ReadingsError(f"{path}: not a readings table: {exc}") from None
+    missing = [c for c in ("time", "kind", "source", "channel", "value") if c not in table.columns]
+    if missing and len(table):
+        raise ReadingsError(f"{path}: not a readings table (missing {','.join(missing)})")
+    if not len(table):
+        raise ReadingsError(f"{path}: not a readings table (no rows)")
+    frame = pd.DataFrame({"t": table["time"], "kind": table["kind"].astype(str),
+                          "source": table["source"].astype(str),
+                          "channel": table["channel"].fillna("").astype(str),
+                          "value": table["value"].astype(str)})
+    return validate_readings(frame, site, rejected)
+
+
+def _offsets(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        source, sep, value = item.partition("=")
+        try:
+            out[source.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--clock-offset {item!r}: expected SOURCE=SECONDS") from None
+        if not sep or not source.strip():
+            raise ValueError(f"--clock-offset {item!r}: expected SOURCE=SECONDS")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis; returns the exit code."""
+    from twin_server.analysis import AnalysisParams, analyze
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    try:
+        site = load_site(args.site)
+    except SiteError as exc:
+        print(f"error: invalid site: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        offsets = _offsets(args.clock_offset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    t0 = time.perf_counter()
+    try:
+        loaded = load_readings_any(Path(args.readings), site)
+    except ReadingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if loaded.rejected_rows:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(loaded.rejected.items()))
+        say(f"analyze: skipped {loaded.rejected_rows} bad row(s) ({reasons})")
+    params = AnalysisParams(switch_free=args.switch_free, clock_offsets_s=offsets)
+    result = analyze(loaded.frame, site, rejected_rows=loaded.rejected_rows, params=params,
+                     progress=say)
+    result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))
+    try:
+        result.write(args.out)
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    say(f"analyze: wrote {args.out} ({len(loaded.frame)} readings, {time.perf_counter() - t0:.2f} s)")
+    return 0
