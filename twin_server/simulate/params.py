@@ -141,6 +141,8 @@ class SimParams:
         "extra loss when the body is between the chest beacon and the receiver, dB", 10.0
     )
     rssi_noise_db: float = _doc("sd of the RSSI noise, dB", 4.0)
+    rssi_fading_db: float = _doc("sd of the slow fading of each receiver-beacon link, dB", 2.0)
+    rssi_fading_tau_s: float = _doc("correlation time of that fading, s", 5.0)
     sensitivity_dbm: float = _doc("receiver sensitivity: weaker adverts are lost, dBm", -98.0)
     beacon_height_m: float = _doc("height of the chest beacon above the floor, m", 1.2)
     # -- commercial locator --------------------------------------------------------------

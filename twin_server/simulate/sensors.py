@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from twin_server.readings import COLUMNS, empty_readings
 from twin_server.site import Site
@@ -57,13 +56,19 @@ def _piece(
 
 
 def ou_series(rng: np.random.Generator, n: int, sd: float, tau_steps: float) -> np.ndarray:
-    """Ornstein-Uhlenbeck (AR(1)) series of ``n`` steps, stationary sd ``sd``, correlation ``tau_steps``."""
+    """Slowly varying noise: ``n`` steps of an AR(1)/Ornstein-Uhlenbeck process.
+
+    Stationary from the first step, with standard deviation ``sd`` and correlation time
+    ``tau_steps`` (in steps). Computed as white noise filtered by the AR(1)'s exponential
+    impulse response (truncated at 8 correlation times), which keeps it vectorised.
+    """
     if n <= 0:
         return np.zeros(0)
-    a = math.exp(-1.0 / max(tau_steps, 1e-9))
-    eps = rng.standard_normal(n)
-    eps[0] /= math.sqrt(max(1 - a * a, 1e-12))  # start in the stationary distribution
-    return lfilter([sd * math.sqrt(1 - a * a)], [1.0, -a], eps)
+    tau = max(tau_steps, 1e-9)
+    kernel = np.exp(-np.arange(min(math.ceil(8 * tau), 100_000) + 1) / tau)
+    kernel *= sd / math.sqrt(np.sum(kernel**2))
+    eps = rng.standard_normal(n + len(kernel) - 1)
+    return np.convolve(eps, kernel, mode="valid")
 
 
 def _sample_times(rng: np.random.Generator, t0: float, t1: float, period_s: float) -> np.ndarray:
@@ -223,14 +228,19 @@ def render_rssi(
         t = sched.t0 + rng.uniform(0.0, params.adv_interval_s) + np.cumsum(steps) - steps[0]
         t = t[t < sched.t1]
         x, y, face = path.sample(t)
+        n_fade = math.ceil(sched.t1 - sched.t0) + 2
+        fade_t = sched.t0 + np.arange(n_fade, dtype="float64")
         away = path.away_mask(t)
         for r in site.receivers:
             rx, ry, rz = r.position
             d = np.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (params.beacon_height_m - rz) ** 2)
             bearing = np.arctan2(ry - y, rx - x)
             shadow = params.body_loss_db * (1 - np.cos(bearing - face)) / 2
+            # Slow fading of the link (people and carts moving, doors), sampled on a 1 s grid.
+            fading = ou_series(rng, n_fade, params.rssi_fading_db, params.rssi_fading_tau_s)
             rssi = (
-                params.tx_power_dbm
+                np.interp(t, fade_t, fading)
+                + params.tx_power_dbm
                 - 10 * params.path_loss_exponent * np.log10(np.maximum(d, 0.1))
                 - shadow
                 + params.rssi_noise_db * rng.standard_normal(len(t))

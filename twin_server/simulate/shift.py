@@ -505,7 +505,9 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         # Nothing to do: maybe check a running machine, else go to the idle spot and wait.
         next_event = min([ms.notice_at for ms in machines.values()] + [br_start, t1 + 1.0])
         home = homes[site.worker_ids.index(wid)]
-        if rng.random() < params.visit_share and len(places) > 0:
+        step_s = max(1.0, min(next_event, t + 60.0) - t)
+        # visit_share is per idle minute; the wait below may be shorter than a minute.
+        if rng.random() < 1 - (1 - params.visit_share) ** (step_s / 60.0):
             mid = site.machine_ids[int(rng.integers(len(places)))]
             speed = _uniform(rng, params.walk_speed_mps)
             route = p.route(places[mid])
