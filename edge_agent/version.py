@@ -1,0 +1,3 @@
+"""The agent's version, reported in its status message."""
+
+__version__ = "0.1.0"
