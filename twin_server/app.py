@@ -1,0 +1,177 @@
+"""The twin server as a FastAPI app: ``create_app(settings)``.
+
+The lifespan opens the journal, starts the MQTT ingest (paho thread + writer thread), the
+InfluxDB exporter, the WebSocket hub and the live analysis loop, and stops them in reverse
+order, draining and acknowledging what was received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from twin_server.api.routes import router
+from twin_server.influx.writer import InfluxWriter
+from twin_server.ingest import Ingest
+from twin_server.journal import Journal
+from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
+from twin_server.replay_data import ReplayError
+from twin_server.result import Result
+from twin_server.settings import Settings
+from twin_server.site import Site
+
+__all__ = ["JournalReplayProvider", "TwinContext", "create_app"]
+
+log = logging.getLogger("twin_server.app")
+
+
+@dataclass
+class TwinContext:
+    """Everything the routes need, kept on ``app.state.twin``."""
+
+    settings: Settings
+    journal: Journal
+    state: LiveState
+    analysis: AnalysisCache
+    hub: LiveHub | None = None
+    ingest: Ingest | None = None
+    influx: InfluxWriter | None = None
+    started_s: float = field(default_factory=time.monotonic)
+    latest_analysis: dict[str, Any] | None = None
+    _exported_at: dict[str, float] = field(default_factory=dict)
+
+    def on_result(self, day: str, result: Result, kpis: dict[str, Any]) -> None:
+        """After each live analysis: keep a summary; re-export derived series now and then."""
+        self.latest_analysis = {"day": day, "window": [result.window_start, result.window_end],
+                                "kpis": kpis, "tasks": len(result.tasks)}
+        if self.influx is None:
+            return
+        now = time.monotonic()
+        if now - self._exported_at.get(day, -1e18) >= self.settings.derived_interval_s:
+            self.influx.export_result(result, kpis, day)
+            self._exported_at[day] = now
+
+
+class JournalReplayProvider:
+    """The viewer's data source on the live server: analyses of the journal, per local day."""
+
+    def __init__(self, site: Site, analysis: AnalysisCache, site_path: Path | None = None) -> None:
+        self._site = site
+        self._analysis = analysis
+        self._site_path = site_path
+
+    def _check(self, site_id: str) -> None:
+        if site_id != self._site.site:
+            raise ReplayError(f"unknown site {site_id!r}")
+
+    def site(self, site_id: str) -> Site:
+        self._check(site_id)
+        return self._site
+
+    def site_path(self, site_id: str) -> Path:
+        self._check(site_id)
+        if self._site_path is None:
+            raise ReplayError("no site file")
+        return self._site_path
+
+    def shifts(self, site_id: str) -> list[dict[str, Any]]:
+        self._check(site_id)
+        return [{"day": d["day"], "start": d["start"], "end": d["end"]} for d in self._analysis.days()]
+
+    def get_replay(self, site_id: str, start: float, end: float) -> dict[str, Any]:
+        self._check(site_id)
+        parts = []
+        for d in self.shifts(site_id):
+            lo, hi = day_bounds(d["day"], self._site.timezone)
+            if lo < end and hi > start:
+                got = self._analysis.get(d["day"])
+                if got is not None:
+                    parts.append(got[0])
+        if not parts:
+            raise ReplayError(f"no readings of site {site_id!r} in the requested window")
+        doc: dict[str, Any] = {
+            "site": site_id,
+            "window": {"start": max(start, min(r.window_start for r in parts)),
+                       "end": min(end, max(r.window_end for r in parts))},
+            "rejected_rows": sum(r.rejected_rows for r in parts),
+        }
+        for key in ("machine_states", "worker_zones", "tasks", "beacon_lag"):
+            doc[key] = [row for r in parts for row in r.to_dict()[key]]
+        return doc
+
+
+def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
+    """Mount the browser viewer if its module is there (another part of the project)."""
+    try:
+        from twin_server.api import viewer
+    except ImportError:
+        return
+    app.state.replay_provider = JournalReplayProvider(ctx.settings.site, ctx.analysis,
+                                                      ctx.settings.extra.get("site_path"))
+    app.state.data_dir = Path(ctx.settings.data_dir)
+    app.include_router(viewer.router)
+    mount = getattr(viewer, "mount_static", None)
+    if mount is not None:
+        try:
+            mount(app)
+        except RuntimeError as exc:  # three.js not installed: the API still works
+            log.warning("viewer static files not served: %s", exc)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the server app for one site; services start in the lifespan."""
+    journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
+    ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
+                      analysis=AnalysisCache(settings.site, journal))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        ctx.hub = LiveHub(loop, settings.ws_flush_s)
+        ctx.hub.start()
+        if settings.influx_url:
+            ctx.influx = InfluxWriter(
+                journal, settings.influx_url, settings.influx_db, token=settings.influx_token,
+                user=settings.influx_user, password=settings.influx_password,
+                create_db=settings.influx_create_db, batch_lines=settings.influx_batch_lines,
+                timeout_s=settings.influx_timeout_s, backoff_max_s=settings.influx_backoff_max_s,
+                replace_derived=settings.extra.get("influx_replace_derived", True),
+            )
+            ctx.influx.start()
+        if settings.broker_host:
+            listeners = [ctx.state.update, lambda r, s: ctx.hub.publish_readings(r)]
+            if ctx.influx is not None:
+                listeners.append(lambda r, s: ctx.influx.notify())
+            ctx.ingest = Ingest(journal, settings.broker_host, settings.broker_port, site=settings.site.site,
+                                client_id=settings.mqtt_client_id, keepalive_s=settings.mqtt_keepalive_s,
+                                listeners=listeners)
+            ctx.ingest.start()
+        task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
+                                                 ctx.on_result))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if ctx.ingest is not None:
+                await asyncio.to_thread(ctx.ingest.stop)
+            if ctx.influx is not None:
+                await asyncio.to_thread(ctx.influx.stop)
+            await ctx.hub.stop()
+            journal.close()
+
+    app = FastAPI(title="factory twin server", version="0.1.0", lifespan=lifespan,
+                  description="Ingest, journal, analysis and live state of one site's digital twin.")
+    app.state.twin = ctx
+    app.include_router(router)
+    _install_viewer(app, ctx)
+    return app

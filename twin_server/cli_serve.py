@@ -1,0 +1,94 @@
+"""``python -m twin_server serve --site SITE.yaml [--broker host:port] [--influx URL] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from twin_server.settings import Settings, parse_hostport
+from twin_server.site import SiteError, load_site
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``serve`` command."""
+    parser.add_argument("--site", required=True, help="site YAML file")
+    parser.add_argument("--broker", default="127.0.0.1:1883",
+                        help="MQTT broker host:port (default 127.0.0.1:1883); 'none' for no ingest")
+    parser.add_argument("--client-id", default=None, help="fixed MQTT client id (default twin-server-SITE)")
+    parser.add_argument("--influx", default=None, metavar="URL",
+                        help="InfluxDB base URL (default: no export)")
+    parser.add_argument("--influx-db", default="twin", help="InfluxDB database / DBRP-mapped bucket")
+    parser.add_argument("--influx-token", default=None,
+                        help="token for InfluxDB 2.x/3.x (Authorization: Token)")
+    parser.add_argument("--influx-user", default=None)
+    parser.add_argument("--influx-password", default=None)
+    parser.add_argument("--influx-no-create-db", action="store_true", help="do not send CREATE DATABASE")
+    parser.add_argument("--influx-keep-derived", action="store_true",
+                        help="do not DELETE a shift's derived series before re-exporting (InfluxDB 3.x)")
+    parser.add_argument("--data-dir", default="twin-data", help="journal folder (default ./twin-data)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    parser.add_argument("--analysis-interval", type=float, default=5.0, help="live re-analysis period, s")
+    parser.add_argument("--derived-interval", type=float, default=60.0,
+                        help="period of the derived-series export to InfluxDB, s")
+    parser.add_argument("--sqlite-synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
+                        help="NORMAL survives a killed process; FULL also a power cut")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build :class:`Settings`; raises SiteError or ValueError with a clear message."""
+    site_path = Path(args.site)
+    site = load_site(site_path)
+    if args.broker.lower() == "none":
+        host, port = None, 0
+    else:
+        host, port = parse_hostport(args.broker)
+    return Settings(
+        site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
+        influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
+        influx_user=args.influx_user, influx_password=args.influx_password,
+        influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
+        derived_interval_s=args.derived_interval, sqlite_synchronous=args.sqlite_synchronous,
+        extra={"site_path": site_path.resolve(), "influx_replace_derived": not args.influx_keep_derived},
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; exit code 2 on a bad site file or option."""
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_args(args)
+    except (SiteError, ValueError) as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    from twin_server.app import create_app
+
+    app = create_app(settings)
+    print(f"twin server for site {settings.site.site!r}: http://{args.host}:{args.port}/ "
+          f"(API docs at /docs, health at /health)", flush=True)
+    return serve_app(app, args.host, args.port, args.log_level)
+
+
+def serve_app(app: object, host: str, port: int, log_level: str = "info") -> int:
+    """Run uvicorn until SIGINT/SIGTERM, shut down gracefully, and return 0.
+
+    uvicorn re-raises a captured signal after its graceful shutdown, which turns a clean
+    Ctrl-C into exit code 130 / -15; the server here treats the signal as "stop" and exits 0.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # second Ctrl-C: do not wait for connections
+            self.should_exit = True
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    server = _Server(config)
+    server.run()
+    return 0 if server.started else 1
