@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 
 from twin_server.live import day_bounds
-from twin_server.replay_data import shift_window
+from twin_server.replay_data import local_day, shift_window
 from twin_server.result import Result
 from twin_server.site import Site, polygon_centroid
 
@@ -27,6 +27,7 @@ T_MIN_S = 946_684_800.0
 T_MAX_S = 7_258_118_400.0
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 MAX_ALIGNED_SAMPLES = 86_400
+MAX_ALIGNED_DAYS = 31
 
 
 def _ctx(request: Request | WebSocket) -> Any:
@@ -177,9 +178,9 @@ def aligned(
     if n > MAX_ALIGNED_SAMPLES:
         raise HTTPException(422, f"{n} samples requested; at most {MAX_ALIGNED_SAMPLES} (raise step_s)")
     times = [start + (k + 0.5) * step_s for k in range(n)]
-    from twin_server.replay_data import local_day
-
-    days = sorted({local_day(start, s.timezone), local_day(max(start, end - 1e-6), s.timezone)})
+    if end - start > MAX_ALIGNED_DAYS * 86_400:
+        raise HTTPException(422, f"at most {MAX_ALIGNED_DAYS} days per request")
+    days = sorted({local_day(t, s.timezone) for t in [*range(int(start), int(end), 3600), end - 1e-6]})
     results = []
     for d in days:
         got = _ctx(request).analysis.get(d)
