@@ -1,27 +1,46 @@
-"""Small one-shot tools shared by the CLI and ``doctor``: probing a sensor."""
+"""Small one-shot tools shared by the CLI, ``calibrate`` and ``doctor``."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
-from edge_agent.agent import Agent
 from edge_agent.config import Config
-from edge_agent.drivers import Sample
+from edge_agent.drivers import Driver, Sample
 
-__all__ = ["probe", "probe_samples"]
+__all__ = ["open_driver", "probe", "probe_samples"]
+
+
+@contextlib.contextmanager
+def open_driver(cfg: Config, sensor_id: str) -> Iterator[Driver]:
+    """Build one sensor's driver outside a running agent (no outbox, no broker)."""
+    from edge_agent.clock import Clock
+
+    sensor = cfg.sensor(sensor_id)
+    if sensor["driver"] == "replay":
+        from edge_agent.drivers.replay import ReplayDriver, ReplaySource, read_replay_rows
+
+        assert cfg.replay is not None  # config validation guarantees it
+        rows, rejected = read_replay_rows(cfg.replay.file)
+        source = ReplaySource(rows, Clock(), cfg.replay.speed, True, False, rejected)
+        driver: Driver = ReplayDriver(
+            sensor, Clock(), source=source, machine=cfg.agent.machine, receiver=cfg.agent.receiver
+        )
+    else:
+        from edge_agent.drivers import DRIVERS
+
+        driver = DRIVERS[sensor["driver"]](sensor, Clock())
+    try:
+        yield driver
+    finally:
+        driver.close()
 
 
 def probe_samples(cfg: Config, sensor_id: str, seconds: float = 2.0) -> list[Sample]:
-    """Open one sensor's driver, read it once (BLE: listen ``seconds``), close it."""
-    agent = Agent(cfg, connect=False)
-    try:
-        driver = agent.build_driver(cfg.sensor(sensor_id))
-        try:
-            return driver.probe(seconds)
-        finally:
-            driver.close()
-    finally:
-        agent.outbox.close()
+    """Read one sensor once (BLE: listen ``seconds``)."""
+    with open_driver(cfg, sensor_id) as driver:
+        return driver.probe(seconds)
 
 
 def probe(cfg: Config, sensor_id: str, seconds: float) -> int:
