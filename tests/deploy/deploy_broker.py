@@ -18,12 +18,14 @@ class SecureMosquitto(Mosquitto):
 
     password_file: Path | None = None
     acl_file: Path | None = None
+    conf_text: str = ""  # a whole config of the caller's instead (e.g. the shipped one, remapped)
 
     def start(self) -> None:
         binary = require_binary("mosquitto", "mosquitto")
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+            self.conf_text
+            or f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"
             f"password_file {self.password_file}\n"
             f"acl_file {self.acl_file}\n"
