@@ -14,7 +14,7 @@ from twin_server.site import Site
 
 from .params import SimParams
 from .sensors import render_readings
-from .shift import Schedule, build_schedule, true_zone_intervals
+from .shift import Schedule, build_schedule
 
 __all__ = ["PILOT_DAY", "Simulation", "default_start", "simulate", "truth_result"]
 
@@ -58,7 +58,7 @@ def truth_result(site: Site, sched: Schedule, extra: dict | None = None) -> Resu
     zones = [
         WorkerZone(w.id, zone, r(a), r(b))
         for w in site.workers
-        for zone, a, b in true_zone_intervals(site, sched.paths[w.id], t0, t1)
+        for zone, a, b in sched.zones(site, w.id)
     ]
     tasks = [
         Task(tk.machine, tk.task, tk.worker, r(tk.start), r(tk.end))

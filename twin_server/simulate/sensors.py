@@ -17,7 +17,7 @@ from twin_server.readings import COLUMNS, empty_readings
 from twin_server.site import Site
 
 from .params import SimParams
-from .shift import Schedule, true_zone_intervals
+from .shift import Schedule
 
 __all__ = [
     "clock_offsets",
@@ -263,7 +263,7 @@ def render_zones(
     off = offsets.get(loc, 0.0)
     out = []
     for w in site.workers:
-        zones = true_zone_intervals(site, sched.paths[w.id], sched.t0, sched.t1)
+        zones = sched.zones(site, w.id)
         lag = sched.lag[w.id]
         lag_starts = np.array([a for a, _, _ in lag])
         lag_vals = np.array([v for _, _, v in lag])

@@ -100,6 +100,13 @@ class Schedule:
     paths: dict[str, Trajectory]  # worker -> path
     lag: dict[str, list[tuple[float, float, float]]]  # worker -> (start, end, lag_s)
     off: list[tuple[float, float]]  # breaks / off-shift time inside the window
+    _zones: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict, repr=False)
+
+    def zones(self, site: Site, worker: str) -> list[tuple[str, float, float]]:
+        """The worker's true ``(zone, start, end)`` runs over the window (computed once)."""
+        if worker not in self._zones:
+            self._zones[worker] = true_zone_intervals(site, self.paths[worker], self.t0, self.t1)
+        return self._zones[worker]
 
 
 # -- calendar ---------------------------------------------------------------------------
