@@ -78,9 +78,15 @@ def connect(
     password: str | None = None,
     protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311,
     timeout_s: float = 10.0,
+    tls_ca: Path | None = None,
 ) -> Client:
-    """Connect and wait for CONNACK; ``connect_rc`` is its reason code (0 = accepted)."""
+    """Connect and wait for CONNACK; ``connect_rc`` is its reason code (0 = accepted).
+
+    ``tls_ca``: connect with TLS, trusting this CA certificate (host name checked).
+    """
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+    if tls_ca is not None:
+        c.tls_set(ca_certs=str(tls_ca))
     c.max_inflight_messages_set(100)
     if username is not None:
         c.username_pw_set(username, password)

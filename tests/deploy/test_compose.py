@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 from deploy_broker import SecureMosquitto, connect
-from services import free_port
+from services import free_port, wait_for_port
 
 from twin_server.deploy_acl import write_deployment
 
@@ -302,26 +302,41 @@ def test_influx_init_script_is_executable_and_fed(compose) -> None:
 
 
 # -- the shipped mosquitto.conf on a real broker ---------------------------------------------------
-def test_shipped_mosquitto_conf_locks_the_broker(tmp_path: Path, compose, pilot_site) -> None:
-    """deploy/mosquitto/mosquitto.conf, container paths mapped to a temp folder, on real mosquitto."""
-    mosq = compose["services"]["mosquitto"]
-    by_target = {target: host for host, target in _mounts(mosq)}
+def _shipped_conf(compose, tmp_path: Path, port: int, tls_port: int | None = None) -> str:
+    """deploy/mosquitto/mosquitto.conf with container paths mapped into ``tmp_path``.
+
+    With ``tls_port`` the commented TLS listener is switched on, as docs/deployment.md says.
+    """
+    by_target = {target: host for host, target in _mounts(compose["services"]["mosquitto"])}
     conf_host = by_target["/mosquitto/config/mosquitto.conf"]
-    secrets = tmp_path / "secrets"
-    passwords = write_deployment(pilot_site, secrets, hasher="python")
-    (tmp_path / "data").mkdir()
-    port = free_port()
-    mapping = {"/mosquitto/secrets/": f"{secrets}/", "/mosquitto/data/": f"{tmp_path}/data/"}
+    mapping = {
+        "/mosquitto/secrets/": f"{tmp_path}/secrets/",
+        "/mosquitto/certs/": f"{tmp_path}/certs/",
+        "/mosquitto/data/": f"{tmp_path}/data/",
+    }
+    (tmp_path / "data").mkdir(exist_ok=True)
+    tls_lines = re.compile(r"^#(listener 8883|cafile|certfile|keyfile|tls_version)\b")
     lines = []
     for line in conf_host.read_text().splitlines():
+        if tls_port is not None and tls_lines.match(line):
+            line = line[1:]
         if not line.startswith("#"):
             for container, host in mapping.items():
                 line = line.replace(container, host)
             line = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", line)
+            line = re.sub(r"^listener 8883$", f"listener {tls_port} 127.0.0.1", line)
         lines.append(line)
     assert f"listener {port} 127.0.0.1" in lines
+    assert tls_port is None or f"listener {tls_port} 127.0.0.1" in lines
     lines.append("user root")  # see deploy_broker.SecureMosquitto
-    broker = SecureMosquitto(tmp_path, port, conf_text="\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def test_shipped_mosquitto_conf_locks_the_broker(tmp_path: Path, compose, pilot_site) -> None:
+    """The config the stack mounts, on a real mosquitto: anonymous refused, a device accepted."""
+    passwords = write_deployment(pilot_site, tmp_path / "secrets", hasher="python")
+    port = free_port()
+    broker = SecureMosquitto(tmp_path, port, conf_text=_shipped_conf(compose, tmp_path, port))
     broker.start()
     try:
         anon = connect(broker, f"anon-{uuid.uuid4().hex[:6]}")
@@ -331,9 +346,48 @@ def test_shipped_mosquitto_conf_locks_the_broker(tmp_path: Path, compose, pilot_
     finally:
         broker.stop()
     # Every folder the config points into is mounted (the commented TLS lines included).
-    text = conf_host.read_text()
+    by_target = {target for _, target in _mounts(compose["services"]["mosquitto"])}
+    text = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
     for path in re.findall(r"(/mosquitto/\S+)", text):
         top = "/".join(path.split("/")[:3])
+        # /mosquitto/data is the named volume mosquitto-data.
         assert top in {t.rstrip("/") for t in by_target} or top == "/mosquitto/data", path
+    assert "mosquitto-data:/mosquitto/data" in compose["services"]["mosquitto"]["volumes"]
     assert os.path.basename(re.search(r"^password_file (\S+)", text, re.M).group(1)) == "passwd"
     assert os.path.basename(re.search(r"^acl_file (\S+)", text, re.M).group(1)) == "acl"
+
+
+def _make_certs(certs: Path) -> None:
+    """A throwaway CA and a server certificate for 127.0.0.1 (as deploy/mosquitto/certs/README.md)."""
+    certs.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True)
+
+    ssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    ssl("req", *ec, "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (certs / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+
+
+def test_shipped_tls_listener_works_when_switched_on(tmp_path: Path, compose, pilot_site) -> None:
+    passwords = write_deployment(pilot_site, tmp_path / "secrets", hasher="python")
+    _make_certs(tmp_path / "certs")
+    port, tls_port = free_port(), free_port()
+    broker = SecureMosquitto(tmp_path, port, conf_text=_shipped_conf(compose, tmp_path, port, tls_port))
+    broker.start()
+    tls = SecureMosquitto(tmp_path, tls_port)  # the same process, seen on its TLS port
+    try:
+        wait_for_port(tls_port, 10.0, broker.proc)
+        ca = tmp_path / "certs" / "ca.crt"
+        ok = connect(tls, f"m3-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"], tls_ca=ca)
+        assert ok.connect_rc == 0
+        ok.close()
+        wrong = connect(tls, f"m3x-{uuid.uuid4().hex[:6]}", "pi-m3", "nope", tls_ca=ca)
+        assert wrong.connect_rc != 0  # TLS does not replace the password check
+        with pytest.raises((TimeoutError, OSError)):  # plain MQTT on the TLS port gets nowhere
+            connect(tls, f"plain-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"], timeout_s=3)
+    finally:
+        broker.stop()
