@@ -278,7 +278,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _default_site(truth: Result, truth_path: Path) -> Path | None:
     recorded = truth.extra.get("simulation", {}).get("site_file") if isinstance(truth.extra, dict) else None
-    for cand in ([Path(recorded)] if recorded else []) + [truth_path.parent / "site.yaml"]:
+    # A relative recorded path is relative to the truth file's folder.
+    for cand in ([truth_path.parent / str(recorded)] if recorded else []) + [truth_path.parent / "site.yaml"]:
         if cand.is_file():
             return cand
     return None

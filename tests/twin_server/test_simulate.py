@@ -93,7 +93,7 @@ def test_readings_load_without_rejections(cli_run, pilot):
     # The recording spans the window (device clocks are exact by default).
     assert t.min() >= truth.window_start and t.max() < truth.window_end
     assert t.min() - truth.window_start < 1.0 and truth.window_end - t.max() < 2.0
-    assert Path(truth.extra["simulation"]["site_file"]).is_file()
+    assert Path(truth.extra["simulation"]["site_file"]) == (ROOT / "examples" / "pilot_site.yaml").resolve()
 
 
 def test_no_rssi_no_locator_flags(tmp_path, pilot):
@@ -118,30 +118,24 @@ def test_no_rssi_no_locator_flags(tmp_path, pilot):
     assert "rssi" not in kinds and "zone" not in kinds and "light" in kinds
 
 
-def test_synthetic_site_cli(tmp_path):
-    assert (
-        main(
-            [
-                "simulate",
-                "--machines",
-                "8",
-                "--workers",
-                "4",
-                "--hours",
-                "0.5",
-                "--seed",
-                "1",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    site = load_site(tmp_path / "site.yaml")
+def test_synthetic_site_cli(tmp_path, capsys):
+    outs = [tmp_path / "one", tmp_path / "elsewhere" / "two"]
+    for out in outs:
+        args = ["simulate", "--machines", "8", "--workers", "4", "--hours", "0.5", "--seed", "1"]
+        assert main([*args, "--out", str(out)]) == 0
+    # Same seed, different output folders: the same bytes.
+    for f in ("readings.csv", "truth.json", "site.yaml"):
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
+    site = load_site(outs[0] / "site.yaml")
     assert len(site.machines) == 8 and len(site.workers) == 4 and len(site.receivers) == 8
-    loaded = load_readings_csv(tmp_path / "readings.csv", site)
+    loaded = load_readings_csv(outs[0] / "readings.csv", site)
     assert loaded.rejected_rows == 0
     assert set(loaded.frame.loc[loaded.frame["kind"] == "light", "source"]) == set(site.machine_ids)
+    # evaluate finds the generated site next to the truth for its baselines.
+    truth = str(outs[1] / "truth.json")
+    capsys.readouterr()
+    assert main(["evaluate", "--truth", truth, "--result", truth]) == 0
+    assert "baselines not computed" not in capsys.readouterr().out
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):

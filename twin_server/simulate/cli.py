@@ -116,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if site_doc is not None:
-        site_file = out / "site.yaml"
-        site_file.write_text(yaml.safe_dump(site_doc, sort_keys=False, allow_unicode=True))
+        (out / "site.yaml").write_text(yaml.safe_dump(site_doc, sort_keys=False, allow_unicode=True))
+        site_file = "site.yaml"  # next to the truth: the output stays the same wherever it is written
     else:
-        site_file = args.site
+        site_file = str(Path(args.site).resolve())
     # Recorded so that ``evaluate`` finds the site for its baselines without being told.
-    sim.truth.extra["simulation"]["site_file"] = str(Path(site_file).resolve())
+    sim.truth.extra["simulation"]["site_file"] = site_file
     write_readings_csv(sim.readings, out / "readings.csv")
     sim.truth.write(out / "truth.json")
     presses = sim.facts["presses"]

@@ -56,9 +56,7 @@ def truth_result(site: Site, sched: Schedule, extra: dict | None = None) -> Resu
         if cursor < t1:
             states.append(MachineState(mid, "stopped", r(cursor), r(t1)))
     zones = [
-        WorkerZone(w.id, zone, r(a), r(b))
-        for w in site.workers
-        for zone, a, b in sched.zones(site, w.id)
+        WorkerZone(w.id, zone, r(a), r(b)) for w in site.workers for zone, a, b in sched.zones(site, w.id)
     ]
     tasks = [
         Task(tk.machine, tk.task, tk.worker, r(tk.start), r(tk.end))
