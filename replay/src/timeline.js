@@ -93,7 +93,11 @@ export function changeoverStarts(tasks, mergeGapS = 120) {
       lastEnd = Math.max(lastEnd, t.end);
     }
   }
-  return starts.sort((a, b) => a - b);
+  starts.sort((a, b) => a - b);
+  // Changeovers starting within 2 s of each other on different machines are one stop for the
+  // jump buttons (next/prev use 0.5 s and 1.5 s margins, so closer starts would be skipped one
+  // way and not the other).
+  return starts.filter((s, i) => i === 0 || s - starts[i - 1] >= 2);
 }
 
 /** First changeover start strictly after `t` (+0.5 s so a jump from a start moves on), or null. */

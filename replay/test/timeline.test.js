@@ -60,6 +60,8 @@ test('changeovers merge close tasks and jumps move strictly forward/back', () =>
   assert.equal(prevChangeover(starts, T0 + 2000), T0 + 600);
   assert.equal(prevChangeover(starts, T0 + 600), null);
   assert.equal(prevChangeover(starts, T0 + 3000), T0 + 2000);
+  const near = changeoverStarts([...result.tasks, { machine: 'M10', task: 'jig_change', start: T0 + 600.4, end: T0 + 700 }]);
+  assert.deepEqual(near, [T0 + 600, T0 + 2000]);
 });
 
 test('clock and day follow the site time zone', () => {

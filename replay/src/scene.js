@@ -1,0 +1,287 @@
+// The 3D factory: floor, markings, zones, machines with state labels, walking workers.
+// Floor coordinates (x right, y away from the door, metres) map to three.js world as
+// (x, 0, -y): a proper rotation with +Y up, so the plan is never mirrored.
+
+import * as THREE from 'three';
+import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
+import { CSS2DObject, CSS2DRenderer } from 'three/addons/renderers/CSS2DRenderer.js';
+
+import { STATE_COLORS, TASK_COLORS } from './timeline.js';
+
+export function floorToWorld(x, y, h = 0) {
+  return new THREE.Vector3(x, h, -y);
+}
+
+const WORKER_COLORS = ['#ff7f0e', '#1f77b4', '#d62728', '#9467bd', '#8c564b', '#17becf'];
+
+function polygonShape(points) {
+  // Shape lives in the XY plane; rotated -90 deg about X it lies on the floor with y -> -Z.
+  const shape = new THREE.Shape();
+  points.forEach(([x, y], i) => (i ? shape.lineTo(x, y) : shape.moveTo(x, y)));
+  shape.closePath();
+  return shape;
+}
+
+function flatPolygon(points, color, opacity, h) {
+  const geo = new THREE.ShapeGeometry(polygonShape(points));
+  const mat = new THREE.MeshBasicMaterial({ color, transparent: opacity < 1, opacity, depthWrite: false,
+    side: THREE.DoubleSide });
+  const mesh = new THREE.Mesh(geo, mat);
+  mesh.rotation.x = -Math.PI / 2;
+  mesh.position.y = h;
+  return mesh;
+}
+
+function lineStrip(points, widthM, color, h) {
+  // Painted lines are flat strips of their real width (GL line widths are always 1 px).
+  const group = new THREE.Group();
+  const mat = new THREE.MeshBasicMaterial({ color });
+  for (let i = 0; i + 1 < points.length; i += 1) {
+    const [x0, y0] = points[i];
+    const [x1, y1] = points[i + 1];
+    const len = Math.hypot(x1 - x0, y1 - y0);
+    const seg = new THREE.Mesh(new THREE.PlaneGeometry(len, Math.max(widthM, 0.05)), mat);
+    seg.rotation.x = -Math.PI / 2;
+    seg.rotation.z = Math.atan2(y1 - y0, x1 - x0);
+    seg.position.copy(floorToWorld((x0 + x1) / 2, (y0 + y1) / 2, h));
+    group.add(seg);
+  }
+  return group;
+}
+
+export class FactoryScene {
+  /**
+   * @param {HTMLElement} host element that receives the canvas and the label layer
+   * @param {object} layout site layout from /api/replay (machines, workers, markings, extent)
+   * @param {{t:(k:string)=>string, lang:string, machineName:(m:object)=>string}} ui
+   */
+  constructor(host, layout, ui) {
+    this.host = host;
+    this.layout = layout;
+    this.ui = ui;
+    this.renderer = new THREE.WebGLRenderer({ antialias: true });
+    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    this.renderer.setClearColor('#dfe4ea');
+    host.appendChild(this.renderer.domElement);
+    this.renderer.domElement.id = 'scene-canvas';
+    this.labels = new CSS2DRenderer();
+    this.labels.domElement.className = 'label-layer';
+    host.appendChild(this.labels.domElement);
+
+    this.scene = new THREE.Scene();
+    this.camera = new THREE.PerspectiveCamera(45, 1, 0.1, 500);
+    this.controls = new OrbitControls(this.camera, this.labels.domElement);
+    this.controls.enableDamping = false;
+    this.controls.maxPolarAngle = Math.PI / 2 - 0.05;
+
+    this.scene.add(new THREE.HemisphereLight('#ffffff', '#8a8f99', 2.2));
+    const sun = new THREE.DirectionalLight('#ffffff', 1.6);
+    sun.position.set(5, 12, 4);
+    this.scene.add(sun);
+
+    this.staticGroup = new THREE.Group();  // replaced by the models3d GLB when it loads
+    this.scene.add(this.staticGroup);
+    this.machines = {};
+    this.workers = {};
+    this._buildStatic();
+    this._buildMachines();
+    this._buildWorkers();
+    this.resize();
+    this.setCamera('overview');
+  }
+
+  get centre() {
+    const [x0, y0, x1, y1] = this.layout.extent;
+    return [(x0 + x1) / 2, (y0 + y1) / 2];
+  }
+
+  _buildStatic() {
+    const [x0, y0, x1, y1] = this.layout.extent;
+    const floor = flatPolygon([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], '#b9bec6', 1, 0);
+    floor.name = 'floor';
+    this.staticGroup.add(floor);
+    for (const mk of this.layout.markings) {
+      if (mk.kind === 'area') this.staticGroup.add(flatPolygon(mk.points, mk.color, 0.55, 0.004));
+      else this.staticGroup.add(lineStrip(mk.points, mk.width_m, mk.color, 0.006));
+    }
+    for (const m of this.layout.machines) {
+      const zone = flatPolygon(m.zone, '#5b9bd5', 0.22, 0.003);
+      zone.name = `zone:${m.id}`;
+      this.staticGroup.add(zone);
+      const edge = lineStrip([...m.zone, m.zone[0]], 0.04, '#3a78b5', 0.007);
+      this.staticGroup.add(edge);
+    }
+  }
+
+  _buildMachines() {
+    for (const m of this.layout.machines) {
+      const group = new THREE.Group();
+      group.position.copy(floorToWorld(m.centre[0], m.centre[1]));
+      group.rotation.y = (m.rotation_deg * Math.PI) / 180;
+      const [w, d] = m.footprint;
+      const h = m.height_m;
+      const body = new THREE.Mesh(new THREE.BoxGeometry(w, h * 0.85, d),
+        new THREE.MeshStandardMaterial({ color: '#7d8a99', roughness: 0.7 }));
+      body.position.y = (h * 0.85) / 2;
+      body.name = `box:${m.id}`;
+      group.add(body);
+      // Stack light on the top corner: the lamp the real light sensor watches.
+      const lamp = new THREE.Mesh(new THREE.CylinderGeometry(0.09, 0.09, 0.35, 16),
+        new THREE.MeshStandardMaterial({ color: STATE_COLORS.unknown, emissive: '#000000' }));
+      lamp.position.set(w / 2 - 0.15, h * 0.85 + 0.18, 0);
+      group.add(lamp);
+      this.scene.add(group);
+
+      const el = document.createElement('div');
+      el.className = 'machine-label';
+      el.dataset.machine = m.id;
+      el.innerHTML = `<div class="name"></div><div class="state"></div><div class="task"></div>`
+        + '<div class="ideal" hidden></div>';
+      el.querySelector('.name').textContent = this.ui.machineName(m);
+      const label = new CSS2DObject(el);
+      label.position.set(0, h + 0.6, 0);
+      group.add(label);
+      this.machines[m.id] = { group, body, lamp, el, layout: m, key: '' };
+    }
+  }
+
+  _buildWorkers() {
+    this.layout.workers.forEach((w, k) => {
+      const color = WORKER_COLORS[k % WORKER_COLORS.length];
+      const group = new THREE.Group();
+      const mat = new THREE.MeshStandardMaterial({ color, roughness: 0.6 });
+      const body = new THREE.Mesh(new THREE.CylinderGeometry(0.2, 0.24, 1.1, 16), mat);
+      body.position.y = 0.55 + 0.25;
+      const head = new THREE.Mesh(new THREE.SphereGeometry(0.17, 16, 12),
+        new THREE.MeshStandardMaterial({ color: '#f1c9a5' }));
+      head.position.y = 1.55;
+      const legs = new THREE.Mesh(new THREE.BoxGeometry(0.25, 0.3, 0.3), new THREE.MeshStandardMaterial({ color: '#333a44' }));
+      legs.position.y = 0.15;
+      // The nose shows which way the worker faces (+X of the group is "forward").
+      const nose = new THREE.Mesh(new THREE.ConeGeometry(0.08, 0.3, 12), new THREE.MeshStandardMaterial({ color: '#222' }));
+      nose.rotation.z = -Math.PI / 2;
+      nose.position.set(0.32, 1.2, 0);
+      group.add(body, head, legs, nose);
+      const el = document.createElement('div');
+      el.className = 'worker-label';
+      el.dataset.worker = w.id;
+      el.style.borderColor = color;
+      el.innerHTML = '<span class="name"></span> <span class="task"></span>';
+      el.querySelector('.name').textContent = w.name;
+      const label = new CSS2DObject(el);
+      label.position.set(0, 2.0, 0);
+      group.add(label);
+      this.scene.add(group);
+      this.workers[w.id] = { group, body, el, color, key: '' };
+    });
+  }
+
+  /** Update a machine's lamp and label from its status (and the ideal day's, if shown). */
+  setMachineStatus(id, status, idealStatus = null) {
+    const m = this.machines[id];
+    if (!m) return;
+    const key = `${status.state}|${status.task}|${idealStatus ? `${idealStatus.state}|${idealStatus.task}` : ''}`;
+    if (key === m.key) return;  // touch the DOM only when something changed
+    m.key = key;
+    const t = this.ui.t;
+    m.lamp.material.color.set(STATE_COLORS[status.state] ?? STATE_COLORS.unknown);
+    m.lamp.material.emissive.set(status.state === 'running' ? '#1d6b1d' : '#000000');
+    m.body.material.color.set(status.task ? TASK_COLORS[status.task] : '#7d8a99');
+    const st = m.el.querySelector('.state');
+    st.textContent = t(status.state);
+    st.className = `state ${status.state}`;
+    const task = m.el.querySelector('.task');
+    task.textContent = status.task ? t(status.task) : '';
+    task.dataset.task = status.task ?? '';
+    task.style.background = status.task ? TASK_COLORS[status.task] : 'transparent';
+    const ideal = m.el.querySelector('.ideal');
+    ideal.hidden = !idealStatus;
+    if (idealStatus) {
+      ideal.textContent = `${t('idealLane')}: ${t(idealStatus.state)}${idealStatus.task ? ` / ${t(idealStatus.task)}` : ''}`;
+      ideal.className = `ideal ${idealStatus.state}`;
+    }
+  }
+
+  /** Place a worker figure from its pose; `bobS` animates walking. */
+  setWorkerPose(id, pose, tS) {
+    const w = this.workers[id];
+    if (!w) return;
+    const bob = pose.walking ? Math.abs(Math.sin(tS * 6)) * 0.06 : 0;
+    w.group.position.copy(floorToWorld(pose.x, pose.y, bob));
+    w.group.rotation.y = pose.heading;
+    const key = `${pose.task}|${pose.zone}`;
+    if (key !== w.key) {
+      w.key = key;
+      const task = w.el.querySelector('.task');
+      task.textContent = pose.task ? this.ui.t(pose.task) : pose.zone === 'none' ? this.ui.t('away') : '';
+    }
+  }
+
+  /** Camera presets: `overview` from above, or `machine:ID` looking at a machine from its zone. */
+  setCamera(name) {
+    const [cx, cy] = this.centre;
+    const [x0, y0, x1, y1] = this.layout.extent;
+    const span = Math.max(x1 - x0, (y1 - y0) * 1.6);
+    const m = name.startsWith('machine:') ? this.layout.machines.find((mm) => `machine:${mm.id}` === name) : null;
+    if (m) {
+      const zx = m.zone.reduce((a, p) => a + p[0], 0) / m.zone.length;
+      const zy = m.zone.reduce((a, p) => a + p[1], 0) / m.zone.length;
+      let dx = zx - m.centre[0];
+      let dy = zy - m.centre[1];
+      const n = Math.hypot(dx, dy) || 1;
+      dx /= n; dy /= n;
+      this.camera.position.copy(floorToWorld(m.centre[0] + dx * 7 + dy * 1.5, m.centre[1] + dy * 7 - dx * 1.5, 4.5));
+      this.controls.target.copy(floorToWorld(m.centre[0], m.centre[1], 0.9));
+    } else {
+      this.camera.position.copy(floorToWorld(cx, cy - 0.01, span * 1.05));
+      this.controls.target.copy(floorToWorld(cx, cy, 0));
+    }
+    this.cameraName = m ? name : 'overview';
+    this.controls.update();
+  }
+
+  /**
+   * Replace the boxes with the models3d scene. Nodes named `machine:ID` are matched to the
+   * layout; if the GLB's floor axis points the other way it is flipped to fit.
+   */
+  async loadGlb(url) {
+    const gltf = await new GLTFLoader().loadAsync(url);
+    const root = gltf.scene;
+    const found = [];
+    root.traverse((o) => {
+      // GLTFLoader strips ':' from names (three.js reserves it); the original is in userData.
+      const m = /^machine:(.+)$/.exec(o.userData?.name ?? o.name);
+      if (m && this.machines[m[1]]) found.push([o, this.machines[m[1]].layout]);
+    });
+    if (!found.length) throw new Error('the scene has no machine:ID nodes');
+    root.updateMatrixWorld(true);
+    const err = (flip) => found.reduce((a, [o, lm]) => {
+      const c = new THREE.Box3().setFromObject(o).getCenter(new THREE.Vector3());
+      return a + Math.hypot(c.x - lm.centre[0], c.z - (flip ? lm.centre[1] : -lm.centre[1]));
+    }, 0) / found.length;
+    if (err(true) < err(false)) root.scale.z = -1;  // the GLB used (x, 0, +y)
+    this.scene.remove(this.staticGroup);
+    for (const m of Object.values(this.machines)) m.body.visible = false;
+    // Keep our own coloured boxes' role: tint the GLB machine by task via the lamp only.
+    this.scene.add(root);
+    this.glb = root;
+    return found.length;
+  }
+
+  resize() {
+    const w = this.host.clientWidth || 800;
+    const h = this.host.clientHeight || 450;
+    this.renderer.setSize(w, h, false);
+    this.renderer.domElement.style.width = `${w}px`;
+    this.renderer.domElement.style.height = `${h}px`;
+    this.labels.setSize(w, h);
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+  }
+
+  render() {
+    this.renderer.render(this.scene, this.camera);
+    this.labels.render(this.scene, this.camera);
+  }
+}
