@@ -24,6 +24,9 @@ __all__ = ["Publisher"]
 
 log = logging.getLogger("edge_agent.publisher")
 
+#: Longest time an acknowledged row waits before its batch is deleted, seconds.
+ACK_FLUSH_S = 0.05
+
 
 class Publisher:
     """Drains an :class:`Outbox` into an MQTT broker.
@@ -52,6 +55,12 @@ class Publisher:
         # it only appends the mid to a deque (thread-safe), resolved in step().
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
         self._acked_mids: deque[int] = deque()
+        # Acknowledged rows are deleted in batches (one SQLite transaction, one fsync each),
+        # and paho is refilled only once a quarter of the window is free: per-message
+        # round trips through SQLite would halve the drain rate after an outage.
+        self._unflushed: list[int] = []
+        self._last_ack_flush = time.monotonic()
+        self._refill_at = max(1, cfg.max_inflight // 4)
         self._last_id = 0
         self.connected = threading.Event()
         self.published = 0
@@ -93,7 +102,8 @@ class Publisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acked_mids.append(mid)
-        self._wake.set()
+        if len(self._acked_mids) >= self._refill_at:
+            self._wake.set()
 
     # -- control ---------------------------------------------------------------------
     def start(self) -> None:
@@ -112,23 +122,31 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(0.5)
+            self._wake.wait(ACK_FLUSH_S if (self._inflight or self._unflushed) else 0.5)
             self._wake.clear()
             self.step()
 
     def step(self) -> int:
         """Delete acknowledged rows, hand new rows to paho; return how many were handed."""
-        acked = []
         while self._acked_mids:
             row_id = self._inflight.pop(self._acked_mids.popleft(), None)
             if row_id is not None:  # None: the status message, not an outbox row
-                acked.append(row_id)
+                self._unflushed.append(row_id)
+        now = time.monotonic()
+        if self._unflushed and (
+            len(self._unflushed) >= self._refill_at
+            or not self._inflight
+            or now - self._last_ack_flush >= ACK_FLUSH_S
+        ):
+            self.outbox.ack(self._unflushed)
+            self.acked_total += len(self._unflushed)
+            self._unflushed = []
+            self._last_ack_flush = now
         room = self.cfg.max_inflight - len(self._inflight)
-        if acked:
-            self.outbox.ack(acked)
-            self.acked_total += len(acked)
         if not self.connected.is_set() or room <= 0:
             return 0
+        if self._inflight and room < self._refill_at:
+            return 0  # wait for a bigger batch of room
         rows = self.outbox.after(self._last_id, room)
         for row_id, topic, payload in rows:
             info = self.client.publish(topic, payload, qos=1)
@@ -161,7 +179,11 @@ class Publisher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.step()  # delete what was acknowledged meanwhile
+        self.step()
+        if self._unflushed:  # delete what was acknowledged meanwhile
+            self.outbox.ack(self._unflushed)
+            self.acked_total += len(self._unflushed)
+            self._unflushed = []
         if send_offline and self.connected.is_set():
             topic, payload = encode_status(Status(self.site, self.device, online=False, t_ns=time.time_ns()))
             info = self.client.publish(topic, payload, qos=1, retain=True)
