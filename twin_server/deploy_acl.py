@@ -16,6 +16,10 @@ Written to ``--out DIR``:
 ``twin-server.env`` (and ``edge-sim.env`` with ``--simulator``)
     ``TWIN_MQTT_USERNAME`` / ``TWIN_MQTT_PASSWORD`` for docker compose's ``env_file``, 0600.
 
+Several ``--site`` files configure one broker for several factories: every user name then
+becomes ``ID@SITE`` (two shops may both have a ``pi-m3``) and each site's ``twin-server@SITE``
+may read only ``twin/v1/SITE/#``, so one factory's data never reaches another's server.
+
 Running the tool again keeps the passwords of users already in ``credentials.txt`` (adding a
 machine does not force every Pi to be reconfigured); ``--rotate`` makes new ones for all.
 """
@@ -51,6 +55,7 @@ __all__ = [
     "new_password",
     "parse_credentials",
     "password_file_text",
+    "plan_broker",
     "plan_users",
     "site_devices",
     "verify_password",
@@ -85,9 +90,10 @@ class MqttUser:
 def _check_name(kind: str, name: str) -> str:
     # Ids in site files are already safe; this guards the extra names given on the command line.
     # MQTT wildcards or separators in a user/device would widen an ACL line silently.
-    bad = set(name) & set("+#/: \t\n$")
+    # "@" is reserved for qualified user names (device@site) on a broker shared by several sites.
+    bad = set(name) & set("+#/:@ \t\n$")
     if not name or bad:
-        raise DeployError(f"{kind} {name!r} is empty or contains one of + # / : $ or whitespace")
+        raise DeployError(f"{kind} {name!r} is empty or contains one of + # / : @ $ or whitespace")
     return name
 
 
@@ -119,23 +125,69 @@ def plan_users(
     server_user: str = SERVER_USER,
     simulator: bool = False,
     extra_devices: Iterable[str] = (),
+    qualify: bool = False,
 ) -> list[MqttUser]:
     """The broker accounts of one site: the server, one per device, optionally the simulator.
 
     The simulator (the stack's ``edge-sim`` service) plays every device of the site over one
     connection, so it may write anywhere under the site, but still not to another site.
+
+    With ``qualify`` (several sites on one broker) every user name is ``name@site``, so two
+    factories may both have a ``pi-m3``, and the site's server may read only its own site.
     """
-    root = f"{TOPIC_ROOT}/{_check_name('site', site.site)}"
-    users = [MqttUser(_check_name("server user", server_user), read=(f"{TOPIC_ROOT}/#",))]
+    sid = _check_name("site", site.site)
+    root = f"{TOPIC_ROOT}/{sid}"
+
+    def user(name: str) -> str:
+        return f"{name}@{sid}" if qualify else name
+
+    users = [MqttUser(user(_check_name("server user", server_user)),
+                      read=(f"{root}/#" if qualify else f"{TOPIC_ROOT}/#",))]
     devices = site_devices(site, extra_devices)
     if server_user in devices:
         raise DeployError(f"device {server_user!r} has the same name as the server user")
-    users += [MqttUser(d, write=(f"{root}/{d}/#",)) for d in devices]
+    users += [MqttUser(user(d), write=(f"{root}/{d}/#",)) for d in devices]
     if simulator:
         if SIMULATOR_USER in devices:
             raise DeployError(f"device {SIMULATOR_USER!r} has the same name as the simulator user")
-        users.append(MqttUser(SIMULATOR_USER, write=(f"{root}/#",)))
+        users.append(MqttUser(user(SIMULATOR_USER), write=(f"{root}/#",)))
     return users
+
+
+def plan_broker(
+    sites: Sequence,
+    *,
+    simulator: bool = False,
+    extra_devices: Iterable[str] = (),
+    qualify: bool | None = None,
+) -> list[MqttUser]:
+    """The accounts of every site sharing one broker.
+
+    Parameters
+    ----------
+    sites : sequence of Site
+        One or more sites; ids must be unique.
+    extra_devices : iterable of str
+        ``ID`` (one site) or ``ID@SITE`` (any number of sites).
+    qualify : bool, optional
+        ``name@site`` user names; default: only when there is more than one site.
+    """
+    if not sites:
+        raise DeployError("no site given")
+    ids = [s.site for s in sites]
+    if len(set(ids)) != len(ids):
+        raise DeployError(f"a site is given twice: {sorted(i for i in set(ids) if ids.count(i) > 1)}")
+    qualify = len(sites) > 1 if qualify is None else qualify
+    extra: dict[str, list[str]] = {i: [] for i in ids}
+    for name in extra_devices:
+        device, at, sid = name.partition("@")
+        if not at and len(sites) == 1:
+            sid = ids[0]
+        if sid not in extra:
+            raise DeployError(f"extra device {name!r}: write ID@SITE with one of the sites {ids}")
+        extra[sid].append(device)
+    return [u for s in sites for u in plan_users(s, simulator=simulator, extra_devices=extra[s.site],
+                                                 qualify=qualify)]
 
 
 def acl_text(users: Sequence[MqttUser], site_id: str = "") -> str:
@@ -252,33 +304,36 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 
 def write_deployment(
-    site,
+    sites,
     out_dir: Path,
     *,
     simulator: bool = False,
     extra_devices: Iterable[str] = (),
     rotate: bool = False,
     hasher: str = "auto",
+    qualify: bool | None = None,
 ) -> dict[str, str]:
     """Write ``passwd``, ``acl``, ``credentials.txt`` and the ``*.env`` files; return ``user -> password``.
 
     Parameters
     ----------
+    sites : Site or sequence of Site
+        The site(s) served by this broker (see :func:`plan_broker`).
     hasher : {"auto", "python", "mosquitto_passwd"}
         ``auto`` uses ``mosquitto_passwd`` when it is on PATH, else the Python implementation
         (same format).
     """
-    users = plan_users(site, simulator=simulator, extra_devices=extra_devices)
+    sites = list(sites) if isinstance(sites, list | tuple) else [sites]
+    users = plan_broker(sites, simulator=simulator, extra_devices=extra_devices, qualify=qualify)
+    if hasher not in ("auto", "python", "mosquitto_passwd"):
+        raise DeployError(f"unknown hasher {hasher!r}")
+    binary = shutil.which("mosquitto_passwd") if hasher in ("auto", "mosquitto_passwd") else None
+    if hasher == "mosquitto_passwd" and binary is None:
+        raise DeployError("mosquitto_passwd is not installed (apt-get install mosquitto)")
     out_dir.mkdir(parents=True, exist_ok=True)
     cred_path = out_dir / CREDENTIALS_FILE
     old = {} if rotate or not cred_path.exists() else parse_credentials(cred_path.read_text())
     passwords = {u.name: old.get(u.name) or new_password() for u in users}
-
-    binary = shutil.which("mosquitto_passwd") if hasher in ("auto", "mosquitto_passwd") else None
-    if hasher == "mosquitto_passwd" and binary is None:
-        raise DeployError("mosquitto_passwd is not installed (apt-get install mosquitto)")
-    if hasher not in ("auto", "python", "mosquitto_passwd"):
-        raise DeployError(f"unknown hasher {hasher!r}")
     hashes = (
         hash_with_mosquitto_passwd(passwords, binary)
         if binary
@@ -287,23 +342,27 @@ def write_deployment(
     # The broker's files are not secret enough to need 0600 (salted hashes of 192-bit random
     # passwords, topic rules), and the broker's container user must be able to read them.
     _write(out_dir / PASSWD_FILE, password_file_text(hashes), 0o644)
-    _write(out_dir / ACL_FILE, acl_text(users, site.site), 0o644)
+    _write(out_dir / ACL_FILE, acl_text(users, ", ".join(s.site for s in sites)), 0o644)
     _write(cred_path, credentials_text(passwords), 0o600)
-    _write(out_dir / f"{SERVER_USER}.env", env_text(SERVER_USER, passwords[SERVER_USER]), 0o600)
-    if simulator:
-        _write(out_dir / f"{SIMULATOR_USER}.env", env_text(SIMULATOR_USER, passwords[SIMULATOR_USER]), 0o600)
+    # One env_file per service account (twin-server.env, or twin-server@SITE.env per site).
+    for name in passwords:
+        if name.partition("@")[0] in (SERVER_USER, SIMULATOR_USER):
+            _write(out_dir / f"{name}.env", env_text(name, passwords[name]), 0o600)
     return passwords
 
 
 # -- command line -----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m twin_server.deploy_acl``."""
-    parser.add_argument("--site", required=True, type=Path, help="site YAML file")
+    parser.add_argument("--site", required=True, type=Path, action="append",
+                        help="site YAML file; repeat for several sites on one broker (names become ID@SITE)")
     parser.add_argument("--out", required=True, type=Path, help="folder for passwd, acl, credentials")
     parser.add_argument("--simulator", action="store_true",
                         help=f"also create {SIMULATOR_USER!r}, who may publish as any device of the site")
     parser.add_argument("--device", action="append", default=[], metavar="ID",
-                        help="an extra publishing device not named in the site file (repeatable)")
+                        help="an extra publishing device not in the site file: ID, or ID@SITE (repeatable)")
+    parser.add_argument("--qualify-users", action="store_true",
+                        help="ID@SITE user names even for one site (a broker that will serve more sites)")
     parser.add_argument("--rotate", action="store_true", help="new passwords for every user")
     parser.add_argument("--hasher", choices=("auto", "python", "mosquitto_passwd"), default="auto")
 
@@ -313,15 +372,16 @@ def run(args: argparse.Namespace) -> int:
     from twin_server.site import SiteError, load_site
 
     try:
-        site = load_site(args.site)
+        sites = [load_site(p) for p in args.site]
         passwords = write_deployment(
-            site, args.out, simulator=args.simulator, extra_devices=args.device,
-            rotate=args.rotate, hasher=args.hasher,
+            sites, args.out, simulator=args.simulator, extra_devices=args.device,
+            rotate=args.rotate, hasher=args.hasher, qualify=args.qualify_users or None,
         )
     except (SiteError, DeployError, OSError) as e:
         print(f"deploy_acl: {e}", file=sys.stderr)
         return 2
-    print(f"{len(passwords)} MQTT users for site {site.site}: {', '.join(passwords)}")
+    names = ", ".join(s.site for s in sites)
+    print(f"{len(passwords)} MQTT users for {names}: {', '.join(passwords)}")
     print(f"broker files: {args.out / PASSWD_FILE}, {args.out / ACL_FILE}")
     print(f"passwords (mode 0600): {args.out / CREDENTIALS_FILE}")
     return 0

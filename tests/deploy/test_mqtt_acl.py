@@ -19,6 +19,7 @@ from twin_server.deploy_acl import (
     hash_password,
     main,
     parse_credentials,
+    plan_broker,
     plan_users,
     site_devices,
     verify_password,
@@ -116,7 +117,7 @@ def test_cli_writes_files_and_reports_a_bad_site(tmp_path: Path, capsys) -> None
     out = tmp_path / "o"
     assert main(["--site", str(ROOT / "examples" / "pilot_site.yaml"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "5 MQTT users" in printed
+    assert "5 MQTT users for toyama-pilot" in printed
     creds = parse_credentials((out / "credentials.txt").read_text())
     assert all(p not in printed for p in creds.values())  # passwords go to the 0600 file only
     bad = tmp_path / "bad.yaml"
@@ -213,3 +214,62 @@ def test_broker_accepts_hashes_from_mosquitto_passwd(tmp_path: Path, pilot_site)
         ok.close()
     finally:
         broker.stop()
+
+
+# -- several sites on one broker -------------------------------------------------------------------
+OTHER_SITE = {
+    "site": "kanazawa",
+    "machines": [{"id": "L1", "zone": [[0, 0], [2, 0], [2, 2]], "device": "pi-m3"}],  # same device id
+}
+
+
+def test_several_sites_get_qualified_names_and_server_reads_its_own_site(pilot_site) -> None:
+    other = parse_site(OTHER_SITE)
+    users = {u.name: u for u in plan_broker([pilot_site, other], extra_devices=["scanner@kanazawa"])}
+    assert users["pi-m3@toyama-pilot"].write == ("twin/v1/toyama-pilot/pi-m3/#",)
+    assert users["pi-m3@kanazawa"].write == ("twin/v1/kanazawa/pi-m3/#",)
+    assert users["scanner@kanazawa"].write == ("twin/v1/kanazawa/scanner/#",)
+    assert users["twin-server@kanazawa"].read == ("twin/v1/kanazawa/#",)
+    assert not [n for n in users if "@" not in n]
+    with pytest.raises(DeployError, match="ID@SITE"):
+        plan_broker([pilot_site, other], extra_devices=["scanner"])  # which site?
+    with pytest.raises(DeployError, match="twice"):
+        plan_broker([pilot_site, pilot_site])
+    # One site, qualified on request (a broker that will take more sites later).
+    assert plan_broker([pilot_site], qualify=True)[0].name == "twin-server@toyama-pilot"
+
+
+def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> None:
+    other = parse_site(OTHER_SITE)
+    out = tmp_path / "secrets"
+    pw = write_deployment([pilot_site, other], out, hasher="python")
+    assert {p.name for p in out.glob("*.env")} == {"twin-server@toyama-pilot.env", "twin-server@kanazawa.env"}
+    broker = SecureMosquitto(tmp_path, free_port(), password_file=out / "passwd", acl_file=out / "acl")
+    broker.start()
+    clients = []
+    try:
+        def login(user: str) -> Client:
+            c = connect(broker, f"{user}-{uuid.uuid4().hex[:6]}", user, pw[user], mqtt.MQTTv5)
+            assert c.connect_rc == 0, user
+            clients.append(c)
+            return c
+
+        toyama_server = login("twin-server@toyama-pilot")
+        subscribe(toyama_server, "twin/v1/#")
+        assert connect(broker, "bare", "pi-m3", pw["pi-m3@toyama-pilot"]).connect_rc != 0
+        kanazawa_pi, toyama_pi = login("pi-m3@kanazawa"), login("pi-m3@toyama-pilot")
+        tag = uuid.uuid4().hex.encode()
+        # Kanazawa's pi-m3 may publish at home, never under Toyama (same device id or not).
+        acks = kanazawa_pi.publish_all([("twin/v1/toyama-pilot/pi-m3/light/light", b"forged-" + tag),
+                                        ("twin/v1/kanazawa/pi-m3/light/light", b"kanazawa-" + tag)])
+        # 0: accepted (Toyama's server has a matching subscription; the read ACL filters delivery).
+        assert acks == [0x87, 0]
+        # mosquitto routes a QoS 1 message before it acknowledges it, so anything Toyama's
+        # server could receive from above is already queued ahead of this one.
+        assert toyama_pi.publish_all([("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]) == [0]
+        got = _drain_until(toyama_server.inbox, b"toyama-" + tag)
+    finally:
+        for c in clients:
+            c.close()
+        broker.stop()
+    assert got == [("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]
