@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin_server.__main__ import main
-from twin_server.readings import load_readings_csv
-from twin_server.result import load_result
+from twin_server.readings import load_readings_csv, validate_readings
+from twin_server.result import Result, load_result
 from twin_server.simulate import SimParams, simulate, synthetic_site
 from twin_server.simulate.params import param_docs, param_table_markdown
 from twin_server.simulate.sensors import render_switches
@@ -481,3 +483,36 @@ def test_params_dataclass_is_frozen():
     p = SimParams()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.forgotten_share = 0.5  # type: ignore[misc]
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    n_machines=st.integers(1, 6),
+    n_workers=st.integers(0, 3),
+    hours=st.floats(0.05, 0.75),
+    seed=st.integers(0, 2**31),
+    start_hour=st.floats(0, 24),
+    clock_sd=st.sampled_from([0.0, 2.0]),
+)
+def test_any_site_and_window_gives_valid_output(n_machines, n_workers, hours, seed, start_hour, clock_sd):
+    site = synthetic_site(n_machines, n_workers)
+    start = 1_675_641_600.0 + start_hour * 3600  # any time of day, breaks and nights included
+    sim = simulate(site, hours=hours, seed=seed, start=start, params=SimParams(clock_offset_sd_s=clock_sd))
+    truth = sim.truth
+    # As read from a CSV, a zone row carries its machine id in ``value``.
+    as_read = sim.readings.assign(
+        value=np.where(sim.readings["kind"] == "zone", sim.readings["label"], sim.readings["value"])
+    )
+    checked = validate_readings(as_read, site)
+    assert checked.rejected_rows == 0
+    for m in site.machine_ids:
+        _covers([(s.start, s.end) for s in truth.machine_states if s.machine == m], start, truth.window_end)
+        tasks = sorted((t.start, t.end) for t in truth.tasks if t.machine == m)
+        assert all(a >= b for (_, b), (a, _) in itertools.pairwise(tasks))
+    for w in site.worker_ids:
+        _covers([(z.start, z.end) for z in truth.worker_zones if z.worker == w], start, truth.window_end)
+        _covers([(b.start, b.end) for b in truth.beacon_lag if b.worker == w], start, truth.window_end)
+    for tk in truth.tasks:
+        assert start <= tk.start < tk.end <= truth.window_end
+    # Round trip through the contract's JSON.
+    assert Result.from_dict(truth.to_dict()).to_dict() == truth.to_dict()

@@ -452,22 +452,28 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         ready = [(ms.notice_at, mid) for mid, ms in machines.items() if ms.notice_at <= t]
         if ready:
             ready.sort(key=lambda r: (r[0], _route_length(p.xy, p.route(places[r[1]]))))
-            mid = ready[0][1]
-            ms = machines[mid]
-            place = places[mid]
             speed = _uniform(rng, params.walk_speed_mps)
-            route = p.route(place)
-            walk_s = _route_length(p.xy, route) / speed
-            gaps = [_uniform(rng, params.task_gap_s) for _ in ms.plan]
-            fetch = rng.random(len(ms.plan))
-            fetch_s = [_uniform(rng, params.fetch_s) for _ in ms.plan]
+            n_max = len(params.tasks)
+            gaps = [_uniform(rng, params.task_gap_s) for _ in range(n_max)]
+            fetch = rng.random(n_max)
+            fetch_s = [_uniform(rng, params.fetch_s) for _ in range(n_max)]
             restart_s = _uniform(rng, params.restart_delay_s)
-            # Planned time; fetch trips may take a little longer than the gap they replace.
-            work_s = sum(d for _, d in ms.plan) + sum(gaps[:-1]) if ms.plan else ms.fix_s
-            if t + walk_s + work_s + restart_s > br_start:
-                # It would run into the break: wait for the break where the worker is.
-                p.stay_until(min(br_start, t1 + 1.0), p.place.facing_rad)
+            chosen = None
+            for _, mid in ready:
+                ms = machines[mid]
+                route = p.route(places[mid])
+                walk_s = _route_length(p.xy, route) / speed
+                # Planned time; fetch trips may take a little longer than the gap they replace.
+                work_s = sum(d for _, d in ms.plan) + sum(gaps[: len(ms.plan) - 1]) if ms.plan else ms.fix_s
+                # Nobody starts what they cannot finish before the break (longest waiting first).
+                if t + walk_s + work_s + restart_s <= br_start:
+                    chosen = mid
+                    break
+            if chosen is None:
+                p.stay_until(min(br_start, t + 60.0, t1 + 1.0), p.place.facing_rad)
                 continue
+            mid = chosen
+            place = places[mid]
             p.walk(route, speed)
             p.place = place
             facing = place.facing_rad
