@@ -68,6 +68,11 @@ class Scores:
         Share of the truth's (worker, second) lag pairs for which the result gives a lag.
     seconds : int
         Number of scored seconds.
+    zone_accuracy_by_worker, task_accuracy_by_machine : dict
+        The same accuracies per worker / per machine.
+    task_confusion : dict
+        ``{true label: {predicted label: seconds}}`` over (machine, second) pairs, labels being
+        the four tasks and ``none``.
     """
 
     zone_accuracy: float | None = None
@@ -78,6 +83,9 @@ class Scores:
     lag_mae_s: float | None = None
     lag_coverage: float | None = None
     seconds: int = 0
+    zone_accuracy_by_worker: dict[str, float] = field(default_factory=dict)
+    task_accuracy_by_machine: dict[str, float] = field(default_factory=dict)
+    task_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -161,11 +169,12 @@ def score(truth: Result, result: Result, *, zones_only: bool = False) -> Scores:
     t_zones = _group((z.worker, z.start, z.end, z.zone) for z in truth.worker_zones)
     r_zones = _group((z.worker, z.start, z.end, z.zone) for z in result.worker_zones)
     if t_zones:
-        hits = [
-            label_grid(iv, times, _MISSING) == label_grid(r_zones.get(w, []), times, _MISSING + "r")
+        hits = {
+            w: label_grid(iv, times, _MISSING) == label_grid(r_zones.get(w, []), times, _MISSING + "r")
             for w, iv in t_zones.items()
-        ]
-        out.zone_accuracy = float(np.mean(np.concatenate(hits)))
+        }
+        out.zone_accuracy = float(np.mean(np.concatenate(list(hits.values()))))
+        out.zone_accuracy_by_worker = {w: float(np.mean(h)) for w, h in sorted(hits.items())}
 
     # Lag: where both truth and result give one.
     t_lag = _group((b.worker, b.start, b.end, b.lag_s) for b in truth.beacon_lag)
@@ -192,6 +201,12 @@ def score(truth: Result, result: Result, *, zones_only: bool = False) -> Scores:
         truth_lab = np.concatenate([label_grid(t_tasks.get(m, []), times, "none") for m in machines])
         pred_lab = np.concatenate([label_grid(r_tasks.get(m, []), times, "none") for m in machines])
         out.task_accuracy = float(np.mean(truth_lab == pred_lab))
+        per_machine = (truth_lab == pred_lab).reshape(len(machines), len(times))
+        out.task_accuracy_by_machine = {m: float(per_machine[i].mean()) for i, m in enumerate(machines)}
+        labels = ["none", *TASKS]
+        out.task_confusion = {
+            a: {b: int(np.sum((truth_lab == a) & (pred_lab == b))) for b in labels} for a in labels
+        }
         out.task_f1 = {name: _f1(truth_lab, pred_lab, name) for name in TASKS}
         defined = [v for v in out.task_f1.values() if v is not None]
         out.task_macro_f1 = float(np.mean(defined)) if defined else None

@@ -76,6 +76,12 @@ def test_hand_built_case_has_known_scores():
     assert s.machine_state_accuracy == pytest.approx(0.5)
     assert s.lag_mae_s == pytest.approx(5.0)
     assert s.lag_coverage == pytest.approx(0.5)
+    assert s.zone_accuracy_by_worker == {"W1": pytest.approx(0.8)}
+    assert s.task_accuracy_by_machine == {"M3": pytest.approx(0.8)}
+    assert s.task_confusion["jig_change"]["jig_change"] == 2
+    assert s.task_confusion["jig_change"]["tool_change"] == 2
+    assert s.task_confusion["none"]["none"] == 6
+    assert sum(sum(row.values()) for row in s.task_confusion.values()) == 10
 
 
 def test_unknown_state_and_missing_workers_never_count_as_correct():
