@@ -256,6 +256,9 @@ def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> Non
 
         toyama_server = login("twin-server@toyama-pilot")
         subscribe(toyama_server, "twin/v1/#")
+        # A second ingest process of the same site, on the shared form of its own site's filter.
+        toyama_shared = login("twin-server@toyama-pilot")
+        assert subscribe(toyama_shared, "$share/twin-toyama-pilot/twin/v1/toyama-pilot/#") == [1]
         assert connect(broker, "bare", "pi-m3", pw["pi-m3@toyama-pilot"]).connect_rc != 0
         kanazawa_pi, toyama_pi = login("pi-m3@kanazawa"), login("pi-m3@toyama-pilot")
         tag = uuid.uuid4().hex.encode()
@@ -268,8 +271,9 @@ def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> Non
         # server could receive from above is already queued ahead of this one.
         assert toyama_pi.publish_all([("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]) == [0]
         got = _drain_until(toyama_server.inbox, b"toyama-" + tag)
+        got_shared = _drain_until(toyama_shared.inbox, b"toyama-" + tag)
     finally:
         for c in clients:
             c.close()
         broker.stop()
-    assert got == [("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]
+    assert got == got_shared == [("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]
