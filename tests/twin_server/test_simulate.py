@@ -516,3 +516,16 @@ def test_any_site_and_window_gives_valid_output(n_machines, n_workers, hours, se
         assert start <= tk.start < tk.end <= truth.window_end
     # Round trip through the contract's JSON.
     assert Result.from_dict(truth.to_dict()).to_dict() == truth.to_dict()
+
+
+def test_truth_records_what_makes_the_same_day_again(tmp_path, pilot):
+    site = str(ROOT / "examples" / "pilot_site.yaml")
+    args = ["--hours", "0.4", "--seed", "8", "--forgotten-share", "0.3", "--param", "lag_median_s=35"]
+    assert main(["simulate", "--site", site, "--out", str(tmp_path), *args]) == 0
+    truth = load_result(tmp_path / "truth.json")
+    recorded = truth.extra["simulation"]
+    assert recorded["params"] == {"forgotten_share": 0.3, "lag_median_s": 35.0}
+    params = SimParams(**recorded["params"])
+    again = simulate(pilot, hours=recorded["hours"], seed=recorded["seed"], params=params)
+    assert again.truth.to_dict()["tasks"] == truth.to_dict()["tasks"]
+    assert again.truth.to_dict()["beacon_lag"] == truth.to_dict()["beacon_lag"]

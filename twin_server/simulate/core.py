@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ __all__ = ["PILOT_DAY", "Simulation", "default_start", "simulate", "truth_result
 
 #: The first day of the pilot; simulations start at this day's shift start unless told otherwise.
 PILOT_DAY = date(2023, 2, 6)
+_DEFAULTS = SimParams()
 _ROUND = 3  # decimals of the truth's times (milliseconds)
 
 
@@ -90,5 +92,13 @@ def simulate(
     t1 = t0 + hours * 3600.0
     sched = build_schedule(site, params, t0, t1, np.random.default_rng([seed, 0]))
     readings, facts = render_readings(sched, site, params, seed)
-    extra = {"simulation": {"seed": seed, "hours": hours, **facts}}
+    changed = {
+        f.name: list(v) if isinstance(v, tuple) else v
+        for f in dataclasses.fields(SimParams)
+        if f.name != "tasks" and (v := getattr(params, f.name)) != getattr(_DEFAULTS, f.name)
+    }
+    if params.tasks != _DEFAULTS.tasks:
+        changed["tasks"] = {k: dataclasses.asdict(v) for k, v in params.tasks.items()}
+    # Seed, hours and the changed parameters are enough to make the same day again.
+    extra = {"simulation": {"seed": seed, "hours": hours, "params": changed, **facts}}
     return Simulation(readings, truth_result(site, sched, extra), sched, facts)

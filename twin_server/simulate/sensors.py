@@ -105,7 +105,7 @@ def clock_offsets(site: Site, params: SimParams, rng: np.random.Generator) -> di
     """A constant clock offset (seconds) per device; all zero unless ``clock_offset_sd_s > 0``."""
     devices = [*site.machine_ids, *[r.id for r in site.receivers if r.machine is None], locator_id(site)]
     draws = rng.standard_normal(len(devices)) * params.clock_offset_sd_s
-    return {d: float(round(v, 3)) for d, v in zip(devices, draws, strict=True)}
+    return {d: float(round(v, 3)) + 0.0 for d, v in zip(devices, draws, strict=True)}  # + 0.0: no -0.0
 
 
 # -- machine sensors ----------------------------------------------------------------------
