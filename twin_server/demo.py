@@ -1,0 +1,262 @@
+"""``python -m twin_server demo``: the whole pipeline on one machine, nothing to install.
+
+1. simulates a shift of the site (``--hours``, ``--seed``);
+2. starts an embedded MQTT broker (amqtt, MQTT 3.1.1, bound to 127.0.0.1) unless
+   ``--broker host:port`` names one;
+3. starts the twin server (ingest, journal, live analysis, API, viewer);
+4. once the server is subscribed, starts one simulated edge agent per device (each
+   machine's Pi with its light, pressure, switch and BLE sensors, and the commercial
+   locator) running the real edge code (:class:`edge_agent.agent.Agent`: replay driver,
+   processing, SQLite outbox, QoS 1 publisher), replaying the simulated shift at
+   ``--speed`` times real time;
+5. prints the URL where a browser shows the site, and runs until Ctrl-C (SIGINT/SIGTERM),
+   then stops the agents, the server and the broker in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from twin_server.settings import Settings, parse_hostport
+from twin_server.site import Site, SiteError, load_site
+
+__all__ = ["EmbeddedBroker", "add_arguments", "agent_configs", "run"]
+
+log = logging.getLogger("twin_server.demo")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SITE = ROOT / "examples" / "pilot_site.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``demo`` command."""
+    parser.add_argument("--site", default=str(DEFAULT_SITE), help="site YAML (default: the pilot site)")
+    parser.add_argument("--hours", type=float, default=8.0, help="length of the simulated shift (default 8)")
+    parser.add_argument("--speed", type=float, default=60.0,
+                        help="replay speed, times real time (default 60: an 8-hour shift in 8 minutes)")
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.add_argument("--broker", default=None, metavar="HOST:PORT",
+                        help="use this MQTT broker instead of the embedded one")
+    parser.add_argument("--broker-port", type=int, default=0,
+                        help="port of the embedded broker on 127.0.0.1 (default: a free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    parser.add_argument("--data-dir", default=None, help="journal and agent outboxes (default: a temp dir)")
+    parser.add_argument("--influx", default=None, metavar="URL", help="also export to this InfluxDB")
+    parser.add_argument("--log-level", default="WARNING")
+
+
+# --- embedded broker --------------------------------------------------------------------
+class EmbeddedBroker:
+    """amqtt in a thread with its own event loop, bound to 127.0.0.1 (MQTT 3.1.1 only)."""
+
+    def __init__(self, port: int) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt", daemon=True)
+        self._broker: Any = None
+
+    def start(self) -> None:
+        from amqtt.broker import Broker
+
+        config = {
+            # Always bind explicitly: amqtt's default listener is 0.0.0.0:1883.
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+        self._thread.start()
+
+        async def _start() -> Any:
+            broker = Broker(config)
+            await broker.start()
+            return broker
+
+        self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(30)
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
+            except Exception:
+                log.exception("embedded broker did not shut down cleanly")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+# --- simulated edge agents --------------------------------------------------------------
+def _q(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir: Path,
+                  speed: float) -> list[str]:
+    """TOML configs of the edge agents an installation of the site has, replaying a CSV.
+
+    One per machine with a Pi (light, pressure, the three switches, and the BLE scanner of
+    the receiver at that machine) and one per commercial locator (its zone reports).
+    """
+    common = (
+        f"[mqtt]\nhost = {_q(host)}\nport = {port}\nkeepalive_s = 30\nmax_inflight = 200\n"
+        f"reconnect_min_s = 1\nreconnect_max_s = 5\n"
+        f"[outbox]\nsynchronous = \"NORMAL\"\n"
+        f"[replay]\nfile = {_q(readings_csv)}\nspeed = {float(speed)}\n"
+    )
+    out = []
+    receivers = {r.machine: r.id for r in site.receivers if r.machine}
+    for m in site.machines:
+        device = m.device or f"pi-{m.id.lower()}"
+        receiver = receivers.get(m.id, f"rx-{m.id}")
+        sensors = []
+        wired = {(s.kind, s.channel): s.id for s in m.sensors}
+        sensors.append(f"[[sensors]]\nid = {_q(wired.get(('light', ''), 'light'))}\nkind = \"light\"\n"
+                       "driver = \"replay\"\n")
+        sensors.append(f"[[sensors]]\nid = {_q(wired.get(('pressure', ''), 'pressure'))}\n"
+                       "kind = \"pressure\"\ndriver = \"replay\"\n")
+        for task in ("tool_change", "program_input", "material_setting"):
+            sensors.append(f"[[sensors]]\nid = {_q(wired.get(('switch', task), 'sw-' + task))}\n"
+                           f"kind = \"switch\"\ndriver = \"replay\"\nchannel = {_q(task)}\n")
+        if m.id in receivers:
+            sensors.append("[[sensors]]\nid = \"ble\"\nkind = \"ble\"\ndriver = \"replay\"\n"
+                           "window_ms = 1000\n")
+        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(device)}\nmachine = {_q(m.id)}\n"
+                 f"receiver = {_q(receiver)}\ndata_dir = {_q(data_dir / device)}\nstop_drain_s = 2.0\n")
+        out.append(agent + common + "".join(sensors))
+    for loc in site.locators:
+        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(loc)}\nmachine = {_q(site.machines[0].id)}\n"
+                 f"receiver = \"none-rx\"\ndata_dir = {_q(data_dir / loc)}\nstop_drain_s = 2.0\n")
+        sensor = f"[[sensors]]\nid = \"zone\"\nkind = \"zone\"\ndriver = \"replay\"\nlocator = {_q(loc)}\n"
+        out.append(agent + common + sensor)
+    return out
+
+
+class Agents:
+    """The simulated edge agents, each running in its own thread."""
+
+    def __init__(self, configs: list[str]) -> None:
+        from edge_agent.agent import Agent
+        from edge_agent.config import parse_config
+
+        self.agents = [Agent(parse_config(text)) for text in configs]
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=a.run, args=(self._stop,),
+                                          name=f"agent-{a.cfg.agent.device}", daemon=True)
+                         for a in self.agents]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+    def replay_done(self) -> bool:
+        return all(a.replay is None or a.replay.done.is_set() for a in self.agents)
+
+
+def _start_agents_when_subscribed(app: Any, agents: Agents, stop: threading.Event) -> None:
+    """Agents start once the server's persistent session exists, so nothing is published unheard."""
+    ctx = app.state.twin
+    while not stop.is_set():
+        if ctx.ingest is not None and ctx.ingest.stats.connected:
+            break
+        time.sleep(0.1)
+    if stop.is_set():
+        return
+    time.sleep(0.5)  # the SUBACK follows the CONNACK
+    agents.start()
+    print(f"demo: {len(agents.agents)} simulated edge agents replaying the shift", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo until Ctrl-C; 0 on a clean stop, 2 on bad options."""
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        site = load_site(args.site)
+        if not args.hours > 0 or not args.speed > 0:
+            raise ValueError("--hours and --speed must be > 0")
+        external = parse_hostport(args.broker) if args.broker else None
+    except (SiteError, ValueError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="twin-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    from twin_server.readings import write_readings_csv
+    from twin_server.simulate import simulate
+
+    sim = simulate(site, hours=args.hours, seed=args.seed)
+    csv_path = data_dir / "simulated" / "readings.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    write_readings_csv(sim.readings, csv_path)
+    sim.truth.write(csv_path.with_name("truth.json"))
+    print(f"demo: simulated {args.hours:g} h of {site.site!r} ({len(sim.readings)} readings, "
+          f"seed {args.seed}) in {csv_path.parent}", flush=True)
+
+    broker = None
+    if external is None:
+        broker = EmbeddedBroker(args.broker_port or _free_port())
+        try:
+            broker.start()
+        except Exception as exc:  # e.g. the port is taken
+            print(f"demo: cannot start the embedded MQTT broker: {exc}", file=sys.stderr)
+            return 1
+        host, port = broker.host, broker.port
+        print(f"demo: embedded MQTT broker (amqtt, MQTT 3.1.1) on {host}:{port}", flush=True)
+    else:
+        host, port = external
+
+    from twin_server.app import create_app
+    from twin_server.cli_serve import serve_app
+
+    settings = Settings(site=site, data_dir=data_dir / "server", broker_host=host, broker_port=port,
+                        client_id=f"twin-demo-{site.site}"[:64], influx_url=args.influx,
+                        analysis_interval_s=2.0, derived_interval_s=30.0,
+                        extra={"site_path": Path(args.site).resolve()})
+    app = create_app(settings)
+    agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed))
+    stop = threading.Event()
+    starter = threading.Thread(target=_start_agents_when_subscribed, args=(app, agents, stop),
+                               name="agent-starter", daemon=True)
+    starter.start()
+    base = f"http://{args.host}:{args.port}"
+    viewer = _viewer_available()
+    print(f"demo: open {base}/viewer/?site={site.site} in a browser" if viewer
+          else f"demo: the site's live state is at {base}/api/live", flush=True)
+    print(f"demo: API docs at {base}/docs, health at {base}/health; Ctrl-C stops", flush=True)
+    try:
+        rc = serve_app(app, args.host, args.port, args.log_level)
+    finally:
+        stop.set()
+        starter.join(5)
+        agents.stop()
+        if broker is not None:
+            broker.stop()
+    print(f"demo: stopped (data kept in {data_dir})", flush=True)
+    return rc
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _viewer_available() -> bool:
+    try:
+        from twin_server.api import viewer  # noqa: F401
+    except ImportError:
+        return False
+    return (ROOT / "replay" / "index.html").is_file()
