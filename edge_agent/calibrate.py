@@ -109,6 +109,24 @@ def record_levels(read: Callable[[], float], seconds: float, hz: float = 20.0) -
     return out
 
 
+def record_light(
+    cfg: Config, sensor_id: str, seconds: float, ask: Callable[[str], object] = input
+) -> tuple[list[float], list[float]]:
+    """Record a light sensor with the lamp off, then on, prompting the engineer."""
+    from edge_agent.tools import open_driver
+
+    with open_driver(cfg, sensor_id) as driver:
+
+        def read() -> float:
+            return float(driver.probe()[0].value)
+
+        ask(f"[{sensor_id}] Switch the stack light OFF (lamp dark), then press Enter: ")
+        off = record_levels(read, seconds)
+        ask(f"[{sensor_id}] Switch the stack light ON (lamp lit), then press Enter: ")
+        on = record_levels(read, seconds)
+    return off, on
+
+
 def calibrate_sensor(
     cfg: Config, sensor_id: str, seconds: float, ask: Callable[[str], object] = input
 ) -> dict[str, float]:
@@ -116,19 +134,16 @@ def calibrate_sensor(
     from edge_agent.tools import open_driver
 
     sensor = cfg.sensor(sensor_id)
+    if sensor["kind"] == "light":
+        off, on = record_light(cfg, sensor_id, seconds, ask)
+        on_above, off_below = light_thresholds(off, on)
+        print(f"  off: {min(off):.4g}..{max(off):.4g}   on: {min(on):.4g}..{max(on):.4g}")
+        return {"on_above": on_above, "off_below": off_below}
     with open_driver(cfg, sensor_id) as driver:
 
         def read() -> float:
             return float(driver.probe()[0].value)
 
-        if sensor["kind"] == "light":
-            ask(f"[{sensor_id}] Switch the stack light OFF (lamp dark), then press Enter: ")
-            off = record_levels(read, seconds)
-            ask(f"[{sensor_id}] Switch the stack light ON (lamp lit), then press Enter: ")
-            on = record_levels(read, seconds)
-            on_above, off_below = light_thresholds(off, on)
-            print(f"  off: {min(off):.4g}..{max(off):.4g}   on: {min(on):.4g}..{max(on):.4g}")
-            return {"on_above": on_above, "off_below": off_below}
         if sensor["kind"] == "pressure":
             ask(f"[{sensor_id}] Clamp the jig and keep hands off, then press Enter: ")
             rest = record_levels(read, seconds)

@@ -89,6 +89,4 @@ class ButtonDriver(Driver):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-        self._button.when_pressed = None
-        self._button.when_released = None
-        self._button.close()
+        self._button.close()  # also drops the callbacks

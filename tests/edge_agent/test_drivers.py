@@ -30,7 +30,8 @@ def test_registry_is_a_plain_dict_of_all_drivers() -> None:
 def test_agent_imports_no_hardware_or_heavy_library() -> None:
     # The agent must start on a machine without GPIO and stay light on a Pi.
     code = (
-        "import sys, edge_agent.agent, edge_agent.__main__, edge_agent.tools;"
+        "import sys, edge_agent.agent, edge_agent.__main__, edge_agent.tools, edge_agent.doctor,"
+        " edge_agent.calibrate;"
         "bad = [m for m in ('gpiozero','serial','bleak','pandas','numpy','open3d','fastapi','pydantic',"
         "'twin_server') if m in sys.modules]; print(bad)"
     )
