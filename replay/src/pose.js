@@ -38,7 +38,8 @@ export function standingSpots(machines, workerIds) {
       const [cx, cy] = centroid(m.zone);
       spots[w][m.id] = [cx + dx, cy];
     }
-    spots[w].none = [sumX / Math.max(1, machines.length) + dx * 2, minY - 1.0];
+    // Away spots far enough apart that the name tags of two absent workers do not overlap.
+    spots[w].none = [sumX / Math.max(1, machines.length) + (k - (n - 1) / 2) * 2.5, minY - 1.0];
   });
   return spots;
 }

@@ -60,7 +60,7 @@ export class FactoryScene {
     this.host = host;
     this.layout = layout;
     this.ui = ui;
-    this.renderer = new THREE.WebGLRenderer({ antialias: true });
+    this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: 'high-performance' });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.setClearColor('#dfe4ea');
     host.appendChild(this.renderer.domElement);
@@ -122,13 +122,13 @@ export class FactoryScene {
       const [w, d] = m.footprint;
       const h = m.height_m;
       const body = new THREE.Mesh(new THREE.BoxGeometry(w, h * 0.85, d),
-        new THREE.MeshStandardMaterial({ color: '#7d8a99', roughness: 0.7 }));
+        new THREE.MeshLambertMaterial({ color: '#7d8a99' }));
       body.position.y = (h * 0.85) / 2;
       body.name = `box:${m.id}`;
       group.add(body);
       // Stack light on the top corner: the lamp the real light sensor watches.
       const lamp = new THREE.Mesh(new THREE.CylinderGeometry(0.09, 0.09, 0.35, 16),
-        new THREE.MeshStandardMaterial({ color: STATE_COLORS.unknown, emissive: '#000000' }));
+        new THREE.MeshLambertMaterial({ color: STATE_COLORS.unknown, emissive: '#000000' }));
       lamp.position.set(w / 2 - 0.15, h * 0.85 + 0.18, 0);
       group.add(lamp);
       this.scene.add(group);
@@ -150,16 +150,16 @@ export class FactoryScene {
     this.layout.workers.forEach((w, k) => {
       const color = WORKER_COLORS[k % WORKER_COLORS.length];
       const group = new THREE.Group();
-      const mat = new THREE.MeshStandardMaterial({ color, roughness: 0.6 });
+      const mat = new THREE.MeshLambertMaterial({ color });
       const body = new THREE.Mesh(new THREE.CylinderGeometry(0.2, 0.24, 1.1, 16), mat);
       body.position.y = 0.55 + 0.25;
       const head = new THREE.Mesh(new THREE.SphereGeometry(0.17, 16, 12),
-        new THREE.MeshStandardMaterial({ color: '#f1c9a5' }));
+        new THREE.MeshLambertMaterial({ color: '#f1c9a5' }));
       head.position.y = 1.55;
-      const legs = new THREE.Mesh(new THREE.BoxGeometry(0.25, 0.3, 0.3), new THREE.MeshStandardMaterial({ color: '#333a44' }));
+      const legs = new THREE.Mesh(new THREE.BoxGeometry(0.25, 0.3, 0.3), new THREE.MeshLambertMaterial({ color: '#333a44' }));
       legs.position.y = 0.15;
       // The nose shows which way the worker faces (+X of the group is "forward").
-      const nose = new THREE.Mesh(new THREE.ConeGeometry(0.08, 0.3, 12), new THREE.MeshStandardMaterial({ color: '#222' }));
+      const nose = new THREE.Mesh(new THREE.ConeGeometry(0.08, 0.3, 12), new THREE.MeshLambertMaterial({ color: '#222' }));
       nose.rotation.z = -Math.PI / 2;
       nose.position.set(0.32, 1.2, 0);
       group.add(body, head, legs, nose);
@@ -222,7 +222,6 @@ export class FactoryScene {
   setCamera(name) {
     const [cx, cy] = this.centre;
     const [x0, y0, x1, y1] = this.layout.extent;
-    const span = Math.max(x1 - x0, (y1 - y0) * 1.6);
     const m = name.startsWith('machine:') ? this.layout.machines.find((mm) => `machine:${mm.id}` === name) : null;
     if (m) {
       const zx = m.zone.reduce((a, p) => a + p[0], 0) / m.zone.length;
@@ -234,7 +233,12 @@ export class FactoryScene {
       this.camera.position.copy(floorToWorld(m.centre[0] + dx * 7 + dy * 1.5, m.centre[1] + dy * 7 - dx * 1.5, 4.5));
       this.controls.target.copy(floorToWorld(m.centre[0], m.centre[1], 0.9));
     } else {
-      this.camera.position.copy(floorToWorld(cx, cy - 0.01, span * 1.05));
+      // Fit the floor in the view, seen from above with a slight tilt towards the door side
+      // so machines read as boxes, not squares.
+      const tanV = Math.tan((this.camera.fov * Math.PI) / 360);
+      const dist = 1.08 * Math.max((x1 - x0) / 2 / (tanV * this.camera.aspect), (y1 - y0) / 2 / tanV);
+      const tilt = 0.35;
+      this.camera.position.copy(floorToWorld(cx, cy - dist * Math.sin(tilt), dist * Math.cos(tilt)));
       this.controls.target.copy(floorToWorld(cx, cy, 0));
     }
     this.cameraName = m ? name : 'overview';
@@ -278,6 +282,7 @@ export class FactoryScene {
     this.labels.setSize(w, h);
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
+    if (this.cameraName === 'overview') this.setCamera('overview');  // re-fit the floor
   }
 
   render() {

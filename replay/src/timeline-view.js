@@ -72,13 +72,6 @@ export class TimelineView {
     g.fillStyle = '#ffffff';
     g.fillRect(0, 0, this.cssW, this.height);
     const { start, end } = d.lanes;
-    // Breaks across all lanes.
-    g.fillStyle = 'rgba(255, 214, 102, 0.35)';
-    for (const b of d.breaks) {
-      if (b.end <= start || b.start >= end) continue;
-      g.fillRect(this.x(Math.max(b.start, start)), AXIS_H, this.x(Math.min(b.end, end)) - this.x(Math.max(b.start, start)),
-        this.height - AXIS_H);
-    }
     // Hour ticks in the site's local time.
     g.font = '13px system-ui, sans-serif';
     g.textBaseline = 'middle';
@@ -94,6 +87,16 @@ export class TimelineView {
       }
     }
     for (const r of this.rows) this._drawRow(g, r);
+    // Breaks over all lanes (drawn on top so they stay visible across busy lanes).
+    for (const b of d.breaks) {
+      if (b.end <= start || b.start >= end) continue;
+      const bx = this.x(Math.max(b.start, start));
+      const bw = this.x(Math.min(b.end, end)) - bx;
+      g.fillStyle = 'rgba(255, 196, 0, 0.22)';
+      g.fillRect(bx, AXIS_H, bw, this.height - AXIS_H);
+      g.fillStyle = 'rgba(255, 196, 0, 0.9)';
+      g.fillRect(bx, AXIS_H - 5, bw, 5);
+    }
     // Notes: a marker on their lane at their moment.
     for (const n of d.notes) {
       const row = this.rows.find((r) => r.id === n.target && r.kind !== 'ideal');

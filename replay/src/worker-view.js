@@ -40,12 +40,13 @@ export function renderWorkerView(root, data, ui) {
   // Gantt: one row per day, the day's shift window as the track.
   const gantt = root.querySelector('#worker-gantt');
   gantt.innerHTML = '';
+  // One time axis for all days, from each day's shift start, so short days stay short.
+  const span = Math.max(1, ...data.days.map((d) => d.end - d.start));
   for (const d of data.days) {
     const row = el('div', { className: 'gantt-row' });
     row.dataset.day = d.day;
     row.append(el('span', { className: 'day' }, d.day));
     const track = el('div', { className: 'gantt-track' });
-    const span = d.end - d.start;
     for (const task of d.tasks) {
       const bar = el('div', { className: 'gantt-task', title: `${t(task.task)} ${task.machine} ${formatClock(task.start, tz)}` });
       bar.dataset.task = task.task;

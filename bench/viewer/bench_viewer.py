@@ -1,0 +1,118 @@
+"""Viewer benchmark: first rendered frame, replay data size, frame rate at 60x.
+
+    .venv/bin/python bench/viewer/bench_viewer.py [--hours 8] [--repeat 3]
+
+Runs the replay page in headless Debian Chromium with software WebGL (SwiftShader) against a
+simulated shift of the pilot site (3 machines, 2 workers) served by uvicorn, and prints each
+figure beside a baseline measured in the same run: a bare three.js page with one cube served by
+the same server. Targets (issue 7): first frame < 2 s for an 8-hour shift, replay data < 1 MB
+compressed, >= 30 fps at 60x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.staticfiles import StaticFiles
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "replay"))
+
+from viewer_harness import chromium, serve, simulate_days, wait_ready  # noqa: E402
+
+from twin_server.api.viewer import create_viewer_app  # noqa: E402
+from twin_server.replay_data import FileReplayProvider  # noqa: E402
+
+SITE = "toyama-pilot"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def first_frame_ms(browser, url: str, probe: str) -> float:
+    """Navigation start to the first rendered WebGL frame, in a fresh (cold cache) context."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_function(f"{probe} && {probe}.firstFrameMs !== null", timeout=60000)
+    ms = page.evaluate(f"{probe}.firstFrameMs")
+    ctx.close()
+    return float(ms)
+
+
+def fps(page, probe: str, seconds: float) -> float:
+    a = page.evaluate(f"[{probe}.frames, performance.now()]")
+    time.sleep(seconds)
+    b = page.evaluate(f"[{probe}.frames, performance.now()]")
+    return (b[0] - a[0]) / ((b[1] - a[1]) / 1000)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0, help="frame-rate sampling time")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "site"
+        t0 = time.perf_counter()
+        simulate_days(data, [args.hours])
+        print(f"simulated {args.hours:g} h shift of {SITE} in {time.perf_counter() - t0:.1f} s")
+        app = create_viewer_app(FileReplayProvider(data), Path(tmp) / "viewer-data", build_scenes=False)
+        app.mount("/bench", StaticFiles(directory=HERE), name="bench")
+        with serve(app) as url, chromium() as browser:
+            r = httpx.get(f"{url}/api/replay/{SITE}", headers={"Accept-Encoding": "gzip"})
+            raw = r.content  # httpx decodes; re-measure the wire size the server sends
+            wire = httpx.get(f"{url}/api/replay/{SITE}", headers={"Accept-Encoding": "gzip"}).headers
+            gz = len(gzip.compress(raw, 6))
+            n = {k: len(v) for k, v in r.json()["result"].items() if isinstance(v, list)}
+            print(f"replay data: {len(raw) / 1024:.1f} KiB JSON, {gz / 1024:.1f} KiB gzip "
+                  f"(content-encoding {wire.get('content-encoding')}); {n}")
+            print(f"  = {gz / 1_000_000:.4f} of the 1 MB budget")
+
+            viewer = f"{url}/viewer/?site={SITE}&lang=en"
+            base = f"{url}/bench/baseline.html"
+            ff_view, ff_base = [], []
+            for _ in range(args.repeat):
+                ff_base.append(first_frame_ms(browser, base, "window.__bench"))
+                ff_view.append(first_frame_ms(browser, viewer, "window.__replay?.stats"))
+            fv, fb = statistics.median(ff_view), statistics.median(ff_base)
+            print(f"first rendered frame (median of {args.repeat}, cold cache): viewer {fv:.0f} ms, "
+                  f"baseline cube {fb:.0f} ms, ratio {fv / fb:.2f}; target < 2000 ms -> "
+                  f"{'OK' if fv < 2000 else 'MISSED'}  (all: {[round(x) for x in ff_view]})")
+
+            ctx = browser.new_context(viewport=VIEWPORT)
+            page = ctx.new_page()
+            page.goto(base)
+            page.wait_for_function("window.__bench && window.__bench.frames > 10", timeout=60000)
+            fps_base = fps(page, "window.__bench", args.seconds)
+            page.goto(viewer)
+            wait_ready(page, min_frames=10)
+            renderer = page.evaluate(
+                "(() => { const gl = document.querySelector('#scene-canvas').getContext('webgl2');"
+                " const d = gl.getExtension('WEBGL_debug_renderer_info');"
+                " return d ? gl.getParameter(d.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER); })()")
+            page.locator("#speed-bar [data-speed='60']").click()
+            page.locator("#play-btn").click()
+            fps_overview = fps(page, "window.__replay.stats", args.seconds)
+            page.locator("#camera-bar [data-cam='machine:M7']").click()
+            fps_machine = fps(page, "window.__replay.stats", args.seconds)
+            advanced = page.evaluate("window.__replay.clock.speed")
+            ctx.close()
+            print(f"WebGL renderer: {renderer}")
+            print(f"frame rate at {advanced}x, 3 machines / 2 workers: overview {fps_overview:.1f} fps, "
+                  f"machine camera {fps_machine:.1f} fps; baseline cube {fps_base:.1f} fps; "
+                  f"ratio {min(fps_overview, fps_machine) / fps_base:.2f}; target >= 30 fps -> "
+                  f"{'OK' if min(fps_overview, fps_machine) >= 30 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
