@@ -100,7 +100,7 @@ def test_kill_9_and_influx_outage_lose_nothing_and_live_equals_offline(
     tmp_path, own_mosquitto, own_influxd, pilot_site, pilot_site_path
 ):
     sim = tmp_path / "sim"
-    subprocess.run([PY, "-m", "twin_server", "simulate", "--site", str(pilot_site_path), "--hours", "0.25",
+    subprocess.run([PY, "-m", "twin_server", "simulate", "--site", str(pilot_site_path), "--hours", "0.15",
                     "--seed", "11", "--out", str(sim)], cwd=ROOT, check=True, capture_output=True)
     loaded = load_readings_csv(sim / "readings.csv", pilot_site)
     wire = frame_to_wire(loaded.frame, pilot_site)
