@@ -141,6 +141,12 @@ class SimParams:
         "extra loss when the body is between the chest beacon and the receiver, dB", 10.0
     )
     rssi_noise_db: float = _doc("sd of the RSSI noise, dB", 4.0)
+    beacon_tx_sd_db: float = _doc(
+        "sd of each beacon's deviation from the nominal tx power (constant), dB", 1.0
+    )
+    receiver_gain_sd_db: float = _doc(
+        "sd of each receiver's constant gain offset (antenna, enclosure, mounting), dB", 2.0
+    )
     rssi_fading_db: float = _doc("sd of the slow fading of each receiver-beacon link, dB", 2.0)
     rssi_fading_tau_s: float = _doc("correlation time of that fading, s", 5.0)
     sensitivity_dbm: float = _doc("receiver sensitivity: weaker adverts are lost, dBm", -98.0)

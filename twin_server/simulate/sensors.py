@@ -217,10 +217,17 @@ def render_switches(
 
 def render_rssi(
     sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
-) -> list[pd.DataFrame]:
-    """RSSI of each beacon advert at each receiver (log-distance path loss, body shadowing, noise, loss)."""
+) -> tuple[list[pd.DataFrame], dict[str, dict[str, float]]]:
+    """RSSI of each beacon advert at each receiver (log-distance path loss, body shadowing, noise, loss).
+
+    Returns the frame pieces and the constant device offsets drawn (``beacon_tx_dbm`` per
+    beacon, ``receiver_gain_db`` per receiver).
+    """
     out = []
-    for w in site.workers:
+    # Constant per-device offsets: no two beacons or receivers are quite alike.
+    tx_dbm = params.tx_power_dbm + params.beacon_tx_sd_db * rng.standard_normal(len(site.workers))
+    gain_db = params.receiver_gain_sd_db * rng.standard_normal(len(site.receivers))
+    for wi, w in enumerate(site.workers):
         path = sched.paths[w.id]
         n = math.ceil((sched.t1 - sched.t0) / params.adv_interval_s) + 1
         # BLE adds a random 0-10 ms delay to every advertising interval.
@@ -231,7 +238,7 @@ def render_rssi(
         n_fade = math.ceil(sched.t1 - sched.t0) + 2
         fade_t = sched.t0 + np.arange(n_fade, dtype="float64")
         away = path.away_mask(t)
-        for r in site.receivers:
+        for ri, r in enumerate(site.receivers):
             rx, ry, rz = r.position
             d = np.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (params.beacon_height_m - rz) ** 2)
             bearing = np.arctan2(ry - y, rx - x)
@@ -240,7 +247,8 @@ def render_rssi(
             fading = ou_series(rng, n_fade, params.rssi_fading_db, params.rssi_fading_tau_s)
             rssi = (
                 np.interp(t, fade_t, fading)
-                + params.tx_power_dbm
+                + tx_dbm[wi]
+                + gain_db[ri]
                 - 10 * params.path_loss_exponent * np.log10(np.maximum(d, 0.1))
                 - shadow
                 + params.rssi_noise_db * rng.standard_normal(len(t))
@@ -248,7 +256,11 @@ def render_rssi(
             keep = (rng.random(len(t)) >= params.packet_loss) & (rssi >= params.sensitivity_dbm) & ~away
             off = offsets.get(device_of(site, r.id), 0.0)
             out.append(_piece(t[keep] + off, "rssi", r.id, w.beacon, np.round(rssi[keep])))
-    return out
+    drawn = {
+        "beacon_tx_dbm": {w.beacon: round(float(v), 2) for w, v in zip(site.workers, tx_dbm, strict=True)},
+        "receiver_gain_db": {r.id: round(float(v), 2) for r, v in zip(site.receivers, gain_db, strict=True)},
+    }
+    return out, drawn
 
 
 def render_zones(
@@ -305,11 +317,13 @@ def render_readings(sched: Schedule, site: Site, params: SimParams, seed: int) -
     pieces += render_pressure(sched, site, params, rngs[2], offsets)
     switch_pieces, presses = render_switches(sched, site, params, rngs[3], offsets)
     pieces += switch_pieces
+    facts: dict = {"clock_offsets_s": offsets, "presses": presses}
     if params.rssi and site.receivers:
-        pieces += render_rssi(sched, site, params, rngs[4], offsets)
+        rssi_pieces, facts["rssi_devices"] = render_rssi(sched, site, params, rngs[4], offsets)
+        pieces += rssi_pieces
     if params.locator:
         pieces += render_zones(sched, site, params, rngs[5], offsets)
     pieces = [p for p in pieces if len(p)]
     frame = pd.concat(pieces, ignore_index=True) if pieces else empty_readings()
     frame = frame.sort_values("t", kind="stable", ignore_index=True)
-    return frame, {"clock_offsets_s": offsets, "presses": presses}
+    return frame, facts
