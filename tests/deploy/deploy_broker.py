@@ -30,6 +30,8 @@ class SecureMosquitto(Mosquitto):
             f"password_file {self.password_file}\n"
             f"acl_file {self.acl_file}\n"
             "persistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n"
+            # "Denied PUBLISH" is a debug message: tests read the log to prove nobody was denied.
+            "log_type all\n"
             # Started as root, mosquitto drops to its own user *before* reading the password
             # file, which then cannot open pytest's 0700 folders; as a normal user this is a no-op.
             "user root\n"

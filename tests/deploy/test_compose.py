@@ -257,6 +257,23 @@ def test_twin_server_command_parses_with_the_real_serve_parser(compose) -> None:
     assert args.site in mounts
 
 
+def test_edge_sim_command_parses_with_its_parser(compose) -> None:
+    import importlib.util
+
+    svc = compose["services"]["edge-sim"]
+    assert svc["profiles"] == ["sim"]  # never part of a production `docker compose up`
+    mounts = {target: host for host, target in _mounts(svc)}
+    cmd = svc["command"]
+    assert cmd[0] == "python" and cmd[1].startswith("/opt/edge-sim/")
+    script = mounts["/opt/edge-sim"] / Path(cmd[1]).name
+    spec = importlib.util.spec_from_file_location("edge_sim_compose", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.build_parser().parse_args(cmd[2:])
+    assert args.site.as_posix() in mounts and args.broker == "mosquitto:1883"
+    assert args.loop and args.restamp  # a looping replay must restamp, or timestamps repeat
+
+
 def test_grafana_provisioning_chain(compose, example_env) -> None:
     graf = compose["services"]["grafana"]
     mounts = {target: host for host, target in _mounts(graf)}

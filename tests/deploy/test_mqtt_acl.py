@@ -165,6 +165,9 @@ def test_device_publishes_only_under_its_own_topics(secured: Deployment) -> None
         m3.close()
         server.close()
     assert acks == [0x87] * len(forbidden) + [0, 0]
+    denied = [line for line in (secured.broker.workdir / "mosquitto.log").read_text().splitlines()
+              if "Denied PUBLISH" in line]
+    assert all(any(f"'{t}'" in line for line in denied) for t in forbidden)  # the broker says so too
     assert got == [(t, b"ok-" + tag) for t in own]
 
 
