@@ -529,3 +529,34 @@ def test_truth_records_what_makes_the_same_day_again(tmp_path, pilot):
     again = simulate(pilot, hours=recorded["hours"], seed=recorded["seed"], params=params)
     assert again.truth.to_dict()["tasks"] == truth.to_dict()["tasks"]
     assert again.truth.to_dict()["beacon_lag"] == truth.to_dict()["beacon_lag"]
+
+
+def test_locator_imperfections_when_asked(pilot):
+    base = simulate(pilot, hours=3, seed=12, params=SimParams(rssi=False))
+    worse = simulate(
+        pilot,
+        hours=3,
+        seed=12,
+        params=SimParams(rssi=False, locator_min_dwell_s=60.0, locator_flicker_per_h=6.0),
+    )
+    assert base.truth.to_dict()["worker_zones"] == worse.truth.to_dict()["worker_zones"]
+    for w in pilot.workers:
+        zones = [(z.zone, z.start, z.end) for z in base.truth.worker_zones if z.worker == w.id]
+        short = sum(1 for _, a, b in zones[1:] if b - a < 60.0)
+        assert short > 0
+        rows = {}
+        for name, sim in (("base", base), ("worse", worse)):
+            r = sim.readings
+            rows[name] = r[(r["kind"] == "zone") & (r["channel"] == w.beacon)]
+        # By default every change is reported (bar the last few, whose report would come too late).
+        assert len(zones) - 3 <= len(rows["base"]) <= len(zones)
+        # About 6/h x 3 h = 18 flickers of two reports each (some skipped), minus the short visits.
+        assert len(rows["worse"]) <= len(rows["base"]) + 2 * 40
+        flickers = 0
+        labels = rows["worse"]["label"].tolist()
+        t = rows["worse"]["t"].to_numpy()
+        for k in range(1, len(labels) - 1):
+            if labels[k - 1] == labels[k + 1] and t[k + 1] - t[k] <= 15.0 + 1e-6:
+                flickers += 1
+        assert flickers >= 3
+        assert all(a != b for a, b in itertools.pairwise(labels))  # a report is always a change

@@ -152,6 +152,13 @@ class SimParams:
     sensitivity_dbm: float = _doc("receiver sensitivity: weaker adverts are lost, dBm", -98.0)
     beacon_height_m: float = _doc("height of the chest beacon above the floor, m", 1.2)
     # -- commercial locator --------------------------------------------------------------
+    locator_min_dwell_s: float = _doc(
+        "zone visits shorter than this are never reported by the locator (0 = all are)", 0.0
+    )
+    locator_flicker_per_h: float = _doc(
+        "spurious locator reports per worker and hour: a wrong zone for 3 .. 15 s, then the right one again",
+        0.0,
+    )
     lag_segment_min: tuple[float, float] = _doc(
         "length of a constant-lag stretch of the locator (uniform range), minutes", (8.0, 40.0)
     )

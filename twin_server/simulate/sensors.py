@@ -270,12 +270,14 @@ def render_zones(
 
     A change at true time ``tau`` is reported at ``tau + lag(tau)``; reports keep their order
     (a report never overtakes the previous one) and reports after the window are lost.
+    Optionally visits shorter than ``locator_min_dwell_s`` go unreported and spurious short
+    reports of a wrong zone appear (``locator_flicker_per_h``).
     """
     loc = locator_id(site)
     off = offsets.get(loc, 0.0)
     out = []
     for w in site.workers:
-        zones = sched.zones(site, w.id)
+        zones = _seen_by_locator(sched.zones(site, w.id), params.locator_min_dwell_s)
         lag = sched.lag[w.id]
         lag_starts = np.array([a for a, _, _ in lag])
         lag_vals = np.array([v for _, _, v in lag])
@@ -292,6 +294,8 @@ def render_zones(
             times.append(rep)
             labels.append(zone)
             last = rep
+        if params.locator_flicker_per_h > 0 and times:
+            times, labels = _flicker(rng, params, sched, site, times, labels)
         t = np.array(times, dtype="float64") + off
         out.append(
             _piece(
@@ -299,6 +303,51 @@ def render_zones(
             )
         )
     return out
+
+
+def _seen_by_locator(
+    zones: list[tuple[str, float, float]], min_dwell_s: float
+) -> list[tuple[str, float, float]]:
+    """True zone runs as the locator sees them: short visits vanish into their neighbours."""
+    if min_dwell_s <= 0:
+        return zones
+    kept = [z for k, z in enumerate(zones) if k == 0 or z[2] - z[1] >= min_dwell_s]
+    merged: list[tuple[str, float, float]] = []
+    for zone, start, end in kept:
+        if merged and merged[-1][0] == zone:
+            merged[-1] = (zone, merged[-1][1], end)
+        else:
+            merged.append((zone, start, end))
+    return merged
+
+
+def _flicker(
+    rng: np.random.Generator,
+    params: SimParams,
+    sched: Schedule,
+    site: Site,
+    times: list[float],
+    labels: list[str],
+) -> tuple[list[float], list[str]]:
+    """Insert spurious short reports of a wrong zone between the real reports."""
+    hours = (sched.t1 - sched.t0) / 3600.0
+    n = int(rng.poisson(params.locator_flicker_per_h * hours))
+    when = np.sort(rng.uniform(sched.t0, sched.t1, n))
+    length = rng.uniform(3.0, 15.0, n)
+    picks = rng.random(n)
+    rep_t = np.array(times)
+    choices = [*site.machine_ids, "none"]
+    extra: list[tuple[float, str]] = []
+    for tf, d, u in zip(when, length, picks, strict=True):
+        i = int(np.searchsorted(rep_t, tf, side="right") - 1)
+        nxt = rep_t[i + 1] if i + 1 < len(rep_t) else sched.t1
+        if i < 0 or tf + d + 0.5 >= nxt:
+            continue  # keep flickers between real reports
+        current = labels[i]
+        others = [c for c in choices if c != current]
+        extra += [(float(tf), others[int(u * len(others))]), (float(tf + d), current)]
+    merged = sorted([*zip(times, labels, strict=True), *extra], key=lambda r: r[0])
+    return [r[0] for r in merged], [r[1] for r in merged]
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
