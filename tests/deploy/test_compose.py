@@ -393,6 +393,8 @@ def test_shipped_tls_listener_works_when_switched_on(tmp_path: Path, compose, pi
     passwords = write_deployment(pilot_site, tmp_path / "secrets", hasher="python")
     _make_certs(tmp_path / "certs")
     port, tls_port = free_port(), free_port()
+    while tls_port == port:  # two quick calls may hand out the same free port
+        tls_port = free_port()
     broker = SecureMosquitto(tmp_path, port, conf_text=_shipped_conf(compose, tmp_path, port, tls_port))
     broker.start()
     tls = SecureMosquitto(tmp_path, tls_port)  # the same process, seen on its TLS port
