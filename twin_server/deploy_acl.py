@@ -1,4 +1,4 @@
-"""Mosquitto credentials and ACLs for one site: ``python -m twin_server.deploy_acl``.
+"""Mosquitto users, passwords and ACLs for a site's devices: ``python -m twin_server.deploy_acl``.
 
 Every edge agent gets its own MQTT user, allowed to publish only under its own topics
 ``twin/v1/{site}/{device}/#`` (readings and its retained status); the twin server's user may
@@ -46,6 +46,7 @@ __all__ = [
     "PBKDF2_ITERATIONS",
     "SERVER_USER",
     "SIMULATOR_USER",
+    "DeployError",
     "MqttUser",
     "acl_text",
     "credentials_text",
