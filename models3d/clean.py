@@ -15,9 +15,11 @@ from scipy.sparse.csgraph import connected_components
 
 __all__ = [
     "Debris",
+    "closed_surface",
     "component_labels",
     "component_labels_by_position",
     "normalise_visual",
+    "position_ids",
     "remove_bad_faces",
     "remove_debris",
 ]
@@ -59,7 +61,12 @@ def remove_bad_faces(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, dict[str, 
     n_vertices = len(mesh.vertices)
     mesh.merge_vertices()
     merged = n_vertices - len(mesh.vertices)
-    good = mesh.nondegenerate_faces(height=1e-12)
+    faces = mesh.faces
+    repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
+    area = mesh.area_faces
+    # zero area up to float noise: collinear corners (relative to the typical face, so units do not matter)
+    flat = area <= 1e-10 * max(float(np.mean(area)), np.finfo(float).tiny)
+    good = ~(repeated | flat)
     degenerate = int((~good).sum())
     mesh.update_faces(good)
     n_faces = len(mesh.faces)
@@ -68,6 +75,30 @@ def remove_bad_faces(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, dict[str, 
     duplicate = n_faces - len(mesh.faces)
     mesh.remove_unreferenced_vertices()
     return mesh, {"degenerate_faces": degenerate, "duplicate_faces": duplicate, "merged_vertices": merged}
+
+
+def position_ids(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Per-vertex id that is equal for vertices at the same position.
+
+    After :func:`remove_bad_faces` positions only repeat at texture seams, so untextured
+    meshes skip the (costly) search.
+    """
+    if not isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+        return np.arange(len(mesh.vertices))
+    _, inverse = trimesh.grouping.unique_rows(mesh.vertices)
+    return np.asarray(inverse).reshape(-1)
+
+
+def closed_surface(mesh: trimesh.Trimesh) -> bool:
+    """Every edge shared by exactly two faces, counting vertices at one position as one
+    (texture seams ignored). Same test as ``trimesh.Trimesh.is_watertight``, faster on big meshes."""
+    if len(mesh.faces) == 0:
+        return False
+    faces = position_ids(mesh)[mesh.faces].astype(np.int64)
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    keys = edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1]
+    _, counts = np.unique(keys, return_counts=True)
+    return bool((counts == 2).all())
 
 
 def component_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
@@ -89,9 +120,8 @@ def component_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarra
 
 def component_labels_by_position(mesh: trimesh.Trimesh) -> tuple[int, np.ndarray]:
     """Like :func:`component_labels` but vertices at the same position count as one."""
-    _, inverse = np.unique(np.round(mesh.vertices, 9), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    return component_labels(inverse[mesh.faces], int(inverse.max()) + 1 if len(inverse) else 0)
+    ids = position_ids(mesh)
+    return component_labels(ids[mesh.faces], int(ids.max()) + 1 if len(ids) else 0)
 
 
 @dataclass
@@ -104,15 +134,45 @@ class Debris:
     faces_removed: int
 
 
-def _outlier_vertices(vertices: np.ndarray, nb_neighbors: int, std_ratio: float) -> np.ndarray:
-    """Boolean mask of statistical outliers (open3d): mean neighbour distance far above the rest."""
-    import open3d as o3d
+def _outlier_share(
+    vertices: np.ndarray,
+    vertex_label: np.ndarray,
+    candidates: np.ndarray,
+    nb_neighbors: int,
+    std_ratio: float,
+    sample: int = 20_000,
+    per_component: int = 2_000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Share of statistical-outlier vertices in each candidate component.
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(vertices, dtype=np.float64)))
-    _, kept = cloud.remove_statistical_outlier(nb_neighbors=nb_neighbors, std_ratio=std_ratio)
-    mask = np.ones(len(vertices), dtype=bool)
-    mask[np.asarray(kept, dtype=np.int64)] = False
-    return mask
+    The test is open3d's ``remove_statistical_outlier``: a vertex is an outlier when its mean
+    distance to its ``nb_neighbors`` nearest vertices exceeds the mean of that distance over
+    the scan by ``std_ratio`` standard deviations. On a 1M-triangle scan running it on every
+    vertex takes seconds, so the scan-wide mean/std come from a random sample and each
+    candidate component is judged on up to ``per_component`` of its vertices (KD-tree over
+    all vertices, so the distances are exact).
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    tree = cKDTree(vertices)
+    k = min(nb_neighbors + 1, len(vertices))
+
+    def mean_dist(idx: np.ndarray) -> np.ndarray:
+        d, _ = tree.query(vertices[idx], k=k, workers=-1)
+        return d[:, 1:].mean(axis=1)
+
+    pick = rng.choice(len(vertices), size=min(sample, len(vertices)), replace=False)
+    ref = mean_dist(pick)
+    limit = float(ref.mean() + std_ratio * ref.std())
+    share = np.zeros(len(candidates))
+    for i, comp in enumerate(candidates):
+        members = np.flatnonzero(vertex_label == comp)
+        if len(members) > per_component:
+            members = rng.choice(members, size=per_component, replace=False)
+        share[i] = float((mean_dist(members) > limit).mean())
+    return share
 
 
 def remove_debris(
@@ -129,9 +189,10 @@ def remove_debris(
     min_area_share
         A component whose surface area is below this share of the total is debris.
     noise_neighbors, noise_std_ratio
-        open3d statistical outlier removal on the vertices. Removing single outlier
-        vertices would punch holes into a good surface, so a whole component is removed as
-        floating noise when most of its vertices are outliers.
+        Statistical outlier test on the vertices (as open3d's ``remove_statistical_outlier``).
+        Removing single outlier vertices would punch holes into a good surface, so a whole
+        component is removed as floating noise when most of its vertices are outliers. The
+        largest component and debris are not tested.
     outliers
         Run the outlier test at all (it costs a KD-tree over the vertices).
     """
@@ -142,13 +203,13 @@ def remove_debris(
     largest = int(np.argmax(area))
     debris = area < min_area_share * area.sum()
     noise = np.zeros(count, dtype=bool)
-    if outliers and len(mesh.vertices) > noise_neighbors + 1:
-        outlier = _outlier_vertices(mesh.vertices, noise_neighbors, noise_std_ratio)
-        # share of outlier corners per component, counted over face corners
-        corner_out = outlier[mesh.faces].mean(axis=1)
-        faces_per = np.bincount(labels, minlength=count)
-        out_share = np.bincount(labels, weights=corner_out, minlength=count) / np.maximum(faces_per, 1)
-        noise = (out_share > 0.5) & ~debris
+    candidates = np.flatnonzero(~debris)
+    candidates = candidates[candidates != largest]
+    if outliers and len(candidates) and len(mesh.vertices) > noise_neighbors + 1:
+        vertex_label = np.zeros(len(mesh.vertices), dtype=np.int64)
+        vertex_label[mesh.faces.ravel()] = np.repeat(labels, 3)
+        share = _outlier_share(mesh.vertices, vertex_label, candidates, noise_neighbors, noise_std_ratio)
+        noise[candidates[share > 0.5]] = True
     drop = debris | noise
     drop[largest] = False
     keep_faces = ~drop[labels]

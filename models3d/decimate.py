@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from models3d.clean import closed_surface
+
 __all__ = ["Decimation", "decimate", "vertex_groups"]
 
 
@@ -96,23 +98,29 @@ def _open3d(mesh: trimesh.Trimesh, budget: int, visual: str) -> trimesh.Trimesh:
     return out
 
 
-def decimate(mesh: trimesh.Trimesh, budget: int, visual: str) -> tuple[trimesh.Trimesh, Decimation]:
+def decimate(
+    mesh: trimesh.Trimesh, budget: int, visual: str, closed: bool | None = None
+) -> tuple[trimesh.Trimesh, Decimation]:
     """Reduce ``mesh`` to at most ``budget`` triangles keeping its colours.
 
     Parameters
     ----------
     visual
         ``"texture"``, ``"vertex_colors"`` or ``"none"`` (from :func:`models3d.clean.normalise_visual`).
+    closed
+        Whether the input is closed, when the caller already knows (costly on big meshes).
     """
     if len(mesh.faces) <= budget:
         return mesh, Decimation("none", visual)
-    closed = mesh.is_watertight
+    # texture seams split vertices, so a textured mesh is never closed by index: UVs are kept
+    # rather than forcing the open3d path, which would bake the texture
+    closed = visual != "texture" and (closed_surface(mesh) if closed is None else closed)
     out = _fast(mesh, budget, visual)
     for _ in range(3):  # fast-simplification can stop a little above the target: go again
         if len(out.faces) <= budget:
             break
         out = _fast(out, budget, visual)
-    if len(out.faces) > budget or (closed and not out.is_watertight):
+    if len(out.faces) > budget or (closed and not closed_surface(out)):
         out = _open3d(mesh, budget, visual)
         if visual == "texture":
             return out, Decimation("open3d-quadric", "vertex_colors", baked=True)

@@ -15,17 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-__all__ = ["Floor", "find_floor", "is_closed_surface", "remove_floor"]
+from models3d.clean import closed_surface
 
-
-def is_closed_surface(mesh: trimesh.Trimesh) -> bool:
-    """Watertight once vertices at the same position count as one (texture seams ignored)."""
-    if mesh.is_watertight:
-        return True
-    _, inverse = np.unique(np.round(mesh.vertices, 9), axis=0, return_inverse=True)
-    return trimesh.Trimesh(
-        np.zeros((int(inverse.max()) + 1, 3)), inverse.reshape(-1)[mesh.faces], process=False
-    ).is_watertight
+__all__ = ["Floor", "find_floor", "remove_floor", "sample_by_area"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +35,21 @@ class Floor:
         return points @ np.asarray(self.normal) + self.offset
 
 
+def sample_by_area(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` points uniformly distributed over the surface (area-weighted faces, uniform
+    barycentric coordinates)."""
+    tri = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(area)
+    pick = np.minimum(np.searchsorted(cdf, rng.uniform(0, cdf[-1], count)), len(faces) - 1)
+    u, v = rng.uniform(size=(2, count))
+    flip = u + v > 1  # fold the far half of the parallelogram back into the triangle
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    t = tri[pick]
+    return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+
+
 def find_floor(
     mesh: trimesh.Trimesh,
     up_hint: np.ndarray,
@@ -53,6 +60,7 @@ def find_floor(
     planes: int = 4,
     samples: int = 10_000,
     seed: int = 0,
+    closed: bool | None = None,
 ) -> Floor | None:
     """The floor plane of a scan, or ``None`` when no plane qualifies.
 
@@ -71,12 +79,16 @@ def find_floor(
         Distance to the plane counted as on it, as a share of the bounding-box diagonal.
     planes
         How many dominant planes to examine (RANSAC, largest first).
+    closed
+        Whether the mesh is closed, when the caller already knows (costly on big meshes).
     """
     import open3d as o3d
 
-    if len(mesh.faces) == 0 or is_closed_surface(mesh):
+    if closed is None:
+        closed = closed_surface(mesh)
+    if len(mesh.faces) == 0 or closed:
         return None
-    points, _ = trimesh.sample.sample_surface(mesh, samples, seed=seed)
+    points = sample_by_area(mesh.vertices, mesh.faces, samples, seed)
     tolerance = tolerance_share * float(np.linalg.norm(mesh.extents))
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     o3d.utility.random.seed(seed)
@@ -110,11 +122,27 @@ def find_floor(
     return best
 
 
-def remove_floor(mesh: trimesh.Trimesh, floor: Floor) -> tuple[trimesh.Trimesh, int]:
-    """Drop faces lying on the floor plane or below it; returns the mesh and faces removed."""
+def remove_floor(
+    mesh: trimesh.Trimesh, floor: Floor, max_slope_deg: float = 45.0
+) -> tuple[trimesh.Trimesh, int]:
+    """Drop the floor's faces; returns the mesh and the number of faces removed.
+
+    A face is floor when all its corners lie within the tolerance of the plane and it lies
+    roughly flat (normal within ``max_slope_deg`` of the plane's), so the bottom strip of a
+    machine's vertical sides stays. Faces entirely below the plane (noise under the floor)
+    go too.
+    """
     height = floor.signed_distance(mesh.vertices)
-    low = height < floor.tolerance
-    drop = low[mesh.faces].all(axis=1)
+    corners = height[mesh.faces]
+    near = (corners < floor.tolerance).all(axis=1)  # on the plane or below it
+    below = (corners < -floor.tolerance).all(axis=1)
+    drop = below.copy()
+    idx = np.flatnonzero(near & ~below)
+    tri = mesh.vertices[mesh.faces[idx]]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normal, axis=1)
+    cos = np.abs(normal @ np.asarray(floor.normal)) / np.maximum(length, 1e-300)
+    drop[idx] = cos > np.cos(np.radians(max_slope_deg))
     removed = int(drop.sum())
     if removed:
         mesh.update_faces(~drop)

@@ -1,8 +1,8 @@
 """Orientation and scale: Y up, front along +Z, origin at the footprint centre on the floor.
 
 The output convention is glTF's: metres, +Y up, the model's front facing +Z. The origin is the
-centre of the footprint (x/z bounding box) at floor height (lowest point, y = 0), which is what
-the scene builder places at ``Machine.centre``.
+centre of the footprint (x/z bounding box) at floor height (the scanned floor plane when one
+was found, else the lowest point), which is what the scene builder places at ``Machine.centre``.
 """
 
 from __future__ import annotations
@@ -98,11 +98,14 @@ def level_and_face(up: np.ndarray, front: np.ndarray) -> np.ndarray:
     return out
 
 
-def place_on_floor(bounds: np.ndarray) -> np.ndarray:
-    """4x4 translation putting the footprint centre at the origin and the lowest point at y = 0."""
+def place_on_floor(bounds: np.ndarray, keep_height: bool = False) -> np.ndarray:
+    """4x4 translation putting the footprint centre at the origin and the lowest point at y = 0.
+
+    With ``keep_height`` (the floor plane already is y = 0) only x and z move.
+    """
     lo, hi = np.asarray(bounds, float)
     out = np.eye(4)
-    out[:3, 3] = [-(lo[0] + hi[0]) / 2, -lo[1], -(lo[2] + hi[2]) / 2]
+    out[:3, 3] = [-(lo[0] + hi[0]) / 2, 0.0 if keep_height else -lo[1], -(lo[2] + hi[2]) / 2]
     return out
 
 

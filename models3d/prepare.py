@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from models3d.clean import normalise_visual, remove_bad_faces, remove_debris
+from models3d.clean import closed_surface, normalise_visual, remove_bad_faces, remove_debris
 from models3d.decimate import decimate
 from models3d.errors import ScanError
 from models3d.floor import find_floor, remove_floor
@@ -79,7 +79,7 @@ class Report:
     bbox_min_m: list[float] = field(default_factory=list)
     bbox_max_m: list[float] = field(default_factory=list)
     size_m: list[float] = field(default_factory=list)  # width (x), height (y), depth (z)
-    watertight_before: bool = False
+    watertight_before: bool = False  # closed once cleaned, before the floor cut and decimation
     watertight_after: bool = False
     visual: str = "none"  # texture / vertex_colors / none
     decimation: str = "none"
@@ -167,8 +167,10 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     with _timed(report, "clean"):
         mesh, bad = remove_bad_faces(mesh)
         report.degenerate_faces, report.duplicate_faces = bad["degenerate_faces"], bad["duplicate_faces"]
-        report.watertight_before = bool(mesh.is_watertight)
         mesh, debris = remove_debris(mesh, opt.min_component_share, outliers=opt.outliers)
+        # closed once debris is gone (a closed part with loose crumbs around it counts as closed)
+        closed = closed_surface(mesh)
+        report.watertight_before = closed
         report.components_before = debris.components_before
         report.components_removed = debris.debris_components + debris.noise_components
         report.noise_components_removed = debris.noise_components
@@ -179,7 +181,7 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     hint = parse_axis(default_up if opt.up == "auto" else opt.up)
     up = hint
     with _timed(report, "floor"):
-        floor = find_floor(mesh, hint) if opt.floor else None
+        floor = find_floor(mesh, hint, closed=closed) if opt.floor else None
         if floor is not None:
             mesh, report.floor_faces_removed = remove_floor(mesh, floor)
             report.floor_found = True
@@ -195,11 +197,16 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     with _timed(report, "orient"):
         report.front = opt.front or _default_front(up)
         mesh.apply_transform(level_and_face(up, parse_axis(report.front)))
+        if floor is not None:
+            # the floor plane n.x + offset = 0 is now y = -offset: make it y = 0 exactly
+            mesh.apply_translation([0.0, floor.offset, 0.0])
 
     with _timed(report, "scale"):
         if opt.dimension is not None:
             name, metres = opt.dimension
-            current = float(mesh.extents[DIMENSIONS[name]])
+            axis = DIMENSIONS[name]
+            # with a floor, the height is the top above the floor plane (y = 0)
+            current = float(mesh.bounds[1][1] if floor is not None and axis == 1 else mesh.extents[axis])
             if current <= 0:
                 raise ScanError(f"the model has no {name} to scale to {metres} m")
             report.scale = metres / current
@@ -213,15 +220,15 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
                 report.warnings.append(warning)
 
     with _timed(report, "decimate"):
-        mesh, dec = decimate(mesh, opt.triangles, report.visual)
+        mesh, dec = decimate(mesh, opt.triangles, report.visual, closed=closed if floor is None else False)
         report.decimation = dec.method
         if dec.baked:
             report.warnings.append("texture baked to vertex colours (closed mesh decimated with open3d)")
         report.visual = dec.visual
-        # after decimation, which moves vertices a little: the lowest point must be at y = 0
-        mesh.apply_transform(place_on_floor(mesh.bounds))
+        # after decimation, which moves vertices a little; without a floor the lowest point is y = 0
+        mesh.apply_transform(place_on_floor(mesh.bounds, keep_height=floor is not None))
     report.triangles_after = len(mesh.faces)
-    report.watertight_after = bool(mesh.is_watertight)
+    report.watertight_after = closed_surface(mesh)
     bounds = mesh.bounds
     report.bbox_min_m = [round(float(v), 4) for v in bounds[0]]
     report.bbox_max_m = [round(float(v), 4) for v in bounds[1]]

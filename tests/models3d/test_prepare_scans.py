@@ -104,7 +104,7 @@ def test_room_scan_with_broken_texture_reference_warns_and_is_levelled(scans: Pa
     assert data["triangles_before"] == 30_947 and data["triangles_after"] <= 4000
     assert data["degenerate_faces"] + data["duplicate_faces"] > 0
     assert data["components_removed"] >= 1
-    assert data["floor_found"] and data["floor_faces_removed"] > 500
+    assert data["floor_found"] and data["floor_faces_removed"] > 300
     mesh = _load_glb(out)
     # levelled: the floor was tilted ~37 degrees in the scan; now the room is about 2.5 m high
     # and there is no large upward-facing surface left at floor height
