@@ -33,6 +33,17 @@ __all__ = [
 ]
 
 
+def _same(n: int, text: str) -> np.ndarray:
+    """An object array holding ``n`` references to one string.
+
+    ``np.full(n, text, dtype=object)`` would make ``n`` separate string objects (about 70
+    bytes each): hundreds of MB for a day of RSSI.
+    """
+    out = np.empty(n, dtype=object)
+    out[:] = text
+    return out
+
+
 def _piece(
     t: np.ndarray,
     kind: str,
@@ -45,11 +56,11 @@ def _piece(
     return pd.DataFrame(
         {
             "t": np.asarray(t, dtype="float64"),
-            "kind": np.full(n, kind, dtype=object),
-            "source": np.full(n, source, dtype=object),
-            "channel": np.full(n, channel, dtype=object) if isinstance(channel, str) else channel,
+            "kind": _same(n, kind),
+            "source": _same(n, source),
+            "channel": _same(n, channel) if isinstance(channel, str) else channel,
             "value": np.asarray(value, dtype="float64"),
-            "label": np.full(n, label, dtype=object) if isinstance(label, str) else label,
+            "label": _same(n, label) if isinstance(label, str) else label,
         },
         columns=COLUMNS,
     )
@@ -373,6 +384,13 @@ def render_readings(sched: Schedule, site: Site, params: SimParams, seed: int) -
     if params.locator:
         pieces += render_zones(sched, site, params, rngs[5], offsets)
     pieces = [p for p in pieces if len(p)]
-    frame = pd.concat(pieces, ignore_index=True) if pieces else empty_readings()
-    frame = frame.sort_values("t", kind="stable", ignore_index=True)
-    return frame, facts
+    if not pieces:
+        return empty_readings(), facts
+    # One stable sort by time over plain arrays: far fewer copies than concat + sort_values.
+    t = np.concatenate([p["t"].to_numpy() for p in pieces])
+    order = np.argsort(t, kind="stable")
+    columns = {"t": t[order]}
+    for col in COLUMNS[1:]:
+        columns[col] = np.concatenate([p[col].to_numpy() for p in pieces])[order]
+    del pieces
+    return pd.DataFrame(columns, columns=COLUMNS), facts

@@ -169,7 +169,8 @@ def polygon_mask(x: np.ndarray, y: np.ndarray, polygon: list[tuple[float, float]
 
 def zone_labels(site: Site, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Machine id whose zone holds each point (first in file order), else ``"none"``."""
-    out = np.full(x.shape, "none", dtype=object)
+    out = np.empty(x.shape, dtype=object)
+    out[:] = "none"  # one shared string (np.full would make one object per element)
     free = np.ones(x.shape, dtype=bool)
     for m in site.machines:
         hit = free & polygon_mask(x, y, m.zone)
