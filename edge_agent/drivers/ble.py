@@ -93,6 +93,7 @@ class SerialScannerDriver(_BeaconDriver):
     def __init__(self, sensor: dict[str, Any], clock: Clock) -> None:
         super().__init__(sensor, clock)
         self.bad_lines = 0
+        self.reopens = 0
         self._thread: threading.Thread | None = None
         self._serial: Any = None
 
@@ -121,8 +122,13 @@ class SerialScannerDriver(_BeaconDriver):
         buf = b""
         while not self._stop.is_set():
             try:
+                if self._serial is None:
+                    self._serial = self._open()
                 chunk = self._serial.read(self._serial.in_waiting or 1)
             except (OSError, TypeError):  # unplugged: pyserial raises SerialException (OSError)
+                # Reopen once it is plugged in again (the port name comes back via udev).
+                self.reopens += 1
+                self._close_port()
                 self._stop.wait(1.0)
                 continue
             if not chunk:
@@ -151,8 +157,14 @@ class SerialScannerDriver(_BeaconDriver):
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
+        self._close_port()
+
+    def _close_port(self) -> None:
         if self._serial is not None:
-            self._serial.close()
+            try:
+                self._serial.close()
+            except OSError:
+                pass
             self._serial = None
 
 

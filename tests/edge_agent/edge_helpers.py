@@ -105,7 +105,9 @@ PYTHON = sys.executable
 class Collector:
     """A paho subscriber (QoS 1) that decodes every message with the wire contract."""
 
-    def __init__(self, host: str, port: int, topic: str = "twin/v1/#") -> None:
+    def __init__(
+        self, host: str, port: int, topic: str = "twin/v1/#", username: str = "", password: str = ""
+    ) -> None:
         import threading
 
         import paho.mqtt.client as mqtt
@@ -117,6 +119,8 @@ class Collector:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}")
+        if username:
+            self.client.username_pw_set(username, password)
 
         def on_connect(client, userdata, flags, rc, props):
             client.subscribe(topic, qos=1)

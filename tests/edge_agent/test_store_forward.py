@@ -124,7 +124,7 @@ def test_outage_and_sigkill_lose_nothing_and_keep_order(tmp_path: Path, own_mosq
     assert pending == 0
     readings = sub.readings()
     assert set(assigned) == {"light", "sw-tool", "sw-program", "sw-material"}
-    assert sum(assigned.values()) >= 1200
+    assert sum(assigned.values()) >= 1000  # a substantial stream went through all of it
     for sensor, n in assigned.items():
         arrived = [r.seq for r in readings if r.sensor == sensor]
         first_seen: list[int] = []
