@@ -280,3 +280,18 @@ def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> Non
             c.close()
         broker.stop()
     assert got == got_shared == [("twin/v1/toyama-pilot/pi-m3/light/light", b"toyama-" + tag)]
+
+
+def test_broken_inputs_give_clear_errors(tmp_path: Path, pilot_site, capsys) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "credentials.txt").write_text("pi-m3 has three words\n")  # hand-edited, broken
+    site = str(ROOT / "examples" / "pilot_site.yaml")
+    assert main(["--site", site, "--out", str(out)]) == 2
+    assert "credentials.txt line 1" in capsys.readouterr().err
+    assert main(["--site", site, "--site", site, "--out", str(tmp_path / "x")]) == 2  # same site twice
+    assert "twice" in capsys.readouterr().err
+    with pytest.raises(DeployError):
+        verify_password("x", "$6$old$sha512crypt")  # not a $7$ hash
+    with pytest.raises(DeployError):
+        write_deployment(pilot_site, tmp_path / "y", hasher="bcrypt")
