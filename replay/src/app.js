@@ -222,6 +222,7 @@ function jump(target) {
 // --- per frame ------------------------------------------------------------------------------
 let lastClockText = '';
 let lastUrlSync = 0;
+const fpsWindow = { since: 0, frames: 0 };
 
 function frame(nowMs) {
   const now = performance.now();
@@ -241,6 +242,13 @@ function frame(nowMs) {
   scene.render();
   stats.frames += 1;
   stats.firstFrameMs ??= now;
+  if (now - fpsWindow.since >= 1000) {
+    stats.fps = ((stats.frames - fpsWindow.frames) * 1000) / (now - fpsWindow.since);
+    fpsWindow.since = now;
+    fpsWindow.frames = stats.frames;
+    scene.adaptResolution(stats.fps);
+    stats.pixelRatio = scene.pixelRatio;
+  }
   stats.lastFrame = { t: tt, perf: now, raf: nowMs };
   if (clock.playing && now - lastUrlSync > 1000) { syncUrl(); lastUrlSync = now; }
   requestAnimationFrame(frame);

@@ -15,6 +15,11 @@ export class TimelineView {
     this.onSeek = onSeek;
     this.onSelectTask = onSelectTask;
     this.off = document.createElement('canvas');
+    this.cursor = document.createElement('div');
+    this.cursor.className = 'timeline-cursor';
+    canvas.parentElement.style.position = 'relative';
+    canvas.parentElement.appendChild(this.cursor);
+    this._dirty = true;
     this.data = null;
     this.rows = [];
     this._dragging = false;
@@ -50,7 +55,10 @@ export class TimelineView {
       c.height = Math.round(this.height * dpr);
     }
     this.dpr = dpr;
+    this.cursor.style.height = `${this.height}px`;
     this._drawStatic();
+    this._dirty = true;
+    this._cursorX = null;
   }
 
   x(t) {
@@ -146,18 +154,24 @@ export class TimelineView {
     }
   }
 
-  /** Blit the lanes and draw the cursor at replay time `t`. */
+  /**
+   * Move the cursor to replay time `t`. The lanes are a static canvas (repainted only when the
+   * data changes) and the cursor a separate element moved by a transform, so a playing replay
+   * costs the compositor almost nothing (this matters with software rendering).
+   */
   draw(t) {
     if (!this.data) return;
-    const g = this.canvas.getContext('2d');
-    g.setTransform(1, 0, 0, 1, 0, 0);
-    g.drawImage(this.off, 0, 0);
-    g.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    const x = this.x(t);
-    g.strokeStyle = '#d00';
-    g.lineWidth = 2;
-    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, this.height); g.stroke();
-    g.lineWidth = 1;
+    if (this._dirty) {
+      const g = this.canvas.getContext('2d');
+      g.setTransform(1, 0, 0, 1, 0, 0);
+      g.drawImage(this.off, 0, 0);
+      this._dirty = false;
+    }
+    const x = Math.round(this.x(t) * 2) / 2;
+    if (x !== this._cursorX) {
+      this._cursorX = x;
+      this.cursor.style.transform = `translateX(${x - 1}px)`;
+    }
   }
 
   _pos(e) {

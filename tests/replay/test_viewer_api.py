@@ -115,6 +115,22 @@ def test_scene_is_404_without_a_scene_and_served_when_there_is_one(shifts, tmp_p
         assert {"machine:M3", "machine:M7", "machine:M10"} <= set(loaded.graph.nodes)
 
 
+def test_scene_is_built_by_models3d_on_first_request_and_cached(shifts, tmp_path):
+    import trimesh
+
+    app = create_viewer_app(FileReplayProvider(shifts.dir), tmp_path, build_scenes=True)
+    with serve(app) as url:
+        r = httpx.get(f"{url}/api/scene/{SITE}.glb", timeout=180)
+        assert r.status_code == 200, r.text
+        loaded = trimesh.load(io.BytesIO(r.content), file_type="glb")
+        assert {"floor", "machine:M3", "machine:M7", "machine:M10"} <= set(loaded.graph.nodes)
+        cached = tmp_path / "scenes" / f"{SITE}.glb"
+        assert cached.read_bytes() == r.content
+        stamp = cached.stat().st_mtime_ns
+        assert httpx.get(f"{url}/api/scene/{SITE}.glb").content == r.content
+        assert cached.stat().st_mtime_ns == stamp  # served from the cache, not rebuilt
+
+
 def test_static_page_and_three_are_served_without_a_cdn(api):
     page = api.get("/viewer/")
     assert page.status_code == 200

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,20 +31,21 @@ def simulate_days(out: Path, hours: list[float], site: Path = PILOT_SITE) -> lis
 
     ``out`` then holds ``site.yaml`` and ``day{k}.json`` (the simulator's truth, which has the
     contract result schema), ready for :class:`twin_server.replay_data.FileReplayProvider`.
+    The simulator runs in-process (its public ``simulate``): the viewer needs no readings.csv.
     """
+    import dataclasses
+
+    from twin_server.simulate import SimParams, simulate
+    from twin_server.site import load_site
+
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(site, out / "site.yaml")
+    site_obj = load_site(site)
+    params = dataclasses.replace(SimParams(), rssi=False)
     truths = []
     for k, h in enumerate(hours):
-        work = out / f"sim{k}"
-        proc = subprocess.run(
-            [sys.executable, "-m", "twin_server", "simulate", "--site", str(site), "--hours", str(h),
-             "--seed", str(k + 1), "--no-rssi", "--start", str(DAY0_START_S + k * 86400), "--out", str(work)],
-            capture_output=True, text=True, cwd=ROOT, timeout=180, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"simulator failed: {proc.stderr.strip()[-500:]}")
-        shutil.move(work / "truth.json", out / f"day{k}.json")
-        shutil.rmtree(work)  # readings.csv is not needed by the viewer
+        sim = simulate(site_obj, hours=h, seed=k + 1, start=DAY0_START_S + k * 86400, params=params)
+        sim.truth.write(out / f"day{k}.json")
         truths.append(json.loads((out / f"day{k}.json").read_text()))
     return truths
 

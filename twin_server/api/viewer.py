@@ -282,7 +282,10 @@ def get_scene(site: str, request: Request) -> Response:
     data_dir = getattr(request.app.state, "data_dir", None)
     if site_path_of is None or data_dir is None:
         raise HTTPException(404, "no scene for this site; the viewer draws it from the layout")
-    site_path = Path(site_path_of(site))
+    try:
+        site_path = Path(site_path_of(site))
+    except ReplayError as exc:  # e.g. a live server started without a site file
+        raise HTTPException(404, f"no scene: {exc}") from None
     out = Path(data_dir) / "scenes" / f"{site}.glb"
     failed = getattr(request.app.state, "scene_failures", {})
     with _scene_lock:
