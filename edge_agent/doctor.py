@@ -162,6 +162,9 @@ def _button_check(
 def _ble_check(s: dict, driver: Driver, seconds: float) -> Check:
     samples = driver.probe(seconds)
     name = f"BLE {s['id']} at receiver"
+    error = getattr(driver, "error", None)
+    if not samples and error:
+        return Check(name, "FAIL", f"scanner error: {error}")
     heard: dict[str, list[float]] = {}
     for sample in samples:
         heard.setdefault(sample.channel, []).append(float(sample.value))

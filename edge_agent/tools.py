@@ -38,9 +38,17 @@ def open_driver(cfg: Config, sensor_id: str) -> Iterator[Driver]:
 
 
 def probe_samples(cfg: Config, sensor_id: str, seconds: float = 2.0) -> list[Sample]:
-    """Read one sensor once (BLE: listen ``seconds``)."""
+    """Read one sensor once (BLE: listen ``seconds``).
+
+    Raises ``RuntimeError`` if a listening driver hit an error and heard nothing (e.g. no
+    BlueZ on this machine), so the caller can say why instead of "nothing received".
+    """
     with open_driver(cfg, sensor_id) as driver:
-        return driver.probe(seconds)
+        samples = driver.probe(seconds)
+        error = getattr(driver, "error", None)
+        if not samples and error:
+            raise RuntimeError(error)
+        return samples
 
 
 def probe(cfg: Config, sensor_id: str, seconds: float) -> int:

@@ -169,6 +169,12 @@ def bench_pilot_load(tmp: Path, port: int, seconds: float) -> dict[str, float]:
     wall = w1 - w0
     readings = sub.readings()
     rssi = [r for r in readings if r.kind == "rssi"]
+    # Lag added beyond the window: arrival at the subscriber minus the window's end.
+    beyond_ms = sorted(
+        (t - (r.t_ns + r.window_ms * 1_000_000)) / 1e6
+        for r, t in sub.readings_with_arrival()
+        if r.kind == "rssi"
+    )
     return {
         "cpu_pct": 100 * (c1 - c0) / wall,
         "spin_pct": 100 * (s1 - s0) / wall,
@@ -177,6 +183,8 @@ def bench_pilot_load(tmp: Path, port: int, seconds: float) -> dict[str, float]:
         "idle_rss_mb": idle_rss,
         "readings_per_s": (n1 - n0) / wall,
         "adverts_per_window": statistics.mean(r.count for r in rssi) if rssi else float("nan"),
+        "rssi_beyond_window_ms_p50": statistics.median(beyond_ms) if beyond_ms else float("nan"),
+        "rssi_beyond_window_ms_max": beyond_ms[-1] if beyond_ms else float("nan"),
         "exit_code": agent.returncode,
     }
 
@@ -348,8 +356,14 @@ def main() -> int:
             )
             print(
                 f"   published        {p['readings_per_s']:6.1f} readings/s; mean adverts per rssi window "
-                f"{p['adverts_per_window']:.1f} (10 sent per beacon per s); agent exit code {p['exit_code']}"
+                f"{p['adverts_per_window']:.1f} (about 10 sent per beacon per s)"
             )
+            print(
+                f"   rssi window -> subscriber, beyond the 1000 ms window: median "
+                f"{p['rssi_beyond_window_ms_p50']:.1f} ms, max {p['rssi_beyond_window_ms_max']:.1f} ms "
+                f"-> median = {p['rssi_beyond_window_ms_p50'] / 1000:.3f} x window"
+            )
+            print(f"   agent exit code after SIGTERM: {p['exit_code']}")
             (tmp / "b").mkdir()
             lat = sorted(bench_latency(tmp / "b", broker.port))
             if lat:

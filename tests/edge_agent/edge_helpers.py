@@ -115,6 +115,7 @@ class Collector:
         from edge_agent.wire import decode
 
         self.messages: list = []
+        self.arrival_ns: list[int] = []  # wall time each decoded message arrived, same order
         self.errors: list = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -129,6 +130,7 @@ class Collector:
             self._subscribed.set()
 
         def on_message(client, userdata, msg):
+            t_ns = time.time_ns()
             try:
                 item = (decode(msg.topic, msg.payload), msg.retain)
             except Exception as exc:
@@ -137,6 +139,7 @@ class Collector:
                 return
             with self._lock:
                 self.messages.append(item)
+                self.arrival_ns.append(t_ns)
 
         def on_disconnect(client, userdata, flags, rc, props):
             self._subscribed.clear()
@@ -153,6 +156,14 @@ class Collector:
 
     def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
         return self._subscribed.wait(timeout_s)
+
+    def readings_with_arrival(self) -> list:
+        """``(reading, arrival_ns)`` pairs."""
+        from edge_agent.wire import Reading
+
+        with self._lock:
+            pairs = zip(self.messages, self.arrival_ns, strict=True)
+            return [(m, t) for (m, _), t in pairs if isinstance(m, Reading)]
 
     def readings(self) -> list:
         from edge_agent.wire import Reading
