@@ -21,7 +21,7 @@ __all__ = ["FORMATS", "LoadedScan", "load_scan", "missing_textures"]
 
 # suffix -> trimesh file type
 FORMATS = {".obj": "obj", ".ply": "ply", ".stl": "stl", ".glb": "glb", ".gltf": "gltf"}
-_USD = {".usdz", ".usd", ".usda", ".usdc"}
+_USD = {".usdz", ".usd", ".usda", ".usdc"}  # through usd-core, see models3d.usd
 
 
 @dataclass
@@ -33,6 +33,7 @@ class LoadedScan:
     mesh: trimesh.Trimesh | None = None
     points: trimesh.PointCloud | None = None
     warnings: list[str] = field(default_factory=list)
+    up_hint: str | None = None  # up axis the file declares (USD upAxis), if any
 
 
 def missing_textures(obj_path: Path) -> list[str]:
@@ -80,7 +81,7 @@ def _as_single(geom: object, path: Path) -> trimesh.Trimesh | trimesh.PointCloud
 
 
 def load_scan(path: str | Path) -> LoadedScan:
-    """Load OBJ (with MTL and textures), PLY (mesh or points), STL, GLB or glTF.
+    """Load OBJ (with MTL and textures), PLY (mesh or points), STL, GLB, glTF or USD/USDZ.
 
     Raises
     ------
@@ -89,19 +90,19 @@ def load_scan(path: str | Path) -> LoadedScan:
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in _USD:
-        raise ScanError(
-            f"{p.name}: USD/USDZ is not supported (no maintained pure-Python reader is installed); "
-            "export the scan as GLB, OBJ or PLY from the scanning app"
-        )
-    if suffix not in FORMATS:
-        known = ", ".join(sorted(FORMATS))
+    if suffix not in FORMATS and suffix not in _USD:
+        known = ", ".join(sorted(FORMATS.keys() | _USD))
         raise ScanError(f"{p.name}: unknown scan format {suffix or '(none)'!r}; expected one of {known}")
     if not p.is_file():
         raise ScanError(f"{p}: no such file")
     if p.stat().st_size == 0:
         raise ScanError(f"{p.name}: the file is empty")
     warnings: list[str] = []
+    if suffix in _USD:
+        from models3d.usd import load_usd
+
+        mesh, up, usd_warnings = load_usd(p)
+        return LoadedScan(path=p, file_type="usd", mesh=mesh, warnings=usd_warnings, up_hint=up)
     if suffix == ".obj":
         warnings += [w + ": exported without that texture" for w in missing_textures(p)]
     # trimesh logs recoverable parse problems; keep them out of the user's terminal

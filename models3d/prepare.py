@@ -177,7 +177,7 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     if len(mesh.faces) == 0:
         raise ScanError(f"{Path(path).name}: no surface left after removing bad faces")
 
-    default_up = _DEFAULT_UP.get(scan.file_type, "+y")
+    default_up = scan.up_hint or _DEFAULT_UP.get(scan.file_type, "+y")
     hint = parse_axis(default_up if opt.up == "auto" else opt.up)
     up = hint
     with _timed(report, "floor"):

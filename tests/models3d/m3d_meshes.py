@@ -112,3 +112,43 @@ def with_bad_faces(degenerate: int = 7, duplicates: int = 11) -> tuple[trimesh.T
     mesh = trimesh.Trimesh(vertices, all_faces, process=False)
     assert len(mesh.vertices) == n
     return mesh, degenerate, duplicates
+
+
+def usdz_machine(folder: Path, extents_cm: tuple[float, float, float] = (200.0, 150.0, 100.0)) -> Path:
+    """A textured box "machine" in a Z-up, centimetre USD stage, packaged as USDZ (needs usd-core)."""
+    from PIL import Image
+    from pxr import Gf, Sdf, Usd, UsdGeom, UsdShade, UsdUtils
+
+    box = trimesh.creation.box(extents=extents_cm)
+    box.apply_translation([0.0, 0.0, extents_cm[2] / 2])
+    stage = Usd.Stage.CreateNew(str(folder / "machine.usda"))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 0.01)
+    root = UsdGeom.Xform.Define(stage, "/root")
+    stage.SetDefaultPrim(root.GetPrim())
+    mesh = UsdGeom.Mesh.Define(stage, "/root/machine")
+    mesh.CreatePointsAttr([Gf.Vec3f(*map(float, v)) for v in box.vertices])
+    mesh.CreateFaceVertexCountsAttr([3] * len(box.faces))
+    mesh.CreateFaceVertexIndicesAttr([int(i) for i in box.faces.ravel()])
+    st = UsdGeom.PrimvarsAPI(mesh).CreatePrimvar(
+        "st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.faceVarying
+    )
+    corners = box.vertices[box.faces.ravel()]
+    st.Set([Gf.Vec2f(float(x / extents_cm[0] + 0.5), float(z / extents_cm[2])) for x, _, z in corners])
+    Image.fromarray(np.full((8, 8, 3), [200, 30, 30], np.uint8)).save(folder / "paint.png")
+    material = UsdShade.Material.Define(stage, "/root/paint")
+    surface = UsdShade.Shader.Define(stage, "/root/paint/surface")
+    surface.CreateIdAttr("UsdPreviewSurface")
+    texture = UsdShade.Shader.Define(stage, "/root/paint/texture")
+    texture.CreateIdAttr("UsdUVTexture")
+    texture.CreateInput("file", Sdf.ValueTypeNames.Asset).Set("paint.png")
+    texture.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
+    surface.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(
+        texture.ConnectableAPI(), "rgb"
+    )
+    material.CreateSurfaceOutput().ConnectToSource(surface.ConnectableAPI(), "surface")
+    UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim()).Bind(material)
+    stage.GetRootLayer().Save()
+    out = folder / "machine.usdz"
+    assert UsdUtils.CreateNewUsdzPackage(Sdf.AssetPath(str(folder / "machine.usda")), str(out))
+    return out

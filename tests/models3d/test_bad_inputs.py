@@ -48,7 +48,7 @@ def test_unknown_format_via_subprocess(tmp_path: Path) -> None:
             b"property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n",
             "too few",
         ),
-        ("scan.usdz", b"PK\x03\x04", "USD"),
+        ("scan.usdz", b"PK\x03\x04 not a usd package", "scan.usdz"),
     ],
 )
 def test_not_a_mesh(
