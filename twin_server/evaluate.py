@@ -12,6 +12,7 @@ face value, and shifted 30 s earlier like the pilot did) so they can be scored t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twin_server.result import BeaconLag, Result, ResultError, WorkerZone, load_result
+from twin_server.result import BeaconLag, MachineState, Result, ResultError, Task, WorkerZone, load_result
 from twin_server.site import Site, SiteError, load_site
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "run",
     "score",
     "score_times",
+    "simple_rule",
     "zone_stream_result",
 ]
 
@@ -263,12 +265,101 @@ def zone_stream_result(truth: Result, readings: pd.DataFrame, site: Site, shift_
     return Result(site=truth.site, window_start=t0, window_end=t1, worker_zones=out_zones, beacon_lag=lags)
 
 
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last + 1)`` index runs of equal consecutive values."""
+    if len(values) == 0:
+        return []
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    edges = [0, *change.tolist(), len(values)]
+    return list(itertools.pairwise(edges))
+
+
+def simple_rule(truth: Result, readings: pd.DataFrame, site: Site) -> tuple[list[MachineState], list[Task]]:
+    """Machine states and tasks by the baselines' simple rule (no location data, no tuning).
+
+    - **State**: a stack-light sample above the machine's threshold means ``running``, else
+      ``stopped``; a state holds from its sample to the next (the first from the window
+      start). The threshold is the midpoint of the machine's 10th and 90th light percentiles;
+      for a machine whose light barely varies (90th - 10th percentile < 10 % of the 90th) it
+      is the median threshold of the machines that do vary. A machine without light rows, or
+      with no varying machine to borrow from, is ``unknown``.
+    - **Tasks**: a task starts at each button press (``1`` rows, presses within 1 s of the
+      previous press of that button are bounces) and, for ``jig_change``, where the pressure
+      falls below half its median for at least 3 samples. A task lasts until the machine's
+      next task start or next start of running, whichever comes first (or the window end).
+      The worker is left unknown.
+    """
+    t0, t1 = truth.window_start, truth.window_end
+    states: list[MachineState] = []
+    tasks: list[Task] = []
+    kind = readings["kind"].to_numpy(dtype=object)
+    source = readings["source"].to_numpy(dtype=object)
+    lights = {
+        m: readings[(source == m) & (kind == "light")].sort_values("t", kind="stable")
+        for m in site.machine_ids
+    }
+    thresholds: dict[str, float | None] = {}
+    for m, light in lights.items():
+        v = light["value"].to_numpy(dtype="float64")
+        lo, hi = np.percentile(v, [10, 90]) if len(v) else (0.0, 0.0)
+        thresholds[m] = float(lo + hi) / 2 if len(v) and hi - lo >= 0.1 * abs(hi) else None
+    varying = [x for x in thresholds.values() if x is not None]
+    borrowed = float(np.median(varying)) if varying else None
+    for m in site.machine_ids:
+        mine = source == m
+        light = lights[m]
+        run_starts: list[float] = []
+        v = light["value"].to_numpy(dtype="float64")
+        threshold = thresholds[m] if thresholds[m] is not None else borrowed
+        if len(v) == 0 or threshold is None:
+            states.append(MachineState(m, "unknown", t0, t1))
+        else:
+            t = light["t"].to_numpy(dtype="float64")
+            on = v > threshold
+            for i, j in _runs(on):
+                start = t0 if i == 0 else max(t0, float(t[i]))
+                end = t1 if j == len(on) else min(t1, float(t[j]))
+                if end > start:
+                    states.append(MachineState(m, "running" if on[i] else "stopped", start, end))
+                    if on[i] and i > 0:
+                        run_starts.append(start)
+        starts: list[tuple[float, str]] = []
+        switch = readings[mine & (kind == "switch")]
+        for channel, rows in switch.groupby("channel"):
+            t = np.sort(rows.loc[rows["value"] == 1.0, "t"].to_numpy(dtype="float64"))
+            keep = np.concatenate([[True], np.diff(t) > 1.0]) if len(t) else np.zeros(0, dtype=bool)
+            starts += [(float(x), str(channel)) for x in t[keep]]
+        pressure = readings[mine & (kind == "pressure")].sort_values("t", kind="stable")
+        if len(pressure):
+            pv = pressure["value"].to_numpy(dtype="float64")
+            pt = pressure["t"].to_numpy(dtype="float64")
+            low = pv < 0.5 * np.median(pv)
+            starts += [(float(pt[i]), "jig_change") for i, j in _runs(low) if low[i] and j - i >= 3]
+        starts.sort()
+        stops = sorted([*run_starts, *(x for x, _ in starts)])
+        for x, name in starts:
+            if not t0 <= x < t1:
+                continue
+            nxt = stops[int(np.searchsorted(stops, x, side="right"))] if stops and x < stops[-1] else t1
+            tasks.append(Task(m, name, None, x, min(nxt, t1)))
+    return states, tasks
+
+
 def baseline_results(truth: Result, readings: pd.DataFrame, site: Site) -> dict[str, Result]:
-    """The two baselines: ``raw`` (zone stream as is) and ``shifted_30s`` (30 s earlier)."""
-    return {
+    """The two baselines: ``raw`` (zone stream as is) and ``shifted_30s`` (30 s earlier).
+
+    Their zones and lag come from the locator stream alone; their machine states and tasks
+    from :func:`simple_rule` (the same for both).
+    """
+    states, tasks = simple_rule(truth, readings, site)
+    out = {
         "raw": zone_stream_result(truth, readings, site, 0.0),
         "shifted_30s": zone_stream_result(truth, readings, site, BASELINE_SHIFT_S),
     }
+    for res in out.values():
+        res.machine_states = list(states)
+        res.tasks = list(tasks)
+    return out
 
 
 # -- CLI ---------------------------------------------------------------------------------------------
@@ -335,7 +426,7 @@ def evaluate_files(
             report["notes"].append(f"baselines not computed: {readings_path} has no zone rows")
         else:
             for name, base in baseline_results(truth, loaded.frame, site).items():
-                report["baselines"][name] = score(truth, base, zones_only=True).to_dict()
+                report["baselines"][name] = score(truth, base).to_dict()
         if loaded.rejected_rows:
             report["notes"].append(f"{loaded.rejected_rows} readings rows rejected while loading")
     return report
@@ -376,8 +467,8 @@ def format_table(report: dict) -> str:
             cells.append(f"{_fmt(value, digits):>14}")
         lines.append(f"{title:<{width}}" + "".join(cells))
     lines.append(
-        f"scored seconds: {report['scores']['seconds']}  "
-        "(baselines score location only: task and machine-state scores are n/a)"
+        f"scored seconds: {report['scores']['seconds']}  (baselines: zones from the locator stream; "
+        "states and tasks by the simple rule of docs/scoring.md)"
     )
     lines += [f"note: {n}" for n in report["notes"]]
     return "\n".join(lines)

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin_server.__main__ import main
-from twin_server.evaluate import baseline_results, label_grid, score, score_times, zone_stream_result
+from twin_server.evaluate import (
+    baseline_results,
+    label_grid,
+    score,
+    score_times,
+    simple_rule,
+    zone_stream_result,
+)
 from twin_server.result import BeaconLag, MachineState, Result, Task, WorkerZone
 from twin_server.site import parse_site
 
@@ -199,6 +206,53 @@ def test_zone_stream_baselines_take_reports_at_face_value():
     assert s_raw.task_accuracy is None and s_raw.machine_state_accuracy is None
 
 
+def _rows(kind: str, source: str, channel: str, points: list[tuple[float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "t": [T0 + t for t, _ in points],
+            "kind": kind,
+            "source": source,
+            "channel": channel,
+            "value": [v for _, v in points],
+            "label": "",
+        }
+    )
+
+
+def test_simple_rule_states_and_tasks():
+    light = [(k + 0.2, 200.0 if 30 <= k < 60 else 10.0) for k in range(100)]
+    pressure = [(k + 0.4, 100.0 if 65 <= k < 80 else 500.0) for k in range(100)]
+    readings = pd.concat(
+        [
+            _rows("light", "M3", "", light),
+            _rows("pressure", "M3", "", pressure),
+            # A bouncing tool-change press, then a clean program-input press.
+            _rows("switch", "M3", "tool_change", [(5.0, 1), (5.01, 0), (5.03, 1), (5.3, 0)]),
+            _rows("switch", "M3", "program_input", [(12.0, 1), (12.3, 0)]),
+        ],
+        ignore_index=True,
+    )
+    truth = Result(site="t", window_start=T0, window_end=T0 + 100)
+    states, tasks = simple_rule(truth, readings, SITE)
+    got = [(s.machine, s.state, round(s.start - T0, 1), round(s.end - T0, 1)) for s in states]
+    assert got == [
+        ("M3", "stopped", 0, 30.2),
+        ("M3", "running", 30.2, 60.2),
+        ("M3", "stopped", 60.2, 100),
+        ("M7", "unknown", 0, 100),  # no light rows
+    ]
+    # A machine whose light never changes borrows the threshold of the machines that do vary.
+    steady = pd.concat([readings, _rows("light", "M7", "", [(k + 0.5, 300.0) for k in range(100)])])
+    states7 = [s for s in simple_rule(truth, steady, SITE)[0] if s.machine == "M7"]
+    assert [(s.state, s.start, s.end) for s in states7] == [("running", T0, T0 + 100)]
+    got = [(t.task, round(t.start - T0, 1), round(t.end - T0, 1), t.worker) for t in tasks]
+    assert got == [
+        ("tool_change", 5.0, 12.0, None),
+        ("program_input", 12.0, 30.2, None),  # ends when the machine starts
+        ("jig_change", 65.4, 100.0, None),  # pressure below half its median
+    ]
+
+
 def test_baseline_before_first_report_is_none():
     truth = Result(
         site="t", window_start=T0, window_end=T0 + 10, worker_zones=[WorkerZone("W1", "M7", T0, T0 + 10)]
@@ -230,6 +284,12 @@ def test_cli_scores_truth_and_baselines(sim_dir, capsys):
     raw = report["baselines"]["raw"]["zone_accuracy"]
     shifted = report["baselines"]["shifted_30s"]["zone_accuracy"]
     assert 0.5 < raw < 1.0 and 0.5 < shifted < 1.0
+    # States and tasks of the baselines: the simple rule, the same for both.
+    for name in ("raw", "shifted_30s"):
+        base = report["baselines"][name]
+        assert base["machine_state_accuracy"] > 0.9
+        assert 0.5 < base["task_accuracy"] < 1.0
+        assert base["task_accuracy"] == report["baselines"]["raw"]["task_accuracy"]
     # The raw stream's implied lag is 0 s, so its lag error is the mean true lag.
     truth_doc = json.loads((sim_dir / "truth.json").read_text())
     weights = np.array([b["end"] - b["start"] for b in truth_doc["beacon_lag"]])
