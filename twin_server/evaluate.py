@@ -4,7 +4,9 @@ Once per second, at ``window.start + k + 0.5`` of the truth's window, every work
 every machine's task label (a task name or ``none``) and every machine's state are looked up
 in both documents and compared. :func:`score` returns the numbers; :func:`baseline_results`
 turns the raw commercial-locator zone stream of a recording into result documents (taken at
-face value, and shifted 30 s earlier like the pilot did) so they can be scored the same way.
+face value, and shifted 30 s earlier like the pilot did), with machine states and tasks from
+a simple sensor rule (:func:`simple_rule`), so they can be scored the same way. The rules
+are written up in ``docs/scoring.md``.
 
 ``python -m twin_server evaluate --truth truth.json --result result.json`` prints the table.
 """
