@@ -158,8 +158,13 @@ function buildControls() {
     cb.appendChild(button(m.id, () => { scene.setCamera(`machine:${m.id}`); syncUrl(); }, { cam: `machine:${m.id}` }));
   }
   $('lang-btn').onclick = () => setLang(S.lang === 'ja' ? 'en' : 'ja');
-  $('view-btn').onclick = () => {
-    location.search = encodeState({ site: S.site, view: 'worker', worker: layout.workers[0]?.id, lang: S.lang });
+  // A worker's own page: each worker gets their own link (the page shows nobody else).
+  const ws = $('worker-select');
+  ws.innerHTML = '';
+  ws.add(new Option(t('workerView'), ''));
+  for (const w of layout.workers) ws.add(new Option(w.name, w.id));
+  ws.onchange = () => {
+    if (ws.value) location.search = encodeState({ site: S.site, view: 'worker', worker: ws.value, lang: S.lang });
   };
   const sel = $('note-target');
   sel.innerHTML = '';
@@ -467,7 +472,8 @@ async function bootWorker() {
   S.lang ??= layout.language === 'ja' ? 'ja' : 'en';
   t = translator(S.lang);
   applyI18n();
-  $('view-btn').textContent = t('backToReplay');
+  $('worker-select').hidden = true;
+  $('view-btn').hidden = false;
   $('view-btn').onclick = () => { location.search = encodeState({ site: S.site, lang: S.lang }); };
   $('lang-btn').onclick = () => { S.lang = S.lang === 'ja' ? 'en' : 'ja'; syncUrl(); location.reload(); };
   $('title').textContent = `${t('workerView')} · ${layout.name}`;

@@ -190,6 +190,10 @@ export class FactoryScene {
     m.lamp.material.color.set(STATE_COLORS[status.state] ?? STATE_COLORS.unknown);
     m.lamp.material.emissive.set(status.state === 'running' ? '#1d6b1d' : '#000000');
     m.body.material.color.set(status.task ? TASK_COLORS[status.task] : '#7d8a99');
+    for (const [mesh, colour] of m.glbMeshes ?? []) {
+      if (status.task) mesh.material.color.set(TASK_COLORS[status.task]);
+      else mesh.material.color.copy(colour);
+    }
     const st = m.el.querySelector('.state');
     st.textContent = t(status.state);
     st.className = `state ${status.state}`;
@@ -267,9 +271,25 @@ export class FactoryScene {
       return a + Math.hypot(c.x - lm.centre[0], c.z - (flip ? lm.centre[1] : -lm.centre[1]));
     }, 0) / found.length;
     if (err(true) < err(false)) root.scale.z = -1;  // the GLB used (x, 0, +y)
+    // Lambert shading instead of the loader's PBR materials: far cheaper on software GL and
+    // tablets, and a scanned machine's texture or vertex colours are kept.
+    root.traverse((o) => {
+      if (!o.isMesh) return;
+      const old = Array.isArray(o.material) ? o.material[0] : o.material;
+      o.material = new THREE.MeshLambertMaterial({
+        color: old.color ?? new THREE.Color('#cccccc'), map: old.map ?? null, vertexColors: !!old.vertexColors,
+        transparent: old.transparent, opacity: old.opacity, side: old.side,
+      });
+    });
+    for (const [node, lm] of found) {
+      // The machine's own meshes take the task's colour, as the boxes do.
+      const meshes = [];
+      node.traverse((o) => { if (o.isMesh) meshes.push([o, o.material.color.clone()]); });
+      this.machines[lm.id].glbMeshes = meshes;
+      this.machines[lm.id].key = '';
+    }
     this.scene.remove(this.staticGroup);
     for (const m of Object.values(this.machines)) m.body.visible = false;
-    // Keep our own coloured boxes' role: tint the GLB machine by task via the lamp only.
     this.scene.add(root);
     this.glb = root;
     return found.length;

@@ -149,8 +149,11 @@ def test_a_note_survives_a_reload_and_jumps_to_its_moment(page, viewer_url, shif
 
 
 def test_worker_view_shows_that_worker_only(page, viewer_url, shifts):
-    page.goto(f"{viewer_url}/viewer/?site={SITE}&view=worker&worker=W2&lang=en")
+    open_replay(page, viewer_url, "&lang=en")
+    page.locator("#worker-select").select_option("W2")  # the supervisor opens W2's own page
+    page.wait_for_url("**view=worker**")
     wait_ready(page)
+    assert "worker=W2" in page.url
     assert "Operator B" in page.locator("#worker-title").inner_text()
     body = page.locator("body").inner_text()
     assert "Operator A" not in body
