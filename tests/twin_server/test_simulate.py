@@ -155,6 +155,17 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     site = str(ROOT / "examples" / "pilot_site.yaml")
     assert main(["simulate", "--site", site, "--out", str(tmp_path), "--param", "nope=1"]) == 2
     assert main(["simulate", "--site", site, "--out", str(tmp_path), "--forgotten-share", "2"]) == 2
+    for bad_param in ("packet_loss=1.5", "walk_speed_mps=1.2,0.8", "adv_interval_s=0", "lag_median_s=nan"):
+        assert main(["simulate", "--site", site, "--out", str(tmp_path), "--param", bad_param]) == 2
+        assert bad_param.split("=")[0] in capsys.readouterr().err
+    assert main(["simulate", "--site", site, "--out", str(tmp_path), "--hours", "inf"]) == 2
+    assert main(["simulate", "--site", site, "--out", str(tmp_path), "--start", "nan"]) == 2
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["simulate", "--site", site, "--hours", "0.05", "--out", str(a_file / "sub")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="forgotten_share"):
+        SimParams(forgotten_share=-0.1)
 
 
 def test_param_override_changes_behaviour(tmp_path, pilot):

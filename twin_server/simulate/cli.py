@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -93,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
         params = dataclasses.replace(
             params, locator=params.locator and not args.no_locator, rssi=params.rssi and not args.no_rssi
         )
-        if not args.hours > 0:
-            raise ValueError("--hours must be > 0")
+        if not (args.hours > 0 and math.isfinite(args.hours)):
+            raise ValueError("--hours must be a positive number")
+        if args.start is not None and not math.isfinite(args.start):
+            raise ValueError("--start must be a finite epoch time in seconds")
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
@@ -114,16 +117,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sim = simulate(site, hours=args.hours, seed=args.seed, start=args.start, params=params)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    if site_doc is not None:
-        (out / "site.yaml").write_text(yaml.safe_dump(site_doc, sort_keys=False, allow_unicode=True))
-        site_file = "site.yaml"  # next to the truth: the output stays the same wherever it is written
-    else:
-        site_file = str(Path(args.site).resolve())
-    # Recorded so that ``evaluate`` finds the site for its baselines without being told.
+    # Recorded so that ``evaluate`` finds the site for its baselines without being told; a
+    # generated site lies next to the truth, so the output is the same wherever it is written.
+    site_file = "site.yaml" if site_doc is not None else str(Path(args.site).resolve())
     sim.truth.extra["simulation"]["site_file"] = site_file
-    write_readings_csv(sim.readings, out / "readings.csv")
-    sim.truth.write(out / "truth.json")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if site_doc is not None:
+            (out / "site.yaml").write_text(yaml.safe_dump(site_doc, sort_keys=False, allow_unicode=True))
+        write_readings_csv(sim.readings, out / "readings.csv")
+        sim.truth.write(out / "truth.json")
+    except OSError as exc:
+        print(f"simulate: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     presses = sim.facts["presses"]
     summary = {
         "readings": len(sim.readings),

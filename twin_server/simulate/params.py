@@ -7,6 +7,7 @@ otherwise (``_min`` minutes); levels carry their unit in the name (``_lux``, ``_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 __all__ = ["TASK_SPECS", "SimParams", "TaskSpec", "param_docs", "param_table_markdown"]
@@ -181,6 +182,51 @@ class SimParams:
         default_factory=lambda: dict(TASK_SPECS),
         metadata={"doc": "per-task share and duration (see TASK_SPECS)"},
     )
+
+    def __post_init__(self) -> None:
+        """Reject values the model cannot use, naming the parameter (``ValueError``)."""
+        for f in fields(self):
+            name, value = f.name, getattr(self, f.name)
+            if name in ("tasks", "locator", "rssi"):
+                continue
+            parts = value if isinstance(value, tuple) else (value,)
+            if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
+                raise ValueError(f"{name}: a range needs two values, low <= high (got {value!r})")
+            for v in parts:
+                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                    raise ValueError(f"{name}: must be a finite number (got {v!r})")
+            low = parts[0]
+            if (name.endswith("_share") or name == "packet_loss") and not all(0 <= v <= 1 for v in parts):
+                raise ValueError(f"{name}: must be between 0 and 1 (got {value!r})")
+            if name in _POSITIVE and not low > 0:
+                raise ValueError(f"{name}: must be > 0 (got {value!r})")
+            if not name.endswith("_dbm") and not low >= 0:
+                raise ValueError(f"{name}: must be >= 0 (got {value!r})")
+        for task, spec in self.tasks.items():
+            if task not in TASK_SPECS:
+                raise ValueError(f"tasks: unknown task {task!r}")
+            if not (0 <= spec.share <= 1 and 0 < spec.min_min <= spec.median_min <= spec.max_min):
+                raise ValueError(f"tasks.{task}: needs 0 <= share <= 1 and 0 < min <= median <= max")
+
+
+#: Parameters that must be strictly positive (periods, speeds, time constants).
+_POSITIVE = frozenset(
+    {
+        "light_period_s",
+        "pressure_period_s",
+        "adv_interval_s",
+        "walk_speed_mps",
+        "lag_median_s",
+        "pressure_tau_s",
+        "run_median_min",
+        "run_min_min",
+        "lag_segment_min",
+        "lag_outlier_min",
+        "rssi_fading_tau_s",
+        "ambient_tau_min",
+        "ambient_lux",
+    }
+)
 
 
 def param_docs() -> list[tuple[str, object, str]]:
