@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import time
 from typing import Any
 
@@ -75,6 +76,7 @@ def test_playing_at_10x_advances_ten_times_faster_than_1x(page, viewer_url, shif
     assert ratios[1] == pytest.approx(1.0, rel=0.1)
     assert ratios[10] / ratios[1] == pytest.approx(10.0, rel=0.1)
     assert "speed=10" in page.url  # the speed is part of the shareable moment
+    assert "day=2023-02-08" in page.url
 
 
 def test_a_shared_moment_shows_the_task_under_way(page, viewer_url, shifts):
@@ -86,6 +88,16 @@ def test_a_shared_moment_shows_the_task_under_way(page, viewer_url, shifts):
     assert label.get_attribute("data-task") == task["task"]
     state = page.locator(f".machine-label[data-machine='{task['machine']}'] .state").inner_text()
     assert state in ("Stopped", "Running")
+    # The worker doing it stands in the machine's zone, facing the machine (+y on the floor,
+    # which is a heading of about +90 degrees).
+    assert task["worker"] is not None
+    zone = next(z for z in shifts.last["worker_zones"]
+                if z["worker"] == task["worker"] and z["start"] <= mid < z["end"])
+    assert zone["zone"] == task["machine"]
+    heading = page.evaluate(f"window.__replay.scene().workers['{task['worker']}'].group.rotation.y")
+    assert heading == pytest.approx(math.pi / 2, abs=0.35)
+    tag = page.locator(f".worker-label[data-worker='{task['worker']}'] .task").inner_text()
+    assert tag == EN[task["task"]]
     # Machines with nothing under way at that moment show no task.
     busy = {t["machine"] for t in shifts.last["tasks"] if t["start"] <= mid < t["end"]}
     for m in {"M3", "M7", "M10"} - busy:
@@ -103,6 +115,11 @@ def test_scrubbing_the_timeline_seeks_to_the_task(page, viewer_url, shifts):
     assert abs(frame["t"] - mid) < 60  # within a couple of pixels of the click
     assert page.locator(".machine-label[data-machine='M7'] .task").inner_text() == EN[task["task"]]
     assert f"t={round(frame['t'])}" in page.url
+    page.locator("#camera-bar [data-cam='machine:M7']").click()
+    assert page.evaluate("window.__replay.scene().cameraName") == "machine:M7"
+    assert "cam=machine%3AM7" in page.url or "cam=machine:M7" in page.url
+    page.locator("#camera-bar [data-cam='overview']").click()
+    assert "cam=" not in page.url
 
 
 def test_next_and_previous_changeover_jump_between_task_starts(page, viewer_url, shifts):
