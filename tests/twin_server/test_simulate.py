@@ -155,7 +155,14 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     site = str(ROOT / "examples" / "pilot_site.yaml")
     assert main(["simulate", "--site", site, "--out", str(tmp_path), "--param", "nope=1"]) == 2
     assert main(["simulate", "--site", site, "--out", str(tmp_path), "--forgotten-share", "2"]) == 2
-    for bad_param in ("packet_loss=1.5", "walk_speed_mps=1.2,0.8", "adv_interval_s=0", "lag_median_s=nan"):
+    bad_params = (
+        "packet_loss=1.5",
+        "walk_speed_mps=1.2,0.8",
+        "adv_interval_s=0",
+        "lag_median_s=nan",
+        "rssi=[",
+    )
+    for bad_param in bad_params:
         assert main(["simulate", "--site", site, "--out", str(tmp_path), "--param", bad_param]) == 2
         assert bad_param.split("=")[0] in capsys.readouterr().err
     assert main(["simulate", "--site", site, "--out", str(tmp_path), "--hours", "inf"]) == 2

@@ -60,8 +60,8 @@ def parse_param(params: SimParams, text: str) -> SimParams:
             f"--param {text!r}: expected NAME=VALUE with NAME one of the parameters in docs/simulator.md"
         )
     current = getattr(params, name)
-    value: Any = yaml.safe_load(f"[{raw}]" if "," in raw and not raw.strip().startswith("[") else raw)
     try:
+        value: Any = yaml.safe_load(f"[{raw}]" if "," in raw and not raw.strip().startswith("[") else raw)
         if isinstance(current, bool):
             if not isinstance(value, bool):
                 raise TypeError
@@ -71,7 +71,7 @@ def parse_param(params: SimParams, text: str) -> SimParams:
                 raise ValueError
         else:
             value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, yaml.YAMLError):
         raise ValueError(f"--param {text!r}: bad value for {name} (default {current!r})") from None
     return dataclasses.replace(params, **{name: value})
 
