@@ -385,7 +385,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_site(truth: Result, truth_path: Path) -> Path | None:
-    recorded = truth.extra.get("simulation", {}).get("site_file") if isinstance(truth.extra, dict) else None
+    sim = truth.extra.get("simulation") if isinstance(truth.extra, dict) else None
+    recorded = sim.get("site_file") if isinstance(sim, dict) else None
     # A relative recorded path is relative to the truth file's folder.
     for cand in ([truth_path.parent / str(recorded)] if recorded else []) + [truth_path.parent / "site.yaml"]:
         if cand.is_file():
@@ -415,9 +416,11 @@ def evaluate_files(
         "baselines": {},
         "notes": [],
     }
+    # An explicit --readings must exist; the default next to the truth is optional.
+    explicit = readings_path is not None
     readings_path = readings_path or truth_path.parent / "readings.csv"
     site_path = site_path or _default_site(truth, truth_path)
-    if not readings_path.is_file():
+    if not explicit and not readings_path.is_file():
         report["notes"].append(f"baselines not computed: no readings file {readings_path}")
     elif site_path is None:
         report["notes"].append("baselines not computed: no site file (pass --site)")
@@ -487,5 +490,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(format_table(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+        try:
+            args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+        except OSError as exc:
+            print(f"evaluate: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 0

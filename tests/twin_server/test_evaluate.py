@@ -331,3 +331,8 @@ def test_cli_bad_files_exit_2(tmp_path, sim_dir, capsys):
     lone.write_text((sim_dir / "truth.json").read_text())
     assert main(["evaluate", "--truth", str(lone), "--result", str(lone)]) == 0
     assert "baselines not computed" in capsys.readouterr().out
+    # An explicit readings file that is missing, or a --json path that cannot be written: exit 2.
+    args = ["evaluate", "--truth", str(lone), "--result", str(lone)]
+    assert main([*args, "--readings", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+    assert main([*args, "--json", str(tmp_path / "no" / "such" / "dir.json")]) == 2
