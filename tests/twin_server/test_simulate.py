@@ -583,3 +583,14 @@ def test_locator_imperfections_when_asked(pilot):
                 flickers += 1
         assert flickers >= 3
         assert all(a != b for a, b in itertools.pairwise(labels))  # a report is always a change
+
+
+def test_switching_a_sensor_family_off_leaves_the_others_alone(pilot):
+    full = simulate(pilot, hours=0.5, seed=21)
+    lean = simulate(pilot, hours=0.5, seed=21, params=SimParams(rssi=False, locator=False))
+    assert full.truth.to_dict()["tasks"] == lean.truth.to_dict()["tasks"]
+    for kind in ("light", "pressure", "switch"):
+        a = full.readings[full.readings["kind"] == kind].reset_index(drop=True)
+        b = lean.readings[lean.readings["kind"] == kind].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)
+    assert {"rssi", "zone"}.isdisjoint(set(lean.readings["kind"]))
