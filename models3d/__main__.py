@@ -81,9 +81,23 @@ def _scene(args: argparse.Namespace) -> int:
     return 0
 
 
+def _join_negative_axes(argv: Sequence[str]) -> list[str]:
+    """``--front -y`` -> ``--front=-y``: argparse would take ``-y`` for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--front", "--up") and i + 1 < len(argv) and argv[i + 1] in ("-x", "-y", "-z"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_axes(sys.argv[1:] if argv is None else list(argv)))
     try:
         with warnings.catch_warnings():
             # library chatter (numpy, trimesh) is not for the user; our own warnings are in the report

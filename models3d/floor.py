@@ -61,6 +61,7 @@ def find_floor(
     samples: int = 10_000,
     seed: int = 0,
     closed: bool | None = None,
+    rejected: list[Floor] | None = None,
 ) -> Floor | None:
     """The floor plane of a scan, or ``None`` when no plane qualifies.
 
@@ -81,6 +82,9 @@ def find_floor(
         How many dominant planes to examine (RANSAC, largest first).
     closed
         Whether the mesh is closed, when the caller already knows (costly on big meshes).
+    rejected
+        When given, planes that would be a floor but for their tilt are appended to it (so the
+        caller can suggest ``--up``).
     """
     import open3d as o3d
 
@@ -116,8 +120,13 @@ def find_floor(
         if below > above:  # flip so the model is on the positive side
             normal, offset, above, below = -normal, -offset, below, above
         tilt = float(np.degrees(np.arccos(np.clip(abs(normal @ hint), 0.0, 1.0))))
-        if below <= max_below_share and tilt <= max_tilt_deg and (best is None or tilt < best.tilt_deg):
-            best = Floor(tuple(normal.tolist()), offset, share, tolerance, tilt)
+        if below <= max_below_share:
+            candidate = Floor(tuple(normal.tolist()), offset, share, tolerance, tilt)
+            if tilt > max_tilt_deg:
+                if rejected is not None:
+                    rejected.append(candidate)
+            elif best is None or tilt < best.tilt_deg:
+                best = candidate
         rest = rest.select_by_index(inliers, invert=True)
     return best
 

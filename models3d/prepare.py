@@ -21,7 +21,7 @@ import trimesh
 from models3d.clean import closed_surface, normalise_visual, remove_bad_faces, remove_debris
 from models3d.decimate import decimate
 from models3d.errors import ScanError
-from models3d.floor import find_floor, remove_floor
+from models3d.floor import Floor, find_floor, remove_floor
 from models3d.loading import load_scan
 from models3d.orient import (
     DIMENSIONS,
@@ -128,6 +128,12 @@ def _timed(report: Report, step: str) -> Iterator[None]:
         report.timings_s[step] = round(time.perf_counter() - start, 3)
 
 
+def _nearest_axis(direction: np.ndarray) -> str:
+    """``"+z"`` etc.: the signed axis closest to a direction."""
+    i = int(np.argmax(np.abs(direction)))
+    return ("+" if direction[i] > 0 else "-") + "xyz"[i]
+
+
 def _default_front(up: np.ndarray) -> str:
     # Z-up files (STL from CAD) conventionally face -Y; everything else faces +Z like glTF
     return "-y" if abs(float(up[2])) > 0.7 else "+z"
@@ -181,7 +187,15 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     hint = parse_axis(default_up if opt.up == "auto" else opt.up)
     up = hint
     with _timed(report, "floor"):
-        floor = find_floor(mesh, hint, closed=closed) if opt.floor else None
+        tilted: list[Floor] = []
+        floor = find_floor(mesh, hint, closed=closed, rejected=tilted) if opt.floor else None
+        if floor is None and tilted:
+            biggest = max(tilted, key=lambda f: f.share)
+            axis = _nearest_axis(np.asarray(biggest.normal))
+            report.warnings.append(
+                f"no floor along the expected up axis, but a large plane with the model on one side faces "
+                f"{axis} ({biggest.share:.0%} of the surface): if that is the floor, pass --up {axis}"
+            )
         if floor is not None:
             mesh, report.floor_faces_removed = remove_floor(mesh, floor)
             report.floor_found = True

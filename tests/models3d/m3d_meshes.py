@@ -152,3 +152,26 @@ def usdz_machine(folder: Path, extents_cm: tuple[float, float, float] = (200.0, 
     out = folder / "machine.usdz"
     assert UsdUtils.CreateNewUsdzPackage(Sdf.AssetPath(str(folder / "machine.usda")), str(out))
     return out
+
+
+def machine_welded_to_floor(noise_m: float = 0.003, seed: int = 1) -> trimesh.Trimesh:
+    """A 2 x 1.5 x 1 m box standing in a 6 m floor as ONE connected surface (as a phone scan
+    gives it: the floor runs into the machine's sides), the floor a little bumpy."""
+    rng = np.random.default_rng(seed)
+    floor = grid_plane(6.0, 24)  # 0.25 m cells: the box's corners fall on grid vertices
+    centres = floor.triangles_center
+    inside = (np.abs(centres[:, 0]) < 1.0) & (np.abs(centres[:, 2]) < 0.5)
+    floor.update_faces(~inside)
+    floor.remove_unreferenced_vertices()
+    floor.vertices[:, 1] += rng.normal(scale=noise_m, size=len(floor.vertices))
+    box = trimesh.creation.box(extents=(2.0, 1.5, 1.0))
+    box.apply_translation([0.0, 0.75, 0.0])
+    for _ in range(3):
+        box = box.subdivide()
+    bottom = (box.vertices[box.faces][:, :, 1] < 1e-9).all(axis=1)
+    box.update_faces(~bottom)
+    box.remove_unreferenced_vertices()
+    mesh = trimesh.util.concatenate([floor, box])
+    # weld the box's bottom corners to the floor vertices at the same place
+    mesh.merge_vertices(digits_vertex=2)
+    return mesh

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from m3d_meshes import machine_on_floor, sphere_cloud, textured_box, with_bad_faces
+from m3d_meshes import machine_on_floor, machine_welded_to_floor, sphere_cloud, textured_box, with_bad_faces
 
 from models3d.__main__ import main
+from models3d.clean import component_labels
 from models3d.decimate import decimate, vertex_groups
 from models3d.prepare import PrepareOptions, prepare
 
@@ -47,6 +48,15 @@ def test_z_up_stl_is_levelled_by_its_floor_and_faces_the_chosen_axis(tmp_path: P
     assert main(["prepare", str(scan), "--out", str(out), "--front", "+x"]) == 0
     assert _glb(out).extents == pytest.approx([1.0, 1.5, 2.0], abs=1e-4)
     assert main(["prepare", str(scan), "--out", str(out)]) == 0  # default front for Z-up: -y
+    assert _glb(out).extents == pytest.approx([2.0, 1.5, 1.0], abs=1e-4)
+    # the same Z-up scan as PLY (conventionally Y-up): the floor is not taken on a guess, the
+    # report says which --up would take it, and with it the result is the same
+    ply = tmp_path / "machine.ply"
+    mesh.export(ply)
+    _, report = prepare(ply, PrepareOptions())
+    assert not report.floor_found
+    assert any("--up +z" in w for w in report.warnings)
+    assert main(["prepare", str(ply), "--out", str(out), "--up", "+z", "--front", "-y"]) == 0
     assert _glb(out).extents == pytest.approx([2.0, 1.5, 1.0], abs=1e-4)
 
 
@@ -123,3 +133,16 @@ def test_decimate_carries_vertex_colours() -> None:
     # vertices well inside either half keep that half's colour
     assert red[small.vertices[:, 0] > 0.3].min() > 200
     assert red[small.vertices[:, 0] < -0.3].max() < 55
+
+
+def test_floor_connected_to_the_machine_and_tilted_scan(tmp_path: Path) -> None:
+    mesh = machine_welded_to_floor()
+    assert component_labels(mesh.faces, len(mesh.vertices))[0] == 1, "floor and machine are one surface"
+    # the phone was held crooked: the whole scan is tilted 8 degrees about x
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(np.radians(8.0), [1, 0, 0]))
+    scan = tmp_path / "welded.ply"
+    mesh.export(scan)
+    _, report = prepare(scan, PrepareOptions())
+    assert report.floor_found and report.floor_faces_removed > 1000
+    assert report.size_m == pytest.approx([2.0, 1.5, 1.0], abs=0.02)  # levelled again, floor gone
+    assert report.bbox_min_m[1] == pytest.approx(0.0, abs=0.02)  # standing on y = 0

@@ -153,3 +153,34 @@ def test_geometry_helpers() -> None:
     strip = polyline_strip([(0, 0), (4, 0)], 0.1, 0.0)
     assert strip.area == pytest.approx(4.1 * 0.1)
     assert (strip.face_normals[:, 1] > 0.99).all()  # faces up: visible from above
+
+
+def test_prepared_scan_placed_in_the_scene_end_to_end(tmp_path: Path) -> None:
+    # a scan that is Z-up and in millimetres, prepared with the real CLI, then placed by the site
+    from m3d_meshes import machine_on_floor
+
+    mesh, _ = machine_on_floor(box_m=(2.0, 1.5, 1.0), debris=3)
+    mesh.apply_scale(1000.0)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+    (tmp_path / "scans").mkdir()
+    mesh.export(tmp_path / "scans" / "m3.ply")
+    (tmp_path / "models").mkdir()
+    result = run_cli(
+        "prepare", str(tmp_path / "scans" / "m3.ply"), "--out", str(tmp_path / "models" / "M3.glb"),
+        "--unit", "mm", "--up", "+z", "--front", "-y",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    site = yaml.safe_load(PILOT.read_text())
+    site["machines"][0]["model"] = "models/M3.glb"
+    site["machines"][0]["rotation_deg"] = 180
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True))
+    out = tmp_path / "factory.glb"
+    assert main(["scene", "--site", str(tmp_path / "site.yaml"), "--out", str(out)]) == 0
+    nodes = _nodes(trimesh.load(out, file_type="glb"))
+    transform, geom = nodes["machine:M3"]
+    world = trimesh.transform_points(geom.vertices, transform)
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    assert lo[1] == pytest.approx(0.0, abs=1e-3) and hi[1] == pytest.approx(1.5, abs=1e-3)
+    assert (lo + hi)[[0, 2]] / 2 == pytest.approx([3.0, -6.5], abs=1e-3)  # M3 at (3.0, 6.5)
+    assert (hi - lo)[[0, 2]] == pytest.approx([2.0, 1.0], abs=1e-3)
+    assert "machine:M7" in nodes and "machine:M10" in nodes  # still placeholders
