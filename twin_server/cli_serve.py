@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from twin_server.settings import Settings, parse_hostport
@@ -74,19 +76,38 @@ def run(args: argparse.Namespace) -> int:
     return serve_app(app, args.host, args.port, args.log_level)
 
 
-def serve_app(app: object, host: str, port: int, log_level: str = "info") -> int:
+def serve_app(app: object, host: str, port: int, log_level: str = "info",
+              before_exit: Callable[[], None] | None = None) -> int:
     """Run uvicorn until SIGINT/SIGTERM, shut down gracefully, and return 0.
 
     uvicorn re-raises a captured signal after its graceful shutdown, which turns a clean
     Ctrl-C into exit code 130 / -15; the server here treats the signal as "stop" and exits 0.
+    ``before_exit`` (e.g. the demo stopping its agents so their last readings still reach
+    the server) runs in a thread on the first signal; a second Ctrl-C does not wait for it.
     """
     import uvicorn
 
     class _Server(uvicorn.Server):
+        stopping = False
+
         def handle_exit(self, sig: int, frame: object) -> None:
-            if self.should_exit and sig == signal.SIGINT:
-                self.force_exit = True  # second Ctrl-C: do not wait for connections
-            self.should_exit = True
+            if self.stopping or self.should_exit:
+                if sig == signal.SIGINT:
+                    self.force_exit = True  # second Ctrl-C: do not wait for connections
+                self.should_exit = True
+                return
+            self.stopping = True
+            if before_exit is None:
+                self.should_exit = True
+                return
+
+            def _then_exit() -> None:
+                try:
+                    before_exit()
+                finally:
+                    self.should_exit = True
+
+            threading.Thread(target=_then_exit, name="before-exit", daemon=True).start()
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
     server = _Server(config)

@@ -6,9 +6,9 @@
 3. starts the twin server (ingest, journal, live analysis, API, viewer);
 4. once the server is subscribed, starts one simulated edge agent per device (each
    machine's Pi with its light, pressure, switch and BLE sensors, and the commercial
-   locator) running the real edge code (:class:`edge_agent.agent.Agent`: replay driver,
-   processing, SQLite outbox, QoS 1 publisher), replaying the simulated shift at
-   ``--speed`` times real time;
+   locator) running the real edge agent (``python -m edge_agent run``: replay driver,
+   processing, SQLite outbox, QoS 1 publisher with last will), replaying the simulated
+   shift at ``--speed`` times real time;
 5. prints the URL where a browser shows the site, and runs until Ctrl-C (SIGINT/SIGTERM),
    then stops the agents, the server and the broker in order.
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -138,29 +140,45 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
 
 
 class Agents:
-    """The simulated edge agents, each running in its own thread."""
+    """The simulated edge agents: one ``python -m edge_agent run -c FILE`` process each.
 
-    def __init__(self, configs: list[str]) -> None:
-        from edge_agent.agent import Agent
+    Separate processes, as on the real Pis: the agents then use the second core instead of
+    competing with the server for one interpreter lock. They get a session of their own so
+    a terminal's Ctrl-C reaches only the demo, which stops them in order (SIGTERM: each
+    drains its outbox for up to ``stop_drain_s`` and exits).
+    """
+
+    def __init__(self, configs: list[str], folder: Path) -> None:
         from edge_agent.config import parse_config
 
-        self.agents = [Agent(parse_config(text)) for text in configs]
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=a.run, args=(self._stop,),
-                                          name=f"agent-{a.cfg.agent.device}", daemon=True)
-                         for a in self.agents]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.paths = []
+        for text in configs:
+            device = parse_config(text).agent.device  # validates before anything starts
+            path = folder / f"{device}.toml"
+            path.write_text(text, encoding="utf-8")
+            self.paths.append(path)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._log = folder / "agents.log"
 
     def start(self) -> None:
-        for t in self._threads:
-            t.start()
+        log_file = self._log.open("ab")
+        for path in self.paths:
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "edge_agent", "run", "-c", str(path)],
+                cwd=ROOT, stdout=log_file, stderr=log_file, start_new_session=True,
+            ))
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(15)
-
-    def replay_done(self) -> bool:
-        return all(a.replay is None or a.replay.done.is_set() for a in self.agents)
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def _start_agents_when_subscribed(app: Any, agents: Agents, stop: threading.Event) -> None:
@@ -170,11 +188,11 @@ def _start_agents_when_subscribed(app: Any, agents: Agents, stop: threading.Even
         if ctx.ingest is not None and ctx.ingest.stats.connected:
             break
         time.sleep(0.1)
-    if stop.is_set():
+    if stop.wait(0.5):  # the SUBACK follows the CONNACK
         return
-    time.sleep(0.5)  # the SUBACK follows the CONNACK
     agents.start()
-    print(f"demo: {len(agents.agents)} simulated edge agents replaying the shift", flush=True)
+    print(f"demo: {len(agents.paths)} simulated edge agents (python -m edge_agent run) replaying the shift",
+          flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
                         analysis_interval_s=2.0, derived_interval_s=30.0,
                         extra={"site_path": Path(args.site).resolve()})
     app = create_app(settings)
-    agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed))
+    agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed),
+                    data_dir / "agents")
     stop = threading.Event()
     starter = threading.Thread(target=_start_agents_when_subscribed, args=(app, agents, stop),
                                name="agent-starter", daemon=True)
@@ -234,8 +253,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"demo: open {base}/viewer/?site={site.site} in a browser" if viewer
           else f"demo: the site's live state is at {base}/api/live", flush=True)
     print(f"demo: API docs at {base}/docs, health at {base}/health; Ctrl-C stops", flush=True)
+    def stop_agents_first() -> None:
+        # The agents drain their outboxes on SIGTERM; give the server a moment to take
+        # those last readings before it stops.
+        stop.set()
+        agents.stop()
+        time.sleep(1.0)
+
     try:
-        rc = serve_app(app, args.host, args.port, args.log_level)
+        rc = serve_app(app, args.host, args.port, args.log_level, before_exit=stop_agents_first)
     finally:
         stop.set()
         starter.join(5)
