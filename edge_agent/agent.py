@@ -161,7 +161,7 @@ class Agent:
         stored = self.outbox.append(readings)
         self.published_readings += len(stored)
         if stored and self.publisher is not None:
-            self.publisher.wake()
+            self.publisher.kick()
         return stored
 
     def _timeout_s(self, now_ns: int) -> float:

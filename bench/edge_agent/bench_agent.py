@@ -323,71 +323,88 @@ def bench_drain(tmp: Path, port: int, n: int) -> dict[str, float]:
     }
 
 
+def report_pilot(p: dict, seconds: float) -> None:
+    print(
+        f"\n1. pilot load (light+pressure 10 Hz, 3 switches, 2 beacons x 10 adverts/s), {seconds:g} s window"
+    )
+    print(
+        f"   agent CPU        {p['cpu_pct']:6.2f} % of one core   target < 3 %  "
+        f"-> {p['cpu_pct'] / 3:.2f} x target"
+    )
+    print(
+        f"   busy-loop CPU    {p['spin_pct']:6.1f} % (baseline, same window) "
+        f"-> agent uses {p['cpu_pct'] / max(p['spin_pct'], 1e-9):.4f} of what a process can get"
+    )
+    print(
+        f"   agent RSS        {p['rss_mb']:6.1f} MB (peak {p['hwm_mb']:.1f})  target < 80 MB  "
+        f"-> {p['rss_mb'] / 80:.2f} x target"
+    )
+    print(
+        f"   idle python RSS  {p['idle_rss_mb']:6.1f} MB (baseline) -> agent = "
+        f"{p['rss_mb'] / p['idle_rss_mb']:.1f} x idle interpreter"
+    )
+    print(
+        f"   published        {p['readings_per_s']:6.1f} readings/s; mean adverts per rssi window "
+        f"{p['adverts_per_window']:.1f} (about 10 sent per beacon per s)"
+    )
+    print(
+        f"   rssi window -> subscriber, beyond the 1000 ms window: median "
+        f"{p['rssi_beyond_window_ms_p50']:.1f} ms, max {p['rssi_beyond_window_ms_max']:.1f} ms "
+        f"-> median = {p['rssi_beyond_window_ms_p50'] / 1000:.3f} x window"
+    )
+    print(f"   agent exit code after SIGTERM: {p['exit_code']}")
+
+
+def report_latency(lat: list[float]) -> None:
+    if not lat:
+        print("\n2. switch event latency: no event arrived")
+        return
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    print(f"\n2. switch event latency, press -> subscriber ({len(lat)} events, outbox FULL sync)")
+    print(
+        f"   median {statistics.median(lat):.1f} ms, p95 {p95:.1f} ms, max {lat[-1]:.1f} ms  "
+        f"target < 100 ms -> p95 = {p95 / 100:.2f} x target"
+    )
+
+
+def report_drain(dr: dict) -> None:
+    print(
+        f"\n3. outbox drain after an outage ({dr['n']} readings stored, delivered to a subscriber: "
+        f"{dr['delivered_all']})"
+    )
+    print(
+        f"   drain            {dr['drain_per_s']:8.0f} readings/s   target >= 5000  "
+        f"-> {dr['drain_per_s'] / 5000:.2f} x target"
+    )
+    print(
+        f"   raw paho QoS 1   {dr['raw_per_s']:8.0f} msg/s (baseline, no outbox) -> drain = "
+        f"{dr['drain_per_s'] / dr['raw_per_s']:.2f} x raw"
+    )
+    print(f"   outbox fill      {dr['fill_per_s']:8.0f} readings/s (1000-reading transactions, FULL)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="measuring window at pilot load")
     ap.add_argument("--drain", type=int, default=30000, help="readings stored during the outage")
+    ap.add_argument("--only", choices=["pilot", "latency", "drain"], help="run one part only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        for sub in "abc":
+            (tmp / sub).mkdir()
         with run_mosquitto(tmp / "mq") as broker:
-            print(f"edge agent benchmark on {os.cpu_count()} cores, mosquitto on port {broker.port}")
-            (tmp / "a").mkdir()
-            p = bench_pilot_load(tmp / "a", broker.port, args.seconds)
+            load = os.getloadavg()[0]
             print(
-                "\n1. pilot load (light+pressure 10 Hz, 3 switches, 2 beacons x 10 adverts/s), "
-                f"{args.seconds:g} s window"
+                f"edge agent benchmark on {os.cpu_count()} cores (load average {load:.1f}), "
+                f"mosquitto :{broker.port}"
             )
-            print(
-                f"   agent CPU        {p['cpu_pct']:6.2f} % of one core   target < 3 %  "
-                f"-> {p['cpu_pct'] / 3:.2f} x target"
-            )
-            print(
-                f"   busy-loop CPU    {p['spin_pct']:6.1f} % (baseline, same window) "
-                f"-> agent uses {p['cpu_pct'] / max(p['spin_pct'], 1e-9):.4f} of what a process can get"
-            )
-            print(
-                f"   agent RSS        {p['rss_mb']:6.1f} MB (peak {p['hwm_mb']:.1f})  target < 80 MB  "
-                f"-> {p['rss_mb'] / 80:.2f} x target"
-            )
-            print(
-                f"   idle python RSS  {p['idle_rss_mb']:6.1f} MB (baseline) -> agent = "
-                f"{p['rss_mb'] / p['idle_rss_mb']:.1f} x idle interpreter"
-            )
-            print(
-                f"   published        {p['readings_per_s']:6.1f} readings/s; mean adverts per rssi window "
-                f"{p['adverts_per_window']:.1f} (about 10 sent per beacon per s)"
-            )
-            print(
-                f"   rssi window -> subscriber, beyond the 1000 ms window: median "
-                f"{p['rssi_beyond_window_ms_p50']:.1f} ms, max {p['rssi_beyond_window_ms_max']:.1f} ms "
-                f"-> median = {p['rssi_beyond_window_ms_p50'] / 1000:.3f} x window"
-            )
-            print(f"   agent exit code after SIGTERM: {p['exit_code']}")
-            (tmp / "b").mkdir()
-            lat = sorted(bench_latency(tmp / "b", broker.port))
-            if lat:
-                p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
-                print(f"\n2. switch event latency, press -> subscriber ({len(lat)} events, outbox FULL sync)")
-                print(
-                    f"   median {statistics.median(lat):.1f} ms, p95 {p95:.1f} ms, max {lat[-1]:.1f} ms  "
-                    f"target < 100 ms -> p95 = {p95 / 100:.2f} x target"
-                )
-            (tmp / "c").mkdir()
-            dr = bench_drain(tmp / "c", broker.port, args.drain)
-            print(
-                f"\n3. outbox drain after an outage ({dr['n']} readings stored, delivered to a subscriber: "
-                f"{dr['delivered_all']})"
-            )
-            print(
-                f"   drain            {dr['drain_per_s']:8.0f} readings/s   target >= 5000  "
-                f"-> {dr['drain_per_s'] / 5000:.2f} x target"
-            )
-            print(
-                f"   raw paho QoS 1   {dr['raw_per_s']:8.0f} msg/s (baseline, no outbox) -> drain = "
-                f"{dr['drain_per_s'] / dr['raw_per_s']:.2f} x raw"
-            )
-            print(f"   outbox fill      {dr['fill_per_s']:8.0f} readings/s (1000-reading transactions, FULL)")
+            if args.only in (None, "pilot"):
+                report_pilot(bench_pilot_load(tmp / "a", broker.port, args.seconds), args.seconds)
+            if args.only in (None, "latency"):
+                report_latency(sorted(bench_latency(tmp / "b", broker.port)))
+            if args.only in (None, "drain"):
+                report_drain(bench_drain(tmp / "c", broker.port, args.drain))
     return 0
 
 
