@@ -251,8 +251,6 @@ function frame(nowMs) {
     stats.fps = ((stats.frames - fpsWindow.frames) * 1000) / (now - fpsWindow.since);
     fpsWindow.since = now;
     fpsWindow.frames = stats.frames;
-    scene.adaptResolution(stats.fps);
-    stats.pixelRatio = scene.pixelRatio;
   }
   stats.lastFrame = { t: tt, perf: now, raf: nowMs };
   if (clock.playing && now - lastUrlSync > 1000) { syncUrl(); lastUrlSync = now; }

@@ -61,9 +61,7 @@ export class FactoryScene {
     this.layout = layout;
     this.ui = ui;
     this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: 'high-performance' });
-    this.maxPixelRatio = Math.min(window.devicePixelRatio || 1, 2);
-    this.pixelRatio = this.maxPixelRatio;
-    this.renderer.setPixelRatio(this.pixelRatio);
+    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.setClearColor('#dfe4ea');
     host.appendChild(this.renderer.domElement);
     this.renderer.domElement.id = 'scene-canvas';
@@ -305,20 +303,6 @@ export class FactoryScene {
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
     if (this.cameraName === 'overview') this.setCamera('overview');  // re-fit the floor
-  }
-
-  /**
-   * Dynamic resolution: on software GL or a weak tablet GPU, render fewer pixels (down to 60 %
-   * of the display's) rather than drop under 30 fps; go back up when there is headroom.
-   */
-  adaptResolution(fps) {
-    let r = this.pixelRatio;
-    if (fps < 36) r = Math.max(0.6, r - 0.1);
-    else if (fps > 55) r = Math.min(this.maxPixelRatio, r + 0.1);
-    if (Math.abs(r - this.pixelRatio) < 1e-6) return;
-    this.pixelRatio = r;
-    this.renderer.setPixelRatio(r);
-    this.resize();
   }
 
   render() {
