@@ -182,7 +182,7 @@ def remove_debris(
     noise_std_ratio: float = 2.0,
     outliers: bool = True,
 ) -> tuple[trimesh.Trimesh, Debris]:
-    """Drop small disconnected pieces and floating noise; the largest piece always stays.
+    """Drop small disconnected pieces and floating noise; the piece with most faces always stays.
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ def remove_debris(
         Statistical outlier test on the vertices (as open3d's ``remove_statistical_outlier``).
         Removing single outlier vertices would punch holes into a good surface, so a whole
         component is removed as floating noise when most of its vertices are outliers. The
-        largest component and debris are not tested.
+        main piece and debris are not tested.
     outliers
         Run the outlier test at all (it costs a KD-tree over the vertices).
     """
@@ -200,7 +200,8 @@ def remove_debris(
     if count <= 1:
         return mesh, Debris(count, 0, 0, 0)
     area = np.bincount(labels, weights=mesh.area_faces, minlength=count)
-    largest = int(np.argmax(area))
+    # the main part is the densest piece (most faces): long noise triangles can span more area
+    largest = int(np.argmax(np.bincount(labels, minlength=count)))
     debris = area < min_area_share * area.sum()
     noise = np.zeros(count, dtype=bool)
     candidates = np.flatnonzero(~debris)

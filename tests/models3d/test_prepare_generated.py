@@ -146,3 +146,20 @@ def test_floor_connected_to_the_machine_and_tilted_scan(tmp_path: Path) -> None:
     assert report.floor_found and report.floor_faces_removed > 1000
     assert report.size_m == pytest.approx([2.0, 1.5, 1.0], abs=0.02)  # levelled again, floor gone
     assert report.bbox_min_m[1] == pytest.approx(0.0, abs=0.02)  # standing on y = 0
+
+
+def test_floating_noise_component_is_removed(tmp_path: Path) -> None:
+    # a scan artefact: one connected strip of long triangles between scattered points, with
+    # enough area not to count as small debris, but every vertex far from any other
+    mesh, _ = machine_on_floor(box_m=(2.0, 1.5, 1.0), debris=0)
+    rng = np.random.default_rng(3)
+    points = rng.uniform([-1.0, 3.0, -1.0], [1.0, 4.5, 1.0], size=(40, 3))
+    strip = np.array([[i, i + 1, i + 2] for i in range(38)])
+    noise = trimesh.Trimesh(points, strip, process=False)
+    noise.visual = trimesh.visual.ColorVisuals(noise, face_colors=np.tile([0, 255, 0, 255], (len(strip), 1)))
+    assert 0.005 * (mesh.area + noise.area) < noise.area < 0.5 * mesh.area, "neither debris nor the main part"
+    scan = tmp_path / "noisy.ply"
+    trimesh.util.concatenate([mesh, noise]).export(scan)
+    _, report = prepare(scan, PrepareOptions())
+    assert report.noise_components_removed == 1
+    assert report.size_m == pytest.approx([2.0, 1.5, 1.0], abs=1e-4)
