@@ -165,3 +165,21 @@ def test_clip_result_cuts_intervals_at_the_window():
     assert out["window"] == {"start": 50, "end": 90}
     with pytest.raises(ReplayError):
         clip_result(doc, 5, 5)
+
+
+def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_site):
+    """The server includes this router: page, three.js, notes, and clear 404s before any data."""
+    from twin_server.app import create_app
+    from twin_server.settings import Settings
+
+    app = create_app(Settings(site=pilot_site, data_dir=tmp_path, broker_host=None))
+    with serve(app, lifespan="on") as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/viewer/").status_code == 200
+        assert c.get("/viewer/vendor/three/build/three.module.js").status_code == 200
+        assert c.get(f"/api/replay/{SITE}/shifts").json() == []
+        empty = c.get(f"/api/replay/{SITE}")
+        assert empty.status_code == 404
+        assert "no recorded shift" in empty.json()["detail"]
+        assert c.post(f"/api/notes/{SITE}", json={"t": 1.0, "target": "M3", "text": "x"}).status_code == 201
+        assert [n["text"] for n in c.get(f"/api/notes/{SITE}").json()] == ["x"]
+        assert (tmp_path / "notes.sqlite").is_file()  # under the server's data dir
