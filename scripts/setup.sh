@@ -95,10 +95,13 @@ if [ -f replay/package-lock.json ]; then
       (cd replay && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
       echo "$lock" > replay/node_modules/.installed
     fi
-  elif [ "$want_system" = 1 ]; then
-    echo "setup.sh: npm is required for the viewer tests (apt-get install npm)" >&2; exit 1
   else
-    say "npm not found: the 3D viewer falls back to its vendored copy of three.js"
+    # No Node.js here (the demo needs only Python): fetch the same pinned tarball from the npm
+    # registry and check it against package-lock.json's integrity hash.
+    if [ ! -f replay/node_modules/three/package.json ]; then
+      say "npm not found: fetching three.js from the npm registry with Python"
+      .venv/bin/python scripts/fetch_npm_package.py replay three
+    fi
   fi
 fi
 say "ready ($ROOT/.venv)"
