@@ -163,3 +163,25 @@ def test_floating_noise_component_is_removed(tmp_path: Path) -> None:
     _, report = prepare(scan, PrepareOptions())
     assert report.noise_components_removed == 1
     assert report.size_m == pytest.approx([2.0, 1.5, 1.0], abs=1e-4)
+
+
+@pytest.mark.parametrize("suffix", [".glb", ".gltf"])
+def test_gltf_inputs_apply_node_transforms(tmp_path: Path, suffix: str) -> None:
+    # the scan sits under a node turned 90 degrees about the vertical: its 2 m side runs along z
+    mesh, facts = machine_on_floor(box_m=(2.0, 1.5, 1.0), debris=0)
+    scene = trimesh.Scene()
+    turn = trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0])
+    turn[:3, 3] = [5.0, 0.0, -2.0]
+    scene.add_geometry(mesh, node_name="scan", transform=turn)
+    scan = tmp_path / f"scan{suffix}"
+    if suffix == ".glb":
+        scan.write_bytes(scene.export(file_type="glb"))
+    else:
+        for name, data in scene.export(file_type="gltf").items():
+            (tmp_path / name).write_bytes(data)
+        (tmp_path / "model.gltf").rename(scan)
+    out = tmp_path / "m.glb"
+    assert main(["prepare", str(scan), "--out", str(out)]) == 0
+    result = _glb(out)
+    assert len(result.faces) == facts["box_faces"]
+    assert result.extents == pytest.approx([1.0, 1.5, 2.0], abs=1e-4)
