@@ -61,7 +61,7 @@ function syncUrl() {
 async function boot() {
   if (!S.site) {
     const { sites } = await getJson('/api/viewer/sites');
-    if (!sites.length) throw new Error('no site');
+    if (!sites.length) throw new Error('no site: add ?site=SITE_ID to the address');
     S.site = sites[0];
   }
   if (S.view === 'worker') return bootWorker();
@@ -189,6 +189,13 @@ function buildControls() {
   }
   $('ideal-reset').onclick = () => { S.edits = {}; refreshIdeal(); };
   $('live-btn').onclick = () => (S.live ? stopLive() : startLive());
+  // Keyboard for a supervisor at a laptop: space plays/pauses, arrows jump between changeovers.
+  document.onkeydown = (e) => {
+    if (e.target.closest('input, textarea, select') || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === ' ') { e.preventDefault(); $('play-btn').click(); }
+    else if (e.key === 'ArrowRight') $('next-btn').click();
+    else if (e.key === 'ArrowLeft') $('prev-btn').click();
+  };
   updatePlay();
 }
 

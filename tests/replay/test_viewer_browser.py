@@ -136,6 +136,8 @@ def test_next_and_previous_changeover_jump_between_task_starts(page, viewer_url,
     page.locator("#prev-btn").click()
     assert next_frame(page)["t"] == pytest.approx(t1, abs=0.2)
     assert t1 > start
+    page.keyboard.press("ArrowRight")  # the same jumps from the keyboard
+    assert next_frame(page)["t"] == pytest.approx(t2, abs=0.2)
 
 
 def test_a_note_survives_a_reload_and_jumps_to_its_moment(page, viewer_url, shifts):
