@@ -166,11 +166,13 @@ class Agent:
 
     def _timeout_s(self, now_ns: int) -> float:
         # Sleep until the next BLE window ends (so windows leave on time), at most 0.5 s.
+        # Replays run on virtual time: speed virtual seconds pass per real second.
+        speed = getattr(self.clock, "speed", 1.0)
         timeout = 0.5
         for proc in self.processors.values():
             if isinstance(proc, RssiAggregator):
                 due = (now_ns // proc.window_ns + 1) * proc.window_ns
-                timeout = min(timeout, (due - now_ns) / 1e9 + 0.001)
+                timeout = min(timeout, (due - now_ns) / 1e9 / speed + 0.001)
         return max(timeout, 0.001)
 
     def step(self) -> list[Reading]:

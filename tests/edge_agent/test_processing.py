@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edge_agent.drivers import Sample
 from edge_agent.processing import LevelProcessor, PassThrough, RssiAggregator
 
@@ -90,3 +92,31 @@ def test_rssi_windows_count_max_mean_and_flush_on_time() -> None:
     out2 = agg.flush(T0 + 2 * S)
     assert [(o.channel, o.count, o.t_ns) for o in out2] == [("b-01", 1, T0 + S), ("b-02", 1, T0 + S)]
     assert agg.flush(T0 + 10 * S) == []
+
+
+def test_agent_flushes_replayed_windows_on_virtual_time(tmp_path) -> None:
+    # At 50x, a 1 s window lasts 20 ms of real time: the agent must wake that often.
+    import time
+
+    from edge_helpers import write_config
+
+    from edge_agent.agent import Agent
+    from edge_agent.config import load_config
+
+    (tmp_path / "r.csv").write_text(
+        "time,kind,source,channel,value\n1700000000.2,rssi,R3,b-01,-70\n1700000030.0,rssi,R3,b-01,-60\n"
+    )
+    body = (
+        '[replay]\nfile = "r.csv"\nspeed = 50.0\n[[sensors]]\nid = "ble"\nkind = "ble"\ndriver = "replay"\n'
+    )
+    agent = Agent(load_config(write_config(tmp_path, body)), connect=False)
+    agent.start()
+    got = []
+    t0 = time.monotonic()
+    while not got and time.monotonic() - t0 < 5:
+        got += [r for r in agent.step() if r.kind == "rssi"]
+    # The wait until the next window end is computed in real time: 1 virtual s = 20 ms.
+    timeout_s = agent._timeout_s(1_700_000_005 * 10**9)
+    agent.close()
+    assert [(r.channel, r.count, r.t_ns) for r in got] == [("b-01", 1, 1_700_000_000 * 10**9)]
+    assert timeout_s == pytest.approx(0.021, abs=1e-6)
