@@ -34,7 +34,10 @@ export function renderWorkerView(root, data, ui) {
   summary.innerHTML = '';
   if (last) {
     const saved = last.savedMin == null ? t('noEarlier') : formatMinutes(last.savedMin);
-    summary.append(el('p', { className: 'summary' }, `${last.day} · ${t('total')}: ${formatMinutes(last.totalMin)} · ${t('saved')}: ${saved}`));
+    const p = el('p', { className: 'summary' }, `${last.day} · ${t('total')}: ${formatMinutes(last.totalMin)} · ${t('saved')}: `);
+    // Saved minutes green, lost minutes red: the number the morning talk is about.
+    p.append(el('strong', { className: last.savedMin == null ? '' : last.savedMin >= 0 ? 'better' : 'worse' }, saved));
+    summary.append(p);
   }
 
   // Gantt: one row per day, the day's shift window as the track.
@@ -86,7 +89,9 @@ export function renderWorkerView(root, data, ui) {
     const sec = el('section', { className: 'worker-day' });
     sec.dataset.day = d.day;
     const saved = d.savedMin == null ? t('noEarlier') : formatMinutes(d.savedMin);
-    sec.append(el('h3', {}, `${d.day} · ${t('total')} ${formatMinutes(d.totalMin)} · ${t('saved')}: ${saved}`));
+    const h = el('h3', {}, `${d.day} · ${t('total')} ${formatMinutes(d.totalMin)} · ${t('saved')}: `);
+    h.append(el('span', { className: d.savedMin == null ? '' : d.savedMin >= 0 ? 'better' : 'worse' }, saved));
+    sec.append(h);
     const table = el('table');
     table.append(headRow([t('start'), t('machine'), t('task'), `${t('duration')} (${t('min')})`,
       `${t('median')}`, `${t('best')}`, t('vsMedian')]));
