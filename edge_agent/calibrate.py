@@ -99,11 +99,13 @@ def set_sensor_keys(text: str, sensor_id: str, values: dict[str, float]) -> str:
     return "".join(lines)
 
 
-def record_levels(read: Callable[[], float], seconds: float, hz: float = 20.0) -> list[float]:
-    """Read a level ``hz`` times a second for ``seconds``."""
-    out = []
+def record_levels(
+    read: Callable[[], float], seconds: float, hz: float = 20.0, min_samples: int = 5
+) -> list[float]:
+    """Read a level ``hz`` times a second for ``seconds``, and at least ``min_samples`` times."""
+    out: list[float] = []
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end or len(out) < min_samples:
         out.append(float(read()))
         time.sleep(1.0 / hz)
     return out

@@ -94,7 +94,6 @@ def test_agent_publishes_states_levels_switches_and_status(
     levels_t = [r.t_ns for r in readings if r.kind == "light"][1:]
     slots = [t // 500_000_000 for t in levels_t]
     assert slots == sorted(set(slots))
-    assert all(t % 500_000_000 < 100_000_000 for t in levels_t)
     online = [s for s, _ in sub.statuses() if s.online]
     assert online and online[0].agent_version and "outbox_pending" in online[0].extra
     assert online[0].clock_synced == ntp_synchronized()

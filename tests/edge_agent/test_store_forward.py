@@ -80,6 +80,7 @@ def test_outage_and_sigkill_lose_nothing_and_keep_order(tmp_path: Path, own_mosq
         host=own_mosquitto.host,
         port=own_mosquitto.port,
         mqtt_extra="keepalive_s = 5\nmax_inflight = 50",
+        agent_extra="stop_drain_s = 60.0",
     )
     sub = Collector(own_mosquitto.host, own_mosquitto.port, "twin/v1/toyama-pilot/pi-m3/#")
     log = tmp_path / "agent.log"
@@ -109,7 +110,7 @@ def test_outage_and_sigkill_lose_nothing_and_keep_order(tmp_path: Path, own_mosq
         agent = start_agent(cfg, log)
         assert wait_until(lambda: len(sub.readings()) >= killed_at + 300, 20), log.read_text()[-2000:]
         agent.send_signal(signal.SIGTERM)  # clean stop drains the outbox (stop_drain_s)
-        assert agent.wait(20) == 0, log.read_text()[-2000:]
+        assert agent.wait(90) == 0, log.read_text()[-2000:]
     finally:
         if agent.poll() is None:
             os.kill(agent.pid, signal.SIGCONT)
