@@ -40,7 +40,7 @@ def locator_codes_at(loc_t: np.ndarray, loc_code: np.ndarray, times: np.ndarray,
 
 def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], grid: Grid, *,
                none_code: int, rssi_zone: np.ndarray | None = None, max_lag_s: float = 150.0,
-               arrival_delay_s: float = 2.0, min_rssi_run_s: float = 20.0) -> list[tuple[int, float]]:
+               arrival_delay_s: float = 2.0) -> list[tuple[int, float]]:
     """Lag estimates of the visits the evidence constrains.
 
     Parameters
@@ -59,28 +59,18 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
         Largest lag considered.
     arrival_delay_s : float
         Typical time from entering a zone to the first machine-side event.
-    min_rssi_run_s : float
-        An RSSI zone run shorter than this is edge flicker, not an entry.
 
     Returns
     -------
     list of (report_index, lag_s)
-        The entry report of each constrained visit and its lag.
+        The reports whose lag the evidence constrains (visit entries from events, other
+        zone changes from RSSI), with their lag.
     """
     centres = grid.centres()
     a_t = np.array([centres[a.k] for a in anchors]) if anchors else np.zeros(0)
     a_code = np.array([a.code for a in anchors], dtype=np.int64)
-    out: list[tuple[int, float]] = []
     n = len(loc_t)
-    rssi_entries: dict[int, np.ndarray] = {}
-    if rssi_zone is not None:
-        # Entries into a zone the RSSI estimate then holds for a while (edge flicker is no entry).
-        change = np.flatnonzero(np.diff(rssi_zone) != 0) + 1
-        run_end = np.append(change[1:], len(rssi_zone))
-        long_run = (run_end - change) * grid.step_s >= min_rssi_run_s
-        for code in np.unique(rssi_zone[change]) if len(change) else []:
-            sel = (rssi_zone[change] == code) & long_run
-            rssi_entries[int(code)] = centres[change[sel]] - 0.5 * grid.step_s
+    anchored: dict[int, float] = {}
     for j in range(n):
         code = int(loc_code[j])
         if code == none_code or code < 0 or (j > 0 and loc_code[j - 1] == code):
@@ -90,21 +80,93 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
         while k < n and loc_code[k] == code:
             k += 1
         exit_t = loc_t[k] if k < n else np.inf
-        estimates = []
-        sel = (a_code == code) & (a_t >= entry - max_lag_s) & (a_t < exit_t)
+        # Events before the previous report belong to an earlier visit (that visit ended, in
+        # true time, before its exit was reported).
+        since = max(entry - max_lag_s, loc_t[j - 1] if j > 0 else -np.inf)
+        sel = (a_code == code) & (a_t >= since) & (a_t < exit_t)
         if sel.any():
-            lo = max(0.0, entry - a_t[sel].min())
+            lo = entry - a_t[sel].min()
             hi = exit_t - a_t[sel].max()
-            if lo <= hi:
-                estimates.append(min(lo + arrival_delay_s, hi) if lo > 0 else min(arrival_delay_s, hi))
-        ent = rssi_entries.get(code)
-        if ent is not None and not estimates:
-            cand = entry - ent
-            cand = cand[(cand >= 0) & (cand <= max_lag_s)]
-            if len(cand):
-                estimates.append(float(cand.min()))
-        if estimates:
-            out.append((j, float(np.median(estimates))))
+            # lo <= 0: the first event came after the entry report, which bounds nothing.
+            if 0 < lo <= hi:
+                anchored[j] = min(lo + arrival_delay_s, hi)
+    # Every other zone change (check visits without events, exits): where RSSI hears the
+    # beacon, the lag that best aligns the locator with the RSSI zones around the change.
+    rssi_based: dict[int, float] = {}
+    if rssi_zone is not None:
+        lags = np.arange(0.0, max_lag_s + 1e-9, 1.0)
+        for j in range(1, n):
+            if j in anchored or loc_code[j] == loc_code[j - 1]:
+                continue
+            est = rssi_lag(loc_t, loc_code, j, lags, rssi_zone, grid, none_code)
+            if est is not None:
+                rssi_based[j] = est
+    out = sorted([*anchored.items(), *rssi_based.items()])
+    agree = None
+    if rssi_zone is not None:
+        def agree(j: int, lags: list[float]) -> list[float]:
+            return rssi_agreement(loc_t, loc_code, j, lags, rssi_zone, grid, none_code)
+    return robust_lags(out, loc_t, agree=agree)
+
+
+def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, rssi_zone: np.ndarray,
+             grid: Grid, none_code: int, margin_s: float = 45.0, min_agree: float = 0.8) -> float | None:
+    """Lag of report ``j`` that best aligns the locator with the RSSI zones (None if unclear).
+
+    The window covers every true time the change could have happened at; the middle of
+    the best-agreeing range of lags is taken.
+    """
+    centres = grid.centres()
+    k = grid.index(np.arange(loc_t[j] - lags[-1] - margin_s, loc_t[j] + margin_s, grid.step_s))
+    k = k[(k >= 0) & (k < grid.n)]
+    k = k[rssi_zone[k] >= 0]
+    if len(k) < margin_s:
+        return None
+    seen = locator_codes_at(loc_t, loc_code, centres[k][:, None] + lags[None, :], none_code)
+    score = (seen == rssi_zone[k][:, None]).mean(axis=0)
+    if score.max() < min_agree or score.max() - score.min() < 0.02:
+        return None
+    best = np.flatnonzero(score >= score.max() - 1e-9)
+    return float(0.5 * (lags[best[0]] + lags[best[-1]]))
+
+
+def rssi_agreement(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: list[float],
+                   rssi_zone: np.ndarray, grid: Grid, none_code: int, half_s: float = 120.0) -> list[float]:
+    """Share of seconds around report ``j`` where the locator, moved back by each lag, agrees with RSSI."""
+    centres = grid.centres()
+    mid = loc_t[j] - float(np.mean(lags))
+    k = grid.index(np.arange(mid - half_s, mid + half_s, grid.step_s))
+    k = k[(k >= 0) & (k < grid.n)]
+    k = k[rssi_zone[k] >= 0]
+    if len(k) == 0:
+        return [0.0 for _ in lags]
+    return [float(np.mean(locator_codes_at(loc_t, loc_code, centres[k] + lag, none_code) == rssi_zone[k]))
+            for lag in lags]
+
+
+def robust_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, neighbours: int = 2,
+                tolerance_s: float = 8.0, agree=None) -> list[tuple[int, float]]:
+    """Replace visits whose lag looks wrong by the median of their neighbours.
+
+    A visit's estimate errs low when the worker waited before the first event (the lower
+    bound is loose): an estimate far below the median of the neighbouring visits takes
+    that median. It errs high only when an event was wrongly attributed; with RSSI
+    (``agree(j, [lag_a, lag_b])`` -> agreement of each), a far-off estimate in either
+    direction is kept only if RSSI agrees with it better than with the median.
+    """
+    if len(visits) < 3:
+        return visits
+    vals = np.array([v for _, v in visits])
+    out = []
+    for i, (j, v) in enumerate(visits):
+        lo, hi = max(0, i - neighbours), min(len(vals), i + neighbours + 1)
+        others = np.delete(vals[lo:hi], i - lo)
+        med = float(np.median(others))
+        if abs(v - med) > tolerance_s and agree is not None:
+            a_v, a_med = agree(j, [v, med])
+            out.append((j, v if a_v > a_med else med))
+        else:
+            out.append((j, med if v < med - tolerance_s else v))
     return out
 
 

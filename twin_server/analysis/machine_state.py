@@ -54,7 +54,8 @@ def otsu(values: np.ndarray, bins: int = 64) -> tuple[float, float]:
 
 
 def rolling_threshold(
-    values: np.ndarray, window: int, *, min_eta: float = 0.75, min_share: float = 0.03
+    values: np.ndarray, window: int, *, min_eta: float = 0.75, min_share: float = 0.03,
+    min_separation: float = 8.0,
 ) -> np.ndarray | None:
     """Per-cell lamp threshold from Otsu splits on overlapping windows.
 
@@ -68,6 +69,8 @@ def rolling_threshold(
         Windows less bimodal than this are not trusted (one level only, or noise).
     min_share : float
         Each level must fill at least this share of the window.
+    min_separation : float
+        The two levels must be this many noise sd apart.
 
     Returns
     -------
@@ -77,8 +80,7 @@ def rolling_threshold(
     n = len(values)
     window = max(60, min(window, n))
     hop = max(30, window // 4)
-    centres: list[float] = []
-    thresholds: list[float] = []
+    found: list[tuple[float, float, float]] = []  # (centre, threshold, separation)
     for s in range(0, max(1, n - window + hop), hop):
         seg = values[s : s + window]
         seg = seg[np.isfinite(seg)]
@@ -86,11 +88,23 @@ def rolling_threshold(
             continue
         thr, eta = otsu(seg)
         share = float(np.mean(seg > thr))
-        if eta >= min_eta and min_share <= share <= 1 - min_share:
-            # Refine to the midpoint of the two class means (Otsu's bin edge is coarse).
-            thr = 0.5 * (seg[seg <= thr].mean() + seg[seg > thr].mean())
-            centres.append(s + min(window, n - s) / 2)
-            thresholds.append(thr)
+        if eta < min_eta or not min_share <= share <= 1 - min_share:
+            continue
+        lo, hi = seg[seg <= thr], seg[seg > thr]
+        sep = float(hi.mean() - lo.mean())
+        noise = float(np.sqrt(0.5 * (lo.var() + hi.var())))
+        # Two clean levels far apart compared with the noise: a lamp step, not a slow
+        # ambient ramp inside the window (which also splits in two, but weakly).
+        if sep < min_separation * max(noise, 1e-9):
+            continue
+        found.append((s + min(window, n - s) / 2, 0.5 * (lo.mean() + hi.mean()), sep))
+    # The lamp's contrast is a property of the machine: windows splitting much less than
+    # the clearest one saw something else (ambient drift) and are dropped.
+    if found:
+        best = max(f[2] for f in found)
+        found = [f for f in found if f[2] >= 0.5 * best]
+    centres = [f[0] for f in found]
+    thresholds = [f[1] for f in found]
     if not thresholds:
         return None
     return np.interp(np.arange(n), centres, thresholds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class AnalysisParams:
     #: Walking speed limit used by the RSSI smoother, m/s.
     max_speed_mps: float = 1.5
     #: Grid of candidate floor positions for the RSSI likelihood, metres.
-    rssi_cell_m: float = 0.5
+    rssi_cell_m: float = 1.0
     #: Height of the carried beacon (chest pocket), metres.
     beacon_height_m: float = 1.2
     #: Standard deviation of one second's mean RSSI about the path-loss model, dB.
@@ -34,6 +35,8 @@ class AnalysisParams:
     #: Log-distance path-loss prior (p0 refitted per beacon from the data).
     rssi_p0_dbm: float = -60.0
     rssi_exponent: float = 1.6
+    #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey); skips fitting.
+    rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)
     #: RSSI: seconds over which the beacon is taken as still (likelihood pooling).
     rssi_window_s: float = 5.0
     #: RSSI: prior rate of zone changes per second in the zone HMM.
@@ -43,7 +46,7 @@ class AnalysisParams:
     #: Locator lag search range, seconds.
     max_lag_s: float = 150.0
     #: Typical time from entering a machine's zone to the first machine-side event there.
-    arrival_delay_s: float = 2.0
+    arrival_delay_s: float = 3.5
     #: Lag assumed when nothing constrains it (the pilot's typical lag).
     default_lag_s: float = 30.0
     #: Switch bounce: presses of one switch closer than this are one press.
@@ -64,3 +67,8 @@ class AnalysisParams:
     leave_s: float = 30.0
     #: Switch-free mode: infer the three switch tasks without switch rows.
     switch_free: bool = False
+    #: Task priors (:class:`twin_server.analysis.priors.TaskPriors`) learned from days with
+    #: switches; None = learn them from the recording itself (or defaults in switch-free mode).
+    priors: Any = None
+    #: Recover tasks whose press was forgotten (holes and long tasks, from the priors).
+    recover_forgotten: bool = True

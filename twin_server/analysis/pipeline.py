@@ -10,6 +10,7 @@ import pandas as pd
 from twin_server.analysis import events as ev
 from twin_server.analysis import lag as lg
 from twin_server.analysis import machine_state as ms
+from twin_server.analysis import priors as pr
 from twin_server.analysis import rssi_zones as rz
 from twin_server.analysis import tasks as tk
 from twin_server.analysis.align import Grid, apply_clock_offsets, make_grid
@@ -76,6 +77,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
     lags: list[BeaconLag] = []
+    visit_diag: dict[str, list[list[float]]] = {}
+    diag["lag_visits"] = visit_diag
     for w in site.workers:
         rz_est = rssi_est.get(w.id)
         rssi_codes = rz_est.zone if rz_est is not None else None
@@ -85,6 +88,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
                                    max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s)
             rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
+            visit_diag[w.id] = [[round(float(lt[j]), 1), round(v, 1)] for j, v in visits]
             true_t = lt - rep_lag
             order = np.argsort(true_t, kind="stable")
             codes = lg.locator_codes_at(true_t[order], lc[order], grid.centres(), UNKNOWN_ZONE)
@@ -199,8 +203,8 @@ def presence_anchors(presses: list[ev.Press], jigs: dict[str, list[tuple[float, 
     """(cell, machine code) pairs at which someone was certainly at the machine."""
     code = {m: i for i, m in enumerate(site.machine_ids)}
     out: list[tuple[int, int]] = []
-    for pr in presses:
-        out.append((int(grid.index(pr.t)), code[pr.machine]))
+    for press in presses:
+        out.append((int(grid.index(press.t)), code[press.machine]))
     for m, items in jigs.items():
         for s, e in items:
             for t in np.arange(s, e, 30.0):  # someone is there for the whole jig change
@@ -220,24 +224,21 @@ def attribute_anchors(anchors: list[tuple[int, int]], worker: str,
                       none_code: int) -> list[lg.Anchor]:
     """Anchors this worker is responsible for.
 
-    With RSSI the worker at the machine at that second is known. Otherwise, the anchor is
-    kept if this worker is the only one the locator shows at the machine within the lag
-    search range after it.
+    The anchor is kept if this worker is the only one the locator shows at the machine
+    within the lag search range after it; when several are, RSSI (true time) decides.
     """
     centres = grid.centres()
     probe = np.arange(0.0, max_lag_s + 1e-9, 5.0)
     out: list[lg.Anchor] = []
     for k, code in anchors:
-        if rssi_est:
-            at = [w for w, est in rssi_est.items() if est.zone[k] == code]
-            if at == [worker]:
-                out.append(lg.Anchor(k, code))
-            continue
         there = []
         for w, (lt, lc) in loc_streams.items():
             seen = lg.locator_codes_at(lt, lc, centres[k] + probe, none_code)
             if (seen == code).any():
                 there.append(w)
+        if rssi_est and len(there) > 1:
+            # Several candidates by the (late) locator: RSSI says who is there right now.
+            there = [w for w in there if w in rssi_est and rssi_est[w].zone[k] == code]
         if there == [worker]:
             out.append(lg.Anchor(k, code))
     return out
@@ -279,7 +280,7 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
         est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p.rssi_p0_dbm, exponent=p.rssi_exponent,
                                      sigma_db=p.rssi_sigma_db, fit_iterations=p.rssi_fit_iterations,
                                      window_s=p.rssi_window_s, switch_per_s=p.rssi_switch_per_s,
-                                     step_s=p.step_s)
+                                     step_s=p.step_s, p0_by_receiver=p.rssi_p0_by_receiver or None)
         out[w] = est
         p0s[w] = round(est.p0_dbm, 1)
     diag["rssi_p0_dbm"] = p0s
@@ -290,12 +291,21 @@ def classify_tasks(site: Site, grid: Grid, states: dict[str, np.ndarray], zones:
                    presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
                    p: AnalysisParams) -> list[tuple[str, str, str | None, float, float]]:
     """All tasks of all machines as ``(machine, task, worker, start, end)``."""
-    out = []
+    per_machine: dict[str, list[tk.Row]] = {}
     for i, m in enumerate(site.machine_ids):
         starts = [tk.TaskStart("jig_change", s, e) for s, e in jigs.get(m, [])]
         starts += [tk.TaskStart(pr.task, pr.t) for pr in presses if pr.machine == m]
-        for task, worker, s, e in tk.classify_machine_tasks(
-                starts, states[m], zones, i, grid, leave_s=p.leave_s, task_gap_s=p.task_gap_s,
-                restart_gap_s=p.restart_gap_s):
-            out.append((m, task, worker, s, e))
+        per_machine[m] = tk.classify_machine_tasks(
+            starts, states[m], zones, i, grid, leave_s=p.leave_s, task_gap_s=p.task_gap_s,
+            restart_gap_s=p.restart_gap_s)
+    if p.recover_forgotten or p.switch_free:
+        pri = p.priors
+        if pri is None:
+            own = [[(t, s, e) for t, _w, s, e in rows] for rows in per_machine.values()]
+            pri = pr.TaskPriors() if p.switch_free else pr.learn_priors(own)
+        for i, m in enumerate(site.machine_ids):
+            per_machine[m] = tk.recover_machine(per_machine[m], states[m], zones, i, grid, pri,
+                                                task_gap_s=p.task_gap_s, restart_gap_s=p.restart_gap_s,
+                                                arrival_delay_s=p.arrival_delay_s, switch_free=p.switch_free)
+    out = [(m, task, worker, s, e) for m, rows in per_machine.items() for task, worker, s, e in rows]
     return sorted(out, key=lambda r: (r[0], r[3]))

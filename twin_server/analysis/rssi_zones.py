@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
+import pandas as pd
 
 from twin_server.analysis.align import Grid, bin_mean
 from twin_server.site import Site
@@ -50,7 +50,11 @@ def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2
     -------
     FloorModel
     """
-    xmin, ymin, xmax, ymax = site.floor_size()
+    if site.floor is not None:
+        # Workers walk on the floor: no candidate positions beyond its walls.
+        xmin, ymin, xmax, ymax = 0.0, 0.0, float(site.floor[0]), float(site.floor[1])
+    else:
+        xmin, ymin, xmax, ymax = site.floor_size()
     xs = np.arange(xmin, xmax + 1e-9, cell_m)
     ys = np.arange(ymin, ymax + 1e-9, cell_m)
     gx, gy = np.meshgrid(xs, ys)
@@ -100,8 +104,28 @@ def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, recei
     return out
 
 
+def rssi_stats(rssi: np.ndarray, window: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sufficient statistics of the Gaussian RSSI likelihood, summed over a time window.
+
+    Returns ``(sum w r^2, sum w r, sum w)`` per second (``(T,)``, ``(T, R)``, ``(T, R)``),
+    ``w`` = heard. Summing the statistics over a centred window equals summing the
+    per-second log-likelihoods of every cell over it, at a tiny fraction of the cost.
+    """
+    w = np.isfinite(rssi).astype("float64")
+    r = np.where(w > 0, rssi, 0.0)
+    s_rr, s_r, s_w = (w * r * r).sum(axis=1), w * r, w
+    if window > 1:
+        from scipy.ndimage import uniform_filter1d
+
+        # uniform_filter1d averages; times window = sum over the window.
+        s_rr = uniform_filter1d(s_rr, window, mode="constant") * window
+        s_r = uniform_filter1d(s_r, window, axis=0, mode="constant") * window
+        s_w = uniform_filter1d(s_w, window, axis=0, mode="constant") * window
+    return s_rr, s_r, s_w
+
+
 def cell_loglik(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
-                sigma_db: float) -> np.ndarray:
+                sigma_db: float, window: int = 1) -> np.ndarray:
     """Log-likelihood of every candidate cell for every second.
 
     Parameters
@@ -114,18 +138,23 @@ def cell_loglik(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, ex
         RSSI at 1 m (per receiver if an array).
     exponent, sigma_db : float
         Path-loss exponent and noise of one second's mean.
+    window : int
+        Pool the evidence of a centred window of this many seconds, treating the beacon
+        as nearly still over it (1.5 m at walking speed over 5 s). The pooled sum is
+        scaled by ``1/sqrt(window)`` because neighbouring seconds' noise is correlated
+        (body shadowing, multipath): they are not ``window`` independent looks.
 
     Returns
     -------
     numpy.ndarray
-        ``(T, C)`` log-likelihoods.
+        ``(T, C)`` log-likelihoods (float32).
     """
     mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
-    w = np.isfinite(rssi).astype("float64")
-    r = np.where(w > 0, rssi, 0.0)
+    s_rr, s_r, s_w = rssi_stats(rssi, window)
     # sum_r w (r - mu)^2 expanded into matrix products (fast for long recordings)
-    sq = (w * r * r).sum(axis=1)[:, None] - 2 * (w * r) @ mu.T + w @ (mu * mu).T
-    return -sq / (2 * sigma_db**2)
+    sq = s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T
+    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
+    return (-sq * scale).astype("float32")
 
 
 def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
@@ -134,26 +163,11 @@ def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
     A uniform prior over floor positions (so a zone's prior grows with its area): on the
     real BLE data this beats a uniform prior over zones, which over-calls the small zones.
     """
-    out = np.empty((cell_ll.shape[0], len(fm.zones)))
-    for z in range(len(fm.zones)):
-        sel = fm.cell_zone == z
-        out[:, z] = logsumexp(cell_ll[:, sel], axis=1) if sel.any() else -np.inf
-    return out
-
-
-def smooth_in_time(cell_ll: np.ndarray, window: int) -> np.ndarray:
-    """Average each cell's log-likelihood over a centred window of ``window`` cells.
-
-    Treats the beacon as nearly still for a few seconds (1.5 m at walking speed over the
-    default 5 s), which pools the few packets of neighbouring seconds. The sum is scaled by
-    sqrt(window) rather than window because neighbouring seconds' noise is correlated
-    (body shadowing, multipath), so it is not ``window`` independent looks.
-    """
-    if window <= 1:
-        return cell_ll
-    from scipy.ndimage import uniform_filter1d
-
-    return uniform_filter1d(cell_ll, window, axis=0, mode="nearest") * np.sqrt(window)
+    top = cell_ll.max(axis=1, keepdims=True)
+    onehot = np.zeros((cell_ll.shape[1], len(fm.zones)), dtype="float32")
+    onehot[np.arange(cell_ll.shape[1]), fm.cell_zone] = 1.0
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(cell_ll - top) @ onehot).astype("float64") + top
 
 
 def transition_logmatrix(fm: FloorModel, switch_per_s: float = 1 / 60) -> np.ndarray:
@@ -215,10 +229,14 @@ def viterbi(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
     t_n, k = log_em.shape
     back = np.empty((t_n, k), dtype=np.int64)
     score = log_em[0].copy()
+    buf = np.empty((k, k))
+    cols = np.arange(k)
+    # The loop is sequential by nature; preallocated buffers keep each step a few calls.
     for i in range(1, t_n):
-        cand = score[:, None] + log_a
-        back[i] = np.argmax(cand, axis=0)
-        score = cand[back[i], np.arange(k)] + log_em[i]
+        np.add(score[:, None], log_a, out=buf)
+        bi = buf.argmax(axis=0)
+        back[i] = bi
+        score = buf[bi, cols] + log_em[i]
     path = np.empty(t_n, dtype=np.int64)
     path[-1] = int(np.argmax(score))
     for i in range(t_n - 1, 0, -1):
@@ -231,6 +249,64 @@ def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> floa
     resid = rssi + 10 * exponent * np.log10(np.maximum(dist_m, 0.3))
     resid = resid[np.isfinite(resid)]
     return float(np.median(resid)) if len(resid) else float("nan")
+
+
+def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db: float, *,
+                    window: int = 1, centre: float = -60.0, span_db: float = 15.0,
+                    max_seconds: int = 3000) -> float:
+    """The RSSI at 1 m that makes the recording most probable, positions unknown.
+
+    Maximises ``sum_t log sum_c p(rssi_t | cell c, p0)`` (every position possible, a
+    uniform prior over the floor) over a 0.5 dB grid. Fitting to the single best position
+    per second instead (hard EM) drifts: a too-high ``p0`` places the beacon further away,
+    which "confirms" the high ``p0``.
+    """
+    if len(rssi) == 0:
+        return centre
+    sub = rssi[:: max(1, len(rssi) // max_seconds)]
+    candidates = np.arange(centre - span_db, centre + span_db + 1e-9, 0.5)
+    best, best_ll = centre, -np.inf
+    for p0 in candidates:
+        ll = cell_loglik(sub, fm, p0, exponent, sigma_db, window)
+        top = ll.max(axis=1)
+        total = float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
+        if total > best_ll:
+            best, best_ll = float(p0), total
+    return best
+
+
+def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
+                          ) -> tuple[dict[str, float], float]:
+    """Path-loss model from a site survey (a beacon held still at known positions).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Columns ``x_m, y_m, z_m, receiver_id, rssi_dbm`` (e.g. the mean RSSI of each
+        survey point at each receiver).
+    receivers : list of str
+        Receiver ids to calibrate.
+    site : Site
+        Receiver positions.
+
+    Returns
+    -------
+    p0_by_receiver : dict
+        RSSI at 1 m per receiver (median residual), dBm.
+    exponent : float
+        Path-loss exponent common to all receivers (least squares).
+    """
+    pos = {r.id: r.position for r in site.receivers}
+    pts = points[points["receiver_id"].astype(str).isin(receivers)]
+    rp = np.array([pos[str(r)] for r in pts["receiver_id"]], dtype="float64").reshape(-1, 3)
+    xyz = pts[["x_m", "y_m", "z_m"]].to_numpy(dtype="float64")
+    ld = -10 * np.log10(np.maximum(np.linalg.norm(xyz - rp, axis=1), 0.3))
+    rssi = pts["rssi_dbm"].to_numpy(dtype="float64")
+    a = np.column_stack([np.ones(len(ld)), ld])
+    exponent = float(np.linalg.lstsq(a, rssi, rcond=None)[0][1])
+    resid = rssi - exponent * ld
+    ids = pts["receiver_id"].astype(str).to_numpy()
+    return {r: float(np.median(resid[ids == r])) for r in receivers if (ids == r).any()}, exponent
 
 
 @dataclass
@@ -246,7 +322,7 @@ class ZoneEstimate:
 def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59.0,
                         exponent: float = 2.0, sigma_db: float = 6.0,
                         switch_per_s: float = 0.1, fit_iterations: int = 2, window_s: float = 5.0,
-                        step_s: float = 1.0,
+                        step_s: float = 1.0, p0_by_receiver: dict[str, float] | None = None,
                         anchors: list[tuple[int, int]] | None = None) -> ZoneEstimate:
     """Zone of one beacon every grid cell from its RSSI matrix.
 
@@ -258,6 +334,8 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
         Candidate positions and zones.
     p0_dbm, exponent, sigma_db : float
         Path-loss prior; ``p0`` is re-fitted from the data.
+    p0_by_receiver : dict, optional
+        Calibrated ``p0`` per receiver (e.g. :func:`calibrate_from_survey`); no fitting then.
     switch_per_s : float
         Prior rate of zone changes.
     window_s, step_s : float
@@ -274,6 +352,12 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
     """
     heard = np.isfinite(rssi).any(axis=1)
     log_a = transition_logmatrix(fm, switch_per_s)
+    if p0_by_receiver:
+        p0_dbm = np.array([p0_by_receiver.get(r, float("nan")) for r in fm.receivers])
+        p0_dbm = np.where(np.isfinite(p0_dbm), p0_dbm, np.nanmedian(p0_dbm))
+        fit_iterations = 0
+        anchors = None
+    window = max(1, round(window_s / step_s))
     p0 = p0_dbm
     if anchors:
         samples_r, samples_d = [], []
@@ -286,18 +370,13 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
             fitted = fit_path_loss(np.array(samples_r), np.array(samples_d), exponent)
             if np.isfinite(fitted):
                 p0 = fitted
-    else:
-        for _ in range(fit_iterations):
-            ll = cell_loglik(rssi[heard], fm, p0, exponent, sigma_db)
-            best = np.argmax(ll, axis=1)
-            fitted = fit_path_loss(rssi[heard], fm.dist_m[best], exponent)
-            if not np.isfinite(fitted):
-                break
-            p0 = fitted
-    cll = smooth_in_time(cell_loglik(rssi, fm, p0, exponent, sigma_db), max(1, round(window_s / step_s)))
-    zll = zone_loglik(cll, fm)
+    elif fit_iterations > 0:
+        p0 = fit_p0_marginal(rssi[heard], fm, exponent, sigma_db, window=window, centre=p0_dbm)
+    zll = zone_loglik(cell_loglik(rssi, fm, p0, exponent, sigma_db, window), fm)
     zll[~heard] = 0.0
-    post = forward_backward(zll, log_a)
+    # Confidence: each second's zone posterior from the pooled evidence.
+    post = np.exp(zll - zll.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
     path = viterbi(zll, log_a)
     # Before the first and after the last packet there is no evidence at all.
     if heard.any():
@@ -306,4 +385,4 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
         path[last + 1 :] = -1
     else:
         path[:] = -1
-    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(p0))
+    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(np.median(p0)))

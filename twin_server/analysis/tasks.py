@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin_server.analysis.align import Grid
-from twin_server.analysis.machine_state import RUNNING
+from twin_server.analysis.intervals import runs
+from twin_server.analysis.machine_state import RUNNING, STOPPED
+from twin_server.analysis.priors import TaskPriors
+from twin_server.analysis.recover import recover_changeover
+
+Row = tuple[str, str | None, float, float]  # task, worker, start, end
 
 
 @dataclass
@@ -127,4 +132,52 @@ def classify_machine_tasks(starts: list[TaskStart], state: np.ndarray, zones: di
                 end = min(end, float(grid.time(k_leave)))
         if end > st.t:
             out.append((st.task, worker, float(st.t), float(end)))
+    return out
+
+
+def recover_machine(rows: list[Row], state: np.ndarray, zones: dict[str, np.ndarray], machine_code: int,
+                    grid: Grid, pri: TaskPriors, *, task_gap_s: float, restart_gap_s: float,
+                    arrival_delay_s: float, switch_free: bool = False,
+                    min_visit_s: float = 60.0) -> list[Row]:
+    """Add forgotten (or, switch-free, all) switch tasks to one machine's tasks.
+
+    Each stop of the machine (a run of ``stopped``) is one changeover; the worker's
+    arrival there and the machine's restart bound it.
+    """
+    out: list[Row] = []
+    used = np.zeros(len(rows), dtype=bool)
+    starts = np.array([r[2] for r in rows]) if rows else np.zeros(0)
+    for k0, k1, code in runs(state):
+        if code != STOPPED:
+            continue
+        t0, t1 = float(grid.time(k0)), float(grid.time(k1))
+        sel = (starts >= t0) & (starts < t1) & ~used
+        mine = [rows[i] for i in np.flatnonzero(sel)]
+        used |= sel
+        # Who was there, and since when.
+        visitor = None
+        if mine and mine[0][1] is not None:
+            visitor = mine[0][1]
+        else:
+            counts = {w: int(np.count_nonzero(z[k0:k1] == machine_code)) for w, z in zones.items()}
+            if counts and max(counts.values()) * grid.step_s >= min_visit_s:
+                visitor = max(counts, key=lambda w: counts[w])
+        if visitor is None:
+            out += mine
+            continue
+        at = np.flatnonzero(zones[visitor][k0:k1] == machine_code)
+        arrival = float(grid.time(k0 + at[0])) + arrival_delay_s if len(at) else None
+        restarted = k1 < grid.n and state[k1] == RUNNING
+        end_s = t1 - restart_gap_s if restarted else None
+        if switch_free and not mine and (end_s is None or arrival is None
+                                         or end_s - arrival < pri.min_changeover_s):
+            out += mine  # a minor stop: the worker fixed something, no changeover
+            continue
+        if not mine and not switch_free:
+            out += mine
+            continue
+        got = recover_changeover(mine, arrival, pri, task_gap_s, switch_free=switch_free, end_s=end_s)
+        out += [(t, w if w is not None else visitor, s, e) for t, w, s, e in got]
+    out += [rows[i] for i in np.flatnonzero(~used)]
+    out.sort(key=lambda r: r[2])
     return out

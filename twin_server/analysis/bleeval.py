@@ -1,0 +1,120 @@
+"""Scoring RSSI zone estimation on a position-annotated BLE recording (e.g. ble_tetam).
+
+The recording's stations become circular zones (radius ``radius_m`` around each station's
+receiver); every receiver becomes a site receiver. The RSSI rows run through the same
+:func:`twin_server.analysis.analyze` as everything else; the per-second zone is compared
+with the labelled truth, and the method's delay is the time shift that best aligns the
+estimate with the truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from twin_server.analysis.params import AnalysisParams
+from twin_server.analysis.pipeline import analyze
+from twin_server.evaluate import label_grid, score_times
+from twin_server.readings import validate_readings
+from twin_server.site import Site, parse_site
+
+
+def circle(x: float, y: float, r: float, n: int = 24) -> list[list[float]]:
+    """Polygon approximating a circle."""
+    return [[x + r * math.cos(2 * math.pi * i / n), y + r * math.sin(2 * math.pi * i / n)] for i in range(n)]
+
+
+def station_site(receivers: pd.DataFrame, stations: dict[str, str], beacon: str, *,
+                 radius_m: float = 2.5, floor_m: tuple[float, float] | None = None,
+                 use: list[str] | None = None) -> Site:
+    """A site whose machines are the stations' circles.
+
+    Parameters
+    ----------
+    receivers : pandas.DataFrame
+        Columns ``receiver_id, x_m, y_m, z_m``.
+    stations : dict
+        Station (zone) name -> receiver id at its centre.
+    beacon : str
+        The beacon id (one worker ``W`` carries it).
+    radius_m : float
+        Zone radius.
+    floor_m : tuple, optional
+        Floor size.
+    use : list of str, optional
+        Receiver ids to use (default all).
+    """
+    pos = receivers.set_index("receiver_id")
+    machines = [{"id": name, "zone": circle(float(pos.loc[rid, "x_m"]), float(pos.loc[rid, "y_m"]), radius_m)}
+                for name, rid in stations.items()]
+    recs = [{"id": str(rid), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
+            for rid, r in pos.iterrows() if use is None or rid in use]
+    doc = {"site": "ble-eval", "machines": machines, "workers": [{"id": "W", "beacon": beacon}],
+           "receivers": recs}
+    if floor_m is not None:
+        doc["floor"] = list(floor_m)
+    return parse_site(doc)
+
+
+def rssi_frame(rssi: pd.DataFrame, site: Site) -> pd.DataFrame:
+    """Readings frame from ``t_seconds, receiver_id, beacon_id, rssi_dbm`` rows (validated)."""
+    frame = pd.DataFrame({"t": rssi["t_seconds"], "kind": "rssi", "source": rssi["receiver_id"].astype(str),
+                          "channel": rssi["beacon_id"].astype(str), "value": rssi["rssi_dbm"]})
+    # Physically impossible positive RSSI (logging glitches) are bad rows.
+    frame = frame[pd.to_numeric(frame["value"], errors="coerce") < 0]
+    return validate_readings(frame, site).frame
+
+
+@dataclass
+class TrackScore:
+    """Per-second zone accuracy of one track and the method's delay."""
+
+    seconds: int
+    accuracy: float
+    delay_s: float
+    accuracy_at_delay: float
+
+
+def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
+                params: AnalysisParams | None = None, zone_names: dict[str, str] | None = None,
+                max_shift_s: int = 10) -> TrackScore:
+    """Analyse a track's RSSI and score the zones once per second.
+
+    Parameters
+    ----------
+    rssi : pandas.DataFrame
+        ``t_seconds, receiver_id, beacon_id, rssi_dbm``.
+    zones : pandas.DataFrame
+        ``t_seconds, zone`` truth labels (each holds until the next).
+    site : Site
+        From :func:`station_site`.
+    zone_names : dict, optional
+        Truth label -> zone id (e.g. ``aisle`` -> ``none``).
+    max_shift_s : int
+        Delay search range.
+    """
+    result = analyze(rssi_frame(rssi, site), site, params=params)
+    times = score_times(result.window_start, result.window_end)
+    mapping = zone_names or {}
+    zt = zones["t_seconds"].to_numpy(dtype="float64")
+    zl = np.array([mapping.get(z, z) for z in zones["zone"].astype(str)], dtype=object)
+    pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
+
+    def truth_at(t: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(zt, t, side="right") - 1
+        return np.where(pos >= 0, zl[np.maximum(pos, 0)], "none")
+
+    truth = truth_at(times)
+    pred = label_grid(pred_iv, times, "none")
+    acc = float(np.mean(pred == truth))
+    # Delay: estimate at t + d best matches truth at t.
+    best = (acc, 0)
+    for d in range(-max_shift_s, max_shift_s + 1):
+        inside = (times + d >= result.window_start) & (times + d < result.window_end)
+        a = float(np.mean(label_grid(pred_iv, times[inside] + d, "none") == truth[inside]))
+        if a > best[0] + 1e-9:
+            best = (a, d)
+    return TrackScore(seconds=len(times), accuracy=acc, delay_s=float(best[1]), accuracy_at_delay=best[0])
