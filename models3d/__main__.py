@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="clean, level, scale and decimate one scan into a GLB")
-    p.add_argument("scan", help="OBJ (+MTL/textures), PLY (mesh or points), STL, GLB or glTF")
+    p.add_argument(
+        "scan", help="OBJ (+MTL/textures), PLY (mesh or points), STL, GLB, glTF, USD/USDZ (usd-core)"
+    )
     p.add_argument("--out", required=True, help="output .glb")
     p.add_argument(
         "--front",

@@ -150,6 +150,8 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     opt = options or PrepareOptions()
     if opt.triangles < 4:
         raise ScanError(f"--triangles must be >= 4, got {opt.triangles}")
+    if not 0.0 <= opt.min_component_share < 1.0:
+        raise ScanError(f"--min-component-share must be in [0, 1), got {opt.min_component_share}")
     if opt.unit is not None and opt.unit not in UNITS_M:
         raise ScanError(f"unknown unit {opt.unit!r}: use one of {', '.join(UNITS_M)}")
     report = Report(input=str(path))

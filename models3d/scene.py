@@ -184,6 +184,20 @@ def _load_model(path: Path) -> trimesh.Trimesh:
     return geom
 
 
+def _size_mismatch(
+    machine_id: str, extents: np.ndarray, footprint: tuple[float, float], height_m: float
+) -> list[str]:
+    """A warning when a model is far from the configured size (a unit slip, the wrong file)."""
+    model = np.array([extents[0], extents[1], extents[2]])
+    config = np.array([footprint[0], height_m, footprint[1]])
+    ratio = model / config
+    if np.all((ratio > 0.5) & (ratio < 2.0)):
+        return []
+    sizes = " x ".join(f"{v:.2f}" for v in model)
+    want = " x ".join(f"{v:.2f}" for v in config)
+    return [f"{machine_id}: model is {sizes} m (w x h x d) but the site says {want} m; placed as modelled"]
+
+
 def build_scene(site: object, site_dir: Path) -> tuple[trimesh.Scene, SceneSummary]:
     """Build the factory scene of a validated :class:`twin_server.site.Site`.
 
@@ -233,6 +247,7 @@ def build_scene(site: object, site_dir: Path) -> tuple[trimesh.Scene, SceneSumma
             try:
                 geom = _load_model(path)
                 summary.models[m.id] = m.model
+                summary.warnings += _size_mismatch(m.id, geom.extents, m.footprint, m.height_m)
             except ScanError as exc:
                 summary.warnings.append(f"{m.id}: model {m.model}: {exc}; drawn as a box")
             except Exception as exc:  # an unreadable model must not sink the whole scene

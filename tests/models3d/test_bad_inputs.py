@@ -70,6 +70,10 @@ def test_missing_file_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixt
     _assert_clean_error(code, capsys.readouterr().err, "--dimension")
     code = main(["prepare", str(scan), "--out", str(tmp_path / "o.glb"), "--dimension", "height=-1"])
     _assert_clean_error(code, capsys.readouterr().err, "> 0")
+    code = main(["prepare", str(scan), "--out", str(tmp_path / "o.glb"), "--triangles", "0"])
+    _assert_clean_error(code, capsys.readouterr().err, "--triangles")
+    code = main(["prepare", str(scan), "--out", str(tmp_path / "o.glb"), "--min-component-share", "2"])
+    _assert_clean_error(code, capsys.readouterr().err, "--min-component-share")
     # the front cannot be the up axis
     code = main(["prepare", str(scan), "--out", str(tmp_path / "o.glb"), "--front", "+y", "--up", "+y"])
     _assert_clean_error(code, capsys.readouterr().err, "--front")

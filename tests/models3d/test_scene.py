@@ -13,7 +13,13 @@ import yaml
 from m3d_helpers import ROOT, run_cli
 
 from models3d.__main__ import main
-from models3d.scene import machine_transform, polyline_strip, site_to_scene, triangulate_polygon
+from models3d.scene import (
+    _size_mismatch,
+    machine_transform,
+    polyline_strip,
+    site_to_scene,
+    triangulate_polygon,
+)
 from twin_server.site import load_site
 
 PILOT = ROOT / "examples" / "pilot_site.yaml"
@@ -84,7 +90,9 @@ def test_pilot_scene_has_one_node_per_feature_in_place(tmp_path: Path) -> None:
     assert (1.0, 1.0, 1.0) in marking_colours  # the white lines
 
 
-def test_machine_model_is_placed_rotated_and_missing_ones_are_boxes(tmp_path: Path) -> None:
+def test_machine_model_is_placed_rotated_and_missing_ones_are_boxes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # a "prepared" model: front +Z, footprint centred at the origin, on the floor; its front
     # half is marked by a wedge so the direction it faces can be checked
     body = trimesh.creation.box(extents=[2.0, 1.0, 1.0])
@@ -119,6 +127,8 @@ def test_machine_model_is_placed_rotated_and_missing_ones_are_boxes(tmp_path: Pa
     site_path.write_text(yaml.safe_dump(site))
     out = tmp_path / "f.glb"
     assert main(["scene", "--site", str(site_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "B: model models/missing.glb" in printed and "drawn as a box" in printed
     nodes = _nodes(trimesh.load(out, file_type="glb"))
     transform, geom = nodes["machine:A"]
     assert len(geom.faces) == len(model.faces)
@@ -153,6 +163,9 @@ def test_geometry_helpers() -> None:
     strip = polyline_strip([(0, 0), (4, 0)], 0.1, 0.0)
     assert strip.area == pytest.approx(4.1 * 0.1)
     assert (strip.face_normals[:, 1] > 0.99).all()  # faces up: visible from above
+    # a model left in millimetres is flagged, one of about the configured size is not
+    assert _size_mismatch("M3", np.array([2400.0, 1800.0, 1600.0]), (2.4, 1.6), 1.8)
+    assert not _size_mismatch("M3", np.array([2.3, 1.7, 1.5]), (2.4, 1.6), 1.8)
 
 
 def test_prepared_scan_placed_in_the_scene_end_to_end(tmp_path: Path) -> None:
