@@ -8,6 +8,7 @@ milliseconds of detection; BLE windows are flushed the moment they end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -30,6 +31,8 @@ log = logging.getLogger("edge_agent")
 _UNITS = {"switch": "bool", "light_state": "bool", "pressure_state": "bool", "rssi": "dBm", "zone": "zone"}
 #: How often the clock is checked for wall-clock steps and NTP state, seconds.
 CLOCK_CHECK_S = 5.0
+#: How often a sensor that failed to open is tried again, seconds.
+DRIVER_RETRY_S = 30.0
 
 
 def reading_of(out: Out, cfg: Config) -> Reading:
@@ -91,6 +94,7 @@ class Agent:
         self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous)
         self.processors: dict[str, Processor] = {s["id"]: build_processor(s) for s in cfg.sensors}
         self.drivers: dict[str, Driver] = {}
+        self.driver_errors: dict[str, str] = {}
         self.rejected = 0
         self.published_readings = 0
         self._queue: queue.SimpleQueue[Sample] = queue.SimpleQueue()
@@ -112,9 +116,35 @@ class Agent:
             )
         return cls(sensor, self.clock)
 
-    def open_drivers(self) -> None:
+    def open_drivers(self, start: bool = False) -> None:
+        """Open (and optionally start) every driver not open yet.
+
+        A sensor that cannot be opened (ADC unplugged, no BlueZ, scanner missing) is logged,
+        reported in the status message (``driver_errors``) and retried every
+        ``DRIVER_RETRY_S``; the other sensors keep working meanwhile.
+        """
         for s in self.cfg.sensors:
-            self.drivers[s["id"]] = self.build_driver(s)
+            sid = s["id"]
+            if sid in self.drivers:
+                continue
+            driver = None
+            try:
+                driver = self.build_driver(s)
+                if start:
+                    driver.start(self.emit)
+            except Exception as exc:
+                if driver is not None:
+                    with contextlib.suppress(Exception):
+                        driver.close()  # any hardware failure: report, retry, never stop the rest
+                message = f"{type(exc).__name__}: {exc}"[:160]
+                if self.driver_errors.get(sid) != message:
+                    log.error(
+                        "sensor %s unavailable (retrying every %.0f s): %s", sid, DRIVER_RETRY_S, message
+                    )
+                self.driver_errors[sid] = message
+                continue
+            self.drivers[sid] = driver
+            self.driver_errors.pop(sid, None)
 
     def emit(self, sample: Sample) -> None:
         """Called by drivers from their threads."""
@@ -134,6 +164,7 @@ class Agent:
                 "outbox_dropped": self.outbox.counter("dropped"),
                 "clock_steps": self.clock.steps,
                 "rejected": self.rejected,
+                "driver_errors": dict(self.driver_errors),
             },
         )
 
@@ -188,12 +219,13 @@ class Agent:
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        if not self.drivers:
-            self.open_drivers()
+        if self.drivers:  # opened by the caller (tests, tools): start them
+            for d in self.drivers.values():
+                d.start(self.emit)
+        self.open_drivers(start=True)
+        # After the drivers: the first online status already lists the sensors that failed.
         if self.publisher is not None:
             self.publisher.start()
-        for d in self.drivers.values():
-            d.start(self.emit)
         if self.replay is not None:
             self.replay.start()
 
@@ -203,6 +235,7 @@ class Agent:
         self.start()
         next_clock = time.monotonic() + CLOCK_CHECK_S
         next_status = time.monotonic() + self.cfg.agent.status_period_s
+        next_retry = time.monotonic() + DRIVER_RETRY_S
         try:
             while not stop.is_set() and not self._stop.is_set():
                 self.step()
@@ -213,6 +246,9 @@ class Agent:
                     step_ns = self.clock.reanchor(self.synced)
                     if step_ns:
                         log.warning("wall clock stepped by %.3f s; re-anchored", step_ns / 1e9)
+                if self.driver_errors and mono >= next_retry:
+                    next_retry = mono + DRIVER_RETRY_S
+                    self.open_drivers(start=True)
                 if mono >= next_status and self.publisher is not None:
                     next_status = mono + self.cfg.agent.status_period_s
                     self.publisher.publish_status()

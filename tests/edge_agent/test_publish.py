@@ -103,3 +103,41 @@ def test_agent_publishes_states_levels_switches_and_status(
     status, retained = late.statuses()[-1]
     late.close()
     assert retained and not status.online
+
+
+def test_a_missing_sensor_does_not_stop_the_others(tmp_path: Path, own_mosquitto) -> None:
+    (tmp_path / "r.csv").write_text(
+        "time,kind,source,channel,value\n" + "".join(f"{1_700_000_000 + i},light,M3,,0.5\n" for i in range(5))
+    )
+    body = """
+[replay]
+file = "r.csv"
+speed = 20.0
+
+[[sensors]]
+id = "light"
+kind = "light"
+driver = "replay"
+
+[[sensors]]
+id = "ble"
+kind = "ble"
+driver = "serial_ble"
+port = "/dev/no-such-scanner"
+"""
+    cfg = load_config(write_config(tmp_path, body, host=own_mosquitto.host, port=own_mosquitto.port))
+    sub = Collector(own_mosquitto.host, own_mosquitto.port)
+    agent = Agent(cfg)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert wait_until(lambda: sum(r.kind == "light" for r in sub.readings()) == 5, 15)
+        online = [s for s, _ in sub.statuses() if s.online]
+    finally:
+        stop.set()
+        runner.join(10)
+        sub.close()
+    assert set(agent.drivers) == {"light"}
+    assert "ble" in online[0].extra["driver_errors"]
+    assert "no-such-scanner" in online[0].extra["driver_errors"]["ble"]
