@@ -4,9 +4,14 @@ fast-simplification (quadric edge collapse) is fast (about 3 s for 1M triangles 
 returns its collapse history, from which we rebuild which input vertices ended up in each
 output vertex: the output vertex gets the mean colour / UV of those. A texture seam is a cut
 in the vertex graph (seam vertices are duplicated), so a collapse never mixes two UV charts.
-It can, rarely, pinch a closed surface into a non-manifold edge; when a closed input comes out
-open we redo the decimation with open3d's quadric decimation, which keeps it closed (slower,
-vertex colours kept, UVs not: those are baked to vertex colours and reported).
+
+Fallbacks, each reported:
+
+- a textured mesh whose seams (open borders to the simplifier) stop it above the budget has
+  its texture baked to vertex colours, the seams welded, and is decimated as a coloured mesh;
+- fast-simplification stopping above the budget, or pinching a closed surface open (it
+  rarely makes a non-manifold edge): the decimation is redone with open3d's quadric
+  decimation, slower, which reaches the budget and keeps the surface closed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import trimesh
 
 from models3d.clean import closed_surface
 
-__all__ = ["Decimation", "decimate", "vertex_groups"]
+__all__ = ["Decimation", "bake_texture", "decimate", "vertex_groups"]
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Decimation:
     method: str  # "none", "fast-simplification", "open3d-quadric"
     visual: str  # what colour the output carries: texture / vertex_colors / none
     baked: bool = False  # texture turned into vertex colours
+    note: str = ""  # why a fallback was taken, for the report
 
 
 def vertex_groups(n_vertices: int, collapses: np.ndarray) -> np.ndarray:
@@ -87,14 +93,35 @@ def _open3d(mesh: trimesh.Trimesh, budget: int, visual: str) -> trimesh.Trimesh:
         o3d.utility.Vector3dVector(np.asarray(mesh.vertices, dtype=np.float64)),
         o3d.utility.Vector3iVector(np.asarray(mesh.faces, dtype=np.int32)),
     )
-    if visual in ("texture", "vertex_colors"):
-        colours = mesh.visual.to_color().vertex_colors if visual == "texture" else mesh.visual.vertex_colors
-        o3.vertex_colors = o3d.utility.Vector3dVector(np.asarray(colours[:, :3], dtype=np.float64) / 255)
+    if visual == "vertex_colors":
+        colours = np.asarray(mesh.visual.vertex_colors[:, :3], dtype=np.float64) / 255
+        o3.vertex_colors = o3d.utility.Vector3dVector(colours)
     small = o3.simplify_quadric_decimation(budget)
     out = trimesh.Trimesh(np.asarray(small.vertices), np.asarray(small.triangles), process=False)
     if small.has_vertex_colors():
         rgb = np.clip(np.asarray(small.vertex_colors) * 255, 0, 255).round().astype(np.uint8)
         out.visual = trimesh.visual.ColorVisuals(out, vertex_colors=rgb)
+    return out
+
+
+def bake_texture(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Texture sampled to vertex colours, and the vertices split at UV seams welded again
+    (their colours averaged) so the surface decimates as one piece."""
+    colours = np.asarray(mesh.visual.to_color().vertex_colors, dtype=np.float64)
+    unique, inverse = trimesh.grouping.unique_rows(mesh.vertices)
+    inverse = np.asarray(inverse).reshape(-1)
+    rgba = np.round(_mean_by_group(colours, inverse, len(unique))).astype(np.uint8)
+    out = trimesh.Trimesh(mesh.vertices[unique], inverse[mesh.faces], process=False)
+    out.visual = trimesh.visual.ColorVisuals(out, vertex_colors=rgba)
+    return out
+
+
+def _fast_to_budget(mesh: trimesh.Trimesh, budget: int, visual: str) -> trimesh.Trimesh:
+    out = _fast(mesh, budget, visual)
+    for _ in range(3):  # fast-simplification can stop a little above the target: go again
+        if len(out.faces) <= budget:
+            break
+        out = _fast(out, budget, visual)
     return out
 
 
@@ -112,17 +139,28 @@ def decimate(
     """
     if len(mesh.faces) <= budget:
         return mesh, Decimation("none", visual)
-    # texture seams split vertices, so a textured mesh is never closed by index: UVs are kept
-    # rather than forcing the open3d path, which would bake the texture
-    closed = visual != "texture" and (closed_surface(mesh) if closed is None else closed)
-    out = _fast(mesh, budget, visual)
-    for _ in range(3):  # fast-simplification can stop a little above the target: go again
+    if visual == "texture":
+        # texture seams split vertices, so a textured mesh is never closed by index; its UVs
+        # are kept unless the seams (open borders to the simplifier) stop it above the budget
+        out = _fast_to_budget(mesh, budget, visual)
         if len(out.faces) <= budget:
-            break
-        out = _fast(out, budget, visual)
-    if len(out.faces) > budget or (closed and not closed_surface(out)):
-        out = _open3d(mesh, budget, visual)
-        if visual == "texture":
-            return out, Decimation("open3d-quadric", "vertex_colors", baked=True)
-        return out, Decimation("open3d-quadric", visual)
+            return out, Decimation("fast-simplification", "texture")
+        reached = len(out.faces)
+        out, info = decimate(bake_texture(mesh), budget, "vertex_colors")
+        info.baked = True
+        info.note = (
+            f"texture baked to vertex colours: its UV seams stopped decimation at {reached} > {budget} "
+            "triangles"
+        )
+        return out, info
+    closed = closed_surface(mesh) if closed is None else closed
+    out = _fast_to_budget(mesh, budget, visual)
+    if len(out.faces) > budget:
+        return _open3d(mesh, budget, visual), Decimation(
+            "open3d-quadric", visual, note=f"fast-simplification stopped at {len(out.faces)} triangles"
+        )
+    if closed and not closed_surface(out):
+        return _open3d(mesh, budget, visual), Decimation(
+            "open3d-quadric", visual, note="fast-simplification opened the closed surface"
+        )
     return out, Decimation("fast-simplification", visual)

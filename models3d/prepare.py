@@ -83,6 +83,7 @@ class Report:
     watertight_after: bool = False
     visual: str = "none"  # texture / vertex_colors / none
     decimation: str = "none"
+    decimation_note: str = ""  # why a fallback was taken
     output_bytes: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -238,8 +239,9 @@ def prepare(path: str | Path, options: PrepareOptions | None = None) -> tuple[tr
     with _timed(report, "decimate"):
         mesh, dec = decimate(mesh, opt.triangles, report.visual, closed=closed if floor is None else False)
         report.decimation = dec.method
+        report.decimation_note = dec.note
         if dec.baked:
-            report.warnings.append("texture baked to vertex colours (closed mesh decimated with open3d)")
+            report.warnings.append(dec.note)
         report.visual = dec.visual
         # after decimation, which moves vertices a little; without a floor the lowest point is y = 0
         mesh.apply_transform(place_on_floor(mesh.bounds, keep_height=floor is not None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import trimesh
 from m3d_helpers import run_cli
 
 from models3d.__main__ import main
+from models3d.prepare import PrepareOptions, prepare, prepare_file
 
 
 def _load_glb(path: Path) -> trimesh.Trimesh:
@@ -135,3 +137,25 @@ def test_room_ply_keeps_its_colours(scans: Path, tmp_path: Path) -> None:
     assert mesh.visual.kind == "vertex"
     colours = mesh.visual.vertex_colors[:, :3].astype(int)
     assert len(np.unique(colours, axis=0)) > 100, "the scan's colours must survive, not one flat colour"
+
+
+def test_room_scan_with_its_texture_repaired(scans: Path, tmp_path: Path) -> None:
+    # point the MTL at the image that does exist: a real textured scan with UV seams
+    src = scans / "copyroom_rgbd"
+    for name in ("copyroom_c2000_opt.obj", "copyroom_c2000_opt_0_1024.jpg"):
+        shutil.copy(src / name, tmp_path / name)
+    mtl = (src / "copyroom_c2000_opt.mtl").read_text()
+    (tmp_path / "copyroom_c2000_opt.mtl").write_text(
+        mtl.replace("copyroom_c2000_opt_0.png", "copyroom_c2000_opt_0_1024.jpg")
+    )
+    scan = tmp_path / "copyroom_c2000_opt.obj"
+    out = tmp_path / "room.glb"
+    kept = prepare_file(scan, out, PrepareOptions(triangles=8000))
+    assert kept.visual == "texture" and kept.triangles_after <= 8000 and not kept.warnings
+    mesh = _load_glb(out)
+    assert mesh.visual.material.baseColorTexture.size == (1024, 1024)
+    assert mesh.visual.uv.min() >= -1e-6 and mesh.visual.uv.max() <= 1 + 1e-6
+    # a budget the UV seams cannot reach: baked to vertex colours, and the report says so
+    _, baked = prepare(scan, PrepareOptions(triangles=2000))
+    assert baked.visual == "vertex_colors" and baked.triangles_after <= 2000
+    assert any("baked" in w for w in baked.warnings)
