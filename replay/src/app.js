@@ -14,9 +14,10 @@ import { decodeState, encodeState } from './url.js';
 import { renderWorkerView } from './worker-view.js';
 
 const $ = (id) => document.getElementById(id);
+const fromUrl = decodeState(location.search);
 const S = {
-  ...decodeState(location.search),
-  notes: [], edits: {}, ideal: null, selectedTask: null, liveSocket: null,
+  ...fromUrl,
+  urlIdeal: fromUrl.ideal, notes: [], edits: {}, ideal: null, selectedTask: null, liveSocket: null,
 };
 let t = translator('ja');
 let clock = null;
@@ -50,7 +51,8 @@ function applyI18n() {
 }
 
 function syncUrl() {
-  const state = { site: S.site, day: S.day, view: S.view, worker: S.worker, lang: S.lang, live: S.live };
+  const state = { site: S.site, day: S.day, view: S.view, worker: S.worker, lang: S.lang, live: S.live,
+    ideal: S.ideal ? S.edits : undefined };
   if (S.view !== 'worker' && clock) {
     Object.assign(state, { t: clock.time(performance.now()), speed: clock.speed, cam: scene?.cameraName });
   }
@@ -93,6 +95,12 @@ async function boot() {
     onSelectTask: (id) => { S.selectedTask = id; refreshIdeal(); },
   });
   buildControls();
+  if (S.urlIdeal) {  // a shared ideal day
+    S.edits = S.urlIdeal;
+    S.ideal = {};
+    $('ideal-btn').setAttribute('aria-pressed', 'true');
+    refreshIdeal();
+  }
   refreshTimeline();
   window.addEventListener('resize', () => { scene.resize(); timeline.resize(); });
   requestAnimationFrame(frame);
@@ -175,6 +183,7 @@ function buildControls() {
     S.ideal = S.ideal ? null : {};
     $('ideal-btn').setAttribute('aria-pressed', String(!!S.ideal));
     refreshIdeal();
+    syncUrl();
   };
   for (const b of document.querySelectorAll('#ideal-edit [data-move]')) {
     const m = Number(b.dataset.move) / 60;
@@ -187,7 +196,7 @@ function buildControls() {
     b.textContent = `${m < 0 ? t('shorter') : t('longer')} ${Math.abs(m)} ${t('min')}`;
     b.onclick = () => editSelected('resize', Number(b.dataset.resize));
   }
-  $('ideal-reset').onclick = () => { S.edits = {}; refreshIdeal(); };
+  $('ideal-reset').onclick = () => { S.edits = {}; refreshIdeal(); syncUrl(); };
   $('live-btn').onclick = () => (S.live ? stopLive() : startLive());
   // Keyboard for a supervisor at a laptop: space plays/pauses, arrows jump between changeovers.
   document.onkeydown = (e) => {
@@ -306,6 +315,7 @@ function editSelected(kind, deltaS) {
     ? moveTask(S.edits, task.id, task.start, deltaS)
     : resizeTask(S.edits, task.id, task.end - task.start, deltaS);
   refreshIdeal();
+  syncUrl();
 }
 
 // --- notes ----------------------------------------------------------------------------------

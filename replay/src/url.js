@@ -29,6 +29,35 @@ export function decodeState(search) {
   const cam = q.get('cam');
   if (cam && /^[A-Za-z0-9_.:-]{1,70}$/.test(cam)) out.cam = cam;
   if (q.get('live') === '1') out.live = true;
+  if (q.has('ideal')) out.ideal = decodeEdits(q.get('ideal'));
+  return out;
+}
+
+const TASK_ID = /^[A-Za-z0-9_.-]{1,64}#\d{1,4}$/;
+
+/**
+ * Ideal-day edits as a compact URL value: `M3#0:1675829000:600,M7#2::300` (task id, new start
+ * in epoch s or empty, new duration in s or empty), so a coached ideal day can be shared too.
+ */
+export function encodeEdits(edits) {
+  return Object.entries(edits)
+    .filter(([id]) => TASK_ID.test(id))
+    .map(([id, e]) => `${id}:${Number.isFinite(e.start) ? Math.round(e.start) : ''}:`
+      + `${Number.isFinite(e.durationS) ? Math.round(e.durationS) : ''}`)
+    .join(',');
+}
+
+/** Inverse of encodeEdits; malformed entries are dropped. */
+export function decodeEdits(text) {
+  const out = {};
+  for (const part of (text ?? '').split(',')) {
+    const [id, start, dur] = part.split(':');
+    if (!TASK_ID.test(id ?? '')) continue;
+    const e = {};
+    if (start && Number.isFinite(Number(start))) e.start = Number(start);
+    if (dur && Number.isFinite(Number(dur)) && Number(dur) > 0) e.durationS = Number(dur);
+    if (Object.keys(e).length) out[id] = e;
+  }
   return out;
 }
 
@@ -44,5 +73,6 @@ export function encodeState(state) {
   if (state.lang) q.set('lang', state.lang);
   if (state.cam && state.cam !== 'overview') q.set('cam', state.cam);
   if (state.live) q.set('live', '1');
+  if (state.ideal) q.set('ideal', encodeEdits(state.ideal));
   return `?${q.toString()}`;
 }

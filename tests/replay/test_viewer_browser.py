@@ -231,6 +231,12 @@ def test_ideal_day_shortening_the_last_task_gains_exactly_that(page, viewer_url,
     page.locator("#ideal-edit [data-resize='-60']").click()
     assert page.locator("#ideal-gain").inner_text() == "1.0 min"
     assert page.locator("#ideal-table tr[data-machine='M3'] .gain-min").inner_text() == "1.0 min"
+    # The ideal day is part of the shareable URL: a reload (or another tablet) shows it again.
+    assert "ideal=M3" in page.url
+    page.reload()
+    wait_ready(page)
+    assert page.locator("#ideal-btn").get_attribute("aria-pressed") == "true"
+    assert page.locator("#ideal-gain").inner_text() == "1.0 min"
     page.locator("#ideal-reset").click()
     assert page.locator("#ideal-gain").inner_text() == "0.0 min"
 
