@@ -1,0 +1,50 @@
+"""Shared by tests/auth: an injectable clock, the test environment, names."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from fastapi.testclient import TestClient
+
+from twin_server.auth import AuthStore
+
+PASSWORD = "correct horse battery"
+OTHER_SITE = "other-site"
+
+
+class Clock:
+    """An injectable clock: real time plus a shift the test controls."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
+@dataclass
+class Env:
+    app: object
+    store: AuthStore
+    clock: Clock
+    site: str
+    day: str
+    client: TestClient  # runs the app's lifespan (hub, analysis loop)
+
+    def login(self, name: str, password: str = PASSWORD, address: str = "10.0.0.1") -> tuple[TestClient, str]:
+        """A fresh browser (own cookie jar) signed in as ``name``: ``(client, csrf token)``."""
+        c = TestClient(self.app, client=(address, 40000))
+        r = c.post("/api/auth/login", json={"name": name, "password": password})
+        assert r.status_code == 200, r.text
+        return c, r.json()["csrf_token"]
+
+    def token(self, name: str, ttl_s: float = 86_400.0) -> dict[str, str]:
+        """Authorization header of a new API token of ``name``."""
+        _id, secret, _ = self.store.create_token(self.store.user(name), ttl_s)
+        return {"Authorization": f"Bearer {secret}"}
+
+
