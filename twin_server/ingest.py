@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -331,9 +332,7 @@ class Ingest:
         result = self.journal.write_batch(readings, dead, statuses)
         # Committed: now (and only now) the broker may forget these messages. PUBACKs go
         # in arrival order, as MQTT 3.1.1 requires.
-        for _rx, _topic, _payload, mid, qos in batch:
-            if qos > 0:
-                self._client.ack(mid, qos)
+        _ack_all(self._client, [(mid, qos) for _rx, _topic, _payload, mid, qos in batch if qos > 0])
         st = self.stats
         st.received += len(batch)
         st.accepted += result.inserted
@@ -353,3 +352,25 @@ class Ingest:
                 listener(readings, statuses)
             except Exception:
                 log.exception("ingest listener failed")
+
+
+_PUBACK = 0x40
+
+
+def _ack_all(client: mqtt.Client, acks: list[tuple[int, int]]) -> None:
+    """Send the PUBACKs of a committed batch, in order.
+
+    QoS 1 acknowledgements are queued as one write of back-to-back PUBACK packets (4 bytes
+    each) instead of one ``client.ack`` per message: each ``ack`` from outside paho's
+    network thread takes a lock and wakes the loop through a socket, about a sixth of the
+    ingest's CPU per message. Falls back to ``client.ack`` if paho's internals differ.
+    """
+    queue_packet = getattr(client, "_packet_queue", None)
+    if queue_packet is None or any(qos != 1 for _, qos in acks) or not client.is_connected():
+        for mid, qos in acks:
+            client.ack(mid, qos)
+        return
+    for i in range(0, len(acks), 4096):
+        chunk = acks[i:i + 4096]
+        packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid, _ in chunk)
+        queue_packet(_PUBACK, packet, chunk[-1][0], 1)
