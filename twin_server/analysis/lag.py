@@ -144,8 +144,8 @@ def rssi_agreement(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: list[f
             for lag in lags]
 
 
-def robust_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, neighbours: int = 2,
-                tolerance_s: float = 8.0, agree=None) -> list[tuple[int, float]]:
+def robust_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, neighbours: int = 3,
+                tolerance_s: float = 10.0, agree=None) -> list[tuple[int, float]]:
     """Replace visits whose lag looks wrong by the median of their neighbours.
 
     A visit's estimate errs low when the worker waited before the first event (the lower

@@ -108,6 +108,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
         elif rz_est is not None:
             zones[w.id] = rz_est.zone
             conf[w.id] = rz_est.posterior.max(axis=1)
+            # RSSI is stamped where it is received: its location data has no lag.
+            lags.append(BeaconLag(w.id, 0.0, grid.start, window_end))
         else:
             zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
             conf[w.id] = np.zeros(grid.n)
@@ -256,7 +258,8 @@ def locator_streams(zone: pd.DataFrame | None, site: Site,
         w = worker_of.get(str(b))
         if w is None:
             continue
-        out[w] = (g["t"].to_numpy(dtype="float64"), g["label"].map(code).to_numpy(dtype=np.int64))
+        labels = g["label"].to_numpy(dtype=object)
+        out[w] = (g["t"].to_numpy(dtype="float64"), np.array([code[z] for z in labels], dtype=np.int64))
     return out
 
 

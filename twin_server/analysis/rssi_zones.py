@@ -170,6 +170,20 @@ def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
         return np.log(np.exp(cell_ll - top) @ onehot).astype("float64") + top
 
 
+def zone_loglik_chunked(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
+                        sigma_db: float, window: int = 1, chunk: int = 20000) -> np.ndarray:
+    """:func:`zone_loglik` of :func:`cell_loglik`, computed a chunk of seconds at a time."""
+    mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
+    s_rr, s_r, s_w = rssi_stats(rssi, window)
+    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
+    out = np.empty((len(rssi), len(fm.zones)))
+    for a in range(0, len(rssi), chunk):
+        b = min(len(rssi), a + chunk)
+        sq = s_rr[a:b, None] - 2 * s_r[a:b] @ mu.T + s_w[a:b] @ (mu * mu).T
+        out[a:b] = zone_loglik((-sq * scale).astype("float32"), fm)
+    return out
+
+
 def transition_logmatrix(fm: FloorModel, switch_per_s: float = 1 / 60) -> np.ndarray:
     """Log transition matrix of the zone HMM (sticky; only adjacent zones in one step)."""
     nz = len(fm.zones)
@@ -253,7 +267,7 @@ def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> floa
 
 def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db: float, *,
                     window: int = 1, centre: float = -60.0, span_db: float = 15.0,
-                    max_seconds: int = 3000) -> float:
+                    max_seconds: int = 800) -> float:
     """The RSSI at 1 m that makes the recording most probable, positions unknown.
 
     Maximises ``sum_t log sum_c p(rssi_t | cell c, p0)`` (every position possible, a
@@ -264,15 +278,17 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     if len(rssi) == 0:
         return centre
     sub = rssi[:: max(1, len(rssi) // max_seconds)]
-    candidates = np.arange(centre - span_db, centre + span_db + 1e-9, 0.5)
-    best, best_ll = centre, -np.inf
-    for p0 in candidates:
+
+    def total(p0: float) -> float:
         ll = cell_loglik(sub, fm, p0, exponent, sigma_db, window)
         top = ll.max(axis=1)
-        total = float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
-        if total > best_ll:
-            best, best_ll = float(p0), total
-    return best
+        return float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
+
+    # Coarse 2 dB grid, then 0.5 dB around the best.
+    coarse = np.arange(centre - span_db, centre + span_db + 1e-9, 2.0)
+    best = float(coarse[int(np.argmax([total(p) for p in coarse]))])
+    fine = np.arange(best - 1.5, best + 1.6, 0.5)
+    return float(fine[int(np.argmax([total(p) for p in fine]))])
 
 
 def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
@@ -372,7 +388,10 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
                 p0 = fitted
     elif fit_iterations > 0:
         p0 = fit_p0_marginal(rssi[heard], fm, exponent, sigma_db, window=window, centre=p0_dbm)
-    zll = zone_loglik(cell_loglik(rssi, fm, p0, exponent, sigma_db, window), fm)
+    # In chunks of a few hours: a week at 1 s would otherwise need (T x cells) in memory.
+    # The window's statistics are summed over the whole recording first, so chunk edges
+    # change nothing.
+    zll = zone_loglik_chunked(rssi, fm, p0, exponent, sigma_db, window)
     zll[~heard] = 0.0
     # Confidence: each second's zone posterior from the pooled evidence.
     post = np.exp(zll - zll.max(axis=1, keepdims=True))

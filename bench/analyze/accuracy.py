@@ -1,0 +1,174 @@
+"""Accuracy of the analysis against the simulator's truth, beside the two baselines.
+
+Run: ``.venv/bin/python bench/analyze/accuracy.py [--seeds 10] [--hours 8]``
+
+For both site sizes (the pilot's 3 machines / 2 workers, and a synthetic 8 machines /
+4 workers) and seeds 1..N it simulates a shift (5 % of presses forgotten, the simulator's
+default), analyses it with :func:`twin_server.analysis.analyze` and scores it with
+:func:`twin_server.evaluate.score`; the raw locator zones and the same shifted 30 s are scored
+as baselines. It repeats this for RSSI-only recordings (no locator stream) and for the
+switch-free mode (priors learned from the first half of the seeds, analysed with switches;
+scored on the held-out second half). Last, the per-second zone accuracy from RSSI alone on
+the real ble_tetam tracks (``/work/shared/data/ble_tetam``, else the excerpt in
+``tests/data/ble_tetam``). Prints markdown tables (docs/accuracy.md is made from them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from twin_server.analysis import AnalysisParams, analyze
+from twin_server.analysis.bleeval import score_track, station_site
+from twin_server.analysis.priors import learn_priors
+from twin_server.analysis.rssi_zones import calibrate_from_survey
+from twin_server.evaluate import baseline_results, score
+from twin_server.simulate import SimParams, simulate, synthetic_site
+from twin_server.site import load_site
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("zone_accuracy", "task_accuracy", "task_macro_f1", "machine_state_accuracy", "lag_mae_s")
+
+
+def _sites():
+    return {"3 machines / 2 workers (pilot)": load_site(ROOT / "examples" / "pilot_site.yaml"),
+            "8 machines / 4 workers": synthetic_site(8, 4)}
+
+
+def _fmt(v: float | None, key: str) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.2f} s" if key.endswith("_s") else f"{100 * v:.2f} %"
+
+
+def run_sites(seeds: list[int], hours: float, log) -> dict:
+    out: dict = {}
+    for name, site in _sites().items():
+        for mode in ("locator + RSSI", "RSSI only"):
+            params = SimParams() if mode == "locator + RSSI" else SimParams(locator=False)
+            rows, raw, shifted, sf_rows = [], [], [], []
+            train_tasks = []
+            for seed in seeds:
+                sim = simulate(site, hours, seed, params=params)
+                t0 = time.perf_counter()
+                res = analyze(sim.readings, site)
+                dt = time.perf_counter() - t0
+                s = score(sim.truth, res).to_dict()
+                rows.append(s)
+                log(f"{name} | {mode} | seed {seed}: " + ", ".join(f"{k}={_fmt(s[k], k)}" for k in KEYS)
+                    + f" ({dt:.1f} s)")
+                if mode == "locator + RSSI":
+                    base = baseline_results(sim.truth, sim.readings, site)
+                    raw.append(score(sim.truth, base["raw"], zones_only=True).to_dict())
+                    shifted.append(score(sim.truth, base["shifted_30s"], zones_only=True).to_dict())
+                # Switch-free: learn priors on the first half (analysed with switches), test on the rest.
+                if seed in seeds[: len(seeds) // 2]:
+                    for m in site.machine_ids:
+                        train_tasks.append([(t.task, t.start, t.end) for t in res.tasks if t.machine == m])
+                else:
+                    pri = learn_priors(train_tasks)
+                    res_sf = analyze(sim.readings, site, params=AnalysisParams(switch_free=True, priors=pri))
+                    sf = score(sim.truth, res_sf).to_dict()
+                    sf_rows.append(sf)
+                    log(f"   switch-free seed {seed}: task {_fmt(sf['task_accuracy'], 'x')}, "
+                        f"F1 {_fmt(sf['task_macro_f1'], 'x')}")
+            out[(name, mode)] = {"analysis": rows, "raw": raw, "shifted": shifted, "switch_free": sf_rows}
+    return out
+
+
+def tetam(log) -> list[dict]:
+    shared = Path("/work/shared/data/ble_tetam/tidy")
+    if shared.is_dir():
+        base = shared
+        tracks = [ln.split(",")[0] for ln in (base / "tracks_summary.csv").read_text().splitlines()[1:] if ln]
+        survey = pd.read_csv(base / "fingerprints_summary.csv")
+    else:
+        base = ROOT / "tests" / "data" / "ble_tetam"
+        tracks = ["rectangular_without_rotation"]
+        survey = pd.read_csv(base / "survey_points.csv")
+    survey = survey.rename(columns={"rssi_mean": "rssi_dbm"})
+    receivers = pd.read_csv(base / "receivers.csv")
+    pis = receivers[receivers["alias"].str.endswith("0")]
+    stations = dict(zip(pis["group"], pis["receiver_id"], strict=True))
+    out = []
+    for label, use in (("12 receivers", None), ("4 Pi receivers", list(pis["receiver_id"]))):
+        site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64), use=use)
+        p0, n = calibrate_from_survey(survey, [r.id for r in site.receivers], site)
+        for calib, params in (("survey-calibrated", AnalysisParams(rssi_p0_by_receiver=p0, rssi_exponent=n)),
+                              ("self-fitted", AnalysisParams())):
+            secs = acc = 0.0
+            delays = []
+            for tr in tracks:
+                s = score_track(pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"),
+                                site, params=params, zone_names={"aisle": "none"})
+                secs += s.seconds
+                acc += s.accuracy * s.seconds
+                delays.append(s.delay_s)
+            row = {"receivers": label, "calibration": calib, "tracks": len(tracks), "seconds": int(secs),
+                   "accuracy": acc / secs, "delay_median_s": statistics.median(delays),
+                   "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
+            log(f"ble_tetam {row}")
+            out.append(row)
+    return out
+
+
+def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:
+    lines = [f"Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {hours:g} h each, 5 % of presses forgotten.",
+             "Mean over seeds (worst seed in brackets).", "",
+             "| site | recording | method | zone acc. | task acc. | task macro-F1 | machine state "
+             "| lag MAE |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (name, mode), r in res.items():
+        def cells(rows, keys=KEYS):
+            out = []
+            for k in KEYS:
+                if k not in keys or not rows:
+                    out.append("-")
+                    continue
+                vals = [x[k] for x in rows if x.get(k) is not None]
+                if not vals:
+                    out.append("n/a")
+                    continue
+                worst = max(vals) if k.endswith("_s") else min(vals)
+                out.append(f"{_fmt(statistics.fmean(vals), k)} ({_fmt(worst, k)})")
+            return " | ".join(out)
+        lines.append(f"| {name} | {mode} | **analysis** | {cells(r['analysis'])} |")
+        if r["raw"]:
+            zl = ("zone_accuracy", "lag_mae_s")
+            lines.append(f"| {name} | {mode} | raw locator | {cells(r['raw'], zl)} |")
+            lines.append(f"| {name} | {mode} | raw shifted 30 s | "
+                         f"{cells(r['shifted'], ('zone_accuracy', 'lag_mae_s'))} |")
+        if r["switch_free"]:
+            lines.append(f"| {name} | {mode} | switch-free (held-out seeds) | {cells(r['switch_free'])} |")
+    lines += ["", "| ble_tetam receivers | calibration | tracks | seconds | zone acc. (per second) |"
+              " delay, median | delay, mean abs |", "|---|---|---|---|---|---|---|"]
+    for t in tet:
+        lines.append(f"| {t['receivers']} | {t['calibration']} | {t['tracks']} | {t['seconds']} | "
+                     f"{100 * t['accuracy']:.1f} % | {t['delay_median_s']:+.0f} s "
+                     f"| {t['delay_abs_mean_s']:.1f} s |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument("--no-sim", action="store_true", help="only the ble_tetam part")
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    seeds = list(range(1, args.seeds + 1))
+    res = {} if args.no_sim else run_sites(seeds, args.hours, log)
+    print(markdown(res, tetam(log), seeds, args.hours))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Benchmark: how fast :func:`twin_server.analysis.analyze` runs, and how it grows.
+
+Run: ``.venv/bin/python bench/analyze/speed.py [--skip-week]``
+
+Simulates in memory (not timed) and times ``analyze`` on the readings frame:
+
+* the pilot site (3 machines / 2 workers) for 8 h, 24 h and 7 days (target: 8 h < 2 s);
+* synthetic sites of 3 and 30 machines (2 and 20 workers) for 2 h each.
+
+Every time is also printed as a ratio against a yardstick measured in the same run
+(numpy sorting 10 million random floats) and per simulated hour, so growth is visible as
+a constant per-hour (per-machine-hour) cost. No asserts: figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from pathlib import Path
+
+import numpy as np
+
+from twin_server.analysis import analyze
+from twin_server.simulate import simulate, synthetic_site
+from twin_server.site import load_site
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def yardstick_s() -> float:
+    """Seconds numpy needs to sort 10 million random floats (best of 3)."""
+    data = np.random.default_rng(0).random(10_000_000)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.sort(data)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2) -> tuple[float, int]:
+    """Best wall time of ``analyze`` on a simulated recording, and its row count."""
+    sim = simulate(site, hours, seed)
+    frame = sim.readings
+    del sim
+    gc.collect()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        analyze(frame, site)
+        best = min(best, time.perf_counter() - t0)
+    return best, len(frame)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-week", action="store_true", help="leave out the 7-day run (memory)")
+    args = ap.parse_args()
+    ys = yardstick_s()
+    print(f"yardstick (np.sort 1e7 floats): {ys:.3f} s")
+    pilot = load_site(ROOT / "examples" / "pilot_site.yaml")
+    print("\npilot site, 3 machines / 2 workers")
+    print("| window | readings | analyze | per hour | x yardstick |")
+    print("|---|---|---|---|---|")
+    spans = [8.0, 24.0] + ([] if args.skip_week else [168.0])
+    for hours in spans:
+        dt, rows = time_analysis(pilot, hours, repeat=2 if hours <= 24 else 1)
+        label = f"{hours:g} h" if hours < 168 else "7 days"
+        print(f"| {label} | {rows:,} | {dt:.2f} s | {dt / hours:.3f} s | {dt / ys:.1f} |", flush=True)
+    print("\nsynthetic sites, 2 h")
+    print("| machines / workers | readings | analyze | per machine-hour | x yardstick |")
+    print("|---|---|---|---|---|")
+    for machines, workers in ((3, 2), (30, 20)):
+        dt, rows = time_analysis(synthetic_site(machines, workers), 2.0)
+        print(f"| {machines} / {workers} | {rows:,} | {dt:.2f} s | {dt / (2 * machines):.3f} s "
+              f"| {dt / ys:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
