@@ -20,6 +20,7 @@ def test_reads_changes_and_refusals_are_audited(env):
     w1, _ = env.login("w1", address="10.0.5.2")
     assert w1.get(f"/api/worker/{s}/W2").status_code == 403
     assert sup.get(f"/api/sites/{s}/machines").status_code == 200  # no worker data: not audited
+    assert sup.get(f"/api/sites/{s}/workers").status_code == 200  # names and beacons: audited
     rows = [r for r in env.store.audit_rows(site=s, since=before) if r["client"] in ("10.0.5.1", "10.0.5.2")]
     got = [(r["user"], r["role"], r["action"], r["method"], r["route"], r["target_worker"], r["status"])
            for r in rows]
@@ -29,6 +30,7 @@ def test_reads_changes_and_refusals_are_audited(env):
         ("sup", "supervisor", "change", "POST", "/api/notes/{site}", "W1", 201),
         ("w1", "worker", "login", "POST", "/api/auth/login", None, 200),
         ("w1", "worker", "deny", "GET", "/api/worker/{site}/{worker}", "W2", 403),
+        ("sup", "supervisor", "read", "GET", "/api/sites/{site}/workers", None, 200),
     ]
     assert all(r["site"] == s and before <= r["t"] <= env.clock() for r in rows)
     assert rows[1]["path"] == f"/api/worker/{s}/W2"

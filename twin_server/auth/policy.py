@@ -88,9 +88,9 @@ def _p(path: str, roles: frozenset[str], methods: str = "GET", **kw: Any) -> Rou
 POLICY: tuple[RoutePolicy, ...] = (
     # --- twin_server/api/routes.py ---
     _p("/api/sites", ALL, site=None),
-    _p("/api/sites/{site}", STAFF),  # lists workers and their beacons
+    _p("/api/sites/{site}", STAFF, worker_data=True),  # lists workers and their beacons
     _p("/api/sites/{site}/machines", ALL),
-    _p("/api/sites/{site}/workers", STAFF),
+    _p("/api/sites/{site}/workers", STAFF, worker_data=True),
     _p("/api/sites/{site}/shifts", ALL),
     _p("/api/sites/{site}/readings", STAFF, worker_data=True, machine="query:source"),  # beacon RSSI
     _p("/api/sites/{site}/aligned", SUP_INT, worker_data=True),
