@@ -103,3 +103,12 @@ def test_ingest_end_to_end(tmp_path, mosquitto):
     offsets = ing.clock.estimates()
     assert offsets["ingest-t/pi-m3"]["samples"] == 650
     assert {r.seq for r, _ in seen} == set(range(600))
+    # Every PUBACK reached the broker: the resumed session has nothing to redeliver.
+    again = Ingest(journal, mosquitto.host, mosquitto.port, site="ingest-t", client_id="t-ingest-e2e")
+    again.start()
+    try:
+        _wait(lambda: again.stats.connected)
+        time.sleep(1.0)
+    finally:
+        again.stop()
+    assert again.stats.received == 0
