@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from auth_helpers import OTHER_SITE, Env
+from auth_helpers import OTHER_SITE, Env, foreign_data
 from starlette.websockets import WebSocketDisconnect
 
 from twin_server.auth.policy import POLICY, app_routes, is_public, uncovered_routes
@@ -21,17 +21,6 @@ def _fill(path: str, **values: str) -> str:
 def _guarded(env: Env) -> list[tuple[str, str]]:
     return [(m, p) for m, p in app_routes(env.app)
             if m != "MOUNT" and not is_public(p) and p not in SKIP]
-
-
-def foreign_data(doc: object, worker: str = "W2", beacon: str = "b-02") -> bool:
-    """Whether a JSON document holds data of ``worker``: a row of theirs, a series keyed by
-    them, or their beacon (the site layout's bare list of names does not count)."""
-    if isinstance(doc, dict):
-        return any(k == worker or (k == "worker" and v == worker) or foreign_data(v, worker, beacon)
-                   for k, v in doc.items())
-    if isinstance(doc, list):
-        return any(foreign_data(v, worker, beacon) for v in doc)
-    return isinstance(doc, str) and beacon in doc
 
 
 def _call(client, method: str, url: str, headers: dict[str, str]):

@@ -60,10 +60,13 @@ def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: 
     if store is None:
         store = AuthStore(Path(data_dir) / DB_NAME, clock=clock)
     from twin_server.auth.routes import router
+    from twin_server.auth.worker_replay import router as worker_replay_router
 
     app.state.auth = AuthConfig(store=store, site_ids=list(site_ids), session_ttl_s=session_ttl_s,
                                 max_failures=max_failures, failure_window_s=failure_window_s)
     app.include_router(router)
+    if getattr(app.state, "replay_provider", None) is not None:  # the viewer is there
+        app.include_router(worker_replay_router)
     app.add_middleware(AuthMiddleware, config=app.state.auth)
     for method, path in uncovered_routes(app):
         log.warning("route %s %s is not in the auth policy table: every call is refused", method, path)

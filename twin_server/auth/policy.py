@@ -109,6 +109,9 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/notes/{site}", SUP, "GET POST", worker_data=True),
     _p("/api/notes/{site}/{note_id}", SUP, "DELETE", worker_data=True),
     _p("/api/scene/{site}.glb", ALL),
+    # --- twin_server/auth/worker_replay.py (the worker's own replay) ---
+    _p("/api/worker/{site}/{worker}/replay", frozenset({"supervisor", "integrator", "worker"}),
+       worker="path:worker", worker_data=True),
     # --- twin_server/auth (this package) ---
     _p("/api/auth/logout", ANY_USER, "POST", site=None),
     _p("/api/auth/me", ANY_USER, site=None),
