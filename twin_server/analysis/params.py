@@ -37,6 +37,9 @@ class AnalysisParams:
     rssi_exponent: float = 1.6
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey); skips fitting.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)
+    #: RSSI: calibrate the path-loss level on presence events (switch presses, jig changes)
+    #: instead of the marginal-likelihood fit (off: on the simulator it was no better).
+    rssi_anchor_calibration: bool = False
     #: RSSI: seconds over which the beacon is taken as still (likelihood pooling).
     rssi_window_s: float = 5.0
     #: RSSI: prior rate of zone changes per second in the zone HMM.

@@ -71,9 +71,9 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     say("analyze: worker zones and locator lag")
     zone_names = [*site.machine_ids, "none"]
     none_code = len(site.machine_ids)
-    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, presses, jigs, diag)
-    loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
     anchors = presence_anchors(presses, jigs, states, site, grid)
+    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag)
+    loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
     lags: list[BeaconLag] = []
@@ -108,8 +108,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
         elif rz_est is not None:
             zones[w.id] = rz_est.zone
             conf[w.id] = rz_est.posterior.max(axis=1)
-            # RSSI is stamped where it is received: its location data has no lag.
-            lags.append(BeaconLag(w.id, 0.0, grid.start, window_end))
+            # RSSI is stamped where it is received: no lag to estimate, none reported.
         else:
             zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
             conf[w.id] = np.zeros(grid.n)
@@ -264,9 +263,14 @@ def locator_streams(zone: pd.DataFrame | None, site: Site,
 
 
 def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams,
-                        presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
+                        anchors: list[tuple[int, int]],
                         diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
-    """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers."""
+    """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers.
+
+    The path-loss level is calibrated on presence events (someone is at machine M): the
+    event goes to the beacon loudest at M's receiver then - a ranking that does not depend
+    on the level being calibrated. Without events it is fitted from the RSSI alone.
+    """
     if rssi is None or not site.receivers:
         return {}
     fm = rz.floor_model(site, cell_m=p.rssi_cell_m, beacon_height_m=p.beacon_height_m,
@@ -274,19 +278,45 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
     worker_of = site.worker_by_beacon()
     out: dict[str, rz.ZoneEstimate] = {}
     p0s = {}
+    mats: dict[str, np.ndarray] = {}
     for b, g in rssi.groupby("channel"):
         w = worker_of.get(str(b))
-        if w is None:
-            continue
-        mat = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
-                             fm.receivers, grid)
+        if w is not None:
+            mats[w] = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
+                                     fm.receivers, grid)
+    own = rssi_anchor_owners(mats, anchors, site, fm.receivers) if p.rssi_anchor_calibration else {}
+    for w, mat in mats.items():
         est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p.rssi_p0_dbm, exponent=p.rssi_exponent,
                                      sigma_db=p.rssi_sigma_db, fit_iterations=p.rssi_fit_iterations,
                                      window_s=p.rssi_window_s, switch_per_s=p.rssi_switch_per_s,
-                                     step_s=p.step_s, p0_by_receiver=p.rssi_p0_by_receiver or None)
+                                     step_s=p.step_s, p0_by_receiver=p.rssi_p0_by_receiver or None,
+                                     anchors=own.get(w) or None)
         out[w] = est
         p0s[w] = round(est.p0_dbm, 1)
     diag["rssi_p0_dbm"] = p0s
+    return out
+
+
+def rssi_anchor_owners(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], site: Site,
+                       receivers: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """Give each presence event to the beacon loudest at that machine's receiver."""
+    rec_of = {}
+    for i, m in enumerate(site.machine_ids):
+        at = [j for j, r in enumerate(site.receivers) if r.machine == m]
+        if at:
+            rec_of[i] = receivers.index(site.receivers[at[0]].id)
+    out: dict[str, list[tuple[int, int]]] = {w: [] for w in mats}
+    workers = list(mats)
+    for k, code in anchors:
+        j = rec_of.get(code)
+        if j is None:
+            continue
+        lo, hi = max(0, k - 2), k + 3
+        level = [np.nanmax(mats[w][lo:hi, j]) if np.isfinite(mats[w][lo:hi, j]).any() else -np.inf
+                 for w in workers]
+        best = int(np.argmax(level))
+        if np.isfinite(level[best]):
+            out[workers[best]].append((k, code))
     return out
 
 

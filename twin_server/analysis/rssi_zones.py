@@ -32,7 +32,8 @@ class FloorModel:
 
 
 def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2,
-                max_speed_mps: float = 1.5, step_s: float = 1.0) -> FloorModel:
+                max_speed_mps: float = 1.5, step_s: float = 1.0,
+                exclude_machines: bool = False) -> FloorModel:
     """Candidate cells over the site's floor with their zone labels.
 
     Parameters
@@ -65,6 +66,23 @@ def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2
         poly = np.asarray(m.zone)
         pts.append(tuple(poly.mean(axis=0)))
     cell_xy = np.asarray(pts, dtype="float64")
+    # Optionally drop cells inside machine footprints (rotated rectangles): nobody stands
+    # there. Off by default: on the simulator it made zones slightly worse (positions
+    # behind a receiver absorb some of the body-shadowed readings).
+    inside = np.zeros(len(cell_xy), dtype=bool)
+    for m in site.machines:
+        if m.position is None:
+            continue
+        a = np.deg2rad(m.rotation_deg)
+        d = cell_xy - np.asarray(m.centre)
+        u = d[:, 0] * np.cos(a) + d[:, 1] * np.sin(a)
+        v = -d[:, 0] * np.sin(a) + d[:, 1] * np.cos(a)
+        inside |= (np.abs(u) < m.footprint[0] / 2) & (np.abs(v) < m.footprint[1] / 2)
+    if not exclude_machines:
+        inside[:] = False
+    keep = ~inside
+    keep[-len(site.machines):] = True  # the zone centroids added above
+    cell_xy = cell_xy[keep]
     index = {z: i for i, z in enumerate(zones)}
     cell_zone = np.array([index[site.zone_at(x, y)] for x, y in cell_xy], dtype=np.int64)
     rec = np.array([r.position for r in site.receivers], dtype="float64").reshape(-1, 3)
@@ -339,6 +357,7 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
                         exponent: float = 2.0, sigma_db: float = 6.0,
                         switch_per_s: float = 0.1, fit_iterations: int = 2, window_s: float = 5.0,
                         step_s: float = 1.0, p0_by_receiver: dict[str, float] | None = None,
+                        silence_penalty: float = 2.0,
                         anchors: list[tuple[int, int]] | None = None) -> ZoneEstimate:
     """Zone of one beacon every grid cell from its RSSI matrix.
 
@@ -350,6 +369,8 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
         Candidate positions and zones.
     p0_dbm, exponent, sigma_db : float
         Path-loss prior; ``p0`` is re-fitted from the data.
+    silence_penalty : float
+        Log-likelihood cost per second of a machine zone while nothing is heard.
     p0_by_receiver : dict, optional
         Calibrated ``p0`` per receiver (e.g. :func:`calibrate_from_survey`); no fitting then.
     switch_per_s : float
@@ -393,6 +414,12 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
     # change nothing.
     zll = zone_loglik_chunked(rssi, fm, p0, exponent, sigma_db, window)
     zll[~heard] = 0.0
+    # Silence is evidence too: a beacon near any receiver is heard several times a second,
+    # so nothing heard for a whole pooling window means out of range, i.e. in no zone.
+    silent = np.convolve(heard.astype(float), np.ones(window), mode="same") == 0
+    none = fm.zones.index("none")
+    zll[silent] = -silence_penalty
+    zll[silent, none] = 0.0
     # Confidence: each second's zone posterior from the pooled evidence.
     post = np.exp(zll - zll.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
