@@ -197,3 +197,10 @@ def test_disabled_auth_keeps_todays_behaviour(tmp_path, pilot_site):
         assert [w["id"] for w in c.get(f"/api/sites/{pilot_site.site}/workers").json()] == ["W1", "W2"]
         assert c.post("/api/auth/login", json={"name": "a", "password": "b"}).status_code in (404, 405)
     assert not (tmp_path / "auth.sqlite").exists()
+
+
+def test_non_ascii_csrf_header_is_a_403_not_a_crash(env):
+    c, _ = env.login("sup", address="10.0.6.1")
+    r = c.post(f"/api/notes/{env.site}", json={"t": 1.8e9, "target": "M3", "text": "x"},
+               headers={"X-CSRF-Token": b"caf\xe9"})
+    assert r.status_code == 403

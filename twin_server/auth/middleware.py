@@ -1,9 +1,9 @@
 """The ASGI middleware that enforces :mod:`twin_server.auth.policy` on every request.
 
 Order of checks: public path -> who is calling (bearer token, else session cookie) -> the
-policy row (default deny) -> role -> read-only (tokens, integrators) -> CSRF (cookie
-sessions, state-changing methods) -> site (a foreign site is a 404) -> worker (a worker may
-only name themselves). Reads of workers' data and every change are written to the audit log
+policy row (default deny) -> site (a foreign site is a 404) -> role -> read-only (tokens,
+integrators) -> CSRF (cookie sessions, state-changing methods) -> WebSocket origin -> worker
+(a worker may only name themselves). Reads of workers' data and every change are written to the audit log
 with the status the route returned; refusals on such routes are audited too.
 """
 
@@ -96,23 +96,8 @@ def authorize(p: Principal, row: RoutePolicy, method: str, params: dict[str, str
     """The policy decision for an authenticated caller (pure: no I/O); None = allowed."""
     user = p.user
     admin = user.role == "admin"
-    if not admin and user.role not in row.roles:
-        return Denied(403, f"role {user.role!r} may not call {method} {row.path}")
-    unsafe = method not in SAFE_METHODS
     auth_route = row.path in SITE_NEUTRAL
-    if unsafe and p.read_only:
-        return Denied(403, "API tokens are read-only")
-    if unsafe and user.role == "integrator" and not auth_route:
-        return Denied(403, "integrators have read-only access")
-    if p.via == "session" and unsafe:
-        sent = headers.get(CSRF_HEADER, "")
-        if not sent or not p.csrf or not secrets.compare_digest(sent, p.csrf):
-            return Denied(403, f"missing or wrong {CSRF_HEADER} header (CSRF protection)")
-    if method == "WS" and p.via == "session":
-        # Cross-site WebSocket hijacking: browsers send Origin; it must be this host.
-        origin = headers.get("origin")
-        if origin and urlsplit(origin).netloc != headers.get("host", ""):
-            return Denied(403, "WebSocket from another origin")
+    # The site first: another site's routes answer 404 whatever the role (invisible, not forbidden).
     if not admin and not auth_route:
         if row.site is None:
             if site_ids != [user.site]:
@@ -123,6 +108,23 @@ def authorize(p: Principal, row: RoutePolicy, method: str, params: dict[str, str
                 return Denied(404, f"unknown site {site!r}")
             if site is None and user.site not in site_ids:
                 return Denied(404, "not found")
+    if not admin and user.role not in row.roles:
+        return Denied(403, f"role {user.role!r} may not call {method} {row.path}")
+    unsafe = method not in SAFE_METHODS
+    if unsafe and p.read_only:
+        return Denied(403, "API tokens are read-only")
+    if unsafe and user.role == "integrator" and not auth_route:
+        return Denied(403, "integrators have read-only access")
+    if p.via == "session" and unsafe:
+        sent = headers.get(CSRF_HEADER, "")
+        # Bytes: compare_digest refuses non-ASCII str, and a header may hold any latin-1.
+        if not sent or not p.csrf or not secrets.compare_digest(sent.encode("latin-1"), p.csrf.encode()):
+            return Denied(403, f"missing or wrong {CSRF_HEADER} header (CSRF protection)")
+    if method == "WS" and p.via == "session":
+        # Cross-site WebSocket hijacking: browsers send Origin; it must be this host.
+        origin = headers.get("origin")
+        if origin and urlsplit(origin).netloc != headers.get("host", ""):
+            return Denied(403, "WebSocket from another origin")
     if row.worker is not None and user.role == "worker" and _locate(row.worker, params, query) != user.worker:
         return Denied(403, "a worker sees only their own data")
     return None
