@@ -285,7 +285,7 @@ def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> floa
 
 def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db: float, *,
                     window: int = 1, centre: float = -60.0, span_db: float = 15.0,
-                    max_seconds: int = 800) -> float:
+                    max_seconds: int = 600) -> float:
     """The RSSI at 1 m that makes the recording most probable, positions unknown.
 
     Maximises ``sum_t log sum_c p(rssi_t | cell c, p0)`` (every position possible, a
@@ -296,9 +296,19 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     if len(rssi) == 0:
         return centre
     sub = rssi[:: max(1, len(rssi) // max_seconds)]
+    # mu = p0 - dloss, so the squared error is a quadratic in p0 whose coefficient matrices
+    # are computed once; each candidate p0 is then elementwise work only.
+    dloss = 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
+    s_rr, s_r, s_w = rssi_stats(sub, window)
+    a = s_r @ dloss.T
+    b = s_w @ dloss.T
+    c = s_w @ (dloss * dloss).T
+    sum_r, sum_w = s_r.sum(axis=1)[:, None], s_w.sum(axis=1)[:, None]
+    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
 
     def total(p0: float) -> float:
-        ll = cell_loglik(sub, fm, p0, exponent, sigma_db, window)
+        sq = s_rr[:, None] - 2 * (p0 * sum_r - a) + p0 * p0 * sum_w - 2 * p0 * b + c
+        ll = -sq * scale
         top = ll.max(axis=1)
         return float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
 
