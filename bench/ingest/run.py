@@ -84,6 +84,50 @@ def ceiling_mosquitto_sub(host: str, port: int, messages: list[tuple[str, bytes]
     return len(messages) / dt
 
 
+def bare_paho_drain(host: str, port: int, messages: list[tuple[str, bytes]]) -> float:
+    """Messages/s of a paho subscriber that does nothing with its messages (auto PUBACK).
+
+    Not the target's baseline, but it shows how close the ingest is to what a Python MQTT
+    client can receive at all on this machine.
+    """
+    import paho.mqtt.client as mqtt
+
+    def client() -> mqtt.Client:
+        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-paho", clean_session=False,
+                           protocol=mqtt.MQTTv311)
+
+    c = client()
+    subscribed = threading.Event()
+    c.on_connect = lambda cl, *a: cl.subscribe(f"twin/v1/{SITE}/#", 1)
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.connect(host, port)
+    c.loop_start()
+    subscribed.wait(10)
+    c.disconnect()
+    c.loop_stop()
+    preload(host, port, messages)
+    n = len(messages)
+    got = [0]
+    done = threading.Event()
+
+    def on_message(*_: object) -> None:
+        got[0] += 1
+        if got[0] >= n:
+            done.set()
+
+    c = client()
+    c.on_message = on_message
+    t = time.perf_counter()
+    c.connect(host, port)
+    c.loop_start()
+    if not done.wait(600):
+        raise SystemExit(f"bare paho stalled at {got[0]}/{n}")
+    dt = time.perf_counter() - t
+    c.disconnect()
+    c.loop_stop()
+    return n / dt
+
+
 def server_drain(
     host: str, port: int, messages: list[tuple[str, bytes]], workdir: Path
 ) -> tuple[float, Journal]:
@@ -235,9 +279,12 @@ def main() -> int:
     with run_mosquitto(work / "mq") as mq:
         ceiling = ceiling_mosquitto_sub(mq.host, mq.port, msgs)
         print(f"ceiling  mosquitto_sub drain : {ceiling:10.0f} msg/s")
+        paho_rate = bare_paho_drain(mq.host, mq.port, msgs)
+        print(f"python   bare paho drain     : {paho_rate:10.0f} msg/s   ratio to ceiling "
+              f"{paho_rate / ceiling:.2f}  (a Python client doing nothing)")
         rate, journal = server_drain(mq.host, mq.port, msgs, work)
         print(f"server   broker -> journal   : {rate:10.0f} msg/s   ratio to ceiling {rate / ceiling:.2f}"
-              f"  (target >= 0.3)")
+              f"  (target >= 0.3); to bare paho {rate / paho_rate:.2f}")
         influx_rate = influx_export(journal, work)
         print(f"server   journal -> InfluxDB : {influx_rate:10.0f} points/s ratio to ceiling "
               f"{influx_rate / ceiling:.2f}")
