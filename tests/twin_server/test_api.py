@@ -131,3 +131,18 @@ def test_openapi_no_server_errors(app):
             case.call_and_validate(checks=[not_a_server_error])
 
         check()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--site", "does-not-exist.yaml"], "cannot read site file"),
+        (["--site", "examples/pilot_site.yaml", "--broker", "host:notaport"], "is not a number"),
+    ],
+)
+def test_serve_bad_options_exit_2_with_one_line(argv, needle):
+    proc = subprocess.run([sys.executable, "-m", "twin_server", "serve", *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
