@@ -237,6 +237,7 @@ async def analysis_loop(cache: AnalysisCache, hub: LiveHub | None, interval_s: f
                         on_result: Any = None) -> None:
     """Re-analyse the current shift whenever new readings were committed."""
     last_marker = -1
+    last_error: str | None = None
     while True:
         await asyncio.sleep(interval_s)
         try:
@@ -246,8 +247,9 @@ async def analysis_loop(cache: AnalysisCache, hub: LiveHub | None, interval_s: f
             day = await asyncio.to_thread(cache.current_day)
             if day is None:
                 continue
+            last_marker = marker  # a failing analysis is retried when new readings arrive
             got = await asyncio.to_thread(cache.get, day)
-            last_marker = marker
+            last_error = None
             if got is None:
                 continue
             result, kpis = got
@@ -265,8 +267,14 @@ async def analysis_loop(cache: AnalysisCache, hub: LiveHub | None, interval_s: f
                 await asyncio.sleep(extra)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("live analysis failed; retrying on the next tick")
+        except Exception as exc:
+            # One line per new error (the traceback at DEBUG); /health shows the last one.
+            text = f"{type(exc).__name__}: {exc}"
+            cache.last_error = text
+            if text != last_error:
+                log.warning("live analysis failed (retrying when new readings arrive): %s", text)
+                last_error = text
+            log.debug("live analysis failure", exc_info=True)
 
 
 def _current(result: Result, attr: str, key: str) -> dict[str, Any]:
