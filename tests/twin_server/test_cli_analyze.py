@@ -158,3 +158,28 @@ def test_jsonl_readings(tmp_path: Path, pilot_site_path: Path, capsys) -> None:
     doc = json.loads((tmp_path / "result.json").read_text())
     assert doc["rejected_rows"] == 1
     assert {r["machine"] for r in doc["machine_states"]} == {"M3", "M7", "M10"}
+
+
+def test_switch_free_flag_ignores_switch_rows(tmp_path: Path, pilot_site_path: Path, capsys) -> None:
+    readings = tmp_path / "readings.csv"
+    _shift_csv(readings)
+    out = tmp_path / "result.json"
+    code = main(["analyze", "--site", str(pilot_site_path), "--readings", str(readings), "--out", str(out),
+                 "--quiet", "--switch-free"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    # The M3 stop is a 10-minute visit by W1: filled from priors, not from the two presses.
+    tasks = [t for t in doc["tasks"] if t["machine"] == "M3"]
+    assert tasks, "switch-free mode found no task in a 10-minute changeover"
+    assert [t["start"] for t in tasks] != [T0 + 632, T0 + 900]
+
+
+def test_bad_clock_offset_is_one_clear_line(tmp_path: Path, pilot_site_path: Path, capsys) -> None:
+    readings = tmp_path / "readings.csv"
+    _shift_csv(readings, hours=0.1)
+    code = main(["analyze", "--site", str(pilot_site_path), "--readings", str(readings),
+                 "--out", str(tmp_path / "r.json"), "--clock-offset", "M3=soon"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--clock-offset" in err
