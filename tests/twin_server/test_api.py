@@ -146,3 +146,14 @@ def test_serve_bad_options_exit_2_with_one_line(argv, needle):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_viewer_routes_read_the_journal(client, pilot_site):
+    """The browser viewer's router is mounted and fed from the journal's analyses."""
+    days = client.get(f"/api/replay/{pilot_site.site}/shifts").json()
+    ours = client.get(f"/api/sites/{pilot_site.site}/shifts").json()
+    assert [d["day"] for d in days] == [d["day"] for d in ours]
+    replay = client.get(f"/api/replay/{pilot_site.site}", params={"day": days[0]["day"]})
+    assert replay.status_code == 200
+    analysis = client.get(f"/api/sites/{pilot_site.site}/shifts/{days[0]['day']}/analysis").json()
+    assert len(replay.json()["result"]["tasks"]) == len(analysis["tasks"])
