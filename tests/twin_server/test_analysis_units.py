@@ -125,3 +125,27 @@ def test_learn_priors_from_days() -> None:
 def test_runs_cover_everything() -> None:
     labels = np.array([1, 1, 2, 2, 2, 1])
     assert runs(labels) == [(0, 2, 1), (2, 5, 2), (5, 6, 1)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_tiny_recordings_do_not_crash(n: int) -> None:
+    """Fewer seconds than any window (pooling, hold, rolling threshold)."""
+    import pandas as pd
+
+    from twin_server.analysis import analyze
+    from twin_server.readings import validate_readings
+    from twin_server.site import parse_site
+
+    site = parse_site({"site": "s", "machines": [{"id": "M3", "zone": [[0, 0], [2, 0], [2, 1.5], [0, 1.5]]}],
+                       "workers": [{"id": "W1", "beacon": "b-01"}],
+                       "receivers": [{"id": "R3", "position": [1.0, 0.5, 1.2]}]})
+    rows = []
+    for i in range(n):
+        rows += [(T0 + i, "rssi", "R3", "b-01", -60.0), (T0 + i, "light", "M3", "", 300.0),
+                 (T0 + i, "pressure", "M3", "", 500.0), (T0 + i, "zone", "tagsys", "b-01", "M3")]
+    frame = pd.DataFrame(rows, columns=["t", "kind", "source", "channel", "value"])
+    result = analyze(validate_readings(frame, site).frame, site)
+    if n:
+        assert {m.machine for m in result.machine_states} == {"M3"}
+        assert {z.worker for z in result.worker_zones} == {"W1"}
+        assert result.worker_zones[0].start == pytest.approx(T0)

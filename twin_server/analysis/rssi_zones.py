@@ -426,7 +426,9 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
     zll[~heard] = 0.0
     # Silence is evidence too: a beacon near any receiver is heard several times a second,
     # so nothing heard for a whole pooling window means out of range, i.e. in no zone.
-    silent = np.convolve(heard.astype(float), np.ones(window), mode="same") == 0
+    from scipy.ndimage import uniform_filter1d
+
+    silent = uniform_filter1d(heard.astype("float64"), window, mode="constant") < 1e-9
     none = fm.zones.index("none")
     zll[silent] = -silence_penalty
     zll[silent, none] = 0.0
