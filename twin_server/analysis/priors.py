@@ -42,8 +42,15 @@ class TaskPriors:
         "jig_change": 0.5, "tool_change": 0.85, "program_input": 0.7, "material_setting": 0.95})
     #: Share of task presses that are forgotten.
     forgotten_share: float = 0.05
-    #: Shortest changeover (first task start to last task end); shorter stops are minor fixes.
+    #: Shortest changeover (first task start to last task end), 5th percentile.
     min_changeover_s: float = 240.0
+    #: Log-normal length of a changeover (first task start to last task end), seconds.
+    span_log_mu: float = math.log(900.0)
+    span_log_sd: float = 0.6
+    #: Stops the worker fixes without a changeover (chip clearing, alarm reset): their share
+    #: and longest length. A prior, not learned (days with switches do not mark them).
+    minor_share: float = 0.15
+    minor_max_s: float = 240.0
     n_changeovers: int = 0
 
     def lp_duration(self, task: str, d_s: float | np.ndarray) -> np.ndarray:
@@ -51,6 +58,16 @@ class TaskPriors:
         d = np.maximum(np.asarray(d_s, dtype="float64"), 1.0)
         mu, sd = self.log_mu[task], self.log_sd[task]
         return -0.5 * ((np.log(d) - mu) / sd) ** 2 - math.log(sd) - np.log(d) - 0.9189385
+
+    def is_changeover(self, visit_s: float) -> bool:
+        """Whether a stop attended this long is more probably a changeover than a minor fix."""
+        d = max(visit_s, 1.0)
+        z = (math.log(d) - self.span_log_mu) / self.span_log_sd
+        lp_co = math.log(1 - self.minor_share) - 0.5 * z * z - math.log(self.span_log_sd * d * 2.5066283)
+        if d > self.minor_max_s:
+            return True
+        lp_minor = math.log(self.minor_share) - math.log(self.minor_max_s)
+        return lp_co > lp_minor
 
     def lp_follow(self, a: str, b: str) -> float:
         """Log probability that ``b`` follows ``a`` in a changeover (floored)."""
@@ -133,5 +150,8 @@ def learn_priors(per_machine_tasks: list[list[tuple[str, float, float]]], *,
             pri.follows[a] = {b: (trans[(a, b)] + 0.5) / (total + 0.5 * len(options)) for b in options}
         pri.share = {t: contains[t] / n_co for t in ALL_TASKS}
         pri.min_changeover_s = float(np.percentile(spans, 5))
+        logs = np.log(np.maximum(spans, 1.0))
+        pri.span_log_mu = float(np.median(logs))
+        pri.span_log_sd = float(max(0.2, 1.4826 * np.median(np.abs(logs - np.median(logs)))))
     pri.n_changeovers = n_co
     return pri

@@ -170,7 +170,7 @@ def recover_machine(rows: list[Row], state: np.ndarray, zones: dict[str, np.ndar
         restarted = k1 < grid.n and state[k1] == RUNNING
         end_s = t1 - restart_gap_s if restarted else None
         if switch_free and not mine and (end_s is None or arrival is None
-                                         or end_s - arrival < pri.min_changeover_s):
+                                         or not pri.is_changeover(end_s - arrival)):
             out += mine  # a minor stop: the worker fixed something, no changeover
             continue
         if not mine and not switch_free:
