@@ -195,9 +195,14 @@ def report_lags(loc_t: np.ndarray, loc_code: np.ndarray, constrained: list[tuple
     return out
 
 
-def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid,
-                 window_end: float) -> list[tuple[float, float, float]]:
-    """Piecewise-constant lag over the window in true time, as ``(start, end, lag_s)``."""
+def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid, window_end: float, *,
+                 long_gap_s: float = 600.0, piece_s: float = 300.0) -> list[tuple[float, float, float]]:
+    """Piecewise-constant lag over the window in true time, as ``(start, end, lag_s)``.
+
+    Between two reports with different lags the change is put halfway; across a long
+    silence (no reports for ``long_gap_s``) the lag is unknown and drifts, so it moves from
+    one value to the other in ``piece_s`` steps (a linear guess beats a step there).
+    """
     if len(loc_t) == 0:
         return []
     true_t = loc_t - lags
@@ -205,7 +210,14 @@ def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid,
     bounds = [grid.start]
     values = [float(lags[0])]
     for c in change:
-        b = float(0.5 * (true_t[c - 1] + true_t[c]))
+        t1, t2 = float(true_t[c - 1]), float(true_t[c])
+        if t2 - t1 > long_gap_s:
+            steps = int((t2 - t1) // piece_s)
+            for i in range(1, steps):
+                b = min(max(t1 + i * piece_s, bounds[-1]), window_end)
+                bounds.append(b)
+                values.append(round(float(lags[c - 1] + (lags[c] - lags[c - 1]) * i / steps), 1))
+        b = float(0.5 * (t1 + t2)) if t2 - t1 <= long_gap_s else t2 - piece_s / 2
         b = min(max(b, bounds[-1]), window_end)
         bounds.append(b)
         values.append(float(lags[c]))
