@@ -34,6 +34,36 @@ from twin_server.site import SiteError, load_site
 __all__ = ["agent_logins", "build_parser", "main", "with_login", "with_replay_options"]
 
 
+class ThreadedAgents:
+    """The simulated edge agents, one thread each in this process.
+
+    In a container one process is simpler to supervise than one per agent, and the
+    replay driver's ``done`` event tells when a non-looping replay has been published.
+    """
+
+    def __init__(self, configs: list[str]) -> None:
+        from edge_agent.agent import Agent
+        from edge_agent.config import parse_config
+
+        self.agents = [Agent(parse_config(text)) for text in configs]
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=a.run, args=(self._stop,),
+                                          name=f"agent-{a.cfg.agent.device}", daemon=True)
+                         for a in self.agents]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+    def replay_done(self) -> bool:
+        return all(a.replay is None or a.replay.done.is_set() for a in self.agents)
+
+
 def with_login(config_toml: str, username: str, password: str) -> str:
     """An agent config with MQTT credentials added to its ``[mqtt]`` table."""
     if "\n[mqtt]\n" not in "\n" + config_toml:
@@ -92,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop and not args.restamp:
         parser.error("--loop needs --restamp (a second pass would repeat the same timestamps)")
 
-    from twin_server.demo import Agents, agent_configs
+    from twin_server.demo import agent_configs
     from twin_server.readings import write_readings_csv
     from twin_server.simulate import simulate
 
@@ -118,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         with_replay_options(with_login(text, *logins[device]), args.restamp, args.loop)
         for device, text in zip(devices, configs, strict=True)
     ]
-    agents = Agents(configs)
+    agents = ThreadedAgents(configs)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
