@@ -47,7 +47,7 @@ if [ "$want_system" = 1 ]; then
     command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || apt_missing+=(influxdb)
     need_cmd chromium chromium
     need_cmd node nodejs; need_cmd npm npm
-    for p in libusb-1.0-0 libgl1 libegl1 libx11-6 libgomp1; do need_pkg "$p"; done
+    for p in libusb-1.0-0 libgl1 libegl1 libx11-6 libgomp1 fonts-noto-cjk; do need_pkg "$p"; done
   else
     for c in mosquitto influxd chromium node npm; do
       command -v "$c" >/dev/null 2>&1 || apt_missing+=("$c")
