@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # for `services`
+sys.path.insert(0, str(ROOT))  # ahead of tests/: tests/edge_agent must not shadow the package
 
 from services import Influxd, Mosquitto, run_influxd, run_mosquitto  # noqa: E402
 
