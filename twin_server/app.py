@@ -152,7 +152,8 @@ def create_app(settings: Settings) -> FastAPI:
                 listeners.append(lambda r, s: ctx.influx.notify())
             ctx.ingest = Ingest(journal, settings.broker_host, settings.broker_port, site=settings.site.site,
                                 client_id=settings.mqtt_client_id, keepalive_s=settings.mqtt_keepalive_s,
-                                listeners=listeners)
+                                listeners=listeners, username=settings.mqtt_username,
+                                password=settings.mqtt_password)
             ctx.ingest.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
@@ -174,4 +175,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.twin = ctx
     app.include_router(router)
     _install_viewer(app, ctx)
+    # Last: the route-policy check must see every route, the viewer's included.
+    from twin_server.auth import install_auth
+
+    install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,11 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", default="127.0.0.1:1883",
                         help="MQTT broker host:port (default 127.0.0.1:1883); 'none' for no ingest")
     parser.add_argument("--client-id", default=None, help="fixed MQTT client id (default twin-server-SITE)")
+    parser.add_argument("--mqtt-username", default=os.environ.get("TWIN_MQTT_USERNAME") or None,
+                        help="broker login (default: env TWIN_MQTT_USERNAME)")
+    parser.add_argument("--mqtt-password", default=os.environ.get("TWIN_MQTT_PASSWORD") or None,
+                        help="broker password (default: env TWIN_MQTT_PASSWORD; prefer the env var: "
+                             "a command line is visible to every local user)")
     parser.add_argument("--influx", default=None, metavar="URL",
                         help="InfluxDB base URL (default: no export)")
     parser.add_argument("--influx-db", default="twin", help="InfluxDB database / DBRP-mapped bucket")
-    parser.add_argument("--influx-token", default=None,
-                        help="token for InfluxDB 2.x/3.x (Authorization: Token)")
+    parser.add_argument("--influx-token", default=os.environ.get("TWIN_INFLUX_TOKEN") or None,
+                        help="InfluxDB 2.x/3.x token (Authorization: Token; default: env TWIN_INFLUX_TOKEN)")
     parser.add_argument("--influx-user", default=None)
     parser.add_argument("--influx-password", default=None)
     parser.add_argument("--influx-no-create-db", action="store_true", help="do not send CREATE DATABASE")
@@ -38,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="period of the derived-series export to InfluxDB, s")
     parser.add_argument("--sqlite-synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
                         help="NORMAL survives a killed process; FULL also a power cut")
+    parser.add_argument("--auth", action=argparse.BooleanOptionalAction,
+                        default=os.environ.get("TWIN_AUTH", "").lower() in ("1", "true", "yes", "on"),
+                        help="require sign-in: users, roles, tokens, audit log (default: env TWIN_AUTH; "
+                             "create users with python -m twin_server.auth add-user)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -49,8 +59,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host, port = None, 0
     else:
         host, port = parse_hostport(args.broker)
+    if args.mqtt_password and not args.mqtt_username:
+        raise ValueError("--mqtt-password (or TWIN_MQTT_PASSWORD) needs --mqtt-username "
+                         "(or TWIN_MQTT_USERNAME)")
     return Settings(
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
+        mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
@@ -71,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     from twin_server.app import create_app
 
     app = create_app(settings)
-    print(f"twin server for site {settings.site.site!r}: http://{args.host}:{args.port}/ "
-          f"(API docs at /docs, health at /health)", flush=True)
+    print(f"twin server for site {settings.site.site!r}: http://{args.host}:{args.port}/viewer/ "
+          f"(API docs at /docs, health at /health; sign-in {'required' if settings.auth else 'off'})",
+          flush=True)
     return serve_app(app, args.host, args.port, args.log_level)
 
 

@@ -196,8 +196,12 @@ class Ingest:
         max_batch: int = 2000,
         linger_s: float = 0.005,
         listeners: Sequence[Listener] = (),
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.journal = journal
+        self.username = username
+        self.password = password
         self.host = host
         self.port = port
         self.site = site
@@ -223,6 +227,8 @@ class Ingest:
             manual_ack=True,
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -41,6 +41,9 @@ class Settings:
     client_id : str
         Fixed MQTT client id: with ``clean_session=False`` the broker keeps the session and
         redelivers every QoS 1 message not yet acknowledged (we acknowledge after commit).
+    mqtt_username, mqtt_password : str or None
+        The server's broker login (the production broker's ACL lets only this user read
+        every device's topics).
     influx_url : str or None
         InfluxDB base URL (``http://host:8086``); ``None`` disables the export.
     influx_db : str
@@ -56,6 +59,8 @@ class Settings:
         How often the derived series (states, zones, tasks, lag, KPIs) are re-exported.
     sqlite_synchronous : str
         ``NORMAL`` survives a killed process (WAL); ``FULL`` also survives power loss.
+    auth : bool
+        Require sign-in (sessions, tokens, roles, audit log: ``twin_server.auth``).
     """
 
     site: Site
@@ -64,6 +69,8 @@ class Settings:
     broker_port: int = 1883
     client_id: str | None = None
     mqtt_keepalive_s: int = 30
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
     influx_url: str | None = None
     influx_db: str = "twin"
     influx_token: str | None = None
@@ -77,6 +84,7 @@ class Settings:
     derived_interval_s: float = 60.0
     ws_flush_s: float = 0.2
     sqlite_synchronous: str = "NORMAL"
+    auth: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
