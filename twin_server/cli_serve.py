@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=os.environ.get("TWIN_AUTH", "").lower() in ("1", "true", "yes", "on"),
                         help="require sign-in: users, roles, tokens, audit log (default: env TWIN_AUTH; "
                              "create users with python -m twin_server.auth add-user)")
+    parser.add_argument("--device-scope", action=argparse.BooleanOptionalAction, default=True,
+                        help="dead-letter readings from a device outside its own site and station "
+                             "(default on)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -65,6 +68,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
+        device_scope=args.device_scope,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,

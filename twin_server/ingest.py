@@ -20,7 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -28,18 +28,73 @@ import paho.mqtt.client as mqtt
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
 from twin_server.journal import DeadLetter, Journal
 
-__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "classify"]
+if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
+    from twin_server.auth.device_scope import DeviceScope
+
+__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter", "classify"]
 
 log = logging.getLogger("twin_server.ingest")
 
 Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]], None]
 
 
-def classify(topic: bytes | str, payload: bytes, received_ns: int) -> Reading | Status | DeadLetter:
+class ScopeFilter:
+    """Device scope check on the ingest's hot path (issue #9, point 3).
+
+    Every ``(site, device, kind, source)`` a device of the site may publish is precomputed
+    into one set, so an in-scope reading costs one tuple lookup; only a reading outside it
+    goes through :meth:`DeviceScope.check` for the reason.
+
+    Parameters
+    ----------
+    scope : DeviceScope
+        The site's publishing devices (``DeviceScope.of(site)``).
+    """
+
+    def __init__(self, scope: DeviceScope) -> None:
+        from twin_server.auth.device_scope import MACHINE_KINDS
+
+        self.scope = scope
+        site = scope.site_id
+        allowed: set[tuple[str, str, str, str]] = set()
+        for dev, machine in scope.machine_of_device.items():
+            allowed.update((site, dev, kind, machine) for kind in MACHINE_KINDS)
+        for dev, receivers in scope.receivers_of_device.items():
+            allowed.update((site, dev, "rssi", rx) for rx in receivers)
+        allowed.update((site, loc, "zone", loc) for loc in scope.locators)
+        self._allowed = frozenset(allowed)
+        self._devices = frozenset(
+            {*scope.machine_of_device, *scope.receivers_of_device, *scope.locators})
+
+    def reading(self, r: Reading) -> str | None:
+        """Why ``r`` is outside its device's site and station (None: in scope)."""
+        if (r.site, r.device, r.kind, r.source) in self._allowed:
+            return None
+        return self.scope.check(r)  # the authority; the set only short-cuts the common case
+
+    def status(self, s: Status) -> str | None:
+        """A status is in scope when its site is ours and its device one of the site's."""
+        if s.site != self.scope.site_id:
+            return "foreign_site"
+        return None if s.device in self._devices else "unknown_device"
+
+
+def _scope_detail(item: Reading | Status, reason: str) -> str:
+    if isinstance(item, Reading):
+        return (f"{reason}: device {item.device!r} of site {item.site!r} may not publish "
+                f"{item.kind} for source {item.source!r}")
+    return f"{reason}: status of device {item.device!r} of site {item.site!r}"
+
+
+def classify(
+    topic: bytes | str, payload: bytes, received_ns: int, scope: ScopeFilter | None = None
+) -> Reading | Status | DeadLetter:
     """Decode one message; anything that breaks the contract becomes a :class:`DeadLetter`.
 
     Never raises: a bad topic encoding, bad JSON or an out-of-contract field all end up as
-    a dead letter whose ``reason`` is the :class:`WireError` reason.
+    a dead letter whose ``reason`` is the :class:`WireError` reason. With a ``scope``, a
+    valid reading or status from outside its device's site and station is a dead letter
+    too, with the :meth:`DeviceScope.check` reason (``foreign_machine``, ``unknown_device``...).
     """
     if isinstance(topic, bytes | bytearray):
         try:
@@ -50,9 +105,14 @@ def classify(topic: bytes | str, payload: bytes, received_ns: int) -> Reading | 
     else:
         topic_text = topic
     try:
-        return decode(topic_text, payload)
+        item = decode(topic_text, payload)
     except WireError as exc:
         return DeadLetter(topic_text, bytes(payload), exc.reason, exc.detail, received_ns)
+    if scope is not None:
+        reason = scope.reading(item) if isinstance(item, Reading) else scope.status(item)
+        if reason is not None:
+            return DeadLetter(topic_text, bytes(payload), reason, _scope_detail(item, reason), received_ns)
+    return item
 
 
 class RateLimitedLog:
@@ -178,6 +238,9 @@ class Ingest:
         Messages per transaction at most.
     linger_s : float
         Under load (8+ messages waiting), wait this long once for more before committing.
+    scope : DeviceScope, optional
+        The site's publishing devices: readings and statuses from outside a device's own
+        site and station become dead letters (counted per reason). None: no check.
     listeners : list
         Called from the writer thread after each commit with the batch's valid readings
         and statuses (a redelivered duplicate may be among them: live views must be
@@ -198,8 +261,10 @@ class Ingest:
         listeners: Sequence[Listener] = (),
         username: str | None = None,
         password: str | None = None,
+        scope: DeviceScope | None = None,
     ) -> None:
         self.journal = journal
+        self.scope = None if scope is None else ScopeFilter(scope)
         self.username = username
         self.password = password
         self.host = host
@@ -327,8 +392,9 @@ class Ingest:
         readings: list[tuple[Reading, int]] = []
         statuses: list[tuple[Status, int]] = []
         dead: list[DeadLetter] = []
+        scope = self.scope
         for received_ns, topic, payload, _mid, _qos in batch:
-            item = classify(topic, payload, received_ns)
+            item = classify(topic, payload, received_ns, scope)
             if isinstance(item, Reading):
                 readings.append((item, received_ns))
             elif isinstance(item, Status):

@@ -61,6 +61,9 @@ class Settings:
         ``NORMAL`` survives a killed process (WAL); ``FULL`` also survives power loss.
     auth : bool
         Require sign-in (sessions, tokens, roles, audit log: ``twin_server.auth``).
+    device_scope : bool
+        Dead-letter readings and statuses from outside a device's own site and station
+        (``twin_server.auth.device_scope``), counted per reason in ``/health``.
     """
 
     site: Site
@@ -85,6 +88,7 @@ class Settings:
     ws_flush_s: float = 0.2
     sqlite_synchronous: str = "NORMAL"
     auth: bool = False
+    device_scope: bool = True
     extra: dict = field(default_factory=dict)
 
     @property

@@ -237,7 +237,7 @@ def ws_latency(host: str, port: int, seconds: float, rate_per_s: float, workdir:
                     now = time.time_ns()
                     if msg.get("type") == "readings":
                         for r in msg["readings"]:
-                            if r["device"] == "pi-bench" and r["seq"] in sent:
+                            if r["device"] == "pi-m3" and r["sensor"] == "bench" and r["seq"] in sent:
                                 lat_ms.append((now - sent[r["seq"]]) / 1e6)
 
             th = threading.Thread(target=receive, daemon=True)
@@ -246,7 +246,8 @@ def ws_latency(host: str, port: int, seconds: float, rate_per_s: float, workdir:
             n = int(seconds * rate_per_s)
             t0 = time.perf_counter()
             for i in range(n):
-                r = Reading(site="toyama-pilot", device="pi-bench", sensor="light", kind="light",
+                # pi-m3 reporting on its own machine: in the device scope the server enforces.
+                r = Reading(site="toyama-pilot", device="pi-m3", sensor="bench", kind="light",
                             t_ns=time.time_ns(), seq=i, source="M3", value=float(i), unit="raw")
                 topic, payload = encode_reading(r)
                 sent[i] = time.time_ns()

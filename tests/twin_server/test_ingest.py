@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from ingest_support import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
 from twin_server.ingest import ClockOffsets, Ingest, RateLimitedLog, classify
@@ -14,15 +15,6 @@ from twin_server.journal import DeadLetter, Journal
 
 pytestmark = pytest.mark.broker
 T0 = 1_700_000_000 * 10**9
-
-
-def _wait(cond, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _reading(seq: int, site: str = "ingest-t") -> Reading:
@@ -74,7 +66,7 @@ def test_ingest_end_to_end(tmp_path, mosquitto):
                  listeners=[lambda r, s: seen.extend(r)])
     ing.start()
     try:
-        _wait(lambda: ing.stats.connected)
+        wait_until(lambda: ing.stats.connected)
         time.sleep(0.3)  # subscription acknowledged
         pub = Publisher(mosquitto.host, mosquitto.port)
         good = [_reading(i) for i in range(500)]
@@ -88,7 +80,7 @@ def test_ingest_end_to_end(tmp_path, mosquitto):
         pub.publish_raw(*encode_status(Status("ingest-t", "pi-m3", True, T0, True, "0.1")))
         pub.publish([_reading(i) for i in range(500, 600)])  # ingest keeps going after bad input
         pub.close()
-        _wait(lambda: ing.stats.received >= 654)
+        wait_until(lambda: ing.stats.received >= 654)
     finally:
         ing.stop()
     assert journal.count("ingest-t") == 600
@@ -107,7 +99,7 @@ def test_ingest_end_to_end(tmp_path, mosquitto):
     again = Ingest(journal, mosquitto.host, mosquitto.port, site="ingest-t", client_id="t-ingest-e2e")
     again.start()
     try:
-        _wait(lambda: again.stats.connected)
+        wait_until(lambda: again.stats.connected)
         time.sleep(1.0)
     finally:
         again.stop()
