@@ -3,7 +3,7 @@
 
 import { ReplayClock, SPEEDS } from './clock.js';
 import { machineName, translator } from './i18n.js';
-import { idealDay, moveTask, resizeTask } from './ideal.js';
+import { idealDay, idealWorkerLanes, moveTask, resizeTask } from './ideal.js';
 import { parseLiveMessage } from './live.js';
 import { standingSpots, workerPose } from './pose.js';
 import { TimelineView } from './timeline-view.js';
@@ -52,7 +52,7 @@ function applyI18n() {
 
 function syncUrl() {
   const state = { site: S.site, day: S.day, view: S.view, worker: S.worker, lang: S.lang, live: S.live,
-    ideal: S.ideal ? S.edits : undefined };
+    ideal: S.ideal ? S.edits : undefined, split: S.split };
   if (S.view !== 'worker' && clock) {
     Object.assign(state, { t: clock.time(performance.now()), speed: clock.speed, cam: scene?.cameraName });
   }
@@ -100,6 +100,9 @@ async function boot() {
     S.ideal = {};
     $('ideal-btn').setAttribute('aria-pressed', 'true');
     refreshIdeal();
+    if (S.split) setSplit(true);
+  } else {
+    S.split = false;
   }
   refreshTimeline();
   window.addEventListener('resize', () => { scene.resize(); timeline.resize(); });
@@ -182,9 +185,11 @@ function buildControls() {
   $('ideal-btn').onclick = () => {
     S.ideal = S.ideal ? null : {};
     $('ideal-btn').setAttribute('aria-pressed', String(!!S.ideal));
+    if (!S.ideal && S.split) setSplit(false);
     refreshIdeal();
     syncUrl();
   };
+  $('split-btn').onclick = () => { setSplit(!S.split); syncUrl(); };
   for (const b of document.querySelectorAll('#ideal-edit [data-move]')) {
     const m = Number(b.dataset.move) / 60;
     b.textContent = m < 0 ? `« ${-m} ${t('min')}` : `${m} ${t('min')} »`;
@@ -218,7 +223,11 @@ function setLang(lang) {
     m.key = '';
     void id;
   }
-  for (const w of Object.values(scene.workers)) w.key = '';
+  for (const m of Object.values(scene.machines)) {
+    m.idealEl?.querySelector('.name').replaceChildren(machineName(m.layout, lang));
+    m.idealKey = '';
+  }
+  for (const w of Object.values(scene.workers)) { w.key = ''; w.idealKey = ''; }
   buildControls();
   renderNotes();
   refreshIdeal();
@@ -250,13 +259,19 @@ function frame(nowMs) {
   if (clock.tick(now)) updatePlay();
   const tt = clock.time(now);
   const ideal = S.ideal ? S.idealDay : null;
+  const split = S.split && ideal;
   lanes.machines.forEach((lane, k) => {
     const idealLane = ideal ? ideal.machines[k] : null;
-    scene.setMachineStatus(lane.id, machineStatusAt(lane, tt), idealLane ? machineStatusAt(idealLane, tt) : null);
+    const idealStatus = idealLane ? machineStatusAt(idealLane, tt) : null;
+    // Side by side, the ideal state has its own view; otherwise it is a line on the real label.
+    scene.setMachineStatus(lane.id, machineStatusAt(lane, tt), split ? null : idealStatus);
+    if (split) scene.setIdealMachineStatus(lane.id, idealStatus);
   });
-  for (const w of lanes.workers) {
+  lanes.workers.forEach((w, k) => {
     scene.setWorkerPose(w.id, workerPose(w.zones, w.tasks, spots[w.id], centres, tt), tt);
-  }
+    const iw = split ? S.idealWorkers[k] : null;
+    if (iw) scene.setIdealWorkerPose(w.id, workerPose(iw.zones, iw.tasks, spots[w.id], centres, tt), tt);
+  });
   timeline.draw(tt);
   const text = formatClock(tt, layout.timezone);
   if (text !== lastClockText) { $('clock').textContent = text; lastClockText = text; }
@@ -289,10 +304,12 @@ function refreshTimeline() {
 // --- ideal day ------------------------------------------------------------------------------
 function refreshIdeal() {
   $('ideal-body').hidden = !S.ideal;
-  if (!S.ideal) { S.idealDay = null; refreshTimeline(); return; }
+  if (!S.ideal) { S.idealDay = null; S.idealWorkers = null; refreshTimeline(); return; }
   S.idealDay = idealDay(lanes, S.payload.breaks, S.edits);
+  S.idealWorkers = idealWorkerLanes(lanes.workers, S.idealDay);
   const d = S.idealDay;
   $('ideal-gain').textContent = formatMinutes(d.totalGainedMin);
+  $('split-gain').textContent = formatMinutes(d.totalGainedMin);
   const rows = [`<tr><th></th><th>${t('gained')}</th><th>${t('breakRun')}</th></tr>`];
   for (const m of d.machines) {
     rows.push(`<tr data-machine="${m.id}"><td>${m.id}</td><td class="gain-min">${formatMinutes(m.gainedMin)}</td>`
@@ -306,6 +323,14 @@ function refreshIdeal() {
       + ` (${formatMinutes((sel.end - sel.start) / 60)})`
     : t('selectTask');
   refreshTimeline();
+}
+
+/** The ideal day replayed beside the recording: right half of the scene, same clock. */
+function setSplit(on) {
+  S.split = !!on && !!S.ideal;
+  $('split-btn').setAttribute('aria-pressed', String(S.split));
+  $('split-captions').hidden = !S.split;
+  scene.setSplit(S.split);
 }
 
 function editSelected(kind, deltaS) {
@@ -505,6 +530,8 @@ boot().then(() => {
       play: () => { clock.play(performance.now()); updatePlay(); },
       pause: () => { clock.pause(performance.now()); updatePlay(); },
       scene: () => scene,
+      idealDay: () => S.idealDay,
+      edits: () => S.edits,
       timelineX: (tt) => timeline.x(tt) + timeline.canvas.getBoundingClientRect().left,
     };
   }

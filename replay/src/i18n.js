@@ -22,7 +22,7 @@ export const STRINGS = {
     perTask: '作業ごと', count: '回数', day: '日付', task: '作業', machine: '機械', start: '開始',
     live: 'ライブ', liveUnavailable: 'ライブ利用不可', liveOn: 'ライブ表示中', liveConnecting: '接続中…',
     shift: 'シフト', language: 'English', loading: '読み込み中…', loadFailed: 'データを読み込めません',
-    min: '分', lane: 'レーン', break: '休憩',
+    min: '分', lane: 'レーン', break: '休憩', sideBySide: '実績と並べて再生',
   },
   en: {
     title: 'Shift replay',
@@ -46,7 +46,7 @@ export const STRINGS = {
     perTask: 'Per task', count: 'Count', day: 'Day', task: 'Task', machine: 'Machine', start: 'Start',
     live: 'Live', liveUnavailable: 'Live unavailable', liveOn: 'Live', liveConnecting: 'Connecting…',
     shift: 'Shift', language: '日本語', loading: 'Loading…', loadFailed: 'Cannot load the data',
-    min: 'min', lane: 'lane', break: 'Break',
+    min: 'min', lane: 'lane', break: 'Break', sideBySide: 'Replay beside the recording',
   },
 };
 

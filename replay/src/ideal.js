@@ -136,3 +136,51 @@ export function moveTask(edits, id, currentStartS, deltaS) {
 export function resizeTask(edits, id, currentDurationS, deltaS) {
   return { ...edits, [id]: { ...(edits[id] ?? {}), durationS: Math.max(MIN_TASK_S, currentDurationS + deltaS) } };
 }
+
+/**
+ * `base` intervals (sorted, non-overlapping) with `overlays` laid on top: where an overlay lies,
+ * it replaces the base. Overlapping overlays are clipped so the result never overlaps.
+ */
+export function overlayIntervals(base, overlays) {
+  const ov = [];
+  let last = -Infinity;
+  for (const o of [...overlays].sort((a, b) => a.start - b.start)) {
+    const start = Math.max(o.start, last);
+    if (o.end <= start) continue;
+    ov.push({ ...o, start });
+    last = o.end;
+  }
+  const out = [];
+  for (const b of base) {
+    let cur = b.start;
+    for (const o of ov) {
+      if (o.end <= cur || o.start >= b.end) continue;
+      if (o.start > cur) out.push({ ...b, start: cur, end: o.start });
+      cur = Math.max(cur, o.end);
+    }
+    if (cur < b.end) out.push({ ...b, start: cur, end: b.end });
+  }
+  return [...out, ...ov].sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Worker lanes of the ideal day: each ideal task is done by its recorded worker at its ideal
+ * time, in the machine's zone; the rest of the time the worker is where they were recorded.
+ *
+ * @param {{id:string,zones:object[],tasks:object[],lag?:object[]}[]} workers recorded lanes
+ * @param {{machines:{tasks:object[]}[]}} day result of `idealDay`
+ */
+export function idealWorkerLanes(workers, day) {
+  const byWorker = {};
+  for (const m of day.machines) {
+    for (const task of m.tasks) if (task.worker != null) (byWorker[task.worker] ??= []).push(task);
+  }
+  return workers.map((w) => {
+    const tasks = (byWorker[w.id] ?? []).sort((a, b) => a.start - b.start);
+    const atMachine = tasks.map((x) => ({ worker: w.id, zone: x.machine, start: x.start, end: x.end }));
+    const zones = overlayIntervals(w.zones, atMachine);
+    // Two ideal tasks of one worker may overlap (the model moves machines' jobs, not people):
+    // the worker's own task list is clipped like the zones so a time has one task.
+    return { id: w.id, zones, tasks: overlayIntervals([], tasks), lag: w.lag ?? [] };
+  });
+}

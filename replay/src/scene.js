@@ -67,11 +67,17 @@ export class FactoryScene {
     this.renderer.domElement.id = 'scene-canvas';
     this.labels = new CSS2DRenderer();
     this.labels.domElement.className = 'label-layer';
+    this.labels.domElement.id = 'scene-labels';
     host.appendChild(this.labels.domElement);
+    // Side by side: the ideal day in the right half of the same canvas, same scene and camera;
+    // its labels live in a scene of their own (a label element can only be in one place).
+    this.split = false;
+    this.idealLabels = null;
+    this.labelScene = null;
 
     this.scene = new THREE.Scene();
     this.camera = new THREE.PerspectiveCamera(45, 1, 0.1, 500);
-    this.controls = new OrbitControls(this.camera, this.labels.domElement);
+    this.controls = new OrbitControls(this.camera, host);  // drags on either half
     this.controls.enableDamping = false;
     this.controls.maxPolarAngle = Math.PI / 2 - 0.05;
 
@@ -142,7 +148,7 @@ export class FactoryScene {
       const label = new CSS2DObject(el);
       label.position.set(0, h + 0.6, 0);
       group.add(label);
-      this.machines[m.id] = { group, body, lamp, el, layout: m, key: '' };
+      this.machines[m.id] = { group, body, lamp, el, layout: m, key: '', real: null, ideal: null, painted: '' };
     }
   }
 
@@ -173,52 +179,143 @@ export class FactoryScene {
       label.position.set(0, 2.0, 0);
       group.add(label);
       this.scene.add(group);
-      this.workers[w.id] = { group, body, el, color, key: '' };
+      this.workers[w.id] = { group, body, el, color, key: '', real: null, ideal: null };
     });
   }
 
-  /** Update a machine's lamp and label from its status (and the ideal day's, if shown). */
+  /** Update a machine's label from its status (and the ideal day's, if shown inline). */
   setMachineStatus(id, status, idealStatus = null) {
     const m = this.machines[id];
     if (!m) return;
+    m.real = status;
     const key = `${status.state}|${status.task}|${idealStatus ? `${idealStatus.state}|${idealStatus.task}` : ''}`;
     if (key === m.key) return;  // touch the DOM only when something changed
     m.key = key;
-    const t = this.ui.t;
-    m.lamp.material.color.set(STATE_COLORS[status.state] ?? STATE_COLORS.unknown);
-    m.lamp.material.emissive.set(status.state === 'running' ? '#1d6b1d' : '#000000');
-    m.body.material.color.set(status.task ? TASK_COLORS[status.task] : '#7d8a99');
-    for (const [mesh, colour] of m.glbMeshes ?? []) {
-      if (status.task) mesh.material.color.set(TASK_COLORS[status.task]);
-      else mesh.material.color.copy(colour);
-    }
-    const st = m.el.querySelector('.state');
-    st.textContent = t(status.state);
-    st.className = `state ${status.state}`;
-    const task = m.el.querySelector('.task');
-    task.textContent = status.task ? t(status.task) : '';
-    task.dataset.task = status.task ?? '';
-    task.style.background = status.task ? TASK_COLORS[status.task] : 'transparent';
+    this._label(m.el, status);
     const ideal = m.el.querySelector('.ideal');
     ideal.hidden = !idealStatus;
     if (idealStatus) {
+      const t = this.ui.t;
       ideal.textContent = `${t('idealLane')}: ${t(idealStatus.state)}${idealStatus.task ? ` / ${t(idealStatus.task)}` : ''}`;
       ideal.className = `ideal ${idealStatus.state}`;
     }
   }
 
-  /** Place a worker figure from its pose; `bobS` animates walking. */
+  /** The ideal day's status of a machine, drawn in the right half when side by side. */
+  setIdealMachineStatus(id, status) {
+    const m = this.machines[id];
+    if (!m || !m.idealEl) return;
+    m.ideal = status;
+    const key = `${status.state}|${status.task}`;
+    if (key === m.idealKey) return;
+    m.idealKey = key;
+    this._label(m.idealEl, status);
+  }
+
+  _label(el, status) {
+    const t = this.ui.t;
+    el.dataset.state = status.state;
+    el.dataset.task = status.task ?? '';
+    const st = el.querySelector('.state');
+    st.textContent = t(status.state);
+    st.className = `state ${status.state}`;
+    const task = el.querySelector('.task');
+    task.textContent = status.task ? t(status.task) : '';
+    task.dataset.task = status.task ?? '';
+    task.style.background = status.task ? TASK_COLORS[status.task] : 'transparent';
+  }
+
+  /** Colour a machine's lamp and body (or its GLB meshes) for one status; cheap when unchanged. */
+  _paint(m, status) {
+    if (!status) return;
+    const key = `${status.state}|${status.task}`;
+    if (key === m.painted) return;
+    m.painted = key;
+    m.lamp.material.color.copy(colour(STATE_COLORS[status.state] ?? STATE_COLORS.unknown));
+    m.lamp.material.emissive.copy(colour(status.state === 'running' ? '#1d6b1d' : '#000000'));
+    m.body.material.color.copy(colour(status.task ? TASK_COLORS[status.task] : '#7d8a99'));
+    for (const [mesh, original] of m.glbMeshes ?? []) {
+      mesh.material.color.copy(status.task ? colour(TASK_COLORS[status.task]) : original);
+    }
+  }
+
+  /** Place a worker figure from its pose; `tS` animates walking. */
   setWorkerPose(id, pose, tS) {
     const w = this.workers[id];
     if (!w) return;
-    const bob = pose.walking ? Math.abs(Math.sin(tS * 6)) * 0.06 : 0;
-    w.group.position.copy(floorToWorld(pose.x, pose.y, bob));
-    w.group.rotation.y = pose.heading;
+    w.real = placed(pose, tS);
     const key = `${pose.task}|${pose.zone}`;
     if (key !== w.key) {
       w.key = key;
-      const task = w.el.querySelector('.task');
-      task.textContent = pose.task ? this.ui.t(pose.task) : pose.zone === 'none' ? this.ui.t('away') : '';
+      this._workerLabel(w.el, pose);
+    }
+  }
+
+  /** The ideal day's pose of a worker (right half, side by side). */
+  setIdealWorkerPose(id, pose, tS) {
+    const w = this.workers[id];
+    if (!w || !w.idealEl) return;
+    w.ideal = placed(pose, tS);
+    w.idealAnchor.position.set(w.ideal.pos.x, w.ideal.pos.y + 2.0, w.ideal.pos.z);
+    const key = `${pose.task}|${pose.zone}`;
+    if (key !== w.idealKey) {
+      w.idealKey = key;
+      this._workerLabel(w.idealEl, pose);
+    }
+  }
+
+  _workerLabel(el, pose) {
+    const task = el.querySelector('.task');
+    el.dataset.zone = pose.zone;
+    el.dataset.task = pose.task ?? '';
+    task.textContent = pose.task ? this.ui.t(pose.task) : pose.zone === 'none' ? this.ui.t('away') : '';
+  }
+
+  /**
+   * Side by side on or off: the right half of the canvas shows the ideal day (same scene, same
+   * camera, machines and workers repainted between the two passes), with its own labels.
+   */
+  setSplit(on) {
+    this.split = !!on;
+    if (this.split && !this.idealLabels) this._buildIdealLabels();
+    if (this.idealLabels) this.idealLabels.domElement.hidden = !this.split;
+    for (const m of Object.values(this.machines)) { m.painted = ''; m.idealKey = ''; }
+    for (const w of Object.values(this.workers)) w.idealKey = '';
+    this.resize();
+  }
+
+  _buildIdealLabels() {
+    this.idealLabels = new CSS2DRenderer();
+    this.idealLabels.domElement.className = 'label-layer ideal-layer';
+    this.idealLabels.domElement.id = 'ideal-labels';
+    this.host.appendChild(this.idealLabels.domElement);
+    this.labelScene = new THREE.Scene();
+    for (const m of Object.values(this.machines)) {
+      const el = m.el.cloneNode(true);
+      el.classList.add('ideal-view');
+      el.querySelector('.ideal').remove();
+      const anchor = new CSS2DObject(el);
+      anchor.position.copy(floorToWorld(m.layout.centre[0], m.layout.centre[1], m.layout.height_m + 0.6));
+      this.labelScene.add(anchor);
+      m.idealEl = el;
+    }
+    for (const w of Object.values(this.workers)) {
+      const el = w.el.cloneNode(true);
+      el.classList.add('ideal-view');
+      w.idealAnchor = new CSS2DObject(el);
+      this.labelScene.add(w.idealAnchor);
+      w.idealEl = el;
+    }
+  }
+
+  /** Put the machines and workers in the state of one view (`real` or `ideal`). */
+  _apply(which) {
+    for (const m of Object.values(this.machines)) this._paint(m, m[which] ?? m.real);
+    for (const w of Object.values(this.workers)) {
+      const p = w[which] ?? w.real;
+      if (!p) continue;
+      w.group.position.copy(p.pos);
+      w.group.rotation.y = p.heading;
     }
   }
 
@@ -284,7 +381,7 @@ export class FactoryScene {
       const meshes = [];
       node.traverse((o) => { if (o.isMesh) meshes.push([o, o.material.color.clone()]); });
       this.machines[lm.id].glbMeshes = meshes;
-      this.machines[lm.id].key = '';
+      this.machines[lm.id].painted = '';
     }
     this.scene.remove(this.staticGroup);
     for (const m of Object.values(this.machines)) m.body.visible = false;
@@ -299,14 +396,55 @@ export class FactoryScene {
     this.renderer.setSize(w, h, false);
     this.renderer.domElement.style.width = `${w}px`;
     this.renderer.domElement.style.height = `${h}px`;
-    this.labels.setSize(w, h);
-    this.camera.aspect = w / h;
+    const half = Math.floor(w / 2);
+    this.viewW = this.split ? half : w;
+    this.labels.setSize(this.viewW, h);
+    if (this.idealLabels) {
+      this.idealLabels.setSize(w - half, h);
+      this.idealLabels.domElement.style.left = `${half}px`;
+    }
+    this.camera.aspect = this.viewW / h;
     this.camera.updateProjectionMatrix();
     if (this.cameraName === 'overview') this.setCamera('overview');  // re-fit the floor
   }
 
   render() {
-    this.renderer.render(this.scene, this.camera);
+    if (!this.split) {
+      this._apply('real');
+      this.renderer.render(this.scene, this.camera);
+      this.labels.render(this.scene, this.camera);
+      return;
+    }
+    // One canvas, two viewports: the recording on the left, the ideal day on the right.
+    const w = this.host.clientWidth || 800;
+    const h = this.host.clientHeight || 450;
+    const r = this.renderer;
+    r.setScissorTest(true);
+    this._apply('real');
+    r.setViewport(0, 0, this.viewW, h);
+    r.setScissor(0, 0, this.viewW, h);
+    r.render(this.scene, this.camera);
     this.labels.render(this.scene, this.camera);
+    this._apply('ideal');
+    r.setViewport(this.viewW, 0, w - this.viewW, h);
+    r.setScissor(this.viewW, 0, w - this.viewW, h);
+    r.render(this.scene, this.camera);
+    this.idealLabels.render(this.labelScene, this.camera);
+    r.setScissorTest(false);
+    r.setViewport(0, 0, w, h);
   }
+}
+
+const COLOURS = new Map();
+
+/** A cached THREE.Color per CSS colour: repainting between the two views allocates nothing. */
+function colour(css) {
+  let c = COLOURS.get(css);
+  if (!c) { c = new THREE.Color(css); COLOURS.set(css, c); }
+  return c;
+}
+
+function placed(pose, tS) {
+  const bob = pose.walking ? Math.abs(Math.sin(tS * 6)) * 0.06 : 0;
+  return { pos: floorToWorld(pose.x, pose.y, bob), heading: pose.heading };
 }

@@ -29,6 +29,7 @@ export function decodeState(search) {
   const cam = q.get('cam');
   if (cam && /^[A-Za-z0-9_.:-]{1,70}$/.test(cam)) out.cam = cam;
   if (q.get('live') === '1') out.live = true;
+  if (q.get('split') === '1') out.split = true;
   if (q.has('ideal')) out.ideal = decodeEdits(q.get('ideal'));
   return out;
 }
@@ -74,5 +75,6 @@ export function encodeState(state) {
   if (state.cam && state.cam !== 'overview') q.set('cam', state.cam);
   if (state.live) q.set('live', '1');
   if (state.ideal) q.set('ideal', encodeEdits(state.ideal));
+  if (state.ideal && state.split) q.set('split', '1');
   return `?${q.toString()}`;
 }

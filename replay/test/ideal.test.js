@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { avoidBreaks, idealDay, idealMachineDay, moveTask, resizeTask, runsToStates, taskId } from '../src/ideal.js';
+import {
+  avoidBreaks, idealDay, idealMachineDay, idealWorkerLanes, moveTask, overlayIntervals, resizeTask, runsToStates, taskId,
+} from '../src/ideal.js';
 import { buildLanes } from '../src/timeline.js';
 
 const H = 3600;
@@ -72,4 +74,31 @@ test('idealDay sums machines; a machine without tasks gains nothing', () => {
   const d = idealDay(lanes, [lunch], moveTask({}, 'M3#0', T0 + 5 * H, -1.5 * H));
   assert.equal(d.totalGainedMin, 90);
   assert.equal(d.machines[1].gainedMin, 0);
+});
+
+test('overlays replace the base where they lie and never overlap each other', () => {
+  const base = [{ zone: 'A', start: 0, end: 10 }, { zone: 'B', start: 10, end: 20 }];
+  const out = overlayIntervals(base, [{ zone: 'C', start: 5, end: 12 }, { zone: 'D', start: 11, end: 14 }]);
+  assert.deepEqual(out.map((z) => [z.zone, z.start, z.end]),
+    [['A', 0, 5], ['C', 5, 12], ['D', 12, 14], ['B', 14, 20]]);
+  assert.deepEqual(overlayIntervals(base, []), base);
+});
+
+test('on the ideal day a worker does the moved task at its new time, at that machine', () => {
+  const workers = [{
+    id: 'W1',
+    zones: [{ worker: 'W1', zone: 'none', start: T0, end: T0 + 5 * H },
+      { worker: 'W1', zone: 'M3', start: T0 + 5 * H, end: T0 + 9 * H }],
+    tasks: lane.tasks,
+  }];
+  const lanes = { start: T0, end: T0 + 9 * H, machines: [lane], workers };
+  const day = idealDay(lanes, [lunch], moveTask({}, 'M3#0', T0 + 5 * H, -1.5 * H));
+  const [w] = idealWorkerLanes(workers, day);
+  // 11:30-12:00: at M3 doing the jig change; before and after, where the recording had them.
+  assert.deepEqual(w.zones.map((z) => [z.zone, (z.start - T0) / H, (z.end - T0) / H]), [
+    ['none', 0, 3.5], ['M3', 3.5, 4], ['none', 4, 5], ['M3', 5, 6.5], ['M3', 6.5, 24600 / H], ['M3', 24600 / H, 9]]);
+  assert.deepEqual(w.tasks.map((x) => [x.task, (x.start - T0) / H]), [['jig_change', 3.5], ['tool_change', 6.5]]);
+  // No edits: the recorded lane again.
+  const [same] = idealWorkerLanes(workers, idealDay(lanes, [lunch], {}));
+  assert.deepEqual(same.tasks.map((x) => [x.start, x.end]), lane.tasks.map((x) => [x.start, x.end]));
 });

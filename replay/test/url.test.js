@@ -24,3 +24,9 @@ test('an ideal day travels in the URL', () => {
   assert.equal(encodeEdits({ 'no id': { start: 1 } }), '');
   assert.equal(decodeState('?site=a').ideal, undefined);
 });
+
+test('the side-by-side replay is shared only with an ideal day', () => {
+  assert.equal(decodeState(encodeState({ site: 'a', ideal: {}, split: true })).split, true);
+  assert.equal(encodeState({ site: 'a', split: true }), '?site=a');
+  assert.equal(decodeState('?split=yes').split, undefined);
+});

@@ -288,3 +288,65 @@ def test_the_models3d_scene_replaces_the_boxes_and_is_fitted_to_the_layout(page,
         # The viewer draws floor point (x, y) at (x, 0, -y); a GLB using +y is mirrored to fit.
         assert page.evaluate("window.__replay.scene().glb.scale.z") == (-1 if z_sign > 0 else 1)
         assert page.locator(".machine-label").count() == 3
+
+
+def _label(page: Any, layer: str, machine: str) -> dict[str, str]:
+    """State and task shown by a machine's label in one view (``scene-labels`` or ``ideal-labels``)."""
+    el = page.locator(f"#{layer} .machine-label[data-machine='{machine}']")
+    return {"state": el.get_attribute("data-state"), "task": el.get_attribute("data-task")}
+
+
+def test_side_by_side_the_shortened_task_ends_earlier_in_the_ideal_view(page, viewer_url, shifts):
+    from PIL import Image
+
+    truth = shifts.last
+    # A task of 8 min or more on M3: shortened by 5 min, the ideal day has finished it (and may
+    # be at the next task of the changeover, always another kind) while the recording is at it.
+    task = long_task(truth, "M3", min_s=480)
+    open_replay(page, viewer_url, "&lang=en")
+    page.locator("#ideal-btn").click()
+    page.locator("#split-btn").click()
+    assert page.locator("#split-btn").get_attribute("aria-pressed") == "true"
+    assert page.locator("#ideal-labels .machine-label").count() == 3
+    x = page.evaluate(f"window.__replay.timelineX({(task['start'] + task['end']) / 2})")
+    box = page.locator("#timeline").bounding_box()
+    page.mouse.click(x, box["y"] + 26 + 40 + 24)  # M3's ideal lane
+    assert "M3" in page.locator("#ideal-selected").inner_text()
+    page.locator("#ideal-edit [data-resize='-300']").click()
+    t_in = task["end"] - 150  # inside the 5 minutes cut off the task
+    page.evaluate(f"window.__replay.seek({t_in})")
+    next_frame(page)
+    real, ideal = _label(page, "scene-labels", "M3"), _label(page, "ideal-labels", "M3")
+    assert real == {"state": real["state"], "task": task["task"]}
+    assert ideal != real, "the two views show the same state inside the shortened part"
+    assert ideal["task"] != task["task"]
+    # Both views agree with the pure model (replay/src/ideal.js) at that moment, and the minutes
+    # gained on screen are what it computes.
+    breaks = httpx.get(f"{viewer_url}/api/replay/{SITE}").json()["breaks"]
+    model = page.evaluate(
+        """async ([breaks, t]) => {
+          const ideal = await import('./src/ideal.js');
+          const tl = await import('./src/timeline.js');
+          const lanes = window.__replay.lanes();
+          const day = ideal.idealDay(lanes, breaks, window.__replay.edits());
+          const st = tl.machineStatusAt(day.machines[0], t);
+          return { gain: tl.formatMinutes(day.totalGainedMin), min: day.totalGainedMin,
+                   state: st.state, task: st.task ?? '' };
+        }""", [breaks, t_in])
+    assert ideal == {"state": model["state"], "task": model["task"]}
+    assert model["min"] > 0
+    assert page.locator("#split-gain").inner_text() == model["gain"]
+    assert page.locator("#ideal-gain").inner_text() == model["gain"]
+    # The worker who did it: at the task in the recording, done with it on the ideal day.
+    w = task["worker"]
+    tags = page.evaluate(
+        f"[...document.querySelectorAll(\".worker-label[data-worker='{w}']\")].map(e => e.dataset.task)")
+    assert tags[0] == task["task"] and tags[1] != task["task"]
+    # The right half of the canvas is a rendered scene too, not the clear colour.
+    img = Image.open(io.BytesIO(page.locator("#scene-canvas").screenshot())).convert("RGB")
+    right = img.crop((img.width // 2 + 4, 0, img.width, img.height))
+    assert len(right.getcolors(maxcolors=1 << 22) or []) >= 50
+    assert "split=1" in page.url
+    page.locator("#ideal-btn").click()  # ideal day off: side by side off too
+    assert page.locator("#ideal-labels").is_hidden()
+    assert "split=1" not in page.url
