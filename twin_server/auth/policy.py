@@ -34,12 +34,13 @@ ALL = frozenset({"supervisor", "worker", "engineer", "integrator"})
 STAFF = frozenset({"supervisor", "engineer", "integrator"})
 SUP = frozenset({"supervisor"})
 SUP_INT = frozenset({"supervisor", "integrator"})
+ENG_SUP = frozenset({"engineer", "supervisor"})
 ANY_USER = ALL  # auth routes: any signed-in user (admin passes every role check)
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/viewer", "/api/auth/login"})
-# The viewer's static page and three.js; the data it shows comes from the API behind auth.
-PUBLIC_PREFIXES = ("/viewer/",)
+                          "/viewer", "/commissioning", "/api/auth/login"})
+# The viewer's and the commissioning page's static files; their data comes from the API behind auth.
+PUBLIC_PREFIXES = ("/viewer/", "/commissioning/")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/notes/{site}", SUP, "GET POST", worker_data=True),
     _p("/api/notes/{site}/{note_id}", SUP, "DELETE", worker_data=True),
     _p("/api/scene/{site}.glb", ALL),
+    # --- twin_server/api/commissioning.py (the installer's live checklist; beacon RSSI per worker) ---
+    _p("/api/commissioning/{site}", ENG_SUP, worker_data=True),
+    _p("/api/commissioning/{site}/start", ENG_SUP, "POST", machine="query:machine"),
+    _p("/ws/commissioning/{site}", ENG_SUP, "WS", worker_data=True),
     # --- twin_server/auth/worker_replay.py (the worker's own replay) ---
     _p("/api/worker/{site}/{worker}/replay", frozenset({"supervisor", "integrator", "worker"}),
        worker="path:worker", worker_data=True),
