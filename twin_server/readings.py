@@ -118,14 +118,19 @@ def parse_readings_text(text: str, site: Site, name: str = "readings") -> Loaded
             f" (missing {','.join(missing) or 'header'}; first line {shown!r})"
         )
     data_lines = sum(1 for line in text.splitlines()[1:] if line.strip())
-    table = pd.read_csv(
-        io.StringIO(text),
-        dtype=str,
-        keep_default_na=False,
-        on_bad_lines="skip",
-        skip_blank_lines=True,
-        engine="c",
-    )
+    try:
+        table = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            on_bad_lines="skip",
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except pd.errors.ParserError:
+        # e.g. an unterminated quote swallowing the rest of the file: parse line by line
+        # so that only the broken lines are lost (and counted).
+        table = _parse_lines(text)
     table.columns = [c.strip().lower() for c in table.columns]
     rejected: Counter[str] = Counter()
     # Rows with the wrong number of fields were skipped by the parser: count them.
@@ -141,6 +146,25 @@ def parse_readings_text(text: str, site: Site, name: str = "readings") -> Loaded
         }
     )
     return validate_readings(frame, site, rejected)
+
+
+def _parse_lines(text: str) -> pd.DataFrame:
+    """Slow path of :func:`parse_readings_text`: each physical line parsed on its own.
+
+    Lines whose field count differs from the header's, or that the csv module refuses,
+    are dropped (the caller counts them as ``unparseable``).
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = next(csv.reader([lines[0]]))
+    rows = []
+    for line in lines[1:]:
+        try:
+            fields = next(csv.reader([line], strict=True))
+        except (csv.Error, StopIteration):
+            continue
+        if len(fields) == len(header):
+            rows.append(fields)
+    return pd.DataFrame(rows, columns=header, dtype=str)
 
 
 def validate_readings(

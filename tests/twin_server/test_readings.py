@@ -102,3 +102,13 @@ def test_arbitrary_text_never_crashes(pilot_site, text: str) -> None:
     assert len(loaded.frame) + loaded.rejected_rows >= 0
     assert set(loaded.frame["kind"]) <= {"light", "pressure", "switch", "rssi", "zone", "light_state",
                                           "pressure_state"}
+
+
+def test_unterminated_quote_loses_only_its_line(pilot_site) -> None:
+    text = ("time,kind,source,channel,value\n"
+            "1795500000.0,light,M3,,812\n"
+            '1795500001.0,light,M3,,"813\n'
+            "1795500002.0,light,M3,,814\n")
+    loaded = parse_readings_text(text, pilot_site)
+    assert list(loaded.frame["value"].astype(float)) == [812.0, 814.0]
+    assert loaded.rejected_rows == 1
