@@ -1,6 +1,9 @@
 // The replay page: loads a shift, drives the clock, the scene, the timeline, notes, the ideal
 // day and live mode. State that matters for sharing lives in the URL.
 
+import {
+  AuthRequired, allowedView, api, signInForm, signOut, whoAmI,
+} from './auth.js';
 import { ReplayClock, SPEEDS } from './clock.js';
 import { machineName, translator } from './i18n.js';
 import { idealDay, idealWorkerLanes, moveTask, resizeTask } from './ideal.js';
@@ -19,7 +22,7 @@ const S = {
   ...fromUrl,
   urlIdeal: fromUrl.ideal, notes: [], edits: {}, ideal: null, selectedTask: null, liveSocket: null,
 };
-let t = translator('ja');
+let t = translator(S.lang ?? 'ja');
 let clock = null;
 let scene = null;
 let timeline = null;
@@ -33,14 +36,42 @@ function status(msg) {
   $('status-msg').textContent = msg ?? '';
 }
 
+// Every API call: with the CSRF header on changes; a 401 (sign-in needed or session over)
+// shows the sign-in form and, once signed in, tries the call once more.
+let signingIn = null;
+
+async function signIn() {
+  signingIn ??= signInForm($('signin'), (k) => t(k)).finally(() => { signingIn = null; });
+  const answer = await signingIn;
+  S.user = answer.user;
+  showUser();
+  return answer;
+}
+
 async function getJson(url, opts) {
-  const r = await fetch(url, opts);
-  if (!r.ok) {
-    let detail = '';
-    try { detail = (await r.json()).detail; } catch { /* not JSON */ }
-    throw new Error(`${r.status} ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`);
+  try {
+    return await api(url, opts);
+  } catch (err) {
+    if (!(err instanceof AuthRequired) || !S.bootDone) throw err;
+    await signIn();
+    return api(url, opts);
   }
-  return r.status === 204 ? null : r.json();
+}
+
+function showUser() {
+  const u = S.user;
+  $('user-box').hidden = !u;
+  if (!u) return;
+  $('user-name').textContent = u.worker ? `${u.name} (${u.worker})` : u.name;
+  $('user-name').dataset.role = u.role;
+  $('signout-btn').onclick = async () => {
+    try { await signOut(); } catch { /* the session may be over already */ }
+    location.reload();
+  };
+}
+
+function canUseNotes() {
+  return !S.user || S.user.role === 'supervisor' || S.user.role === 'admin';
 }
 
 function applyI18n() {
@@ -61,6 +92,16 @@ function syncUrl() {
 
 // --- boot -----------------------------------------------------------------------------------
 async function boot() {
+  // Sign-in first (when the server has it): it decides what this user may open.
+  S.user = (await whoAmI())?.user ?? null;
+  showUser();
+  const allowed = allowedView(S, S.user);
+  if (allowed.forced) {
+    // A worker lands on their own page, whatever the address asked for.
+    if (S.view === 'worker' && S.worker) status(t('onlyOwnPage'));
+    Object.assign(S, { view: allowed.view, worker: allowed.worker });
+    history.replaceState(null, '', encodeState({ site: S.site, view: S.view, worker: S.worker, lang: S.lang }));
+  }
   if (!S.site) {
     const { sites } = await getJson('/api/viewer/sites');
     if (!sites.length) throw new Error('no site: add ?site=SITE_ID to the address');
@@ -95,6 +136,7 @@ async function boot() {
     onSelectTask: (id) => { S.selectedTask = id; refreshIdeal(); },
   });
   buildControls();
+  $('notes-panel').hidden = !canUseNotes();
   if (S.urlIdeal) {  // a shared ideal day
     S.edits = S.urlIdeal;
     S.ideal = {};
@@ -177,6 +219,7 @@ function buildControls() {
   ws.onchange = () => {
     if (ws.value) location.search = encodeState({ site: S.site, view: 'worker', worker: ws.value, lang: S.lang });
   };
+  ws.hidden = S.user?.role === 'worker';
   const sel = $('note-target');
   sel.innerHTML = '';
   for (const m of layout.machines) sel.add(new Option(machineName(m, S.lang), m.id));
@@ -345,6 +388,7 @@ function editSelected(kind, deltaS) {
 
 // --- notes ----------------------------------------------------------------------------------
 async function loadNotes() {
+  if (!canUseNotes()) return;
   try {
     S.notes = await getJson(`/api/notes/${encodeURIComponent(S.site)}`);
   } catch (err) {
@@ -389,7 +433,11 @@ function renderNotes() {
     text.textContent = n.text;
     jumpBtn.append(small, text);
     const del = button(t('delete'), async () => {
-      await getJson(`/api/notes/${encodeURIComponent(S.site)}/${n.id}`, { method: 'DELETE' });
+      try {
+        await getJson(`/api/notes/${encodeURIComponent(S.site)}/${n.id}`, { method: 'DELETE' });
+      } catch (err) {
+        status(`${t('notes')}: ${err.message}`);
+      }
       loadNotes();
     });
     del.classList.add('note-delete');
@@ -513,7 +561,7 @@ async function bootWorker() {
   t = translator(S.lang);
   applyI18n();
   $('worker-select').hidden = true;
-  $('view-btn').hidden = false;
+  $('view-btn').hidden = S.user?.role === 'worker';  // a worker's replay is this page
   $('view-btn').onclick = () => { location.search = encodeState({ site: S.site, lang: S.lang }); };
   $('lang-btn').onclick = () => { S.lang = S.lang === 'ja' ? 'en' : 'ja'; syncUrl(); location.reload(); };
   $('title').textContent = `${t('workerView')} · ${layout.name}`;
@@ -521,7 +569,38 @@ async function bootWorker() {
   window.__replay = { ready: true, view: 'worker', worker: data.worker.id };
 }
 
-boot().then(() => {
+function bootLang() {
+  // Before the site (and its language) is known: the address's language, else Japanese.
+  $('lang-btn').onclick = () => {
+    S.lang = (S.lang ?? 'ja') === 'ja' ? 'en' : 'ja';
+    history.replaceState(null, '', encodeState({ ...decodeState(location.search), lang: S.lang }));
+    t = translator(S.lang);
+    applyI18n();
+  };
+  $('signin-lang').onclick = () => $('lang-btn').click();
+  document.documentElement.lang = S.lang ?? 'ja';
+  for (const el of document.querySelectorAll('#topbar [data-i18n], #signin [data-i18n]')) {
+    el.textContent = t(el.dataset.i18n);
+  }
+}
+
+function start() {
+  bootLang();
+  boot().then(started).catch(async (err) => {
+    if (err instanceof AuthRequired) {
+      // Not signed in: the form, then the page again from the address (it holds the moment).
+      await signInForm($('signin'), (k) => t(k));
+      location.reload();
+      return;
+    }
+    const forbidden = err.status === 403 || err.status === 404;
+    status(`${forbidden && S.user ? t('forbidden') : t('loadFailed')}: ${err.message}`);
+    window.__replay = { ready: false, error: String(err.message) };
+  });
+}
+
+function started() {
+  S.bootDone = true;
   if (S.view !== 'worker') {
     window.__replay = {
       ready: true, view: 'replay', stats, get clock() { return clock; }, lanes: () => lanes,
@@ -535,7 +614,6 @@ boot().then(() => {
       timelineX: (tt) => timeline.x(tt) + timeline.canvas.getBoundingClientRect().left,
     };
   }
-}).catch((err) => {
-  status(`${t('loadFailed')}: ${err.message}`);
-  window.__replay = { ready: false, error: String(err.message) };
-});
+}
+
+start();

@@ -23,6 +23,11 @@ export const STRINGS = {
     live: 'ライブ', liveUnavailable: 'ライブ利用不可', liveOn: 'ライブ表示中', liveConnecting: '接続中…',
     shift: 'シフト', language: 'English', loading: '読み込み中…', loadFailed: 'データを読み込めません',
     min: '分', lane: 'レーン', break: '休憩', sideBySide: '実績と並べて再生',
+    signIn: 'サインイン', signOut: 'サインアウト', userName: 'ユーザー名', password: 'パスワード',
+    signInWrong: 'ユーザー名またはパスワードが違います', signInBlocked: '失敗が多すぎます。しばらくしてから再試行してください',
+    signInMissing: 'ユーザー名とパスワードを入力してください', signInFailed: 'サインインできません (サーバーに接続できません)',
+    signingIn: 'サインイン中…', seconds: '秒', signedInAs: 'サインイン中', forbidden: 'この画面を見る権限がありません',
+    onlyOwnPage: '自分のページだけを表示できます',
   },
   en: {
     title: 'Shift replay',
@@ -47,6 +52,11 @@ export const STRINGS = {
     live: 'Live', liveUnavailable: 'Live unavailable', liveOn: 'Live', liveConnecting: 'Connecting…',
     shift: 'Shift', language: '日本語', loading: 'Loading…', loadFailed: 'Cannot load the data',
     min: 'min', lane: 'lane', break: 'Break', sideBySide: 'Replay beside the recording',
+    signIn: 'Sign in', signOut: 'Sign out', userName: 'User name', password: 'Password',
+    signInWrong: 'Wrong user name or password', signInBlocked: 'Too many failed sign-ins; try again later',
+    signInMissing: 'Enter your user name and password', signInFailed: 'Cannot sign in (server unreachable)',
+    signingIn: 'Signing in…', seconds: 's', signedInAs: 'Signed in', forbidden: 'You may not open this page',
+    onlyOwnPage: 'You can open only your own page',
   },
 };
 

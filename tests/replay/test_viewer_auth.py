@@ -1,0 +1,105 @@
+"""The replay page with sign-in on: a real uvicorn server with ``install_auth``, real Chromium."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from viewer_harness import serve, wait_ready
+
+pytestmark = pytest.mark.browser
+
+SITE = "toyama-pilot"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def auth_url(shifts, tmp_path_factory) -> Iterator[str]:
+    from argon2 import PasswordHasher
+
+    from twin_server.api.viewer import create_viewer_app
+    from twin_server.auth import AuthStore, install_auth
+    from twin_server.replay_data import FileReplayProvider
+
+    data = tmp_path_factory.mktemp("viewer-auth")
+    app = create_viewer_app(FileReplayProvider(shifts.dir), data, build_scenes=False)
+    # Cheap argon2 parameters keep the test fast; production uses argon2-cffi's defaults.
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    store = AuthStore(data / "auth.sqlite", hasher=hasher)
+    install_auth(app, data_dir=data, site_ids=[SITE], store=store)
+    store.add_user("sato", SITE, "supervisor", PASSWORD)
+    store.add_user("alice", SITE, "worker", PASSWORD, worker="W1")
+    with serve(app) as url:
+        yield url
+    store.close()
+
+
+def sign_in(page: Any, name: str, password: str = PASSWORD) -> None:
+    form = page.locator("#signin")
+    form.wait_for(state="visible")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
+
+
+def post_without_csrf(page: Any) -> int:
+    return page.evaluate(
+        f"fetch('/api/notes/{SITE}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},"
+        " body: JSON.stringify({t: 1675817400, target: 'M3', text: 'no token'})}).then(r => r.status)")
+
+
+def test_supervisor_signs_in_adds_a_note_with_csrf_and_signs_out(page, auth_url, shifts):
+    page.goto(f"{auth_url}/viewer/?site={SITE}&lang=en")
+    # The API answers 401: the page asks for a sign-in instead of showing an error.
+    sign_in(page, "sato", "wrong password")
+    msg = page.locator("#signin .signin-msg")
+    page.wait_for_function("document.querySelector('#signin .signin-msg').textContent.startsWith('Wrong')")
+    assert msg.inner_text() == "Wrong user name or password"
+    sign_in(page, "sato")
+    wait_ready(page)
+    assert page.locator("#signin").is_hidden()
+    assert page.locator("#user-name").inner_text() == "sato"
+    assert page.locator("#signout-btn").inner_text() == "Sign out"
+    # The server refuses a change without the CSRF header, so a stored note proves the page sent it.
+    assert post_without_csrf(page) == 403
+    text = f"start the long run before lunch ({time.monotonic_ns()})"
+    page.locator("#note-target").select_option("M7")
+    page.locator("#note-text").fill(text)
+    page.locator("#note-add").click()
+    page.locator(f"#notes-list .note-text:text-is('{text}')").wait_for()
+    page.reload()
+    wait_ready(page)
+    page.locator(f"#notes-list .note-text:text-is('{text}')").wait_for()  # still signed in, still there
+    page.locator("#signout-btn").click()
+    page.locator("#signin").wait_for(state="visible")
+    assert page.evaluate(f"fetch('/api/notes/{SITE}').then(r => r.status)") == 401
+
+
+def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_url, shifts):
+    # Asked for W2's page, in the site's default language (Japanese).
+    page.goto(f"{auth_url}/viewer/?site={SITE}&view=worker&worker=W2")
+    sign_in(page, "alice", "wrong")
+    page.wait_for_function("document.querySelector('#signin .signin-msg').textContent.length > 5"
+                           " && !document.querySelector('#signin .signin-msg').textContent.endsWith('…')")
+    assert page.locator("#signin .signin-msg").inner_text() == "ユーザー名またはパスワードが違います"
+    assert page.locator("#signin button[type=submit]").inner_text() == "サインイン"
+    sign_in(page, "alice")
+    wait_ready(page)
+    assert page.evaluate("window.__replay.worker") == "W1"
+    assert "worker=W1" in page.url
+    assert "Operator A" in page.locator("#worker-title").inner_text()
+    assert "Operator B" not in page.locator("body").inner_text()
+    bars = page.locator(".gantt-row").last.locator(".gantt-task")
+    assert bars.count() == sum(t["worker"] == "W1" for t in shifts.last["tasks"])
+    assert page.locator("#status-msg").inner_text() == "自分のページだけを表示できます"
+    assert page.locator("#view-btn").is_hidden()  # no way to the site-wide replay
+    assert page.locator("#signout-btn").inner_text() == "サインアウト"
+    # The server agrees: another worker's timeline and the site replay are refused.
+    assert page.evaluate(f"fetch('/api/worker/{SITE}/W2').then(r => r.status)") == 403
+    assert page.evaluate(f"fetch('/api/replay/{SITE}').then(r => r.status)") == 403
+    # Opening the plain replay address lands on the worker's page again.
+    page.goto(f"{auth_url}/viewer/?site={SITE}&lang=en")
+    wait_ready(page)
+    assert page.evaluate("window.__replay.worker") == "W1"
