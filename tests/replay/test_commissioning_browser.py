@@ -122,3 +122,25 @@ def test_japanese_by_default_for_the_pilot_site_and_polling_works(page, server, 
     assert page.evaluate("document.documentElement.lang") == "en"
     assert "Button tool change" in item(page, "M3", "switch:sw-tool").inner_text()
     assert "lang=en" in page.url
+
+
+def test_sign_in_form_then_start_sends_the_csrf_token(page, tmp_path, pilot_site):
+    app = create_app(Settings(site=pilot_site, data_dir=tmp_path / "data", broker_host=None, auth=True))
+    store = app.state.auth.store
+    store.add_user("eng", pilot_site.site, "engineer", "correct horse battery")
+    with serve(app, lifespan="on") as url:
+        page.goto(f"{url}/commissioning/?site={pilot_site.site}&lang=en")
+        page.wait_for_selector("#cm-login:not([hidden])")
+        assert page.locator(".cm-card").count() == 0
+        page.fill("#cm-name", "eng")
+        page.fill("#cm-password", "correct horse battery")
+        page.locator("#cm-login button[type=submit]").click()
+        page.wait_for_selector("#machine-M7 .cm-item")
+        assert page.locator("#cm-login").is_hidden()
+        page.locator('.cm-start[data-machine="M7"]').click()
+        deadline = time.monotonic() + 10
+        while not any(a["route"].endswith("/start") for a in store.audit_rows()):
+            assert time.monotonic() < deadline, "no start request reached the server"
+            time.sleep(0.05)
+    starts = [a for a in store.audit_rows() if a["route"].endswith("/start")]
+    assert [(a["user"], a["status"], a["target_machine"]) for a in starts] == [("eng", 200, "M7")]

@@ -283,3 +283,32 @@ def test_api_errors_name_the_problem(client, site):
     assert client.get("/commissioning/src/commissioning.js").status_code == 200
     assert client.get("/commissioning/../pyproject.toml").status_code == 404
     assert client.get("/commissioning/src/app.js").status_code == 404  # only the page's own files
+
+
+# --- with sign-in: engineers and supervisors only -------------------------------------------------
+def test_roles_sessions_and_csrf(tmp_path, pilot_site):
+    app = create_app(Settings(site=pilot_site, data_dir=tmp_path / "data", broker_host=None, auth=True))
+    store = app.state.auth.store
+    sid = pilot_site.site
+    for name, role, worker in (("eng", "engineer", None), ("sup", "supervisor", None),
+                               ("w1", "worker", "W1"), ("integ", "integrator", None)):
+        store.add_user(name, sid, role, "correct horse battery", worker=worker)
+    url = f"/api/commissioning/{sid}"
+    with TestClient(app) as anon:
+        assert anon.get(url).status_code == 401
+        assert anon.get("/commissioning/").status_code == 200  # the page itself is public, like the viewer's
+        for name in ("w1", "integ"):
+            headers = {"Authorization": f"Bearer {store.create_token(store.user(name), 600)[1]}"}
+            assert anon.get(url, headers=headers).status_code == 403, name
+        sup = {"Authorization": f"Bearer {store.create_token(store.user('sup'), 600)[1]}"}
+        assert anon.get(url, headers=sup).status_code == 200
+    with TestClient(app) as eng:
+        csrf = eng.post("/api/auth/login", json={"name": "eng", "password": "correct horse battery"}).json()
+        assert eng.get(url).status_code == 200
+        start = f"{url}/start?machine=M7"
+        assert eng.post(start).status_code == 403  # a cookie session needs the CSRF header
+        r = eng.post(start, headers={"X-CSRF-Token": csrf["csrf_token"]})
+        assert r.status_code == 200 and r.json()["id"] == "M7"
+    changes = [a for a in store.audit_rows(site=sid) if a["route"] == "/api/commissioning/{site}/start"]
+    assert [(a["user"], a["status"], a["target_machine"]) for a in changes] == [("eng", 403, "M7"),
+                                                                               ("eng", 200, "M7")]
