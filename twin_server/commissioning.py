@@ -93,8 +93,8 @@ class SensorTrack:
     last_value: float | None = None
     last_t_ns: int | None = None
     last_rx_ns: int | None = None
-    # (arrival ns, level) of the last RECENT_S seconds, for the min/max.
-    recent: deque[tuple[int, float]] = field(default_factory=deque)
+    # [arrival second, min, max] per second of the last RECENT_S seconds (bounded whatever the rate).
+    recent: deque[list[float]] = field(default_factory=deque)
     states_seen: dict[int, int] = field(default_factory=dict)  # 0/1 -> arrival ns of the first
     presses: int = 0
     first_press_rx_ns: int | None = None
@@ -180,8 +180,13 @@ class MachineSession:
                     track.first_press_rx_ns, track.first_press_t_ns = rx, int(row["t_ns"])
                 track.last_press_rx_ns = rx
         else:
-            track.recent.append((rx, v))
-            while track.recent and track.recent[0][0] < rx - RECENT_S * 1e9:
+            sec = rx // 10**9
+            last = track.recent[-1] if track.recent else None
+            if last is not None and last[0] == sec:
+                last[1], last[2] = min(last[1], v), max(last[2], v)
+            else:
+                track.recent.append([sec, v, v])
+            while track.recent and track.recent[0][0] < sec - RECENT_S:
                 track.recent.popleft()
         track.unit = str(row.get("unit") or "")
         track.last_value, track.last_t_ns, track.last_rx_ns = v, int(row["t_ns"]), rx
@@ -249,8 +254,9 @@ def _age_s(now_ns: int, rx_ns: int | None) -> float | None:
 def _levels(track: SensorTrack | None, now_ns: int) -> tuple[float, float] | None:
     if track is None:
         return None
-    recent = [v for rx, v in track.recent if rx >= now_ns - RECENT_S * 1e9]
-    return (min(recent), max(recent)) if recent else None
+    cutoff = now_ns // 10**9 - RECENT_S
+    recent = [b for b in track.recent if b[0] >= cutoff]
+    return (min(b[1] for b in recent), max(b[2] for b in recent)) if recent else None
 
 
 def _fmt(v: float) -> str:

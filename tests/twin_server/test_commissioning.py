@@ -312,3 +312,32 @@ def test_roles_sessions_and_csrf(tmp_path, pilot_site):
     changes = [a for a in store.audit_rows(site=sid) if a["route"] == "/api/commissioning/{site}/start"]
     assert [(a["user"], a["status"], a["target_machine"]) for a in changes] == [("eng", 403, "M7"),
                                                                                ("eng", 200, "M7")]
+
+
+def test_tracker_reads_only_new_rows_and_caps_a_long_backlog(tmp_path, pilot_site, monkeypatch):
+    from twin_server.api import commissioning as api
+    from twin_server.journal import Journal
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    old = [(Reading(pilot_site.site, "pi-m3", "sw-tool", "switch", NOW_NS, 0, "M3", 1.0, "bool",
+                    "tool_change"), NOW_NS)]
+    journal.write_batch(old)
+    tracker = api.CommissioningTracker(pilot_site, journal, clock_ns=lambda: NOW_NS + S_NS)
+    # A press from before the server started does not count.
+    assert status_of(tracker.view("M3")["machines"][0])["switch:sw-tool"] == "waiting"
+
+    def press(seq: int, channel: str, sensor: str) -> tuple[Reading, int]:
+        return Reading(pilot_site.site, "pi-m3", sensor, "switch", NOW_NS + seq, seq, "M3", 1.0, "bool",
+                       channel), NOW_NS + seq
+
+    journal.write_batch([press(1, "tool_change", "sw-tool")])
+    assert tracker.refresh() == 1 and tracker.refresh() == 0
+    assert status_of(tracker.view("M3")["machines"][0])["switch:sw-tool"] == "pass"
+    monkeypatch.setattr(api, "MAX_CATCHUP_ROWS", 3)
+    journal.write_batch([press(seq, "program_input", "sw-program") for seq in range(10)]
+                        + [press(seq, "material_setting", "sw-material") for seq in range(2)])
+    doc = tracker.view()
+    st = status_of(doc["machines"][0])
+    assert doc["skipped_rows"] == 9 and st["switch:sw-program"] == st["switch:sw-material"] == "pass"
+    assert doc["machines"][0]["sensors"][3]["presses"] == 1  # only the newest program press was read
+    journal.close()
