@@ -76,6 +76,10 @@ class JournalReplayProvider:
         self._check(site_id)
         return self._site
 
+    def site_ids(self) -> list[str]:
+        """The one site this server serves (the viewer lists it when opened without ?site=)."""
+        return [self._site.site]
+
     def site_path(self, site_id: str) -> Path:
         self._check(site_id)
         if self._site_path is None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from twin_server.result import Result, ResultError, load_result
-from twin_server.site import Site, load_site
+from twin_server.site import Site, SiteError, load_site
 
 __all__ = [
     "FileReplayProvider",
@@ -274,8 +274,15 @@ class FileReplayProvider:
         raise ReplayError(f"unknown site {site_id!r}")
 
     def site_ids(self) -> list[str]:
-        """Ids of every site found."""
-        return [self._load(d).site.site for d in self.directories]
+        """Ids of every readable site; a directory whose site file is missing or invalid is
+        left out and listed in :attr:`skipped` (the list of sites must not fail on one)."""
+        ids = []
+        for d in self.directories:
+            try:
+                ids.append(self._load(d).site.site)
+            except (ReplayError, SiteError) as exc:
+                self.skipped[str(d)] = str(exc)
+        return ids
 
     def site_path(self, site_id: str) -> Path:
         """Path of the site's YAML file (for ``models3d scene``)."""

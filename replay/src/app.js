@@ -103,9 +103,10 @@ async function boot() {
     history.replaceState(null, '', encodeState({ site: S.site, view: S.view, worker: S.worker, lang: S.lang }));
   }
   if (!S.site) {
-    const { sites } = await getJson('/api/viewer/sites');
-    if (!sites.length) throw new Error('no site: add ?site=SITE_ID to the address');
-    S.site = sites[0];
+    const { sites, names } = await getJson('/api/viewer/sites');
+    if (sites.length !== 1) return showSites(sites, names ?? {});
+    S.site = sites[0];  // one site: open it
+    history.replaceState(null, '', encodeState({ ...decodeState(location.search), site: S.site }));
   }
   if (S.view === 'worker') return bootWorker();
   // Fetch three.js and the shift in parallel: both are on the path to the first frame.
@@ -548,6 +549,34 @@ async function refetchShift(day) {
   }
 }
 
+// --- no ?site= and several sites (or none): the list -----------------------------------------
+function showSites(sites, names) {
+  $('replay-view').hidden = true;
+  $('site-list').hidden = false;
+  for (const id of ['shift-select', 'live-btn', 'clock', 'worker-select']) {
+    const el = $(id);
+    (id === 'shift-select' ? el.parentElement : el).hidden = true;
+  }
+  applyI18n();
+  $('title').textContent = t('title');
+  const ul = $('sites');
+  ul.innerHTML = '';
+  if (!sites.length) status(t('noSites'));
+  for (const id of sites) {
+    const li = document.createElement('li');
+    const a = document.createElement('a');
+    a.className = 'btn';
+    a.dataset.site = id;
+    a.href = encodeState({ site: id, lang: S.lang });
+    const small = document.createElement('small');
+    small.textContent = id;
+    a.append(document.createTextNode(names[id] ?? id), small);
+    li.append(a);
+    ul.append(li);
+  }
+  S.view = 'sites';
+}
+
 // --- worker view ----------------------------------------------------------------------------
 async function bootWorker() {
   $('replay-view').hidden = true;
@@ -601,7 +630,9 @@ function start() {
 
 function started() {
   S.bootDone = true;
-  if (S.view !== 'worker') {
+  if (S.view === 'sites') {
+    window.__replay = { ready: true, view: 'sites' };
+  } else if (S.view !== 'worker') {
     window.__replay = {
       ready: true, view: 'replay', stats, get clock() { return clock; }, lanes: () => lanes,
       seek: (tt) => { clock.seek(tt, performance.now()); },

@@ -154,6 +154,13 @@ def test_provider_skips_bad_files_and_refuses_unknown_sites(shifts, tmp_path):
         p.site("nowhere")
     with pytest.raises(ReplayError):
         FileReplayProvider(Path(tmp_path / "empty"))._find(SITE)
+    # The list of sites leaves out a directory without a valid site file instead of failing.
+    (tmp_path / "nosite").mkdir()
+    (tmp_path / "badsite").mkdir()
+    (tmp_path / "badsite" / "site.yaml").write_text("site: [not, a, site]\n")
+    p = FileReplayProvider(tmp_path / "nosite", d, tmp_path / "badsite")
+    assert p.site_ids() == [SITE]
+    assert any("nosite" in k for k in p.skipped) and any("badsite" in k for k in p.skipped)
 
 
 def test_clip_result_cuts_intervals_at_the_window():
@@ -176,6 +183,8 @@ def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_
     with serve(app, lifespan="on") as url, httpx.Client(base_url=url, timeout=30) as c:
         assert c.get("/viewer/").status_code == 200
         assert c.get("/viewer/vendor/three/build/three.module.js").status_code == 200
+        # The page opened without ?site= lists the server's sites (JournalReplayProvider.site_ids).
+        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name}}
         assert c.get(f"/api/replay/{SITE}/shifts").json() == []
         empty = c.get(f"/api/replay/{SITE}")
         assert empty.status_code == 404

@@ -350,3 +350,32 @@ def test_side_by_side_the_shortened_task_ends_earlier_in_the_ideal_view(page, vi
     page.locator("#ideal-btn").click()  # ideal day off: side by side off too
     assert page.locator("#ideal-labels").is_hidden()
     assert "split=1" not in page.url
+
+
+def test_without_a_site_the_page_lists_the_servers_sites(page, viewer_url, shifts, tmp_path):
+    # One site: it opens at once, and the address says which.
+    page.goto(f"{viewer_url}/viewer/?lang=en")
+    wait_ready(page)
+    assert page.evaluate("window.__replay.view") == "replay"
+    assert f"site={SITE}" in page.url
+    # Two sites (one of them with no data yet): a list of both, by name; a tap opens one.
+    other = tmp_path / "other"
+    other.mkdir()
+    text = (shifts.dir / "site.yaml").read_text()
+    (other / "site.yaml").write_text(text.replace(f"site: {SITE}", "site: second-shop")
+                                     .replace("name: Toyama machining shop (pilot)", "name: Second shop"))
+    app = create_viewer_app(FileReplayProvider(shifts.dir, other), tmp_path / "data", build_scenes=False)
+    with serve(app) as url:
+        page.goto(f"{url}/viewer/?lang=en")
+        wait_ready(page)
+        assert page.evaluate("window.__replay.view") == "sites"
+        assert page.locator("#site-list h2").inner_text() == "Choose a site"
+        links = page.locator("#sites a")
+        assert links.count() == 2
+        assert [links.nth(k).get_attribute("data-site") for k in range(2)] == [SITE, "second-shop"]
+        assert "Second shop" in links.nth(1).inner_text()
+        links.nth(0).click()
+        page.wait_for_url(f"**site={SITE}**")
+        wait_ready(page)
+        assert page.evaluate("window.__replay.view") == "replay"
+        assert page.locator(".machine-label").count() == 3

@@ -96,7 +96,7 @@ def wait_ready(page: Any, min_frames: int = 2, timeout_ms: float = 30000) -> Non
     """Wait until the replay page has loaded its data and rendered ``min_frames`` frames."""
     page.wait_for_function(
         f"window.__replay && (window.__replay.ready === false || (window.__replay.ready"
-        f" && (window.__replay.view === 'worker' || window.__replay.stats.frames >= {min_frames})))",
+        f" && (window.__replay.view !== 'replay' || window.__replay.stats.frames >= {min_frames})))",
         timeout=timeout_ms)
     err = page.evaluate("window.__replay.error || null")
     if err:

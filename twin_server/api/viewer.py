@@ -174,11 +174,18 @@ def _site_or_404(provider: ReplayProvider, site: str) -> Any:
 
 
 # --- routes ---------------------------------------------------------------------------------
-@router.get("/api/viewer/sites", summary="Sites the viewer can show")
-def list_sites(request: Request) -> dict[str, list[str]]:
+@router.get("/api/viewer/sites", summary="Sites the viewer can show: ids and display names")
+def list_sites(request: Request) -> dict[str, Any]:
     provider = _provider(request)
     ids = getattr(provider, "site_ids", None)
-    return {"sites": list(ids()) if ids is not None else []}
+    sites = list(ids()) if ids is not None else []
+    names = {}
+    for sid in sites:
+        try:
+            names[sid] = provider.site(sid).name or sid
+        except ReplayError:  # listed but unreadable right now: the id will do
+            names[sid] = sid
+    return {"sites": sites, "names": names}
 
 
 @router.get("/api/replay/{site}/shifts", summary="Recorded shifts of a site")
