@@ -114,7 +114,7 @@ async function boot() {
   const q = new URLSearchParams();
   if (S.day) q.set('day', S.day);
   const t0 = performance.now();
-  const payload = await getJson(`/api/replay/${encodeURIComponent(S.site)}?${q}`);
+  const payload = await getJson(`${replayRoute()}?${q}`);
   stats.dataMs = performance.now() - t0;
   layout = payload.site;
   S.lang ??= layout.language === 'ja' ? 'ja' : 'en';
@@ -156,6 +156,12 @@ async function boot() {
   setTimeout(loadGlb, 0);
 }
 
+/** The site replay, or (`view=mine`) one worker's own cut of it, which workers may read. */
+function replayRoute() {
+  const site = encodeURIComponent(S.site);
+  return S.view === 'mine' ? `/api/worker/${site}/${encodeURIComponent(S.worker ?? '')}/replay` : `/api/replay/${site}`;
+}
+
 async function loadGlb() {
   try {
     const head = await fetch(`/api/scene/${encodeURIComponent(S.site)}.glb`, { method: 'GET' });
@@ -180,7 +186,8 @@ function fillShifts(shifts) {
   }
   sel.onchange = () => {
     S.day = sel.value;
-    location.search = encodeState({ site: S.site, day: S.day, lang: S.lang });
+    const mine = S.view === 'mine' ? { view: 'mine', worker: S.worker } : {};
+    location.search = encodeState({ site: S.site, day: S.day, lang: S.lang, ...mine });
   };
 }
 
@@ -220,7 +227,14 @@ function buildControls() {
   ws.onchange = () => {
     if (ws.value) location.search = encodeState({ site: S.site, view: 'worker', worker: ws.value, lang: S.lang });
   };
-  ws.hidden = S.user?.role === 'worker';
+  ws.hidden = S.user?.role === 'worker' || S.view === 'mine';
+  // One worker's replay: back to their timeline; no live view (it holds everyone's data).
+  $('view-btn').hidden = S.view !== 'mine';
+  $('view-btn').textContent = t('myTimeline');
+  $('view-btn').onclick = () => {
+    location.search = encodeState({ site: S.site, view: 'worker', worker: S.worker, lang: S.lang });
+  };
+  $('live-btn').hidden = S.view === 'mine';
   const sel = $('note-target');
   sel.innerHTML = '';
   for (const m of layout.machines) sel.add(new Option(machineName(m, S.lang), m.id));
@@ -539,7 +553,7 @@ function setResult(doc) {
 
 async function refetchShift(day) {
   try {
-    const payload = await getJson(`/api/replay/${encodeURIComponent(S.site)}?day=${day}`);
+    const payload = await getJson(`${replayRoute()}?day=${day}`);
     S.payload = payload;
     S.day = payload.shift.day;
     fillShifts(payload.shifts);
@@ -590,8 +604,14 @@ async function bootWorker() {
   t = translator(S.lang);
   applyI18n();
   $('worker-select').hidden = true;
-  $('view-btn').hidden = S.user?.role === 'worker';  // a worker's replay is this page
-  $('view-btn').onclick = () => { location.search = encodeState({ site: S.site, lang: S.lang }); };
+  // A worker goes on to their own replay; anyone else back to the site replay.
+  const own = S.user?.role === 'worker';
+  $('view-btn').hidden = false;
+  $('view-btn').textContent = own ? t('myReplay') : t('backToReplay');
+  $('view-btn').onclick = () => {
+    location.search = encodeState(own ? { site: S.site, view: 'mine', worker: S.worker, lang: S.lang }
+      : { site: S.site, lang: S.lang });
+  };
   $('lang-btn').onclick = () => { S.lang = S.lang === 'ja' ? 'en' : 'ja'; syncUrl(); location.reload(); };
   $('title').textContent = `${t('workerView')} · ${layout.name}`;
   renderWorkerView($('worker-view'), data, { t, lang: S.lang, tz: layout.timezone });

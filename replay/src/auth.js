@@ -65,15 +65,17 @@ export function loginError(status, retryAfter) {
 }
 
 /**
- * Where a signed-in user may look: a worker only at their own page, whatever the address asks.
+ * Where a signed-in user may look: a worker only at their own page (timeline, or their own
+ * replay `mine`), whatever the address asks.
  * @param {{view?:string, worker?:string}} wanted view state from the URL
  * @param {{role:string, worker:string|null}|null} user the signed-in user (null: auth is off)
  * @returns {{view?:string, worker?:string, forced:boolean}}
  */
 export function allowedView(wanted, user) {
   if (!user || user.role !== 'worker') return { view: wanted.view, worker: wanted.worker, forced: false };
-  const forced = wanted.view !== 'worker' || wanted.worker !== user.worker;
-  return { view: 'worker', worker: user.worker, forced };
+  const view = wanted.view === 'mine' ? 'mine' : 'worker';
+  const forced = wanted.view !== view || wanted.worker !== user.worker;
+  return { view, worker: user.worker, forced };
 }
 
 /** `fetch` a JSON API: CSRF on unsafe methods; 401 -> AuthRequired; other errors -> ApiError. */

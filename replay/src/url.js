@@ -2,7 +2,8 @@
 
 import { SPEEDS } from './clock.js';
 
-const VIEWS = ['replay', 'worker'];
+// `mine`: one worker's own replay (the site replay cut to their rows, for a signed-in worker).
+const VIEWS = ['replay', 'worker', 'mine'];
 const LANGS = ['ja', 'en'];
 
 /**

@@ -23,6 +23,9 @@ test('a worker may only look at their own page', () => {
   assert.deepEqual(allowedView({ view: 'worker', worker: 'W1' }, w1), { view: 'worker', worker: 'W1', forced: false });
   assert.deepEqual(allowedView({ view: 'worker', worker: 'W2' }, w1), { view: 'worker', worker: 'W1', forced: true });
   assert.deepEqual(allowedView({}, w1), { view: 'worker', worker: 'W1', forced: true });
+  // Their own replay, never someone else's.
+  assert.deepEqual(allowedView({ view: 'mine', worker: 'W1' }, w1), { view: 'mine', worker: 'W1', forced: false });
+  assert.deepEqual(allowedView({ view: 'mine', worker: 'W2' }, w1), { view: 'mine', worker: 'W1', forced: true });
   const sup = { role: 'supervisor', worker: null };
   assert.deepEqual(allowedView({ view: 'worker', worker: 'W2' }, sup), { view: 'worker', worker: 'W2', forced: false });
   assert.deepEqual(allowedView({}, null), { view: undefined, worker: undefined, forced: false });
@@ -34,7 +37,7 @@ test('sign-in errors have a message in both languages', () => {
   assert.deepEqual(loginError(429, null), { key: 'signInBlocked', retryS: null });
   assert.equal(loginError(500).key, 'signInFailed');
   for (const key of ['signIn', 'signOut', 'userName', 'password', 'signInWrong', 'signInBlocked', 'signInMissing',
-    'signInFailed', 'signingIn', 'seconds', 'signedInAs', 'forbidden', 'onlyOwnPage']) {
+    'signInFailed', 'signingIn', 'seconds', 'signedInAs', 'forbidden', 'onlyOwnPage', 'myReplay']) {
     assert.ok(STRINGS.ja[key] && STRINGS.en[key], `missing string ${key}`);
     assert.notEqual(STRINGS.ja[key], STRINGS.en[key]);
   }

@@ -94,7 +94,6 @@ def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_ur
     bars = page.locator(".gantt-row").last.locator(".gantt-task")
     assert bars.count() == sum(t["worker"] == "W1" for t in shifts.last["tasks"])
     assert page.locator("#status-msg").inner_text() == "自分のページだけを表示できます"
-    assert page.locator("#view-btn").is_hidden()  # no way to the site-wide replay
     assert page.locator("#signout-btn").inner_text() == "サインアウト"
     # The server agrees: another worker's timeline and the site replay are refused.
     assert page.evaluate(f"fetch('/api/worker/{SITE}/W2').then(r => r.status)") == 403
@@ -103,3 +102,22 @@ def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_ur
     page.goto(f"{auth_url}/viewer/?site={SITE}&lang=en")
     wait_ready(page)
     assert page.evaluate("window.__replay.worker") == "W1"
+    # Their own replay of the shift: machines, and of the people only them.
+    page.locator("#view-btn").click()
+    page.wait_for_url("**view=mine**")
+    wait_ready(page)
+    assert page.evaluate("window.__replay.lanes().workers.map(w => w.id)") == ["W1"]
+    assert page.locator(".worker-label").count() == 1
+    assert page.locator(".machine-label").count() == 3
+    mine = sorted(t["start"] for t in shifts.last["tasks"] if t["worker"] == "W1")
+    shown = page.evaluate("window.__replay.lanes().machines.flatMap(m => m.tasks.map(t => t.start))")
+    assert sorted(shown) == pytest.approx(mine, abs=0.1)
+    assert page.locator("#notes-panel").is_hidden() and page.locator("#live-btn").is_hidden()
+    assert page.locator("#worker-select").is_hidden()
+    # Another worker's replay asked for by address: their own instead.
+    page.goto(f"{auth_url}/viewer/?site={SITE}&view=mine&worker=W2&lang=en")
+    wait_ready(page)
+    assert page.evaluate("window.__replay.lanes().workers.map(w => w.id)") == ["W1"]
+    assert "worker=W1" in page.url
+    page.locator("#view-btn").click()  # back to the timeline
+    page.wait_for_url("**view=worker**")
