@@ -289,7 +289,9 @@ def _decode_status(site: str, device: str, body: dict[str, Any]) -> Status:
 def _json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
     try:
         text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = _JSON.decode(text)
+    except WireError:  # NaN/Infinity: bad_value, not bad_json
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError("bad_json", str(exc)[:200]) from None
     if not isinstance(body, dict):
@@ -299,6 +301,10 @@ def _json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> float:
     raise WireError("bad_value", f"{name} is not allowed")
+
+
+# One decoder for every message: json.loads with a keyword builds a new JSONDecoder per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 _MISSING = object()

@@ -162,7 +162,7 @@ def test_near_miss_messages_raise_only_wire_error(parts, body, v1) -> None:
         (
             "twin/v1/s/d/light/x",
             b'{"v":1,"t_ns":1700000000000000000,"seq":0,"source":"M3","value":NaN,"unit":"raw"}',
-            "bad_json",
+            "bad_value",
         ),
         (
             "twin/v1/s/d/switch/x",
