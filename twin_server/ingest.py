@@ -26,6 +26,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
+from twin_server.ingest_client import FastClient
 from twin_server.journal import DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
@@ -241,6 +242,9 @@ class Ingest:
     scope : DeviceScope, optional
         The site's publishing devices: readings and statuses from outside a device's own
         site and station become dead letters (counted per reason). None: no check.
+    fast_mqtt : bool
+        Buffered socket reads and a direct PUBLISH hand-over
+        (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
     listeners : list
         Called from the writer thread after each commit with the batch's valid readings
         and statuses (a redelivered duplicate may be among them: live views must be
@@ -262,6 +266,7 @@ class Ingest:
         username: str | None = None,
         password: str | None = None,
         scope: DeviceScope | None = None,
+        fast_mqtt: bool = True,
     ) -> None:
         self.journal = journal
         self.scope = None if scope is None else ScopeFilter(scope)
@@ -275,6 +280,7 @@ class Ingest:
         self.max_batch = max_batch
         self.linger_s = linger_s
         self.listeners = list(listeners)
+        self.fast_mqtt = fast_mqtt
         self.stats = IngestStats()
         self.clock = ClockOffsets()
         self._warn = RateLimitedLog(log)
@@ -284,12 +290,14 @@ class Ingest:
 
     # -- MQTT -----------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = FastClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=False,
             protocol=mqtt.MQTTv311,  # also what amqtt (the demo's embedded broker) speaks
             manual_ack=True,
+            on_publish_fast=self._on_publish_fast,
+            buffered=self.fast_mqtt,
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         if self.username:
@@ -321,6 +329,10 @@ class Ingest:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Runs in paho's network thread: only stamp and queue, the writer does the rest.
         self._queue.put((time.time_ns(), msg._topic, msg.payload, msg.mid, msg.qos))
+
+    def _on_publish_fast(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+        # FastClient's hand-over of a QoS 0/1 PUBLISH, in paho's network thread.
+        self._queue.put((time.time_ns(), topic, payload, mid, qos))
 
     def start(self) -> None:
         """Start the writer thread and connect (retrying in the background until the broker is up)."""

@@ -129,11 +129,18 @@ def bare_paho_drain(host: str, port: int, messages: list[tuple[str, bytes]]) -> 
 
 
 def server_drain(
-    host: str, port: int, messages: list[tuple[str, bytes]], workdir: Path
-) -> tuple[float, Journal]:
-    """Messages/s at which the server's ingest drains the same backlog into the journal."""
-    journal = Journal(workdir / "journal.sqlite")
-    ing = Ingest(journal, host, port, site=SITE, client_id="bench-server")
+    host: str, port: int, messages: list[tuple[str, bytes]], workdir: Path, *, fast: bool = True
+) -> tuple[float, Journal, float]:
+    """Messages/s at which the server's ingest drains the same backlog into the journal.
+
+    ``fast=False`` runs the ingest on stock paho (no buffered reads, ``on_message``).
+    Also returns the CPU time of this process per message (µs; all threads), a figure less
+    sensitive than wall time to other jobs on a shared machine.
+    """
+    name = "journal.sqlite" if fast else "journal-stock.sqlite"
+    journal = Journal(workdir / name)
+    client_id = "bench-server" if fast else "bench-server-stock"
+    ing = Ingest(journal, host, port, site=SITE, client_id=client_id, fast_mqtt=fast)
     ing.start()  # create the persistent session
     deadline = time.monotonic() + 10
     while not ing.stats.connected and time.monotonic() < deadline:
@@ -141,8 +148,9 @@ def server_drain(
     time.sleep(0.3)
     ing.stop()
     preload(host, port, messages)
-    ing = Ingest(journal, host, port, site=SITE, client_id="bench-server")
+    ing = Ingest(journal, host, port, site=SITE, client_id=client_id, fast_mqtt=fast)
     t = time.perf_counter()
+    cpu = time.process_time()
     ing.start()
     n = len(messages)
     while ing.stats.accepted < n:
@@ -150,9 +158,10 @@ def server_drain(
         if time.perf_counter() - t > 600:
             raise SystemExit(f"ingest stalled at {ing.stats.accepted}/{n}")
     dt = time.perf_counter() - t
+    cpu_us = (time.process_time() - cpu) / n * 1e6
     ing.stop()
     assert journal.count(SITE) == n
-    return n / dt, journal
+    return n / dt, journal, cpu_us
 
 
 def influx_export(journal: Journal, workdir: Path) -> float:
@@ -272,9 +281,13 @@ def main() -> int:
     ap.add_argument("--soak-rate", type=float, default=2000.0)
     ap.add_argument("--latency-s", type=float, default=30.0)
     ap.add_argument("--pilot-rate", type=float, default=20.0, help="pilot load, messages/s (~13 sensors)")
+    ap.add_argument("--no-influx", action="store_true", help="skip the InfluxDB export figures")
+    ap.add_argument("--no-stock", action="store_true", help="skip the ingest on stock paho")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    print(f"bench/ingest: {args.messages} messages, {os.cpu_count()} cores, work dir {work}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"bench/ingest: {args.messages} messages, {os.cpu_count()} cores, load average {load}, "
+          f"work dir {work}")
     msgs = make_messages(args.messages)
     print(f"payload {sum(len(p) for _, p in msgs) / len(msgs):.0f} B average")
     with run_mosquitto(work / "mq") as mq:
@@ -283,9 +296,20 @@ def main() -> int:
         paho_rate = bare_paho_drain(mq.host, mq.port, msgs)
         print(f"python   bare paho drain     : {paho_rate:10.0f} msg/s   ratio to ceiling "
               f"{paho_rate / ceiling:.2f}  (a Python client doing nothing)")
-        rate, journal = server_drain(mq.host, mq.port, msgs, work)
+        if not args.no_stock:
+            stock, _, stock_cpu = server_drain(mq.host, mq.port, msgs, work, fast=False)
+            print(f"server   broker -> journal   : {stock:10.0f} msg/s   ratio to ceiling "
+                  f"{stock / ceiling:.2f}  on stock paho (on_message, unbuffered reads), "
+                  f"{stock_cpu:.1f} µs CPU/msg")
+        rate, journal, cpu_us = server_drain(mq.host, mq.port, msgs, work)
         print(f"server   broker -> journal   : {rate:10.0f} msg/s   ratio to ceiling {rate / ceiling:.2f}"
-              f"  (target >= 0.3); to bare paho {rate / paho_rate:.2f}")
+              f"  (target >= 0.3); to bare paho {rate / paho_rate:.2f}, {cpu_us:.1f} µs CPU/msg"
+              + ("" if args.no_stock else f"; to stock paho ingest {rate / stock:.2f}, "
+                 f"CPU/msg {cpu_us / stock_cpu:.2f}"))
+        print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.no_influx:
+            shutil.rmtree(work, ignore_errors=True)
+            return 0
         influx_rate = influx_export(journal, work)
         print(f"server   journal -> InfluxDB : {influx_rate:10.0f} points/s ratio to ceiling "
               f"{influx_rate / ceiling:.2f}")
