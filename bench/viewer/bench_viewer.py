@@ -35,6 +35,7 @@ from twin_server.replay_data import FileReplayProvider  # noqa: E402
 
 SITE = "toyama-pilot"
 VIEWPORT = {"width": 1280, "height": 800}
+PROBE = "window.__replay.stats"
 
 
 def first_frame_ms(browser, url: str, probe: str) -> float:
@@ -74,6 +75,8 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0, help="frame-rate sampling time")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="frame-rate rounds (the single and side-by-side views alternate)")
     ap.add_argument("--analyze", action="store_true",
                     help="replay the output of `twin_server analyze` on the simulated readings"
                          " instead of the simulator's truth (adds ~30 s)")
@@ -120,37 +123,38 @@ def main() -> int:
                 "(() => { const gl = document.querySelector('#scene-canvas').getContext('webgl2');"
                 " const d = gl.getExtension('WEBGL_debug_renderer_info');"
                 " return d ? gl.getParameter(d.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER); })()")
-            page.locator("#speed-bar [data-speed='60']").click()
-            page.locator("#play-btn").click()
-            time.sleep(3)  # steady state: shaders compiled, caches warm
-            fps_overview = fps(page, "window.__replay.stats", args.seconds)
-            page.locator("#camera-bar [data-cam='machine:M7']").click()
-            time.sleep(1)
-            fps_machine = fps(page, "window.__replay.stats", args.seconds)
+            # The single view and the side-by-side view (the ideal day, one task shortened by
+            # 5 min, in the right half of the same canvas) alternate, so a burst of load from
+            # other jobs hits both alike; each figure is the median over the rounds.
+            views = {"single": f"{viewer}&speed=60",
+                     "side by side": f"{viewer}&ideal=M3%230::300&split=1&speed=60"}
+            got: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds):
+                for name, view_url in views.items():
+                    page.goto(view_url)
+                    wait_ready(page, min_frames=10)
+                    split = page.evaluate("window.__replay.scene().split")
+                    assert split == (name != "single"), f"{name}: split is {split}"
+                    page.locator("#play-btn").click()
+                    time.sleep(3)  # steady state: shaders compiled, caches warm
+                    got.setdefault((name, "overview"), []).append(fps(page, PROBE, args.seconds))
+                    page.locator("#camera-bar [data-cam='machine:M7']").click()
+                    time.sleep(1)
+                    got.setdefault((name, "machine"), []).append(fps(page, PROBE, args.seconds))
             advanced = page.evaluate("window.__replay.clock.speed")
-            # Side by side: the ideal day (one task shortened by 5 min) in the right half of the
-            # same canvas, both views repainted and rendered every frame.
-            page.goto(f"{viewer}&ideal=M3%230::300&split=1&speed=60")
-            wait_ready(page, min_frames=10)
-            assert page.evaluate("window.__replay.scene().split"), "side by side did not turn on"
-            page.locator("#play-btn").click()
-            time.sleep(3)
-            fps_split = fps(page, "window.__replay.stats", args.seconds)
-            page.locator("#camera-bar [data-cam='machine:M7']").click()
-            time.sleep(1)
-            fps_split_machine = fps(page, "window.__replay.stats", args.seconds)
             ctx.close()
             print(f"WebGL renderer: {renderer}")
-            low = min(fps_overview, fps_machine)
-            print(f"frame rate at {advanced}x, 3 machines / 2 workers: overview {fps_overview:.1f} fps, "
-                  f"machine camera {fps_machine:.1f} fps; baseline cube {fps_base:.1f} fps; "
-                  f"ratio {low / fps_base:.2f}; target >= 30 fps -> {'OK' if low >= 30 else 'MISSED'}")
-            low_split = min(fps_split, fps_split_machine)
-            print(f"side by side with the ideal day at {advanced}x: overview {fps_split:.1f} fps, "
-                  f"machine camera {fps_split_machine:.1f} fps; ratio to the cube {low_split / fps_base:.2f},"
-                  f" "
-                  f"to the single view {low_split / low:.2f}; target >= 30 fps -> "
-                  f"{'OK' if low_split >= 30 else 'MISSED'}")
+            med = {k: statistics.median(v) for k, v in got.items()}
+            low = min(med[("single", "overview")], med[("single", "machine")])
+            for name in views:
+                worst = min(med[(name, "overview")], med[(name, "machine")])
+                print(f"frame rate at {advanced}x, 3 machines / 2 workers, {name} (median of {args.rounds}): "
+                      f"overview {med[(name, 'overview')]:.1f} fps, "
+                      f"machine camera {med[(name, 'machine')]:.1f} fps"
+                      f" (all: {[round(x, 1) for x in got[(name, 'overview')] + got[(name, 'machine')]]}); "
+                      f"baseline cube {fps_base:.1f} fps; ratio {worst / fps_base:.2f}"
+                      + (f", to the single view {worst / low:.2f}" if name != "single" else "")
+                      + f"; target >= 30 fps -> {'OK' if worst >= 30 else 'MISSED'}")
     return 0
 
 
