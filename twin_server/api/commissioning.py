@@ -182,7 +182,8 @@ async def ws_commissioning(websocket: WebSocket, site: str) -> None:
         return
     await websocket.accept()
     push_s = float(getattr(websocket.app.state, "commissioning_push_s", 1.0))
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+    # A closed client shows up at the next send (uvicorn raises ClientDisconnected, an OSError).
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         while True:
             doc = await asyncio.to_thread(tracker.view)
             await websocket.send_json({"type": "commissioning", **doc})
