@@ -75,7 +75,7 @@ function canUseNotes() {
 }
 
 function applyI18n() {
-  document.documentElement.lang = S.lang;
+  document.documentElement.lang = S.lang ?? 'ja';
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('note-text').placeholder = t('notePlaceholder');
   if (clock) $('play-btn').textContent = clock.playing ? t('pause') : t('play');
@@ -92,13 +92,15 @@ function syncUrl() {
 
 // --- boot -----------------------------------------------------------------------------------
 async function boot() {
+  // three.js is on the path to the first frame: start fetching it while we ask who is signed in.
+  const sceneModule = S.view === 'worker' ? null : import('./scene.js');
   // Sign-in first (when the server has it): it decides what this user may open.
   S.user = (await whoAmI())?.user ?? null;
   showUser();
   const allowed = allowedView(S, S.user);
   if (allowed.forced) {
     // A worker lands on their own page, whatever the address asked for.
-    if (S.view === 'worker' && S.worker) status(t('onlyOwnPage'));
+    if (S.worker && S.worker !== allowed.worker) status(t('onlyOwnPage'));
     Object.assign(S, { view: allowed.view, worker: allowed.worker });
     history.replaceState(null, '', encodeState({ site: S.site, view: S.view, worker: S.worker, lang: S.lang }));
   }
@@ -109,8 +111,6 @@ async function boot() {
     history.replaceState(null, '', encodeState({ ...decodeState(location.search), site: S.site }));
   }
   if (S.view === 'worker') return bootWorker();
-  // Fetch three.js and the shift in parallel: both are on the path to the first frame.
-  const sceneModule = import('./scene.js');
   const q = new URLSearchParams();
   if (S.day) q.set('day', S.day);
   const t0 = performance.now();
@@ -129,7 +129,7 @@ async function boot() {
   centres = Object.fromEntries(layout.machines.map((m) => [m.id, m.centre]));
   clock = new ReplayClock({ start: lanes.start, end: lanes.end, t: S.t ?? lanes.start, speed: S.speed ?? 1 });
 
-  const { FactoryScene } = await sceneModule;
+  const { FactoryScene } = await (sceneModule ?? import('./scene.js'));
   scene = new FactoryScene($('scene-host'), layout, { t: (k) => t(k), machineName: (m) => machineName(m, S.lang) });
   if (S.cam) scene.setCamera(S.cam);
   timeline = new TimelineView($('timeline'), {
