@@ -110,7 +110,7 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
 
 
 def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, rssi_zone: np.ndarray,
-             grid: Grid, none_code: int, margin_s: float = 45.0, min_agree: float = 0.8) -> float | None:
+             grid: Grid, none_code: int, margin_s: float = 45.0, min_agree: float = 0.9) -> float | None:
     """Lag of report ``j`` that best aligns the locator with the RSSI zones (None if unclear).
 
     The window covers every true time the change could have happened at; the middle of
@@ -123,10 +123,17 @@ def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, 
     if len(k) < margin_s:
         return None
     seen = locator_codes_at(loc_t, loc_code, centres[k][:, None] + lags[None, :], none_code)
-    score = (seen == rssi_zone[k][:, None]).mean(axis=0)
+    # Only the machine zones this change is about count: elsewhere RSSI may confuse
+    # neighbouring zones (or an idle spot with a neighbour), which says nothing about the lag.
+    zs = [c for c in (loc_code[j], loc_code[j - 1]) if c != none_code]
+    rel_rssi = np.where(np.isin(rssi_zone[k], zs), rssi_zone[k], -2)
+    rel_seen = np.where(np.isin(seen, zs), seen, -2)
+    score = (rel_seen == rel_rssi[:, None]).mean(axis=0)
     if score.max() < min_agree or score.max() - score.min() < 0.02:
         return None
     best = np.flatnonzero(score >= score.max() - 1e-9)
+    if best[0] == 0 or best[-1] == len(lags) - 1:
+        return None  # the best range runs into the search range's edge: no real optimum
     return float(0.5 * (lags[best[0]] + lags[best[-1]]))
 
 
@@ -196,30 +203,66 @@ def report_lags(loc_t: np.ndarray, loc_code: np.ndarray, constrained: list[tuple
 
 
 def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid, window_end: float, *,
-                 long_gap_s: float = 600.0, piece_s: float = 300.0) -> list[tuple[float, float, float]]:
+                 long_gap_s: float = 600.0, piece_s: float = 300.0, typical_lag_s: float | None = None,
+                 pull_tau_s: float = 1800.0, pull_max: float = 0.5) -> list[tuple[float, float, float]]:
     """Piecewise-constant lag over the window in true time, as ``(start, end, lag_s)``.
 
     Between two reports with different lags the change is put halfway; across a long
     silence (no reports for ``long_gap_s``) the lag is unknown and drifts, so it moves from
-    one value to the other in ``piece_s`` steps (a linear guess beats a step there).
+    one value to the other in ``piece_s`` steps (a linear guess beats a step there), and,
+    given ``typical_lag_s``, is drawn towards that level the farther it is from the nearest
+    report (the lag is mean-reverting; large lags are short-lived), at most by ``pull_max``
+    after ``pull_tau_s``. The same holds before the first and after the last report.
     """
     if len(loc_t) == 0:
         return []
     true_t = loc_t - lags
-    change = np.flatnonzero(np.diff(lags) != 0) + 1
-    bounds = [grid.start]
-    values = [float(lags[0])]
-    for c in change:
+    start = float(grid.start)
+
+    def pulled(lin: float, d: float) -> float:
+        if typical_lag_s is None:
+            return lin
+        w = pull_max * min(1.0, max(d, 0.0) / pull_tau_s)
+        return lin + w * (typical_lag_s - lin)
+
+    bounds: list[float] = []
+    values: list[float] = []
+
+    def add(b: float, v: float) -> None:
+        b = min(max(b, bounds[-1] if bounds else start), window_end)
+        v = round(float(v), 1)
+        if values and v == values[-1]:
+            return
+        bounds.append(b)
+        values.append(v)
+
+    # Before the first report.
+    t_first = float(true_t[0])
+    if t_first - start > long_gap_s:
+        n = int((t_first - start) // piece_s)
+        for i in range(n):
+            a = t_first - (n - i) * piece_s
+            add(start if i == 0 else a, pulled(float(lags[0]), t_first - (a + piece_s / 2)))
+        add(t_first - piece_s / 2, float(lags[0]))
+    else:
+        add(start, float(lags[0]))
+    for c in range(1, len(lags)):
         t1, t2 = float(true_t[c - 1]), float(true_t[c])
+        v1, v2 = float(lags[c - 1]), float(lags[c])
         if t2 - t1 > long_gap_s:
             steps = int((t2 - t1) // piece_s)
             for i in range(1, steps):
-                b = min(max(t1 + i * piece_s, bounds[-1]), window_end)
-                bounds.append(b)
-                values.append(round(float(lags[c - 1] + (lags[c] - lags[c - 1]) * i / steps), 1))
-        b = float(0.5 * (t1 + t2)) if t2 - t1 <= long_gap_s else t2 - piece_s / 2
-        b = min(max(b, bounds[-1]), window_end)
-        bounds.append(b)
-        values.append(float(lags[c]))
+                tm = t1 + (i + 0.5) * piece_s
+                lin = v1 + (v2 - v1) * i / steps
+                add(t1 + i * piece_s, pulled(lin, min(tm - t1, t2 - tm)))
+            add(t2 - piece_s / 2, v2)
+        elif v2 != v1:
+            add(0.5 * (t1 + t2), v2)
+    # After the last report.
+    t_last = float(true_t[-1])
+    i = 1
+    while t_last + i * piece_s < window_end and typical_lag_s is not None:
+        add(t_last + i * piece_s, pulled(float(lags[-1]), (i + 0.5) * piece_s))
+        i += 1
     bounds.append(window_end)
     return [(s, e, v) for s, e, v in zip(bounds[:-1], bounds[1:], values, strict=True) if e > s]

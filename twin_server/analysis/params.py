@@ -50,6 +50,9 @@ class AnalysisParams:
     max_lag_s: float = 150.0
     #: Typical time from entering a machine's zone to the first machine-side event there.
     arrival_delay_s: float = 3.5
+    #: Typical time from starting a task to pressing its button (the button is pressed as
+    #: the task starts); jig-change starts (no button) are moved by this to compare with presses.
+    press_delay_s: float = 1.5
     #: Lag assumed when nothing constrains it (the pilot's typical lag).
     default_lag_s: float = 30.0
     #: Switch bounce: presses of one switch closer than this are one press.

@@ -71,7 +71,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     say("analyze: worker zones and locator lag")
     zone_names = [*site.machine_ids, "none"]
     none_code = len(site.machine_ids)
-    anchors = presence_anchors(presses, jigs, states, site, grid)
+    anchors = presence_anchors(presses, jigs, states, site, grid, press_delay_s=p.press_delay_s)
     rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag)
     loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
     zones: dict[str, np.ndarray] = {}
@@ -88,6 +88,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
                                    max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s)
             rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
+            typical = float(np.median([v for _, v in visits])) if visits else None
             visit_diag[w.id] = [[round(float(lt[j]), 1), round(v, 1)] for j, v in visits]
             true_t = lt - rep_lag
             order = np.argsort(true_t, kind="stable")
@@ -104,7 +105,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             zones[w.id] = codes
             conf[w.id] = c
             lags += [BeaconLag(w.id, round(lag, 1), s, e)
-                     for s, e, lag in lg.lag_segments(lt[order], rep_lag[order], grid, window_end)]
+                     for s, e, lag in lg.lag_segments(lt[order], rep_lag[order], grid, window_end,
+                                                      typical_lag_s=typical)]
         elif rz_est is not None:
             zones[w.id] = rz_est.zone
             conf[w.id] = rz_est.posterior.max(axis=1)
@@ -200,15 +202,21 @@ def jig_changes(pressure: pd.DataFrame | None, site: Site, grid: Grid,
 
 
 def presence_anchors(presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
-                     states: dict[str, np.ndarray], site: Site, grid: Grid) -> list[tuple[int, int]]:
-    """(cell, machine code) pairs at which someone was certainly at the machine."""
+                     states: dict[str, np.ndarray], site: Site, grid: Grid,
+                     press_delay_s: float = 0.0) -> list[tuple[int, int]]:
+    """(cell, machine code) pairs at which someone was certainly at the machine.
+
+    A jig change's (widened) start is the task's start, while a press comes a little
+    after the start of its task; jig-change anchors begin ``press_delay_s`` after the
+    start, so both kinds sit the same typical time after the worker's arrival.
+    """
     code = {m: i for i, m in enumerate(site.machine_ids)}
     out: list[tuple[int, int]] = []
     for press in presses:
         out.append((int(grid.index(press.t)), code[press.machine]))
     for m, items in jigs.items():
         for s, e in items:
-            for t in np.arange(s, e, 30.0):  # someone is there for the whole jig change
+            for t in np.arange(min(s + press_delay_s, e), e, 30.0):  # someone is there the whole time
                 out.append((int(grid.index(t)), code[m]))
     # A machine starting after a stop: someone pressed cycle start.
     for m, st in states.items():
