@@ -72,6 +72,14 @@ def test_supervisor_signs_in_adds_a_note_with_csrf_and_signs_out(page, auth_url,
     page.reload()
     wait_ready(page)
     page.locator(f"#notes-list .note-text:text-is('{text}')").wait_for()  # still signed in, still there
+    # The session ends under the page (expired, or signed out elsewhere): the next change asks
+    # for a sign-in and then goes through, with the new session's CSRF token.
+    page.context.clear_cookies()
+    later = f"{text} (after a new sign-in)"
+    page.locator("#note-text").fill(later)
+    page.locator("#note-add").click()
+    sign_in(page, "sato")
+    page.locator(f"#notes-list .note-text:text-is('{later}')").wait_for()
     page.locator("#signout-btn").click()
     page.locator("#signin").wait_for(state="visible")
     assert page.evaluate(f"fetch('/api/notes/{SITE}').then(r => r.status)") == 401
