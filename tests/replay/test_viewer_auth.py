@@ -129,3 +129,42 @@ def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_ur
     assert "worker=W1" in page.url
     page.locator("#view-btn").click()  # back to the timeline
     page.wait_for_url("**view=worker**")
+
+
+def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, tmp_path, pilot_site,
+                                                                          pilot_site_path):
+    """`serve --auth` as the server runs it: create_app with Settings(auth=True), a journal holding
+    a few simulated minutes of readings, the live analysis in the lifespan."""
+    import subprocess
+    import sys
+
+    from viewer_harness import ROOT
+
+    from twin_server.app import create_app
+    from twin_server.auth import AuthStore
+    from twin_server.ingest_publish import frame_to_wire
+    from twin_server.journal import Journal
+    from twin_server.readings import load_readings_csv
+    from twin_server.settings import Settings
+
+    subprocess.run([sys.executable, "-m", "twin_server", "simulate", "--site", str(pilot_site_path),
+                    "--hours", "0.2", "--seed", "3", "--out", str(tmp_path / "sim")], cwd=ROOT, check=True,
+                   capture_output=True)
+    data = tmp_path / "data"
+    loaded = load_readings_csv(tmp_path / "sim" / "readings.csv", pilot_site)
+    journal = Journal(data / "journal.sqlite")
+    journal.write_batch([(r, 1_800_000_000 * 10**9) for r in frame_to_wire(loaded.frame, pilot_site)], [])
+    journal.close()
+    store = AuthStore(data / "auth.sqlite")
+    store.add_user("sato", SITE, "supervisor", PASSWORD)
+    store.close()
+    app = create_app(Settings(site=pilot_site, data_dir=data, broker_host=None, auth=True,
+                              analysis_interval_s=0.5))
+    with serve(app, lifespan="on") as url:
+        page.goto(f"{url}/viewer/?lang=en")  # no ?site=: the server's one site, after a sign-in
+        sign_in(page, "sato")
+        wait_ready(page)
+        assert f"site={SITE}" in page.url
+        assert page.locator(".machine-label").count() == 3
+        assert page.evaluate("window.__replay.lanes().machines.some(m => m.states.length > 0)")
+        assert page.locator("#user-name").inner_text() == "sato"
