@@ -317,6 +317,10 @@ def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, 
                          f"press the {channel} button")]
         args |= {"presses": track.presses, "first_press_ns": track.first_press_rx_ns,
                  "age_s": _age_s(now_ns, track.last_press_rx_ns)}
+        if track.last_value == 1.0 and args["age_s"] > STALE_S:
+            # As doctor's "reads pressed while nobody touches it": no release after the press.
+            return [Item(f"switch:{sid}", "switch", "fail", "held", args,
+                         f"pressed {args['age_s']:g} s ago and never released: switch stuck or wire shorted")]
         return [Item(f"switch:{sid}", "switch", "pass", "pressed", args,
                      f"pressed {track.presses} time(s), last {args['age_s']:g} s ago")]
     items: list[Item] = []

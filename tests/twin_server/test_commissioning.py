@@ -125,6 +125,16 @@ def test_offline_unsynced_and_silent_are_failures(pilot_site):
     assert by_key(view)["clock"]["code"] == "clock_unknown" and by_key(view)["clock"]["status"] == "waiting"
 
 
+def test_a_press_never_released_is_a_stuck_switch(pilot_site):
+    s = MachineSession("M3", NOW_NS - 600 * S_NS)
+    s.apply(row(1, "switch", 1.0, channel="tool_change", unit="bool", rx_s=-(STALE_S + 1)))
+    item = by_key(machine_view(pilot_site, pilot_site.machine("M3"), s, ONLINE, NOW_NS))["switch:sw-tool"]
+    assert (item["status"], item["code"]) == ("fail", "held")
+    s.apply(row(2, "switch", 0.0, channel="tool_change", unit="bool", rx_s=-2))
+    item = by_key(machine_view(pilot_site, pilot_site.machine("M3"), s, ONLINE, NOW_NS))["switch:sw-tool"]
+    assert (item["status"], item["code"]) == ("pass", "pressed")
+
+
 def test_rows_before_the_start_and_odd_rows_are_ignored(pilot_site):
     s = MachineSession("M3", NOW_NS, start_id=10)
     s.apply(row(5, "switch", 1.0, channel="tool_change", unit="bool"))  # before the session
