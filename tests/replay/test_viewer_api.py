@@ -192,3 +192,19 @@ def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_
         assert c.post(f"/api/notes/{SITE}", json={"t": 1.0, "target": "M3", "text": "x"}).status_code == 201
         assert [n["text"] for n in c.get(f"/api/notes/{SITE}").json()] == ["x"]
         assert (tmp_path / "notes.sqlite").is_file()  # under the server's data dir
+
+
+def test_the_stand_alone_viewer_can_require_sign_in(shifts, tmp_path):
+    from twin_server.auth import AuthStore
+
+    store = AuthStore(tmp_path / "auth.sqlite")
+    store.add_user("sato", SITE, "supervisor", "correct horse battery")
+    store.close()
+    app = create_viewer_app(FileReplayProvider(shifts.dir), tmp_path, build_scenes=False, auth=True)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/viewer/").status_code == 200  # the page itself is public
+        assert c.get(f"/api/replay/{SITE}").status_code == 401
+        r = c.post("/api/auth/login", json={"name": "sato", "password": "correct horse battery"})
+        assert r.status_code == 200
+        assert c.get(f"/api/replay/{SITE}").status_code == 200
+        assert c.get("/api/viewer/sites").json()["sites"] == [SITE]

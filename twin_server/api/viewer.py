@@ -12,7 +12,7 @@ three.js from the npm package at ``/viewer/vendor/three/`` (no CDN: shop network
 
 Run a stand-alone viewer over a directory with ``site.yaml`` and result JSON files::
 
-    python -m twin_server.api.viewer --dir DIR [--data-dir DIR] [--port 8765]
+    python -m twin_server.api.viewer --dir DIR [--data-dir DIR] [--port 8765] [--auth]
 """
 
 from __future__ import annotations
@@ -345,20 +345,28 @@ def install(app: FastAPI, provider: ReplayProvider | None = None, data_dir: str 
 
 
 def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
-                      replay_dir: str | Path = REPLAY_DIR, build_scenes: bool = True) -> FastAPI:
+                      replay_dir: str | Path = REPLAY_DIR, build_scenes: bool = True,
+                      auth: bool = False) -> FastAPI:
     """A stand-alone app serving only the viewer (tests, benchmarks, a laptop in a meeting room).
 
     ``build_scenes=False`` serves a scene GLB only if one is already in ``DATA_DIR/scenes/``
-    instead of running ``models3d scene`` on the first request.
+    instead of running ``models3d scene`` on the first request. ``auth=True`` requires sign-in
+    (``twin_server.auth``; users in ``DATA_DIR/auth.sqlite``, for the provider's sites).
     """
     app = FastAPI(title="factory twin viewer")
     app.state.build_scenes = build_scenes
     install(app, provider, data_dir, replay_dir)
+    if not auth:  # with sign-in every route must be in the policy table; "/" is not
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/viewer/")
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/viewer/")
 
+    else:
+        from twin_server.auth import install_auth
+
+        ids = getattr(provider, "site_ids", None)
+        install_auth(app, data_dir=Path(data_dir), site_ids=list(ids()) if ids is not None else [])
     return app
 
 
@@ -370,11 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default="twin-data", help="where notes and scenes are kept")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--auth", action="store_true",
+                        help="require sign-in (create users with python -m twin_server.auth add-user "
+                             "--data-dir DATA_DIR)")
     args = parser.parse_args(argv)
     import uvicorn
 
     try:
-        app = create_viewer_app(FileReplayProvider(*args.dir), args.data_dir)
+        app = create_viewer_app(FileReplayProvider(*args.dir), args.data_dir, auth=args.auth)
     except (ReplayError, RuntimeError) as exc:
         print(f"viewer: {exc}", file=sys.stderr)
         return 2
