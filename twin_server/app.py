@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from twin_server.api.commissioning import install_commissioning
 from twin_server.api.routes import router
 from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
@@ -179,6 +180,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.twin = ctx
     app.include_router(router)
     _install_viewer(app, ctx)
+    install_commissioning(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth
 
