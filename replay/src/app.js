@@ -230,7 +230,7 @@ function buildControls() {
   ws.hidden = S.user?.role === 'worker' || S.view === 'mine';
   // One worker's replay: back to their timeline; no live view (it holds everyone's data).
   $('view-btn').hidden = S.view !== 'mine';
-  $('view-btn').textContent = t('myTimeline');
+  $('view-btn').textContent = t('myTasks');
   $('view-btn').onclick = () => {
     location.search = encodeState({ site: S.site, view: 'worker', worker: S.worker, lang: S.lang });
   };

@@ -28,7 +28,7 @@ export const STRINGS = {
     signInMissing: 'ユーザー名とパスワードを入力してください', signInFailed: 'サインインできません (サーバーに接続できません)',
     signingIn: 'サインイン中…', seconds: '秒', signedInAs: 'サインイン中', forbidden: 'この画面を見る権限がありません',
     onlyOwnPage: '自分のページだけを表示できます',
-    myReplay: '自分のリプレイ', chooseSite: '工場を選んでください', noSites: 'このサーバーにはまだ工場のデータがありません',
+    myReplay: '自分のリプレイ', myTasks: '自分の作業', chooseSite: '工場を選んでください', noSites: 'このサーバーにはまだ工場のデータがありません',
   },
   en: {
     title: 'Shift replay',
@@ -58,7 +58,7 @@ export const STRINGS = {
     signInMissing: 'Enter your user name and password', signInFailed: 'Cannot sign in (server unreachable)',
     signingIn: 'Signing in…', seconds: 's', signedInAs: 'Signed in', forbidden: 'You may not open this page',
     onlyOwnPage: 'You can open only your own page',
-    myReplay: 'My replay', chooseSite: 'Choose a site', noSites: 'This server has no site data yet',
+    myReplay: 'My replay', myTasks: 'My tasks', chooseSite: 'Choose a site', noSites: 'This server has no site data yet',
   },
 };
 

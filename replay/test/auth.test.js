@@ -37,7 +37,7 @@ test('sign-in errors have a message in both languages', () => {
   assert.deepEqual(loginError(429, null), { key: 'signInBlocked', retryS: null });
   assert.equal(loginError(500).key, 'signInFailed');
   for (const key of ['signIn', 'signOut', 'userName', 'password', 'signInWrong', 'signInBlocked', 'signInMissing',
-    'signInFailed', 'signingIn', 'seconds', 'signedInAs', 'forbidden', 'onlyOwnPage', 'myReplay']) {
+    'signInFailed', 'signingIn', 'seconds', 'signedInAs', 'forbidden', 'onlyOwnPage', 'myReplay', 'myTasks']) {
     assert.ok(STRINGS.ja[key] && STRINGS.en[key], `missing string ${key}`);
     assert.notEqual(STRINGS.ja[key], STRINGS.en[key]);
   }
