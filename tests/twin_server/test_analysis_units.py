@@ -90,6 +90,54 @@ def test_lag_recovered_per_visit_and_varying() -> None:
         assert est[j] == pytest.approx(lag_s, abs=2.0)
 
 
+def test_rssi_lag_ignores_zones_the_change_is_not_about() -> None:
+    """RSSI takes the idle spot (``none``, code 2) for machine 1 all along; the visit to
+    machine 0 still pins the lag, and a best range that runs into the search edge does not."""
+    grid = make_grid(T0, T0 + 1200)
+    lag_s = 23.0
+    true_entry, true_exit = 400.0, 520.0
+    loc_t = np.array([T0, T0 + true_entry + lag_s, T0 + true_exit + lag_s])
+    loc_c = np.array([2, 0, 2])
+    rssi = np.full(grid.n, 1)  # the idle spot read as machine 1
+    rssi[int(true_entry):int(true_exit)] = 0
+    lags = np.arange(0.0, 151.0)
+    got = lg.rssi_lag(loc_t, loc_c, 1, lags, rssi, grid, none_code=2)
+    assert got == pytest.approx(lag_s, abs=1.0)
+    got_exit = lg.rssi_lag(loc_t, loc_c, 2, lags, rssi, grid, none_code=2)
+    assert got_exit == pytest.approx(lag_s, abs=1.0)
+    # The locator reports the entry before RSSI sees it: only "lag 0" fits best -> unclear.
+    early = np.array([T0, T0 + true_entry - 5.0, T0 + true_exit + lag_s])
+    assert lg.rssi_lag(early, loc_c, 1, lags, rssi, grid, none_code=2) is None
+
+
+def test_smooth_lags_pools_agreeing_neighbours_only() -> None:
+    loc_t = T0 + np.array([0.0, 100.0, 300.0, 500.0, 700.0, 900.0])
+    visits = [(1, 21.0), (2, 19.0), (3, 20.0), (4, 60.0), (5, 18.0)]
+    got = dict(lg.smooth_lags(visits, loc_t))
+    assert got[1] == pytest.approx(20.0)
+    assert got[3] == pytest.approx(19.5)  # 21, 19, 20, 18 (60 s left out)
+    assert got[4] == 60.0  # another level (a lag change) is never pooled in
+
+
+def test_lag_segments_drift_towards_typical_in_long_silence() -> None:
+    """Two reports 2 h apart, both at 80 s (an outlier level): halfway the lag is taken
+    half-way back to the worker's typical 20 s; right after the reports it is 80 s."""
+    grid = make_grid(T0, T0 + 3 * 3600)
+    lags = np.array([80.0, 80.0])
+    loc_t = T0 + np.array([600.0, 7800.0]) + lags
+    segs = lg.lag_segments(loc_t, lags, grid, T0 + 3 * 3600, typical_lag_s=20.0)
+
+    def at(t: float) -> float:
+        return next(v for s, e, v in segs if s <= T0 + t < e)
+
+    assert at(700.0) == 80.0
+    assert at(4200.0) == pytest.approx(50.0, abs=1.0)
+    assert at(7700.0) == 80.0
+    assert segs[0][0] == grid.start and segs[-1][1] == T0 + 3 * 3600
+    flat = lg.lag_segments(loc_t, lags, grid, T0 + 3 * 3600)
+    assert [v for _, _, v in flat] == [80.0]
+
+
 def test_forgotten_press_recovered_by_split() -> None:
     pri = TaskPriors()
     # Tool change pressed at 0, the next task's press forgotten, machine restarts at 520 s:

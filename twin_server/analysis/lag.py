@@ -106,7 +106,28 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
     if rssi_zone is not None:
         def agree(j: int, lags: list[float]) -> list[float]:
             return rssi_agreement(loc_t, loc_code, j, lags, rssi_zone, grid, none_code)
-    return robust_lags(out, loc_t, agree=agree)
+    return smooth_lags(robust_lags(out, loc_t, agree=agree), loc_t)
+
+
+def smooth_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, half_s: float = 600.0,
+                tolerance_s: float = 5.0) -> list[tuple[int, float]]:
+    """Median of each estimate with its agreeing neighbours close in time.
+
+    The lag holds for stretches of many minutes while single estimates scatter by a few
+    seconds (arrival delays, RSSI timing): estimates within ``half_s`` of each other and
+    within ``tolerance_s`` of the one being smoothed are pooled. An estimate of another
+    level (a lag change) is never pooled with it.
+    """
+    if half_s <= 0 or len(visits) < 2:
+        return visits
+    idx = np.array([j for j, _ in visits])
+    vals = np.array([v for _, v in visits])
+    t = loc_t[idx] - vals
+    out = []
+    for i, (j, v) in enumerate(visits):
+        near = (np.abs(t - t[i]) <= half_s) & (np.abs(vals - v) <= tolerance_s)
+        out.append((j, float(np.median(vals[near]))))
+    return out
 
 
 def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, rssi_zone: np.ndarray,
