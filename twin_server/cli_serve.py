@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-scope", action=argparse.BooleanOptionalAction, default=True,
                         help="dead-letter readings from a device outside its own site and station "
                              "(default on)")
+    parser.add_argument("--share-group", default=None, metavar="NAME",
+                        help="scale-out: share the site's readings with the other processes of this MQTT "
+                             "shared-subscription group (each needs its own --client-id; same --data-dir)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -62,13 +65,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host, port = None, 0
     else:
         host, port = parse_hostport(args.broker)
+    if args.share_group is not None:
+        from twin_server.ingest import check_share_group
+
+        check_share_group(args.share_group)
+        if not args.client_id:
+            raise ValueError("--share-group needs a --client-id of its own for each process "
+                             f"(e.g. twin-server-{site.site}-1, -2, ...)")
     if args.mqtt_password and not args.mqtt_username:
         raise ValueError("--mqtt-password (or TWIN_MQTT_PASSWORD) needs --mqtt-username "
                          "(or TWIN_MQTT_USERNAME)")
     return Settings(
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
-        device_scope=args.device_scope,
+        device_scope=args.device_scope, share_group=args.share_group,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,

@@ -32,7 +32,8 @@ from twin_server.journal import DeadLetter, Journal
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
 
-__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter", "classify"]
+__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter", "check_share_group",
+           "classify"]
 
 log = logging.getLogger("twin_server.ingest")
 
@@ -114,6 +115,13 @@ def classify(
         if reason is not None:
             return DeadLetter(topic_text, bytes(payload), reason, _scope_detail(item, reason), received_ns)
     return item
+
+
+def check_share_group(name: str) -> str:
+    """Return ``name`` if it can be an MQTT shared-subscription group, else raise ValueError."""
+    if not name or any(c in name for c in "/+#") or len(name) > 64 or not name.isprintable():
+        raise ValueError(f"share group {name!r}: 1-64 printable characters without '/', '+' or '#'")
+    return name
 
 
 class RateLimitedLog:
@@ -242,6 +250,12 @@ class Ingest:
     scope : DeviceScope, optional
         The site's publishing devices: readings and statuses from outside a device's own
         site and station become dead letters (counted per reason). None: no check.
+    share_group : str, optional
+        Scale-out: take the readings through the MQTT shared subscription
+        ``$share/GROUP/twin/v1/SITE/+/+/+``, so that each reading goes to one of the group's
+        processes (each with its own ``client_id`` and persistent session, all writing one
+        journal). Statuses keep a normal subscription (retained messages are not delivered
+        through shared subscriptions), so every process sees them.
     fast_mqtt : bool
         Buffered socket reads and a direct PUBLISH hand-over
         (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
@@ -266,8 +280,11 @@ class Ingest:
         username: str | None = None,
         password: str | None = None,
         scope: DeviceScope | None = None,
+        share_group: str | None = None,
         fast_mqtt: bool = True,
     ) -> None:
+        if share_group is not None:
+            check_share_group(share_group)
         self.journal = journal
         self.scope = None if scope is None else ScopeFilter(scope)
         self.username = username
@@ -281,6 +298,7 @@ class Ingest:
         self.linger_s = linger_s
         self.listeners = list(listeners)
         self.fast_mqtt = fast_mqtt
+        self.share_group = share_group
         self.stats = IngestStats()
         self.clock = ClockOffsets()
         self._warn = RateLimitedLog(log)
@@ -316,9 +334,16 @@ class Ingest:
         self.stats.connects += 1
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
-        client.subscribe([(t, 1) for t in subscription_topics(self.site)])
+        client.subscribe([(t, 1) for t in self.topics()])
         log.info("connected to %s:%s (session present: %s)", self.host, self.port,
                  getattr(flags, "session_present", None))
+
+    def topics(self) -> list[str]:
+        """The topic filters subscribed (QoS 1)."""
+        topics = subscription_topics(self.site)
+        if not self.share_group:
+            return topics
+        return [t if t.endswith("/status") else f"$share/{self.share_group}/{t}" for t in topics]
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False

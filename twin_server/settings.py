@@ -64,6 +64,10 @@ class Settings:
     device_scope : bool
         Dead-letter readings and statuses from outside a device's own site and station
         (``twin_server.auth.device_scope``), counted per reason in ``/health``.
+    share_group : str or None
+        Scale-out: several processes of one site share the readings through the MQTT
+        shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
+        one ``data_dir`` (see ``docs/scale-out.md``).
     """
 
     site: Site
@@ -89,6 +93,7 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     auth: bool = False
     device_scope: bool = True
+    share_group: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property

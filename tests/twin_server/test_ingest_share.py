@@ -1,0 +1,88 @@
+"""Scale-out (issue #9, point 4): ingest instances on one MQTT shared subscription, one journal."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import time
+
+import pytest
+from ingest_support import wait_until
+
+from edge_agent.wire import Reading, Status, encode_status
+from twin_server.cli_serve import add_arguments, settings_from_args
+from twin_server.ingest import Ingest, check_share_group
+from twin_server.ingest_publish import Publisher
+from twin_server.journal import Journal
+
+T0 = 1_700_000_000 * 10**9
+SITE = "share-t"
+
+
+def _readings(seqs: range) -> list[Reading]:
+    return [Reading(SITE, f"pi-{d}", f"s{k}", "light", T0 + i * 10**6, i, f"M{d}", float(i), "raw")
+            for i in seqs for d in range(3) for k in range(2)]
+
+
+def _distinct(path) -> tuple[int, int]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT count(*) FROM readings").fetchone()[0]
+        distinct = db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM readings)").fetchone()[0]
+    return rows, distinct
+
+
+def _member(path, mosquitto, n: int) -> Ingest:
+    # Each member has a Journal of its own on the same file, as separate processes would.
+    return Ingest(Journal(path), mosquitto.host, mosquitto.port, site=SITE, client_id=f"t-share-{n}",
+                  share_group="twin-share-t")
+
+
+@pytest.mark.broker
+def test_two_members_share_the_stream_each_reading_once(tmp_path, mosquitto):
+    path = tmp_path / "journal.sqlite"
+    a, b = _member(path, mosquitto, 1), _member(path, mosquitto, 2)
+    assert a.topics() == [f"$share/twin-share-t/twin/v1/{SITE}/+/+/+", f"twin/v1/{SITE}/+/status"]
+    a.start()
+    b.start()
+    try:
+        wait_until(lambda: a.stats.connected and b.stats.connected)
+        time.sleep(0.3)
+        pub = Publisher(mosquitto.host, mosquitto.port)
+        first = _readings(range(0, 250))
+        pub.publish(first)
+        pub.publish_raw(*encode_status(Status(SITE, "pi-0", True, T0)))
+        wait_until(lambda: a.stats.accepted + b.stats.accepted >= len(first))
+        # One member goes away: its share is queued in its persistent session meanwhile.
+        b.stop()
+        second = _readings(range(250, 500))
+        pub.publish(second)
+        pub.close()
+        wait_until(lambda: a.stats.accepted >= len(first) // 2 + len(second) // 2 - 100)
+        b = _member(path, mosquitto, 2)
+        b.start()
+        total = len(first) + len(second)
+        wait_until(lambda: _distinct(path)[1] >= total, 30, "every reading in the journal")
+        time.sleep(0.3)  # anything extra (a duplicate) would arrive now
+    finally:
+        a.stop()
+        b.stop()
+    assert _distinct(path) == (total, total)
+    assert a.stats.duplicates == b.stats.duplicates == 0
+    assert a.stats.accepted > 0.3 * total and b.stats.accepted > 0.1 * total  # both took a share
+    assert a.stats.statuses == 1  # statuses are not shared: every member gets them
+    assert Journal(path).device_status()[0]["device"] == "pi-0"
+
+
+def test_share_group_options(pilot_site_path):
+    assert check_share_group("twin-toyama") == "twin-toyama"
+    for bad in ("", "a/b", "a+", "#", "x" * 65):
+        with pytest.raises(ValueError, match="share group"):
+            check_share_group(bad)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    site = str(pilot_site_path)
+    with pytest.raises(ValueError, match="--client-id of its own"):
+        settings_from_args(parser.parse_args(["--site", site, "--share-group", "g"]))
+    s = settings_from_args(parser.parse_args(["--site", site, "--share-group", "g", "--client-id", "c-1"]))
+    assert (s.share_group, s.mqtt_client_id) == ("g", "c-1")
