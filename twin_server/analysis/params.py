@@ -35,6 +35,14 @@ class AnalysisParams:
     #: Log-distance path-loss prior (p0 refitted per beacon from the data).
     rssi_p0_dbm: float = -60.0
     rssi_exponent: float = 1.6
+    #: RSSI: largest extra loss when the wearer's body is between beacon and receiver, dB
+    #: (used as given when ``rssi_body_loss_choices_db`` is empty or p0 is not fitted), and
+    #: the number of facing directions the likelihood sums over.
+    rssi_body_loss_db: float = 0.0
+    rssi_facings: int = 4
+    #: RSSI: candidate body losses; the one that makes all beacons' RSSI most probable
+    #: (marginal likelihood, positions and facings unknown) is used.
+    rssi_body_loss_choices_db: tuple[float, ...] = (0.0, 3.0, 6.0, 9.0, 12.0, 15.0)
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey); skips fitting.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)
     #: RSSI: calibrate the path-loss level on presence events (switch presses, jig changes)

@@ -296,12 +296,22 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
             mats[w] = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
                                      fm.receivers, grid)
     own = rssi_anchor_owners(mats, anchors, site, fm.receivers) if p.rssi_anchor_calibration else {}
+    body_loss, p0_centre, p0_span = p.rssi_body_loss_db, p.rssi_p0_dbm, 15.0
+    if p.rssi_body_loss_choices_db and not p.rssi_p0_by_receiver and p.rssi_fit_iterations > 0:
+        # One body loss for all beacons (and their pooled level: each beacon's own level is
+        # then searched near it).
+        p0_span = 5.0
+        body_loss, p0_centre = rz.fit_body_loss(list(mats.values()), fm, p.rssi_exponent, p.rssi_sigma_db,
+                                     list(p.rssi_body_loss_choices_db), facings=p.rssi_facings,
+                                     window=max(1, round(p.rssi_window_s / p.step_s)), centre=p.rssi_p0_dbm)
+    diag["rssi_body_loss_db"] = body_loss
     for w, mat in mats.items():
-        est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p.rssi_p0_dbm, exponent=p.rssi_exponent,
+        est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p0_centre, exponent=p.rssi_exponent,
                                      sigma_db=p.rssi_sigma_db, fit_iterations=p.rssi_fit_iterations,
                                      window_s=p.rssi_window_s, switch_per_s=p.rssi_switch_per_s,
                                      step_s=p.step_s, p0_by_receiver=p.rssi_p0_by_receiver or None,
-                                     anchors=own.get(w) or None)
+                                     anchors=own.get(w) or None, body_loss_db=body_loss,
+                                     facings=p.rssi_facings, p0_span_db=p0_span)
         out[w] = est
         p0s[w] = round(est.p0_dbm, 1)
     diag["rssi_p0_dbm"] = p0s

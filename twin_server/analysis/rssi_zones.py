@@ -29,6 +29,30 @@ class FloorModel:
     dist_m: np.ndarray  # (C, R) 3-D distance cell -> receiver
     receivers: list[str]
     zone_adjacent: np.ndarray  # (Z, Z) bool: one step apart at walking speed
+    receiver_xy: np.ndarray | None = None  # (R, 2) receivers' floor positions
+
+
+def with_body_shadow(fm: FloorModel, body_loss_db: float, exponent: float, facings: int = 4) -> FloorModel:
+    """Every candidate cell once per facing direction, the body shadowing the receivers behind.
+
+    A chest beacon loses up to ``body_loss_db`` towards receivers behind the wearer
+    (``loss * (1 - cos(bearing - facing)) / 2``, the usual cardioid shape); the facing is
+    unknown, so each cell is repeated for ``facings`` directions (equal prior). The loss is
+    folded into an effective distance for the given exponent, so the rest of the model
+    (likelihoods, p0 fit, per-zone sums) is unchanged.
+    """
+    if body_loss_db <= 0 or fm.receiver_xy is None or facings < 1:
+        return fm
+    d = fm.cell_xy[:, None, :] - fm.receiver_xy[None, :, :]
+    bearing = np.arctan2(d[..., 1], d[..., 0]) + np.pi  # from the cell towards the receiver
+    cells, dists = [], []
+    for k in range(facings):
+        face = 2 * np.pi * k / facings
+        shadow = body_loss_db * (1 - np.cos(bearing - face)) / 2
+        dists.append(fm.dist_m * 10 ** (shadow / (10 * exponent)))
+        cells.append(fm.cell_xy)
+    return FloorModel(fm.zones, np.concatenate(cells), np.tile(fm.cell_zone, facings), np.concatenate(dists),
+                      fm.receivers, fm.zone_adjacent, fm.receiver_xy)
 
 
 def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2,
@@ -102,7 +126,7 @@ def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2
                 adj[a, b] = adj[b, a] = d <= reach
     none = index["none"]
     adj[none, :] = adj[:, none] = True
-    return FloorModel(zones, cell_xy, cell_zone, dist, [r.id for r in site.receivers], adj)
+    return FloorModel(zones, cell_xy, cell_zone, dist, [r.id for r in site.receivers], adj, rec[:, :2])
 
 
 def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str],
@@ -285,7 +309,7 @@ def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> floa
 
 def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db: float, *,
                     window: int = 1, centre: float = -60.0, span_db: float = 15.0,
-                    max_seconds: int = 600) -> float:
+                    max_seconds: int = 600, return_loglik: bool = False) -> float | tuple[float, float]:
     """The RSSI at 1 m that makes the recording most probable, positions unknown.
 
     Maximises ``sum_t log sum_c p(rssi_t | cell c, p0)`` (every position possible, a
@@ -294,7 +318,7 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     which "confirms" the high ``p0``.
     """
     if len(rssi) == 0:
-        return centre
+        return (centre, 0.0) if return_loglik else centre
     sub = rssi[:: max(1, len(rssi) // max_seconds)]
     # mu = p0 - dloss, so the squared error is a quadratic in p0 whose coefficient matrices
     # are computed once; each candidate p0 is then elementwise work only.
@@ -316,7 +340,36 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     coarse = np.arange(centre - span_db, centre + span_db + 1e-9, 2.0)
     best = float(coarse[int(np.argmax([total(p) for p in coarse]))])
     fine = np.arange(best - 1.5, best + 1.6, 0.5)
-    return float(fine[int(np.argmax([total(p) for p in fine]))])
+    lls = [total(p) for p in fine]
+    i = int(np.argmax(lls))
+    if return_loglik:
+        return float(fine[i]), float(lls[i])
+    return float(fine[i])
+
+
+def fit_body_loss(mats: list[np.ndarray], fm: FloorModel, exponent: float, sigma_db: float,
+                  choices: list[float], *, facings: int = 4, window: int = 1, centre: float = -60.0,
+                  max_seconds: int = 300) -> tuple[float, float]:
+    """``(body loss, pooled p0)`` that make the beacons' RSSI most probable (:func:`with_body_shadow`).
+
+    All beacons' heard seconds are pooled (bodies shadow alike; one beacon alone gives a
+    noisy answer), positions and facings unknown, ``p0`` fitted for each candidate.
+    """
+    heard = [m[np.isfinite(m).any(axis=1)] for m in mats]
+    pooled = np.vstack([h for h in heard if len(h)]) if any(len(h) for h in heard) else np.zeros((0, 0))
+    if len(pooled) == 0 or not choices:
+        return 0.0, centre
+    best, out = -np.inf, (float(choices[0]), centre)
+    span = 15.0
+    for loss in sorted(choices):
+        p0, ll = fit_p0_marginal(pooled, with_body_shadow(fm, float(loss), exponent, facings), exponent,
+                                 sigma_db, window=window, centre=centre, span_db=span, return_loglik=True,
+                                 max_seconds=max_seconds)
+        if ll > best:
+            best, out = ll, (float(loss), p0)
+        # The level moves up with the loss, a few dB per step: search near the last one.
+        centre, span = p0 + 2.0, 6.0
+    return out
 
 
 def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
@@ -361,6 +414,7 @@ class ZoneEstimate:
     posterior: np.ndarray  # (T, Z)
     zones: list[str]
     p0_dbm: float
+    body_loss_db: float = 0.0
 
 
 def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59.0,
@@ -368,7 +422,8 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
                         switch_per_s: float = 0.1, fit_iterations: int = 2, window_s: float = 5.0,
                         step_s: float = 1.0, p0_by_receiver: dict[str, float] | None = None,
                         silence_penalty: float = 2.0,
-                        anchors: list[tuple[int, int]] | None = None) -> ZoneEstimate:
+                        anchors: list[tuple[int, int]] | None = None, body_loss_db: float = 0.0,
+                        facings: int = 4, p0_span_db: float = 15.0) -> ZoneEstimate:
     """Zone of one beacon every grid cell from its RSSI matrix.
 
     Parameters
@@ -392,6 +447,11 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
     anchors : list of (cell_index, zone_index), optional
         Times at which machine-side events prove the worker is in a zone; when given,
         ``p0`` is calibrated from the RSSI at those times instead.
+    body_loss_db, facings : float, int
+        Body shadowing of the receivers behind the wearer (:func:`with_body_shadow`);
+        0 = none (:func:`fit_body_loss` finds it from the data).
+    p0_span_db : float
+        ``p0`` is searched within this many dB of ``p0_dbm``.
 
     Returns
     -------
@@ -418,7 +478,10 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
             if np.isfinite(fitted):
                 p0 = fitted
     elif fit_iterations > 0:
-        p0 = fit_p0_marginal(rssi[heard], fm, exponent, sigma_db, window=window, centre=p0_dbm)
+        shadowed = with_body_shadow(fm, body_loss_db, exponent, facings)
+        p0 = fit_p0_marginal(rssi[heard], shadowed, exponent, sigma_db, window=window, centre=p0_dbm,
+                             span_db=p0_span_db)
+    fm = with_body_shadow(fm, body_loss_db, float(np.median(exponent)), facings)
     # In chunks of a few hours: a week at 1 s would otherwise need (T x cells) in memory.
     # The window's statistics are summed over the whole recording first, so chunk edges
     # change nothing.
@@ -443,4 +506,5 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
         path[last + 1 :] = -1
     else:
         path[:] = -1
-    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(np.median(p0)))
+    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(np.median(p0)),
+                        body_loss_db=body_loss_db)
