@@ -8,6 +8,10 @@ the PUBACKs (``manual_ack``). The session is persistent (fixed client id,
 ``clean_session=False``, QoS 1 subscriptions), so after a crash or a ``kill -9`` the broker
 redelivers every message that was not acknowledged, and the journal's unique index drops the
 ones that had already been committed.
+
+The paho client is :class:`twin_server.ingest_client.FastClient` (buffered reads, PUBLISH
+handed over without ``MQTTMessage``). With ``share_group``, several processes share a
+site's readings through an MQTT shared subscription and one journal (``docs/scale-out.md``).
 """
 
 from __future__ import annotations
@@ -119,8 +123,9 @@ def classify(
 
 def check_share_group(name: str) -> str:
     """Return ``name`` if it can be an MQTT shared-subscription group, else raise ValueError."""
-    if not name or any(c in name for c in "/+#") or len(name) > 64 or not name.isprintable():
-        raise ValueError(f"share group {name!r}: 1-64 printable characters without '/', '+' or '#'")
+    # ':' is refused by HiveMQ; '/', '+', '#' by MQTT itself.
+    if not name or any(c in name for c in "/+#:") or len(name) > 64 or not name.isprintable():
+        raise ValueError(f"share group {name!r}: 1-64 printable characters without '/', '+', '#' or ':'")
     return name
 
 

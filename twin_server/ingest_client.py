@@ -19,10 +19,12 @@ packet stay paho's own:
   ``MQTTMessage``. Acknowledgement stays with the caller (``manual_ack``), exactly as
   before.
 
-It uses three private members of paho 2.x (``_sock_recv``, ``_handle_publish``,
-``_in_packet``); :func:`fast_path_available` checks them, and when they are missing (a
-paho that changed its internals) the client behaves exactly like a stock client: no
-buffering, messages through ``on_message``. paho is pinned ``<3`` in ``pyproject.toml``.
+It overrides two private methods of paho 2.x (``_sock_recv``, ``_handle_publish``) and
+uses a few private attributes (``_in_packet``, ``_sock``, ``_protocol``, ``_manual_ack``,
+``_send_puback``); :func:`fast_path_available` and the constructor check them, and when
+any is missing (a paho that changed its internals) the client behaves exactly like a stock
+client: no buffering, messages through ``on_message``. paho is pinned ``<3`` in
+``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ _PUBLISH = 0x30
 def fast_path_available() -> bool:
     """Whether this paho has the private members :class:`FastClient` relies on."""
     probe = mqtt.Client.__dict__
-    return all(name in probe for name in ("_sock_recv", "_handle_publish", "_packet_read")) and \
-        "loop_read" in probe
+    return all(name in probe for name in ("_sock_recv", "_handle_publish", "_packet_read", "_send_puback",
+                                          "loop_read"))
 
 
 class FastClient(mqtt.Client):
@@ -68,7 +70,8 @@ class FastClient(mqtt.Client):
     def __init__(self, *args: Any, on_publish_fast: PublishSink | None = None, buffered: bool = True,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fast_ok = buffered and fast_path_available()
+        self._fast_ok = buffered and fast_path_available() and all(
+            hasattr(self, name) for name in ("_in_packet", "_sock", "_protocol", "_manual_ack"))
         if buffered and not self._fast_ok:
             log.warning("paho %s lacks the internals of the fast receive path; using stock paho",
                         getattr(mqtt, "__version__", "?"))

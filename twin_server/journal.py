@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,49 @@ class InsertStats:
     inserted_ids: tuple[int, int] | None  # first..last rowid written by this batch, if any
 
 
+_BUSY_TIMEOUT_S = 30.0
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another process's write lock in 0.2-2 ms steps.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, ... up to 100 ms between tries; with
+    several ingest processes on one journal (``--share-group``) a writer would often sleep
+    far longer than the other's transaction lasts. Here the connection's busy timeout is off
+    for the attempt only, and the wait is a short poll, still bounded by 30 s.
+    """
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        pause_s = 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause_s)
+            pause_s = min(pause_s * 1.5, 0.002)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: switching a new file to WAL answers "database is
+    locked" at once (without the busy handler) while another process does the same, as
+    several ingest processes of one share group do when they start together."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
 def _reading_row(r: Reading, received_ns: int) -> tuple[Any, ...]:
     is_zone = r.kind == "zone"
     return (
@@ -134,7 +178,7 @@ class Journal:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
@@ -169,7 +213,7 @@ class Journal:
         conn = self._conn()
         with self._write_lock:
             before = conn.total_changes
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 first = None
                 if readings:

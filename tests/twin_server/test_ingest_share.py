@@ -76,7 +76,7 @@ def test_two_members_share_the_stream_each_reading_once(tmp_path, mosquitto):
 
 def test_share_group_options(pilot_site_path):
     assert check_share_group("twin-toyama") == "twin-toyama"
-    for bad in ("", "a/b", "a+", "#", "x" * 65):
+    for bad in ("", "a/b", "a+", "#", "a:b", "x" * 65):
         with pytest.raises(ValueError, match="share group"):
             check_share_group(bad)
     parser = argparse.ArgumentParser()
@@ -86,3 +86,28 @@ def test_share_group_options(pilot_site_path):
         settings_from_args(parser.parse_args(["--site", site, "--share-group", "g"]))
     s = settings_from_args(parser.parse_args(["--site", site, "--share-group", "g", "--client-id", "c-1"]))
     assert (s.share_group, s.mqtt_client_id) == ("g", "c-1")
+
+
+def test_a_writer_waits_for_the_other_process_lock_and_gets_it_at_once(tmp_path):
+    """Another connection holds the write lock: write_batch waits, then commits within ms of its release."""
+    import threading
+
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done: list[float] = []
+
+    def write() -> None:
+        journal.write_batch([(r, T0) for r in _readings(range(0, 10))])
+        done.append(time.monotonic())
+
+    th = threading.Thread(target=write)
+    th.start()
+    time.sleep(0.3)
+    assert not done  # still waiting for the lock
+    released = time.monotonic()
+    other.execute("COMMIT")
+    th.join(5)
+    assert done and done[0] - released < 0.05  # SQLite's own busy handler may sleep 100 ms
+    assert journal.count(SITE) == 60
