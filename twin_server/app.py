@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.routes import router
+from twin_server.auth.device_scope import DeviceScope
 from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
 from twin_server.journal import Journal
@@ -158,7 +159,9 @@ def create_app(settings: Settings) -> FastAPI:
             ctx.ingest = Ingest(journal, settings.broker_host, settings.broker_port, site=settings.site.site,
                                 client_id=settings.mqtt_client_id, keepalive_s=settings.mqtt_keepalive_s,
                                 listeners=listeners, username=settings.mqtt_username,
-                                password=settings.mqtt_password)
+                                password=settings.mqtt_password,
+                                scope=DeviceScope.of(settings.site) if settings.device_scope else None,
+                                share_group=settings.share_group)
             ctx.ingest.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
