@@ -40,9 +40,14 @@ class AnalysisParams:
     #: the number of facing directions the likelihood sums over.
     rssi_body_loss_db: float = 0.0
     rssi_facings: int = 4
-    #: RSSI: candidate body losses; the one that makes all beacons' RSSI most probable
-    #: (marginal likelihood, positions and facings unknown) is used.
+    #: RSSI: candidate body losses; among those that place the presence events in their
+    #: machine's zone (nearly) as well as the best, the one that makes all beacons' RSSI
+    #: most probable (marginal likelihood, positions and facings unknown) is used.
     rssi_body_loss_choices_db: tuple[float, ...] = (0.0, 3.0, 6.0, 9.0, 12.0, 15.0)
+    #: RSSI: a candidate body loss is refused when it places more than this share (and more
+    #: than one) fewer of the presence events (someone is at machine M) in M's zone than
+    #: the best candidate.
+    rssi_anchor_slack: float = 0.01
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey); skips fitting.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)
     #: RSSI: calibrate the path-loss level on presence events (switch presses, jig changes)

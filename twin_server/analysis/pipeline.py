@@ -300,10 +300,25 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
     if p.rssi_body_loss_choices_db and not p.rssi_p0_by_receiver and p.rssi_fit_iterations > 0:
         # One body loss for all beacons (and their pooled level: each beacon's own level is
         # then searched near it).
-        p0_span = 5.0
-        body_loss, p0_centre = rz.fit_body_loss(list(mats.values()), fm, p.rssi_exponent, p.rssi_sigma_db,
-                                     list(p.rssi_body_loss_choices_db), facings=p.rssi_facings,
-                                     window=max(1, round(p.rssi_window_s / p.step_s)), centre=p.rssi_p0_dbm)
+        window = max(1, round(p.rssi_window_s / p.step_s))
+        fits = rz.fit_body_loss(list(mats.values()), fm, p.rssi_exponent, p.rssi_sigma_db,
+                                list(p.rssi_body_loss_choices_db), facings=p.rssi_facings,
+                                window=window, centre=p.rssi_p0_dbm)
+        # Presence events label some seconds (the beacon loudest at the machine's receiver is
+        # at the machine): a loss that explains the RSSI better but misplaces those is refused.
+        labelled = rssi_anchor_owners(mats, anchors, site, fm.receivers)
+        hits = [rz.anchor_hits(list(mats.values()), [labelled[w] for w in mats],
+                               rz.with_body_shadow(fm, loss, p.rssi_exponent, p.rssi_facings), p0,
+                               p.rssi_exponent, p.rssi_sigma_db, window=window) for loss, p0, _ll in fits]
+        n_events = hits[0][1]
+        if n_events > 0:  # without labelled events the extra freedom is not taken
+            top = max(h for h, _n in hits)
+            allowed = max(1.0, p.rssi_anchor_slack * n_events)
+            ok = [f for f, (h, _n) in zip(fits, hits, strict=True) if top - h <= allowed]
+            body_loss, p0_centre, _ll = max(ok, key=lambda f: f[2])
+            p0_span = 5.0
+            diag["rssi_body_loss_check"] = {str(f[0]): h for f, (h, _n) in zip(fits, hits, strict=True)}
+            diag["rssi_body_loss_events"] = n_events
     diag["rssi_body_loss_db"] = body_loss
     for w, mat in mats.items():
         est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p0_centre, exponent=p.rssi_exponent,

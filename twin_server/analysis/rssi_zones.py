@@ -30,6 +30,7 @@ class FloorModel:
     receivers: list[str]
     zone_adjacent: np.ndarray  # (Z, Z) bool: one step apart at walking speed
     receiver_xy: np.ndarray | None = None  # (R, 2) receivers' floor positions
+    facings: int = 1  # the cells repeat this many times, once per facing (with_body_shadow)
 
 
 def with_body_shadow(fm: FloorModel, body_loss_db: float, exponent: float, facings: int = 4) -> FloorModel:
@@ -41,7 +42,7 @@ def with_body_shadow(fm: FloorModel, body_loss_db: float, exponent: float, facin
     folded into an effective distance for the given exponent, so the rest of the model
     (likelihoods, p0 fit, per-zone sums) is unchanged.
     """
-    if body_loss_db <= 0 or fm.receiver_xy is None or facings < 1:
+    if body_loss_db <= 0 or fm.receiver_xy is None or facings <= 1 or fm.facings > 1:
         return fm
     d = fm.cell_xy[:, None, :] - fm.receiver_xy[None, :, :]
     bearing = np.arctan2(d[..., 1], d[..., 0]) + np.pi  # from the cell towards the receiver
@@ -52,7 +53,7 @@ def with_body_shadow(fm: FloorModel, body_loss_db: float, exponent: float, facin
         dists.append(fm.dist_m * 10 ** (shadow / (10 * exponent)))
         cells.append(fm.cell_xy)
     return FloorModel(fm.zones, np.concatenate(cells), np.tile(fm.cell_zone, facings), np.concatenate(dists),
-                      fm.receivers, fm.zone_adjacent, fm.receiver_xy)
+                      fm.receivers, fm.zone_adjacent, fm.receiver_xy, facings)
 
 
 def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2,
@@ -206,10 +207,15 @@ def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
     real BLE data this beats a uniform prior over zones, which over-calls the small zones.
     """
     top = cell_ll.max(axis=1, keepdims=True)
-    onehot = np.zeros((cell_ll.shape[1], len(fm.zones)), dtype="float32")
-    onehot[np.arange(cell_ll.shape[1]), fm.cell_zone] = 1.0
+    like = np.exp(cell_ll - top)
+    zone_of = fm.cell_zone
+    if fm.facings > 1:  # the cells repeat once per facing: add the facings up first
+        like = like.reshape(len(like), fm.facings, -1).sum(axis=1)
+        zone_of = zone_of[: like.shape[1]]
+    onehot = np.zeros((like.shape[1], len(fm.zones)), dtype="float32")
+    onehot[np.arange(like.shape[1]), zone_of] = 1.0
     with np.errstate(divide="ignore"):
-        return np.log(np.exp(cell_ll - top) @ onehot).astype("float64") + top
+        return np.log(like @ onehot).astype("float64") + top
 
 
 def zone_loglik_chunked(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
@@ -218,11 +224,17 @@ def zone_loglik_chunked(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | f
     mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
     s_rr, s_r, s_w = rssi_stats(rssi, window)
     scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
+    # float32 (half the memory traffic): the terms are ~1e5 dB^2, the error ~1e-2 dB^2,
+    # i.e. ~1e-4 in log-likelihood.
+    m1 = (2 * scale * mu.T).astype("float32")
+    m2 = (-scale * (mu * mu).T).astype("float32")
     out = np.empty((len(rssi), len(fm.zones)))
     for a in range(0, len(rssi), chunk):
         b = min(len(rssi), a + chunk)
-        sq = s_rr[a:b, None] - 2 * s_r[a:b] @ mu.T + s_w[a:b] @ (mu * mu).T
-        out[a:b] = zone_loglik((-sq * scale).astype("float32"), fm)
+        ll = s_r[a:b].astype("float32") @ m1
+        ll += s_w[a:b].astype("float32") @ m2
+        ll -= (scale * s_rr[a:b, None]).astype("float32")
+        out[a:b] = zone_loglik(ll, fm)
     return out
 
 
@@ -324,15 +336,14 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     # are computed once; each candidate p0 is then elementwise work only.
     dloss = 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
     s_rr, s_r, s_w = rssi_stats(sub, window)
-    a = s_r @ dloss.T
-    b = s_w @ dloss.T
-    c = s_w @ (dloss * dloss).T
-    sum_r, sum_w = s_r.sum(axis=1)[:, None], s_w.sum(axis=1)[:, None]
     scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
+    # sq = base - 2 p0 u + p0^2 w, all scaled by -scale up front (float32 is ample here).
+    base = (-scale * (s_rr[:, None] + 2 * (s_r @ dloss.T) + s_w @ (dloss * dloss).T)).astype("float32")
+    u = (2 * scale * (s_r.sum(axis=1)[:, None] + s_w @ dloss.T)).astype("float32")
+    w = (-scale * s_w.sum(axis=1)[:, None]).astype("float32")
 
     def total(p0: float) -> float:
-        sq = s_rr[:, None] - 2 * (p0 * sum_r - a) + p0 * p0 * sum_w - 2 * p0 * b + c
-        ll = -sq * scale
+        ll = base + np.float32(p0) * u + np.float32(p0 * p0) * w
         top = ll.max(axis=1)
         return float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
 
@@ -349,8 +360,8 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
 
 def fit_body_loss(mats: list[np.ndarray], fm: FloorModel, exponent: float, sigma_db: float,
                   choices: list[float], *, facings: int = 4, window: int = 1, centre: float = -60.0,
-                  max_seconds: int = 300) -> tuple[float, float]:
-    """``(body loss, pooled p0)`` that make the beacons' RSSI most probable (:func:`with_body_shadow`).
+                  max_seconds: int = 300) -> list[tuple[float, float, float]]:
+    """``(body loss, pooled p0, log-likelihood)`` for each candidate loss (:func:`with_body_shadow`).
 
     All beacons' heard seconds are pooled (bodies shadow alike; one beacon alone gives a
     noisy answer), positions and facings unknown, ``p0`` fitted for each candidate.
@@ -358,18 +369,45 @@ def fit_body_loss(mats: list[np.ndarray], fm: FloorModel, exponent: float, sigma
     heard = [m[np.isfinite(m).any(axis=1)] for m in mats]
     pooled = np.vstack([h for h in heard if len(h)]) if any(len(h) for h in heard) else np.zeros((0, 0))
     if len(pooled) == 0 or not choices:
-        return 0.0, centre
-    best, out = -np.inf, (float(choices[0]), centre)
+        return [(0.0, centre, 0.0)]
+    out = []
     span = 15.0
     for loss in sorted(choices):
         p0, ll = fit_p0_marginal(pooled, with_body_shadow(fm, float(loss), exponent, facings), exponent,
                                  sigma_db, window=window, centre=centre, span_db=span, return_loglik=True,
                                  max_seconds=max_seconds)
-        if ll > best:
-            best, out = ll, (float(loss), p0)
+        out.append((float(loss), p0, ll))
         # The level moves up with the loss, a few dB per step: search near the last one.
         centre, span = p0 + 2.0, 6.0
     return out
+
+
+def anchor_hits(mats: list[np.ndarray], anchors: list[list[tuple[int, int]]], fm: FloorModel,
+                p0_dbm: float, exponent: float, sigma_db: float, *, window: int = 1) -> tuple[int, int]:
+    """``(hits, events)``: presence events (beacon known to be in zone ``z`` at cell ``k``, and
+    heard) whose pooled RSSI evidence puts the beacon in ``z``; the labelled check of a
+    path-loss model."""
+    hits = total = 0
+    for mat, own in zip(mats, anchors, strict=True):
+        ks = np.array([k for k, _ in own if 0 <= k < len(mat)], dtype=np.int64)
+        if len(ks) == 0:
+            continue
+        zs = np.array([z for k, z in own if 0 <= k < len(mat)], dtype=np.int64)
+        half = window // 2
+        rows = np.clip(ks[:, None] + np.arange(-half, window - half)[None, :], 0, len(mat) - 1)
+        sub = mat[rows.ravel()]  # the window around each event, pooled below
+        s_rr, s_r, s_w = rssi_stats(sub, 1)
+        s_rr = s_rr.reshape(len(ks), -1).sum(axis=1)
+        s_r = s_r.reshape(len(ks), window, -1).sum(axis=1)
+        s_w = s_w.reshape(len(ks), window, -1).sum(axis=1)
+        heard = s_w.sum(axis=1) > 0
+        mu = p0_dbm - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
+        scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
+        ll = -(s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T) * scale
+        zll = zone_loglik(ll.astype("float32"), fm)
+        hits += int((zll.argmax(axis=1) == zs)[heard].sum())
+        total += int(heard.sum())
+    return hits, total
 
 
 def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
