@@ -111,3 +111,56 @@ def test_a_writer_waits_for_the_other_process_lock_and_gets_it_at_once(tmp_path)
     th.join(5)
     assert done and done[0] - released < 0.05  # SQLite's own busy handler may sleep 100 ms
     assert journal.count(SITE) == 60
+
+
+_MEMBER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from twin_server.ingest import Ingest
+from twin_server.journal import Journal
+ing = Ingest(Journal({path!r}), {host!r}, {port}, site={site!r}, client_id={cid!r}, share_group="twin-kill-t")
+ing.start()
+while True:
+    print(ing.stats.accepted, flush=True)
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.broker
+def test_kill_9_of_one_member_loses_nothing(tmp_path, mosquitto):
+    """Two member processes; one is killed mid-stream and restarted: every reading once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    path = str(tmp_path / "journal.sqlite")
+
+    def member(cid: str) -> subprocess.Popen:
+        code = _MEMBER.format(root=root, path=path, host=mosquitto.host, port=mosquitto.port,
+                              site=SITE + "-k", cid=cid)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "0"
+        return proc
+
+    a, b = member("t-kill-1"), member("t-kill-2")
+    time.sleep(1.0)  # both subscribed
+    readings = [Reading(SITE + "-k", f"pi-{d}", "light", "light", T0 + i, i, f"M{d}", 1.0, "raw")
+                for i in range(3000) for d in range(3)]
+    try:
+        pub = Publisher(mosquitto.host, mosquitto.port)
+        pub.publish(readings[:4000])
+        os.kill(b.pid, signal.SIGKILL)  # mid-stream: some of its share committed, some not acknowledged
+        b.wait(10)
+        pub.publish(readings[4000:])  # b's share queues in its session meanwhile
+        pub.close()
+        b = member("t-kill-2")
+        wait_until(lambda: _distinct(path)[1] >= len(readings), 60, "every reading in the journal")
+        time.sleep(0.5)
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait(10)
+    assert _distinct(path) == (len(readings), len(readings))
