@@ -219,22 +219,28 @@ def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
 
 
 def zone_loglik_chunked(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
-                        sigma_db: float, window: int = 1, chunk: int = 20000) -> np.ndarray:
-    """:func:`zone_loglik` of :func:`cell_loglik`, computed a chunk of seconds at a time."""
+                        sigma_db: float, window: int = 1, chunk: int = 20000,
+                        rows: np.ndarray | None = None) -> np.ndarray:
+    """:func:`zone_loglik` of :func:`cell_loglik`, computed a chunk of seconds at a time.
+
+    ``rows`` (bool mask) limits the work to those seconds (the window still pools over all
+    of them); the other seconds are 0.
+    """
     mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
     s_rr, s_r, s_w = rssi_stats(rssi, window)
+    idx = np.arange(len(rssi)) if rows is None else np.flatnonzero(rows)
     scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
     # float32 (half the memory traffic): the terms are ~1e5 dB^2, the error ~1e-2 dB^2,
     # i.e. ~1e-4 in log-likelihood.
     m1 = (2 * scale * mu.T).astype("float32")
     m2 = (-scale * (mu * mu).T).astype("float32")
-    out = np.empty((len(rssi), len(fm.zones)))
-    for a in range(0, len(rssi), chunk):
-        b = min(len(rssi), a + chunk)
-        ll = s_r[a:b].astype("float32") @ m1
-        ll += s_w[a:b].astype("float32") @ m2
-        ll -= (scale * s_rr[a:b, None]).astype("float32")
-        out[a:b] = zone_loglik(ll, fm)
+    out = np.zeros((len(rssi), len(fm.zones)))
+    for a in range(0, len(idx), chunk):
+        sel = idx[a:a + chunk]
+        ll = s_r[sel].astype("float32") @ m1
+        ll += s_w[sel].astype("float32") @ m2
+        ll -= (scale * s_rr[sel, None]).astype("float32")
+        out[sel] = zone_loglik(ll, fm)
     return out
 
 
@@ -523,8 +529,7 @@ def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59
     # In chunks of a few hours: a week at 1 s would otherwise need (T x cells) in memory.
     # The window's statistics are summed over the whole recording first, so chunk edges
     # change nothing.
-    zll = zone_loglik_chunked(rssi, fm, p0, exponent, sigma_db, window)
-    zll[~heard] = 0.0
+    zll = zone_loglik_chunked(rssi, fm, p0, exponent, sigma_db, window, rows=heard)
     # Silence is evidence too: a beacon near any receiver is heard several times a second,
     # so nothing heard for a whole pooling window means out of range, i.e. in no zone.
     from scipy.ndimage import uniform_filter1d
