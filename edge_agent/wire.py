@@ -39,6 +39,7 @@ __all__ = [
 
 WIRE_VERSION: Final = 1
 TOPIC_ROOT: Final = "twin/v1"
+_ROOT_PARTS: Final = TOPIC_ROOT.split("/")
 MAX_PAYLOAD_BYTES: Final = 4096
 
 #: Reading kinds. The first five are the kinds of the readings CSV (contract/ANALYZE.md);
@@ -234,8 +235,7 @@ def _decode(topic: str, payload: bytes | bytearray | str) -> Reading | Status:
     if not isinstance(topic, str):
         raise WireError("bad_topic", "topic must be text")
     parts = topic.split("/")
-    root = TOPIC_ROOT.split("/")
-    if parts[:2] != root:
+    if parts[:2] != _ROOT_PARTS:
         raise WireError("bad_topic", f"topic {topic[:120]!r} is not under {TOPIC_ROOT}/")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WireError("too_large", f"payload of {len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
@@ -250,6 +250,16 @@ def _decode(topic: str, payload: bytes | bytearray | str) -> Reading | Status:
     value = body.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise WireError("bad_value", f"value must be a number or text, got {type(value).__name__}")
+    # Fast path for the common message (ingest decodes tens of thousands a second): the
+    # required fields have their exact JSON types and no aggregate fields; anything else
+    # takes the field-by-field path below, which names the first bad field.
+    get = body.get
+    t_ns, seq, source, unit, channel = get("t_ns"), get("seq"), get("source"), get("unit"), get("channel", "")
+    if (type(t_ns) is int and type(seq) is int and type(source) is str and type(unit) is str
+            and type(channel) is str and "count" not in body and "rssi_max_dbm" not in body
+            and "window_ms" not in body):
+        return Reading(site, device, sensor, kind, t_ns, seq, source,
+                       float(value) if type(value) is int else value, unit, channel).check()
     return Reading(
         site=site,
         device=device,
@@ -330,9 +340,16 @@ def _opt_float(body: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+_GOOD_IDS: set[str] = set()  # ids already checked: a site has few, and each repeats per message
+
+
 def _check_id(name: str, value: object) -> None:
+    if type(value) is str and value in _GOOD_IDS:
+        return
     if not isinstance(value, str) or not _ID.match(value) or value == "status":
         raise WireError(f"bad_{name}", f"{name} {value!r} is not an id ([A-Za-z0-9_.-], 1-64)")
+    if len(_GOOD_IDS) < 10_000:  # bounded: arbitrary topics must not grow it forever
+        _GOOD_IDS.add(value)
 
 
 def _check_value(r: Reading) -> None:
