@@ -40,7 +40,7 @@ def locator_codes_at(loc_t: np.ndarray, loc_code: np.ndarray, times: np.ndarray,
 
 def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], grid: Grid, *,
                none_code: int, rssi_zone: np.ndarray | None = None, max_lag_s: float = 150.0,
-               arrival_delay_s: float = 2.0) -> list[tuple[int, float]]:
+               arrival_delay_s: float = 2.0, rssi_lead_s: float = 0.0) -> list[tuple[int, float]]:
     """Lag estimates of the visits the evidence constrains.
 
     Parameters
@@ -59,6 +59,9 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
         Largest lag considered.
     arrival_delay_s : float
         Typical time from entering a zone to the first machine-side event.
+    rssi_lead_s : float
+        How much earlier than the true change the RSSI zone path changes, on average; taken
+        off the RSSI-aligned lags.
 
     Returns
     -------
@@ -100,7 +103,7 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
                 continue
             est = rssi_lag(loc_t, loc_code, j, lags, rssi_zone, grid, none_code)
             if est is not None:
-                rssi_based[j] = est
+                rssi_based[j] = est - rssi_lead_s
     out = sorted([*anchored.items(), *rssi_based.items()])
     agree = None
     if rssi_zone is not None:

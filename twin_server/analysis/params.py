@@ -63,6 +63,10 @@ class AnalysisParams:
     max_lag_s: float = 150.0
     #: Typical time from entering a machine's zone to the first machine-side event there.
     arrival_delay_s: float = 3.5
+    #: The RSSI zone path changes this much before the true zone change on average (its
+    #: evidence is pooled over a centred window), so lags aligned on RSSI are this much too
+    #: long; calibrated on simulated seeds 101-105 (not the accuracy table's seeds).
+    rssi_lag_lead_s: float = 0.8
     #: Typical time from starting a task to pressing its button (the button is pressed as
     #: the task starts); jig-change starts (no button) are moved by this to compare with presses.
     press_delay_s: float = 1.5

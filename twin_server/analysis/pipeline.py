@@ -86,7 +86,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             lt, lc = loc_streams[w.id]
             own = attribute_anchors(anchors, w.id, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
             visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
-                                   max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s)
+                                   max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s,
+                                   rssi_lead_s=p.rssi_lag_lead_s)
             rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
             typical = float(np.median([v for _, v in visits])) if visits else None
             visit_diag[w.id] = [[round(float(lt[j]), 1), round(v, 1)] for j, v in visits]
