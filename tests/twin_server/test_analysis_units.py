@@ -153,6 +153,14 @@ def test_body_shadow_weakens_receivers_behind() -> None:
     assert with_body_shadow(fm, 0.0, 2.0) is fm
 
 
+def test_keep_report_order_caps_a_lag_that_would_overtake() -> None:
+    loc_t = np.array([100.0, 130.0, 400.0])
+    lags = np.array([20.0, 60.0, 20.0])  # the 2nd report would land before the 1st (70 < 80)
+    true_t, fixed = lg.keep_report_order(loc_t, lags)
+    assert true_t.tolist() == [80.0, 80.0, 380.0]
+    assert fixed.tolist() == [20.0, 50.0, 20.0]
+
+
 def test_forgotten_press_recovered_by_split() -> None:
     pri = TaskPriors()
     # Tool change pressed at 0, the next task's press forgotten, machine restarts at 520 s:

@@ -226,6 +226,17 @@ def report_lags(loc_t: np.ndarray, loc_code: np.ndarray, constrained: list[tuple
     return out
 
 
+def keep_report_order(loc_t: np.ndarray, lags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True times of sorted reports, and their lags, with the reports' order kept.
+
+    Reports never overtake each other, so neither do the changes they report: a report's
+    lag is capped so that it stays after the previous report in true time (a too-large
+    estimate would otherwise hide the previous report's zone entirely).
+    """
+    true_t = np.maximum.accumulate(loc_t - lags)
+    return true_t, loc_t - true_t
+
+
 def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid, window_end: float, *,
                  long_gap_s: float = 600.0, piece_s: float = 300.0, typical_lag_s: float | None = None,
                  pull_tau_s: float = 1800.0, pull_max: float = 0.5) -> list[tuple[float, float, float]]:

@@ -91,10 +91,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
             typical = float(np.median([v for _, v in visits])) if visits else None
             visit_diag[w.id] = [[round(float(lt[j]), 1), round(v, 1)] for j, v in visits]
-            # Reports never overtake each other, so neither do the changes they report: a
-            # report's lag is capped so that it stays after the previous report in true time.
-            true_t = np.maximum.accumulate(lt - rep_lag)
-            rep_lag = lt - true_t
+            true_t, rep_lag = lg.keep_report_order(lt, rep_lag)
             order = np.argsort(true_t, kind="stable")
             codes = lg.locator_codes_at(true_t[order], lc[order], grid.centres(), UNKNOWN_ZONE)
             c = np.where(codes >= 0, 0.9, 0.0)
