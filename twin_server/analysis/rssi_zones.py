@@ -343,7 +343,7 @@ def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db:
     dloss = 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
     s_rr, s_r, s_w = rssi_stats(sub, window)
     scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
-    # sq = base - 2 p0 u + p0^2 w, all scaled by -scale up front (float32 is ample here).
+    # -scale * sq = base + p0 u + p0^2 w (float32 is ample: ~1e-4 of a log-likelihood).
     base = (-scale * (s_rr[:, None] + 2 * (s_r @ dloss.T) + s_w @ (dloss * dloss).T)).astype("float32")
     u = (2 * scale * (s_r.sum(axis=1)[:, None] + s_w @ dloss.T)).astype("float32")
     w = (-scale * s_w.sum(axis=1)[:, None]).astype("float32")
