@@ -37,7 +37,9 @@ def test_demo_ingests_through_real_agents_and_stops_on_sigint(tmp_path):
             try:
                 got = get(f"http://127.0.0.1:{port}/api/sites/toyama-pilot/readings?limit=100000")
                 readings = got["readings"]
-                if {"light", "pressure", "rssi", "zone"} <= {r["kind"] for r in readings}:
+                # Every kind, and every agent process heard (they start a moment apart).
+                if ({"light", "pressure", "rssi", "zone"} <= {r["kind"] for r in readings}
+                        and {r["device"] for r in readings} >= {"pi-m3", "pi-m7", "pi-m10", "tagsys"}):
                     break
             except OSError:
                 pass
