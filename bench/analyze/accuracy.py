@@ -10,7 +10,9 @@ as baselines. It repeats this for RSSI-only recordings (no locator stream) and f
 switch-free mode (priors learned from the first half of the seeds, analysed with switches;
 scored on the held-out second half). Last, the per-second zone accuracy from RSSI alone on
 the real ble_tetam tracks (``/work/shared/data/ble_tetam``, else the excerpt in
-``tests/data/ble_tetam``). Prints markdown tables (docs/accuracy.md is made from them).
+``tests/data/ble_tetam``), with the analysis and with the survey fingerprint smoother
+(its settings chosen by leave-one-track-out cross-validation). Prints markdown tables
+(docs/accuracy.md is made from them).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 
 from twin_server.analysis import AnalysisParams, analyze
 from twin_server.analysis.bleeval import score_track, station_site
+from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map
 from twin_server.analysis.priors import learn_priors
 from twin_server.analysis.rssi_zones import calibrate_from_survey
 from twin_server.evaluate import baseline_results, score
@@ -114,7 +117,45 @@ def tetam(log) -> list[dict]:
                    "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
             log(f"ble_tetam {row}")
             out.append(row)
+    site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64))
+    data = {tr: (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
+            for tr in tracks}
+    for label, lag_s in (("offline", None), ("fixed lag 3 s", 3), ("causal", 0)):
+        row = tetam_fingerprint(site, survey, data, lag_s)
+        row.update(receivers="12 receivers",
+                   calibration=f"survey fingerprint + walking grid, {label} (LOTO-CV)")
+        log(f"ble_tetam {row}")
+        out.append(row)
     return out
+
+
+FP_GRID = [dict(kernel_m=k, speed_m_s=v, zone_weight=w, map_sigma_db=m)
+           for k in (0.5, 0.8) for v in (0.4, 0.6) for w in (1.0, 1.5, 2.0) for m in (2.0, 3.0)]
+
+
+def tetam_fingerprint(site, survey: pd.DataFrame, data: dict, lag_s: int | None) -> dict:
+    """Fingerprint smoother on every track, its settings chosen leave-one-track-out from FP_GRID."""
+    per = {}  # config index -> track -> TrackScore
+    for i, g in enumerate(FP_GRID):
+        fp = FingerprintParams(**g, lag_s=lag_s)
+        fmap = build_map(survey, site, fp, (20.66, 17.64))
+        per[i] = {tr: score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap, fp))
+                  for tr, (rssi, zones) in data.items()}
+
+    def pooled(i: int, trs: list[str]) -> float:
+        return sum(per[i][t].accuracy * per[i][t].seconds for t in trs) / sum(per[i][t].seconds for t in trs)
+
+    secs = acc = 0.0
+    delays = []
+    for tr in data:
+        best = max(per, key=lambda i: pooled(i, [u for u in data if u != tr]))
+        s = per[best][tr]
+        secs += s.seconds
+        acc += s.accuracy * s.seconds
+        delays.append(s.delay_s)
+    return {"tracks": len(data), "seconds": int(secs), "accuracy": acc / secs,
+            "delay_median_s": statistics.median(delays),
+            "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
 
 
 def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from twin_server.analysis import AnalysisParams
 from twin_server.analysis.bleeval import score_track, station_site
+from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map, estimate_zone_seconds
 from twin_server.analysis.rssi_zones import calibrate_from_survey
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ble_tetam"
@@ -57,3 +58,28 @@ def test_uncalibrated_still_beats_always_none(tetam) -> None:
     got = score_track(rssi, zones, site, zone_names={"aisle": "none"})
     share_none = float((zones["zone"] == "aisle").mean())
     assert got.accuracy > share_none
+
+
+def test_fingerprint_smoother_beats_path_loss_analysis(tetam) -> None:
+    """Survey fingerprint map + walking-speed grid smoother (offline, and fixed lag 3 s).
+
+    Measured 0.79 (offline) and 0.79 (lag 3 s) on this track vs 0.70 for the analysis
+    (all nine tracks: docs/accuracy.md); thresholds just under.
+    """
+    site, survey, rssi, zones = tetam
+    got = {}
+    for lag_s in (None, 3):
+        fp = FingerprintParams(lag_s=lag_s)
+        fmap = build_map(survey, site, fp, (20.66, 17.64))
+        got[lag_s] = score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap, fp))
+    assert got[None].seconds >= 80
+    assert got[None].accuracy >= 0.76
+    assert got[3].accuracy >= 0.76
+    assert abs(got[None].delay_s) <= 3
+
+
+def test_fingerprint_smoother_without_packets_is_empty(tetam) -> None:
+    site, survey, rssi, _ = tetam
+    fp = FingerprintParams()
+    _, secs = estimate_zone_seconds(rssi.iloc[:0], build_map(survey, site, fp, (20.66, 17.64)), fp)
+    assert secs == []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from twin_server.analysis.fingerprint_zones import FingerprintMap, FingerprintParams, estimate_zone_seconds
 from twin_server.analysis.params import AnalysisParams
 from twin_server.analysis.pipeline import analyze
 from twin_server.evaluate import label_grid, score_times
@@ -80,7 +81,8 @@ class TrackScore:
 
 def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
                 params: AnalysisParams | None = None, zone_names: dict[str, str] | None = None,
-                max_shift_s: int = 10) -> TrackScore:
+                max_shift_s: int = 10,
+                fingerprint: tuple[FingerprintMap, FingerprintParams] | None = None) -> TrackScore:
     """Analyse a track's RSSI and score the zones once per second.
 
     Parameters
@@ -95,13 +97,20 @@ def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
         Truth label -> zone id (e.g. ``aisle`` -> ``none``).
     max_shift_s : int
         Delay search range.
+    fingerprint : tuple, optional
+        A survey's fingerprint map and smoother parameters: zones from
+        :mod:`twin_server.analysis.fingerprint_zones` instead of :func:`analyze`.
     """
     result = analyze(rssi_frame(rssi, site), site, params=params)
     times = score_times(result.window_start, result.window_end)
+    pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
+    if fingerprint is not None:
+        valid = pd.to_numeric(rssi["rssi_dbm"], errors="coerce") < 0
+        t0, secs = estimate_zone_seconds(rssi[valid], *fingerprint)
+        pred_iv = [(t0 + i, t0 + i + 1, z) for i, z in enumerate(secs)]
     mapping = zone_names or {}
     zt = zones["t_seconds"].to_numpy(dtype="float64")
     zl = np.array([mapping.get(z, z) for z in zones["zone"].astype(str)], dtype=object)
-    pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
 
     def truth_at(t: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(zt, t, side="right") - 1
