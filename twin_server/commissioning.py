@@ -297,6 +297,7 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
         items.append(Item("clock", "clock", "fail", "clock_not_synced", clock,
                           "the agent's clock is not NTP-synchronised: check chrony (chronyc tracking)"
                           + measured))
+    items += _driver_items(status)
     age = _age_s(now_ns, session.last_rx_ns)
     if age is None:
         items.append(Item("data", "data", "waiting", "no_readings", {},
@@ -307,6 +308,23 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
     else:
         items.append(Item("data", "data", "pass", "fresh", {"age_s": age}, f"last reading {age:g} s ago"))
     return items
+
+
+def _driver_items(status: Mapping[str, Any] | None) -> list[Item]:
+    """Sensors the agent could not open, from its status (``driver_errors``: sensor -> message).
+
+    No line for an agent that does not report it (older agents, other publishers).
+    """
+    extra = {} if status is None else status.get("extra") or {}
+    errors = extra.get("driver_errors") if isinstance(extra, Mapping) else None
+    if not isinstance(errors, Mapping):
+        return []
+    if not errors:
+        return [Item("drivers", "drivers", "pass", "drivers_ok", {}, "every configured sensor opened")]
+    shown = {str(k): str(v)[:200] for k, v in sorted(errors.items())}
+    text = "; ".join(f"{k}: {v}" for k, v in shown.items())
+    return [Item("drivers", "drivers", "fail", "driver_errors", {"errors": shown},
+                 f"the agent cannot open {len(shown)} sensor(s), retrying: {text}")]
 
 
 def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, now_ns: int) -> list[Item]:
@@ -407,7 +425,8 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         What was received since the machine's commissioning started.
     status : mapping or None
         The device's last status (``online``, ``clock_synced``, ``received_ns``, ``t_ns``,
-        ``agent_version``), None if it never sent one.
+        ``agent_version``, ``extra``: the status's other fields such as ``driver_errors``),
+        None if it never sent one.
     now_ns : int
         Server time, epoch ns (ages are measured against it).
     clock_offset_s : float or None

@@ -14,6 +14,7 @@ outbox of derived-series writes), so an InfluxDB outage loses nothing either.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import threading
 import time
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
 CREATE TABLE IF NOT EXISTS device_status (
     site TEXT NOT NULL, device TEXT NOT NULL, online INTEGER NOT NULL, t_ns INTEGER,
-    received_ns INTEGER NOT NULL, clock_synced INTEGER, agent_version TEXT,
+    received_ns INTEGER NOT NULL, clock_synced INTEGER, agent_version TEXT, extra TEXT,
     PRIMARY KEY (site, device)
 );
 CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
@@ -171,6 +172,9 @@ class Journal:
         self._write_lock = threading.Lock()
         conn = self._conn()
         conn.executescript(_SCHEMA)
+        # Journals written before device_status kept the status extras (driver_errors, ...).
+        if "extra" not in {row[1] for row in conn.execute("PRAGMA table_info(device_status)")}:
+            conn.execute("ALTER TABLE device_status ADD COLUMN extra TEXT")
         conn.commit()
 
     # -- connections ----------------------------------------------------------------------
@@ -236,10 +240,11 @@ class Journal:
                 if statuses:
                     conn.executemany(
                         "INSERT OR REPLACE INTO device_status "
-                        "(site, device, online, t_ns, received_ns, clock_synced, agent_version) "
-                        "VALUES (?,?,?,?,?,?,?)",
+                        "(site, device, online, t_ns, received_ns, clock_synced, agent_version, extra) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
                         [(s.site, s.device, int(s.online), s.t_ns, rx,
-                          None if s.clock_synced is None else int(s.clock_synced), s.agent_version)
+                          None if s.clock_synced is None else int(s.clock_synced), s.agent_version,
+                          json.dumps(s.extra) if s.extra else None)
                          for s, rx in statuses],
                     )
                 conn.execute("COMMIT")
@@ -372,10 +377,14 @@ class Journal:
     def device_status(self) -> list[dict[str, Any]]:
         """The latest status message of each device."""
         cur = self._conn().execute(
-            "SELECT site, device, online, t_ns, received_ns, clock_synced, agent_version FROM device_status"
+            "SELECT site, device, online, t_ns, received_ns, clock_synced, agent_version, extra "
+            "FROM device_status"
         )
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        out = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        for row in out:  # the status's other fields (e.g. driver_errors), as the device sent them
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return out
 
     # -- InfluxDB export state ------------------------------------------------------------
     def export_cursor(self, name: str = "influx") -> int:

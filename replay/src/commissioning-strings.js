@@ -30,13 +30,15 @@ export const STRINGS = {
     signIn: 'サインイン', name: 'ユーザー名', password: 'パスワード', signInFailed: 'サインインできません',
     forbidden: 'この画面は技術者と監督者だけが使えます', loadFailed: 'データを読み込めません',
     check: {
-      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', live: (a) => `センサー ${a.sensor}`,
+      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', drivers: 'センサーの接続', live: (a) => `センサー ${a.sensor}`,
       light_on_off: (a) => `表示灯の点灯・消灯 (${a.sensor})`, pressure_excursion: (a) => `圧力変化 (${a.sensor})`,
       switch: (a) => `ボタン ${TASKS.ja[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `ビーコン ${a.worker} (${a.beacon})`, receivers: '受信機',
     },
     reason: {
       no_device: () => 'サイトファイルにデバイスがなく、データも届いていません',
+      drivers_ok: () => '設定したセンサーはすべて開けました',
+      driver_errors: (a) => `開けないセンサーがあります (再試行中): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('、')}`,
       no_status: (a) => `${a.device || 'デバイス'} からの状態メッセージがまだありません`,
       online: (a) => `${a.device} はオンライン`,
       offline: (a) => `${a.device} は ${s1(a.age_s)} 秒前にオフライン`,
@@ -74,13 +76,15 @@ export const STRINGS = {
     signIn: 'Sign in', name: 'User name', password: 'Password', signInFailed: 'Cannot sign in',
     forbidden: 'Only engineers and supervisors can use this page', loadFailed: 'Cannot load the data',
     check: {
-      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', live: (a) => `Sensor ${a.sensor}`,
+      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', drivers: 'Sensors opened', live: (a) => `Sensor ${a.sensor}`,
       light_on_off: (a) => `Stack light on and off (${a.sensor})`, pressure_excursion: (a) => `Pressure excursion (${a.sensor})`,
       switch: (a) => `Button ${TASKS.en[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `Beacon ${a.worker} (${a.beacon})`, receivers: 'Receivers',
     },
     reason: {
       no_device: () => 'the site file names no device for this machine and none has sent readings',
+      drivers_ok: () => 'every configured sensor opened',
+      driver_errors: (a) => `the agent cannot open these sensors (retrying): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
       no_status: (a) => `no status message from ${a.device || 'the device'} yet: is the agent running?`,
       online: (a) => `${a.device} is online`,
       offline: (a) => `${a.device} went offline ${s1(a.age_s)} s ago`,

@@ -125,6 +125,22 @@ def test_offline_unsynced_and_silent_are_failures(pilot_site):
     assert by_key(view)["clock"]["code"] == "clock_unknown" and by_key(view)["clock"]["status"] == "waiting"
 
 
+def test_sensors_the_agent_cannot_open_fail_and_name_the_error(pilot_site):
+    s = MachineSession("M3", NOW_NS - 60 * S_NS)
+    m3 = pilot_site.machine("M3")
+    assert "drivers" not in by_key(machine_view(pilot_site, m3, s, ONLINE, NOW_NS))  # not reported
+    ok = by_key(machine_view(pilot_site, m3, s, {**ONLINE, "extra": {"driver_errors": {}}}, NOW_NS))
+    assert ok["drivers"]["status"] == "pass"
+    bad = {**ONLINE, "extra": {"driver_errors": {"pressure": "SPI device /dev/spidev0.0 not found"}}}
+    view = machine_view(pilot_site, m3, s, bad, NOW_NS)
+    item = by_key(view)["drivers"]
+    assert item["status"] == "fail" and view["status"] == "fail"
+    assert item["args"]["errors"] == {"pressure": "SPI device /dev/spidev0.0 not found"}
+    assert "spidev0.0" in item["reason"]
+    odd = {**ONLINE, "extra": {"driver_errors": "not a mapping"}}  # from some other publisher
+    assert "drivers" not in by_key(machine_view(pilot_site, m3, s, odd, NOW_NS))
+
+
 def test_a_press_never_released_is_a_stuck_switch(pilot_site):
     s = MachineSession("M3", NOW_NS - 600 * S_NS)
     s.apply(row(1, "switch", 1.0, channel="tool_change", unit="bool", rx_s=-(STALE_S + 1)))
@@ -280,6 +296,20 @@ def test_api_ticks_the_published_lines_over_mqtt(client, mosquitto, site):
     with client.websocket_connect(f"/ws/commissioning/{sid}") as ws:
         msg = ws.receive_json()
     assert msg["type"] == "commissioning" and [m["id"] for m in msg["machines"]] == ["M3", "M7", "M10"]
+
+
+def test_api_shows_the_agents_driver_errors_from_its_status(client, mosquitto, site):
+    sid = site.site
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        pub.publish_raw(*encode_status(Status(sid, "pi-m7", True, t_ns=time.time_ns(), clock_synced=True,
+                                              extra={"driver_errors": {"light": "ADC not answering"}})))
+        pub.flush()
+    finally:
+        pub.close()
+    view = wait_for(client, sid, "M7", lambda v: "drivers" in by_key(v))
+    assert by_key(view)["drivers"]["status"] == "fail"
+    assert by_key(view)["drivers"]["args"]["errors"] == {"light": "ADC not answering"}
 
 
 def test_api_errors_name_the_problem(client, site):

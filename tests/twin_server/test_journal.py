@@ -70,3 +70,19 @@ def test_readings_frame_matches_csv_loader(tmp_path, pilot_site):
     # Time window is half-open [start, end).
     part = j.readings_frame(pilot_site, 1700000002.25, 1700000004)
     assert list(part["kind"]) == ["zone", "switch"]
+
+
+def test_journal_of_an_older_version_gains_the_status_extras_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE device_status (site TEXT NOT NULL, device TEXT NOT NULL,"
+                     " online INTEGER NOT NULL, t_ns INTEGER, received_ns INTEGER NOT NULL,"
+                     " clock_synced INTEGER, agent_version TEXT,"
+                     " PRIMARY KEY (site, device))")
+        conn.execute("INSERT INTO device_status VALUES ('s', 'pi-m3', 1, 1, 2, 1, '0.1')")
+    j = Journal(path)
+    assert j.device_status() == [{"site": "s", "device": "pi-m3", "online": 1, "t_ns": 1, "received_ns": 2,
+                                   "clock_synced": 1, "agent_version": "0.1", "extra": {}}]
+    j.close()

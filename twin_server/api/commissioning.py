@@ -142,7 +142,7 @@ class CommissioningTracker:
                 status = None if raw is None else {
                     "online": bool(raw["online"]), "t_ns": raw["t_ns"], "received_ns": raw["received_ns"],
                     "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
-                    "agent_version": raw["agent_version"]}
+                    "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
                 machines.append(machine_view(self.site, m, session, status, now, offset))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
