@@ -7,6 +7,7 @@ import time
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from services import wait_until
 
 from edge_agent.wire import Reading
 from twin_server.influx.line_protocol import escape_tag, field_value, point
@@ -53,15 +54,6 @@ def _count(server, db: str) -> int:
     return res["series"][0]["values"][0][1] if "series" in res else 0
 
 
-def _wait(cond, timeout_s: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.mark.influx
 def test_outage_loses_nothing_and_resend_is_exactly_once(tmp_path, own_influxd):
     journal = Journal(tmp_path / "j.sqlite")
@@ -70,15 +62,15 @@ def test_outage_loses_nothing_and_resend_is_exactly_once(tmp_path, own_influxd):
     try:
         journal.write_batch(_readings(3000))
         w.notify()
-        _wait(lambda: w.pending() == 0)
+        wait_until(lambda: w.pending() == 0, 40, "export backlog drained")
         own_influxd.stop()
         journal.write_batch(_readings(4000, start=3000))
         w.notify()
-        _wait(lambda: w.ok is False)  # noticed the outage, keeps the backlog
+        wait_until(lambda: w.ok is False, 40, "outage noticed")  # noticed the outage, keeps the backlog
         assert w.pending() > 0
         time.sleep(1.5)
         own_influxd.start()
-        _wait(lambda: w.pending() == 0)
+        wait_until(lambda: w.pending() == 0, 40, "export backlog drained")
         assert w.ok is True
     finally:
         w.stop()

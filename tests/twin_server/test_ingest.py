@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from ingest_support import wait_until
+from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
 from twin_server.ingest import ClockOffsets, Ingest, RateLimitedLog, classify

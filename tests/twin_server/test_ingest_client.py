@@ -9,7 +9,7 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from ingest_support import wait_until
+from services import wait_until
 
 from edge_agent.wire import Reading
 from twin_server import ingest_client

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from ingest_support import wait_until
+from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_reading, encode_status
 from twin_server.app import create_app

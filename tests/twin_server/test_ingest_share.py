@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 import pytest
-from ingest_support import wait_until
+from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
 from twin_server.cli_serve import add_arguments, settings_from_args
