@@ -10,9 +10,10 @@ as baselines. It repeats this for RSSI-only recordings (no locator stream) and f
 switch-free mode (priors learned from the first half of the seeds, analysed with switches;
 scored on the held-out second half). Last, the per-second zone accuracy from RSSI alone on
 the real ble_tetam tracks (``/work/shared/data/ble_tetam``, else the excerpt in
-``tests/data/ble_tetam``), with the analysis and with the survey fingerprint smoother
-(its settings chosen by leave-one-track-out cross-validation). Prints markdown tables
-(docs/accuracy.md is made from them).
+``tests/data/ble_tetam``), with the path-loss analysis and with the survey fingerprint map
+and the dataset's floor plan (settings chosen by leave-one-track-out cross-validation), alone
+and with a calibration walk made of the other tracks of a different shape. Prints markdown
+tables (docs/accuracy.md is made from them).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from twin_server.analysis import AnalysisParams, analyze
-from twin_server.analysis.bleeval import score_track, station_site
-from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map
+from twin_server.analysis.bleeval import load_occupancy, score_track, station_site
+from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map, walk_survey_points
 from twin_server.analysis.priors import learn_priors
 from twin_server.analysis.rssi_zones import calibrate_from_survey
 from twin_server.evaluate import baseline_results, score
@@ -120,42 +121,71 @@ def tetam(log) -> list[dict]:
     site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64))
     data = {tr: (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
             for tr in tracks}
-    for label, lag_s in (("offline", None), ("fixed lag 3 s", 3), ("causal", 0)):
-        row = tetam_fingerprint(site, survey, data, lag_s)
-        row.update(receivers="12 receivers",
-                   calibration=f"survey fingerprint + walking grid, {label} (LOTO-CV)")
-        log(f"ble_tetam {row}")
-        out.append(row)
+    occ = Path("/work/shared/data/ble_tetam/raw/occ/tetam_0.1.occ")
+    walkable = load_occupancy(occ if occ.is_file() else ROOT / "tests/data/ble_tetam/tetam_0.2.occ")
+    gt = {tr: pd.read_csv(base / f"{tr}_gt.csv") for tr in tracks if (base / f"{tr}_gt.csv").is_file()}
+    plans = [("survey fingerprint + floor plan + walking model", lambda tr: survey)]
+    if len(gt) == len(tracks) and len({_family(t) for t in tracks}) > 1:
+        def with_walk(tr: str) -> pd.DataFrame:
+            walks = [walk_survey_points(data[u][0], gt[u]) for u in tracks if _family(u) != _family(tr)]
+            return pd.concat([survey, *walks], ignore_index=True)
+        plans.append(("same + calibration walk (other track shapes)", with_walk))
+    for label, survey_for in plans:
+        for row in tetam_fingerprint(site, survey_for, walkable, data, log):
+            row.update(receivers="12 receivers", calibration=f"{label}, {row.pop('mode')} (LOTO-CV)")
+            log(f"ble_tetam {row}")
+            out.append(row)
     return out
 
 
-FP_GRID = [dict(kernel_m=k, speed_m_s=v, zone_weight=w, map_sigma_db=m)
-           for k in (0.5, 0.8) for v in (0.4, 0.6) for w in (1.0, 1.5, 2.0) for m in (2.0, 3.0)]
+def _family(track: str) -> str:
+    """Track shape (``straight``, ``rectangular``, ``zigzagging``): a calibration walk never shares it."""
+    return track.split("_")[0]
 
 
-def tetam_fingerprint(site, survey: pd.DataFrame, data: dict, lag_s: int | None) -> dict:
-    """Fingerprint smoother on every track, its settings chosen leave-one-track-out from FP_GRID."""
+FP_GRID = [dict(kernel_m=k, zone_weight=w, map_sigma_db=m)
+           for k in (0.5, 0.8) for w in (1.5, 2.0, 3.0) for m in (2.0, 3.0)]
+
+
+def tetam_fingerprint(site, survey_for, walkable, data: dict, log) -> list[dict]:
+    """Fingerprint smoother on every track, its setting chosen leave-one-track-out from FP_GRID.
+
+    ``survey_for(track)`` gives the survey used for that track (never containing it).
+    Offline scores choose the setting; the fixed-lag and causal rows reuse each track's choice.
+    """
+    maps = {}
+
+    def fmap(tr: str, fp: FingerprintParams):
+        key = (tr, fp.kernel_m)
+        if key not in maps:
+            maps[key] = build_map(survey_for(tr), site, fp, (20.66, 17.64), walkable=walkable)
+        return maps[key]
+
+    def one(tr: str, fp: FingerprintParams):
+        rssi, zones = data[tr]
+        return score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap(tr, fp), fp))
+
     per = {}  # config index -> track -> TrackScore
     for i, g in enumerate(FP_GRID):
-        fp = FingerprintParams(**g, lag_s=lag_s)
-        fmap = build_map(survey, site, fp, (20.66, 17.64))
-        per[i] = {tr: score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap, fp))
-                  for tr, (rssi, zones) in data.items()}
+        per[i] = {tr: one(tr, FingerprintParams(**g)) for tr in data}
+        log(f"   ble_tetam setting {g}: {pooled(per[i], list(data)):.4f} in-sample")
+    choice = {tr: max(per, key=lambda i: pooled(per[i], [u for u in data if u != tr])) for tr in data}
+    rows = []
+    for mode, lag_s in (("offline", None), ("fixed lag 3 s", 3), ("causal", 0)):
+        got = {tr: per[choice[tr]][tr] if lag_s is None else one(tr, FingerprintParams(**FP_GRID[choice[tr]],
+                                                                                         lag_s=lag_s))
+               for tr in data}
+        delays = [s.delay_s for s in got.values()]
+        rows.append({"mode": mode, "tracks": len(data), "seconds": sum(s.seconds for s in got.values()),
+                     "accuracy": pooled(got, list(data)), "delay_median_s": statistics.median(delays),
+                     "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)})
+    return rows
 
-    def pooled(i: int, trs: list[str]) -> float:
-        return sum(per[i][t].accuracy * per[i][t].seconds for t in trs) / sum(per[i][t].seconds for t in trs)
 
-    secs = acc = 0.0
-    delays = []
-    for tr in data:
-        best = max(per, key=lambda i: pooled(i, [u for u in data if u != tr]))
-        s = per[best][tr]
-        secs += s.seconds
-        acc += s.accuracy * s.seconds
-        delays.append(s.delay_s)
-    return {"tracks": len(data), "seconds": int(secs), "accuracy": acc / secs,
-            "delay_median_s": statistics.median(delays),
-            "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
+def pooled(scores: dict, tracks: list[str]) -> float:
+    """Per-second accuracy pooled over tracks."""
+    secs = sum(scores[t].seconds for t in tracks)
+    return sum(scores[t].accuracy * scores[t].seconds for t in tracks) / secs
 
 
 def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:

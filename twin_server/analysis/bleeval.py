@@ -10,12 +10,15 @@ estimate with the truth.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
-from twin_server.analysis.fingerprint_zones import FingerprintMap, FingerprintParams, estimate_zone_seconds
+from twin_server.analysis.fingerprint_zones import FingerprintMap, FingerprintParams
 from twin_server.analysis.params import AnalysisParams
 from twin_server.analysis.pipeline import analyze
 from twin_server.evaluate import label_grid, score_times
@@ -60,6 +63,43 @@ def station_site(receivers: pd.DataFrame, stations: dict[str, str], beacon: str,
     return parse_site(doc)
 
 
+def load_occupancy(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Floor plan from an occupancy grid file (ble_tetam ``occ/*.occ``) as ``walkable(x_m, y_m)``.
+
+    The file is a header line ``[[xmin, ymin], [xmax, ymax]]::resolution`` then one
+    ``[x, y]::v`` line per cell. The dataset's README says ``v = 1`` marks traversable cells,
+    but 98-100 % of every ground-truth track lies on ``v = 0`` cells (and the ``0`` cells
+    are the aisles of ``map/tetam.png``), so ``0`` is taken as walkable here.
+
+    Raises
+    ------
+    ValueError
+        On a line that does not parse (names the line) or a file without cells.
+    """
+    lines = Path(path).read_text().splitlines()
+    xy, val = [], []
+    for no, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            cell, v = line.split("::")
+            x, y = (float(c) for c in cell.strip().strip("[]").split(","))
+            val.append(int(v))
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {no} is not '[x, y]::0|1': {line[:60]!r}") from exc
+        xy.append((x, y))
+    if not xy:
+        raise ValueError(f"{path}: no cells")
+    tree = cKDTree(np.asarray(xy))
+    free = np.asarray(val) == 0
+
+    def walkable(x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        _, i = tree.query(np.column_stack([np.ravel(x_m), np.ravel(y_m)]))
+        return free[i].reshape(np.shape(x_m))
+
+    return walkable
+
+
 def rssi_frame(rssi: pd.DataFrame, site: Site) -> pd.DataFrame:
     """Readings frame from ``t_seconds, receiver_id, beacon_id, rssi_dbm`` rows (validated)."""
     frame = pd.DataFrame({"t": rssi["t_seconds"], "kind": "rssi", "source": rssi["receiver_id"].astype(str),
@@ -98,16 +138,14 @@ def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
     max_shift_s : int
         Delay search range.
     fingerprint : tuple, optional
-        A survey's fingerprint map and smoother parameters: zones from
-        :mod:`twin_server.analysis.fingerprint_zones` instead of :func:`analyze`.
+        A survey's fingerprint map and smoother parameters (``AnalysisParams.survey_map``):
+        :func:`analyze` takes its RSSI zones from the fingerprint smoother.
     """
+    if fingerprint is not None:
+        params = replace(params or AnalysisParams(), survey_map=fingerprint)
     result = analyze(rssi_frame(rssi, site), site, params=params)
     times = score_times(result.window_start, result.window_end)
     pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
-    if fingerprint is not None:
-        valid = pd.to_numeric(rssi["rssi_dbm"], errors="coerce") < 0
-        t0, secs = estimate_zone_seconds(rssi[valid], *fingerprint)
-        pred_iv = [(t0 + i, t0 + i + 1, z) for i, z in enumerate(secs)]
     mapping = zone_names or {}
     zt = zones["t_seconds"].to_numpy(dtype="float64")
     zl = np.array([mapping.get(z, z) for z in zones["zone"].astype(str)], dtype=object)

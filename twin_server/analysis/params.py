@@ -95,3 +95,7 @@ class AnalysisParams:
     priors: Any = None
     #: Recover tasks whose press was forgotten (holes and long tasks, from the priors).
     recover_forgotten: bool = True
+    #: A site survey's fingerprint map: ``(FingerprintMap, FingerprintParams)`` from
+    #: :mod:`twin_server.analysis.fingerprint_zones`. When given, RSSI zones come from the
+    #: fingerprint map and walking-model smoother instead of the fitted path-loss model.
+    survey_map: Any = None

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from twin_server.analysis import events as ev
+from twin_server.analysis import fingerprint_zones as fp
 from twin_server.analysis import lag as lg
 from twin_server.analysis import machine_state as ms
 from twin_server.analysis import priors as pr
@@ -282,6 +283,8 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
     """
     if rssi is None or not site.receivers:
         return {}
+    if p.survey_map is not None:
+        return survey_zone_estimates(rssi, site, grid, p, diag)
     fm = rz.floor_model(site, cell_m=p.rssi_cell_m, beacon_height_m=p.beacon_height_m,
                         max_speed_mps=p.max_speed_mps, step_s=p.step_s)
     worker_of = site.worker_by_beacon()
@@ -328,6 +331,27 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
         out[w] = est
         p0s[w] = round(est.p0_dbm, 1)
     diag["rssi_p0_dbm"] = p0s
+    return out
+
+
+def survey_zone_estimates(rssi: pd.DataFrame, site: Site, grid: Grid, p: AnalysisParams,
+                          diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
+    """Worker id -> RSSI zone estimate from a site survey's fingerprint map (``p.survey_map``)."""
+    fmap, fparams = p.survey_map
+    if list(fmap.zones) != list(site.machine_ids):
+        raise ValueError(f"survey map zones {list(fmap.zones)} do not match the site's machines "
+                         f"{list(site.machine_ids)}: build the map from this site")
+    worker_of = site.worker_by_beacon()
+    out: dict[str, rz.ZoneEstimate] = {}
+    for b, g in rssi.groupby("channel"):
+        w = worker_of.get(str(b))
+        if w is None:
+            continue
+        post = fp.zone_posterior(g["t"].to_numpy(), g["source"].astype(str).to_numpy(), g["value"].to_numpy(),
+                                 fmap, fparams, grid.start, grid.n, grid.step_s)
+        out[w] = rz.ZoneEstimate(zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"],
+                                 p0_dbm=float("nan"))
+    diag["rssi_model"] = "survey fingerprint map"
     return out
 
 
