@@ -26,7 +26,7 @@ from twin_server.readings import validate_readings
 from twin_server.site import Site, parse_site
 
 
-def circle(x: float, y: float, r: float, n: int = 24) -> list[list[float]]:
+def circle(x: float, y: float, r: float, n: int = 96) -> list[list[float]]:
     """Polygon approximating a circle."""
     return [[x + r * math.cos(2 * math.pi * i / n), y + r * math.sin(2 * math.pi * i / n)] for i in range(n)]
 

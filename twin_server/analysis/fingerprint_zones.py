@@ -16,15 +16,17 @@ the next ``lag_s`` seconds (fixed-lag smoother, delay ``lag_s``; 0 = causal filt
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter
-from scipy.ndimage import shift as nd_shift
+from scipy.ndimage import convolve1d
 
 from twin_server.analysis.rssi_zones import calibrate_from_survey
+from twin_server.simulate.shift import polygon_mask
 from twin_server.site import Site
 
 
@@ -59,17 +61,21 @@ class FingerprintMap:
     zones: list[str]
     cell_m: float
     walkable: np.ndarray  # (NX, NY) prior weight: 1 walkable, ``blocked_weight`` not
+    origin_m: tuple[float, float] = (0.0, 0.0)  # floor position of the grid's corner
+    #: Zone posteriors of analysed windows by content: a live server re-analysing a growing
+    #: day recomputes only the windows whose packets changed.
+    cache: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """``(x_m, y_m)`` of every cell, each ``(NX, NY)``."""
         nx, ny = self.zone_of_cell.shape
-        xs = (np.arange(nx) + 0.5) * self.cell_m
-        ys = (np.arange(ny) + 0.5) * self.cell_m
+        xs = self.origin_m[0] + (np.arange(nx) + 0.5) * self.cell_m
+        ys = self.origin_m[1] + (np.arange(ny) + 0.5) * self.cell_m
         return np.meshgrid(xs, ys, indexing="ij")
 
 
 def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
-              floor_m: tuple[float, float],
+              floor_m: tuple[float, ...],
               walkable: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> FingerprintMap:
     """Fingerprint map from survey points.
 
@@ -79,11 +85,11 @@ def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
         ``x_m, y_m, z_m, receiver_id, rssi_dbm`` (mean RSSI of a receiver at a point);
         calibration-walk points from :func:`walk_survey_points` may be appended.
     site : Site
-        Receivers (positions) and machines (zones, circles fitted to their polygons).
+        Receivers (positions) and machines (zone polygons).
     params : FingerprintParams
         Cell size, kernel length, blocked-cell weight.
     floor_m : tuple of float
-        Floor size (x, y) in metres.
+        Floor size ``(x, y)`` from the origin, or extent ``(xmin, ymin, xmax, ymax)``, metres.
     walkable : callable, optional
         ``walkable(x_m, y_m) -> bool array`` (a floor plan); default: everywhere.
 
@@ -93,8 +99,9 @@ def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
     """
     recs = [r.id for r in site.receivers]
     p0, n = calibrate_from_survey(survey, recs, site)
-    xs = np.arange(params.cell_m / 2, floor_m[0], params.cell_m)
-    ys = np.arange(params.cell_m / 2, floor_m[1], params.cell_m)
+    x0, y0, x1, y1 = (0.0, 0.0, *floor_m) if len(floor_m) == 2 else floor_m
+    xs = np.arange(x0 + params.cell_m / 2, x1, params.cell_m)
+    ys = np.arange(y0 + params.cell_m / 2, y1, params.cell_m)
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
     z_beacon = float(survey["z_m"].median())
     pos = {r.id: np.asarray(r.position, dtype="float64") for r in site.receivers}
@@ -113,18 +120,13 @@ def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
             base = base + (w @ resid) / (params.shrink + w.sum(axis=-1))
         mean[i] = base
     zone_of_cell = np.full(gx.shape, len(site.machines), dtype=int)
-    names = []
-    for k, m in enumerate(site.machines):
-        poly = np.asarray(m.zone, dtype="float64")
-        cx, cy = poly[:, 0].mean(), poly[:, 1].mean()
-        r = float(np.mean(np.hypot(poly[:, 0] - cx, poly[:, 1] - cy)))
-        zone_of_cell[(gx - cx) ** 2 + (gy - cy) ** 2 <= r * r] = k
-        names.append(m.id)
+    for k in range(len(site.machines) - 1, -1, -1):  # the first machine wins overlaps, as in Site.zone_at
+        zone_of_cell[polygon_mask(gx, gy, site.machines[k].zone)] = k
     free = np.ones(gx.shape, dtype=bool) if walkable is None else np.asarray(walkable(gx, gy), dtype=bool)
     if not free.any():
         raise ValueError("floor plan: no cell of the floor is walkable")
-    return FingerprintMap(recs, mean, zone_of_cell, names, params.cell_m,
-                          np.where(free, 1.0, params.blocked_weight))
+    return FingerprintMap(recs, mean, zone_of_cell, list(site.machine_ids), params.cell_m,
+                          np.where(free, 1.0, params.blocked_weight), (float(x0), float(y0)))
 
 
 def walk_survey_points(rssi: pd.DataFrame, track: pd.DataFrame, *, cell_m: float = 0.5,
@@ -190,8 +192,23 @@ def _loglik(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: Fingerpr
     return ll
 
 
+def _step_kernel(shift_cells: float, sigma_cells: float) -> np.ndarray:
+    """1-D kernel: move by ``shift_cells`` (linear interpolation), then Gaussian jitter."""
+    reach = int(np.ceil(abs(shift_cells) + 4 * sigma_cells)) + 1
+    d = np.arange(-reach, reach + 1)
+    g = np.exp(-0.5 * (d / max(sigma_cells, 1e-6)) ** 2)
+    lo = np.floor(shift_cells)
+    frac = shift_cells - lo
+    move = np.where(d == lo, 1.0 - frac, 0.0) + np.where(d == lo + 1, frac, 0.0)
+    return np.convolve(move, g / g.sum(), mode="same").astype(np.float32)
+
+
 class _Walker:
-    """Transition of the (velocity, position) grid over one step, and its adjoint."""
+    """Transition of the (velocity, position) grid over one step, and its adjoint.
+
+    Each velocity moves its layer by a separable kernel (shift + jitter: two 1-D
+    convolutions); velocities change with probability ``turn_per_s`` per second.
+    """
 
     def __init__(self, params: FingerprintParams, step_s: float, walkable: np.ndarray):
         vel = [(0.0, 0.0)]
@@ -199,66 +216,82 @@ class _Walker:
             for h in range(params.headings):
                 a = 2 * np.pi * h / params.headings
                 vel.append((speed * np.cos(a), speed * np.sin(a)))
-        self.shift_cells = np.asarray(vel) * step_s / params.cell_m
-        nv = len(vel)
-        q = min(params.turn_per_s * step_s, 1.0) if nv > 1 else 0.0
-        # Keep the velocity with 1 - q, else any other one; symmetric, so it is its own adjoint.
-        self.mix = np.full((nv, nv), q / max(nv - 1, 1))
-        np.fill_diagonal(self.mix, 1.0 - q)
-        self.jitter_cells = params.jitter_m * np.sqrt(step_s) / params.cell_m
+        sig = params.jitter_m * np.sqrt(step_s) / params.cell_m
+        per_cell = step_s / params.cell_m
+        self.kernels = [(_step_kernel(vx * per_cell, sig), _step_kernel(vy * per_cell, sig))
+                        for vx, vy in vel]
+        self.nv = len(vel)
+        # Keep the velocity with 1 - q, else any other one (symmetric: its own adjoint).
+        q = min(params.turn_per_s * step_s, 1.0) if self.nv > 1 else 0.0
+        self.other = q / max(self.nv - 1, 1)
+        self.keep = 1.0 - q - self.other
         self.walkable = walkable
 
-    def _move(self, a: np.ndarray, sign: float) -> np.ndarray:
+    def _mix(self, a: np.ndarray) -> np.ndarray:
+        return self.keep * a + self.other * a.sum(axis=0)
+
+    def _move(self, a: np.ndarray, adjoint: bool) -> np.ndarray:
         out = np.empty_like(a)
-        for k, sh in enumerate(self.shift_cells):
-            layer = nd_shift(a[k], sign * sh, order=1, mode="constant") if sh.any() else a[k]
-            out[k] = gaussian_filter(layer, self.jitter_cells, mode="constant")
+        for k, (kx, ky) in enumerate(self.kernels):
+            if adjoint:
+                kx, ky = kx[::-1], ky[::-1]
+            out[k] = convolve1d(convolve1d(a[k], kx, axis=0, mode="constant"), ky, axis=1, mode="constant")
         return out
 
     def forward(self, a: np.ndarray) -> np.ndarray:
-        return self._move(np.tensordot(self.mix, a, axes=1), 1.0) * self.walkable
+        return self._move(self._mix(a), adjoint=False) * self.walkable
 
     def backward(self, b: np.ndarray) -> np.ndarray:
-        return np.tensordot(self.mix, self._move(b * self.walkable, -1.0), axes=1)
+        return self._mix(self._move(b * self.walkable, adjoint=True))
 
 
 def _norm(p: np.ndarray) -> np.ndarray:
     return p / max(float(p.sum()), 1e-300)
 
 
+TINY = np.float32(1e-30)  # keeps a step whose packets fit no cell from zeroing the grid
+
+
 def smooth_positions(ll: np.ndarray, fmap: FingerprintMap, params: FingerprintParams,
                      step_s: float = 1.0) -> np.ndarray:
     """Position posterior ``(T, NX, NY)`` from per-step log-likelihoods ``(T, NX, NY)``."""
     n = ll.shape[0]
-    lik = np.exp(ll - ll.reshape(n, -1).max(axis=1)[:, None, None])
-    walker = _Walker(params, step_s, fmap.walkable)
-    nv = len(walker.shift_cells)
-    fwd = np.empty((n, nv, *lik.shape[1:]))
+    # float32: half the memory and faster convolutions; every step is renormalised.
+    lik = np.exp(ll - ll.reshape(n, -1).max(axis=1)[:, None, None]).astype(np.float32)
+    walker = _Walker(params, step_s, fmap.walkable.astype(np.float32))
+    nv = walker.nv
+    fwd = np.empty((n, nv, *lik.shape[1:]), dtype=np.float32)
     a = _norm(np.broadcast_to(fmap.walkable, fwd.shape[1:]) * lik[0])
     fwd[0] = a
     for t in range(1, n):
-        a = _norm(walker.forward(a) * lik[t] + 1e-300)
+        a = _norm(walker.forward(a) * lik[t] + TINY)
         fwd[t] = a
     post = np.empty_like(lik)
     if params.lag_s is None:
-        b = np.ones(fwd.shape[1:])
+        b = np.ones(fwd.shape[1:], dtype=np.float32)
         post[n - 1] = _norm(fwd[n - 1].sum(axis=0))
         for t in range(n - 1, 0, -1):
-            b = _norm(walker.backward(b * lik[t]) + 1e-300)
+            b = _norm(walker.backward(b * lik[t]) + TINY)
             post[t - 1] = _norm((fwd[t - 1] * b).sum(axis=0))
         return post
     lag = round(params.lag_s / step_s)
     for t in range(n):
-        b = np.ones(fwd.shape[1:])
+        b = np.ones(fwd.shape[1:], dtype=np.float32)
         for u in range(min(n - 1, t + lag), t, -1):
-            b = _norm(walker.backward(b * lik[u]) + 1e-300)
+            b = _norm(walker.backward(b * lik[u]) + TINY)
         post[t] = _norm((fwd[t] * b).sum(axis=0))
     return post
 
 
 def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, fmap: FingerprintMap,
-                   params: FingerprintParams, t0: float, n_steps: int, step_s: float = 1.0) -> np.ndarray:
+                   params: FingerprintParams, t0: float, n_steps: int, step_s: float = 1.0, *,
+                   window_s: float = 300.0, margin_s: float = 30.0) -> np.ndarray:
     """Zone probabilities of every step ``[t0 + k step_s, t0 + (k + 1) step_s)``.
+
+    Long recordings are smoothed in windows of ``window_s`` with ``margin_s`` of packets on
+    each side (at least the fixed lag), which bounds memory; packets further away than the
+    margin barely move a walker's position posterior. Windows already analysed with the same
+    packets come from ``fmap.cache``.
 
     Parameters
     ----------
@@ -280,6 +313,32 @@ def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, 
     """
     s, c = _step_means(np.asarray(t_s, dtype="float64"), np.asarray(receiver),
                        np.asarray(rssi_dbm, dtype="float64"), fmap.receivers, t0, n_steps, step_s)
+    win = max(1, round(window_s / step_s))
+    margin = round(max(margin_s, params.lag_s or 0.0) / step_s)
+    out = np.empty((n_steps, len(fmap.zones) + 1))
+    for a in range(0, n_steps, win):
+        lo, hi = max(0, a - margin), min(n_steps, a + win + margin)
+        b = min(n_steps, a + win)
+        digest = hashlib.blake2b(s[lo:hi].tobytes() + c[lo:hi].tobytes(), digest_size=16).hexdigest()
+        key = (digest, a - lo, b - lo, params, step_s)
+        hit = fmap.cache.get(key)
+        if hit is None:
+            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s)[a - lo:b - lo]
+            fmap.cache[key] = hit
+            while len(fmap.cache) > CACHE_WINDOWS:
+                fmap.cache.popitem(last=False)
+        else:
+            fmap.cache.move_to_end(key)
+        out[a:b] = hit
+    return out
+
+
+CACHE_WINDOWS = 2048
+
+
+def _zone_mass(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams,
+               step_s: float) -> np.ndarray:
+    """Weighed, normalised zone mass ``(T, Z + 1)`` of a window's per-step sums and counts."""
     post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s)
     k = len(fmap.zones)
     flat = fmap.zone_of_cell.ravel()
