@@ -136,7 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal))
+                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params")))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -90,6 +90,7 @@ def _offsets(items: list[str]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     """Run the analysis; returns the exit code."""
     from twin_server.analysis import AnalysisParams, analyze
+    from twin_server.analysis.survey import SurveyError, survey_map
 
     def say(msg: str) -> None:
         if not args.quiet:
@@ -114,7 +115,12 @@ def run(args: argparse.Namespace) -> int:
     if loaded.rejected_rows:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(loaded.rejected.items()))
         say(f"analyze: skipped {loaded.rejected_rows} bad row(s) ({reasons})")
-    params = AnalysisParams(switch_free=args.switch_free, clock_offsets_s=offsets)
+    try:
+        smap = survey_map(site, Path(args.site).resolve().parent, say=say)
+    except SurveyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    params = AnalysisParams(switch_free=args.switch_free, clock_offsets_s=offsets, survey_map=smap)
     result = analyze(loaded.frame, site, rejected_rows=loaded.rejected_rows, params=params,
                      progress=say)
     result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))

@@ -14,6 +14,8 @@ from pathlib import Path
 from twin_server.settings import Settings, parse_hostport
 from twin_server.site import SiteError, load_site
 
+log = logging.getLogger("twin_server.serve")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``serve`` command."""
@@ -72,6 +74,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         if not args.client_id:
             raise ValueError("--share-group needs a --client-id of its own for each process "
                              f"(e.g. twin-server-{site.site}-1, -2, ...)")
+    extra: dict = {"site_path": site_path.resolve(), "influx_replace_derived": not args.influx_keep_derived}
+    if site.survey is not None:  # RSSI zones from the site survey (a SurveyError names the file)
+        from twin_server.analysis import AnalysisParams
+        from twin_server.analysis.survey import survey_map
+
+        extra["analysis_params"] = AnalysisParams(survey_map=survey_map(site, site_path.resolve().parent,
+                                                                        say=log.info))
     if args.mqtt_password and not args.mqtt_username:
         raise ValueError("--mqtt-password (or TWIN_MQTT_PASSWORD) needs --mqtt-username "
                          "(or TWIN_MQTT_USERNAME)")
@@ -83,7 +92,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
         derived_interval_s=args.derived_interval, sqlite_synchronous=args.sqlite_synchronous,
-        extra={"site_path": site_path.resolve(), "influx_replace_derived": not args.influx_keep_derived},
+        extra=extra,
     )
 
 

@@ -155,9 +155,10 @@ class LiveHub:
 class AnalysisCache:
     """Analysis results per shift (local day), recomputed when the day's readings changed."""
 
-    def __init__(self, site: Site, journal: Journal) -> None:
+    def __init__(self, site: Site, journal: Journal, params: Any = None) -> None:
         self.site = site
         self.journal = journal
+        self.params = params  # AnalysisParams (e.g. with the site survey's map); None = defaults
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, int], Result, dict[str, Any]]] = {}
         self.last_run_s: float | None = None
@@ -214,7 +215,7 @@ class AnalysisCache:
         t0 = time.monotonic()
         try:
             loaded = self.journal.load_readings(self.site, lo, hi)
-            result = analyze(loaded.frame, self.site, rejected_rows=loaded.rejected_rows)
+            result = analyze(loaded.frame, self.site, rejected_rows=loaded.rejected_rows, params=self.params)
             # As ``python -m twin_server analyze`` reports it.
             result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))
         except Exception as exc:

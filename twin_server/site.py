@@ -25,6 +25,8 @@ __all__ = [
     "Shift",
     "Site",
     "SiteError",
+    "Survey",
+    "SurveyWalk",
     "Worker",
     "load_site",
     "parse_site",
@@ -182,6 +184,31 @@ class Marking(_Model):
         return self
 
 
+class SurveyWalk(_Model):
+    """A calibration walk: a beacon carried along known positions while receivers listen."""
+
+    readings: str  # readings CSV (contract format) holding the walk's rssi rows, relative to the site file
+    track: str  # CSV ``time, x_m, y_m``: where the beacon was, relative to the site file
+    beacon: Id | None = None  # the beacon carried (default: every rssi row of the file)
+
+
+class Survey(_Model):
+    """A site survey for RSSI zones: fingerprints, calibration walks, where nobody walks."""
+
+    points: str | None = None  # CSV ``x_m, y_m, z_m, receiver_id, rssi_dbm``, relative to the site file
+    walks: list[SurveyWalk] = Field(default_factory=list)
+    walk_height_m: float = Field(default=1.2, gt=0)  # beacon height during the walks
+    blocked: list[list[Point2]] = Field(default_factory=list)  # floor areas nobody walks through
+
+    @model_validator(mode="after")
+    def _something(self) -> Survey:
+        if self.points is None and not self.walks:
+            raise ValueError("a survey needs 'points' or at least one of 'walks'")
+        for poly in self.blocked:
+            _polygon(poly)
+        return self
+
+
 class Site(_Model):
     """One factory."""
 
@@ -196,6 +223,7 @@ class Site(_Model):
     locators: list[Id] = Field(default_factory=list)  # commercial locator system ids
     shift: Shift = Field(default_factory=Shift)
     floor_markings: list[Marking] = Field(default_factory=list)
+    survey: Survey | None = None  # RSSI site survey (optional; see docs/analysis.md)
 
     @field_validator("timezone")
     @classmethod
@@ -222,6 +250,8 @@ class Site(_Model):
                 raise ValueError(f"receivers[{i}].machine: unknown machine {r.machine!r}")
         for i, m in enumerate(self.machines):
             _unique(f"machines[{i}].sensors", [s.id for s in m.sensors])
+        if self.survey is not None and not self.receivers:
+            raise ValueError("survey: a survey needs the site's receivers")
         return self
 
     # -- look-ups used everywhere -------------------------------------------------------
