@@ -120,8 +120,21 @@ def test_survey_rows_left_out_are_counted(site_dir: Path) -> None:
     pts.to_csv(site_dir / "points.csv", index=False)
     site = load_site(_write_site(site_dir, {"points": "points.csv"}))
     got, dropped = survey_points(site, site_dir)
-    assert dropped == {"bad_number": 1, "unknown_receiver": 1, "positive_rssi": 1}
+    assert dropped == {"bad_number": 1, "unknown_receiver": 1, "positive_rssi": 1, "bad_readings_row": 0}
     assert len(got) == len(pts) - 3
+
+
+def test_walk_readings_as_json_lines_with_bad_rows_counted(site_dir: Path) -> None:
+    """A walk exported as JSON Lines gives the same points; its broken rows are counted."""
+    walk = pd.read_csv(site_dir / "walk.csv", dtype={"source": str, "channel": str})
+    lines = [json.dumps(r) for r in walk.to_dict(orient="records")] + ["{not json", '{"time": 1}']
+    (site_dir / "walk.jsonl").write_text("\n".join(lines) + "\n")
+    as_csv = {"walks": [{"readings": "walk.csv", "track": "walk_track.csv"}]}
+    as_jsonl = {"walks": [{"readings": "walk.jsonl", "track": "walk_track.csv"}]}
+    got_csv, _ = survey_points(load_site(_write_site(site_dir, as_csv)), site_dir)
+    got_jsonl, dropped = survey_points(load_site(_write_site(site_dir, as_jsonl)), site_dir)
+    pd.testing.assert_frame_equal(got_csv, got_jsonl)
+    assert dropped["bad_readings_row"] == 2
 
 
 @pytest.mark.parametrize(("survey", "message"), [

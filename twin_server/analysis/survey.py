@@ -21,6 +21,7 @@ from twin_server.analysis.fingerprint_zones import (
     build_map,
     walk_survey_points,
 )
+from twin_server.readings import ReadingsError
 from twin_server.simulate.shift import polygon_mask
 from twin_server.site import Site
 
@@ -60,13 +61,14 @@ def survey_points(site: Site, base_dir: Path) -> tuple[pd.DataFrame, dict[str, i
     points : pandas.DataFrame
         ``x_m, y_m, z_m, receiver_id, rssi_dbm``.
     dropped : dict
-        Rows left out per reason (``bad_number``, ``unknown_receiver``, ``positive_rssi``).
+        Rows left out per reason (``bad_number``, ``unknown_receiver``, ``positive_rssi``, and
+        ``bad_readings_row``: walk readings rows the readings loader rejected).
     """
     survey = site.survey
     if survey is None:
         raise SurveyError("the site has no survey")
     receivers = {r.id for r in site.receivers}
-    dropped = {"bad_number": 0, "unknown_receiver": 0, "positive_rssi": 0}
+    dropped = {"bad_number": 0, "unknown_receiver": 0, "positive_rssi": 0, "bad_readings_row": 0}
     parts = []
     if survey.points is not None:
         raw = _read_csv(base_dir / survey.points, POINT_COLUMNS, "points file")
@@ -74,10 +76,16 @@ def survey_points(site: Site, base_dir: Path) -> tuple[pd.DataFrame, dict[str, i
         dropped["bad_number"] += len(raw) - len(pts)
         parts.append(pts[list(POINT_COLUMNS)])
     for i, walk in enumerate(survey.walks):
-        raw = _read_csv(base_dir / walk.readings, ("time", "kind", "source", "channel", "value"),
-                        f"walks[{i}].readings")
-        rows = raw[(raw["kind"] == "rssi") & ((walk.beacon is None) | (raw["channel"] == walk.beacon))]
-        rssi = _numeric(pd.DataFrame({"t_seconds": rows["time"], "receiver_id": rows["source"].astype(str),
+        from twin_server.cli_analyze import load_readings_any  # CSV, JSON Lines or Parquet
+
+        try:
+            loaded = load_readings_any(base_dir / walk.readings, site)
+        except (ReadingsError, OSError) as exc:
+            raise SurveyError(f"survey: walks[{i}].readings: {exc}") from None
+        dropped["bad_readings_row"] += loaded.rejected_rows
+        f = loaded.frame
+        rows = f[(f["kind"] == "rssi") & ((walk.beacon is None) | (f["channel"] == walk.beacon))]
+        rssi = _numeric(pd.DataFrame({"t_seconds": rows["t"], "receiver_id": rows["source"].astype(str),
                                       "rssi_dbm": rows["value"]}), ("t_seconds", "rssi_dbm"))
         dropped["bad_number"] += len(rows) - len(rssi)
         track_raw = _read_csv(base_dir / walk.track, ("time", "x_m", "y_m"), f"walks[{i}].track")
