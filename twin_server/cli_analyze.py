@@ -10,16 +10,12 @@ installed) with the same columns.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
-import pandas as pd
-
-from twin_server.readings import LoadedReadings, ReadingsError, load_readings_csv, validate_readings
-from twin_server.site import Site, SiteError, load_site
+from twin_server.readings import ReadingsError, load_readings_any
+from twin_server.site import SiteError, load_site
 
 EXIT_BAD_INPUT = 2
 
@@ -34,44 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock-offset", action="append", default=[], metavar="SOURCE=SECONDS",
                         help="add SECONDS to the timestamps of SOURCE (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-
-
-def load_readings_any(path: Path, site: Site) -> LoadedReadings:
-    """Load readings from CSV, JSON Lines or Parquet; raise ReadingsError for a non-table."""
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".parquet"):
-        return load_readings_csv(path, site)
-    try:
-        if suffix == ".parquet":
-            table = pd.read_parquet(path)
-            rejected: Counter[str] = Counter()
-        else:
-            rows, rejected = [], Counter()
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    rejected["unparseable"] += 1
-                    continue
-                if isinstance(obj, dict):
-                    rows.append(obj)
-                else:
-                    rejected["unparseable"] += 1
-            table = pd.DataFrame(rows)
-    except (OSError, ValueError, ImportError) as exc:
-        raise ReadingsError(f"{path}: not a readings table: {exc}") from None
-    missing = [c for c in ("time", "kind", "source", "channel", "value") if c not in table.columns]
-    if missing and len(table):
-        raise ReadingsError(f"{path}: not a readings table (missing {','.join(missing)})")
-    if not len(table):
-        raise ReadingsError(f"{path}: not a readings table (no rows)")
-    frame = pd.DataFrame({"t": table["time"], "kind": table["kind"].astype(str),
-                          "source": table["source"].astype(str),
-                          "channel": table["channel"].fillna("").astype(str),
-                          "value": table["value"].astype(str)})
-    return validate_readings(frame, site, rejected)
 
 
 def _offsets(items: list[str]) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "LoadedReadings",
     "ReadingsError",
     "empty_readings",
+    "load_readings_any",
     "load_readings_csv",
     "validate_readings",
     "write_readings_csv",
@@ -145,6 +147,44 @@ def parse_readings_text(text: str, site: Site, name: str = "readings") -> Loaded
             "value": table["value"].str.strip(),
         }
     )
+    return validate_readings(frame, site, rejected)
+
+
+def load_readings_any(path: Path, site: Site) -> LoadedReadings:
+    """Load readings from CSV, JSON Lines or Parquet; raise ReadingsError for a non-table."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".parquet"):
+        return load_readings_csv(path, site)
+    try:
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+            rejected: Counter[str] = Counter()
+        else:
+            rows, rejected = [], Counter()
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    rejected["unparseable"] += 1
+                    continue
+                if isinstance(obj, dict):
+                    rows.append(obj)
+                else:
+                    rejected["unparseable"] += 1
+            table = pd.DataFrame(rows)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ReadingsError(f"{path}: not a readings table: {exc}") from None
+    missing = [c for c in ("time", "kind", "source", "channel", "value") if c not in table.columns]
+    if missing and len(table):
+        raise ReadingsError(f"{path}: not a readings table (missing {','.join(missing)})")
+    if not len(table):
+        raise ReadingsError(f"{path}: not a readings table (no rows)")
+    frame = pd.DataFrame({"t": table["time"], "kind": table["kind"].astype(str),
+                          "source": table["source"].astype(str),
+                          "channel": table["channel"].fillna("").astype(str),
+                          "value": table["value"].astype(str)})
     return validate_readings(frame, site, rejected)
 
 

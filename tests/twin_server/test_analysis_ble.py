@@ -13,7 +13,6 @@ from twin_server.analysis.bleeval import load_occupancy, rssi_frame, score_track
 from twin_server.analysis.fingerprint_zones import (
     FingerprintParams,
     build_map,
-    estimate_zone_seconds,
     walk_survey_points,
     zone_posterior,
 )
@@ -151,14 +150,18 @@ def test_occupancy_file_errors_name_the_line(tmp_path) -> None:
 
 
 def test_fingerprint_smoother_without_packets_is_empty(tetam) -> None:
-    site, survey, rssi, _ = tetam
+    site, survey, _, _ = tetam
     fp = FingerprintParams()
-    _, secs = estimate_zone_seconds(rssi.iloc[:0], build_map(survey, site, fp, (20.66, 17.64)), fp)
-    assert secs == []
+    none = np.array([])
+    secs = zone_posterior(none, none.astype(str), none, build_map(survey, site, fp, (20.66, 17.64)), fp,
+                          0.0, 0)
+    assert len(secs) == 0
 
 
-def test_long_recordings_are_smoothed_in_cached_windows(tetam) -> None:
+def test_long_recordings_are_smoothed_in_cached_windows(tetam, monkeypatch) -> None:
     """Windows with margins agree with one whole-track pass; a grown recording reuses windows."""
+    import twin_server.analysis.fingerprint_zones as fz
+
     site, survey, rssi, _ = tetam
     fp = FingerprintParams()
     fmap = build_map(survey, site, fp, (20.66, 17.64))
@@ -175,7 +178,12 @@ def test_long_recordings_are_smoothed_in_cached_windows(tetam) -> None:
     early = t < t0 + 60
     zone_posterior(t[early], rec[early], val[early], fmap, fp, t0, 60, window_s=20, margin_s=10)
     first = set(fmap.cache)
+    computed = []
+    real = fz._zone_mass
+    monkeypatch.setattr(fz, "_zone_mass", lambda s, *a: computed.append(len(s)) or real(s, *a))
     again = zone_posterior(t, rec, val, fmap, fp, t0, n, window_s=20, margin_s=10)
     assert len(first & set(fmap.cache)) >= 2  # windows 0-20 s and 20-40 s were reused
     assert len(fmap.cache) - len(first) <= 3
+    assert len(computed) == 3  # of 5 windows, only 40-60, 60-80 and 80-84 s were smoothed again
     assert np.array_equal(again, zone_posterior(t, rec, val, fmap, fp, t0, n, window_s=20, margin_s=10))
+    assert len(computed) == 3  # the same packets again: everything from the cache

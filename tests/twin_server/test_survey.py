@@ -175,7 +175,20 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
     params = settings.extra["analysis_params"]
     assert params.survey_map[0].zones == ["station1", "station2", "station3", "station4"]
     app = create_app(settings)
-    assert app.state.twin.analysis.params is params
+    twin = app.state.twin
+    assert twin.analysis.params is params
+    # The day's analysis (what the viewer and the API serve) runs on the survey map.
+    from edge_agent.wire import Reading
+
+    track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
+    track = track[track["rssi_dbm"] < 0]
+    twin.journal.write_batch([
+        (Reading(site="tetam", device=r.receiver_id, sensor="ble", kind="rssi", t_ns=round(r.t_seconds * 1e9),
+                 seq=i, source=r.receiver_id, channel=BEACON, value=float(r.rssi_dbm), unit="dBm").check(), 0)
+        for i, r in enumerate(track.itertuples())])
+    result, _kpis = twin.analysis.get("2020-02-09")
+    assert result.extra["analysis"]["rssi_model"] == "survey fingerprint map"
+    assert {z.zone for z in result.worker_zones} >= {"none", "station1"}
     # A broken survey stops the server before it starts, naming the file.
     (site_dir / "points.csv").unlink()
     assert main(["serve", *argv]) == 2

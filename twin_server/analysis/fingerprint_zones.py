@@ -345,25 +345,3 @@ def _zone_mass(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: Finge
     mass = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
     mass[:, :k] *= params.zone_weight
     return mass / mass.sum(axis=1, keepdims=True)
-
-
-def estimate_zone_seconds(rssi: pd.DataFrame, fmap: FingerprintMap, params: FingerprintParams,
-                          ) -> tuple[float, list[str]]:
-    """Zone every second from ``t_seconds, receiver_id, rssi_dbm`` rows.
-
-    Returns
-    -------
-    t0 : float
-        Start of the first second.
-    zones : list of str
-        Zone id (or ``none``) of each second ``[t0 + i, t0 + i + 1)``.
-    """
-    t = rssi["t_seconds"].to_numpy(dtype="float64")
-    if len(t) == 0:
-        return 0.0, []
-    t0 = float(t.min())
-    n_s = int(np.floor(t.max() - t0)) + 1
-    prob = zone_posterior(t, rssi["receiver_id"].astype(str).to_numpy(), rssi["rssi_dbm"].to_numpy(),
-                          fmap, params, t0, n_s)
-    names = [*fmap.zones, "none"]
-    return t0, [names[i] for i in prob.argmax(axis=1)]

@@ -21,7 +21,7 @@ from twin_server.analysis.fingerprint_zones import (
     build_map,
     walk_survey_points,
 )
-from twin_server.readings import ReadingsError
+from twin_server.readings import ReadingsError, load_readings_any
 from twin_server.simulate.shift import polygon_mask
 from twin_server.site import Site
 
@@ -76,8 +76,6 @@ def survey_points(site: Site, base_dir: Path) -> tuple[pd.DataFrame, dict[str, i
         dropped["bad_number"] += len(raw) - len(pts)
         parts.append(pts[list(POINT_COLUMNS)])
     for i, walk in enumerate(survey.walks):
-        from twin_server.cli_analyze import load_readings_any  # CSV, JSON Lines or Parquet
-
         try:
             loaded = load_readings_any(base_dir / walk.readings, site)
         except (ReadingsError, OSError) as exc:
