@@ -61,6 +61,20 @@ class AnalysisParams:
     rssi_fit_iterations: int = 2
     #: Locator lag search range, seconds.
     max_lag_s: float = 150.0
+    #: Locator lag model: ``"per_move"`` (each reported change its own lag, from its own
+    #: evidence; :mod:`twin_server.analysis.move_lag`) or ``"visits"`` (per-visit estimates
+    #: pooled with neighbours in time; :mod:`twin_server.analysis.lag`).
+    lag_model: str = "per_move"
+    #: Per-move lag: largest lag considered, seconds (the pilot saw 85 s).
+    move_max_lag_s: float = 240.0
+    #: Per-move lag: a worker entering a machine's zone arrived this long (mean of an
+    #: exponential prior) before the first event there, seconds.
+    arrival_scale_s: float = 40.0
+    #: Per-move lag: log-likelihood a presence event takes from every other zone (nats).
+    presence_penalty: float = 12.0
+    #: Per-move lag: weight of the RSSI zone posterior when RSSI names the right machine at
+    #: (nearly) every presence event (less when it does so less often, none below half).
+    rssi_lag_weight: float = 0.5
     #: Typical time from entering a machine's zone to the first machine-side event there.
     arrival_delay_s: float = 3.5
     #: The RSSI zone path changes this much before the true zone change on average (its
