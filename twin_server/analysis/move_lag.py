@@ -33,6 +33,7 @@ from twin_server.analysis.align import Grid
 __all__ = [
     "LocatorTrack",
     "entry_lag_median",
+    "event_accuracy",
     "first_events",
     "fit_share",
     "initial_lag_pmf",
@@ -47,7 +48,13 @@ __all__ = [
 ]
 
 _NEG = -1e18
+#: Refits of the lag distribution (EM) before the final pass.
 LAG_EM_ITERATIONS = 2
+#: RSSI evidence of a second is bounded below by this posterior (bad radio cannot veto a zone).
+RSSI_FLOOR = 0.05
+#: RSSI gets lag weight only when it names the right machine at more than this share of the
+#: presence events (full weight at 90 %); set on the tuning draws (0.5 let bad RSSI drag lags).
+RSSI_RIGHT_FROM = 0.8
 
 
 @dataclass
@@ -129,7 +136,7 @@ def presence_evidence(
     return ell
 
 
-def rssi_evidence(posterior: np.ndarray, weight: float, floor: float = 0.05) -> np.ndarray:
+def rssi_evidence(posterior: np.ndarray, weight: float, floor: float = RSSI_FLOOR) -> np.ndarray:
     """Tempered log zone posterior from RSSI (each second's evidence bounded by ``floor``)."""
     post = np.nan_to_num(np.asarray(posterior, dtype="float64"), nan=1.0 / posterior.shape[1])
     known = post.sum(axis=1, keepdims=True) > 0
@@ -639,13 +646,14 @@ def locator_track(
     )
 
 
-def rssi_weight(labelled: list[tuple[np.ndarray, list[tuple[int, int]]]], max_weight: float = 0.5) -> float:
+def rssi_weight(labelled: list[tuple[np.ndarray, list[tuple[int, int]]]], max_weight: float = 0.5,
+                right_from: float = 0.5, right_full: float = 0.9) -> float:
     """How much RSSI evidence to trust: by how often its most probable zone is right at the events.
 
     Presence events are labelled seconds ("this worker is at M"); ``labelled`` pairs each
     worker's RSSI zone posterior with its events, pooled over the workers (the radio is the
-    site's, not the worker's). RSSI that names M at fewer than half of them gets no weight,
-    at 90 % or more the full ``max_weight``; fewer than 5 usable events: none.
+    site's, not the worker's). RSSI that names M at no more than ``right_from`` of them gets
+    no weight, at ``right_full`` or more the full ``max_weight``; fewer than 5 events: none.
     """
     right = []
     for posterior, anchors in labelled:
@@ -654,7 +662,7 @@ def rssi_weight(labelled: list[tuple[np.ndarray, list[tuple[int, int]]]], max_we
                 right.append(int(np.argmax(posterior[k])) == c)
     if len(right) < 5:
         return 0.0
-    return float(max_weight * np.clip((np.mean(right) - 0.5) / 0.4, 0.0, 1.0))
+    return float(max_weight * np.clip((np.mean(right) - right_from) / (right_full - right_from), 0.0, 1.0))
 
 
 def lag_segments(track: LocatorTrack, start: float, end: float) -> list[tuple[float, float, float]]:
@@ -694,10 +702,10 @@ def repair_unexplained(
     ``near_cells`` of it. An unexplained one (the locator lost the report, or was down) goes
     to a worker who is not at another machine then: the one RSSI puts at M most, else the
     one whose nearest locator report of M is closest in time (``report_cells[w][M]``: cells
-    of w's reports of M). Events of one worker at one machine less than ``cluster_cells``
-    apart form a visit, filled from ``before_cells`` before the first to ``after_cells``
-    after the last, over cells where that worker is at no machine. Modifies ``zones`` and
-    ``conf`` in place; returns the number of cells changed.
+    of w's reports of M), if within ``cluster_cells``. Events of one worker at one machine
+    less than ``cluster_cells`` apart form a visit, filled from ``before_cells`` before the
+    first to ``after_cells`` after the last, over cells where that worker is at no machine.
+    Modifies ``zones`` and ``conf`` in place; returns the number of cells changed.
     """
     if not zones or not anchors:
         return 0
@@ -718,7 +726,7 @@ def repair_unexplained(
         elif report_cells:
             dist = {w: _nearest(report_cells.get(w, {}).get(code), k) for w in free}
             pick = min(free, key=lambda w: dist[w])
-            if not np.isfinite(dist[pick]):
+            if dist[pick] > cluster_cells:
                 continue
         else:
             continue
@@ -759,3 +767,25 @@ def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list
             if len(at) and ti - at[0] > 0:
                 vals.append(ti - at[0])
     return float(np.median(vals)) if vals else None
+
+
+def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[int, int]]],
+                   near_cells: int = 5) -> tuple[float, int]:
+    """Share of the workers' presence events at which a zone path puts them at that machine.
+
+    ``codes[w]`` is a per-cell zone path, ``anchors[w]`` the worker's events ``(cell,
+    machine code)``; an event counts as placed if the path shows its machine within
+    ``near_cells``. Returns the share and the number of events (0, 0 without any).
+    """
+    hits = total = 0
+    for w, items in anchors.items():
+        if w not in codes:
+            continue
+        path = codes[w]
+        for k, c in items:
+            lo, hi = max(0, k - near_cells), min(len(path), k + near_cells + 1)
+            if lo < hi:
+                total += 1
+                hits += int((path[lo:hi] == c).any())
+    return (hits / total if total else 0.0), total
+

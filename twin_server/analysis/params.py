@@ -70,6 +70,12 @@ class AnalysisParams:
     #: Per-move lag: a worker entering a machine's zone arrived this long (mean of an
     #: exponential prior) before the first event there, seconds.
     arrival_scale_s: float = 40.0
+    #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
+    #: events this much more often than the locator moved by the typical lag does.
+    rssi_lead_margin: float = 0.05
+    #: Per-move lag: put a free worker at a machine where presence events are explained by no
+    #: worker's zone (a lost locator report, a locator outage).
+    repair_unexplained: bool = True
     #: Per-move lag: log-likelihood a presence event takes from every other zone (nats).
     presence_penalty: float = 12.0
     #: Per-move lag: weight of the RSSI zone posterior when RSSI names the right machine at

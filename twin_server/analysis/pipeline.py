@@ -134,13 +134,31 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
             conf[w.id] = np.zeros(grid.n)
 
-    if p.lag_model == "per_move" and loc_streams:
+    if tracks and rssi_est:
+        # Which source places the presence events better: the locator (moved by the typical
+        # lag, not fitted to the events) or RSSI? Where RSSI is clearly better (a locator
+        # losing reports or down), confident RSSI seconds lead.
+        guess = diag.get("lag_first_guess_s") or p.default_lag_s
+        shifted = {w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1)
+                   for w, (lt, lc) in loc_streams.items()}
+        own = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
+        a_loc, n_ev = mv.event_accuracy(shifted, own)
+        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own)
+        diag["events_placed"] = {"locator": round(a_loc, 3), "rssi": round(a_rssi, 3), "events": n_ev}
+        if n_ev >= 10 and a_rssi >= max(0.8, a_loc + p.rssi_lead_margin):
+            for w in own:
+                sure = rssi_est[w].posterior.max(axis=1) >= 0.6
+                zones[w] = np.where(sure, rssi_est[w].zone, zones[w])
+                conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
+            diag["zones_led_by"] = "rssi"
+    if p.lag_model == "per_move" and loc_streams and p.repair_unexplained:
         # Events no worker's zone explains (a lost report, a locator outage) place a worker.
         reports = {w: {int(c): grid.index(lt[lc == c]) for c in np.unique(lc)}
                    for w, (lt, lc) in loc_streams.items()}
         diag["zone_cells_repaired"] = mv.repair_unexplained(
             zones, conf, anchors, none_code, report_cells=reports,
-            rssi_post={w: e.posterior for w, e in rssi_est.items()})
+            rssi_post={w: e.posterior for w, e in rssi_est.items()},
+        )
 
     # 4. tasks
     say("analyze: tasks")
@@ -178,7 +196,7 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     if not loc_streams:
         return {}
     weight = mv.rssi_weight([(rssi_est[w].posterior, [(a.k, a.code) for a in owns[w]])
-                             for w in owns if w in rssi_est], p.rssi_lag_weight)
+                             for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
     evidence = {}
     for w in loc_streams:
         pairs = [(a.k, a.code) for a in owns[w]]
@@ -202,7 +220,7 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     far = np.concatenate([t.neighbour_pairs[1] for t in first.values()])
     rho = mv.fit_share(near, far)
     out = {w: track(w, rho) for w in loc_streams} if rho > 0 else first
-    diag["rssi_lag_weight"] = round(weight, 3)
+    diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
     diag["lag_reports_dropped"] = {w: t.dropped for w, t in out.items()}
