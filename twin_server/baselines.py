@@ -151,7 +151,8 @@ def naive_median_lag(
     """Each worker's lag as a practitioner would guess it from the file: a median of visits.
 
     For every locator report of a worker entering machine M, the first button press at M
-    from ``search_s`` before the report until the worker's next report gives one value
+    after the worker's previous report (at most ``search_s`` before this one) and before its
+    next report gives one value
     (report time minus press time, if positive); the worker's lag is their median
     (``default_s`` without any).
     """
@@ -169,7 +170,7 @@ def naive_median_lag(
             if p is None or len(p) == 0:
                 continue
             nxt = t[i + 1] if i + 1 < len(t) else np.inf
-            j = int(np.searchsorted(p, ti - search_s))
+            j = int(np.searchsorted(p, max(ti - search_s, t[i - 1] if i > 0 else -np.inf)))
             if j < len(p) and p[j] < nxt and ti - p[j] > 0:
                 vals.append(ti - p[j])
         out[w.id] = float(np.median(vals)) if vals else default_s

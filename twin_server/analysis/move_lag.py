@@ -750,8 +750,9 @@ def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list
     """A first guess of the typical lag: median over entries of report time minus first event.
 
     For every report of a worker entering machine M, the first presence event at M (by
-    anyone) from ``search_s`` before the report until that worker's next report gives one
-    value (if positive). Pooled over the workers (one locator system); None without any.
+    anyone) after that worker's previous report (at most ``search_s`` before this one) and
+    before its next report gives one value (if positive). Pooled over the workers (one
+    locator system); None without any.
     """
     if not anchors:
         return None
@@ -763,7 +764,9 @@ def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list
             if code == none_code:
                 continue
             nxt = lt[i + 1] if i + 1 < len(lt) else np.inf
-            at = t_ev[(ak[:, 1] == code) & (t_ev >= ti - search_s) & (t_ev < nxt)]
+            # Events before the worker's previous report belong to an earlier visit.
+            since = max(ti - search_s, lt[i - 1] if i > 0 else -np.inf)
+            at = t_ev[(ak[:, 1] == code) & (t_ev >= since) & (t_ev < nxt)]
             if len(at) and ti - at[0] > 0:
                 vals.append(ti - at[0])
     return float(np.median(vals)) if vals else None

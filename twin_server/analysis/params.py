@@ -73,6 +73,9 @@ class AnalysisParams:
     #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
     #: events this much more often than the locator moved by the typical lag does.
     rssi_lead_margin: float = 0.05
+    #: Per-move lag: a report is dropped as stale (overtaken) when that raises the log evidence
+    #: by more than this (nats); 0 keeps every report.
+    lag_drop_gain: float = 12.0
     #: Per-move lag: put a free worker at a machine where presence events are explained by no
     #: worker's zone (a lost locator report, a locator outage).
     repair_unexplained: bool = True

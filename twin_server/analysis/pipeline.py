@@ -213,7 +213,7 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
         ev, pairs = evidence[w]
         return mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
                                 none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
-                                lag_pmf=start_pmf)
+                                lag_pmf=start_pmf, drop_gain=p.lag_drop_gain)
 
     first = {w: track(w, 0.0) for w in loc_streams}
     near = np.concatenate([t.neighbour_pairs[0] for t in first.values()])
