@@ -73,6 +73,10 @@ class AnalysisParams:
     #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
     #: events this much more often than the locator moved by the typical lag does.
     rssi_lead_margin: float = 0.05
+    #: ... or when it places at least this share of them whatever the locator does.
+    rssi_trusted: float = 0.95
+    #: Where RSSI leads, seconds whose RSSI zone posterior is at least this take RSSI's zone.
+    rssi_sure: float = 0.9
     #: Per-move lag: a report is dropped as stale (overtaken) when that raises the log evidence
     #: by more than this (nats); 0 keeps every report.
     lag_drop_gain: float = 12.0

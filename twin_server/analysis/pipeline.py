@@ -137,7 +137,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     if tracks and rssi_est:
         # Which source places the presence events better: the locator (moved by the typical
         # lag, not fitted to the events) or RSSI? Where RSSI is clearly better (a locator
-        # losing reports or down), confident RSSI seconds lead.
+        # losing reports or down), or places nearly all of them, confident RSSI seconds lead
+        # (the per-move track is tied to the locator's sequence of reports, RSSI is not).
         guess = diag.get("lag_first_guess_s") or p.default_lag_s
         shifted = {w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1)
                    for w, (lt, lc) in loc_streams.items()}
@@ -145,9 +146,9 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
         a_loc, n_ev = mv.event_accuracy(shifted, own)
         a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own)
         diag["events_placed"] = {"locator": round(a_loc, 3), "rssi": round(a_rssi, 3), "events": n_ev}
-        if n_ev >= 10 and a_rssi >= max(0.8, a_loc + p.rssi_lead_margin):
+        if n_ev >= 10 and a_rssi >= min(p.rssi_trusted, max(0.8, a_loc + p.rssi_lead_margin)):
             for w in own:
-                sure = rssi_est[w].posterior.max(axis=1) >= 0.6
+                sure = rssi_est[w].posterior.max(axis=1) >= p.rssi_sure
                 zones[w] = np.where(sure, rssi_est[w].zone, zones[w])
                 conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
             diag["zones_led_by"] = "rssi"
