@@ -16,8 +16,10 @@ site's readings through an MQTT shared subscription and one journal (``docs/scal
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
+import sqlite3
 import struct
 import threading
 import time
@@ -214,6 +216,13 @@ class IngestStats:
     last_error: str | None = None
     last_received_ns: int | None = None
     last_commit_ns: int | None = None
+    commit_failures: int = 0
+    failing_since_ns: int | None = None  # set while journal commits fail (nothing is acknowledged)
+
+    @property
+    def commits_failing(self) -> bool:
+        """Whether the journal is refusing commits right now."""
+        return self.failing_since_ns is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,6 +238,9 @@ class IngestStats:
             "last_error": self.last_error,
             "last_received_ns": self.last_received_ns,
             "last_commit_ns": self.last_commit_ns,
+            "commit_failures": self.commit_failures,
+            "commits_failing": self.commits_failing,
+            "failing_since_ns": self.failing_since_ns,
         }
 
 
@@ -422,50 +434,114 @@ class Ingest:
         while True:
             try:
                 self._commit(batch)
-                return
             except Exception as exc:
                 # Nothing was acknowledged, so even if we die here the broker redelivers.
-                self.stats.last_error = f"journal: {type(exc).__name__}: {exc}"
+                st = self.stats
+                st.last_error = f"journal: {type(exc).__name__}: {exc}"
+                st.commit_failures += 1
+                if st.failing_since_ns is None:
+                    st.failing_since_ns = time.time_ns()
                 log.exception("journal write failed; retrying in %.1f s", delay_s)
                 time.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
+                continue
+            self.stats.failing_since_ns = None
+            return
 
     def _commit(self, batch: list[tuple[int, bytes, bytes, int, int]]) -> None:
-        readings: list[tuple[Reading, int]] = []
-        statuses: list[tuple[Status, int]] = []
-        dead: list[DeadLetter] = []
         scope = self.scope
-        for received_ns, topic, payload, _mid, _qos in batch:
-            item = classify(topic, payload, received_ns, scope)
-            if isinstance(item, Reading):
-                readings.append((item, received_ns))
-            elif isinstance(item, Status):
-                statuses.append((item, received_ns))
-            else:
-                dead.append(item)
-        result = self.journal.write_batch(readings, dead, statuses)
+        msgs = [(classify(topic, payload, received_ns, scope), received_ns, topic, payload)
+                for received_ns, topic, payload, _mid, _qos in batch]
+        stored = self._store(msgs)
         # Committed: now (and only now) the broker may forget these messages. PUBACKs go
         # in arrival order, as MQTT 3.1.1 requires.
         _ack_all(self._client, [(mid, qos) for _rx, _topic, _payload, mid, qos in batch if qos > 0])
         st = self.stats
         st.received += len(batch)
-        st.accepted += result.inserted
-        st.duplicates += result.duplicates
-        st.statuses += len(statuses)
-        st.dead_letters += len(dead)
+        st.accepted += stored.inserted
+        st.duplicates += len(stored.readings) - stored.inserted
+        st.statuses += len(stored.statuses)
+        st.dead_letters += len(stored.dead)
         st.batches += 1
         st.last_received_ns = batch[-1][0]
         st.last_commit_ns = time.time_ns()
-        for d in dead:
+        for d in stored.dead:
             st.dead_by_reason[d.reason] += 1
             self._warn.warn(d.reason, f"{d.topic[:120]}: {d.detail[:200]}")
-        for r, rx in readings:
+        for r, rx in stored.readings:
             self.clock.add(r.site, r.device, r.t_ns, rx)
         for listener in self.listeners:
             try:
-                listener(readings, statuses)
+                listener(stored.readings, stored.statuses)
             except Exception:
                 log.exception("ingest listener failed")
+
+    def _store(self, msgs: list[_Message]) -> _Stored:
+        """Commit decoded messages; a message the journal refuses becomes an ``unstorable`` dead letter.
+
+        The batch is written in one transaction. If the journal refuses it for its content
+        (not for its environment: a full disk or a lock is raised, so the caller retries
+        without acknowledging), the batch is halved until the offending message is alone;
+        that message is dead-lettered with the error, so one bad reading cannot stop ingest.
+        """
+        stored = _Stored.of(msgs)
+        try:
+            inserted = self.journal.write_batch(stored.readings, stored.dead, stored.statuses).inserted
+        except Exception as exc:
+            if _environmental(exc):
+                raise
+            if len(msgs) == 1:
+                return self._store_unstorable(msgs[0], exc)
+            half = len(msgs) // 2
+            return _Stored.join(self._store(msgs[:half]), self._store(msgs[half:]))
+        return dataclasses.replace(stored, inserted=inserted)
+
+    def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
+        _item, received_ns, raw_topic, payload = msg
+        topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
+        dead = DeadLetter(topic, bytes(payload), "unstorable", f"{type(exc).__name__}: {exc}"[:500],
+                          received_ns)
+        self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
+        log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],
+                  type(exc).__name__, str(exc)[:200])
+        return _Stored(readings=[], statuses=[], dead=[dead], inserted=0)
+
+
+# A decoded message with its arrival time and raw topic and payload.
+_Message = tuple["Reading | Status | DeadLetter", int, "bytes | str", bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a committed (part of a) batch held."""
+
+    readings: list[tuple[Reading, int]]
+    statuses: list[tuple[Status, int]]
+    dead: list[DeadLetter]
+    inserted: int = 0
+
+    @classmethod
+    def of(cls, msgs: Sequence[_Message]) -> _Stored:
+        readings, statuses, dead = [], [], []
+        for item, rx, _topic, _payload in msgs:
+            if isinstance(item, Reading):
+                readings.append((item, rx))
+            elif isinstance(item, Status):
+                statuses.append((item, rx))
+            else:
+                dead.append(item)
+        return cls(readings, statuses, dead)
+
+    @staticmethod
+    def join(a: _Stored, b: _Stored) -> _Stored:
+        return _Stored(a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead,
+                       a.inserted + b.inserted)
+
+
+def _environmental(exc: BaseException) -> bool:
+    """Whether a journal error comes from where it is written (disk full, I/O, a lock), not
+    from what is written: such a batch is retried as it is, never dead-lettered."""
+    return isinstance(exc, sqlite3.OperationalError | OSError | MemoryError)
 
 
 _PUBACK = 0x40

@@ -83,9 +83,16 @@ def health(request: Request) -> dict[str, Any]:
         broker = {"host": ingest.host, "port": ingest.port, "connected": ingest.connected,
                   "client_id": ingest.client_id}
     stats = ingest.stats.to_dict() if ingest is not None else None
-    ok = (ingest is None or ingest.connected) and (influx is None or bool(influx["reachable"]))
+    problems = []
+    if ingest is not None and not ingest.connected:
+        problems.append(f"broker {ingest.host}:{ingest.port} not connected")
+    if ingest is not None and ingest.stats.commits_failing:
+        problems.append(f"journal commits failing, nothing acknowledged: {ingest.stats.last_error}")
+    if influx is not None and not influx["reachable"]:
+        problems.append("InfluxDB not reachable")
     return {
-        "status": "ok" if ok else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "site": ctx.settings.site.site,
         "uptime_s": time.monotonic() - ctx.started_s,
         "broker": broker,
