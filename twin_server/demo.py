@@ -240,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(site=site, data_dir=data_dir / "server", broker_host=host, broker_port=port,
                         client_id=f"twin-demo-{site.site}"[:64], influx_url=args.influx,
                         analysis_interval_s=2.0, derived_interval_s=30.0,
+                        clock_tolerance_s=None,  # a recorded shift replayed: simulated time
                         extra={"site_path": Path(args.site).resolve()})
     app = create_app(settings)
     agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed),

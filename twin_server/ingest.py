@@ -38,8 +38,8 @@ from twin_server.journal import DeadLetter, Journal
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
 
-__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter", "check_share_group",
-           "classify"]
+__all__ = ["ClockOffsets", "ClockSuspects", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter",
+           "check_share_group", "classify"]
 
 log = logging.getLogger("twin_server.ingest")
 
@@ -200,6 +200,65 @@ class ClockOffsets:
         return out
 
 
+class ClockSuspects:
+    """Devices whose messages carry a device time far from their arrival.
+
+    A reading stamped later than its arrival (beyond the tolerance) proves a clock ahead. One
+    stamped earlier may be a clock behind or a store-and-forward backlog from an outage; the
+    device's live status message (sent on connect, stamped when sent) tells which. Both kinds of
+    reading are journalled and kept out of the live view; ``clock_wrong`` flags the device.
+    """
+
+    MAX_DEVICES = 1000  # bounded: hostile device ids must not grow it forever
+
+    def __init__(self, tolerance_ns: int) -> None:
+        self.tolerance_ns = tolerance_ns
+        self._by_device: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _entry(self, site: str, device: str) -> dict[str, Any] | None:
+        key = f"{site}/{device}"
+        got = self._by_device.get(key)
+        if got is None and len(self._by_device) < self.MAX_DEVICES:
+            got = self._by_device[key] = {"site": site, "device": device, "readings": 0, "ahead": 0,
+                                          "offset_s": None, "status_offset_s": None}
+        return got
+
+    def add_reading(self, r: Reading, received_ns: int) -> None:
+        """Count one reading outside the tolerance (offset ``received_ns - r.t_ns``)."""
+        with self._lock:
+            got = self._entry(r.site, r.device)
+            if got is None:
+                return
+            got["readings"] += 1
+            got["ahead"] += r.t_ns > received_ns
+            got["offset_s"] = (received_ns - r.t_ns) / 1e9  # + = device time behind arrival
+            got["last_received_ns"] = received_ns
+
+    def add_status(self, s: Status, received_ns: int) -> None:
+        """Note the clock a live status shows (kept for devices already counted, or off itself)."""
+        if s.t_ns is None:
+            return
+        offset_ns = received_ns - s.t_ns
+        with self._lock:
+            key = f"{s.site}/{s.device}"
+            if key not in self._by_device and abs(offset_ns) <= self.tolerance_ns:
+                return
+            got = self._entry(s.site, s.device)
+            if got is not None:
+                got["status_offset_s"] = offset_ns / 1e9
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """``{"site/device": {"readings", "ahead", "offset_s", "status_offset_s", "clock_wrong"}}``."""
+        tol_s = self.tolerance_ns / 1e9
+        with self._lock:
+            out = {k: dict(v) for k, v in self._by_device.items()}
+        for v in out.values():
+            status_off = v["status_offset_s"]
+            v["clock_wrong"] = v["ahead"] > 0 or (status_off is not None and abs(status_off) > tol_s)
+        return out
+
+
 @dataclass
 class IngestStats:
     """Counters reported by ``/health``."""
@@ -273,6 +332,12 @@ class Ingest:
         processes (each with its own ``client_id`` and persistent session, all writing one
         journal). Statuses keep a normal subscription (retained messages are not delivered
         through shared subscriptions), so every process sees them.
+    clock_tolerance_s : float or None
+        A reading whose device time is further than this from its arrival is journalled as
+        usual but counted per device (:class:`ClockSuspects`, on ``/health`` and the
+        commissioning page) and not passed to the listeners (the live view), so a device
+        clock that lies cannot steer what is shown as now. None (the default here; the
+        server's settings default to one day): no check, as for simulated time.
     fast_mqtt : bool
         Buffered socket reads and a direct PUBLISH hand-over
         (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
@@ -298,6 +363,7 @@ class Ingest:
         password: str | None = None,
         scope: DeviceScope | None = None,
         share_group: str | None = None,
+        clock_tolerance_s: float | None = None,
         fast_mqtt: bool = True,
     ) -> None:
         if share_group is not None:
@@ -318,6 +384,8 @@ class Ingest:
         self.share_group = share_group
         self.stats = IngestStats()
         self.clock = ClockOffsets()
+        self.clock_tolerance_ns = None if clock_tolerance_s is None else round(clock_tolerance_s * 1e9)
+        self.clock_suspects = ClockSuspects(self.clock_tolerance_ns or 0)
         self._warn = RateLimitedLog(log)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -468,11 +536,22 @@ class Ingest:
         for d in stored.dead:
             st.dead_by_reason[d.reason] += 1
             self._warn.warn(d.reason, f"{d.topic[:120]}: {d.detail[:200]}")
+        live = stored.readings
+        tolerance_ns = self.clock_tolerance_ns
+        suspect = False
         for r, rx in stored.readings:
             self.clock.add(r.site, r.device, r.t_ns, rx)
+            if tolerance_ns is not None and abs(rx - r.t_ns) > tolerance_ns:
+                self.clock_suspects.add_reading(r, rx)
+                suspect = True
+        if suspect:  # journalled, but kept out of the live view
+            live = [(r, rx) for r, rx in live if abs(rx - r.t_ns) <= tolerance_ns]
+        if tolerance_ns is not None:
+            for s, rx in stored.statuses:
+                self.clock_suspects.add_status(s, rx)
         for listener in self.listeners:
             try:
-                listener(stored.readings, stored.statuses)
+                listener(live, stored.statuses)
             except Exception:
                 log.exception("ingest listener failed")
 
