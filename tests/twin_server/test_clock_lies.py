@@ -3,6 +3,7 @@ steers "today" nor slows the day listings (real mosquitto, real server app)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -25,20 +26,28 @@ def _light(site: str, seq: int, t_ns: int, value: float) -> Reading:
                    source="M3", value=value, unit="raw")
 
 
+@contextlib.contextmanager
+def _server(tmp_path, mosquitto, pilot_site, name: str):
+    """The server app (default clock tolerance: one day) on its own site id, started."""
+    site = pilot_site.model_copy(update={"site": name})
+    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
+                        broker_port=mosquitto.port, client_id=f"t-{name}", analysis_interval_s=600)
+    app = create_app(settings)
+    ctx = app.state.twin
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    with TestClient(app) as client:
+        wait_until(lambda: ctx.ingest.stats.connects >= 1)
+        yield site, ctx, client, pub
+    pub.close()
+
+
 def _epoch_ns(year: int, month: int, day: int) -> int:
     return int(datetime(year, month, day, 3, tzinfo=UTC).timestamp()) * 10**9
 
 
 def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosquitto, pilot_site):
-    site = pilot_site.model_copy(update={"site": "clock-lies"})
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id="t-clock-lies", analysis_interval_s=600)
-    app = create_app(settings)
-    ctx = app.state.twin
-    pub = Publisher(mosquitto.host, mosquitto.port)
     now_ns = time.time_ns()
-    with TestClient(app) as client:
-        wait_until(lambda: ctx.ingest.stats.connects >= 1)
+    with _server(tmp_path, mosquitto, pilot_site, "clock-lies") as (site, ctx, client, pub):
         pub.publish([_light(site.site, 0, now_ns - 10**9, 0.25)])
         wait_until(lambda: ctx.journal.count(site.site) == 1)
         pub.publish([_light(site.site, 1, _epoch_ns(2199, 6, 1), 0.99),
@@ -71,7 +80,6 @@ def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosqu
         assert [d["readings"] for d in days] == [1, 1, 1]
         # Walking the calendar from 2000 to 2199 took seconds; the day index takes milliseconds.
         assert best_s < 0.1, f"day listing took {best_s * 1000:.0f} ms"
-    pub.close()
 
 
 def test_simulated_clock_follows_the_newest_reading(tmp_path, pilot_site):
@@ -104,14 +112,7 @@ def test_backlog_older_than_the_tolerance_is_not_called_a_wrong_clock(tmp_path, 
     but its live status shows a right clock, so the device is not flagged as lying."""
     from edge_agent.wire import Status, encode_status
 
-    site = pilot_site.model_copy(update={"site": "clock-backlog"})
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id="t-clock-backlog", analysis_interval_s=600)
-    app = create_app(settings)
-    ctx = app.state.twin
-    pub = Publisher(mosquitto.host, mosquitto.port)
-    with TestClient(app) as client:
-        wait_until(lambda: ctx.ingest.stats.connects >= 1)
+    with _server(tmp_path, mosquitto, pilot_site, "clock-backlog") as (site, ctx, client, pub):
         pub.publish_raw(*encode_status(Status(site.site, "pi-m3", True, time.time_ns(), True, "0.1")))
         old_ns = time.time_ns() - 2 * 86_400 * 10**9
         pub.publish([_light(site.site, i, old_ns + i * 10**9, 0.5) for i in range(5)])
@@ -125,4 +126,3 @@ def test_backlog_older_than_the_tolerance_is_not_called_a_wrong_clock(tmp_path, 
         m3 = next(m for m in view["machines"] if m["id"] == "M3")
         clock = next(i for i in m3["checklist"] if i["key"] == "clock")
         assert clock["code"] != "clock_far_off"
-    pub.close()
