@@ -389,6 +389,8 @@ class Ingest:
         self._warn = RateLimitedLog(log)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._disconnected = threading.Event()
+        self._disconnected.set()  # until the first connect
         self._client = self._make_client()
 
     # -- MQTT -----------------------------------------------------------------------------
@@ -417,6 +419,7 @@ class Ingest:
             return
         self.stats.connected = True
         self.stats.connects += 1
+        self._disconnected.clear()
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
         client.subscribe([(t, 1) for t in self.topics()])
@@ -432,6 +435,7 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False
+        self._disconnected.set()
         if reason is not None and getattr(reason, "is_failure", False):
             self.stats.last_error = f"disconnected: {reason}"
             log.warning("disconnected from broker: %s", reason)
@@ -452,15 +456,23 @@ class Ingest:
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Drain what was received, commit and acknowledge it, then disconnect."""
+        """Drain what was received, commit and acknowledge it, then disconnect.
+
+        The writer finishes first, while the connection is still up, so the PUBACKs of its
+        last batch reach the broker (disconnecting first made the broker redeliver them).
+        Messages arriving meanwhile are queued behind the stop and never acknowledged: the
+        broker redelivers them to the next session.
+        """
+        self._queue.put(_STOP)
+        if self._writer is not None:
+            self._writer.join(timeout_s)
         try:
             self._client.disconnect()
         except Exception:
             pass
+        else:  # paho writes the queued PUBACKs, then DISCONNECT; stopping its loop sooner drops them
+            self._disconnected.wait(timeout_s)
         self._client.loop_stop()
-        self._queue.put(_STOP)
-        if self._writer is not None:
-            self._writer.join(timeout_s)
         self.stats.connected = False
 
     @property
