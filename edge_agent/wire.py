@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from twin_contract import vocabulary as vocab
+
 __all__ = [
     "KINDS",
     "TOPIC_ROOT",
@@ -42,12 +44,10 @@ TOPIC_ROOT: Final = "twin/v1"
 _ROOT_PARTS: Final = TOPIC_ROOT.split("/")
 MAX_PAYLOAD_BYTES: Final = 4096
 
-#: Reading kinds. The first five are the kinds of the readings CSV (contract/ANALYZE.md);
+#: Reading kinds. The first five are the kinds of the readings CSV (docs/analyze-contract.md);
 #: ``light_state`` and ``pressure_state`` are edge-detected state changes (1 = lamp on /
 #: pressure away from its normal level, 0 = back), published the moment they are detected.
-KINDS: Final = frozenset(
-    {"light", "pressure", "switch", "rssi", "zone", "light_state", "pressure_state"}
-)
+KINDS: Final = vocab.KINDS
 
 #: Units each kind may carry.
 UNITS: Final[dict[str, frozenset[str]]] = {
@@ -60,16 +60,16 @@ UNITS: Final[dict[str, frozenset[str]]] = {
     "pressure_state": frozenset({"bool"}),
 }
 
-SWITCH_CHANNELS: Final = frozenset({"tool_change", "program_input", "material_setting"})
+SWITCH_CHANNELS: Final = frozenset(vocab.SWITCH_TASKS)
 
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_CHANNEL = re.compile(r"^[A-Za-z0-9_.:\-]{0,64}$")
-# Device time must be plausible: 2000-01-01 .. 2200-01-01 in ns (inside a signed 64-bit integer).
-_T_NS_MIN: Final = 946_684_800 * 10**9
-_T_NS_MAX: Final = 7_258_118_400 * 10**9
-# Every integer the decoder accepts must fit where it is stored: SQLite and InfluxDB hold
-# signed 64-bit integers, and one unstorable value in a batch would fail the whole commit.
-SEQ_MAX: Final = 2**63 - 1
+_ID = re.compile(vocab.ID_PATTERN)
+_CHANNEL = re.compile(vocab.CHANNEL_PATTERN)
+# Device time must be plausible (2000..2200). Every integer the decoder accepts must fit where
+# it is stored: SQLite and InfluxDB hold signed 64-bit integers, and one unstorable value in a
+# batch would fail the whole commit.
+_T_NS_MIN: Final = vocab.T_NS_MIN
+_T_NS_MAX: Final = vocab.T_NS_MAX
+SEQ_MAX: Final = vocab.SEQ_MAX
 COUNT_MAX: Final = 1_000_000  # advertisements in one window (10 Hz x 1 s is typical)
 WINDOW_MS_MAX: Final = 86_400_000  # one day
 AGENT_VERSION_MAX_CHARS: Final = 64
@@ -400,7 +400,7 @@ def _check_value(r: Reading) -> None:
         raise WireError("bad_value", f"{r.kind} value must be a number, got {_short(r.value)}")
     if not math.isfinite(r.value):
         raise WireError("bad_value", f"value {r.value!r} is not finite")
-    if r.kind in ("switch", "light_state", "pressure_state") and r.value not in (0.0, 1.0):
+    if r.kind in vocab.BINARY_KINDS and r.value not in (0.0, 1.0):
         raise WireError("bad_value", f"{r.kind} value must be 0 or 1, got {r.value!r}")
     if r.kind == "rssi" and not -150.0 <= r.value <= 20.0:
         raise WireError("bad_value", f"RSSI {r.value} dBm is outside -150..20")

@@ -47,7 +47,7 @@ Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]
 
 
 class ScopeFilter:
-    """Device scope check on the ingest's hot path (issue #9, point 3).
+    """Device scope check on the ingest's hot path.
 
     Every ``(site, device, kind, source)`` a device of the site may publish is precomputed
     into one set, so an in-scope reading costs one tuple lookup; only a reading outside it
