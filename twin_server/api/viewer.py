@@ -315,6 +315,12 @@ def viewer_root() -> RedirectResponse:
     return RedirectResponse("/viewer/")
 
 
+# The KPI strip's route lives in its own module; it is part of this router.
+from twin_server.api.viewer_kpis import router as _kpi_router  # noqa: E402
+
+router.include_router(_kpi_router)
+
+
 # --- app wiring -----------------------------------------------------------------------------
 def mount_static(app: FastAPI, replay_dir: str | Path = REPLAY_DIR) -> None:
     """Serve ``replay/`` at ``/viewer/`` and its npm three.js at ``/viewer/vendor/three/``.
