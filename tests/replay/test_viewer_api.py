@@ -93,7 +93,7 @@ def test_notes_store_persists_across_reopen(tmp_path):
 
 def test_worker_endpoint_returns_only_that_workers_tasks(api, shifts):
     doc = api.get(f"/api/worker/{SITE}/W1").json()
-    assert doc["worker"] == {"id": "W1", "name": "Operator A"}
+    assert doc["worker"] == {"id": "W1", "name": "Operator A", "name_ja": "作業者A"}
     assert [d["day"] for d in doc["days"]] == ["2023-02-06", "2023-02-07", "2023-02-08"]
     for d, truth in zip(doc["days"], shifts.truths, strict=True):
         assert len(d["tasks"]) == sum(t["worker"] == "W1" for t in truth["tasks"])

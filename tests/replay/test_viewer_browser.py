@@ -363,7 +363,7 @@ def test_without_a_site_the_page_lists_the_servers_sites(page, viewer_url, shift
     other.mkdir()
     text = (shifts.dir / "site.yaml").read_text()
     (other / "site.yaml").write_text(text.replace(f"site: {SITE}", "site: second-shop")
-                                     .replace("name: Toyama machining shop (pilot)", "name: Second shop"))
+                                     .replace("en: Toyama machining shop (pilot)", "en: Second shop"))
     app = create_viewer_app(FileReplayProvider(shifts.dir, other), tmp_path / "data", build_scenes=False)
     with serve(app) as url:
         page.goto(f"{url}/viewer/?lang=en")
