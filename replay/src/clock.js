@@ -2,7 +2,7 @@
 // with frame rate and a slow frame on a loaded tablet does not slow the replay down.
 
 // Up to 600x: an 8-hour shift in 48 s (the morning meeting's fast-forward).
-export const SPEEDS = [1, 2, 5, 10, 30, 60, 120, 300, 600];
+export const SPEEDS = [1, 5, 10, 30, 60, 120, 300, 600];
 
 export class ReplayClock {
   /**

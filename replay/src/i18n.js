@@ -130,6 +130,12 @@ export function formatMinutesIn(min, lang = 'en') {
   return ja ? `${sign}${m.toFixed(1)}分` : `${sign}${m.toFixed(1)} min`;
 }
 
+/** Minutes for the KPI strip, short: `8.4分` / `86分`, `8.4 min` / `86 min` (no hours). */
+export function formatMinutesShort(min, lang = 'en') {
+  const v = Math.abs(min) < 10 ? min.toFixed(1) : String(Math.round(min));
+  return lang === 'ja' ? `${v}分` : `${v} min`;
+}
+
 /** A shift day (`YYYY-MM-DD`) as people write it: `2023年2月8日(水)` / `Wed 8 Feb 2023`. */
 export function formatDate(day, lang = 'en') {
   const [y, mo, d] = day.split('-').map(Number);

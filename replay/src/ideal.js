@@ -87,7 +87,23 @@ function schedule(plans, breaks, edits) {
     const b = o.plan.blocks[o.next];
     const edit = edits[taskId(o.plan.lane.id, o.next)] ?? {};
     const wanted = Number.isFinite(edit.start) ? edit.start : o.cursor + b.gapBeforeS;
-    return Math.max(wanted, o.cursor);
+    return Math.max(wanted, o.cursor, o.notBefore ?? -Infinity);
+  };
+  // A task away from its recorded time yields to another machine's task its worker still has
+  // to do at the recorded time (that one has not moved): it waits rather than delay the other.
+  const yieldTo = (o, b, start, durS) => {
+    const w = b.task.worker;
+    for (const other of out) {
+      if (other === o) continue;
+      for (let j = other.next; j < other.plan.blocks.length; j += 1) {
+        const q = other.plan.blocks[j].task;
+        if (q.worker !== w || q.end <= start) continue;
+        if (overlaps(start, start + durS, q.start, q.end) && !overlaps(b.task.start, b.task.end, q.start, q.end)) {
+          return { q, machine: other.plan.lane.id };
+        }
+      }
+    }
+    return null;
   };
   for (;;) {
     let pick = null;
@@ -105,21 +121,37 @@ function schedule(plans, breaks, edits) {
     const recordedDur = b.task.end - b.task.start;
     const durS = Math.max(MIN_TASK_S, Number.isFinite(edit.durationS) ? edit.durationS : recordedDur);
     const base = { id, task: b.task.task, machine: b.task.machine ?? pick.plan.lane.id, recordedStart: b.task.start };
-    if (Number.isFinite(edit.durationS) && Math.abs(durS - recordedDur) > 1e-6) {
-      pick.reasons.push({ ...base, kind: durS < recordedDur ? 'shorter' : 'longer', deltaS: durS - recordedDur });
-    }
-    if (Number.isFinite(edit.start) && Math.abs(edit.start - b.task.start) > 1e-6) {
-      pick.reasons.push({ ...base, kind: 'moved', from: b.task.start, to: edit.start });
+    // This block's reasons: its edits, then each wait (kept across a deferral below).
+    const reasons = pick.waits ?? [];
+    if (!pick.waits) {
+      if (Number.isFinite(edit.durationS) && Math.abs(durS - recordedDur) > 1e-6) {
+        reasons.push({ ...base, kind: durS < recordedDur ? 'shorter' : 'longer', deltaS: durS - recordedDur });
+      }
+      if (Number.isFinite(edit.start) && Math.abs(edit.start - b.task.start) > 1e-6) {
+        reasons.push({ ...base, kind: 'moved', from: b.task.start, to: edit.start });
+      }
     }
     let start = pickStart;
     const worker = b.task.worker ?? null;
     const mine = worker == null ? [] : (placedBy[worker] ??= []);
+    if (worker != null && Math.abs(start - b.task.start) > 1e-6) {
+      const y = yieldTo(pick, b, start, durS);
+      if (y) {
+        reasons.push({ ...base, kind: 'worker', waitS: y.q.end - start, to: y.q.end, worker,
+          busyMachine: y.machine, busyTask: y.q.task });
+        pick.waits = reasons;
+        pick.notBefore = y.q.end;
+        continue;  // the other machine's task goes first
+      }
+    }
     for (let guard = 0; guard < 200; guard += 1) {
       let moved = false;
       if (Math.abs(start - b.task.start) > 1e-6) {
-        const hit = breaks.find((br) => start < br.end && start + durS > br.start);
+        // (A break the recorded task already lay in does not count: it was done then.)
+        const hit = breaks.find((br) => start < br.end && start + durS > br.start
+          && !(b.task.start < br.end && b.task.end > br.start));
         if (hit) {
-          pick.reasons.push({ ...base, kind: 'break', waitS: hit.end - start, from: hit.start, to: hit.end,
+          reasons.push({ ...base, kind: 'break', waitS: hit.end - start, from: hit.start, to: hit.end,
             breakName: hit.name ?? 'break', breakNameJa: hit.name_ja ?? hit.name ?? 'break' });
           start = hit.end;
           moved = true;
@@ -128,7 +160,7 @@ function schedule(plans, breaks, edits) {
       const busy = mine.find((p) => overlaps(start, start + durS, p.start, p.end)
         && !overlaps(b.task.start, b.task.end, p.recStart, p.recEnd));
       if (busy) {
-        pick.reasons.push({ ...base, kind: 'worker', waitS: busy.end - start, to: busy.end, worker,
+        reasons.push({ ...base, kind: 'worker', waitS: busy.end - start, to: busy.end, worker,
           busyMachine: busy.machine, busyTask: busy.task });
         start = busy.end;
         moved = true;
@@ -143,6 +175,9 @@ function schedule(plans, breaks, edits) {
     for (const r of b.runs) pick.runs.push({ start: end + r.from, end: end + r.to });
     pick.cursor = b.runs.length ? end + b.runs[b.runs.length - 1].to : end;
     pick.next += 1;
+    pick.notBefore = null;
+    pick.waits = null;
+    pick.reasons.push(...reasons);
   }
   return out;
 }

@@ -159,7 +159,7 @@ test('a worker is never at two machines at once: a task waits for its worker', (
   assert.equal(why.worker, 'W1');
 });
 
-test('property: whatever the edits, no worker has two ideal tasks at once, no moved task lies in a break', () => {
+test('property: whatever the edits, no worker has two ideal tasks at once, no task moves into a break', () => {
   // A long day of three machines and two workers, edited at random (a fixed seed).
   let seed = 7;
   const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
@@ -197,8 +197,65 @@ test('property: whatever the edits, no worker has two ideal tasks at once, no mo
           `trial ${trial}: ${a.worker} at ${a.machine} and ${b.machine} at once`);
       }
       if (Math.abs(a.shiftS) > 1e-6) {
-        assert.ok(!breaks.some((br) => a.start < br.end && a.end > br.start), `trial ${trial}: ${a.id} in a break`);
+        const rec = recorded.find((r) => r.machine === a.machine && r.start === a.start - a.shiftS);
+        const newBreak = breaks.some((br) => a.start < br.end && a.end > br.start && !(rec.start < br.end && rec.end > br.start));
+        assert.ok(!newBreak, `trial ${trial}: ${a.id} moved into a break`);
       }
     }
   }
+});
+
+test('property: shortening tasks never costs any machine minutes (random days, breaks, shared workers)', () => {
+  let seed = 11;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const breaks = [lunch, { start: T0 + 2 * H, end: T0 + 2 * H + 600 }];
+  for (let trial = 0; trial < 300; trial += 1) {
+    const lanes = { start: T0, end: T0 + 9 * H, workers: [], machines: [] };
+    for (const id of ['M3', 'M7', 'M10']) {
+      const tasks = [];
+      const runs = [];
+      let s = T0 + rnd() * 1800;
+      while (s < T0 + 8 * H) {  // tasks anywhere, breaks included, workers at random
+        const d = 300 + rnd() * 1200;
+        tasks.push({ machine: id, task: 'jig_change', worker: rnd() < 0.5 ? 'W1' : 'W2', start: s, end: s + d });
+        const r = 1200 + rnd() * 5000;
+        runs.push({ start: s + d, end: s + d + r });
+        s += d + r + rnd() * 900;
+      }
+      lanes.machines.push({ id, tasks, states: runsToStates(id, runs, T0, T0 + 9 * H) });
+    }
+    let edits = {};
+    for (let e = 0; e < 3; e += 1) {
+      const m = lanes.machines[Math.floor(rnd() * 3)];
+      const i = Math.floor(rnd() * m.tasks.length);
+      edits = resizeTask(edits, taskId(m.id, i), m.tasks[i].end - m.tasks[i].start, -Math.round(rnd() * 300));
+    }
+    const d = idealDay(lanes, breaks, edits);
+    for (const m of d.machines) assert.ok(m.gainedMin > -1e-6, `trial ${trial}: ${m.id} loses ${m.gainedMin} min`);
+  }
+});
+
+test('work moved earlier waits for its worker rather than delay another machine', () => {
+  const at = (h, m) => T0 + (h - 8) * H + m * 60;
+  // M3: jig change 10:00-10:20 (W1), runs to 11:00, tool change 11:10-11:30 (W1), runs to 13:00.
+  // M7: material setting 11:00-11:10 (W1), runs to 12:00.
+  const a = {
+    id: 'M3',
+    states: runsToStates('M3', [{ start: at(10, 20), end: at(11, 0) }, { start: at(11, 30), end: at(13, 0) }], T0, T0 + 9 * H),
+    tasks: [{ machine: 'M3', task: 'jig_change', worker: 'W1', start: at(10, 0), end: at(10, 20) },
+      { machine: 'M3', task: 'tool_change', worker: 'W1', start: at(11, 10), end: at(11, 30) }],
+  };
+  const b = {
+    id: 'M7',
+    states: runsToStates('M7', [{ start: at(11, 10), end: at(12, 0) }], T0, T0 + 9 * H),
+    tasks: [{ machine: 'M7', task: 'material_setting', worker: 'W1', start: at(11, 0), end: at(11, 10) }],
+  };
+  const d = idealDay({ start: T0, end: T0 + 9 * H, machines: [a, b], workers: [] }, [lunch], resizeTask({}, 'M3#0', 1200, -600));
+  // The tool change would start at 11:00, but W1 is at M7 until 11:10: it waits; M7 is untouched.
+  assert.equal(d.machines[1].gainedMin, 0);
+  assert.equal(d.machines[1].tasks[0].start, at(11, 0));
+  assert.equal(d.machines[0].tasks[1].start, at(11, 10));
+  const why = d.machines[0].reasons.find((r) => r.kind === 'worker');
+  assert.deepEqual([why.busyMachine, why.waitS], ['M7', 600]);
+  assert.deepEqual(d.machines[0].reasons.map((r) => r.kind), ['shorter', 'worker']);
 });
