@@ -98,9 +98,10 @@ if [ -f replay/package-lock.json ]; then
   else
     # No Node.js here (the demo needs only Python): fetch the same pinned tarball from the npm
     # registry and check it against package-lock.json's integrity hash.
-    if [ ! -f replay/node_modules/three/package.json ]; then
-      say "npm not found: fetching three.js from the npm registry with Python"
+    if [ ! -f replay/node_modules/three/package.json ] || [ ! -f replay/node_modules/swagger-ui-dist/package.json ]; then
+      say "npm not found: fetching three.js and Swagger UI from the npm registry with Python"
       .venv/bin/python scripts/fetch_npm_package.py replay three
+      .venv/bin/python scripts/fetch_npm_package.py replay swagger-ui-dist
     fi
   fi
 fi

@@ -179,12 +179,19 @@ def clip_result(doc: dict[str, Any], start: float, end: float) -> dict[str, Any]
 
 
 def replay_payload(site: Site, result_doc: dict[str, Any], start: float, end: float,
-                   shifts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``GET /api/replay/{site}`` document: layout, the shift, its breaks and the result."""
+                   shifts: list[dict[str, Any]], recording_day: str | bool | None = False) -> dict[str, Any]:
+    """The ``GET /api/replay/{site}`` document: layout, the shift, its breaks and the result.
+
+    ``recording_day``: the day whose readings are still arriving (a live server), None when
+    none is; ``False`` for a source that cannot tell (files): ``shift.recording`` is then left out.
+    """
     day = local_day(start, site.timezone)
+    shift: dict[str, Any] = {"day": day, "start": start, "end": end}
+    if recording_day is not False:
+        shift["recording"] = recording_day == day
     return {
         "site": site_layout(site),
-        "shift": {"day": day, "start": start, "end": end},
+        "shift": shift,
         "breaks": break_windows(site, day),
         "shifts": shifts,
         "result": clip_result(result_doc, start, end),

@@ -214,7 +214,8 @@ def get_replay(
     try:
         lo, hi = pick_window(shifts, day, start, end)
         doc = provider.get_replay(site, lo, hi)
-        payload = replay_payload(site_obj, doc, lo, hi, shifts)
+        recording = getattr(provider, "recording_day", None)  # live servers know; files do not
+        payload = replay_payload(site_obj, doc, lo, hi, shifts, recording(site) if recording else False)
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return _json(request, payload)
@@ -359,7 +360,10 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
     instead of running ``models3d scene`` on the first request. ``auth=True`` requires sign-in
     (``twin_server.auth``; users in ``DATA_DIR/auth.sqlite``, for the provider's sites).
     """
-    app = FastAPI(title="factory twin viewer")
+    app = FastAPI(title="factory twin viewer", docs_url=None, redoc_url=None)
+    from twin_server.api.docs import install_docs
+
+    install_docs(app, Path(replay_dir))
     app.state.build_scenes = build_scenes
     install(app, provider, data_dir, replay_dir)
     if not auth:  # with sign-in every route must be in the policy table; "/" is not
