@@ -115,8 +115,8 @@ async function boot() {
     history.replaceState(null, '', encodeState({ site: S.site, view: S.view, worker: S.worker, lang: S.lang }));
   }
   if (!S.site) {
-    const { sites, names } = await getJson('/api/viewer/sites');
-    if (sites.length !== 1) return showSites(sites, names ?? {});
+    const { sites, names, names_ja: namesJa } = await getJson('/api/viewer/sites');
+    if (sites.length !== 1) return showSites(sites, ((S.lang ?? 'ja') === 'ja' ? namesJa : names) ?? names ?? {});
     S.site = sites[0];  // one site: open it
     history.replaceState(null, '', encodeState({ ...decodeState(location.search), site: S.site }));
   }

@@ -44,6 +44,13 @@ export const STRINGS = {
     reasonWorker: '{task} は {worker} が {machine} の作業中のため {to} まで待つ: {n}',
     reasonBreakRun: '休憩中の稼働 {from} → {to}: {n}', reasonNet: '差し引き: {n}', reasonNone: '変更なし',
     lunch: '昼休み', 'morning break': '午前の休憩', 'afternoon break': '午後の休憩',
+    accessIntro: '作業者のデータを誰がいつ見たかの記録です (稼働データは機微な情報です)。', everyone: '全員',
+    allDays: 'すべての日', csvExport: 'CSV 出力', accWhen: '日時', accWhat: '見た内容', accStatus: '結果', accRole: '役割',
+    accCount: '{n} 件', accNoAuth: 'このサーバーはサインインなしで動いています: アクセス記録はありません (serve --auth で有効)',
+    accReplay: 'リプレイ (全員の位置と作業)', accWorker: '作業者の作業タイムライン', accMine: '作業者本人のリプレイ',
+    accNotes: 'メモ', accKpis: 'シフト集計', accAudit: 'アクセス記録', accAnalysis: '解析結果', accReadings: 'センサー値',
+    accLive: 'ライブ表示', accCommissioning: '設置チェック',
+    role_supervisor: '監督者', role_worker: '作業者', role_engineer: '技術者', role_integrator: '連携', role_admin: '管理者',
   },
   en: {
     title: 'Shift replay',
@@ -89,6 +96,13 @@ export const STRINGS = {
     reasonWorker: '{task} waits until {to}: {worker} is busy at {machine}: {n}',
     reasonBreakRun: 'running during breaks {from} → {to}: {n}', reasonNet: 'net: {n}', reasonNone: 'no change',
     lunch: 'lunch', 'morning break': 'morning break', 'afternoon break': 'afternoon break',
+    accessIntro: 'Who looked at workers\' data, and when (operating rates are sensitive).', everyone: 'everyone',
+    allDays: 'All days', csvExport: 'Export CSV', accWhen: 'When', accWhat: 'What', accStatus: 'Result', accRole: 'Role',
+    accCount: '{n} entries', accNoAuth: 'This server runs without sign-in: there is no access log (start it with serve --auth)',
+    accReplay: 'replay (everyone\'s positions and tasks)', accWorker: 'worker\'s task timeline', accMine: 'worker\'s own replay',
+    accNotes: 'notes', accKpis: 'shift summary', accAudit: 'access log', accAnalysis: 'analysis', accReadings: 'sensor readings',
+    accLive: 'live view', accCommissioning: 'commissioning',
+    role_supervisor: 'supervisor', role_worker: 'worker', role_engineer: 'engineer', role_integrator: 'integrator', role_admin: 'admin',
   },
 };
 

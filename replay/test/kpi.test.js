@@ -67,3 +67,19 @@ test('name tags never overlap each other or the camera buttons, and stay in the 
   assert.ok(out.every((o) => o.clear));
   assert.deepEqual([out[0].dx, out[0].dy], [0, 0]);  // the first keeps its place
 });
+
+test('access log: rows about a worker, CSV of what is shown', async () => {
+  const { aboutWorker, toCsv } = await import('../src/access.js');
+  const rows = [
+    { id: 1, t: 100, user: 'sato', role: 'supervisor', route: '/api/worker/{site}/{worker}', target_worker: 'W1', status: 200 },
+    { id: 2, t: 200, user: 'sato', role: 'supervisor', route: '/api/replay/{site}', target_worker: null, status: 200 },
+    { id: 3, t: 300, user: 'sato', role: 'supervisor', route: '/api/worker/{site}/{worker}', target_worker: 'W2', status: 200 },
+    { id: 4, t: 400, user: 'sato', role: 'supervisor', route: '/api/audit', target_worker: null, status: 200 },
+  ];
+  assert.deepEqual(rows.filter((r) => aboutWorker(r, 'W1')).map((r) => r.id), [1, 2]);
+  assert.equal(rows.filter((r) => aboutWorker(r, '')).length, 4);
+  const csv = toCsv([{ ...rows[0], path: '/api/worker/x/W1', action: 'read', method: 'GET', client: '127.0.0.1' }], (s) => `T${s}`);
+  assert.equal(csv.split('\n')[0], 't_local,t,user,role,action,method,route,path,target_worker,status,client');
+  assert.equal(csv.split('\n')[1], 'T100,100,sato,supervisor,read,GET,/api/worker/{site}/{worker},/api/worker/x/W1,W1,200,127.0.0.1');
+  assert.equal(toCsv([{ t: 1, user: 'a,"b' }], () => 'x').split('\n')[1], 'x,1,"a,""b",,,,,,,,');
+});

@@ -184,7 +184,8 @@ def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_
         assert c.get("/viewer/").status_code == 200
         assert c.get("/viewer/vendor/three/build/three.module.js").status_code == 200
         # The page opened without ?site= lists the server's sites (JournalReplayProvider.site_ids).
-        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name}}
+        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name},
+                                                     "names_ja": {SITE: pilot_site.name_ja}}
         assert c.get(f"/api/replay/{SITE}/shifts").json() == []
         empty = c.get(f"/api/replay/{SITE}")
         assert empty.status_code == 404

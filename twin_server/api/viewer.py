@@ -179,13 +179,14 @@ def list_sites(request: Request) -> dict[str, Any]:
     provider = _provider(request)
     ids = getattr(provider, "site_ids", None)
     sites = list(ids()) if ids is not None else []
-    names = {}
+    names, names_ja = {}, {}
     for sid in sites:
         try:
-            names[sid] = provider.site(sid).name or sid
+            s = provider.site(sid)
+            names[sid], names_ja[sid] = s.name or sid, s.name_ja or s.name or sid
         except ReplayError:  # listed but unreadable right now: the id will do
-            names[sid] = sid
-    return {"sites": sites, "names": names}
+            names[sid] = names_ja[sid] = sid
+    return {"sites": sites, "names": names, "names_ja": names_ja}
 
 
 @router.get("/api/replay/{site}/shifts", summary="Recorded shifts of a site")

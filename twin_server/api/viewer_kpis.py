@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from twin_server.api.kpis import shift_kpis, with_trend
-from twin_server.replay_data import ReplayError, clip_result
+from twin_server.replay_data import ReplayError, clip_result, site_layout
 from twin_server.result import Result, ResultError
 
 __all__ = ["kpi_document", "router"]
@@ -66,3 +66,10 @@ def get_kpis(
         return _json(request, kpi_document(_provider(request), site, day, days))
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/api/viewer/layout/{site}", summary="Site layout: machines, worker names, time zone")
+def get_layout(site: str, request: Request) -> dict[str, Any]:
+    from twin_server.api.viewer import _provider, _site_or_404
+
+    return site_layout(_site_or_404(_provider(request), site))
