@@ -799,6 +799,7 @@ async function refetchShift(day) {
     fillShifts(payload.shifts);
     setResult(payload.result);
     showBanner();
+    loadKpis();  // the figures grow with the shift
   } catch (err) {
     status(`${t('live')}: ${err.message}`);
   }

@@ -66,8 +66,10 @@ class CommissioningTracker:
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
-                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 simulated: str | None = None) -> None:
         self.site = site
+        self.simulated = simulated  # the demo's agents replay a simulated shift
         self.journal = journal
         self.clock_ns = clock_ns
         self.offsets = offsets
@@ -144,7 +146,7 @@ class CommissioningTracker:
                     "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
                     "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset))
+                machines.append(machine_view(self.site, m, session, status, now, offset, self.simulated))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
                 "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
@@ -221,5 +223,6 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         ingest = getattr(ctx, "ingest", None)  # started in the app's lifespan, after this
         return ingest.clock.estimates() if ingest is not None else {}
 
-    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets)
+    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
+                                                   simulated=ctx.settings.extra.get("simulated_clock"))
     app.include_router(router)
