@@ -176,6 +176,7 @@ async function boot() {
     if (key === sized) return;
     sized = key;
     scene.resize();
+    $('stage').classList.toggle('stacked', scene.stacked);
     timeline.resize();
   }).observe(document.body);
   requestAnimationFrame(frame);
@@ -341,12 +342,13 @@ function buildControls() {
   for (const m of layout.machines) {
     cb.appendChild(button(m.id, () => { scene.setCamera(`machine:${m.id}`); syncUrl(); }, { cam: `machine:${m.id}` }));
   }
+  scene.invalidateObstacles();
   $('lang-btn').onclick = () => setLang(S.lang === 'ja' ? 'en' : 'ja');
   // A worker's own page: each worker gets their own link (the page shows nobody else).
   const ws = $('worker-select');
   ws.innerHTML = '';
   ws.add(new Option(t('workerView'), ''));
-  for (const w of layout.workers) ws.add(new Option(w.name, w.id));
+  for (const w of layout.workers) ws.add(new Option(nameOf(w), w.id));
   ws.onchange = () => {
     if (ws.value) location.search = encodeState({ site: S.site, view: 'worker', worker: ws.value, lang: S.lang });
   };
@@ -361,7 +363,7 @@ function buildControls() {
   const sel = $('note-target');
   sel.innerHTML = '';
   for (const m of layout.machines) sel.add(new Option(machineName(m, S.lang), m.id));
-  for (const w of layout.workers) sel.add(new Option(`${t('worker')}: ${w.name}`, w.id));
+  for (const w of layout.workers) sel.add(new Option(`${t('worker')}: ${nameOf(w)}`, w.id));
   $('note-add').onclick = addNote;
   $('ideal-btn').onclick = () => {
     S.ideal = S.ideal ? null : {};
@@ -599,6 +601,8 @@ function setSplit(on) {
   $('split-btn').setAttribute('aria-pressed', String(S.split));
   $('split-captions').hidden = !S.split;
   scene.setSplit(S.split);
+  $('stage').classList.toggle('stacked', scene.stacked);
+  scene.invalidateObstacles();
 }
 
 function editSelected(kind, deltaS) {
@@ -627,7 +631,7 @@ async function loadNotes() {
 function targetName(id) {
   const m = layout.machines.find((mm) => mm.id === id);
   if (m) return machineName(m, S.lang);
-  return layout.workers.find((w) => w.id === id)?.name ?? id;
+  return nameOf(layout.workers.find((w) => w.id === id) ?? { id });
 }
 
 function renderNotes() {

@@ -15,18 +15,23 @@ const overlap = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.
 export function placeLabels(items, bounds, obstacles = [], gap = 3) {
   const placed = [...obstacles];
   return items.map((it) => {
-    const boxAt = (dy) => {
-      let x0 = it.x - it.w / 2;
+    const boxAt = (dy, dx = 0) => {
+      let x0 = it.x - it.w / 2 + dx;
       x0 = Math.min(Math.max(x0, bounds.x0 + 2), bounds.x1 - 2 - it.w);
       const y0 = it.y - it.h / 2 + dy;
       return { x0, y0, x1: x0 + it.w, y1: y0 + it.h, dx: x0 - (it.x - it.w / 2), dy };
     };
     let choice = null;
+    // Nearest free place first: up or down by whole tag heights, then also sideways.
+    const shifts = [0, -0.6, 0.6, -1.2, 1.2].map((f) => f * (it.w + gap));
     for (let k = 0; k <= 12 && !choice; k += 1) {
-      for (const sign of k === 0 ? [0] : [-1, 1]) {
-        const box = boxAt(sign * k * (it.h + gap));
-        if (box.y0 < bounds.y0 + 1 || box.y1 > bounds.y1 - 1) continue;
-        if (!placed.some((p) => overlap(p, box))) { choice = box; break; }
+      for (const dx of shifts) {
+        for (const sign of k === 0 ? [0] : [-1, 1]) {
+          const box = boxAt(sign * k * (it.h + gap), dx);
+          if (box.y0 < bounds.y0 + 1 || box.y1 > bounds.y1 - 1) continue;
+          if (!placed.some((p) => overlap(p, box))) { choice = box; break; }
+        }
+        if (choice) break;
       }
     }
     const clear = !!choice;

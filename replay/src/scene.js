@@ -404,7 +404,11 @@ export class FactoryScene {
     this.renderer.setSize(w, h, false);
     this.renderer.domElement.style.width = `${w}px`;
     this.renderer.domElement.style.height = `${h}px`;
-    this.host.classList.toggle('compact', w < 600);
+    // Small or halved views: one-line name tags (they must all fit without covering each other).
+    this.host.classList.toggle('compact', w < 600 || h < 400 || this.split);
+    for (const x of [...Object.values(this.machines), ...Object.values(this.workers)]) {
+      for (const el of [x.el, x.idealEl]) if (el) el._measured = false;  // their size may change
+    }
     // Side by side on a portrait screen the halves are stacked (two slivers would be unreadable).
     this.stacked = this.split && h > w;
     const half = this.stacked ? Math.floor(h / 2) : Math.floor(w / 2);
@@ -422,6 +426,11 @@ export class FactoryScene {
     this.camera.updateProjectionMatrix();
     this._obstacles = null;
     if (this.cameraName === 'overview') this.setCamera('overview');  // re-fit the floor
+  }
+
+  /** The areas to keep clear moved (the camera buttons were rebuilt): measure them again. */
+  invalidateObstacles() {
+    this._obstacles = null;
   }
 
   /**

@@ -449,7 +449,7 @@ export class TimelineView {
     if (!this.data) return;
     const [x, y] = this._pos(e);
     this._pointers.set(e.pointerId, { x, y });
-    this.canvas.setPointerCapture?.(e.pointerId);
+    try { this.canvas.setPointerCapture?.(e.pointerId); } catch { /* a synthetic or ended pointer */ }
     if (this._pointers.size === 2) {  // pinch: zoom around the fingers' midpoint
       const [a, b] = [...this._pointers.values()];
       this._mode = { kind: 'pinch', dist: Math.max(10, Math.abs(a.x - b.x)), view: { ...this.view },
