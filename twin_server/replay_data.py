@@ -26,6 +26,7 @@ __all__ = [
     "clip_result",
     "local_day",
     "pick_window",
+    "recording_of",
     "replay_payload",
     "shift_window",
     "site_layout",
@@ -196,6 +197,13 @@ def replay_payload(site: Site, result_doc: dict[str, Any], start: float, end: fl
         "shifts": shifts,
         "result": clip_result(result_doc, start, end),
     }
+
+
+def recording_of(provider: Any, site_id: str) -> str | bool | None:
+    """What :func:`replay_payload` needs to know of a provider: the day still being recorded (None
+    if none), or False for a source that cannot tell (no ``recording_day`` method)."""
+    recording = getattr(provider, "recording_day", None)
+    return recording(site_id) if recording is not None else False
 
 
 def worker_days(provider: ReplayProvider, site_id: str, worker_id: str) -> dict[str, Any]:

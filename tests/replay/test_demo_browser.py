@@ -75,6 +75,30 @@ def sign_in(page, name, password):
     form.locator("button[type=submit]").click()
 
 
+def test_the_demo_commissioning_page_passes_the_simulated_pis(browser, demo):
+    # First, while the simulated shift still sends data (once it is over, "data" goes silent).
+    url, users, _, _ = demo
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    failures: list[str] = []
+    watch(page, failures)
+    page.goto(f"{url}/commissioning/?site={SITE}&lang=en")
+    page.wait_for_selector("#cm-login:not([hidden])")
+    page.fill("#cm-name", "engineer")
+    page.fill("#cm-password", users["engineer"])
+    page.locator("#cm-login button[type=submit]").click()
+    page.wait_for_selector("#machine-M3 .cm-item")
+    failures[:] = [f for f in failures if not f.startswith("401 ")]  # the probe before signing in
+    for m in ("M3", "M7", "M10"):
+        for key in ("online", "clock", "data"):
+            sel = f'#machine-{m} .cm-item[data-key="{key}"][data-status="pass"]'
+            page.wait_for_selector(sel, timeout=30000)
+        assert "simulated time" in page.locator(f'#machine-{m} .cm-item[data-key="clock"]').inner_text()
+    assert page.locator('.cm-item[data-status="fail"]').count() == 0
+    assert failures == [], failures
+    ctx.close()
+
+
 def test_the_demo_shows_scanned_machines_a_filling_shift_and_its_end(browser, demo):
     url, users, _log, _ = demo
     assert set(users) == {"supervisor", "worker-a", "worker-b", "engineer"}
@@ -113,28 +137,5 @@ def test_the_demo_shows_scanned_machines_a_filling_shift_and_its_end(browser, de
     assert page.evaluate("window.__replay.clock.time(performance.now())") == t_end  # no jump back
     assert t_end > page.evaluate("window.__replay.lanes().start") + 300
     assert page.locator("#banner").is_hidden()
-    assert failures == [], failures
-    ctx.close()
-
-
-def test_the_demo_commissioning_page_passes_the_simulated_pis(browser, demo):
-    url, users, _, _ = demo
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = ctx.new_page()
-    failures: list[str] = []
-    watch(page, failures)
-    page.goto(f"{url}/commissioning/?site={SITE}&lang=en")
-    page.wait_for_selector("#cm-login:not([hidden])")
-    page.fill("#cm-name", "engineer")
-    page.fill("#cm-password", users["engineer"])
-    page.locator("#cm-login button[type=submit]").click()
-    page.wait_for_selector("#machine-M3 .cm-item")
-    failures[:] = [f for f in failures if not f.startswith("401 ")]  # the probe before signing in
-    for m in ("M3", "M7", "M10"):
-        for key in ("online", "clock", "data"):
-            sel = f'#machine-{m} .cm-item[data-key="{key}"][data-status="pass"]'
-            page.wait_for_selector(sel, timeout=30000)
-        assert "simulated time" in page.locator(f'#machine-{m} .cm-item[data-key="clock"]').inner_text()
-    assert page.locator('.cm-item[data-status="fail"]').count() == 0
     assert failures == [], failures
     ctx.close()

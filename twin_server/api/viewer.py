@@ -40,6 +40,7 @@ from twin_server.replay_data import (
     ReplayError,
     ReplayProvider,
     pick_window,
+    recording_of,
     replay_payload,
     to_json_bytes,
     worker_days,
@@ -215,8 +216,7 @@ def get_replay(
     try:
         lo, hi = pick_window(shifts, day, start, end)
         doc = provider.get_replay(site, lo, hi)
-        recording = getattr(provider, "recording_day", None)  # live servers know; files do not
-        payload = replay_payload(site_obj, doc, lo, hi, shifts, recording(site) if recording else False)
+        payload = replay_payload(site_obj, doc, lo, hi, shifts, recording_of(provider, site))
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return _json(request, payload)
