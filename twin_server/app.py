@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
+from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
 from twin_server.journal import Journal
@@ -188,4 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     from twin_server.auth import install_auth
 
     install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
+    # Outermost (added last): an oversized body is refused before sign-in reads it.
+    app.add_middleware(BodyLimitMiddleware,
+                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     return app

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import math
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
@@ -26,6 +26,8 @@ router = APIRouter()
 T_MIN_S = 946_684_800.0
 T_MAX_S = 7_258_118_400.0
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DAY_MIN = date(2000, 1, 1)
+DAY_END = date(2200, 1, 1)
 MAX_ALIGNED_SAMPLES = 86_400
 MAX_ALIGNED_DAYS = 31
 
@@ -58,7 +60,7 @@ def _window(start: float | None, end: float | None) -> None:
 
 
 def _analysis(request: Request, site: Site, day: str) -> tuple[Result, dict[str, Any]]:
-    _day(site, day)
+    _day(site, _checked_day(day))
     try:
         got = _ctx(request).analysis.get(day)
     except ImportError as exc:
@@ -218,10 +220,19 @@ def kpis(site: str, request: Request, day: str) -> dict[str, Any]:
 
 
 def _checked_day(day: str) -> str:
+    """``day`` if it is a date YYYY-MM-DD within the wire contract's years, else a 422."""
     import re
 
-    if not re.match(DAY_PATTERN, day):
+    try:
+        d = date.fromisoformat(day) if re.match(DAY_PATTERN, day) else None
+    except ValueError:
+        d = None
+    if d is None:
         raise HTTPException(422, f"day {day!r} is not a date YYYY-MM-DD")
+    # Device times are 2000..2200 (edge_agent.wire); outside it no day holds readings, and
+    # 0001-01-01 or 9999-12-31 would overflow the day's bounds.
+    if not DAY_MIN <= d < DAY_END:
+        raise HTTPException(422, f"day {day} is outside {DAY_MIN}..{DAY_END - timedelta(days=1)}")
     return day
 
 
