@@ -30,6 +30,7 @@ DAY_MIN = date(2000, 1, 1)
 DAY_END = date(2200, 1, 1)
 MAX_ALIGNED_SAMPLES = 86_400
 MAX_ALIGNED_DAYS = 31
+DEAD_LETTERS_PAGE_BYTES = 2**20
 
 
 def _ctx(request: Request | WebSocket) -> Any:
@@ -258,11 +259,22 @@ def replay(site: str, request: Request, day: str) -> dict[str, Any]:
             "t0": result.window_start, "positions": positions(s, result)}
 
 
-@router.get("/api/dead-letters", summary="Messages that broke the wire contract (newest first)")
-def dead_letters(request: Request, limit: int = Query(100, ge=1, le=10_000),
-                 reason: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+@router.get("/api/dead-letters", summary="Messages that broke the wire contract (newest first), in pages")
+def dead_letters(
+    request: Request,
+    limit: int = Query(100, ge=1, le=10_000),
+    reason: str | None = Query(None, max_length=64),
+    before_id: int | None = Query(None, ge=1, le=2**63 - 1,
+                                  description="next page: the next_before_id of the previous answer"),
+    max_bytes: int = Query(DEAD_LETTERS_PAGE_BYTES, ge=4096, le=8 * 2**20,
+                           description="stop before the page's rows pass this many bytes of JSON"),
+) -> dict[str, Any]:
     j = _ctx(request).journal
-    return {"counts": j.dead_letter_counts(), "dead_letters": j.dead_letters(limit, reason)}
+    rows = j.dead_letters(limit, reason, before_id=before_id, max_bytes=max_bytes)
+    more = bool(rows) and bool(j.dead_letters(1, reason, before_id=rows[-1]["id"]))
+    # counts: every dead letter received, per reason; kept: rows stored within the caps.
+    return {"counts": j.dead_letter_counts(), "kept": j.dead_letters_kept(), "dead_letters": rows,
+            "next_before_id": rows[-1]["id"] if more else None}
 
 
 @router.get("/api/live", summary="Latest value of every sensor and the current analysis summary")
