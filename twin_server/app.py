@@ -137,7 +137,8 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params")))
+                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
+                                           simulated_clock=settings.clock_tolerance_s is None))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -162,7 +163,8 @@ def create_app(settings: Settings) -> FastAPI:
                                 listeners=listeners, username=settings.mqtt_username,
                                 password=settings.mqtt_password,
                                 scope=DeviceScope.of(settings.site) if settings.device_scope else None,
-                                share_group=settings.share_group)
+                                share_group=settings.share_group,
+                                clock_tolerance_s=settings.clock_tolerance_s)
             ctx.ingest.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
