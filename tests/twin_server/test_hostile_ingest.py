@@ -1,6 +1,10 @@
 """Hostile input at volume: hypothesis generates thousands of hostile MQTT messages, sent
 through a real mosquitto to a real ``python -m twin_server serve`` between valid readings.
 
+Hostile: random bytes, truncated and deeply nested JSON, NaN/Infinity, wrong types, unicode
+and control characters in ids, wrong devices and sites, out-of-range times and integers
+past 2^63, duplicates, oversize payloads (up to 1 MiB), status messages.
+
 Checked on every generated burst: every valid reading is journalled; every hostile message
 is counted under the reason the wire contract gives it (the server's counters move by
 exactly the expected per-reason counts, duplicates as duplicates, messages on topics the
@@ -211,6 +215,12 @@ HOSTILE = {
                               st.sampled_from(["M3", "M7", "M10", "R3", "tagsys"])),
     "bad_time": (st.integers(max_value=T_NS_MIN - 1) | st.integers(min_value=T_NS_MAX + 1)).map(
         lambda t: (LIGHT, _dumps(_body(t_ns=t)))),
+    # Integers past what the journal stores (2^63 and up): once a poison message that halted ingest.
+    "big_integers": st.builds(lambda name, n: (RSSI, _dumps({**_body(source="R3", channel="b-01", value=-60,
+                                                                     unit="dBm", count=2, window_ms=1000),
+                                                             name: n})),
+                              st.sampled_from(["seq", "t_ns", "count", "window_ms"]),
+                              st.integers(2**63 - 1, 2**70) | st.sampled_from([2**63, 2**64, -(2**63) - 1])),
     "oversize": st.builds(_oversize, st.one_of(*[st.integers(4_097, 65_536)] * 3, st.integers(65_537, 2**20)),
                           st.booleans()),
     "bad_status": st.fixed_dictionaries({"v": st.just(1), "state": _JSON},
