@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
+from twin_server.delivery import Delivery
 from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
 from twin_server.journal import Journal
@@ -46,6 +47,7 @@ class TwinContext:
     hub: LiveHub | None = None
     ingest: Ingest | None = None
     influx: InfluxWriter | None = None
+    delivery: Delivery | None = None
     started_s: float = field(default_factory=time.monotonic)
     latest_analysis: dict[str, Any] | None = None
     _exported_at: dict[str, float] = field(default_factory=dict)
@@ -132,6 +134,20 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
             log.warning("viewer static files not served: %s", exc)
 
 
+def _delivery(ctx: TwinContext) -> Delivery:
+    """Sequence tracking of the journal; acknowledgements go out on the ingest's connection."""
+    ingest, influx, journal = ctx.ingest, ctx.influx, ctx.journal
+    export = None
+    if influx is not None:
+        def export(lines: list[str]) -> None:
+            journal.outbox_add([("write", "\n".join(lines))], time.time_ns())
+            influx.notify()
+    return Delivery(journal, ctx.settings.site.site,
+                    publish=None if ingest is None or not ctx.settings.end_to_end_ack else ingest.publish,
+                    connects=(lambda: ingest.stats.connects) if ingest is not None else (lambda: 0),
+                    export=export, export_s=ctx.settings.derived_interval_s)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
@@ -163,6 +179,8 @@ def create_app(settings: Settings) -> FastAPI:
                                 scope=DeviceScope.of(settings.site) if settings.device_scope else None,
                                 share_group=settings.share_group)
             ctx.ingest.start()
+        ctx.delivery = _delivery(ctx)
+        ctx.delivery.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
         try:
@@ -171,6 +189,8 @@ def create_app(settings: Settings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if ctx.delivery is not None:
+                await asyncio.to_thread(ctx.delivery.stop)
             if ctx.ingest is not None:
                 await asyncio.to_thread(ctx.ingest.stop)
             if ctx.influx is not None:

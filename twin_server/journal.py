@@ -13,13 +13,14 @@ outbox of derived-series writes), so an InfluxDB outage loses nothing either.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ CREATE TABLE IF NOT EXISTS device_status (
 CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, op TEXT NOT NULL, body TEXT NOT NULL, created_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seq_state (
+    site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, upto INTEGER NOT NULL,
+    max_seq INTEGER NOT NULL, above INTEGER NOT NULL, PRIMARY KEY (site, device, sensor)
+);
+CREATE TABLE IF NOT EXISTS seq_lost (
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL,
+    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, missing INTEGER NOT NULL,
+    declared_ns INTEGER NOT NULL
 );
 """
 
@@ -439,3 +449,18 @@ class Journal:
     def outbox_size(self) -> int:
         """Items waiting in the outbox."""
         return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    # -- other writers --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection: committed at the end of the
+        block, rolled back if it raises (serialised with the ingest's writes)."""
+        conn = self._conn()
+        with self._write_lock:
+            _begin_immediate(conn)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise

@@ -68,6 +68,10 @@ class Settings:
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
         one ``data_dir`` (see ``docs/scale-out.md``).
+    end_to_end_ack : bool
+        Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
+        sensor, how far the journal holds every reading), so agents keep readings until
+        the journal has them (``twin_server.delivery``).
     """
 
     site: Site
@@ -94,6 +98,7 @@ class Settings:
     auth: bool = False
     device_scope: bool = True
     share_group: str | None = None
+    end_to_end_ack: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
