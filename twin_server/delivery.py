@@ -318,12 +318,13 @@ class Delivery:
                 "sensors": [s.to_dict() for s in states], "lost_gaps": self.lost_gaps(),
                 "acks_published": self.acks_published, "last_error": self.last_error}
 
-    def device_summary(self, device: str) -> dict[str, Any]:
-        """One device's gaps for the commissioning page."""
+    def device_summary(self, device: str, since_ns: int = 0) -> dict[str, Any]:
+        """One device's gaps for the commissioning page: readings missing now, and lost in
+        gaps declared since ``since_ns`` (with the newest such gaps)."""
         states = [s for s in self.states() if s.device == device]
-        return {"missing": sum(s.missing for s in states), "lost": sum(s.lost for s in states),
-                "sensors": {s.sensor: s.to_dict() for s in states},
-                "lost_gaps": self.lost_gaps(5, device) if any(s.lost for s in states) else []}
+        gaps = [g for g in self.lost_gaps(100, device) if g["declared_ns"] >= since_ns]
+        return {"missing": sum(s.missing for s in states), "lost": sum(g["missing"] for g in gaps),
+                "sensors": {s.sensor: s.to_dict() for s in states}, "lost_gaps": gaps[:5]}
 
     # -- publishing -----------------------------------------------------------------------
     def publish_acks(self, now: float | None = None) -> int:

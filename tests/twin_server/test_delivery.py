@@ -117,3 +117,26 @@ def test_influx_lines_name_device_sensor_and_counts() -> None:
     line, = delivery_lines([SensorSeq(SITE, "pi-m3", "light", 5, 9, 2, 3)], T0)
     assert line == (f"delivery,device=pi-m3,sensor=light,site={SITE} "
                     f"upto=5i,max_seq=9i,missing=2i,lost=3i {T0}")
+
+
+def test_gap_counts_reach_influxdb(tmp_path: Path, influxd) -> None:
+    import time
+    import uuid
+
+    from twin_server.influx.writer import InfluxWriter
+
+    j = Journal(tmp_path / "j.sqlite")
+    db = f"delivery_{uuid.uuid4().hex[:8]}"
+    writer = InfluxWriter(j, influxd.url, db)
+    d = Delivery(j, SITE, export=lambda lines: j.outbox_add([("write", "\n".join(lines))], time.time_ns()),
+                 export_s=0.0)
+    _write(j, [*range(0, 10), *range(40, 60)])
+    _write(j, range(0, 5), sensor="sw-tool")
+    _status(j, {"light": 35, "sw-tool": 5})
+    d.step()
+    while writer.step():
+        pass
+    res = influxd.query('SELECT last("missing"), last("lost"), last("upto") FROM "delivery" '
+                        'GROUP BY "sensor"', db)
+    got = {s["tags"]["sensor"]: s["values"][0][1:] for s in res["results"][0]["series"]}
+    assert got == {"light": [5, 25, 34], "sw-tool": [0, 0, 4]}

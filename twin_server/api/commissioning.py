@@ -63,14 +63,20 @@ class CommissioningTracker:
     offsets : callable
         The ingest's device clock offsets (``Ingest.clock.estimates()``: ``"site/device"`` ->
         ``{"offset_s", ...}``); none without ingest.
+    delivery : callable
+        ``delivery(device, since_ns)``: the device's sequence gaps
+        (:meth:`twin_server.delivery.Delivery.device_summary`), or None.
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
-                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
+                 ) -> None:
         self.site = site
         self.journal = journal
         self.clock_ns = clock_ns
         self.offsets = offsets
+        self.delivery = delivery
         self._lock = threading.Lock()
         # Readings already in the journal when the server started are not commissioning.
         self._last_id = journal.max_id()
@@ -144,7 +150,8 @@ class CommissioningTracker:
                     "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
                     "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset))
+                gaps = self.delivery(device, session.started_ns) if device else None
+                machines.append(machine_view(self.site, m, session, status, now, offset, gaps))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
                 "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
@@ -221,5 +228,10 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         ingest = getattr(ctx, "ingest", None)  # started in the app's lifespan, after this
         return ingest.clock.estimates() if ingest is not None else {}
 
-    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets)
+    def delivery(device: str, since_ns: int) -> dict[str, Any] | None:
+        tracker = getattr(ctx, "delivery", None)  # started in the app's lifespan, after this
+        return tracker.device_summary(device, since_ns) if tracker is not None else None
+
+    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
+                                                   delivery=delivery)
     app.include_router(router)
