@@ -91,7 +91,8 @@ class Agent:
         else:
             self.clock = Clock()
         self.synced: bool | None = ntp_synchronized()
-        self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous)
+        self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous,
+                             int(cfg.outbox.max_mb * 2**20) if cfg.outbox.max_mb else None)
         self.processors: dict[str, Processor] = {s["id"]: build_processor(s) for s in cfg.sensors}
         self.drivers: dict[str, Driver] = {}
         self.driver_errors: dict[str, str] = {}

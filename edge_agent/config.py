@@ -71,6 +71,9 @@ class OutboxSection:
     resend_after_s: float = 10.0
     #: Re-sent readings per second at most (new readings are not limited).
     resend_rate_per_s: float = 500.0
+    #: Cap on the outbox file in MiB (0: the disk is the limit); at the cap the oldest
+    #: readings are dropped and counted, as on a full disk.
+    max_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def parse_config(text: str, base_dir: Path | None = None, path: Path | None = No
         keep_until=_choice(o, "keep_until", "outbox", ("auto", "server", "broker"), "auto"),
         resend_after_s=_num(o, "resend_after_s", "outbox", 10.0, 0.5, 86400.0),
         resend_rate_per_s=_num(o, "resend_rate_per_s", "outbox", 500.0, 1.0, 100_000.0),
+        max_mb=_num(o, "max_mb", "outbox", 0.0, 0.0, 1_000_000.0),
     )
     _no_unknown(o, set(OutboxSection.__dataclass_fields__), "outbox")
     replay = None

@@ -9,11 +9,16 @@ acknowledgement, on the broker's PUBACK (:meth:`Outbox.ack`).
 
 The outbox is bounded twice: by ``max_rows``, and by the disk. Either way the oldest rows
 go first and are counted (``dropped``); a reading that cannot be stored even then (the
-disk is full and nothing is left to drop) is counted in :attr:`Outbox.unstored`.
+disk is full and nothing is left to drop) is counted in :attr:`Outbox.unstored`. Every
+SQLite write needs room for its write-ahead log, so the database is not allowed to grow
+into the last ``WAL_PAGES`` pages of free space (``max_page_count``, re-derived from the
+free space before each write): at that limit it drops its oldest rows and reuses their
+pages, and the log, checkpointed every ``WAL_PAGES`` pages, keeps the room it needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -36,12 +41,21 @@ CREATE TABLE IF NOT EXISTS seq (sensor TEXT PRIMARY KEY, next INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS outbox_sensor_seq ON outbox (sensor, seq)"
+#: Write-ahead log checkpointed every this many pages (1 MiB of 4 KiB pages); the same
+#: again is kept free on the disk for it.
+WAL_PAGES = 256
 
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an SQLite error means the disk (or the database's page limit) is full."""
     return isinstance(exc, sqlite3.OperationalError) and (
         getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower())
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite may already have ended the transaction (a full disk at COMMIT).
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 class Outbox:
@@ -55,9 +69,13 @@ class Outbox:
         Bound; beyond it the oldest rows are deleted and counted in ``dropped``.
     synchronous : {"FULL", "NORMAL"}
         SQLite durability: FULL fsyncs every commit (power cuts), NORMAL survives crashes.
+    max_bytes : int, optional
+        Cap on the database file (SQLite ``max_page_count``), for an SD card shared with
+        the system: at the cap the outbox behaves as on a full disk (drops the oldest).
     """
 
-    def __init__(self, path: str | Path, max_rows: int = 500_000, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, max_rows: int = 500_000, synchronous: str = "FULL",
+                 max_bytes: int | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -66,6 +84,12 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        self._page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        self._db.execute(f"PRAGMA journal_size_limit={2 * WAL_PAGES * self._page}")
+        self.max_bytes = max_bytes
+        self._max_pages = -1
+        self._warned_at = -1e18
         self._db.executescript(_SCHEMA)
         self._migrate()
         self._db.execute(_INDEX)
@@ -96,7 +120,7 @@ class Outbox:
             self._db.executemany("UPDATE outbox SET sensor = ?, seq = ? WHERE id = ?", fixed)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            _rollback(self._db)
             raise
 
     # -- writing ---------------------------------------------------------------------
@@ -124,6 +148,7 @@ class Outbox:
                 return []
             for attempt in range(4):
                 try:
+                    self._fit_to_disk()
                     self._insert(rows, nxt)
                     break
                 except sqlite3.OperationalError as exc:
@@ -136,9 +161,32 @@ class Outbox:
                         log.error("outbox: disk full and nothing left to drop; %d readings not stored",
                                   len(rows))
                         return []
-                    log.warning("outbox: disk full; dropped the oldest rows to make room (%s)", exc)
+                    now = time.monotonic()
+                    if now - self._warned_at >= 60.0:  # a full SD card must not flood the log too
+                        self._warned_at = now
+                        log.warning("outbox: disk full (%s); dropping the oldest rows to make room "
+                                    "(%d dropped so far)", exc, self.counter_unlocked("dropped"))
             self._seq = nxt
             return staged
+
+    def _fit_to_disk(self) -> None:
+        """Let the database grow only into the free space beyond the log's room."""
+        import shutil
+
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+            wal = self.path.with_name(self.path.name + "-wal")
+            wal_bytes = wal.stat().st_size if wal.exists() else 0
+        except OSError:
+            return
+        reserve = max(0, 2 * WAL_PAGES * self._page - wal_bytes) + 16 * self._page
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        limit = pages + max(0, (free - reserve) // self._page)
+        if self.max_bytes is not None:
+            limit = min(limit, max(8, self.max_bytes // self._page))
+        if limit != self._max_pages:
+            self._db.execute(f"PRAGMA max_page_count={limit}")
+            self._max_pages = limit
 
     def _insert(self, rows: list[tuple[str, bytes, str, int]], nxt: dict[str, int]) -> None:
         db = self._db
@@ -159,13 +207,15 @@ class Outbox:
                 self._count(db, "dropped", dropped)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self._rows += len(rows) - dropped
 
     def _drop_for_room(self, n: int) -> bool:
         """Delete the ``n`` oldest rows (counted as dropped); False if nothing could be freed."""
         db = self._db
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log's space, if the disk filled up
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -175,7 +225,7 @@ class Outbox:
                 self._count(db, "dropped", dropped)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
         except sqlite3.OperationalError as exc:
             if not is_disk_full(exc):
@@ -225,7 +275,7 @@ class Outbox:
             n = max(db.executemany(sql, params).rowcount, 0)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self._rows -= n
         return n
@@ -268,7 +318,10 @@ class Outbox:
 
     def counter(self, name: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            return self.counter_unlocked(name)
+
+    def counter_unlocked(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
     def next_seq(self, sensor: str) -> int:

@@ -150,7 +150,8 @@ def _delivery(ctx: TwinContext) -> Delivery:
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
-    journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
+    max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
+    journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
                       analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params")))
 

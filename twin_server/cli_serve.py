@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--share-group", default=None, metavar="NAME",
                         help="scale-out: share the site's readings with the other processes of this MQTT "
                              "shared-subscription group (each needs its own --client-id; same --data-dir)")
+    parser.add_argument("--journal-max-mb", type=float, default=None, metavar="MIB",
+                        help="cap on the journal file: beyond it ingest stops acknowledging (the broker "
+                             "keeps the messages) until space is made (default: the disk is the limit)")
     parser.add_argument("--end-to-end-ack", action=argparse.BooleanOptionalAction, default=True,
                         help="publish each device's retained acknowledgement (twin/v1/SITE/DEVICE/ack), so "
                              "agents keep readings until the journal has them (default on)")
@@ -91,6 +94,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
         device_scope=args.device_scope, share_group=args.share_group, end_to_end_ack=args.end_to_end_ack,
+        journal_max_mb=args.journal_max_mb,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,

@@ -134,6 +134,13 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: SQLite ends it by itself on some errors (a full
+    disk at COMMIT), and a ROLLBACK then would raise and hide the error that matters."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _set_wal(conn: sqlite3.Connection) -> None:
     """``PRAGMA journal_mode=WAL``, retried: switching a new file to WAL answers "database is
     locked" at once (without the busy handler) while another process does the same, as
@@ -168,14 +175,19 @@ class Journal:
     synchronous : str
         SQLite ``synchronous`` pragma. ``NORMAL`` in WAL mode keeps every committed
         transaction across a killed process; ``FULL`` also across power loss.
+    max_bytes : int, optional
+        Cap on the database file (SQLite ``max_page_count``): beyond it writes fail as on a
+        full disk, so the journal cannot fill a disk the rest of the machine needs.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 max_bytes: int | None = None) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
+        self.max_bytes = max_bytes
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -195,6 +207,9 @@ class Journal:
             _set_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
+            if self.max_bytes is not None:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count={max(1, int(self.max_bytes) // int(page))}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -259,7 +274,7 @@ class Journal:
                     )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         ids = (first + 1, first + inserted) if readings and inserted else None
         return InsertStats(inserted=inserted, duplicates=len(readings) - inserted, inserted_ids=ids)
@@ -433,7 +448,7 @@ class Journal:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def outbox_head(self) -> tuple[int, str, str] | None:
@@ -450,6 +465,15 @@ class Journal:
         """Items waiting in the outbox."""
         return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
 
+    def disk(self) -> dict[str, Any]:
+        """Size of the journal (with its WAL), free space on its disk, the cap if any."""
+        import shutil
+
+        size = sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
+        return {"size_bytes": size, "free_bytes": shutil.disk_usage(self.path.parent).free,
+                "max_bytes": self.max_bytes}
+
     # -- other writers --------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -462,5 +486,5 @@ class Journal:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise

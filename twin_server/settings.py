@@ -68,6 +68,9 @@ class Settings:
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
         one ``data_dir`` (see ``docs/scale-out.md``).
+    journal_max_mb : float or None
+        Cap on the journal file, MiB (None: the disk is the limit). When reached, ingest
+        stops acknowledging (the broker keeps the messages) and ``/health`` says so.
     end_to_end_ack : bool
         Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
         sensor, how far the journal holds every reading), so agents keep readings until
@@ -99,6 +102,7 @@ class Settings:
     device_scope: bool = True
     share_group: str | None = None
     end_to_end_ack: bool = True
+    journal_max_mb: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property

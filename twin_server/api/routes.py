@@ -90,7 +90,7 @@ def health(request: Request) -> dict[str, Any]:
         "uptime_s": time.monotonic() - ctx.started_s,
         "broker": broker,
         "ingest": stats,
-        "journal": {"path": str(journal.path), "readings": journal.count(),
+        "journal": {"path": str(journal.path), "readings": journal.count(), **journal.disk(),
                     "dead_letters": journal.dead_letter_counts(), "devices": journal.device_status()},
         "clock_offsets": ingest.clock.estimates() if ingest is not None else {},
         "delivery": ctx.delivery.status() if ctx.delivery is not None else None,
