@@ -153,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
     max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params")))
+                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
+                                             isolated=settings.analysis_isolated))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

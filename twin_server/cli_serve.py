@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal-max-mb", type=float, default=None, metavar="MIB",
                         help="cap on the journal file: beyond it ingest stops acknowledging (the broker "
                              "keeps the messages) until space is made (default: the disk is the limit)")
+    parser.add_argument("--analysis-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="run each analysis in a short-lived child process, so the server's memory "
+                             "stays flat (default on; off: in the server process)")
     parser.add_argument("--end-to-end-ack", action=argparse.BooleanOptionalAction, default=True,
                         help="publish each device's retained acknowledgement (twin/v1/SITE/DEVICE/ack), so "
                              "agents keep readings until the journal has them (default on)")
@@ -94,7 +97,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
         device_scope=args.device_scope, share_group=args.share_group, end_to_end_ack=args.end_to_end_ack,
-        journal_max_mb=args.journal_max_mb,
+        journal_max_mb=args.journal_max_mb, analysis_isolated=args.analysis_process,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,

@@ -187,6 +187,7 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
+        self.synchronous = self._synchronous
         self.max_bytes = max_bytes
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

@@ -68,6 +68,9 @@ class Settings:
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
         one ``data_dir`` (see ``docs/scale-out.md``).
+    analysis_isolated : bool
+        Run each analysis in a short-lived child process (``twin_server.analysis_worker``):
+        the server's memory stays flat however large the day's analysis gets.
     journal_max_mb : float or None
         Cap on the journal file, MiB (None: the disk is the limit). When reached, ingest
         stops acknowledging (the broker keeps the messages) and ``/health`` says so.
@@ -103,6 +106,7 @@ class Settings:
     share_group: str | None = None
     end_to_end_ack: bool = True
     journal_max_mb: float | None = None
+    analysis_isolated: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
