@@ -28,6 +28,7 @@ from twin_server.journal import Journal
 from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
 from twin_server.replay_data import ReplayError
 from twin_server.result import Result
+from twin_server.retention import Retention
 from twin_server.settings import Settings
 from twin_server.site import Site
 
@@ -48,6 +49,7 @@ class TwinContext:
     ingest: Ingest | None = None
     influx: InfluxWriter | None = None
     delivery: Delivery | None = None
+    retention: Retention | None = None
     started_s: float = field(default_factory=time.monotonic)
     latest_analysis: dict[str, Any] | None = None
     _exported_at: dict[str, float] = field(default_factory=dict)
@@ -183,6 +185,11 @@ def create_app(settings: Settings) -> FastAPI:
             ctx.ingest.start()
         ctx.delivery = _delivery(ctx)
         ctx.delivery.start()
+        if settings.retention_days is not None:
+            exported = (lambda: journal.export_cursor()) if ctx.influx is not None else (lambda: None)
+            ctx.retention = Retention(journal, settings.site.site, settings.retention_days,
+                                      settings.replay_days, exported_id=exported)
+            ctx.retention.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
         try:
@@ -191,6 +198,8 @@ def create_app(settings: Settings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if ctx.retention is not None:
+                await asyncio.to_thread(ctx.retention.stop)
             if ctx.delivery is not None:
                 await asyncio.to_thread(ctx.delivery.stop)
             if ctx.ingest is not None:

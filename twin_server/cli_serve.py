@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal-max-mb", type=float, default=None, metavar="MIB",
                         help="cap on the journal file: beyond it ingest stops acknowledging (the broker "
                              "keeps the messages) until space is made (default: the disk is the limit)")
+    parser.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                        help="prune readings older than DAYS (device time) from the journal once they are "
+                             "exported to InfluxDB and older than --replay-days (default: keep all)")
+    parser.add_argument("--replay-days", type=float, default=31.0, metavar="DAYS",
+                        help="shifts stay replayable in the viewer this long: never pruned sooner "
+                             "(default 31)")
     parser.add_argument("--analysis-process", action=argparse.BooleanOptionalAction, default=True,
                         help="run each analysis in a short-lived child process, so the server's memory "
                              "stays flat (default on; off: in the server process)")
@@ -90,6 +96,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
         extra["analysis_params"] = AnalysisParams(survey_map=survey_map(site, site_path.resolve().parent,
                                                                         say=log.info))
+    if args.retention_days is not None and not args.retention_days > 0:
+        raise ValueError(f"--retention-days must be > 0, got {args.retention_days}")
+    if args.retention_days is not None and not args.influx:
+        log.warning("--retention-days prunes only readings exported to InfluxDB: without --influx "
+                    "nothing is pruned (the journal is the only copy)")
     if args.mqtt_password and not args.mqtt_username:
         raise ValueError("--mqtt-password (or TWIN_MQTT_PASSWORD) needs --mqtt-username "
                          "(or TWIN_MQTT_USERNAME)")
@@ -98,6 +109,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
         device_scope=args.device_scope, share_group=args.share_group, end_to_end_ack=args.end_to_end_ack,
         journal_max_mb=args.journal_max_mb, analysis_isolated=args.analysis_process,
+        retention_days=args.retention_days, replay_days=args.replay_days,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,

@@ -68,6 +68,11 @@ class Settings:
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
         one ``data_dir`` (see ``docs/scale-out.md``).
+    retention_days : float or None
+        Prune readings older than this many days (device time) once InfluxDB has them
+        (``twin_server.retention``); None keeps everything.
+    replay_days : float
+        How far back the viewer replays shifts from the journal: never pruned sooner.
     analysis_isolated : bool
         Run each analysis in a short-lived child process (``twin_server.analysis_worker``):
         the server's memory stays flat however large the day's analysis gets.
@@ -107,6 +112,8 @@ class Settings:
     end_to_end_ack: bool = True
     journal_max_mb: float | None = None
     analysis_isolated: bool = True
+    retention_days: float | None = None
+    replay_days: float = 31.0
     extra: dict = field(default_factory=dict)
 
     @property

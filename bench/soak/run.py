@@ -10,7 +10,9 @@ Runs the real ``python -m twin_server serve`` process against a real mosquitto, 
 - the live analysis re-running every ``--analysis-interval`` seconds;
 - one WebSocket client on ``/ws/live`` reading every push.
 
-The server's RSS is sampled every ``--sample-s`` seconds (10 s). The figure is the slope of
+The server process's RSS is sampled every ``--sample-s`` seconds (10 s); its analysis
+children (``twin_server.analysis_worker``: one per analysis run, gone after it) are sampled
+too and printed beside it, as the machine's view. The figure is the slope of
 a least-squares line through the second half of the samples, in MiB per hour (target
 <= 5 MiB/h); the first half's slope is printed beside it (warm-up: caches, the day's
 analysis growing), as are the readings published and journalled and the WebSocket
@@ -20,6 +22,7 @@ messages received, so a server that fell behind cannot pass for a flat one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -190,15 +193,22 @@ def main() -> int:
             feed.start()
             t0 = time.monotonic()
             samples: list[tuple[float, float]] = []
+            totals: list[tuple[float, float]] = []  # the server with its children (analysis processes)
             end_s = args.minutes * 60
             next_print = 0.0
             while (el := time.monotonic() - t0) < end_s:
                 rss = proc.memory_info().rss / 2**20
                 samples.append((el, rss))
+                kids = 0.0
+                for child in proc.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        kids += child.memory_info().rss / 2**20
+                totals.append((el, rss + kids))
                 if el >= next_print:
                     h = health(http_port)
                     ing = h.get("ingest") or {}
-                    print(f"  t={el:6.0f} s  RSS {rss:7.1f} MiB  published {feed.sent:9d}  journalled "
+                    print(f"  t={el:6.0f} s  RSS {rss:7.1f} MiB (with children {rss + kids:7.1f})  "
+                          f"published {feed.sent:9d}  journalled "
                           f"{ing.get('accepted', 0):9d}  analyses {h['analysis']['runs']:4d} "
                           f"(last {h['analysis']['last_run_s'] or 0:.1f} s)  ws messages {ws.messages}",
                           flush=True)
@@ -225,6 +235,11 @@ def main() -> int:
                   f"({ws.readings} readings){'; ws errors ' + '; '.join(ws.errors) if ws.errors else ''}")
             print(f"RSS start {samples[0][1]:.1f} MiB, end {samples[-1][1]:.1f} MiB, max "
                   f"{max(m for _, m in samples):.1f} MiB")
+            print(f"RSS with children (the analysis processes, alive only while analysing) every "
+                  f"{args.sample_s:g} s: " + " ".join(f"{m:.0f}" for _, m in totals))
+            print(f"RSS with children: max {max(m for _, m in totals):.1f} MiB, second-half slope "
+                  f"{slope_mib_per_h([s for s in totals if s[0] >= end_s / 2]):+.1f} MiB/h (grows with the "
+                  f"day's readings: one analysis holds the day)")
             print(f"RSS slope first half {slope_mib_per_h(first):+.1f} MiB/h, second half "
                   f"{second_slope:+.1f} MiB/h (target <= {TARGET_MIB_PER_H:g} MiB/h; ratio "
                   f"{second_slope / TARGET_MIB_PER_H:.2f})")

@@ -94,6 +94,7 @@ def health(request: Request) -> dict[str, Any]:
                     "dead_letters": journal.dead_letter_counts(), "devices": journal.device_status()},
         "clock_offsets": ingest.clock.estimates() if ingest is not None else {},
         "delivery": ctx.delivery.status() if ctx.delivery is not None else None,
+        "retention": ctx.retention.status() if getattr(ctx, "retention", None) is not None else None,
         "influx": influx,
         "analysis": {"runs": ctx.analysis.runs, "last_run_s": ctx.analysis.last_run_s,
                      "last_error": ctx.analysis.last_error},
