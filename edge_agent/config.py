@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.wire import SWITCH_CHANNELS
+from twin_contract import vocabulary as vocab
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config", "sample_config_text"]
 
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ID = re.compile(vocab.ID_PATTERN)
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 SENSOR_KINDS = frozenset({"light", "pressure", "switch", "ble", "zone"})
 

@@ -156,7 +156,8 @@ def create_app(settings: Settings) -> FastAPI:
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
                       analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
-                                             isolated=settings.analysis_isolated))
+                                             isolated=settings.analysis_isolated,
+                                             simulated_clock=settings.clock_tolerance_s is None))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -181,7 +182,8 @@ def create_app(settings: Settings) -> FastAPI:
                                 listeners=listeners, username=settings.mqtt_username,
                                 password=settings.mqtt_password,
                                 scope=DeviceScope.of(settings.site) if settings.device_scope else None,
-                                share_group=settings.share_group)
+                                share_group=settings.share_group,
+                                clock_tolerance_s=settings.clock_tolerance_s)
             ctx.ingest.start()
         ctx.delivery = _delivery(ctx)
         ctx.delivery.start()

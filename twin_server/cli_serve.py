@@ -71,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end-to-end-ack", action=argparse.BooleanOptionalAction, default=True,
                         help="publish each device's retained acknowledgement (twin/v1/SITE/DEVICE/ack), so "
                              "agents keep readings until the journal has them (default on)")
+    parser.add_argument("--clock-tolerance", type=float, default=86_400.0, metavar="S",
+                        help="flag a device whose readings' time is more than S seconds from their arrival "
+                             "and keep those readings out of the live view (default 86400; 0: simulated "
+                             "time, e.g. a recorded shift replayed: no check, live day = newest reading's)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -101,6 +105,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.retention_days is not None and not args.influx:
         log.warning("--retention-days prunes only readings exported to InfluxDB: without --influx "
                     "nothing is pruned (the journal is the only copy)")
+    if args.clock_tolerance < 0:
+        raise ValueError(f"--clock-tolerance {args.clock_tolerance:g}: must be >= 0 s (0: no check)")
     if args.mqtt_password and not args.mqtt_username:
         raise ValueError("--mqtt-password (or TWIN_MQTT_PASSWORD) needs --mqtt-username "
                          "(or TWIN_MQTT_USERNAME)")
@@ -114,7 +120,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
         derived_interval_s=args.derived_interval, sqlite_synchronous=args.sqlite_synchronous,
-        extra=extra,
+        clock_tolerance_s=args.clock_tolerance or None, extra=extra,
     )
 
 

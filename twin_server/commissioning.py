@@ -264,7 +264,8 @@ def _fmt(v: float) -> str:
 
 
 def _device_items(device: str | None, status: Mapping[str, Any] | None, session: MachineSession,
-                  now_ns: int, offset_s: float | None) -> list[Item]:
+                  now_ns: int, offset_s: float | None,
+                  suspect: Mapping[str, Any] | None = None) -> list[Item]:
     items: list[Item] = []
     if device is None:
         items.append(Item("online", "online", "waiting", "no_device", {},
@@ -283,7 +284,13 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
     clock: dict[str, Any] = {"device": device or "", "offset_s": offset_s}
     # The server's own estimate (arrival minus device time, a low quantile) as a cross-check.
     measured = "" if offset_s is None else f"; measured offset {offset_s:+.1f} s (+ = device behind)"
-    if status is None:
+    if suspect and suspect.get("clock_wrong"):
+        clock |= {"offset_s": suspect["offset_s"], "readings": suspect["readings"]}
+        items.append(Item("clock", "clock", "fail", "clock_far_off", clock,
+                          f"{suspect['readings']} readings carry a device time {suspect['offset_s']:+.0f} s "
+                          "off their arrival: they are journalled but not shown live; set the device clock "
+                          "(chronyc tracking)"))
+    elif status is None:
         items.append(Item("clock", "clock", "waiting", "no_status", clock,
                           "the clock sync state comes with the device's status message" + measured))
     elif synced is None:
@@ -438,6 +445,7 @@ def overall(items: list[Item]) -> str:
 def machine_view(site: Site, machine: Machine, session: MachineSession,
                  status: Mapping[str, Any] | None, now_ns: int,
                  clock_offset_s: float | None = None,
+                 clock_suspect: Mapping[str, Any] | None = None,
                  delivery: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The commissioning view of one machine.
 
@@ -456,6 +464,10 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
     clock_offset_s : float or None
         The server's estimate of the device clock's offset (arrival minus device time,
         seconds; positive = device behind), shown beside the agent's own sync state.
+    clock_suspect : mapping or None
+        ``{"readings", "offset_s", "clock_wrong"}`` when the ingest saw readings of this device
+        whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
+        status message stamped far off) the clock line fails.
     delivery : mapping or None
         The device's sequence gaps (:meth:`twin_server.delivery.Delivery.device_summary`:
         ``missing`` now, ``lost`` since the session started, ``lost_gaps``); None: no line.
@@ -468,7 +480,8 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         :meth:`Item.to_dict`.
     """
     device = device_of_machine(machine, session)
-    items = _device_items(device, status, session, now_ns, clock_offset_s) + _delivery_items(delivery)
+    items = (_device_items(device, status, session, now_ns, clock_offset_s, clock_suspect)
+             + _delivery_items(delivery))
     sensors = []
     for sid, kind, channel in expected_sensors(machine):
         track = session.sensors.get((kind, channel))

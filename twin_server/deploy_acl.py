@@ -101,7 +101,7 @@ def _check_name(kind: str, name: str) -> str:
 
 
 def site_devices(site, extra: Iterable[str] = ()) -> list[str]:
-    """Devices that publish for ``site``: each machine's ``device``, each locator, then ``extra``.
+    """Devices that publish for ``site`` (:meth:`Site.publishing_devices`), then ``extra``.
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ def site_devices(site, extra: Iterable[str] = ()) -> list[str]:
     list of str
         Unique device ids in file order.
     """
-    names = [m.device for m in site.machines if m.device] + list(site.locators) + list(extra)
+    names = [*site.publishing_devices(), *extra]
     seen: dict[str, None] = {}
     for name in names:
         seen.setdefault(_check_name("device", name), None)

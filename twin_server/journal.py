@@ -22,8 +22,10 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -54,6 +56,23 @@ CREATE TABLE IF NOT EXISTS device_status (
     received_ns INTEGER NOT NULL, clock_synced INTEGER, agent_version TEXT, extra TEXT,
     PRIMARY KEY (site, device)
 );
+-- Which 15-minute buckets of device time hold readings (every real time zone's offset is a
+-- multiple of 15 min, so a bucket never straddles a local midnight): day listings read this
+-- index instead of walking every calendar day between the oldest and newest reading.
+CREATE TABLE IF NOT EXISTS reading_buckets (
+    site TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
+    t_min_ns INTEGER NOT NULL, t_max_ns INTEGER NOT NULL,
+    PRIMARY KEY (site, bucket)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS reading_buckets_insert AFTER INSERT ON readings BEGIN
+    INSERT INTO reading_buckets VALUES (NEW.site, NEW.t_ns / 900000000000, 1, NEW.t_ns, NEW.t_ns)
+    ON CONFLICT (site, bucket) DO UPDATE SET n = n + 1, t_min_ns = min(t_min_ns, excluded.t_min_ns),
+        t_max_ns = max(t_max_ns, excluded.t_max_ns);
+END;
+CREATE TRIGGER IF NOT EXISTS reading_buckets_delete AFTER DELETE ON readings BEGIN
+    UPDATE reading_buckets SET n = n - 1 WHERE site = OLD.site AND bucket = OLD.t_ns / 900000000000;
+    DELETE FROM reading_buckets WHERE site = OLD.site AND bucket = OLD.t_ns / 900000000000 AND n <= 0;
+END;
 CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, op TEXT NOT NULL, body TEXT NOT NULL, created_ns INTEGER NOT NULL
@@ -194,7 +213,13 @@ class Journal:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         conn = self._conn()
+        new_index = not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='reading_buckets'").fetchone()
         conn.executescript(_SCHEMA)
+        if new_index:  # a journal written before the day index: build it once
+            conn.execute(
+                "INSERT OR REPLACE INTO reading_buckets SELECT site, t_ns / 900000000000, count(*), "
+                "min(t_ns), max(t_ns) FROM readings GROUP BY site, t_ns / 900000000000")
         # Journals written before device_status kept the status extras (driver_errors, ...).
         if "extra" not in {row[1] for row in conn.execute("PRAGMA table_info(device_status)")}:
             conn.execute("ALTER TABLE device_status ADD COLUMN extra TEXT")
@@ -242,10 +267,10 @@ class Journal:
         """
         conn = self._conn()
         with self._write_lock:
-            before = conn.total_changes
             _begin_immediate(conn)
             try:
                 first = None
+                inserted = 0
                 if readings:
                     first = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
                     rows = [_reading_row(r, rx) for r, rx in readings]
@@ -254,8 +279,10 @@ class Journal:
                     # busy, re-acquiring it per row was the ingest's largest cost.
                     for i in range(0, len(rows), _ROWS_PER_INSERT):
                         chunk = rows[i:i + _ROWS_PER_INSERT]
-                        conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
-                inserted = conn.total_changes - before
+                        # rowcount counts the rows this INSERT wrote, not the day index's
+                        # trigger updates (total_changes would).
+                        cur = conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
+                        inserted += cur.rowcount
                 if dead:
                     conn.executemany(
                         "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns) "
@@ -290,6 +317,35 @@ class Journal:
     def max_id(self) -> int:
         """Rowid of the newest reading (0 if none): a cheap change marker."""
         return int(self._conn().execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0])
+
+    def days(self, site: str, timezone: str) -> list[dict[str, Any]]:
+        """Local days that hold readings, oldest first: ``{"day", "start", "end", "readings"}``.
+
+        Read from the 15-minute bucket index, so the cost grows with the buckets that hold data,
+        not with the calendar span (one reading stamped 2000 beside today's costs nothing).
+        ``start``/``end`` are the first and last device times (epoch s) of the day.
+        """
+        tz = ZoneInfo(timezone)
+        out: dict[str, dict[str, Any]] = {}
+        for n, lo, hi in self._conn().execute(
+            "SELECT n, t_min_ns, t_max_ns FROM reading_buckets WHERE site=? ORDER BY bucket", (site,)
+        ):
+            day = datetime.fromtimestamp(lo / 1e9, tz).date().isoformat()
+            got = out.get(day)
+            if got is None:
+                out[day] = {"day": day, "start": lo / 1e9, "end": hi / 1e9, "readings": int(n)}
+            else:
+                got["end"] = max(got["end"], hi / 1e9)
+                got["readings"] += int(n)
+        return list(out.values())
+
+    def change_marker(self, site: str, start: float, end: float) -> tuple[int, int]:
+        """``(newest rowid, count)`` of a site's readings in ``[start, end)``: changes when they do."""
+        row = self._conn().execute(
+            "SELECT coalesce(max(id), 0), count(*) FROM readings WHERE site=? AND t_ns >= ? AND t_ns < ?",
+            (site, round(start * 1e9), round(end * 1e9)),
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def time_range(self, site: str) -> tuple[float, float] | None:
         """Device-time span ``(first, last)`` of a site's readings in epoch seconds."""

@@ -64,6 +64,12 @@ class Settings:
     device_scope : bool
         Dead-letter readings and statuses from outside a device's own site and station
         (``twin_server.auth.device_scope``), counted per reason in ``/health``.
+    clock_tolerance_s : float or None
+        How far a reading's device time may be from its arrival (default one day) before its
+        device is flagged (``/health``, the commissioning page) and the reading kept out of
+        the live view (it is still journalled). The live day is the server's today in the
+        site's time zone. None: simulated time (a recorded shift replayed, as in the demo):
+        no check, and the live day is the day of the newest reading.
     share_group : str or None
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
@@ -114,6 +120,7 @@ class Settings:
     analysis_isolated: bool = True
     retention_days: float | None = None
     replay_days: float = 31.0
+    clock_tolerance_s: float | None = 86_400.0
     extra: dict = field(default_factory=dict)
 
     @property

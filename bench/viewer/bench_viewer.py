@@ -6,7 +6,7 @@ Runs the replay page in headless Debian Chromium with software WebGL (SwiftShade
 simulated shift of the pilot site (3 machines, 2 workers) served by uvicorn, and prints each
 figure beside a baseline measured in the same run: a bare three.js page with one cube served by
 the same server. The frame rate is measured again with the ideal day replayed side by side.
-Targets (issue 7): first frame < 2 s for an 8-hour shift, replay data < 1 MB
+Targets: first frame < 2 s for an 8-hour shift, replay data < 1 MB
 compressed, >= 30 fps at 60x.
 """
 

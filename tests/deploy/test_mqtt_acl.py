@@ -71,11 +71,11 @@ def test_devices_are_unique_in_file_order() -> None:
         "machines": [
             {"id": "A", "zone": [[0, 0], [1, 0], [1, 1]], "device": "pi-1"},
             {"id": "B", "zone": [[2, 0], [3, 0], [3, 1]], "device": "pi-1"},  # one Pi, two machines
-            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no agent
+            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no device named: the default pi-c
         ],
         "locators": ["loc"],
     })
-    assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "loc", "scanner"]
+    assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "pi-c", "loc", "scanner"]
 
 
 def test_python_hash_is_the_format_mosquitto_passwd_writes(tmp_path: Path) -> None:

@@ -80,7 +80,8 @@ def test_full_disk_stops_acknowledging_and_loses_nothing(tmp_path: Path) -> None
             stored_while_full = counts[-1]
             health = _health(http)
             assert 0 < stored_while_full < N
-            # /health says why: the last journal error, and the space left.
+            # /health says why: degraded, the last journal error, and the space left.
+            assert health["status"] == "degraded", health
             assert "database or disk is full" in health["ingest"]["last_error"], health["ingest"]
             if mnt is not None:
                 assert health["journal"]["free_bytes"] < 2**20, health["journal"]

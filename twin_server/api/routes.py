@@ -83,9 +83,19 @@ def health(request: Request) -> dict[str, Any]:
         broker = {"host": ingest.host, "port": ingest.port, "connected": ingest.connected,
                   "client_id": ingest.client_id}
     stats = ingest.stats.to_dict() if ingest is not None else None
-    ok = (ingest is None or ingest.connected) and (influx is None or bool(influx["reachable"]))
+    problems = []
+    if ingest is not None and not ingest.connected:
+        problems.append(f"broker {ingest.host}:{ingest.port} not connected")
+    if ingest is not None and ingest.stats.commits_failing:
+        problems.append(f"journal commits failing, nothing acknowledged: {ingest.stats.last_error}")
+    if influx is not None and not influx["reachable"]:
+        problems.append("InfluxDB not reachable")
+    suspects = ingest.clock_suspects.snapshot() if ingest is not None else {}
+    warnings = [_clock_warning(k, v) for k, v in suspects.items()]
     return {
-        "status": "ok" if ok else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "warnings": warnings,
         "site": ctx.settings.site.site,
         "uptime_s": time.monotonic() - ctx.started_s,
         "broker": broker,
@@ -95,11 +105,20 @@ def health(request: Request) -> dict[str, Any]:
         "clock_offsets": ingest.clock.estimates() if ingest is not None else {},
         "delivery": ctx.delivery.status() if ctx.delivery is not None else None,
         "retention": ctx.retention.status() if getattr(ctx, "retention", None) is not None else None,
+        "clock_suspects": suspects,
         "influx": influx,
         "analysis": {"runs": ctx.analysis.runs, "last_run_s": ctx.analysis.last_run_s,
                      "last_error": ctx.analysis.last_error},
         "websocket_clients": ctx.hub.clients if ctx.hub is not None else 0,
     }
+
+
+def _clock_warning(device: str, v: dict[str, Any]) -> str:
+    kept = f"{v['readings']} readings journalled but kept out of the live view"
+    if v["clock_wrong"]:
+        return f"clock of device {device} is wrong ({v['offset_s']:+.0f} s from arrival): {kept}"
+    return (f"device {device}: {kept}, stamped {v['offset_s']:+.0f} s before their arrival "
+            "(a backlog from an outage, or a clock behind)")
 
 
 @router.get("/api/sites", summary="Sites served here")

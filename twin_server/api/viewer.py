@@ -35,6 +35,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, field_validator
 
+from twin_contract import vocabulary as vocab
 from twin_server.replay_data import (
     FileReplayProvider,
     ReplayError,
@@ -61,7 +62,7 @@ class NoteIn(BaseModel):
     """A coaching note pinned to a moment and to one machine or worker."""
 
     t: float = Field(description="moment, epoch seconds")
-    target: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="machine or worker id")
+    target: str = Field(pattern=vocab.ID_PATTERN, description="machine or worker id")
     text: str = Field(min_length=1, max_length=2000)
     author: str = Field(default="", max_length=80)
 
