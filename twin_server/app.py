@@ -136,6 +136,27 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
             log.warning("viewer static files not served: %s", exc)
 
 
+async def _return_free_memory(period_s: float = 60.0) -> None:
+    """Give the C heap's free pages back to the system now and then (glibc keeps them, and a
+    long-running server with many threads creeps up otherwise)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(period_s)
+        await asyncio.to_thread(trim, 0)
+
+
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def _delivery(ctx: TwinContext) -> Delivery:
     """Sequence tracking of the journal; acknowledgements go out on the ingest's connection."""
     ingest, influx, journal = ctx.ingest, ctx.influx, ctx.journal
@@ -192,14 +213,18 @@ def create_app(settings: Settings) -> FastAPI:
             ctx.retention = Retention(journal, settings.site.site, settings.retention_days,
                                       settings.replay_days, exported_id=exported)
             ctx.retention.start()
+        trimmer = asyncio.create_task(_return_free_memory())
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
         try:
             yield
         finally:
             task.cancel()
+            trimmer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await trimmer
             if ctx.retention is not None:
                 await asyncio.to_thread(ctx.retention.stop)
             if ctx.delivery is not None:

@@ -122,3 +122,26 @@ def test_retention_prunes_only_old_and_exported_readings(tmp_path: Path) -> None
     ret = Retention(j, SITE, 10, 0, exported_id=lambda: 100)
     assert ret.step(now) == 35 and ret.status()["pruned"] == 35
     assert _seqs(j.path, "light") == list(range(90, 100))
+
+
+def test_serve_prunes_what_influxdb_holds_and_says_so(tmp_path: Path, pilot_site, influxd) -> None:
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    from twin_server.app import create_app
+    from twin_server.settings import Settings
+
+    now = time.time_ns()
+    settings = Settings(site=pilot_site, data_dir=tmp_path / "data", broker_host=None, retention_days=10,
+                        replay_days=5, influx_url=influxd.url, influx_db=f"ret_{uuid.uuid4().hex[:8]}")
+    app = create_app(settings)
+    twin = app.state.twin
+    days_ago = [20 - d - 0.5 for d in range(20)]  # 19.5 .. 0.5
+    twin.journal.write_batch([(_r("light", d, now - round(a * DAY_NS)), now) for d, a in enumerate(days_ago)])
+    with TestClient(app) as client:
+        wait_until(lambda: twin.journal.export_cursor() >= 20, 30, "the readings exported to InfluxDB")
+        assert twin.retention.step() == 10  # 19.5..10.5 days ago: older than max(10, 5) days
+        health = client.get("/health").json()
+    assert health["retention"]["pruned"] == 10 and health["retention"]["waiting_for"] is None
+    assert health["journal"]["readings"] == 10 == len(_seqs(twin.journal.path, "light"))
