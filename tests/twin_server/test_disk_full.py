@@ -102,5 +102,7 @@ def test_full_disk_stops_acknowledging_and_loses_nothing(tmp_path: Path) -> None
             server.terminate()
             server.wait(30)
         assert _journal(data, "PRAGMA integrity_check") == [("ok",)]
+        # A full disk is the environment, not the message: nothing was dead-lettered as poison.
+        assert _journal(data, "SELECT count(*) FROM dead_letters") == [(0,)]
         seqs = [s for (s,) in _journal(data, "SELECT seq FROM readings WHERE sensor = 'light' ORDER BY seq")]
         assert seqs == list(range(N))
