@@ -480,6 +480,12 @@ class Ingest:
         """Whether the MQTT connection is up."""
         return self._client.is_connected()
 
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> bool:
+        """Publish a server message (QoS 1) on the ingest's connection; False when not connected."""
+        if not self._client.is_connected():
+            return False
+        return self._client.publish(topic, payload, qos=1, retain=retain).rc == mqtt.MQTT_ERR_SUCCESS
+
     # -- writer ---------------------------------------------------------------------------
     def _write_loop(self) -> None:
         while True:

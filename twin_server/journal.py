@@ -13,13 +13,14 @@ outbox of derived-series writes), so an InfluxDB outage loses nothing either.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,15 @@ END;
 CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, op TEXT NOT NULL, body TEXT NOT NULL, created_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seq_state (
+    site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, upto INTEGER NOT NULL,
+    max_seq INTEGER NOT NULL, above INTEGER NOT NULL, PRIMARY KEY (site, device, sensor)
+);
+CREATE TABLE IF NOT EXISTS seq_lost (
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL,
+    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, missing INTEGER NOT NULL,
+    declared_ns INTEGER NOT NULL
 );
 """
 
@@ -156,6 +166,13 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
             pause_s = min(pause_s * 1.5, 0.002)
     finally:
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: SQLite ends it by itself on some errors (a full
+    disk at COMMIT), and a ROLLBACK then would raise and hide the error that matters."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _set_wal(conn: sqlite3.Connection) -> None:
@@ -263,14 +280,20 @@ class Journal:
     synchronous : str
         SQLite ``synchronous`` pragma. ``NORMAL`` in WAL mode keeps every committed
         transaction across a killed process; ``FULL`` also across power loss.
+    max_bytes : int, optional
+        Cap on the database file (SQLite ``max_page_count``): beyond it writes fail as on a
+        full disk, so the journal cannot fill a disk the rest of the machine needs.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 max_bytes: int | None = None) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
+        self.synchronous = self._synchronous
+        self.max_bytes = max_bytes
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -297,6 +320,9 @@ class Journal:
             _set_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
+            if self.max_bytes is not None:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count={max(1, int(self.max_bytes) // int(page))}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -358,17 +384,21 @@ class Journal:
                     )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         ids = (first + 1, first + inserted) if readings and inserted else None
         return InsertStats(inserted=inserted, duplicates=len(readings) - inserted, inserted_ids=ids)
 
     # -- reads ----------------------------------------------------------------------------
     def count(self, site: str | None = None) -> int:
-        """Number of readings (of one site, or all)."""
+        """Number of readings (of one site, or all), from the bucket index: ``/health`` asks for
+        it on every call, and ``count(*)`` over a month of readings reads the whole table."""
         if site is None:
-            return int(self._conn().execute("SELECT count(*) FROM readings").fetchone()[0])
-        return int(self._conn().execute("SELECT count(*) FROM readings WHERE site=?", (site,)).fetchone()[0])
+            row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets").fetchone()
+        else:
+            row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets WHERE site=?",
+                                       (site,)).fetchone()
+        return int(row[0])
 
     def max_id(self) -> int:
         """Rowid of the newest reading (0 if none): a cheap change marker."""
@@ -583,7 +613,7 @@ class Journal:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def outbox_head(self) -> tuple[int, str, str] | None:
@@ -599,3 +629,27 @@ class Journal:
     def outbox_size(self) -> int:
         """Items waiting in the outbox."""
         return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def disk(self) -> dict[str, Any]:
+        """Size of the journal (with its WAL), free space on its disk, the cap if any."""
+        import shutil
+
+        size = sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
+        return {"size_bytes": size, "free_bytes": shutil.disk_usage(self.path.parent).free,
+                "max_bytes": self.max_bytes}
+
+    # -- other writers --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection: committed at the end of the
+        block, rolled back if it raises (serialised with the ingest's writes)."""
+        conn = self._conn()
+        with self._write_lock:
+            _begin_immediate(conn)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
