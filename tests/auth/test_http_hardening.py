@@ -107,7 +107,10 @@ def _offer_body(port: int, size: int, chunked: bool) -> tuple[int, bytes]:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed with our bytes unread: its answer is still there
         s.settimeout(60)
-        return sent, s.recv(4096).split(b"\r\n")[0]
+        try:
+            return sent, s.recv(4096).split(b"\r\n")[0]
+        except ConnectionResetError:  # the server's reset overtook its answer in our socket
+            return sent, b"reset"
 
 
 def test_oversized_login_bodies_do_not_raise_the_servers_memory(tmp_path, pilot_site_path):
@@ -131,7 +134,9 @@ def test_oversized_login_bodies_do_not_raise_the_servers_memory(tmp_path, pilot_
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert all(status.endswith(b"413 Request Entity Too Large") for _, status in got), got
+    answers = [status for _, status in got]
+    assert all(a.endswith(b"413 Request Entity Too Large") or a == b"reset" for a in answers), got
+    assert sum(a != b"reset" for a in answers) >= 5, got  # a reset may overtake an answer, not most
     assert all(sent < 16 * 2**20 for sent, _ in got), got  # refused long before the end
     assert after - before < 20, (before, after)
     assert b"Traceback" not in err, err.decode()[-2000:]
