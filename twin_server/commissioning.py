@@ -339,6 +339,29 @@ def _driver_items(status: Mapping[str, Any] | None) -> list[Item]:
                  f"the agent cannot open {len(shown)} sensor(s), retrying: {text}")]
 
 
+def _delivery_items(delivery: Mapping[str, Any] | None) -> list[Item]:
+    """Sequence gaps of the device's readings (``twin_server.delivery``): lost ones fail.
+
+    No line before the device's first reading (the ``data`` line asks for it).
+    """
+    if delivery is None or not (delivery.get("sensors") or delivery.get("lost")):
+        return []
+    missing, lost = int(delivery.get("missing") or 0), int(delivery.get("lost") or 0)
+    gaps = [{k: g[k] for k in ("sensor", "first_seq", "last_seq", "missing")}
+            for g in delivery.get("lost_gaps") or []]
+    args = {"missing": missing, "lost": lost, "gaps": gaps}
+    if lost:
+        where = "; ".join(f"{g['sensor']} seq {g['first_seq']}..{g['last_seq']} ({g['missing']})"
+                          for g in gaps)
+        return [Item("delivery", "delivery", "fail", "readings_lost", args,
+                     f"{lost} reading(s) lost for good (the agent's outbox no longer held them): {where}")]
+    if missing:
+        return [Item("delivery", "delivery", "waiting", "readings_missing", args,
+                     f"{missing} reading(s) missing in the journal; the agent is sending them again")]
+    return [Item("delivery", "delivery", "pass", "nothing_missing", args,
+                 "every reading of this device is in the journal, none lost")]
+
+
 def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, now_ns: int) -> list[Item]:
     args: dict[str, Any] = {"sensor": sid, "channel": channel}
     if kind == "switch":
@@ -428,6 +451,7 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
                  status: Mapping[str, Any] | None, now_ns: int,
                  clock_offset_s: float | None = None,
                  clock_suspect: Mapping[str, Any] | None = None,
+                 delivery: Mapping[str, Any] | None = None,
                  simulated: str | None = None) -> dict[str, Any]:
     """The commissioning view of one machine.
 
@@ -450,6 +474,9 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         ``{"readings", "offset_s", "clock_wrong"}`` when the ingest saw readings of this device
         whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
         status message stamped far off) the clock line fails.
+    delivery : mapping or None
+        The device's sequence gaps (:meth:`twin_server.delivery.Delivery.device_summary`:
+        ``missing`` now, ``lost`` since the session started, ``lost_gaps``); None: no line.
     simulated : str or None
         The devices replay a simulated or recorded shift (e.g. ``"replay at 60x"``): their
         clock is simulated, and the clock line passes saying so instead of failing.
@@ -462,7 +489,8 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         :meth:`Item.to_dict`.
     """
     device = device_of_machine(machine, session)
-    items = _device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
+    items = (_device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
+             + _delivery_items(delivery))
     sensors = []
     for sid, kind, channel in expected_sensors(machine):
         track = session.sensors.get((kind, channel))

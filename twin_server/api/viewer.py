@@ -227,9 +227,13 @@ def get_replay(
 def get_worker(site: str, worker: str, request: Request) -> Response:
     provider = _provider(request)
     try:
-        return _json(request, worker_days(provider, site, worker))
+        doc = worker_days(provider, site, worker)
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
+    # The layout names only this worker: their timeline must not list colleagues' ids and names.
+    own = [w for w in doc["site"].get("workers", []) if w.get("id") == worker]
+    doc["site"] = {**doc["site"], "workers": own}
+    return _json(request, doc)
 
 
 @router.get("/api/notes/{site}", summary="Coaching notes of a site")
@@ -379,6 +383,9 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
 
         ids = getattr(provider, "site_ids", None)
         install_auth(app, data_dir=Path(data_dir), site_ids=list(ids()) if ids is not None else [])
+    from twin_server.body_limit import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware)  # outermost: before sign-in reads a body
     return app
 
 
