@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin_server.analysis import analyze
+from twin_server.analysis import AnalysisParams, analyze
 from twin_server.baselines import (
     locator_shift_result,
     median_true_lag,
@@ -141,14 +141,14 @@ def live_accuracy(sim, site, step_s: float = 60.0, span_s: float = 7200.0) -> fl
     return float(np.mean(hits)) if hits else None
 
 
-def evaluate(job: tuple[str, int, bool]) -> dict:
+def evaluate(job: tuple[str, int, bool, dict]) -> dict:
     """Every figure of one draw (runs in a worker process)."""
-    group, seed, causal = job
+    group, seed, causal, overrides = job
     draw = scenario(group, seed)
     sim = simulate_scenario(draw)
     site, truth, readings = draw.site, sim.truth, sim.readings
     t = time.perf_counter()
-    res = analyze(readings, site)
+    res = analyze(readings, site, params=AnalysisParams(**overrides))
     run_s = time.perf_counter() - t
     s = score(truth, res)
     row: dict = {
@@ -258,8 +258,47 @@ def guardrail(rows: list[dict]) -> list[str]:
     ]
 
 
+def _m(rows: list[dict], method: str, key: str) -> list[float]:
+    return [r["methods"][method][key] for r in rows
+            if method in r["methods"] and r["methods"][method].get(key) is not None]
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """The issue's figures against their targets: mean (worst decile) on the family's report draws."""
+    fam = [r for r in rows if r["group"] == "family"]
+    loc = [r for r in fam if r["sensing"] == "locator"]
+    both = [r for r in fam if r["sensing"] == "both"]
+    rssi = [r for r in fam if r["sensing"] == "rssi"]
+    near = [r for r in rssi if r["near_2m"]]
+
+    def line(name: str, rs: list[dict], key: str, target: str, method: str = "analysis") -> str:
+        vals = _m(rs, method, key)
+        return f"| {name} | {len(vals)} | {_cell(vals, key)} | {target} |"
+
+    out = ["| figure | draws | mean (worst decile) | target |", "|---|---|---|---|",
+           line("zone accuracy, all family draws", fam, "zone", ">= 0.97 (>= 0.93)"),
+           line("zone accuracy 120 s after a move, locator only", loc, "after_move", ">= 0.93"),
+           line("zone accuracy 120 s after a move, locator + RSSI", both, "after_move", ">= 0.95")]
+    for proc in ("per_move", "stretches", "drift", "outliers"):
+        out.append(line(f"lag MAE, locator only, `{proc}`", [r for r in loc if r["lag_process"] == proc],
+                        "lag_mae", "<= 8 s" if proc == "per_move" else "-"))
+        out.append(line(f"lag MAE, locator + RSSI, `{proc}`", [r for r in both if r["lag_process"] == proc],
+                        "lag_mae", "<= 5 s" if proc == "per_move" else "-"))
+    out += [line("task accuracy", fam, "task", ">= 0.97 (mean)"),
+            line("task macro-F1", fam, "f1", ">= 0.93 (mean)"),
+            line("task worker right (task seconds with the right task)", fam, "worker", "-"),
+            line("RSSI only, zone accuracy (no survey)", rssi, "zone", ">= 0.93"),
+            line("RSSI only, every zone with a receiver within 2 m", near, "zone", ">= 0.97")]
+    live = [r for r in rows if r.get("live_zone") is not None]
+    if live:
+        out.append(f"| live (causal) zone accuracy, {len(live)} small draws of all groups | {len(live)} | "
+                   f"{_cell([r['live_zone'] for r in live], 'zone')} (offline on the same draws: "
+                   f"{_cell([r['methods']['analysis']['zone'] for r in live], 'zone')}) | - |")
+    return [*out, ""]
+
+
 def markdown(rows: list[dict]) -> str:
-    lines: list[str] = []
+    lines: list[str] = targets(rows)
     fam = [r for r in rows if r["group"] == "family"]
     groups = [("family", fam)] + [
         (g, [r for r in rows if r["group"] == g]) for g in ("pilot", "8x4", "pilot default", "8x4 default")
@@ -316,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use the tuning draws (TUNING_SEEDS, fixed sites from seed 101) instead of the report draws",
     )
+    ap.add_argument("--params", type=json.loads, default={},
+                    help='AnalysisParams overrides as JSON, e.g. \'{"lag_model": "visits"}\'')
+    ap.add_argument("--sensing", choices=("locator", "rssi", "both"), action="append",
+                    help="only family draws with this sensing (repeatable)")
     ap.add_argument("--out", type=Path, help="write per-draw rows (JSON Lines)")
     ap.add_argument("--from", dest="src", type=Path, help="make the tables from a JSON Lines file")
     args = ap.parse_args(argv)
@@ -325,11 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seeds = TUNING_SEEDS if args.tuning else REPORT_SEEDS
     first = 101 if args.tuning else 1
-    jobs = [("family", s, i < args.causal) for i, s in enumerate(seeds[: args.draws])]
+    kw = args.params
+    jobs = [("family", s, i < args.causal, kw) for i, s in enumerate(seeds[: args.draws])
+            if not args.sensing or draw_scenario(s).sensing in args.sensing]
     for g in ("pilot", "8x4"):
-        jobs += [(g, s, i < args.causal) for i, s in enumerate(range(first, first + args.fixed))]
+        jobs += [(g, s, i < args.causal, kw) for i, s in enumerate(range(first, first + args.fixed))]
     for g in ("pilot default", "8x4 default"):
-        jobs += [(g, s, False) for s in range(first, first + max(1, args.fixed // 2))]
+        jobs += [(g, s, False, kw) for s in range(first, first + max(1, args.fixed // 2)) if args.fixed]
     rows = []
     t0 = time.perf_counter()
     out = args.out.open("w") if args.out else None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site, parse_site
 
 __all__ = ["LAYOUT_KINDS", "RECEIVER_MOUNTS", "Layout", "draw_layout", "place_receivers"]
@@ -393,7 +394,7 @@ def draw_layout(
                 "rotation_deg": sp.rotation_deg(),
                 "footprint": [round(sp.foot_w, 2), round(sp.foot_d, 2)],
                 "zone": sp.zone(),
-                "device": f"pi-{mid.lower()}",
+                "device": vocab.default_machine_device(mid),
                 "sensors": [dict(s) for s in _SENSORS],
             }
         )
