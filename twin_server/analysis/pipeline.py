@@ -210,17 +210,20 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
     start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
 
-    def track(w: str, rho: float | None) -> mv.LocatorTrack:
+    def track(w: str, rho: float, pmf: np.ndarray, final: bool) -> mv.LocatorTrack:
         ev, pairs = evidence[w]
         return mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
                                 none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
-                                lag_pmf=start_pmf, drop_gain=p.lag_drop_gain)
+                                lag_pmf=pmf, drop_gain=p.lag_drop_gain if final else 0.0,
+                                iterations=0 if final else mv.LAG_EM_ITERATIONS)
 
-    first = {w: track(w, 0.0) for w in loc_streams}
+    # First pass: each worker's lag distribution (EM), every move on its own; then how much
+    # neighbouring moves share their lag, pooled; last, each track with both (no refit).
+    first = {w: track(w, 0.0, start_pmf, final=False) for w in loc_streams}
     near = np.concatenate([t.neighbour_pairs[0] for t in first.values()])
     far = np.concatenate([t.neighbour_pairs[1] for t in first.values()])
     rho = mv.fit_share(near, far)
-    out = {w: track(w, rho) for w in loc_streams} if rho > 0 else first
+    out = {w: track(w, rho, first[w].lag_pmf, final=True) for w in loc_streams}
     diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
