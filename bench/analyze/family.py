@@ -359,22 +359,38 @@ def main(argv: list[str] | None = None) -> int:
                     help='AnalysisParams overrides as JSON, e.g. \'{"lag_model": "visits"}\'')
     ap.add_argument("--sensing", choices=("locator", "rssi", "both"), action="append",
                     help="only family draws with this sensing (repeatable)")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="start at the N-th report (or tuning) seed, e.g. 200 for draws not reported before")
+    ap.add_argument("--fixed-from", type=int, default=None,
+                    help="first seed of the fixed sites (default 1; 101 with --tuning)")
+    ap.add_argument("--groups", action="append",
+                    choices=("family", "pilot", "8x4", "pilot default", "8x4 default"),
+                    help="only these groups (repeatable; default all)")
     ap.add_argument("--out", type=Path, help="write per-draw rows (JSON Lines)")
-    ap.add_argument("--from", dest="src", type=Path, help="make the tables from a JSON Lines file")
+    ap.add_argument("--from", dest="src", type=Path, action="append",
+                    help="make the tables from JSON Lines files (repeatable: shards are joined)")
     args = ap.parse_args(argv)
     if args.src:
-        rows = [json.loads(ln) for ln in args.src.read_text().splitlines() if ln.strip()]
+        rows = [json.loads(ln) for src in args.src for ln in src.read_text().splitlines() if ln.strip()]
         print(markdown(rows))
         return 0
     seeds = TUNING_SEEDS if args.tuning else REPORT_SEEDS
-    first = 101 if args.tuning else 1
+    first = args.fixed_from if args.fixed_from is not None else (101 if args.tuning else 1)
     kw = args.params
-    jobs = [("family", s, i < args.causal, kw) for i, s in enumerate(seeds[: args.draws])
-            if not args.sensing or draw_scenario(s).sensing in args.sensing]
+    groups = set(args.groups or ("family", "pilot", "8x4", "pilot default", "8x4 default"))
+
+    def wanted(group: str, seed: int) -> bool:
+        return group in groups and (not args.sensing or scenario(group, seed).sensing in args.sensing)
+
+    picked = seeds[args.skip : args.skip + args.draws]
+    jobs = [("family", s, i < args.causal, kw) for i, s in enumerate(picked) if wanted("family", s)]
     for g in ("pilot", "8x4"):
-        jobs += [(g, s, i < args.causal, kw) for i, s in enumerate(range(first, first + args.fixed))]
+        jobs += [(g, s, i < args.causal, kw) for i, s in enumerate(range(first, first + args.fixed))
+                 if wanted(g, s)]
     for g in ("pilot default", "8x4 default"):
-        jobs += [(g, s, False, kw) for s in range(first, first + max(1, args.fixed // 2)) if args.fixed]
+        jobs += [(g, s, False, kw) for s in range(first, first + max(1, args.fixed // 2))
+                 if args.fixed and wanted(g, s)]
+    print(f"{len(jobs)} draws", file=sys.stderr, flush=True)
     rows = []
     t0 = time.perf_counter()
     out = args.out.open("w") if args.out else None
