@@ -11,7 +11,7 @@ from twin_server.analysis.events import debounce_presses, pressure_excursions
 from twin_server.analysis.intervals import runs
 from twin_server.analysis.machine_state import RUNNING, STOPPED, UNKNOWN, machine_state_codes
 from twin_server.analysis.priors import TaskPriors, learn_priors
-from twin_server.analysis.recover import recover_changeover
+from twin_server.analysis.recover import recover_changeover, split_long_tasks
 
 T0 = 1_700_000_000.0
 
@@ -220,3 +220,13 @@ def test_tiny_recordings_do_not_crash(n: int) -> None:
         assert {m.machine for m in result.machine_states} == {"M3"}
         assert {z.worker for z in result.worker_zones} == {"W1"}
         assert result.worker_zones[0].start == pytest.approx(T0)
+
+
+def test_split_long_tasks_with_exactly_room_for_two_tasks_does_not_crash():
+    """A task 60 s longer than the gap leaves a zero-width range of split points (was a math error)."""
+    rows = [("tool_change", "W1", 0.0, 90.0)]
+    out = split_long_tasks(rows, TaskPriors(), 30.0, {"program_input": 5.0}, {"program_input": 0.0}, 1.0)
+    assert out == rows
+    longer = split_long_tasks([("tool_change", "W1", 0.0, 900.0)], TaskPriors(), 30.0,
+                              {"program_input": 50.0}, {"program_input": 0.0}, 1.0)
+    assert [r[0] for r in longer] == ["tool_change", "program_input"]

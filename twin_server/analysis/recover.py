@@ -183,7 +183,7 @@ def split_long_tasks(rows: list[Row], pri: TaskPriors, gap_s: float, present: di
         base = float(pri.lp_duration(task, dur)) + pri.lp_follow(task, nxt)
         best = (base + min_gain, None)
         avail = dur - gap_s
-        if avail < 60.0:
+        if not avail > 60.0:  # room for two tasks of 30 s at least (60 s exactly: no split points)
             i += 1
             continue
         x = np.linspace(30.0, avail - 30.0, 60)
