@@ -70,6 +70,8 @@ class AnalysisParams:
     #: Per-move lag: a worker entering a machine's zone arrived this long (mean of an
     #: exponential prior) before the first event there, seconds.
     arrival_scale_s: float = 40.0
+    #: Per-move lag: pool the workers' fitted lag distributions (one locator system).
+    lag_pool_workers: bool = True
     #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
     #: events this much more often than the locator moved by the typical lag does.
     rssi_lead_margin: float = 0.05

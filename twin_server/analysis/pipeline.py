@@ -223,7 +223,14 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     near = np.concatenate([t.neighbour_pairs[0] for t in first.values()])
     far = np.concatenate([t.neighbour_pairs[1] for t in first.values()])
     rho = mv.fit_share(near, far)
-    out = {w: track(w, rho, first[w].lag_pmf, final=True) for w in loc_streams}
+    if p.lag_pool_workers and len(first) > 1:
+        # One locator system: its lag distribution is the workers' pooled, each by its moves.
+        moves = {w: float(len(t.report_t)) for w, t in first.items()}
+        pooled = sum(moves[w] * t.lag_pmf for w, t in first.items()) / max(sum(moves.values()), 1.0)
+        pmfs = {w: pooled for w in first}
+    else:
+        pmfs = {w: t.lag_pmf for w, t in first.items()}
+    out = {w: track(w, rho, pmfs[w], final=True) for w in loc_streams}
     diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
