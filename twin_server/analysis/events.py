@@ -92,8 +92,11 @@ def pressure_excursions(t: np.ndarray, level: np.ndarray, grid: Grid, *, z: floa
     # window, so the median stays at the normal level); a 10 s decimation keeps this cheap.
     dec = max(1, int(10 / grid.step_s))
     coarse = filled[::dec]
-    size = max(3, int(baseline_s / (grid.step_s * dec)) | 1)
-    base = np.repeat(median_filter(coarse, size=size, mode="nearest"), dec)[: grid.n]
+    # Mirrored at the ends, never longer than the recording: padding with the edge value
+    # ("nearest") made a jig change still open at the window's end the baseline there, and
+    # the normal level before it an excursion.
+    size = max(3, min(int(baseline_s / (grid.step_s * dec)), len(coarse)) | 1)
+    base = np.repeat(median_filter(coarse, size=size, mode="mirror"), dec)[: grid.n]
     dev = filled - base
     mad = np.median(np.abs(dev[known] - np.median(dev[known])))
     sigma = 1.4826 * mad if mad > 0 else (np.std(dev[known]) or 1.0)

@@ -45,6 +45,7 @@ __all__ = [
     "repair_unexplained",
     "rssi_evidence",
     "rssi_weight",
+    "steady_lag_pmf",
 ]
 
 _NEG = -1e18
@@ -87,6 +88,10 @@ class LocatorTrack:
         Reports dropped as stale (overtaken).
     neighbour_pairs : tuple of numpy.ndarray
         The pinned pairs' densities behind the share (:func:`neighbour_pairs`), for pooling.
+    log_evidence : float
+        Log likelihood of the reports and the evidence under the lag distribution of the
+        last pass, before any stale report is dropped (nats; comparable between lag
+        distributions on the same data).
     """
 
     codes: np.ndarray
@@ -101,6 +106,7 @@ class LocatorTrack:
     neighbour_share: float = 0.0
     dropped: int = 0
     neighbour_pairs: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+    log_evidence: float = 0.0
 
 
 def initial_lag_pmf(
@@ -116,6 +122,15 @@ def initial_lag_pmf(
 
     # The floor is a wider log-normal, not uniform: a lag of minutes stays possible but rare.
     out = (1 - floor) * lognormal(sigma) + floor * lognormal(2.0 * sigma)
+    return out / out.sum()
+
+
+def steady_lag_pmf(pmf: np.ndarray, step_s: float, sd_s: float = 3.0, floor: float = 0.02) -> np.ndarray:
+    """A lag that holds: narrow around ``pmf``'s median (sd ``sd_s``), with ``floor`` of ``pmf`` kept."""
+    lags = np.arange(len(pmf)) * step_s
+    med = float(np.searchsorted(np.cumsum(pmf) / pmf.sum(), 0.5)) * step_s
+    bump = np.exp(-0.5 * ((lags - med) / sd_s) ** 2)
+    out = (1 - floor) * bump / bump.sum() + floor * pmf / pmf.sum()
     return out / out.sum()
 
 
@@ -547,7 +562,7 @@ def locator_track(
         return posts, los, log_z
 
     for it in range(iterations + 1):
-        posts, los, _ = run(r, z, first, np.log(pmf), virtual)
+        posts, los, log_z = run(r, z, first, np.log(pmf), virtual)
         if it == iterations:
             break
         # The lag distribution from the moves' posteriors, each weighted by how much its own
@@ -587,7 +602,7 @@ def locator_track(
         stick = fit_share(*pairs) if neighbour_rho is None else neighbour_rho
         if stick > 0:
             log_pmf = _neighbour_priors(r, med, iqr, pmf, stick, grid.step_s)
-            posts, los, _ = run(r, z, first, log_pmf, virtual)
+            posts, los, log_z = run(r, z, first, log_pmf, virtual)
     # Reports out of order (overtaken) or stale: drop one where that explains the data much better.
     dropped = 0
     if drop_gain > 0:
@@ -643,6 +658,7 @@ def locator_track(
         neighbour_share=stick,
         dropped=dropped,
         neighbour_pairs=pairs,
+        log_evidence=float(log_z),
     )
 
 

@@ -72,6 +72,9 @@ class AnalysisParams:
     arrival_scale_s: float = 40.0
     #: Per-move lag: pool the workers' fitted lag distributions (one locator system).
     lag_pool_workers: bool = True
+    #: Per-move lag: a worker's lag is taken to hold (narrow around its median) where that
+    #: model's log evidence beats independent lags by more than this (nats; None: never).
+    lag_steady_margin: float | None = None
     #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
     #: events this much more often than the locator moved by the typical lag does.
     rssi_lead_margin: float = 0.05

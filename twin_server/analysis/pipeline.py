@@ -210,12 +210,14 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
     start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
 
-    def track(w: str, rho: float, pmf: np.ndarray, final: bool) -> mv.LocatorTrack:
+    def track(w: str, rho: float, pmf: np.ndarray, final: bool,
+              iterations: int | None = None) -> mv.LocatorTrack:
         ev, pairs = evidence[w]
         return mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
                                 none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
                                 lag_pmf=pmf, drop_gain=p.lag_drop_gain if final else 0.0,
-                                iterations=0 if final else mv.LAG_EM_ITERATIONS)
+                                iterations=(0 if final else mv.LAG_EM_ITERATIONS) if iterations is None
+                                else iterations, share_neighbours=rho > 0)
 
     # First pass: each worker's lag distribution (EM), every move on its own; then how much
     # neighbouring moves share their lag, pooled; last, each track with both (no refit).
@@ -230,6 +232,19 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
         pmfs = {w: pooled for w in first}
     else:
         pmfs = {w: t.lag_pmf for w, t in first.items()}
+    if p.lag_steady_margin is not None:
+        # Model choice per worker: a lag that holds (the constant shift, events still placing
+        # each change) where it explains the file's reports and events better than lags
+        # drawn anew for every move.
+        steady = {}
+        for w in loc_streams:
+            alt = mv.steady_lag_pmf(pmfs[w], grid.step_s)
+            score = {name: track(w, 0.0, pmf, final=False, iterations=0).log_evidence
+                     for name, pmf in (("per_move", pmfs[w]), ("steady", alt))}
+            steady[w] = round(score["steady"] - score["per_move"], 1)
+            if steady[w] > p.lag_steady_margin:
+                pmfs[w] = alt
+        diag["lag_steady_gain"] = steady
     out = {w: track(w, rho, pmfs[w], final=True) for w in loc_streams}
     diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
     diag["lag_neighbour_share"] = round(rho, 3)
