@@ -16,8 +16,10 @@ site's readings through an MQTT shared subscription and one journal (``docs/scal
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
+import sqlite3
 import struct
 import threading
 import time
@@ -31,13 +33,13 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
 from twin_server.ingest_client import FastClient
-from twin_server.journal import DeadLetter, Journal
+from twin_server.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
 
-__all__ = ["ClockOffsets", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter", "check_share_group",
-           "classify"]
+__all__ = ["ClockOffsets", "ClockSuspects", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter",
+           "check_share_group", "classify"]
 
 log = logging.getLogger("twin_server.ingest")
 
@@ -45,7 +47,7 @@ Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]
 
 
 class ScopeFilter:
-    """Device scope check on the ingest's hot path (issue #9, point 3).
+    """Device scope check on the ingest's hot path.
 
     Every ``(site, device, kind, source)`` a device of the site may publish is precomputed
     into one set, so an in-scope reading costs one tuple lookup; only a reading outside it
@@ -198,6 +200,65 @@ class ClockOffsets:
         return out
 
 
+class ClockSuspects:
+    """Devices whose messages carry a device time far from their arrival.
+
+    A reading stamped later than its arrival (beyond the tolerance) proves a clock ahead. One
+    stamped earlier may be a clock behind or a store-and-forward backlog from an outage; the
+    device's live status message (sent on connect, stamped when sent) tells which. Both kinds of
+    reading are journalled and kept out of the live view; ``clock_wrong`` flags the device.
+    """
+
+    MAX_DEVICES = 1000  # bounded: hostile device ids must not grow it forever
+
+    def __init__(self, tolerance_ns: int) -> None:
+        self.tolerance_ns = tolerance_ns
+        self._by_device: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _entry(self, site: str, device: str) -> dict[str, Any] | None:
+        key = f"{site}/{device}"
+        got = self._by_device.get(key)
+        if got is None and len(self._by_device) < self.MAX_DEVICES:
+            got = self._by_device[key] = {"site": site, "device": device, "readings": 0, "ahead": 0,
+                                          "offset_s": None, "status_offset_s": None}
+        return got
+
+    def add_reading(self, r: Reading, received_ns: int) -> None:
+        """Count one reading outside the tolerance (offset ``received_ns - r.t_ns``)."""
+        with self._lock:
+            got = self._entry(r.site, r.device)
+            if got is None:
+                return
+            got["readings"] += 1
+            got["ahead"] += r.t_ns > received_ns
+            got["offset_s"] = (received_ns - r.t_ns) / 1e9  # + = device time behind arrival
+            got["last_received_ns"] = received_ns
+
+    def add_status(self, s: Status, received_ns: int) -> None:
+        """Note the clock a live status shows (kept for devices already counted, or off itself)."""
+        if s.t_ns is None:
+            return
+        offset_ns = received_ns - s.t_ns
+        with self._lock:
+            key = f"{s.site}/{s.device}"
+            if key not in self._by_device and abs(offset_ns) <= self.tolerance_ns:
+                return
+            got = self._entry(s.site, s.device)
+            if got is not None:
+                got["status_offset_s"] = offset_ns / 1e9
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """``{"site/device": {"readings", "ahead", "offset_s", "status_offset_s", "clock_wrong"}}``."""
+        tol_s = self.tolerance_ns / 1e9
+        with self._lock:
+            out = {k: dict(v) for k, v in self._by_device.items()}
+        for v in out.values():
+            status_off = v["status_offset_s"]
+            v["clock_wrong"] = v["ahead"] > 0 or (status_off is not None and abs(status_off) > tol_s)
+        return out
+
+
 @dataclass
 class IngestStats:
     """Counters reported by ``/health``."""
@@ -214,6 +275,13 @@ class IngestStats:
     last_error: str | None = None
     last_received_ns: int | None = None
     last_commit_ns: int | None = None
+    commit_failures: int = 0
+    failing_since_ns: int | None = None  # set while journal commits fail (nothing is acknowledged)
+
+    @property
+    def commits_failing(self) -> bool:
+        """Whether the journal is refusing commits right now."""
+        return self.failing_since_ns is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,6 +297,9 @@ class IngestStats:
             "last_error": self.last_error,
             "last_received_ns": self.last_received_ns,
             "last_commit_ns": self.last_commit_ns,
+            "commit_failures": self.commit_failures,
+            "commits_failing": self.commits_failing,
+            "failing_since_ns": self.failing_since_ns,
         }
 
 
@@ -261,6 +332,12 @@ class Ingest:
         processes (each with its own ``client_id`` and persistent session, all writing one
         journal). Statuses keep a normal subscription (retained messages are not delivered
         through shared subscriptions), so every process sees them.
+    clock_tolerance_s : float or None
+        A reading whose device time is further than this from its arrival is journalled as
+        usual but counted per device (:class:`ClockSuspects`, on ``/health`` and the
+        commissioning page) and not passed to the listeners (the live view), so a device
+        clock that lies cannot steer what is shown as now. None (the default here; the
+        server's settings default to one day): no check, as for simulated time.
     fast_mqtt : bool
         Buffered socket reads and a direct PUBLISH hand-over
         (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
@@ -286,6 +363,7 @@ class Ingest:
         password: str | None = None,
         scope: DeviceScope | None = None,
         share_group: str | None = None,
+        clock_tolerance_s: float | None = None,
         fast_mqtt: bool = True,
     ) -> None:
         if share_group is not None:
@@ -306,9 +384,13 @@ class Ingest:
         self.share_group = share_group
         self.stats = IngestStats()
         self.clock = ClockOffsets()
+        self.clock_tolerance_ns = None if clock_tolerance_s is None else round(clock_tolerance_s * 1e9)
+        self.clock_suspects = ClockSuspects(self.clock_tolerance_ns or 0)
         self._warn = RateLimitedLog(log)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._disconnected = threading.Event()
+        self._disconnected.set()  # until the first connect
         self._client = self._make_client()
 
     # -- MQTT -----------------------------------------------------------------------------
@@ -337,6 +419,7 @@ class Ingest:
             return
         self.stats.connected = True
         self.stats.connects += 1
+        self._disconnected.clear()
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
         client.subscribe([(t, 1) for t in self.topics()])
@@ -352,6 +435,7 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False
+        self._disconnected.set()
         if reason is not None and getattr(reason, "is_failure", False):
             self.stats.last_error = f"disconnected: {reason}"
             log.warning("disconnected from broker: %s", reason)
@@ -372,21 +456,35 @@ class Ingest:
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Drain what was received, commit and acknowledge it, then disconnect."""
+        """Drain what was received, commit and acknowledge it, then disconnect.
+
+        The writer finishes first, while the connection is still up, so the PUBACKs of its
+        last batch reach the broker (disconnecting first made the broker redeliver them).
+        Messages arriving meanwhile are queued behind the stop and never acknowledged: the
+        broker redelivers them to the next session.
+        """
+        self._queue.put(_STOP)
+        if self._writer is not None:
+            self._writer.join(timeout_s)
         try:
             self._client.disconnect()
         except Exception:
             pass
+        else:  # paho writes the queued PUBACKs, then DISCONNECT; stopping its loop sooner drops them
+            self._disconnected.wait(timeout_s)
         self._client.loop_stop()
-        self._queue.put(_STOP)
-        if self._writer is not None:
-            self._writer.join(timeout_s)
         self.stats.connected = False
 
     @property
     def connected(self) -> bool:
         """Whether the MQTT connection is up."""
         return self._client.is_connected()
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> bool:
+        """Publish a server message (QoS 1) on the ingest's connection; False when not connected."""
+        if not self._client.is_connected():
+            return False
+        return self._client.publish(topic, payload, qos=1, retain=retain).rc == mqtt.MQTT_ERR_SUCCESS
 
     # -- writer ---------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -422,50 +520,125 @@ class Ingest:
         while True:
             try:
                 self._commit(batch)
-                return
             except Exception as exc:
                 # Nothing was acknowledged, so even if we die here the broker redelivers.
-                self.stats.last_error = f"journal: {type(exc).__name__}: {exc}"
+                st = self.stats
+                st.last_error = f"journal: {type(exc).__name__}: {exc}"
+                st.commit_failures += 1
+                if st.failing_since_ns is None:
+                    st.failing_since_ns = time.time_ns()
                 log.exception("journal write failed; retrying in %.1f s", delay_s)
                 time.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
+                continue
+            self.stats.failing_since_ns = None
+            return
 
     def _commit(self, batch: list[tuple[int, bytes, bytes, int, int]]) -> None:
-        readings: list[tuple[Reading, int]] = []
-        statuses: list[tuple[Status, int]] = []
-        dead: list[DeadLetter] = []
         scope = self.scope
-        for received_ns, topic, payload, _mid, _qos in batch:
-            item = classify(topic, payload, received_ns, scope)
-            if isinstance(item, Reading):
-                readings.append((item, received_ns))
-            elif isinstance(item, Status):
-                statuses.append((item, received_ns))
-            else:
-                dead.append(item)
-        result = self.journal.write_batch(readings, dead, statuses)
+        msgs = [(classify(topic, payload, received_ns, scope), received_ns, topic, payload)
+                for received_ns, topic, payload, _mid, _qos in batch]
+        stored = self._store(msgs)
         # Committed: now (and only now) the broker may forget these messages. PUBACKs go
         # in arrival order, as MQTT 3.1.1 requires.
         _ack_all(self._client, [(mid, qos) for _rx, _topic, _payload, mid, qos in batch if qos > 0])
         st = self.stats
         st.received += len(batch)
-        st.accepted += result.inserted
-        st.duplicates += result.duplicates
-        st.statuses += len(statuses)
-        st.dead_letters += len(dead)
+        st.accepted += stored.inserted
+        st.duplicates += len(stored.readings) - stored.inserted
+        st.statuses += len(stored.statuses)
+        st.dead_letters += len(stored.dead)
         st.batches += 1
         st.last_received_ns = batch[-1][0]
         st.last_commit_ns = time.time_ns()
-        for d in dead:
+        for d in stored.dead:
             st.dead_by_reason[d.reason] += 1
             self._warn.warn(d.reason, f"{d.topic[:120]}: {d.detail[:200]}")
-        for r, rx in readings:
+        live = stored.readings
+        tolerance_ns = self.clock_tolerance_ns
+        suspect = False
+        for r, rx in stored.readings:
             self.clock.add(r.site, r.device, r.t_ns, rx)
+            if tolerance_ns is not None and abs(rx - r.t_ns) > tolerance_ns:
+                self.clock_suspects.add_reading(r, rx)
+                suspect = True
+        if suspect:  # journalled, but kept out of the live view
+            live = [(r, rx) for r, rx in live if abs(rx - r.t_ns) <= tolerance_ns]
+        if tolerance_ns is not None:
+            for s, rx in stored.statuses:
+                self.clock_suspects.add_status(s, rx)
         for listener in self.listeners:
             try:
-                listener(readings, statuses)
+                listener(live, stored.statuses)
             except Exception:
                 log.exception("ingest listener failed")
+
+    def _store(self, msgs: list[_Message]) -> _Stored:
+        """Commit decoded messages; a message the journal refuses becomes an ``unstorable`` dead letter.
+
+        The batch is written in one transaction. If the journal refuses it for its content
+        (not for its environment: a full disk or a lock is raised, so the caller retries
+        without acknowledging), the batch is halved until the offending message is alone;
+        that message is dead-lettered with the error, so one bad reading cannot stop ingest.
+        """
+        stored = _Stored.of(msgs)
+        try:
+            inserted = self.journal.write_batch(stored.readings, stored.dead, stored.statuses).inserted
+        except Exception as exc:
+            if _environmental(exc):
+                raise
+            if len(msgs) == 1:
+                return self._store_unstorable(msgs[0], exc)
+            half = len(msgs) // 2
+            return _Stored.join(self._store(msgs[:half]), self._store(msgs[half:]))
+        return dataclasses.replace(stored, inserted=inserted)
+
+    def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
+        _item, received_ns, raw_topic, payload = msg
+        topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
+        dead = DeadLetter(topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500],
+                          received_ns)
+        self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
+        log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],
+                  type(exc).__name__, str(exc)[:200])
+        return _Stored(readings=[], statuses=[], dead=[dead], inserted=0)
+
+
+# A decoded message with its arrival time and raw topic and payload.
+_Message = tuple["Reading | Status | DeadLetter", int, "bytes | str", bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a committed (part of a) batch held."""
+
+    readings: list[tuple[Reading, int]]
+    statuses: list[tuple[Status, int]]
+    dead: list[DeadLetter]
+    inserted: int = 0
+
+    @classmethod
+    def of(cls, msgs: Sequence[_Message]) -> _Stored:
+        readings, statuses, dead = [], [], []
+        for item, rx, _topic, _payload in msgs:
+            if isinstance(item, Reading):
+                readings.append((item, rx))
+            elif isinstance(item, Status):
+                statuses.append((item, rx))
+            else:
+                dead.append(item)
+        return cls(readings, statuses, dead)
+
+    @staticmethod
+    def join(a: _Stored, b: _Stored) -> _Stored:
+        return _Stored(a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead,
+                       a.inserted + b.inserted)
+
+
+def _environmental(exc: BaseException) -> bool:
+    """Whether a journal error comes from where it is written (disk full, I/O, a lock), not
+    from what is written: such a batch is retried as it is, never dead-lettered."""
+    return isinstance(exc, sqlite3.OperationalError | OSError | MemoryError)
 
 
 _PUBACK = 0x40

@@ -153,12 +153,20 @@ class LiveHub:
 
 
 class AnalysisCache:
-    """Analysis results per shift (local day), recomputed when the day's readings changed."""
+    """Analysis results per shift (local day), recomputed when the day's readings changed.
 
-    def __init__(self, site: Site, journal: Journal, params: Any = None) -> None:
+    With ``isolated`` each analysis runs in a short-lived child process
+    (:mod:`twin_server.analysis_worker`), so its working set, which grows with the day,
+    never stays in the server.
+    """
+
+    def __init__(self, site: Site, journal: Journal, params: Any = None, *, isolated: bool = False,
+                 simulated_clock: bool = False) -> None:
         self.site = site
         self.journal = journal
+        self.simulated_clock = simulated_clock
         self.params = params  # AnalysisParams (e.g. with the site survey's map); None = defaults
+        self.isolated = isolated
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, int], Result, dict[str, Any]]] = {}
         self.last_run_s: float | None = None
@@ -167,32 +175,11 @@ class AnalysisCache:
 
     def _marker(self, day: str) -> tuple[int, int]:
         lo, hi = day_bounds(day, self.site.timezone)
-        row = self.journal._conn().execute(
-            "SELECT coalesce(max(id), 0), count(*) FROM readings WHERE site=? AND t_ns >= ? AND t_ns < ?",
-            (self.site.site, round(lo * 1e9), round(hi * 1e9)),
-        ).fetchone()
-        return int(row[0]), int(row[1])
+        return self.journal.change_marker(self.site.site, lo, hi)
 
     def days(self) -> list[dict[str, Any]]:
         """Days with readings, oldest first: ``{"day", "start", "end", "readings"}``."""
-        span = self.journal.time_range(self.site.site)
-        if span is None:
-            return []
-        out = []
-        day = local_day(span[0], self.site.timezone)
-        last = local_day(span[1], self.site.timezone)
-        while True:
-            lo, hi = day_bounds(day, self.site.timezone)
-            row = self.journal._conn().execute(
-                "SELECT min(t_ns), max(t_ns), count(*) FROM readings WHERE site=? AND t_ns >= ? AND t_ns < ?",
-                (self.site.site, round(lo * 1e9), round(hi * 1e9)),
-            ).fetchone()
-            if row[2]:
-                out.append({"day": day, "start": row[0] / 1e9, "end": row[1] / 1e9, "readings": int(row[2])})
-            if day >= last:
-                break
-            day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-        return out
+        return self.journal.days(self.site.site, self.site.timezone)
 
     def cached(self, day: str) -> tuple[Result, dict[str, Any]] | None:
         """The last result computed for the day, fresh or not."""
@@ -209,15 +196,16 @@ class AnalysisCache:
             hit = self._cache.get(day)
         if hit is not None and hit[0] == marker:
             return hit[1], hit[2]
-        from twin_server.analysis import analyze  # heavy import, only when first needed
+        from twin_server import analysis_worker
 
         lo, hi = day_bounds(day, self.site.timezone)
         t0 = time.monotonic()
         try:
-            loaded = self.journal.load_readings(self.site, lo, hi)
-            result = analyze(loaded.frame, self.site, rejected_rows=loaded.rejected_rows, params=self.params)
-            # As ``python -m twin_server analyze`` reports it.
-            result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))
+            if self.isolated:
+                result = analysis_worker.analyze_isolated(self.journal.path, self.journal.synchronous,
+                                                          self.site, self.params, lo, hi)
+            else:
+                result = analysis_worker.analyze_journal(self.journal, self.site, self.params, lo, hi)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             raise
@@ -228,8 +216,15 @@ class AnalysisCache:
             self._cache[day] = (marker, result, kpis)
         return result, kpis
 
-    def current_day(self) -> str | None:
-        """The shift being recorded: local day of the newest reading (device time)."""
+    def current_day(self, now_s: float | None = None) -> str | None:
+        """The shift being recorded: the server's today in the site's time zone.
+
+        A device clock that lies (one reading stamped 2199) cannot move it. With a
+        ``simulated_clock`` (a recorded shift replayed, e.g. the demo) it is the local day of
+        the newest reading instead.
+        """
+        if not self.simulated_clock:
+            return local_day(time.time() if now_s is None else now_s, self.site.timezone)
         span = self.journal.time_range(self.site.site)
         return None if span is None else local_day(span[1], self.site.timezone)
 

@@ -1,6 +1,6 @@
 """Site configuration: machines, workers, receivers, shift calendar and floor markings.
 
-A site file is YAML. The contract's minimal site file (``contract/ANALYZE.md``) is a valid
+A site file is YAML. The contract's minimal site file (``docs/analyze-contract.md``) is a valid
 subset: everything beyond ``site``, ``machines[].id``, ``machines[].zone`` and
 ``workers[].id/beacon`` has a default. Errors name the key path, e.g.
 ``machines[2].zone: polygon needs >= 3 points``.
@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twin_contract import vocabulary as vocab
 
 __all__ = [
     "Break",
@@ -33,10 +35,10 @@ __all__ = [
     "point_in_polygon",
 ]
 
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Id = Annotated[str, Field(pattern=vocab.ID_PATTERN)]
 Point2 = tuple[float, float]
 Point3 = tuple[float, float, float]
-TASKS = ("jig_change", "tool_change", "program_input", "material_setting")
+TASKS = vocab.TASKS
 
 
 class SiteError(ValueError):
@@ -51,6 +53,26 @@ class SiteError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Named(_Model):
+    """A thing with a display name: ``name: TEXT`` (and ``name_ja``), or ``name: {ja: .., en: ..}``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bilingual_name(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), dict):
+            return data
+        names = data["name"]
+        unknown = sorted(set(names) - {"ja", "en"})
+        if unknown:
+            raise ValueError(f"name: languages are ja and en, not {unknown}")
+        if not all(isinstance(v, str) for v in names.values()):
+            raise ValueError("name: each language's name must be text")
+        if "name_ja" in data:
+            raise ValueError("name: give name.ja or name_ja, not both")
+        # English (else Japanese) stays the plain name, so every reader of `.name` keeps working.
+        return {**data, "name": names.get("en") or names.get("ja", ""), "name_ja": names.get("ja", "")}
 
 
 def _polygon(points: list[Point2], *, min_points: int = 3) -> list[Point2]:
@@ -84,7 +106,7 @@ class SensorWiring(_Model):
         return self
 
 
-class Machine(_Model):
+class Machine(_Named):
     """A machine (NC lathe etc.) on the floor, with the zone in front of it."""
 
     id: Id
@@ -118,12 +140,18 @@ class Machine(_Model):
         """Floor position: the configured one, else the zone's centroid."""
         return self.position if self.position is not None else polygon_centroid(self.zone)
 
+    @property
+    def device_id(self) -> str:
+        """The edge agent publishing this machine's sensors: ``device``, else ``pi-<id>`` (lower case)."""
+        return self.device or vocab.default_machine_device(self.id)
 
-class Worker(_Model):
+
+class Worker(_Named):
     """A worker carrying a BLE beacon."""
 
     id: Id
     name: str = ""
+    name_ja: str = ""
     beacon: Id
 
 
@@ -135,12 +163,13 @@ class Receiver(_Model):
     machine: Id | None = None
 
 
-class Break(_Model):
+class Break(_Named):
     """A break in the shift (local time of the site)."""
 
     start: time
     end: time
     name: str = "break"
+    name_ja: str = ""
 
 
 class Shift(_Model):
@@ -209,11 +238,12 @@ class Survey(_Model):
         return self
 
 
-class Site(_Model):
+class Site(_Named):
     """One factory."""
 
     site: Id
     name: str = ""
+    name_ja: str = ""
     timezone: str = "UTC"
     language: Literal["ja", "en"] = "en"
     floor: tuple[float, float] | None = None  # width x depth of the floor, metres
@@ -271,6 +301,20 @@ class Site(_Model):
             if m.id == machine_id:
                 return m
         raise KeyError(machine_id)
+
+    def receiver_device(self, receiver_id: str) -> str:
+        """The device publishing a receiver's RSSI: the Pi of its machine, else a bridge ``rx-<id>``."""
+        for r in self.receivers:
+            if r.id == receiver_id and r.machine is not None:
+                return self.machine(r.machine).device_id
+        return vocab.receiver_bridge_device(receiver_id)
+
+    def publishing_devices(self) -> list[str]:
+        """Every device that publishes for this site, in file order: the machines' Pis, the
+        bridges of receivers not at a machine, then the locator systems."""
+        devices = [m.device_id for m in self.machines]
+        devices += [self.receiver_device(r.id) for r in self.receivers if r.machine is None]
+        return list(dict.fromkeys([*devices, *self.locators]))
 
     def worker_by_beacon(self) -> dict[str, str]:
         """Beacon id -> worker id."""

@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/analyze/speed.py [--skip-week]``
 
 Simulates in memory (not timed) and times ``analyze`` on the readings frame:
 
-* the pilot site (3 machines / 2 workers) for 8 h, 24 h and 7 days (target: 8 h < 2 s);
+* the pilot site (3 machines / 2 workers) for 8 h, 24 h and 7 days (target: 8 h < 2 s), and
+  8 h with the per-visit lag model (the per-move model's cost in the same run);
 * synthetic sites of 3 and 30 machines (2 and 20 workers) for 2 h each.
 
 Every time is also printed as a ratio against a yardstick measured in the same run
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin_server.analysis import analyze
+from twin_server.analysis import AnalysisParams, analyze
 from twin_server.simulate import simulate, synthetic_site
 from twin_server.site import load_site
 
@@ -39,7 +40,7 @@ def yardstick_s() -> float:
     return best
 
 
-def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2) -> tuple[float, int]:
+def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2, params=None) -> tuple[float, int]:
     """Best wall time of ``analyze`` on a simulated recording, and its row count."""
     sim = simulate(site, hours, seed)
     frame = sim.readings
@@ -48,7 +49,7 @@ def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2) -> tuple[f
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        analyze(frame, site)
+        analyze(frame, site, params=params)
         best = min(best, time.perf_counter() - t0)
     return best, len(frame)
 
@@ -68,6 +69,9 @@ def main() -> None:
         dt, rows = time_analysis(pilot, hours, repeat=2 if hours <= 24 else 1)
         label = f"{hours:g} h" if hours < 168 else "7 days"
         print(f"| {label} | {rows:,} | {dt:.2f} s | {dt / hours:.3f} s | {dt / ys:.1f} |", flush=True)
+    dt, rows = time_analysis(pilot, 8.0, params=AnalysisParams(lag_model="visits"))
+    print(f"| 8 h, per-visit lag model | {rows:,} | {dt:.2f} s | {dt / 8:.3f} s | {dt / ys:.1f} |",
+          flush=True)
     print("\nsynthetic sites, 2 h")
     print("| machines / workers | readings | analyze | per machine-hour | x yardstick |")
     print("|---|---|---|---|---|")

@@ -13,6 +13,8 @@ const offEn = (a) => (a.offset_s == null ? '' : ` (measured offset ${a.offset_s 
 const heardJa = (a) => (a.receivers || []).map((r) => `${r.receiver} ${dbm(r.rssi_dbm)} (最大 ${dbm(r.rssi_max_dbm)})`).join('、');
 const heardEn = (a) => (a.receivers || []).map((r) => `${r.receiver} ${dbm(r.rssi_dbm)} (max ${dbm(r.rssi_max_dbm)})`).join('; ');
 
+const gapsText = (a) => (a.gaps || []).map((g) => `${g.sensor} seq ${g.first_seq}..${g.last_seq} (${g.missing})`).join('; ');
+
 export const TASKS = {
   ja: { tool_change: '工具交換', program_input: 'プログラム入力', material_setting: '材料設置' },
   en: { tool_change: 'tool change', program_input: 'program input', material_setting: 'material setting' },
@@ -30,7 +32,8 @@ export const STRINGS = {
     signIn: 'サインイン', name: 'ユーザー名', password: 'パスワード', signInFailed: 'サインインできません',
     forbidden: 'この画面は技術者と監督者だけが使えます', loadFailed: 'データを読み込めません',
     check: {
-      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', drivers: 'センサーの接続', live: (a) => `センサー ${a.sensor}`,
+      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', drivers: 'センサーの接続', delivery: 'データの欠落',
+      live: (a) => `センサー ${a.sensor}`,
       light_on_off: (a) => `表示灯の点灯・消灯 (${a.sensor})`, pressure_excursion: (a) => `圧力変化 (${a.sensor})`,
       switch: (a) => `ボタン ${TASKS.ja[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `ビーコン ${a.worker} (${a.beacon})`, receivers: '受信機',
@@ -38,13 +41,18 @@ export const STRINGS = {
     reason: {
       no_device: () => 'サイトファイルにデバイスがなく、データも届いていません',
       drivers_ok: () => '設定したセンサーはすべて開けました',
+      nothing_missing: () => 'このデバイスのデータはすべてサーバーに保存され、欠落はありません',
+      readings_missing: (a) => `${a.missing} 件のデータが未着です。エージェントが再送しています`,
+      readings_lost: (a) => `${a.lost} 件のデータが失われました (エージェントの保存上限を超えました): ${gapsText(a)}`,
       driver_errors: (a) => `開けないセンサーがあります (再試行中): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('、')}`,
       no_status: (a) => `${a.device || 'デバイス'} からの状態メッセージがまだありません`,
       online: (a) => `${a.device} はオンライン`,
       offline: (a) => `${a.device} は ${s1(a.age_s)} 秒前にオフライン`,
       clock_unknown: (a) => `時刻同期の状態が不明です (chronyc tracking を確認)${offJa(a)}`,
       clock_synced: (a) => `NTP 同期済み${offJa(a)}`,
+      clock_simulated: (a) => `シミュレーションの時刻 (${a.simulated}): 時刻同期の確認は対象外`,
       clock_not_synced: (a) => `時刻が同期していません (chronyc tracking を確認)${offJa(a)}`,
+      clock_far_off: (a) => `${a.readings} 件のデータの時刻が受信時刻から ${a.offset_s >= 0 ? '+' : ''}${Math.round(a.offset_s)} 秒ずれています。保存はしますがライブ表示には使いません (時計を合わせてください: chronyc tracking)`,
       no_readings: () => 'チェック開始後のデータがまだありません',
       silent: (a) => `${s1(a.age_s)} 秒間データがありません`,
       fresh: (a) => `${s1(a.age_s)} 秒前に受信`,
@@ -76,7 +84,8 @@ export const STRINGS = {
     signIn: 'Sign in', name: 'User name', password: 'Password', signInFailed: 'Cannot sign in',
     forbidden: 'Only engineers and supervisors can use this page', loadFailed: 'Cannot load the data',
     check: {
-      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', drivers: 'Sensors opened', live: (a) => `Sensor ${a.sensor}`,
+      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', drivers: 'Sensors opened', delivery: 'Nothing missing',
+      live: (a) => `Sensor ${a.sensor}`,
       light_on_off: (a) => `Stack light on and off (${a.sensor})`, pressure_excursion: (a) => `Pressure excursion (${a.sensor})`,
       switch: (a) => `Button ${TASKS.en[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `Beacon ${a.worker} (${a.beacon})`, receivers: 'Receivers',
@@ -84,13 +93,18 @@ export const STRINGS = {
     reason: {
       no_device: () => 'the site file names no device for this machine and none has sent readings',
       drivers_ok: () => 'every configured sensor opened',
+      nothing_missing: () => 'every reading of this device is in the journal, none lost',
+      readings_missing: (a) => `${a.missing} reading(s) missing in the journal; the agent is sending them again`,
+      readings_lost: (a) => `${a.lost} reading(s) lost for good (the agent's outbox no longer held them): ${gapsText(a)}`,
       driver_errors: (a) => `the agent cannot open these sensors (retrying): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
       no_status: (a) => `no status message from ${a.device || 'the device'} yet: is the agent running?`,
       online: (a) => `${a.device} is online`,
       offline: (a) => `${a.device} went offline ${s1(a.age_s)} s ago`,
       clock_unknown: (a) => `the agent cannot tell whether its clock is synchronised (chronyc tracking)${offEn(a)}`,
       clock_synced: (a) => `NTP-synchronised${offEn(a)}`,
+      clock_simulated: (a) => `simulated time (${a.simulated}): the clock check does not apply`,
       clock_not_synced: (a) => `clock not NTP-synchronised: check chrony (chronyc tracking)${offEn(a)}`,
+      clock_far_off: (a) => `${a.readings} readings carry a device time ${a.offset_s >= 0 ? '+' : ''}${Math.round(a.offset_s)} s off their arrival: journalled but not shown live; set the device clock (chronyc tracking)`,
       no_readings: () => 'no reading since commissioning started',
       silent: (a) => `no reading for ${s1(a.age_s)} s`,
       fresh: (a) => `last reading ${s1(a.age_s)} s ago`,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -42,7 +43,7 @@ def readings(draw) -> Reading:
         value = draw(st.floats(-150.0, 20.0))
         if draw(st.booleans()):
             count = draw(st.integers(1, 10**6))
-            rssi_max = draw(finite)
+            rssi_max = draw(st.floats(-150.0, 20.0))
             window_ms = draw(st.integers(1, 10**7))
     elif kind == "zone":
         value = draw(ids)
@@ -58,7 +59,7 @@ def readings(draw) -> Reading:
         sensor=draw(ids),
         kind=kind,
         t_ns=draw(st.integers(T_MIN, T_MAX)),
-        seq=draw(st.integers(0, 2**63)),
+        seq=draw(st.integers(0, 2**63 - 1)),
         source=draw(ids),
         value=value,
         unit=unit,
@@ -84,9 +85,9 @@ json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.tex
     site=ids,
     device=ids,
     online=st.booleans(),
-    t_ns=st.none() | st.integers(0, T_MAX),
+    t_ns=st.none() | st.integers(T_MIN, T_MAX),
     clock=st.none() | st.booleans(),
-    version=st.none() | st.text(max_size=20),
+    version=st.none() | st.text(st.characters(codec="utf-8").filter(str.isprintable), max_size=20),
     extra=st.dictionaries(st.text(ID_CHARS, min_size=1, max_size=12), json_scalars, max_size=4),
 )
 def test_status_round_trip(site, device, online, t_ns, clock, version, extra) -> None:
@@ -99,6 +100,56 @@ def test_status_round_trip(site, device, online, t_ns, clock, version, extra) ->
     assert decode(topic, payload) == s
 
 
+T_OK = 1_700_000_000 * 10**9
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "reason"),
+    [
+        ("light", {"seq": 2**63}, "bad_seq"),
+        ("light", {"seq": -1}, "bad_seq"),
+        ("light", {"t_ns": 2**70}, "bad_time"),
+        ("rssi", {"count": 2**64, "window_ms": 1000}, "bad_count"),
+        ("rssi", {"count": 0, "window_ms": 1000}, "bad_count"),
+        ("rssi", {"count": 2, "window_ms": 2**63}, "bad_window_ms"),
+        ("rssi", {"count": 2, "window_ms": 1000, "rssi_max_dbm": 1e300}, "bad_rssi_max_dbm"),
+        ("light", {"source": "M\ud8003"}, "bad_source"),
+    ],
+)
+def test_decode_bounds_every_stored_field(kind, fields, reason) -> None:
+    """Everything decode accepts fits the journal (signed 64-bit integers, UTF-8 text)."""
+    body = {"v": 1, "t_ns": T_OK, "seq": 1, "source": "M3", "channel": "", "value": 1.0, "unit": "raw"}
+    if kind == "rssi":
+        body |= {"source": "R3", "channel": "b-01", "value": -60.0, "unit": "dBm"}
+    # json.dumps escapes a lone surrogate as \\ud800, as a hostile device would send it
+    with pytest.raises(WireError) as info:
+        decode(f"twin/v1/s/d/{kind}/x", json.dumps(body | fields))
+    assert info.value.reason == reason
+
+
+def test_decode_accepts_the_bounds_themselves() -> None:
+    body = {"v": 1, "t_ns": T_OK, "seq": 2**63 - 1, "source": "R3", "channel": "b-01", "value": -60.0,
+            "unit": "dBm", "count": 10**6, "window_ms": 86_400_000, "rssi_max_dbm": 20.0}
+    r = decode("twin/v1/s/d/rssi/x", json.dumps(body))
+    assert (r.seq, r.count, r.window_ms) == (2**63 - 1, 10**6, 86_400_000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"t_ns": 2**70}, "bad_time"),
+        ({"agent_version": "0.1\ud800"}, "bad_agent_version"),
+        ({"agent_version": "v" * 65}, "bad_agent_version"),
+        ({"note": "x\udfff"}, "bad_status"),
+    ],
+)
+def test_decode_status_bounds(fields, reason) -> None:
+    text = json.dumps({"v": 1, "state": "online"} | fields)
+    with pytest.raises(WireError) as info:
+        decode("twin/v1/s/d/status", text)
+    assert info.value.reason == reason
+
+
 def _only_wire_error(topic: str, payload) -> None:
     try:
         decode(topic, payload)
@@ -106,7 +157,9 @@ def _only_wire_error(topic: str, payload) -> None:
         reason, detail = exc.reason, exc.detail
     else:
         return  # a valid message by chance: fine
-    assert reason and isinstance(detail, str)
+    # "malformed" is decode's catch-all for an exception it did not expect: a bug, not a reason.
+    assert reason != "malformed", detail
+    assert re.fullmatch(r"[a-z_]+", reason) and isinstance(detail, str)
 
 
 @settings(max_examples=300)

@@ -53,13 +53,15 @@ def test_pilot_site_accuracy(pilot_runs, pilot_site, i) -> None:
     sim, result = pilot_runs[i]
     _check_schema(result, pilot_site)
     s = score(sim.truth, result)
-    # Measured (seed 1 / seed 2): zone 0.9980/0.9982, task 0.977/0.993, F1 0.956/0.969,
-    # state 0.9998/0.9999, lag MAE 1.6/1.2 s.
+    # Measured (seed 1 / seed 2): zone 0.9974/0.9973, task 0.977/0.993, F1 0.956/0.969,
+    # state 0.9998/0.9999, lag MAE 2.47/1.37 s. (The per-visit model pooled in time had
+    # 0.9980/0.9982 and 1.6/1.2 s on this lag, which holds for minutes: the per-move model
+    # gives a little of that up, see docs/accuracy.md.)
     assert s.zone_accuracy >= 0.995
     assert s.task_accuracy >= 0.97
     assert s.task_macro_f1 >= 0.94
     assert s.machine_state_accuracy >= 0.999
-    assert s.lag_mae_s <= 1.9
+    assert s.lag_mae_s <= 2.7
     base = baseline_results(sim.truth, sim.readings, pilot_site)
     assert s.zone_accuracy > score(sim.truth, base["raw"], zones_only=True).zone_accuracy
     assert s.zone_accuracy > score(sim.truth, base["shifted_30s"], zones_only=True).zone_accuracy
@@ -83,12 +85,13 @@ def test_eight_machines_four_workers() -> None:
     result = analyze(sim.readings, site)
     _check_schema(result, site)
     s = score(sim.truth, result)
-    # Measured: zone 0.9942, task 0.9905, F1 0.972, state 0.9999, lag MAE 1.9 s.
-    assert s.zone_accuracy >= 0.992
+    # Measured: zone 0.9891, task 0.9901, F1 0.971, state 0.9999, lag MAE 4.19 s (per-visit
+    # model pooled in time: zone 0.9942, lag 1.9 s; this lag holds for minutes).
+    assert s.zone_accuracy >= 0.987
     assert s.task_accuracy >= 0.985
     assert s.task_macro_f1 >= 0.96
     assert s.machine_state_accuracy >= 0.999
-    assert s.lag_mae_s <= 2.3
+    assert s.lag_mae_s <= 4.6
 
 
 def test_rssi_only_eight_machines_body_shadowing() -> None:

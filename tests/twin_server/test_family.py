@@ -62,8 +62,10 @@ def test_draws_cover_the_documented_ranges(draws):
             assert min(xs) >= 0 and min(ys) >= 0
         for r in d.site.receivers:
             assert 1.0 <= r.position[2] <= 3.0
-            near = min(_segment_distance(r.position[0], r.position[1], [list(q) for q in m.zone])
-                       for m in d.site.machines)
+            near = min(
+                _segment_distance(r.position[0], r.position[1], [list(q) for q in m.zone])
+                for m in d.site.machines
+            )
             assert near <= 4.0 + 0.05, (d.seed, r.id, near)
 
 
@@ -107,8 +109,9 @@ def test_lost_and_overtaken_reports(pilot_site):
     base = fixed_scenario(pilot_site, 6, hours=3.0, sensing="locator", lag_process="per_move")
     import dataclasses
 
-    loose = dataclasses.replace(base, params=dataclasses.replace(base.params, locator_keep_order=False,
-                                                                  locator_loss_share=0.2))
+    loose = dataclasses.replace(
+        base, params=dataclasses.replace(base.params, locator_keep_order=False, locator_loss_share=0.2)
+    )
     sim = simulate_scenario(loose)
     zones = sim.readings[sim.readings["kind"] == "zone"]
     truth_changes = sum(1 for z in sim.truth.worker_zones)
@@ -137,8 +140,11 @@ def test_dropouts_cut_the_device_rows(pilot_site):
 
 
 def test_a_family_draw_simulates_and_routes_leave_u_cells():
-    seed = next(s for s in TUNING_SEEDS if draw_scenario(s).facts["layout"] == "u_cells"
-                and len(draw_scenario(s).site.machines) <= 8)
+    seed = next(
+        s
+        for s in TUNING_SEEDS
+        if draw_scenario(s).facts["layout"] == "u_cells" and len(draw_scenario(s).site.machines) <= 8
+    )
     draw = draw_scenario(seed, hours=1.0)
     sim = simulate_scenario(draw)
     assert len(sim.readings) > 1000

@@ -51,7 +51,8 @@ def start_server(site_path: Path, broker_port: int, influx_url: str, data_dir: P
     proc = subprocess.Popen(
         [PY, "-m", "twin_server", "serve", "--site", str(site_path), "--broker", f"127.0.0.1:{broker_port}",
          "--influx", influx_url, "--influx-db", "live", "--data-dir", str(data_dir), "--port", str(port),
-         "--analysis-interval", "1", "--derived-interval", "1", "--log-level", "WARNING"],
+         "--analysis-interval", "1", "--derived-interval", "1", "--log-level", "WARNING",
+         "--clock-tolerance", "0"],  # a simulated shift of 2023 replayed: simulated time
         cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     wait_for(lambda: get(f"http://127.0.0.1:{port}/health")["broker"]["connected"], 30, "server up")

@@ -56,7 +56,8 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
     for b in range(bins):
         sel = idx == b
         if sel.any():
-            out.append(Bin(b / bins, (b + 1) / bins, int(sel.sum()), float(c[sel].mean()), float(ok[sel].mean())))
+            out.append(Bin(b / bins, (b + 1) / bins, int(sel.sum()), float(c[sel].mean()),
+                           float(ok[sel].mean())))
     return out
 
 

@@ -39,6 +39,33 @@ class AnalysisParams:
     rssi_sigma_db: float = 5.0
     #: Locator lag search range, seconds.
     max_lag_s: float = 150.0
+    #: Locator lag model: ``"per_move"`` (each reported change its own lag, from its own
+    #: evidence; :mod:`twin_server.analysis.move_lag`) or ``"visits"`` (per-visit estimates
+    #: pooled with neighbours in time; :mod:`twin_server.analysis.lag`).
+    lag_model: str = "per_move"
+    #: Per-move lag: largest lag considered, seconds (the pilot saw 85 s).
+    move_max_lag_s: float = 240.0
+    #: Per-move lag: a worker entering a machine's zone arrived this long (mean of an
+    #: exponential prior) before the first event there, seconds.
+    arrival_scale_s: float = 40.0
+    #: Locator + RSSI: RSSI leads the zones (where it is confident) when it places the presence
+    #: events this much more often than the locator moved by the typical lag does.
+    rssi_lead_margin: float = 0.05
+    #: ... or when it places at least this share of them whatever the locator does.
+    rssi_trusted: float = 0.95
+    #: Where RSSI leads, seconds whose RSSI zone posterior is at least this take RSSI's zone.
+    rssi_sure: float = 0.9
+    #: Per-move lag: a report is dropped as stale (overtaken) when that raises the log evidence
+    #: by more than this (nats); 0 keeps every report.
+    lag_drop_gain: float = 12.0
+    #: Per-move lag: put a free worker at a machine where presence events are explained by no
+    #: worker's zone (a lost locator report, a locator outage).
+    repair_unexplained: bool = True
+    #: Per-move lag: log-likelihood a presence event takes from every other zone (nats).
+    presence_penalty: float = 12.0
+    #: Per-move lag: weight of the RSSI zone posterior when RSSI names the right machine at
+    #: (nearly) every presence event (less when it does so less often, none below half).
+    rssi_lag_weight: float = 0.5
     #: Typical time from entering a machine's zone to the first machine-side event there.
     arrival_delay_s: float = 3.5
     #: The RSSI zone path changes this much before the true zone change on average (its

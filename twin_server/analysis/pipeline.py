@@ -11,6 +11,7 @@ from twin_server.analysis import events as ev
 from twin_server.analysis import fingerprint_zones as fp
 from twin_server.analysis import lag as lg
 from twin_server.analysis import machine_state as ms
+from twin_server.analysis import move_lag as mv
 from twin_server.analysis import position_smoother as psm
 from twin_server.analysis import priors as pr
 from twin_server.analysis import radio_fit as rf
@@ -82,12 +83,28 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     lags: list[BeaconLag] = []
     visit_diag: dict[str, list[list[float]]] = {}
     diag["lag_visits"] = visit_diag
+    owns = {w: attribute_anchors(anchors, w, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
+            for w in loc_streams}
+    press_cells = [(int(grid.index(pr.t)), site.machine_ids.index(pr.machine)) for pr in presses]
+    tracks = per_move_tracks(loc_streams, owns, rssi_est, grid, p, none_code + 1,
+                             diag, press_cells) \
+        if p.lag_model == "per_move" else {}
     for w in site.workers:
         rz_est = rssi_est.get(w.id)
         rssi_codes = rz_est.zone if rz_est is not None else None
-        if w.id in loc_streams:
+        if w.id in loc_streams and p.lag_model == "per_move":
+            track = tracks[w.id]
+            zones[w.id], conf[w.id] = track.codes, track.confidence
+            if rz_est is not None:
+                # Before the locator's first report: RSSI (true time) where it hears the beacon.
+                before = track.codes < 0
+                zones[w.id] = np.where(before, rz_est.zone, track.codes)
+                conf[w.id] = np.where(before, rz_est.posterior.max(axis=1), track.confidence)
+            segs = mv.lag_segments(track, grid.start, window_end)
+            lags += [BeaconLag(w.id, lag, s, e) for s, e, lag in segs]
+        elif w.id in loc_streams:
             lt, lc = loc_streams[w.id]
-            own = attribute_anchors(anchors, w.id, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
+            own = owns[w.id]
             visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
                                    max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s,
                                    rssi_lead_s=p.rssi_lag_lead_s)
@@ -119,6 +136,33 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
             conf[w.id] = np.zeros(grid.n)
 
+    if tracks and rssi_est:
+        # Which source places the presence events better: the locator (moved by the typical
+        # lag, not fitted to the events) or RSSI? Where RSSI is clearly better (a locator
+        # losing reports or down), or places nearly all of them, confident RSSI seconds lead
+        # (the per-move track is tied to the locator's sequence of reports, RSSI is not).
+        guess = diag.get("lag_first_guess_s") or p.default_lag_s
+        shifted = {w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1)
+                   for w, (lt, lc) in loc_streams.items()}
+        own = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
+        a_loc, n_ev = mv.event_accuracy(shifted, own)
+        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own)
+        diag["events_placed"] = {"locator": round(a_loc, 3), "rssi": round(a_rssi, 3), "events": n_ev}
+        if n_ev >= 10 and a_rssi >= min(p.rssi_trusted, max(0.8, a_loc + p.rssi_lead_margin)):
+            for w in own:
+                sure = rssi_est[w].posterior.max(axis=1) >= p.rssi_sure
+                zones[w] = np.where(sure, rssi_est[w].zone, zones[w])
+                conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
+            diag["zones_led_by"] = "rssi"
+    if p.lag_model == "per_move" and loc_streams and p.repair_unexplained:
+        # Events no worker's zone explains (a lost report, a locator outage) place a worker.
+        reports = {w: {int(c): grid.index(lt[lc == c]) for c in np.unique(lc)}
+                   for w, (lt, lc) in loc_streams.items()}
+        diag["zone_cells_repaired"] = mv.repair_unexplained(
+            zones, conf, anchors, none_code, report_cells=reports,
+            rssi_post={w: e.posterior for w, e in rssi_est.items()},
+        )
+
     # 4. tasks
     say("analyze: tasks")
     task_rows = classify_tasks(site, grid, states, zones, presses, jigs, p)
@@ -139,6 +183,57 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     result.beacon_lag = lags
     result.extra["analysis"] = diag
     return result
+
+
+def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns: dict[str, list[lg.Anchor]],
+                    rssi_est: dict[str, rz.ZoneEstimate], grid: Grid, p: AnalysisParams, n_z: int,
+                    diag: dict, press_cells: list[tuple[int, int]]) -> dict[str, mv.LocatorTrack]:
+    """Every worker's locator track, each move's lag its own (:mod:`move_lag`).
+
+    RSSI evidence is weighted by how often RSSI names the right machine at the presence
+    events (pooled over workers); how much neighbouring moves share their lag is fitted on
+    all workers' well-determined moves together (one locator system), then each track is
+    recomputed with it. ``diag["lag_moves"][worker]`` lists ``[report time, lag, lag IQR]``
+    per reported change (a wide IQR: the move had no evidence of its own).
+    """
+    if not loc_streams:
+        return {}
+    weight = mv.rssi_weight([(rssi_est[w].posterior, [(a.k, a.code) for a in owns[w]])
+                             for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
+    evidence = {}
+    for w in loc_streams:
+        pairs = [(a.k, a.code) for a in owns[w]]
+        ev = mv.presence_evidence(pairs, grid.n, n_z, p.presence_penalty)
+        if weight > 0 and w in rssi_est:
+            ev += mv.rssi_evidence(rssi_est[w].posterior, weight)
+        evidence[w] = (ev, pairs)
+
+    # The lag prior starts at the median entry lag read off the recording (report minus first press).
+    guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
+    start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
+
+    def track(w: str, rho: float, pmf: np.ndarray, final: bool) -> mv.LocatorTrack:
+        ev, pairs = evidence[w]
+        return mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
+                                none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
+                                lag_pmf=pmf, drop_gain=p.lag_drop_gain if final else 0.0,
+                                iterations=0 if final else mv.LAG_EM_ITERATIONS)
+
+    # First pass: each worker's lag distribution (EM), every move on its own; then how much
+    # neighbouring moves share their lag, pooled; last, each track with both (no refit).
+    first = {w: track(w, 0.0, start_pmf, final=False) for w in loc_streams}
+    near = np.concatenate([t.neighbour_pairs[0] for t in first.values()])
+    far = np.concatenate([t.neighbour_pairs[1] for t in first.values()])
+    rho = mv.fit_share(near, far)
+    out = {w: track(w, rho, first[w].lag_pmf, final=True) for w in loc_streams}
+    diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
+    diag["lag_neighbour_share"] = round(rho, 3)
+    diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
+    diag["lag_reports_dropped"] = {w: t.dropped for w, t in out.items()}
+    diag["lag_moves"] = {w: [[round(float(a), 1), round(float(b), 1), round(float(c), 1)]
+                             for a, b, c in zip(t.report_t, t.lag_s, t.lag_iqr_s, strict=True)]
+                         for w, t in out.items()}
+    return out
 
 
 def _t(grid: Grid, k: int, window_end: float) -> float:

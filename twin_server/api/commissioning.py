@@ -63,14 +63,26 @@ class CommissioningTracker:
     offsets : callable
         The ingest's device clock offsets (``Ingest.clock.estimates()``: ``"site/device"`` ->
         ``{"offset_s", ...}``); none without ingest.
+    clock_suspects : callable
+        Devices whose readings carry a time far from their arrival
+        (``Ingest.clock_suspects.snapshot()``: ``"site/device"`` -> ``{"readings", "offset_s"}``).
+    delivery : callable
+        ``delivery(device, since_ns)``: the device's sequence gaps
+        (:meth:`twin_server.delivery.Delivery.device_summary`), or None.
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
-                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
+                 simulated: str | None = None) -> None:
         self.site = site
+        self.simulated = simulated  # the demo's agents replay a simulated shift
         self.journal = journal
         self.clock_ns = clock_ns
         self.offsets = offsets
+        self.clock_suspects = clock_suspects
+        self.delivery = delivery
         self._lock = threading.Lock()
         # Readings already in the journal when the server started are not commissioning.
         self._last_id = journal.max_id()
@@ -129,6 +141,7 @@ class CommissioningTracker:
         """The site's commissioning document (optionally one machine only), after a refresh."""
         statuses = {(s["site"], s["device"]): s for s in self.journal.device_status()}
         offsets = self.offsets()
+        suspects = self.clock_suspects()
         with self._lock:
             self._refresh()
             now = self.clock_ns()
@@ -144,7 +157,10 @@ class CommissioningTracker:
                     "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
                     "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset))
+                suspect = suspects.get(f"{self.site.site}/{device}") if device else None
+                gaps = self.delivery(device, session.started_ns) if device else None
+                machines.append(machine_view(self.site, m, session, status, now, offset, suspect, gaps,
+                                             self.simulated))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
                 "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
@@ -221,5 +237,15 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         ingest = getattr(ctx, "ingest", None)  # started in the app's lifespan, after this
         return ingest.clock.estimates() if ingest is not None else {}
 
-    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets)
+    def suspects() -> dict[str, dict[str, Any]]:
+        ingest = getattr(ctx, "ingest", None)
+        return ingest.clock_suspects.snapshot() if ingest is not None else {}
+
+    def delivery(device: str, since_ns: int) -> dict[str, Any] | None:
+        tracker = getattr(ctx, "delivery", None)  # started in the app's lifespan, after this
+        return tracker.device_summary(device, since_ns) if tracker is not None else None
+
+    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
+                                                   clock_suspects=suspects, delivery=delivery,
+                                                   simulated=ctx.settings.extra.get("simulated_clock"))
     app.include_router(router)

@@ -86,8 +86,13 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def draw_conditions(rng: np.random.Generator, site: Site, hours: float, sensing: str | None = None,
-                    lag_process: str | None = None) -> tuple[SimParams, str, dict[str, Any]]:
+def draw_conditions(
+    rng: np.random.Generator,
+    site: Site,
+    hours: float,
+    sensing: str | None = None,
+    lag_process: str | None = None,
+) -> tuple[SimParams, str, dict[str, Any]]:
     """Radio, lag, behaviour and sensing for a site, as ``(params, sensing, facts)``.
 
     Ranges: RSSI at 1 m -75 .. -45 dBm, exponent 1.6 .. 3.5, per-receiver offsets up to
@@ -98,8 +103,11 @@ def draw_conditions(rng: np.random.Generator, site: Site, hours: float, sensing:
     pauses 5 .. 20-120 s, cart trips 0 .. 40 %, tool-crib trips 0 .. 30 %, leaving 5 .. 120 s
     after the restart, 0 .. 15 % forgotten presses, 0 .. 50 % bouncing.
     """
-    sensing = sensing or str(rng.choice(SENSINGS, p=[0.3, 0.3, 0.4]))
-    lag_process = lag_process or str(rng.choice(LAG_PROCESSES, p=[0.2, 0.4, 0.2, 0.2]))
+    # Always drawn, then overridden: forcing one choice leaves the rest of the draw alone.
+    drawn_sensing = str(rng.choice(SENSINGS, p=[0.3, 0.3, 0.4]))
+    sensing = sensing or drawn_sensing
+    drawn_process = str(rng.choice(LAG_PROCESSES, p=[0.2, 0.4, 0.2, 0.2]))
+    lag_process = lag_process or drawn_process
     adv_hz = math.exp(_u(rng, math.log(1.0), math.log(10.0)))
     loss = _u(rng, 0.1, 0.8)
     links = max(1, len(site.workers) * len(site.receivers))
@@ -167,8 +175,11 @@ def _draw_shift(rng: np.random.Generator) -> dict[str, Any]:
             breaks.append({"start": f"{b0 // 60:02d}:{b0 % 60:02d}", "end": f"{b1 // 60:02d}:{b1 % 60:02d}"})
             last_end = b1
     end = start_min + length_min
-    return {"start": f"{start_min // 60:02d}:{start_min % 60:02d}", "end": f"{end // 60:02d}:{end % 60:02d}",
-            "breaks": breaks}
+    return {
+        "start": f"{start_min // 60:02d}:{start_min % 60:02d}",
+        "end": f"{end // 60:02d}:{end % 60:02d}",
+        "breaks": breaks,
+    }
 
 
 def _draw_dropouts(rng: np.random.Generator, site: Site, t0: float, t1: float, sensing: str) -> list[Dropout]:
@@ -189,8 +200,9 @@ def _draw_dropouts(rng: np.random.Generator, site: Site, t0: float, t1: float, s
     return out
 
 
-def draw_scenario(seed: int, *, hours: float | None = None, sensing: str | None = None,
-                  lag_process: str | None = None) -> Scenario:
+def draw_scenario(
+    seed: int, *, hours: float | None = None, sensing: str | None = None, lag_process: str | None = None
+) -> Scenario:
     """One draw of the family (deterministic per ``seed``).
 
     Parameters
@@ -206,29 +218,45 @@ def draw_scenario(seed: int, *, hours: float | None = None, sensing: str | None 
     layout = draw_layout(rng, site_id=f"family-{seed}")
     layout.site_dict["shift"] = _draw_shift(rng)
     site = layout.site()
-    hours = hours if hours is not None else _u(rng, 2.0, 4.0)
+    drawn_hours = _u(rng, 2.0, 4.0)
+    hours = hours if hours is not None else drawn_hours
     params, sensing, facts = draw_conditions(rng, site, hours, sensing, lag_process)
     shift_len_h = _shift_hours(site)
     start = default_start(site) + 60.0 * round(_u(rng, 0.0, max(0.0, shift_len_h - hours)) * 60.0)
     t1 = start + hours * 3600.0
     dropouts = _draw_dropouts(rng, site, start, t1, sensing)
     facts.update(layout.facts)
-    facts.update(hours=round(hours, 3), lag_process=params.lag_process if params.locator else None,
-                 dropouts=len(dropouts))
+    facts.update(
+        hours=round(hours, 3),
+        lag_process=params.lag_process if params.locator else None,
+        dropouts=len(dropouts),
+    )
     return Scenario(seed, site, params, hours, start, sensing, layout.via, dropouts, facts)
 
 
-def fixed_scenario(site: Site, seed: int, *, hours: float = 8.0, sensing: str | None = None,
-                   lag_process: str | None = None, start: float | None = None,
-                   via: dict[str, list[tuple[float, float]]] | None = None) -> Scenario:
+def fixed_scenario(
+    site: Site,
+    seed: int,
+    *,
+    hours: float = 8.0,
+    sensing: str | None = None,
+    lag_process: str | None = None,
+    start: float | None = None,
+    via: dict[str, list[tuple[float, float]]] | None = None,
+) -> Scenario:
     """The family's conditions (radio, lag, behaviour, dropouts) drawn for a given site."""
     rng = np.random.default_rng([seed, 78])
     params, sensing, facts = draw_conditions(rng, site, hours, sensing, lag_process)
     t0 = default_start(site) if start is None else start
     dropouts = _draw_dropouts(rng, site, t0, t0 + hours * 3600.0, sensing)
-    facts.update(hours=hours, machines=len(site.machines), workers=len(site.workers),
-                 receivers=len(site.receivers), lag_process=params.lag_process if params.locator else None,
-                 dropouts=len(dropouts))
+    facts.update(
+        hours=hours,
+        machines=len(site.machines),
+        workers=len(site.workers),
+        receivers=len(site.receivers),
+        lag_process=params.lag_process if params.locator else None,
+        dropouts=len(dropouts),
+    )
     return Scenario(seed, site, params, hours, t0, sensing, dict(via or {}), dropouts, facts)
 
 

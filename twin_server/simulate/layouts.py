@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site, parse_site
 
 __all__ = ["LAYOUT_KINDS", "RECEIVER_MOUNTS", "Layout", "draw_layout", "place_receivers"]
@@ -165,18 +166,51 @@ def _u_cells(rng: np.random.Generator, n: int) -> tuple[list[_Spot], dict, dict]
         for j in range(n_side[0]):
             s = _jitter(rng, size)
             y = y_front + 1.0 + block * (j + 0.5)
-            spots.append(_Spot(x_left + s["zone_d"] / 2, y, 1.0, 0.0, s["zone_w"], s["zone_d"], s["gap_m"],
-                               s["foot_w"], s["foot_d"]))
+            spots.append(
+                _Spot(
+                    x_left + s["zone_d"] / 2,
+                    y,
+                    1.0,
+                    0.0,
+                    s["zone_w"],
+                    s["zone_d"],
+                    s["gap_m"],
+                    s["foot_w"],
+                    s["foot_d"],
+                )
+            )
         for j in range(n_back):
             s = _jitter(rng, size)
             x = x_left + zd + 0.3 + block * (j + 0.5) + (inner_w - 2 * zd - 0.6 - n_back * block) / 2
-            spots.append(_Spot(x, y_back - s["zone_d"] / 2, 0.0, -1.0, s["zone_w"], s["zone_d"], s["gap_m"],
-                               s["foot_w"], s["foot_d"]))
+            spots.append(
+                _Spot(
+                    x,
+                    y_back - s["zone_d"] / 2,
+                    0.0,
+                    -1.0,
+                    s["zone_w"],
+                    s["zone_d"],
+                    s["gap_m"],
+                    s["foot_w"],
+                    s["foot_d"],
+                )
+            )
         for j in range(n_side[1]):
             s = _jitter(rng, size)
             y = y_front + 1.0 + block * (j + 0.5)
-            spots.append(_Spot(x_left + inner_w - s["zone_d"] / 2, y, -1.0, 0.0, s["zone_w"], s["zone_d"],
-                               s["gap_m"], s["foot_w"], s["foot_d"]))
+            spots.append(
+                _Spot(
+                    x_left + inner_w - s["zone_d"] / 2,
+                    y,
+                    -1.0,
+                    0.0,
+                    s["zone_w"],
+                    s["zone_d"],
+                    s["gap_m"],
+                    s["foot_w"],
+                    s["foot_d"],
+                )
+            )
         for i in range(first, len(spots)):
             via[i] = [(round(mouth[0], 3), round(y_front, 3)), (round(mouth[0], 3), round(mouth[1], 3))]
         x0 = x_left + inner_w + depth - zd + float(rng.uniform(1.0, 3.0))
@@ -200,8 +234,17 @@ def _scattered(rng: np.random.Generator, n: int) -> tuple[list[_Spot], dict, dic
         s = _jitter(rng, size)
         free_angle = rng.random() < 0.3
         ang = float(rng.uniform(0, 2 * math.pi)) if free_angle else float(rng.integers(4)) * math.pi / 2
-        sp = _Spot(float(rng.uniform(0, width)), float(rng.uniform(0, depth)), math.cos(ang), math.sin(ang),
-                   s["zone_w"], s["zone_d"], s["gap_m"], s["foot_w"], s["foot_d"])
+        sp = _Spot(
+            float(rng.uniform(0, width)),
+            float(rng.uniform(0, depth)),
+            math.cos(ang),
+            math.sin(ang),
+            s["zone_w"],
+            s["zone_d"],
+            s["gap_m"],
+            s["foot_w"],
+            s["foot_d"],
+        )
         mx, my = sp.middle()
         # The aisle point in front of the zone must be free too: keep 2.5 m in front clear.
         ok = all(_apart(sp, o, mx, my) for o in spots)
@@ -212,9 +255,11 @@ def _scattered(rng: np.random.Generator, n: int) -> tuple[list[_Spot], dict, dic
 
 def _apart(sp: _Spot, o: _Spot, mx: float, my: float) -> bool:
     """Blocks 1 m apart, and each zone's aisle point (2 m in front) clear of the other zone."""
-    return (math.hypot(mx - o.middle()[0], my - o.middle()[1]) >= sp.radius() + o.radius() + 1.0
-            and math.hypot(sp.cx + 2.0 * sp.ux - o.cx, sp.cy + 2.0 * sp.uy - o.cy) >= 0.5 * o.zone_w + 1.5
-            and math.hypot(o.cx + 2.0 * o.ux - sp.cx, o.cy + 2.0 * o.uy - sp.cy) >= 0.5 * sp.zone_w + 1.5)
+    return (
+        math.hypot(mx - o.middle()[0], my - o.middle()[1]) >= sp.radius() + o.radius() + 1.0
+        and math.hypot(sp.cx + 2.0 * sp.ux - o.cx, sp.cy + 2.0 * sp.uy - o.cy) >= 0.5 * o.zone_w + 1.5
+        and math.hypot(o.cx + 2.0 * o.ux - sp.cx, o.cy + 2.0 * o.uy - sp.cy) >= 0.5 * sp.zone_w + 1.5
+    )
 
 
 def _segment_distance(px: float, py: float, poly: list[list[float]]) -> float:
@@ -341,11 +386,18 @@ def draw_layout(
         sp.cy += dy
         mx, my = sp.machine_xy()
         mid = f"M{i + 1}"
-        machines.append({
-            "id": mid, "name": f"Machine {i + 1}", "position": [round(mx, 3), round(my, 3)],
-            "rotation_deg": sp.rotation_deg(), "footprint": [round(sp.foot_w, 2), round(sp.foot_d, 2)],
-            "zone": sp.zone(), "device": f"pi-{mid.lower()}", "sensors": [dict(s) for s in _SENSORS],
-        })
+        machines.append(
+            {
+                "id": mid,
+                "name": f"Machine {i + 1}",
+                "position": [round(mx, 3), round(my, 3)],
+                "rotation_deg": sp.rotation_deg(),
+                "footprint": [round(sp.foot_w, 2), round(sp.foot_d, 2)],
+                "zone": sp.zone(),
+                "device": vocab.default_machine_device(mid),
+                "sensors": [dict(s) for s in _SENSORS],
+            }
+        )
     for r in receivers:
         r["position"][0] = round(r["position"][0] + dx, 3)
         r["position"][1] = round(r["position"][1] + dy, 3)
@@ -356,22 +408,35 @@ def draw_layout(
         "name": f"Drawn shop ({kind}, {n} machines, {n_w} workers)",
         "timezone": "Asia/Tokyo",
         "machines": machines,
-        "workers": [{"id": f"W{j + 1}", "name": f"Operator {j + 1}", "beacon": f"b-{j + 1:02d}"}
-                    for j in range(n_w)],
+        "workers": [
+            {"id": f"W{j + 1}", "name": f"Operator {j + 1}", "beacon": f"b-{j + 1:02d}"} for j in range(n_w)
+        ],
         "receivers": receivers,
         "locators": ["tagsys"],
     }
     if outline:
         site["floor"] = [round(max(xs) + dx + 1.5, 2), round(max(ys) + dy + 1.5, 2)]
     near = _receiver_distances(spots, receivers)
-    facts.update(layout=kind, machines=n, workers=n_w, receivers=n_rx, receiver_mount=mount,
-                 receiver_mounts={m: mounts.count(m) for m in RECEIVER_MOUNTS if m in mounts},
-                 zones_without_receiver_within_2m=sum(d > 2.0 for d in near),
-                 nearest_receiver_m=[round(d, 2) for d in near], floor_outline=outline)
+    facts.update(
+        layout=kind,
+        machines=n,
+        workers=n_w,
+        receivers=n_rx,
+        receiver_mount=mount,
+        receiver_mounts={m: mounts.count(m) for m in RECEIVER_MOUNTS if m in mounts},
+        zones_without_receiver_within_2m=sum(d > 2.0 for d in near),
+        nearest_receiver_m=[round(d, 2) for d in near],
+        floor_outline=outline,
+    )
     return Layout(site, via, facts)
 
 
 def _receiver_distances(spots: list[_Spot], receivers: list[dict[str, Any]]) -> list[float]:
     """Per zone, the floor distance from its edge to the nearest receiver, metres."""
-    return [min((_segment_distance(r["position"][0], r["position"][1], sp.zone()) for r in receivers),
-                default=math.inf) for sp in spots]
+    return [
+        min(
+            (_segment_distance(r["position"][0], r["position"][1], sp.zone()) for r in receivers),
+            default=math.inf,
+        )
+        for sp in spots
+    ]

@@ -1,0 +1,182 @@
+"""Accuracy regression on a small fixed subset of the scenario family, one test per figure.
+
+The draws are tuning draws (``TUNING_SEEDS``; the accuracy report uses other, fresh draws)
+with at most 5 machines, cut to 1.5 h so the module stays fast. Each threshold sits a
+little under what was measured when it was set (in the comment), so a regression in lag
+estimation, zones, tasks or the guardrail fails here. Every figure is also compared with a
+naive method on the same recording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from twin_server.analysis import AnalysisParams, analyze
+from twin_server.baselines import (
+    locator_shift_result,
+    naive_median_lag,
+    strongest_receiver_result,
+    task_worker_accuracy,
+    zone_accuracy_after_moves,
+)
+from twin_server.evaluate import BASELINE_SHIFT_S, score
+from twin_server.simulate.family import TUNING_SEEDS, draw_scenario, fixed_scenario, simulate_scenario
+
+#: Small tuning draws: every sensing, every lag process, kept and overtaken report order,
+#: sensor dropouts (seeds from TUNING_SEEDS; see the module docstring).
+DRAWS = (1046, 1052, 1056, 1068, 1070, 1075, 1090, 1096)
+HOURS = 1.5
+
+
+@pytest.fixture(scope="module")
+def runs():
+    out = []
+    for seed in DRAWS:
+        assert seed in TUNING_SEEDS
+        draw = draw_scenario(seed, hours=HOURS)
+        sim = simulate_scenario(draw)
+        out.append((draw, sim, analyze(sim.readings, draw.site)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def per_move(pilot_site):
+    """The pilot under independent per-move lag, with RSSI; the same recording without RSSI."""
+    draw = fixed_scenario(pilot_site, 7, hours=3.0, sensing="both", lag_process="per_move")
+    sim = simulate_scenario(draw)
+    no_rssi = sim.readings[sim.readings["kind"] != "rssi"].reset_index(drop=True)
+    return draw, sim, no_rssi
+
+
+def naive_zone(draw, sim) -> dict[str, float]:
+    """Zone accuracy of every naive method that the recording allows."""
+    truth, readings, site = sim.truth, sim.readings, draw.site
+    out = {}
+    if draw.params.locator:
+        for name, shift in (
+            ("raw", 0.0),
+            ("30 s", BASELINE_SHIFT_S),
+            ("median lag", naive_median_lag(readings, site)),
+        ):
+            out[name] = score(
+                truth, locator_shift_result(truth, readings, site, shift), zones_only=True
+            ).zone_accuracy
+    if draw.params.rssi:
+        out["strongest receiver"] = score(
+            truth, strongest_receiver_result(truth, readings, site), zones_only=True
+        ).zone_accuracy
+    return out
+
+
+def test_guardrail_draws_below_their_best_naive_baseline(runs):
+    """The target is none; measured: 3 of these 8 draws (1046 by 0.016, 1070 by 0.011, 1090 by
+    0.010), each losing to a constant shift of a lag that barely moves (docs/accuracy.md)."""
+    below = {}
+    for draw, sim, res in runs:
+        got = score(sim.truth, res, zones_only=True).zone_accuracy
+        naive = naive_zone(draw, sim)
+        best = max(naive.values())
+        if got < best:
+            below[draw.seed] = best - got
+    assert len(below) <= 3, below
+    assert max(below.values(), default=0.0) <= 0.025, below
+
+
+def test_zone_accuracy(runs):
+    acc = [score(sim.truth, res, zones_only=True).zone_accuracy for _d, sim, res in runs]
+    # Measured: mean 0.934, worst 0.793 (1052, RSSI only).
+    assert np.mean(acc) >= 0.925
+    assert min(acc) >= 0.78
+
+
+def test_zone_accuracy_after_moves(runs):
+    got, fixed = [], []
+    for draw, sim, res in runs:
+        if not draw.params.locator:
+            continue
+        got.append(zone_accuracy_after_moves(sim.truth, res))
+        shifted = locator_shift_result(sim.truth, sim.readings, draw.site, BASELINE_SHIFT_S)
+        fixed.append(zone_accuracy_after_moves(sim.truth, shifted))
+    # Measured: 0.878 mean; the pilot's fixed 30 s shift 0.895 on the same draws: the target
+    # (>= 0.93, and above every naive method) is not met here (docs/accuracy.md).
+    assert np.mean(got) >= 0.865
+    assert np.mean(got) >= np.mean(fixed) - 0.025
+
+
+def test_per_move_lag_locator_only(per_move):
+    """Cause 1: under independent per-move lag, each move's own evidence beats pooling visits."""
+    draw, sim, no_rssi = per_move
+    mae = score(sim.truth, analyze(no_rssi, draw.site), zones_only=True).lag_mae_s
+    pooled = score(
+        sim.truth, analyze(no_rssi, draw.site, params=AnalysisParams(lag_model="visits")), zones_only=True
+    ).lag_mae_s
+    # Measured: 12.5 s per move, 15.3 s with visits pooled in time.
+    assert mae <= 14.0
+    assert mae < pooled
+
+
+def test_per_move_lag_with_rssi_never_worse(per_move):
+    draw, sim, no_rssi = per_move
+    with_rssi = score(sim.truth, analyze(sim.readings, draw.site)).lag_mae_s
+    without = score(sim.truth, analyze(no_rssi, draw.site)).lag_mae_s
+    # Measured: 8.6 s with RSSI, 12.5 s without (target <= 5 s with RSSI: not met).
+    assert with_rssi <= 9.5
+    assert with_rssi <= without
+
+
+def test_lag_per_process(runs):
+    by_process: dict[str, list[float]] = {}
+    for draw, sim, res in runs:
+        if draw.params.locator:
+            by_process.setdefault(draw.lag_process, []).append(score(sim.truth, res).lag_mae_s)
+    assert set(by_process) == {"stretches", "per_move", "drift", "outliers"}
+    # Measured (mean per process): stretches 12.7 s, per_move 8.7 s, drift 7.2 s, outliers 32.0 s.
+    means = {k: np.mean(v) for k, v in by_process.items()}
+    assert means["per_move"] <= 9.5 and means["drift"] <= 8.5, means
+    assert means["stretches"] <= 14.0 and means["outliers"] <= 35.0, means
+
+
+def test_task_accuracy_and_macro_f1(runs):
+    s = [score(sim.truth, res) for _d, sim, res in runs]
+    # Measured: task 0.981, macro-F1 0.923 (target 0.93 not met; 1070: 0.747).
+    assert np.mean([x.task_accuracy for x in s]) >= 0.975
+    assert np.mean([x.task_macro_f1 for x in s]) >= 0.91
+
+
+def test_task_worker_attribution(runs):
+    got = [task_worker_accuracy(sim.truth, res) for _d, sim, res in runs]
+    got = [g for g in got if g is not None]
+    # Measured: 0.872 (1052, RSSI only with zones far off: 0.0; the others 0.98 .. 1.0).
+    assert np.mean(got) >= 0.86
+
+
+def test_zone_confidence_is_lower_where_the_zone_is_wrong(runs):
+    """The per-move posterior says where it is unsure: wrong seconds carry less confidence."""
+    from twin_server.evaluate import label_grid, score_times
+
+    right, wrong = [], []
+    for draw, sim, res in runs:
+        if not draw.params.locator:
+            continue
+        times = score_times(sim.truth.window_start, sim.truth.window_end)
+        for w in draw.site.worker_ids:
+            t = label_grid(
+                [(z.start, z.end, z.zone) for z in sim.truth.worker_zones if z.worker == w], times, "?"
+            )
+            mine = [z for z in res.worker_zones if z.worker == w]
+            r = label_grid([(z.start, z.end, z.zone) for z in mine], times, "?")
+            c = label_grid([(z.start, z.end, z.confidence or 0.0) for z in mine], times, np.nan)
+            right += list(c[t == r])
+            wrong += list(c[t != r])
+    assert np.nanmean(wrong) < np.nanmean(right) - 0.05
+
+
+def test_regression_draws_are_what_they_claim(runs):
+    kinds = {(d.sensing, d.lag_process) for d, _s, _r in runs}
+    assert {"locator", "rssi", "both"} <= {k[0] for k in kinds}
+    assert any(not d.params.locator_keep_order for d, _s, _r in runs)
+    assert any(d.dropouts for d, _s, _r in runs)
+    assert dataclasses.is_dataclass(runs[0][0].params)

@@ -1,0 +1,80 @@
+"""Per-move lag model (twin_server.analysis.move_lag) on hand-made locator streams."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin_server.analysis.align import make_grid
+from twin_server.analysis.move_lag import (
+    locator_track,
+    neighbour_share,
+    presence_evidence,
+    repair_unexplained,
+)
+
+NONE = 2  # zones: M0, M1, none
+
+
+def _stream(changes: list[tuple[float, int]], lags: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    t = np.array([c[0] + lag for c, lag in zip(changes, lags, strict=True)])
+    return t, np.array([c[1] for c in changes])
+
+
+def test_each_move_gets_its_own_lag_from_its_own_event():
+    grid = make_grid(0.0, 4000.0)
+    # Entries into M0 / M1 at these true times, each with a press 3 s later; exits to none.
+    changes = [(100.0, 0), (700.0, NONE), (1000.0, 1), (1600.0, NONE), (2000.0, 0), (2600.0, NONE)]
+    lags = [11.0, 20.0, 85.0, 15.0, 6.0, 24.0]  # the pilot's jumps: 11 s, then 85 s, then 6 s
+    t, z = _stream(changes, lags)
+    anchors = [(int(c[0] + 3), c[1]) for c in changes if c[1] != NONE]
+    ev = presence_evidence(anchors, grid.n, 3)
+    tr = locator_track(t, z, ev, grid, anchors=anchors, none_code=NONE)
+    entries = [j for j, c in enumerate(tr.report_code) if c != NONE]
+    got = tr.lag_s[entries]
+    want = np.array([11.0, 85.0, 6.0])
+    # An event only bounds the lag from below (the worker arrived before it): a few seconds off.
+    assert np.all(np.abs(got - want) <= 7.0), got
+    # Pinned entries are confident; exits without evidence are not.
+    exits = [j for j, c in enumerate(tr.report_code) if c == NONE]
+    assert tr.lag_iqr_s[entries].max() < tr.lag_iqr_s[exits].min()
+    # Per-second zones follow the true times closely.
+    truth = np.full(grid.n, NONE)
+    for (a, code), (b, _c) in zip(changes, [*changes[1:], (4000.0, NONE)], strict=True):
+        truth[int(a) : int(b)] = code
+    assert np.mean(tr.codes[150:] == truth[150:]) > 0.97
+
+
+def test_a_repeated_zone_report_restores_the_lost_exit():
+    grid = make_grid(0.0, 3000.0)
+    # M0, (exit to none lost), M0 again: the worker must have left in between.
+    t = np.array([120.0, 1500.0])
+    z = np.array([0, 0])
+    anchors = [(105, 0), (1480, 0)]
+    ev = presence_evidence(anchors, grid.n, 3)
+    # Evidence that the worker was away in the middle (e.g. RSSI): none around 800 s.
+    ev[700:900, 0] -= 0.5
+    tr = locator_track(t, z, ev, grid, anchors=anchors, none_code=NONE)
+    assert list(tr.report_code) == [0, NONE, 0]
+    assert (tr.codes[750:850] == NONE).mean() > 0.9
+
+
+def test_neighbour_share_follows_the_data():
+    rng = np.random.default_rng(0)
+    r = np.cumsum(rng.uniform(60, 200, 80))
+    pmf = np.full(241, 1 / 241)
+    iqr = np.full(80, 2.0)
+    constant = np.repeat(rng.uniform(8, 40, 8), 10) + rng.normal(0, 1, 80)
+    independent = rng.choice([20.0, 17.0, 15.0, 11.0, 85.0, 6.0, 24.0, 11.0], 80)
+    assert neighbour_share(r, constant, iqr, pmf, 1.0) > 0.7
+    assert neighbour_share(r, independent, iqr, pmf, 1.0) < 0.3
+
+
+def test_unexplained_events_place_the_free_worker():
+    zones = {"W1": np.full(1000, NONE), "W2": np.full(1000, 1)}
+    conf = {w: np.ones(1000) for w in zones}
+    changed = repair_unexplained(zones, conf, [(400, 0), (500, 0)], NONE)
+    assert changed > 100
+    assert (zones["W1"][400:501] == 0).all() and (zones["W2"] == 1).all()
+    assert conf["W1"][450] < 1.0
+    # An event some zone already explains changes nothing.
+    assert repair_unexplained(zones, conf, [(450, 0)], NONE) == 0
