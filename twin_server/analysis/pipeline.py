@@ -76,8 +76,9 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     zone_names = [*site.machine_ids, "none"]
     none_code = len(site.machine_ids)
     anchors = presence_anchors(presses, jigs, states, site, grid, press_delay_s=p.press_delay_s)
-    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag)
     loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
+    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag,
+                                   unpinned=set(loc_streams))
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
     lags: list[BeaconLag] = []
@@ -198,14 +199,14 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     """
     if not loc_streams:
         return {}
-    weight = mv.rssi_weight([(rssi_est[w].posterior, [(a.k, a.code) for a in owns[w]])
+    weight = mv.rssi_weight([(rz.local_evidence(rssi_est[w]), [(a.k, a.code) for a in owns[w]])
                              for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
     evidence = {}
     for w in loc_streams:
         pairs = [(a.k, a.code) for a in owns[w]]
         ev = mv.presence_evidence(pairs, grid.n, n_z, p.presence_penalty)
         if weight > 0 and w in rssi_est:
-            ev += mv.rssi_evidence(rssi_est[w].posterior, weight)
+            ev += mv.rssi_evidence(rz.local_evidence(rssi_est[w]), weight)
         evidence[w] = (ev, pairs)
 
     # The lag prior starts at the median entry lag read off the recording (report minus first press).
@@ -370,14 +371,16 @@ def locator_streams(zone: pd.DataFrame | None, site: Site,
 
 
 def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams,
-                        anchors: list[tuple[int, int]],
-                        diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
+                        anchors: list[tuple[int, int]], diag: dict[str, object],
+                        unpinned: set[str] | None = None) -> dict[str, rz.ZoneEstimate]:
     """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers.
 
     The path-loss model is fitted from the recording (:func:`radio_fit.fit_radio`), with the
     presence events as labelled seconds, unless a survey gives it (``rssi_p0_by_receiver``) or
     a survey map replaces it (``survey_map``). Each presence event is then given to the worker
-    most probably at that machine and pins that worker's zone at that second.
+    most probably at that machine and pins that worker's zone at that second, except for the
+    ``unpinned`` workers (those with a locator stream: the lag model weighs RSSI against the
+    locator by how well each places the events, which pinned RSSI would always win).
     """
     if rssi is None or not site.receivers:
         return {}
@@ -402,6 +405,7 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
     else:
         model = rf.fit_radio(mats, events, fgrid, p.beacon_height_m)
         clamps = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
+        clamps = {w: None if w in (unpinned or set()) else c for w, c in clamps.items()}
     diag["rssi_model"] = {"exponent": round(model.exponent, 2), "body_loss_db": round(model.body_loss_db, 1),
                           "sigma_db": round(model.sigma_db, 2), "labelled_windows": model.labelled_windows,
                           "level_dbm": {w: [round(float(v), 1) for v in lv]

@@ -277,26 +277,35 @@ def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid:
 
 
 def zone_probabilities_at(rssi: np.ndarray, worker: str, model: RadioModel, grid: FloorGrid,
-                          beacon_height_m: float, seconds: np.ndarray) -> np.ndarray:
+                          beacon_height_m: float, seconds: np.ndarray | None = None,
+                          chunk: int = 4096) -> np.ndarray:
     """Zone probabilities ``(len(seconds), Z)`` from each second's pooled window alone.
 
-    Zones equally likely a priori, positions within a zone by the fitted occupancy. Cheap and
-    coarse: used to decide which worker a presence event belongs to.
+    Zones equally likely a priori, positions within a zone by the fitted occupancy, no
+    smoothing over time: cheap and coarse (it decides which worker a presence event belongs
+    to), and evidence that may be multiplied over seconds. ``seconds`` default: all.
     """
     n_r = len(grid.receivers)
     win = model.window_s
     ld = np.tile(grid.log_distance(beacon_height_m).reshape(-1, n_r), (model.facings, 1))
     sh = grid.shadow(model.facings).reshape(-1, n_r)
-    mu = model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh
-    s_rr, s_r, s_w = rssi_stats(rssi, win)
-    s_rr, s_r, s_w = s_rr[seconds], s_r[seconds], s_w[seconds]
-    scale = 1.0 / (2 * model.sigma_db**2 * np.sqrt(win))
-    ll = -(s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T) * scale
-    like = np.exp(ll - ll.max(axis=1, keepdims=True)) @ model.occupancy
-    silent = s_w.sum(axis=1) == 0
-    like[silent] = 0.0
-    like[silent, -1] = 1.0
-    return like / np.maximum(like.sum(axis=1, keepdims=True), 1e-300)
+    mu = (model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh).astype(np.float32)
+    mu2 = (mu * mu).T
+    occ = model.occupancy.astype(np.float32)
+    _s_rr, s_r, s_w = rssi_stats(rssi, win)
+    seconds = np.arange(len(rssi)) if seconds is None else np.asarray(seconds)
+    scale = np.float32(1.0 / (2 * model.sigma_db**2 * np.sqrt(win)))
+    out = np.empty((len(seconds), len(grid.zones)))
+    for a in range(0, len(seconds), chunk):
+        sec = seconds[a:a + chunk]
+        sr, sw = s_r[sec].astype(np.float32), s_w[sec].astype(np.float32)
+        ll = (2 * sr @ mu.T - sw @ mu2) * scale  # the s_rr term is the same for every state
+        like = np.exp(ll - ll.max(axis=1, keepdims=True)) @ occ
+        silent = sw.sum(axis=1) == 0
+        like[silent] = 0.0
+        like[silent, -1] = 1.0
+        out[a:a + chunk] = like / np.maximum(like.sum(axis=1, keepdims=True), 1e-30)
+    return out
 
 
 

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 #: a whole pooling window (a beacon near any receiver is heard several times a second).
 SILENCE_PENALTY = 2.0
 SILENCE_WINDOW_S = 5
+#: Weight of each second's RSSI log-likelihood in the smoother: neighbouring seconds' errors are
+#: correlated (slow fading, the body's facing), so they are not independent looks.
+EVIDENCE_WEIGHT = 0.5
 
 
 def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str],
@@ -175,6 +178,10 @@ class ZoneEstimate:
     zones: list[str]
     p0_dbm: float
     body_loss_db: float = 0.0
+    #: ``(T, Z)`` each second's zone probabilities from its own pooled window alone (zones
+    #: equally likely, no smoothing over time): evidence that may be multiplied over seconds,
+    #: unlike ``posterior``, which already holds every other second's evidence.
+    evidence: np.ndarray | None = None
 
     @property
     def confidence(self) -> np.ndarray:
@@ -220,7 +227,7 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
     log_d = grid.log_distance(beacon_height_m)
     shadow = grid.shadow(facings)
     zone_cost = (SILENCE_PENALTY * (1.0 - grid.zone_share[:, -1])).astype(np.float32)  # (cells,)
-    scale = np.float32(1.0 / (2 * model.sigma_db**2))
+    scale = np.float32(EVIDENCE_WEIGHT / (2 * model.sigma_db**2))
     shape = (facings, *grid.shape)
     tracks = []
     for w, rssi in mats.items():
@@ -251,5 +258,15 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
         else:
             zone[:] = -1
         level = float(np.median(model.level_dbm[w]))
-        out[w] = ZoneEstimate(zone, post, grid.zones, level, model.body_loss_db)
+        local = None
+        if model.occupancy is not None:
+            from twin_server.analysis.radio_fit import zone_probabilities_at
+
+            local = zone_probabilities_at(rssi, w, model, grid, beacon_height_m)
+        out[w] = ZoneEstimate(zone, post, grid.zones, level, model.body_loss_db, local)
     return out
+
+
+def local_evidence(est: ZoneEstimate) -> np.ndarray:
+    """Per-second zone evidence of an estimate: ``evidence`` when it has one, else ``posterior``."""
+    return est.evidence if est.evidence is not None else est.posterior
