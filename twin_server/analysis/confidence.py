@@ -3,9 +3,12 @@
 A confidence is calibrated when, among the seconds given a confidence near ``c``, a share near
 ``c`` is right. :func:`reliability` bins seconds by confidence and :func:`expected_calibration_error`
 summarises the gaps (weighted by the bins' sizes). :func:`calibrate` maps the smoother's raw
-zone probability to a calibrated one with a monotone table (:data:`CALIBRATION`) fitted by
-isotonic regression on the simulator family's tuning draws (``bench/analyze/calibration.py``
-prints it); it is checked, never fitted, on the report draws and on real data.
+zone probability to a calibrated one with a monotone table fitted by isotonic regression on the
+simulator family's tuning draws (``bench/analyze/calibration.py`` prints the tables); it is
+checked, never fitted, on other draws and on real data. :func:`zone_confidence` applies the
+table of the worker's zone source (:data:`TABLES`: ``rssi`` for RSSI-only workers, ``locator``
+for workers with a locator stream) and gives seconds without any estimate (no packet heard
+yet, shown as ``none``) the share of such seconds that were right (:data:`NOT_HEARD`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,32 @@ import numpy as np
 
 #: ``(raw, calibrated)`` knots of the monotone map (linear in between, clamped at the ends).
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
+#: Per zone source, the fitted monotone map (``bench/analyze/calibration.py``).
+TABLES: dict[str, tuple[tuple[float, float], ...]] = {}
+#: Per zone source, the confidence of a second without any estimate (shown as ``none``).
+NOT_HEARD: dict[str, float] = {}
 
 
 def calibrate(raw: np.ndarray, table: tuple[tuple[float, float], ...] = CALIBRATION) -> np.ndarray:
     """Calibrated confidence of raw zone probabilities (monotone, piecewise linear)."""
     xs, ys = zip(*table, strict=True)
     return np.interp(np.asarray(raw, dtype="float64"), xs, ys)
+
+
+def zone_confidence(raw: np.ndarray, codes: np.ndarray, source: str) -> np.ndarray:
+    """Calibrated per-second confidence of one worker's zones.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        ``(T,)`` raw zone probability of the chosen zone.
+    codes : numpy.ndarray
+        ``(T,)`` zone codes; negative = no estimate (reported as ``none``).
+    source : str
+        ``rssi`` or ``locator`` (see :data:`TABLES`); an unknown source keeps the raw values.
+    """
+    out = calibrate(raw, TABLES.get(source, CALIBRATION))
+    return np.where(np.asarray(codes) < 0, NOT_HEARD.get(source, 0.0), out)
 
 
 @dataclass(frozen=True)

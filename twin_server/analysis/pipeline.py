@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from twin_server.analysis import confidence as cf
 from twin_server.analysis import events as ev
 from twin_server.analysis import fingerprint_zones as fp
 from twin_server.analysis import lag as lg
@@ -163,6 +164,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             zones, conf, anchors, none_code, report_cells=reports,
             rssi_post={w: e.posterior for w, e in rssi_est.items()},
         )
+
+    conf = {w: cf.zone_confidence(conf[w], zones[w], "locator" if w in loc_streams else "rssi") for w in conf}
 
     # 4. tasks
     say("analyze: tasks")
@@ -411,7 +414,13 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
                           "level_dbm": {w: [round(float(v), 1) for v in lv]
                                         for w, lv in model.level_dbm.items()},
                           "cell_m": round(fgrid.cell_m, 2)}
-    return rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps)
+    est = rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps)
+    naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
+    placed_model = rz.events_placed([e.zone for e in est.values()], events)
+    placed_naive = rz.events_placed(list(naive.values()), events)
+    diag["rssi_events_placed"] = {"model": round(placed_model[0], 3), "naive": round(placed_naive[0], 3),
+                                  "events": placed_model[1]}
+    return est
 
 
 def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], model: rf.RadioModel,

@@ -71,6 +71,7 @@ class FitSettings:
     sigma_start_db: float = 4.0
     switch_per_s: float = 0.02
     occupancy_pseudo: float = 3.0  # windows' worth of uniform occupancy per zone
+    labelled_weight: float = 30.0  # weight of a labelled window in the level, offset, exponent fit
     facings: int = 4
 
 
@@ -226,16 +227,21 @@ def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid:
             # Joint posterior of (zone, state): gamma[z] * occupancy[s, z] * lik[s] / zl[z].
             ratio = gamma / np.maximum(zl, 1e-300)  # (T, Z)
             q = lik * (ratio @ occupancy.T)  # (T, S)
+            occ_r = q.T @ s_w  # (S, R)
+            wsum = q.T @ s_r
+            # The noise from every window alike; the geometry mostly from the labelled ones.
+            sse += float(np.sum(q.sum(axis=1) * s_rr) - 2 * np.sum(wsum * mu) + np.sum(occ_r * mu * mu))
+            n_obs += float(occ_r.sum())
+            if settings.labelled_weight != 1.0 and (lab >= 0).any():
+                q[lab >= 0] *= settings.labelled_weight
+                occ_r = q.T @ s_w
+                wsum = q.T @ s_r
             # Occupancy: machine zones learn from labelled windows only, none from all of them.
             mask_lab = lab >= 0
             m_lab = lik[mask_lab].T @ ratio[mask_lab]  # (S, Z)
             m_all = lik.T @ ratio[:, none]
             occ_new[:, :none] += occupancy[:, :none] * m_lab[:, :none]
             occ_new[:, none] += occupancy[:, none] * m_all
-            occ_r = q.T @ s_w  # (S, R)
-            wsum = q.T @ s_r
-            sse += float(np.sum(q.sum(axis=1) * s_rr) - 2 * np.sum(wsum * mu) + np.sum(occ_r * mu * mu))
-            n_obs += float(occ_r.sum())
             # Normal equations of sum occ * (mu - rssi)^2, mu = level_w + offset_r - n ld - B sh.
             for r in range(n_r):
                 idx = [wi, n_w + r, n_w + n_r, n_w + n_r + 1]

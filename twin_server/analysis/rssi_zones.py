@@ -270,3 +270,67 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
     """Per-second zone evidence of an estimate: ``evidence`` when it has one, else ``posterior``."""
     return est.evidence if est.evidence is not None else est.posterior
+
+
+#: The naive method's threshold: a second whose loudest receiver is weaker than this is ``none``.
+NAIVE_NONE_BELOW_DBM = -70.0
+
+
+def strongest_receiver_zones(rssi: np.ndarray, grid: FloorGrid, hold_s: int = 3,
+                             none_below_dbm: float = NAIVE_NONE_BELOW_DBM) -> np.ndarray:
+    """The naive zone path: each second, the zone nearest to the loudest receiver.
+
+    Parameters
+    ----------
+    rssi : numpy.ndarray
+        ``(T, R)`` per-second mean RSSI at each of ``grid.receivers`` (NaN = not heard).
+    grid : FloorGrid
+        Zones (their centroids from the cells' zone shares) and receivers.
+    hold_s : int
+        A second without packets keeps the previous answer for up to this many seconds.
+    none_below_dbm : float
+        A loudest receiver weaker than this means ``none``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T,)`` zone index (the last one is ``none``).
+    """
+    gx, gy = grid.centres()
+    share = grid.zone_share[:, :-1]
+    mass = np.maximum(share.sum(axis=0), 1e-12)
+    cx, cy = (gx.ravel() @ share) / mass, (gy.ravel() @ share) / mass
+    d = np.hypot(grid.receiver_xyz[:, 0, None] - cx[None, :], grid.receiver_xyz[:, 1, None] - cy[None, :])
+    zone_of = d.argmin(axis=1)  # (R,)
+    none = len(grid.zones) - 1
+    heard = np.isfinite(rssi).any(axis=1)
+    loud = np.where(np.isfinite(rssi), rssi, -np.inf)
+    best = loud.argmax(axis=1)
+    level = loud[np.arange(len(rssi)), best]
+    out = np.where(heard & (level >= none_below_dbm), zone_of[best], none)
+    idx = np.where(heard, np.arange(len(rssi)), -1)
+    last = np.maximum.accumulate(idx)
+    fill = ~heard & (last >= 0) & (np.arange(len(rssi)) - last <= hold_s)
+    out[fill] = out[last[fill]]
+    return out
+
+
+def events_placed(paths: list[np.ndarray], anchors: list[tuple[int, int]], near_s: tuple[int, int] = (10, 40),
+                  ) -> tuple[float, int]:
+    """Share of presence events whose machine some worker's zone path shows near (not at) the event.
+
+    Only seconds ``near_s[0]`` .. ``near_s[1]`` before or after the event count: at the event
+    itself the model's path is pinned by it, so that second says nothing about the model.
+    """
+    if not anchors or not paths:
+        return 0.0, 0
+    stack = np.stack(paths)  # (W, T)
+    n = stack.shape[1]
+    lo, hi = near_s
+    offs = np.concatenate([np.arange(-hi, -lo + 1), np.arange(lo, hi + 1)])
+    hits = 0
+    for k, z in anchors:
+        idx = k + offs
+        idx = idx[(idx >= 0) & (idx < n)]
+        hits += int((stack[:, idx] == z).any())
+    return hits / len(anchors), len(anchors)
