@@ -1,6 +1,7 @@
 """Accuracy of the analysis against the simulator's truth, beside the two baselines.
 
-Run: ``.venv/bin/python bench/analyze/accuracy.py [--seeds 10] [--hours 8]``
+Run: ``.venv/bin/python bench/analyze/accuracy.py [--seeds 10] [--hours 8] [--no-sim]
+[--no-fingerprint] [--family-rssi 20]``
 
 For both site sizes (the pilot's 3 machines / 2 workers, and a synthetic 8 machines /
 4 workers) and seeds 1..N it simulates a shift (5 % of presses forgotten, the simulator's
@@ -12,13 +13,19 @@ scored on the held-out second half). Last, the per-second zone accuracy from RSS
 the real ble_tetam tracks (``/work/shared/data/ble_tetam``, else the excerpt in
 ``tests/data/ble_tetam``), with the path-loss analysis and with the survey fingerprint map
 and the dataset's floor plan (settings chosen by leave-one-track-out cross-validation), alone
-and with a calibration walk made of the other tracks of a different shape. Prints markdown
-tables (docs/accuracy.md is made from them).
+and with a calibration walk made of the other tracks of a different shape, each track alone
+and all tracks as one session, beside always ``none`` and the strongest receiver.
+``--family-rssi N``: RSSI-only zone accuracy on the first N small tuning draws of the
+scenario family forced to RSSI-only sensing (1 h each) and on the pilot and 8 x 4 sites under
+the family's conditions, beside the strongest receiver. Prints markdown tables
+(docs/accuracy.md is made from them).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
 import statistics
 import sys
 import time
@@ -32,8 +39,10 @@ from twin_server.analysis.bleeval import load_occupancy, score_session, score_tr
 from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map, walk_survey_points
 from twin_server.analysis.priors import learn_priors
 from twin_server.analysis.rssi_zones import calibrate_from_survey
+from twin_server.baselines import strongest_receiver_result
 from twin_server.evaluate import baseline_results, score
 from twin_server.simulate import SimParams, simulate, synthetic_site
+from twin_server.simulate.family import TUNING_SEEDS, draw_scenario, fixed_scenario, simulate_scenario
 from twin_server.site import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +164,52 @@ def tetam(log, fingerprint: bool = True) -> list[dict]:
     return out
 
 
+def family_rssi(seeds: list[int], hours: float, jobs: int, log) -> list[str]:
+    """RSSI-only zone accuracy on tuning draws of the family forced to RSSI-only sensing.
+
+    Small draws (at most 8 machines and 4 workers) of ``TUNING_SEEDS`` and the pilot and 8 x 4
+    sites under the family's conditions; beside the strongest-receiver method on the same file.
+    """
+    small = [s for s in TUNING_SEEDS if _small(draw_scenario(s))][: len(seeds)]
+    work = [("family", s, hours) for s in small]
+    work += [(g, s, hours) for g in ("pilot", "8x4") for s in (101, 102)]
+    with mp.Pool(max(1, min(jobs, 2)), initializer=os.nice, initargs=(10,)) as pool:
+        rows = list(pool.imap_unordered(_rssi_draw, work))
+    for r in rows:
+        log(f"RSSI only {r}")
+    out = ["| draws | RSSI-only zone acc. mean (worst decile) | strongest receiver | below it | "
+           "every zone with a receiver within 2 m |", "|---|---|---|---|---|"]
+    for name in ("family", "pilot", "8x4"):
+        rs = [r for r in rows if r["group"] == name]
+        acc = [r["zone"] for r in rs]
+        near = [r["zone"] for r in rs if r["near_2m"]]
+        worst = sorted(acc)[len(acc) // 10]
+        below = sum(r["zone"] < r["naive"] for r in rs)
+        near_cell = f"{statistics.fmean(near):.3f} ({len(near)})" if near else "-"
+        out.append(f"| {name} ({len(rs)}) | {statistics.fmean(acc):.3f} ({worst:.3f}) | "
+                   f"{statistics.fmean(r['naive'] for r in rs):.3f} | {below} | {near_cell} |")
+    return out
+
+
+def _small(draw) -> bool:
+    return len(draw.site.machines) <= 8 and len(draw.site.workers) <= 4
+
+
+def _rssi_draw(job: tuple[str, int, float]) -> dict:
+    group, seed, hours = job
+    if group == "family":
+        draw = draw_scenario(seed, hours=hours, sensing="rssi")
+    else:
+        site = _sites()["3 machines / 2 workers (pilot)" if group == "pilot" else "8 machines / 4 workers"]
+        draw = fixed_scenario(site, seed, hours=hours, sensing="rssi")
+    sim = simulate_scenario(draw)
+    res = analyze(sim.readings, draw.site)
+    naive = strongest_receiver_result(sim.truth, sim.readings, draw.site)
+    return {"group": group, "seed": seed, "zone": score(sim.truth, res, zones_only=True).zone_accuracy,
+            "naive": score(sim.truth, naive, zones_only=True).zone_accuracy,
+            "near_2m": draw.facts.get("zones_without_receiver_within_2m", 1) == 0}
+
+
 def _family(track: str) -> str:
     """Track shape (``straight``, ``rectangular``, ``zigzagging``): a calibration walk never shares it."""
     return track.split("_")[0]
@@ -253,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--no-sim", action="store_true", help="only the ble_tetam part")
+    ap.add_argument("--family-rssi", type=int, default=0, metavar="N",
+                    help="also N small tuning draws forced to RSSI only (1 h each), and fixed sites")
+    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-fingerprint", action="store_true",
                     help="leave out the survey fingerprint rows of ble_tetam (their settings search is slow)")
     args = ap.parse_args(argv)
@@ -263,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(1, args.seeds + 1))
     res = {} if args.no_sim else run_sites(seeds, args.hours, log)
     print(markdown(res, tetam(log, not args.no_fingerprint), seeds, args.hours))
+    if args.family_rssi:
+        print("\n" + "\n".join(family_rssi(list(range(args.family_rssi)), 1.0, args.jobs, log)))
     return 0
 
 

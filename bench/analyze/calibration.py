@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-fit", action="store_true", help="only check the tables in the code")
+    ap.add_argument("--raw", type=Path,
+                    help="keep the fit draws' raw per-second rows in this .npz (reused if present)")
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "calibration.png")
     args = ap.parse_args(argv)
     seeds = small_tuning_seeds()
@@ -187,9 +189,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with mp.Pool(max(1, min(args.jobs, 2)), initializer=os.nice, initargs=(10,)) as pool:
         if not args.no_fit:
-            jobs = [("family", s, args.hours, sensing, True)
-                    for s in fit_seeds for sensing in ("rssi", "locator")]
-            rows = list(pool.imap_unordered(run, jobs))
+            if args.raw and args.raw.is_file():
+                got = np.load(args.raw, allow_pickle=True)
+                rows = list(got["rows"])
+            else:
+                jobs = [("family", s, args.hours, sensing, True)
+                        for s in fit_seeds for sensing in ("rssi", "locator")]
+                rows = list(pool.imap_unordered(run, jobs))
+                if args.raw:
+                    np.savez(args.raw, rows=np.array(rows, dtype=object))
             tables, not_heard = fit_tables(rows)
             print("TABLES = {")
             for src, tab in tables.items():
@@ -203,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 log("\n".join(reliability_lines(f"fit draws, {src}, raw", c, ok)))
             cf.TABLES.update(tables)
             cf.NOT_HEARD.update(not_heard)
+    # A new pool: its processes start after the tables are set.
+    with mp.Pool(max(1, min(args.jobs, 2)), initializer=os.nice, initargs=(10,)) as pool:
         jobs = [("family", s, args.hours, None, False) for s in check_seeds]
         jobs += [(g, s, args.hours, sensing, False) for g in ("pilot", "8x4")
                  for s in range(101, 101 + args.fixed) for sensing in ("rssi", "locator", "both")]
