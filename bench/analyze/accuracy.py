@@ -1,6 +1,7 @@
 """Accuracy of the analysis against the simulator's truth, beside the two baselines.
 
-Run: ``.venv/bin/python bench/analyze/accuracy.py [--seeds 10] [--hours 8]``
+Run: ``.venv/bin/python bench/analyze/accuracy.py [--seeds 10] [--hours 8] [--no-sim]
+[--no-fingerprint] [--family-rssi 20]``
 
 For both site sizes (the pilot's 3 machines / 2 workers, and a synthetic 8 machines /
 4 workers) and seeds 1..N it simulates a shift (5 % of presses forgotten, the simulator's
@@ -12,13 +13,19 @@ scored on the held-out second half). Last, the per-second zone accuracy from RSS
 the real ble_tetam tracks (``/work/shared/data/ble_tetam``, else the excerpt in
 ``tests/data/ble_tetam``), with the path-loss analysis and with the survey fingerprint map
 and the dataset's floor plan (settings chosen by leave-one-track-out cross-validation), alone
-and with a calibration walk made of the other tracks of a different shape. Prints markdown
-tables (docs/accuracy.md is made from them).
+and with a calibration walk made of the other tracks of a different shape, each track alone
+and all tracks as one session, beside always ``none`` and the strongest receiver.
+``--family-rssi N``: RSSI-only zone accuracy on the first N small tuning draws of the
+scenario family forced to RSSI-only sensing (1 h each) and on the pilot and 8 x 4 sites under
+the family's conditions, beside the strongest receiver. Prints markdown tables
+(docs/accuracy.md is made from them).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
 import statistics
 import sys
 import time
@@ -27,12 +34,15 @@ from pathlib import Path
 import pandas as pd
 
 from twin_server.analysis import AnalysisParams, analyze
-from twin_server.analysis.bleeval import load_occupancy, score_track, station_site
+from twin_server.analysis import confidence as cf
+from twin_server.analysis.bleeval import load_occupancy, score_session, score_track, station_site
 from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map, walk_survey_points
 from twin_server.analysis.priors import learn_priors
 from twin_server.analysis.rssi_zones import calibrate_from_survey
+from twin_server.baselines import strongest_receiver_result
 from twin_server.evaluate import baseline_results, score
 from twin_server.simulate import SimParams, simulate, synthetic_site
+from twin_server.simulate.family import TUNING_SEEDS, draw_scenario, fixed_scenario, simulate_scenario
 from twin_server.site import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +95,7 @@ def run_sites(seeds: list[int], hours: float, log) -> dict:
     return out
 
 
-def tetam(log) -> list[dict]:
+def tetam(log, fingerprint: bool = True) -> list[dict]:
     shared = Path("/work/shared/data/ble_tetam/tidy")
     if shared.is_dir():
         base = shared
@@ -105,19 +115,35 @@ def tetam(log) -> list[dict]:
         p0, n = calibrate_from_survey(survey, [r.id for r in site.receivers], site)
         for calib, params in (("survey-calibrated", AnalysisParams(rssi_p0_by_receiver=p0, rssi_exponent=n)),
                               ("self-fitted", AnalysisParams())):
-            secs = acc = 0.0
+            secs = acc = nones = naive = 0.0
             delays = []
             for tr in tracks:
                 s = score_track(pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"),
                                 site, params=params, zone_names={"aisle": "none"})
                 secs += s.seconds
                 acc += s.accuracy * s.seconds
+                nones += s.always_none * s.seconds
+                naive += s.naive * s.seconds
                 delays.append(s.delay_s)
-            row = {"receivers": label, "calibration": calib, "tracks": len(tracks), "seconds": int(secs),
-                   "accuracy": acc / secs, "delay_median_s": statistics.median(delays),
+            row = {"receivers": label, "calibration": f"{calib}, each track alone", "tracks": len(tracks),
+                   "seconds": int(secs), "accuracy": acc / secs, "always_none": nones / secs,
+                   "naive": naive / secs,
+                   "delay_median_s": statistics.median(delays),
                    "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
             log(f"ble_tetam {row}")
             out.append(row)
+            # The nine tracks as one recording (one session on one floor): the self-calibration
+            # sees all of it, as it does on a working floor watched for hours.
+            ses = score_session([(pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
+                                 for tr in tracks], site, params=params, zone_names={"aisle": "none"})
+            row = {"receivers": label, "calibration": f"{calib}, all tracks as one session",
+                   "tracks": len(tracks),
+                   "seconds": ses.seconds, "accuracy": ses.accuracy, "always_none": ses.always_none,
+                   "naive": ses.naive, "ece": cf.expected_calibration_error(ses.confidence, ses.correct)}
+            log(f"ble_tetam {row}")
+            out.append(row)
+    if not fingerprint:
+        return out
     site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64))
     data = {tr: (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
             for tr in tracks}
@@ -136,6 +162,52 @@ def tetam(log) -> list[dict]:
             log(f"ble_tetam {row}")
             out.append(row)
     return out
+
+
+def family_rssi(seeds: list[int], hours: float, jobs: int, log) -> list[str]:
+    """RSSI-only zone accuracy on tuning draws of the family forced to RSSI-only sensing.
+
+    Small draws (at most 8 machines and 4 workers) of ``TUNING_SEEDS`` and the pilot and 8 x 4
+    sites under the family's conditions; beside the strongest-receiver method on the same file.
+    """
+    small = [s for s in TUNING_SEEDS if _small(draw_scenario(s))][: len(seeds)]
+    work = [("family", s, hours) for s in small]
+    work += [(g, s, hours) for g in ("pilot", "8x4") for s in (101, 102)]
+    with mp.Pool(max(1, min(jobs, 2)), initializer=os.nice, initargs=(10,)) as pool:
+        rows = list(pool.imap_unordered(_rssi_draw, work))
+    for r in rows:
+        log(f"RSSI only {r}")
+    out = ["| draws | RSSI-only zone acc. mean (worst decile) | strongest receiver | below it | "
+           "every zone with a receiver within 2 m |", "|---|---|---|---|---|"]
+    for name in ("family", "pilot", "8x4"):
+        rs = [r for r in rows if r["group"] == name]
+        acc = [r["zone"] for r in rs]
+        near = [r["zone"] for r in rs if r["near_2m"]]
+        worst = sorted(acc)[len(acc) // 10]
+        below = sum(r["zone"] < r["naive"] for r in rs)
+        near_cell = f"{statistics.fmean(near):.3f} ({len(near)})" if near else "-"
+        out.append(f"| {name} ({len(rs)}) | {statistics.fmean(acc):.3f} ({worst:.3f}) | "
+                   f"{statistics.fmean(r['naive'] for r in rs):.3f} | {below} | {near_cell} |")
+    return out
+
+
+def _small(draw) -> bool:
+    return len(draw.site.machines) <= 8 and len(draw.site.workers) <= 4
+
+
+def _rssi_draw(job: tuple[str, int, float]) -> dict:
+    group, seed, hours = job
+    if group == "family":
+        draw = draw_scenario(seed, hours=hours, sensing="rssi")
+    else:
+        site = _sites()["3 machines / 2 workers (pilot)" if group == "pilot" else "8 machines / 4 workers"]
+        draw = fixed_scenario(site, seed, hours=hours, sensing="rssi")
+    sim = simulate_scenario(draw)
+    res = analyze(sim.readings, draw.site)
+    naive = strongest_receiver_result(sim.truth, sim.readings, draw.site)
+    return {"group": group, "seed": seed, "zone": score(sim.truth, res, zones_only=True).zone_accuracy,
+            "naive": score(sim.truth, naive, zones_only=True).zone_accuracy,
+            "near_2m": draw.facts.get("zones_without_receiver_within_2m", 1) == 0}
 
 
 def _family(track: str) -> str:
@@ -217,11 +289,17 @@ def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:
         if r["switch_free"]:
             lines.append(f"| {name} | {mode} | switch-free (held-out seeds) | {cells(r['switch_free'])} |")
     lines += ["", "| ble_tetam receivers | calibration | tracks | seconds | zone acc. (per second) |"
-              " delay, median | delay, mean abs |", "|---|---|---|---|---|---|---|"]
+              " always none | strongest receiver | ECE | delay, median | delay, mean abs |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def opt(t: dict, key: str, fmt: str) -> str:
+        return fmt.format(t[key]) if t.get(key) is not None else "-"
+
     for t in tet:
         lines.append(f"| {t['receivers']} | {t['calibration']} | {t['tracks']} | {t['seconds']} | "
-                     f"{100 * t['accuracy']:.1f} % | {t['delay_median_s']:+.0f} s "
-                     f"| {t['delay_abs_mean_s']:.1f} s |")
+                     f"{100 * t['accuracy']:.1f} % | {opt(t, 'always_none', '{:.1%}')} | "
+                     f"{opt(t, 'naive', '{:.1%}')} | {opt(t, 'ece', '{:.3f}')} | "
+                     f"{opt(t, 'delay_median_s', '{:+.0f} s')} | {opt(t, 'delay_abs_mean_s', '{:.1f} s')} |")
     return "\n".join(lines)
 
 
@@ -230,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--no-sim", action="store_true", help="only the ble_tetam part")
+    ap.add_argument("--family-rssi", type=int, default=0, metavar="N",
+                    help="also N small tuning draws forced to RSSI only (1 h each), and fixed sites")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-fingerprint", action="store_true",
+                    help="leave out the survey fingerprint rows of ble_tetam (their settings search is slow)")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -237,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = list(range(1, args.seeds + 1))
     res = {} if args.no_sim else run_sites(seeds, args.hours, log)
-    print(markdown(res, tetam(log), seeds, args.hours))
+    print(markdown(res, tetam(log, not args.no_fingerprint), seeds, args.hours))
+    if args.family_rssi:
+        print("\n" + "\n".join(family_rssi(list(range(args.family_rssi)), 1.0, args.jobs, log)))
     return 0
 
 

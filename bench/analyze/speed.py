@@ -6,7 +6,12 @@ Simulates in memory (not timed) and times ``analyze`` on the readings frame:
 
 * the pilot site (3 machines / 2 workers) for 8 h, 24 h and 7 days (target: 8 h < 2 s), and
   8 h with the per-visit lag model (the per-move model's cost in the same run);
-* synthetic sites of 3 and 30 machines (2 and 20 workers) for 2 h each.
+* synthetic sites of 3 and 30 machines (2 and 20 workers) for 2 h each;
+* the pilot site for 8 h with RSSI only (every zone from the self-calibrated RSSI model: the
+  path-loss fit from the recording's own events plus the position smoother; target < 2 s);
+* survey mode: one worker-hour of real BLE RSSI (the ble_tetam excerpt in ``tests/data``, its
+  track repeated to an hour) analysed with the survey fingerprint map (target <= 1 s per
+  worker-hour).
 
 Every time is also printed as a ratio against a yardstick measured in the same run
 (numpy sorting 10 million random floats) and per simulated hour, so growth is visible as
@@ -21,9 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from twin_server.analysis import AnalysisParams, analyze
-from twin_server.simulate import simulate, synthetic_site
+from twin_server.analysis.bleeval import rssi_frame, station_site
+from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map
+from twin_server.simulate import SimParams, simulate, synthetic_site
 from twin_server.site import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +48,41 @@ def yardstick_s() -> float:
     return best
 
 
-def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2, params=None) -> tuple[float, int]:
+def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2, params=None,
+                  sim_params: SimParams | None = None) -> tuple[float, int]:
     """Best wall time of ``analyze`` on a simulated recording, and its row count."""
-    sim = simulate(site, hours, seed)
+    sim = simulate(site, hours, seed, params=sim_params)
     frame = sim.readings
     del sim
     gc.collect()
     best = float("inf")
     for _ in range(repeat):
+        t0 = time.perf_counter()
+        analyze(frame, site, params=params)
+        best = min(best, time.perf_counter() - t0)
+    return best, len(frame)
+
+
+def time_survey_hour(repeat: int = 2) -> tuple[float, int]:
+    """Best wall time of ``analyze`` in survey mode on one worker-hour of real BLE RSSI."""
+    data = ROOT / "tests" / "data" / "ble_tetam"
+    receivers = pd.read_csv(data / "receivers.csv")
+    pis = receivers[receivers["alias"].str.endswith("0")]
+    site = station_site(receivers, dict(zip(pis["group"], pis["receiver_id"], strict=True)), "e78f135624ce",
+                        floor_m=(20.66, 17.64))
+    track = pd.read_csv(data / "rectangular_without_rotation_rssi.csv")
+    span = float(track["t_seconds"].max() - track["t_seconds"].min()) + 1.0
+    copies = int(np.ceil(3600.0 / span))
+    hour = pd.concat([track.assign(t_seconds=track["t_seconds"] + i * span) for i in range(copies)],
+                     ignore_index=True)
+    hour = hour[hour["t_seconds"] < track["t_seconds"].min() + 3600.0]
+    survey = pd.read_csv(data / "survey_points.csv").rename(columns={"rssi_mean": "rssi_dbm"})
+    fp = FingerprintParams()
+    params = AnalysisParams(survey_map=(build_map(survey, site, fp, (20.66, 17.64)), fp))
+    frame = rssi_frame(hour, site)
+    best = float("inf")
+    for _ in range(repeat):
+        params.survey_map[0].cache.clear()  # a fresh analysis, not the live server's window cache
         t0 = time.perf_counter()
         analyze(frame, site, params=params)
         best = min(best, time.perf_counter() - t0)
@@ -79,6 +114,15 @@ def main() -> None:
         dt, rows = time_analysis(synthetic_site(machines, workers), 2.0)
         print(f"| {machines} / {workers} | {rows:,} | {dt:.2f} s | {dt / (2 * machines):.3f} s "
               f"| {dt / ys:.1f} |", flush=True)
+    print("\nRSSI zones (target: 8 h pilot < 2 s; survey mode <= 1 s per worker-hour)")
+    print("| recording | readings | analyze | per worker-hour | x yardstick |")
+    print("|---|---|---|---|---|")
+    dt, rows = time_analysis(pilot, 8.0, sim_params=SimParams(locator=False))
+    print(f"| pilot 8 h, RSSI only, self-calibrated | {rows:,} | {dt:.2f} s | {dt / 16:.3f} s "
+          f"| {dt / ys:.1f} |", flush=True)
+    dt, rows = time_survey_hour()
+    print(f"| ble_tetam 1 worker-hour, survey fingerprint map | {rows:,} | {dt:.2f} s | {dt:.3f} s "
+          f"| {dt / ys:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from twin_server.analysis.fingerprint_zones import (
     zone_posterior,
 )
 from twin_server.analysis.rssi_zones import calibrate_from_survey
+from twin_server.evaluate import label_grid, score_times
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ble_tetam"
 BEACON = "e78f135624ce"
@@ -47,15 +48,16 @@ def test_survey_calibration_is_physical(tetam) -> None:
 def test_zone_accuracy_from_rssi_alone(tetam) -> None:
     """Per-second zone (station within 2.5 m, else none) from RSSI only, survey-calibrated.
 
-    Measured 0.70 on this track (about 0.83 over all nine tracks, see docs/accuracy.md);
-    the threshold sits just under it so a regression shows.
+    Measured 0.667 on this track (0.807 over all nine tracks, bench/analyze/accuracy.py; 0.714
+    and 0.829 before the smoother weighed each second's RSSI by one half, which the family's
+    RSSI-only draws need); the threshold sits just under it so a regression shows.
     """
     site, survey, rssi, zones = tetam
     p0, exponent = calibrate_from_survey(survey, [r.id for r in site.receivers], site)
     params = AnalysisParams(rssi_p0_by_receiver=p0, rssi_exponent=exponent)
     got = score_track(rssi, zones, site, params=params, zone_names={"aisle": "none"})
     assert got.seconds >= 80
-    assert got.accuracy >= 0.67
+    assert got.accuracy >= 0.65
     assert abs(got.delay_s) <= 3
 
 
@@ -187,3 +189,41 @@ def test_long_recordings_are_smoothed_in_cached_windows(tetam, monkeypatch) -> N
     assert len(computed) == 3  # of 5 windows, only 40-60, 60-80 and 80-84 s were smoothed again
     assert np.array_equal(again, zone_posterior(t, rec, val, fmap, fp, t0, n, window_s=20, margin_s=10))
     assert len(computed) == 3  # the same packets again: everything from the cache
+
+
+def test_a_session_of_tracks_self_fits_better_than_each_track(tetam) -> None:
+    """RSSI alone, no survey, no events: the two excerpt tracks (recorded 19 min apart on the
+    same floor) analysed as one recording fit the radio model on twice the data.
+
+    Measured: 0.678 per second pooled over both tracks as one session, 0.600 each alone
+    (all nine tracks as one session: 0.818, bench/analyze/accuracy.py); always ``none`` 0.38.
+    """
+    site, _, rssi, zones = tetam
+    walk = pd.read_csv(DATA / f"{WALK}_rssi.csv")
+    gt = pd.read_csv(DATA / f"{WALK}_gt.csv")
+    pis = pd.read_csv(DATA / "receivers.csv").query("alias.str.endswith('0')", engine="python")
+    d = np.hypot(gt["x_m"].to_numpy()[:, None] - pis["x_m"].to_numpy(),
+                 gt["y_m"].to_numpy()[:, None] - pis["y_m"].to_numpy())
+    near = np.where(d.min(axis=1) <= 2.5, pis["group"].to_numpy()[d.argmin(axis=1)], "aisle")
+    walk_zones = pd.DataFrame({"t_seconds": gt["t_seconds"], "zone": near})
+    tracks = [(rssi, zones), (walk, walk_zones)]
+
+    def pooled(results) -> float:
+        right = total = 0
+        for (rs, zs), res in zip(tracks, results, strict=True):
+            t = score_times(float(rs["t_seconds"].min()), float(rs["t_seconds"].max()))
+            zt = zs["t_seconds"].to_numpy(dtype="float64")
+            zl = np.array(["none" if z == "aisle" else z for z in zs["zone"].astype(str)], dtype=object)
+            pos = np.searchsorted(zt, t, side="right") - 1
+            truth = np.where(pos >= 0, zl[np.maximum(pos, 0)], "none")
+            pred = label_grid([(z.start, z.end, z.zone) for z in res.worker_zones], t, "none")
+            right += int((pred == truth).sum())
+            total += len(t)
+        return right / total
+
+    each = pooled([analyze(rssi_frame(rs, site), site) for rs, _ in tracks])
+    session = analyze(rssi_frame(pd.concat([rssi, walk]).sort_values("t_seconds"), site), site)
+    together = pooled([session, session])
+    assert together >= 0.64
+    assert together > each + 0.03
+    assert session.extra["analysis"]["rssi_model"]["labelled_windows"] == 0  # no events used

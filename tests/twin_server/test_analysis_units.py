@@ -139,18 +139,16 @@ def test_lag_segments_drift_towards_typical_in_long_silence() -> None:
 
 
 def test_body_shadow_weakens_receivers_behind() -> None:
-    from twin_server.analysis.rssi_zones import floor_model, with_body_shadow
+    from twin_server.analysis.position_smoother import floor_grid
     from twin_server.simulate import synthetic_site
 
-    fm = floor_model(synthetic_site(2, 1), cell_m=1.0)
-    shadowed = with_body_shadow(fm, 10.0, 2.0, facings=4)
-    c = len(fm.cell_zone)
-    assert len(shadowed.cell_zone) == 4 * c
-    assert (shadowed.cell_zone[:c] == fm.cell_zone).all()
-    extra_db = 20 * np.log10(shadowed.dist_m / np.tile(fm.dist_m, (4, 1)))  # 10 n log10, n = 2
-    assert extra_db.min() >= -1e-9 and extra_db.max() == pytest.approx(10.0, abs=0.5)
-    # Facing a receiver costs nothing towards it; with the back to it, the full loss.
-    assert with_body_shadow(fm, 0.0, 2.0) is fm
+    grid = floor_grid(synthetic_site(2, 1), cell_m=1.0)
+    share = grid.shadow(4)  # (F, NX, NY, R): 0 facing the receiver, 1 with the back to it
+    assert share.shape == (4, *grid.shape, 2)
+    assert share.min() >= -1e-9 and share.max() <= 1 + 1e-9
+    # Every cell and receiver: the four facings cover the front and the back (opposite facings
+    # sum to one).
+    assert np.allclose(share[0] + share[2], 1.0) and np.allclose(share[1] + share[3], 1.0)
 
 
 def test_keep_report_order_caps_a_lag_that_would_overtake() -> None:

@@ -117,6 +117,46 @@ class TrackScore:
     accuracy: float
     delay_s: float
     accuracy_at_delay: float
+    always_none: float = float("nan")  # the same seconds answered ``none``
+    naive: float = float("nan")  # strongest receiver -> nearest zone, ``none`` below -70 dBm
+
+
+def truth_at(zones: pd.DataFrame, times: np.ndarray, zone_names: dict[str, str] | None = None) -> np.ndarray:
+    """Truth label at each time from ``t_seconds, zone`` rows (each holds until the next)."""
+    mapping = zone_names or {}
+    zt = zones["t_seconds"].to_numpy(dtype="float64")
+    zl = np.array([mapping.get(z, z) for z in zones["zone"].astype(str)], dtype=object)
+    pos = np.searchsorted(zt, times, side="right") - 1
+    return np.where(pos >= 0, zl[np.maximum(pos, 0)], "none")
+
+
+def naive_zones(rssi: pd.DataFrame, site: Site, times: np.ndarray, *, none_below_dbm: float = -70.0,
+                hold_s: float = 3.0) -> np.ndarray:
+    """The naive method at each time: the zone nearest to the loudest receiver of that second.
+
+    Per second (``times`` are second centres) the mean RSSI of each receiver; the loudest one's
+    nearest zone (by zone centroid), ``none`` below ``none_below_dbm``; a second without
+    packets keeps the previous answer for up to ``hold_s``.
+    """
+    frame = rssi_frame(rssi, site)
+    pos = {r.id: np.asarray(r.position[:2], dtype="float64") for r in site.receivers}
+    cent = {m.id: np.asarray(m.zone, dtype="float64").mean(axis=0) for m in site.machines}
+    near = {r: min(cent, key=lambda m: float(np.linalg.norm(cent[m] - xy))) for r, xy in pos.items()}
+    k = np.floor(frame["t"].to_numpy(dtype="float64") - (times[0] - 0.5)).astype(np.int64)
+    per = pd.DataFrame({"k": k, "r": frame["source"].to_numpy(),
+                        "v": frame["value"].to_numpy(dtype="float64")})
+    per = per[(per["k"] >= 0) & (per["k"] < len(times))].groupby(["k", "r"])["v"].mean().reset_index()
+    out = np.full(len(times), "none", dtype=object)
+    last = -1e9
+    best = per.loc[per.groupby("k")["v"].idxmax()].set_index("k") if len(per) else per
+    for i in range(len(times)):
+        if i in best.index:
+            r, v = best.loc[i, "r"], float(best.loc[i, "v"])
+            out[i] = near[r] if v >= none_below_dbm else "none"
+            last = i
+        elif i - last <= hold_s:
+            out[i] = out[last]
+    return out
 
 
 def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
@@ -146,15 +186,7 @@ def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
     result = analyze(rssi_frame(rssi, site), site, params=params)
     times = score_times(result.window_start, result.window_end)
     pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
-    mapping = zone_names or {}
-    zt = zones["t_seconds"].to_numpy(dtype="float64")
-    zl = np.array([mapping.get(z, z) for z in zones["zone"].astype(str)], dtype=object)
-
-    def truth_at(t: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(zt, t, side="right") - 1
-        return np.where(pos >= 0, zl[np.maximum(pos, 0)], "none")
-
-    truth = truth_at(times)
+    truth = truth_at(zones, times, zone_names)
     pred = label_grid(pred_iv, times, "none")
     acc = float(np.mean(pred == truth))
     # Delay: estimate at t + d best matches truth at t.
@@ -164,4 +196,47 @@ def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
         a = float(np.mean(label_grid(pred_iv, times[inside] + d, "none") == truth[inside]))
         if a > best[0] + 1e-9:
             best = (a, d)
-    return TrackScore(seconds=len(times), accuracy=acc, delay_s=float(best[1]), accuracy_at_delay=best[0])
+    return TrackScore(seconds=len(times), accuracy=acc, delay_s=float(best[1]), accuracy_at_delay=best[0],
+                      always_none=float(np.mean(truth == "none")),
+                      naive=float(np.mean(naive_zones(rssi, site, times) == truth)))
+
+
+@dataclass
+class SessionScore:
+    """Per-second scores of tracks analysed together as one recording."""
+
+    seconds: int
+    accuracy: float
+    always_none: float
+    naive: float
+    confidence: np.ndarray  # per scored second, the reported interval confidence
+    correct: np.ndarray  # per scored second, whether the zone was right
+
+
+def score_session(tracks: list[tuple[pd.DataFrame, pd.DataFrame]], site: Site, *,
+                  params: AnalysisParams | None = None,
+                  zone_names: dict[str, str] | None = None) -> SessionScore:
+    """Analyse several tracks' RSSI as one recording and score each track's seconds.
+
+    A floor is watched for hours, so the self-calibration sees all of it at once; here the
+    tracks (``(rssi, zones)`` pairs as for :func:`score_track`, recorded on the same floor) are
+    concatenated, analysed once, and every track's own seconds are scored.
+    """
+    rssi = pd.concat([r for r, _ in tracks], ignore_index=True).sort_values("t_seconds", kind="stable")
+    result = analyze(rssi_frame(rssi, site), site, params=params)
+    pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
+    conf_iv = [(z.start, z.end, np.nan if z.confidence is None else z.confidence)
+               for z in result.worker_zones]
+    right, nones, naive, conf, ok = [], [], [], [], []
+    for rs, zs in tracks:
+        times = score_times(float(rs["t_seconds"].min()), float(rs["t_seconds"].max()))
+        truth = truth_at(zs, times, zone_names)
+        hit = label_grid(pred_iv, times, "none") == truth
+        right.append(hit)
+        ok.append(hit)
+        conf.append(label_grid(conf_iv, times, np.nan))
+        nones.append(truth == "none")
+        naive.append(naive_zones(rs, site, times) == truth)
+    cat = np.concatenate
+    return SessionScore(len(cat(right)), float(cat(right).mean()), float(cat(nones).mean()),
+                        float(cat(naive).mean()), cat(conf), cat(ok))

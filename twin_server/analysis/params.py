@@ -26,39 +26,17 @@ class AnalysisParams:
     min_state_s: float = 3.0
     #: Walking speed limit used by the RSSI smoother, m/s.
     max_speed_mps: float = 1.5
-    #: Grid of candidate floor positions for the RSSI likelihood, metres.
-    rssi_cell_m: float = 1.0
     #: Height of the carried beacon (chest pocket), metres.
     beacon_height_m: float = 1.2
-    #: Standard deviation of one second's mean RSSI about the path-loss model, dB.
-    rssi_sigma_db: float = 4.0
-    #: Log-distance path-loss prior (p0 refitted per beacon from the data).
-    rssi_p0_dbm: float = -60.0
-    rssi_exponent: float = 1.6
-    #: RSSI: largest extra loss when the wearer's body is between beacon and receiver, dB
-    #: (used as given when ``rssi_body_loss_choices_db`` is empty or p0 is not fitted), and
-    #: the number of facing directions the likelihood sums over.
-    rssi_body_loss_db: float = 0.0
-    rssi_facings: int = 4
-    #: RSSI: candidate body losses; among those that place the presence events in their
-    #: machine's zone (nearly) as well as the best, the one that makes all beacons' RSSI
-    #: most probable (marginal likelihood, positions and facings unknown) is used.
-    rssi_body_loss_choices_db: tuple[float, ...] = (0.0, 3.0, 6.0, 9.0, 12.0, 15.0)
-    #: RSSI: a candidate body loss is refused when it places more than this share (and more
-    #: than one) fewer of the presence events (someone is at machine M) in M's zone than
-    #: the best candidate.
-    rssi_anchor_slack: float = 0.01
-    #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey); skips fitting.
+    #: RSSI: use the presence events (presses, pressure excursions, restarts) as labelled
+    #: seconds when fitting the path-loss model, and to pin the zone of the worker they are
+    #: given to. Off: RSSI alone.
+    rssi_use_events: bool = True
+    #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey, see
+    #: ``rssi_zones.calibrate_from_survey``) with its exponent and noise; skips the fit.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)
-    #: RSSI: calibrate the path-loss level on presence events (switch presses, jig changes)
-    #: instead of the marginal-likelihood fit (off: on the simulator it was no better).
-    rssi_anchor_calibration: bool = False
-    #: RSSI: seconds over which the beacon is taken as still (likelihood pooling).
-    rssi_window_s: float = 5.0
-    #: RSSI: prior rate of zone changes per second in the zone HMM.
-    rssi_switch_per_s: float = 0.1
-    #: Refit the path-loss model from the data (EM-style) this many times.
-    rssi_fit_iterations: int = 2
+    rssi_exponent: float = 2.2
+    rssi_sigma_db: float = 5.0
     #: Locator lag search range, seconds.
     max_lag_s: float = 150.0
     #: Locator lag model: ``"per_move"`` (each reported change its own lag, from its own

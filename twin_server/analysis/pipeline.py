@@ -7,12 +7,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from twin_server.analysis import confidence as cf
 from twin_server.analysis import events as ev
 from twin_server.analysis import fingerprint_zones as fp
 from twin_server.analysis import lag as lg
 from twin_server.analysis import machine_state as ms
 from twin_server.analysis import move_lag as mv
+from twin_server.analysis import position_smoother as psm
 from twin_server.analysis import priors as pr
+from twin_server.analysis import radio_fit as rf
 from twin_server.analysis import rssi_zones as rz
 from twin_server.analysis import tasks as tk
 from twin_server.analysis.align import Grid, apply_clock_offsets, make_grid
@@ -74,8 +77,9 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     zone_names = [*site.machine_ids, "none"]
     none_code = len(site.machine_ids)
     anchors = presence_anchors(presses, jigs, states, site, grid, press_delay_s=p.press_delay_s)
-    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag)
     loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
+    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag,
+                                   unpinned=set(loc_streams))
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
     lags: list[BeaconLag] = []
@@ -117,7 +121,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
                 # Both: the lag-corrected locator is the more reliable at the zone level (RSSI
                 # flickers at zone edges); RSSI fills what the locator has not reported yet
                 # and, above, pins the locator's lag.
-                rssi_p = rz_est.posterior.max(axis=1)
+                rssi_p = rz_est.confidence
                 use_rssi = codes < 0
                 codes = np.where(use_rssi, rssi_codes, codes)
                 c = np.where(use_rssi, rssi_p, c)
@@ -128,7 +132,7 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
                                                       typical_lag_s=typical)]
         elif rz_est is not None:
             zones[w.id] = rz_est.zone
-            conf[w.id] = rz_est.posterior.max(axis=1)
+            conf[w.id] = rz_est.confidence
             # RSSI is stamped where it is received: no lag to estimate, none reported.
         else:
             zones[w.id] = np.full(grid.n, UNKNOWN_ZONE, dtype=np.int64)
@@ -160,6 +164,8 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             zones, conf, anchors, none_code, report_cells=reports,
             rssi_post={w: e.posterior for w, e in rssi_est.items()},
         )
+
+    conf = {w: cf.zone_confidence(conf[w], zones[w], "locator" if w in loc_streams else "rssi") for w in conf}
 
     # 4. tasks
     say("analyze: tasks")
@@ -196,14 +202,14 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     """
     if not loc_streams:
         return {}
-    weight = mv.rssi_weight([(rssi_est[w].posterior, [(a.k, a.code) for a in owns[w]])
+    weight = mv.rssi_weight([(rz.local_evidence(rssi_est[w]), [(a.k, a.code) for a in owns[w]])
                              for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
     evidence = {}
     for w in loc_streams:
         pairs = [(a.k, a.code) for a in owns[w]]
         ev = mv.presence_evidence(pairs, grid.n, n_z, p.presence_penalty)
         if weight > 0 and w in rssi_est:
-            ev += mv.rssi_evidence(rssi_est[w].posterior, weight)
+            ev += mv.rssi_evidence(rz.local_evidence(rssi_est[w]), weight)
         evidence[w] = (ev, pairs)
 
     # The lag prior starts at the median entry lag read off the recording (report minus first press).
@@ -390,64 +396,79 @@ def locator_streams(zone: pd.DataFrame | None, site: Site,
 
 
 def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams,
-                        anchors: list[tuple[int, int]],
-                        diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
+                        anchors: list[tuple[int, int]], diag: dict[str, object],
+                        unpinned: set[str] | None = None) -> dict[str, rz.ZoneEstimate]:
     """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers.
 
-    The path-loss level is calibrated on presence events (someone is at machine M): the
-    event goes to the beacon loudest at M's receiver then - a ranking that does not depend
-    on the level being calibrated. Without events it is fitted from the RSSI alone.
+    The path-loss model is fitted from the recording (:func:`radio_fit.fit_radio`), with the
+    presence events as labelled seconds, unless a survey gives it (``rssi_p0_by_receiver``) or
+    a survey map replaces it (``survey_map``). Each presence event is then given to the worker
+    most probably at that machine and pins that worker's zone at that second, except for the
+    ``unpinned`` workers (those with a locator stream: the lag model weighs RSSI against the
+    locator by how well each places the events, which pinned RSSI would always win).
     """
     if rssi is None or not site.receivers:
         return {}
     if p.survey_map is not None:
         return survey_zone_estimates(rssi, site, grid, p, diag)
-    fm = rz.floor_model(site, cell_m=p.rssi_cell_m, beacon_height_m=p.beacon_height_m,
-                        max_speed_mps=p.max_speed_mps, step_s=p.step_s)
+    fgrid = psm.floor_grid(site)
     worker_of = site.worker_by_beacon()
-    out: dict[str, rz.ZoneEstimate] = {}
-    p0s = {}
     mats: dict[str, np.ndarray] = {}
     for b, g in rssi.groupby("channel"):
         w = worker_of.get(str(b))
         if w is not None:
             mats[w] = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
-                                     fm.receivers, grid)
-    own = rssi_anchor_owners(mats, anchors, site, fm.receivers) if p.rssi_anchor_calibration else {}
-    body_loss, p0_centre, p0_span = p.rssi_body_loss_db, p.rssi_p0_dbm, 15.0
-    if p.rssi_body_loss_choices_db and not p.rssi_p0_by_receiver and p.rssi_fit_iterations > 0:
-        # One body loss for all beacons (and their pooled level: each beacon's own level is
-        # then searched near it).
-        window = max(1, round(p.rssi_window_s / p.step_s))
-        fits = rz.fit_body_loss(list(mats.values()), fm, p.rssi_exponent, p.rssi_sigma_db,
-                                list(p.rssi_body_loss_choices_db), facings=p.rssi_facings,
-                                window=window, centre=p.rssi_p0_dbm)
-        # Presence events label some seconds (the beacon loudest at the machine's receiver is
-        # at the machine): a loss that explains the RSSI better but misplaces those is refused.
-        labelled = rssi_anchor_owners(mats, anchors, site, fm.receivers)
-        hits = [rz.anchor_hits(list(mats.values()), [labelled[w] for w in mats],
-                               rz.with_body_shadow(fm, loss, p.rssi_exponent, p.rssi_facings), p0,
-                               p.rssi_exponent, p.rssi_sigma_db, window=window) for loss, p0, _ll in fits]
-        n_events = hits[0][1]
-        if n_events > 0:  # without labelled events the extra freedom is not taken
-            top = max(h for h, _n in hits)
-            allowed = max(1.0, p.rssi_anchor_slack * n_events)
-            ok = [f for f, (h, _n) in zip(fits, hits, strict=True) if top - h <= allowed]
-            body_loss, p0_centre, _ll = max(ok, key=lambda f: f[2])
-            p0_span = 5.0
-            diag["rssi_body_loss_check"] = {str(f[0]): h for f, (h, _n) in zip(fits, hits, strict=True)}
-            diag["rssi_body_loss_events"] = n_events
-    diag["rssi_body_loss_db"] = body_loss
-    for w, mat in mats.items():
-        est = rz.estimate_zones_rssi(mat, fm, p0_dbm=p0_centre, exponent=p.rssi_exponent,
-                                     sigma_db=p.rssi_sigma_db, fit_iterations=p.rssi_fit_iterations,
-                                     window_s=p.rssi_window_s, switch_per_s=p.rssi_switch_per_s,
-                                     step_s=p.step_s, p0_by_receiver=p.rssi_p0_by_receiver or None,
-                                     anchors=own.get(w) or None, body_loss_db=body_loss,
-                                     facings=p.rssi_facings, p0_span_db=p0_span)
-        out[w] = est
-        p0s[w] = round(est.p0_dbm, 1)
-    diag["rssi_p0_dbm"] = p0s
+                                     fgrid.receivers, grid)
+    if not mats:
+        return {}
+    events = anchors if p.rssi_use_events else []
+    if p.rssi_p0_by_receiver:
+        level = np.array([p.rssi_p0_by_receiver.get(r, np.nan) for r in fgrid.receivers])
+        level = np.where(np.isfinite(level), level, np.nanmedian(level))
+        model = rf.RadioModel({w: level for w in mats}, p.rssi_exponent, 0.0, p.rssi_sigma_db, 1)
+        clamps = {w: None for w in mats}
+    else:
+        model = rf.fit_radio(mats, events, fgrid, p.beacon_height_m)
+        clamps = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
+        clamps = {w: None if w in (unpinned or set()) else c for w, c in clamps.items()}
+    diag["rssi_model"] = {"exponent": round(model.exponent, 2), "body_loss_db": round(model.body_loss_db, 1),
+                          "sigma_db": round(model.sigma_db, 2), "labelled_windows": model.labelled_windows,
+                          "level_dbm": {w: [round(float(v), 1) for v in lv]
+                                        for w, lv in model.level_dbm.items()},
+                          "cell_m": round(fgrid.cell_m, 2)}
+    est = rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps)
+    naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
+    placed_model = rz.events_placed([e.zone for e in est.values()], events)
+    placed_naive = rz.events_placed(list(naive.values()), events)
+    diag["rssi_events_placed"] = {"model": round(placed_model[0], 3), "naive": round(placed_naive[0], 3),
+                                  "events": placed_model[1]}
+    return est
+
+
+def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], model: rf.RadioModel,
+                 fgrid: psm.FloorGrid, n: int, beacon_height_m: float) -> dict[str, np.ndarray | None]:
+    """Per worker, ``(n,)`` zone of the presence events given to them (-1 elsewhere).
+
+    An event goes to the only worker, or to the worker whose fitted zone probability for
+    that machine is highest and above one half; otherwise to nobody.
+    """
+    if not anchors:
+        return {w: None for w in mats}
+    out = {w: np.full(n, -1, dtype=np.int64) for w in mats}
+    ks = np.array([k for k, _ in anchors], dtype=np.int64)
+    zs = np.array([z for _, z in anchors], dtype=np.int64)
+    if len(mats) == 1:
+        w = next(iter(mats))
+        out[w][ks] = zs
+        return out
+    workers = list(mats)
+    rows = np.arange(len(ks))
+    probs = np.stack([rf.zone_probabilities_at(mats[w], w, model, fgrid, beacon_height_m, ks)[rows, zs]
+                      for w in workers])
+    best = probs.argmax(axis=0)
+    for i, w in enumerate(workers):
+        mine = (best == i) & (probs[i] > 0.5)
+        out[w][ks[mine]] = zs[mine]
     return out
 
 
@@ -469,29 +490,6 @@ def survey_zone_estimates(rssi: pd.DataFrame, site: Site, grid: Grid, p: Analysi
         out[w] = rz.ZoneEstimate(zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"],
                                  p0_dbm=float("nan"))
     diag["rssi_model"] = "survey fingerprint map"
-    return out
-
-
-def rssi_anchor_owners(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], site: Site,
-                       receivers: list[str]) -> dict[str, list[tuple[int, int]]]:
-    """Give each presence event to the beacon loudest at that machine's receiver."""
-    rec_of = {}
-    for i, m in enumerate(site.machine_ids):
-        at = [j for j, r in enumerate(site.receivers) if r.machine == m]
-        if at:
-            rec_of[i] = receivers.index(site.receivers[at[0]].id)
-    out: dict[str, list[tuple[int, int]]] = {w: [] for w in mats}
-    workers = list(mats)
-    for k, code in anchors:
-        j = rec_of.get(code)
-        if j is None:
-            continue
-        lo, hi = max(0, k - 2), k + 3
-        level = [np.nanmax(mats[w][lo:hi, j]) if np.isfinite(mats[w][lo:hi, j]).any() else -np.inf
-                 for w in workers]
-        best = int(np.argmax(level))
-        if np.isfinite(level[best]):
-            out[workers[best]].append((k, code))
     return out
 
 

@@ -1,133 +1,39 @@
-"""Zone estimation from RSSI at several receivers.
+"""Zones from RSSI at several receivers: a self-calibrated path-loss model and a position smoother.
 
-Model: log-distance path loss ``rssi = p0 - 10 n log10(d)`` plus Gaussian noise on each
-second's mean RSSI. The likelihood of every candidate floor position (a grid of cells) is
-computed for every second, summed per zone (machine zones and ``none``), and the zone
-sequence is smoothed by an HMM whose transitions respect walking speed (zones that a worker
-cannot cross between in one second are only reachable through ``none``). Forward-backward
-gives each second's zone posterior (the confidence); Viterbi gives the path.
+Each worker's beacon is heard by the receivers; per second we keep the mean RSSI at each
+receiver (:func:`rssi_matrix`). The path-loss model (level per beacon and receiver, exponent,
+body loss, noise) is fitted from the recording itself by
+:func:`twin_server.analysis.radio_fit.fit_radio`, using presence events (a press, a pressure
+excursion, a restart at machine M: someone is in M's zone) as labelled seconds where there are
+any, or given by a survey (:func:`calibrate_from_survey`). :func:`estimate_zones` then runs the
+position smoother of :mod:`twin_server.analysis.position_smoother` over the floor with that
+model and sums the position posterior per zone: the most probable zone each second and its
+probability (the confidence). Where the evidence is weak the answer is the most probable zone
+with a low probability, never a confident ``none`` by area.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from twin_server.analysis.align import Grid, bin_mean
+from twin_server.analysis.position_smoother import FloorGrid, Motion, Track, smooth
 from twin_server.site import Site
 
+if TYPE_CHECKING:
+    from twin_server.analysis.radio_fit import RadioModel
 
-@dataclass(frozen=True)
-class FloorModel:
-    """Candidate positions, their zones and their distances to the receivers."""
-
-    zones: list[str]  # machine ids then "none"
-    cell_xy: np.ndarray  # (C, 2)
-    cell_zone: np.ndarray  # (C,) index into zones
-    dist_m: np.ndarray  # (C, R) 3-D distance cell -> receiver
-    receivers: list[str]
-    zone_adjacent: np.ndarray  # (Z, Z) bool: one step apart at walking speed
-    receiver_xy: np.ndarray | None = None  # (R, 2) receivers' floor positions
-    facings: int = 1  # the cells repeat this many times, once per facing (with_body_shadow)
-
-
-def with_body_shadow(fm: FloorModel, body_loss_db: float, exponent: float, facings: int = 4) -> FloorModel:
-    """Every candidate cell once per facing direction, the body shadowing the receivers behind.
-
-    A chest beacon loses up to ``body_loss_db`` towards receivers behind the wearer
-    (``loss * (1 - cos(bearing - facing)) / 2``, the usual cardioid shape); the facing is
-    unknown, so each cell is repeated for ``facings`` directions (equal prior). The loss is
-    folded into an effective distance for the given exponent, so the rest of the model
-    (likelihoods, p0 fit, per-zone sums) is unchanged.
-    """
-    if body_loss_db <= 0 or fm.receiver_xy is None or facings <= 1 or fm.facings > 1:
-        return fm
-    d = fm.cell_xy[:, None, :] - fm.receiver_xy[None, :, :]
-    bearing = np.arctan2(d[..., 1], d[..., 0]) + np.pi  # from the cell towards the receiver
-    cells, dists = [], []
-    for k in range(facings):
-        face = 2 * np.pi * k / facings
-        shadow = body_loss_db * (1 - np.cos(bearing - face)) / 2
-        dists.append(fm.dist_m * 10 ** (shadow / (10 * exponent)))
-        cells.append(fm.cell_xy)
-    return FloorModel(fm.zones, np.concatenate(cells), np.tile(fm.cell_zone, facings), np.concatenate(dists),
-                      fm.receivers, fm.zone_adjacent, fm.receiver_xy, facings)
-
-
-def floor_model(site: Site, *, cell_m: float = 0.5, beacon_height_m: float = 1.2,
-                max_speed_mps: float = 1.5, step_s: float = 1.0,
-                exclude_machines: bool = False) -> FloorModel:
-    """Candidate cells over the site's floor with their zone labels.
-
-    Parameters
-    ----------
-    site : Site
-        Machines (zone polygons) and receivers (positions).
-    cell_m : float
-        Spacing of candidate positions.
-    beacon_height_m : float
-        Height of the beacon, for 3-D distances.
-    max_speed_mps, step_s : float
-        Two zones are adjacent when a worker can cross from one to the other in one step.
-
-    Returns
-    -------
-    FloorModel
-    """
-    if site.floor is not None:
-        # Workers walk on the floor: no candidate positions beyond its walls.
-        xmin, ymin, xmax, ymax = 0.0, 0.0, float(site.floor[0]), float(site.floor[1])
-    else:
-        xmin, ymin, xmax, ymax = site.floor_size()
-    xs = np.arange(xmin, xmax + 1e-9, cell_m)
-    ys = np.arange(ymin, ymax + 1e-9, cell_m)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = [tuple(p) for p in np.column_stack([gx.ravel(), gy.ravel()])]
-    zones = [*site.machine_ids, "none"]
-    # Make sure every zone has cells, even one smaller than the grid spacing.
-    for m in site.machines:
-        poly = np.asarray(m.zone)
-        pts.append(tuple(poly.mean(axis=0)))
-    cell_xy = np.asarray(pts, dtype="float64")
-    # Optionally drop cells inside machine footprints (rotated rectangles): nobody stands
-    # there. Off by default: on the simulator it made zones slightly worse (positions
-    # behind a receiver absorb some of the body-shadowed readings).
-    inside = np.zeros(len(cell_xy), dtype=bool)
-    for m in site.machines:
-        if m.position is None:
-            continue
-        a = np.deg2rad(m.rotation_deg)
-        d = cell_xy - np.asarray(m.centre)
-        u = d[:, 0] * np.cos(a) + d[:, 1] * np.sin(a)
-        v = -d[:, 0] * np.sin(a) + d[:, 1] * np.cos(a)
-        inside |= (np.abs(u) < m.footprint[0] / 2) & (np.abs(v) < m.footprint[1] / 2)
-    if not exclude_machines:
-        inside[:] = False
-    keep = ~inside
-    keep[-len(site.machines):] = True  # the zone centroids added above
-    cell_xy = cell_xy[keep]
-    index = {z: i for i, z in enumerate(zones)}
-    cell_zone = np.array([index[site.zone_at(x, y)] for x, y in cell_xy], dtype=np.int64)
-    rec = np.array([r.position for r in site.receivers], dtype="float64").reshape(-1, 3)
-    dxy = cell_xy[:, None, :] - rec[None, :, :2]
-    dz = beacon_height_m - rec[None, :, 2]
-    dist = np.sqrt((dxy**2).sum(axis=2) + dz**2)
-    # Adjacency: minimum distance between the cell sets of two zones.
-    nz = len(zones)
-    adj = np.eye(nz, dtype=bool)
-    reach = max_speed_mps * step_s + cell_m * 1.5
-    for a in range(nz):
-        pa = cell_xy[cell_zone == a]
-        for b in range(a + 1, nz):
-            pb = cell_xy[cell_zone == b]
-            if len(pa) and len(pb):
-                d = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(axis=2)).min()
-                adj[a, b] = adj[b, a] = d <= reach
-    none = index["none"]
-    adj[none, :] = adj[:, none] = True
-    return FloorModel(zones, cell_xy, cell_zone, dist, [r.id for r in site.receivers], adj, rec[:, :2])
+#: Log-likelihood cost per second of a machine zone while no receiver has heard the beacon for
+#: a whole pooling window (a beacon near any receiver is heard several times a second).
+SILENCE_PENALTY = 2.0
+SILENCE_WINDOW_S = 5
+#: Weight of each second's RSSI log-likelihood in the smoother: neighbouring seconds' errors are
+#: correlated (slow fading, the body's facing), so they are not independent looks.
+EVIDENCE_WEIGHT = 0.5
 
 
 def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str],
@@ -165,95 +71,6 @@ def rssi_stats(rssi: np.ndarray, window: int = 1) -> tuple[np.ndarray, np.ndarra
         s_r = uniform_filter1d(s_r, window, axis=0, mode="constant") * window
         s_w = uniform_filter1d(s_w, window, axis=0, mode="constant") * window
     return s_rr, s_r, s_w
-
-
-def cell_loglik(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
-                sigma_db: float, window: int = 1) -> np.ndarray:
-    """Log-likelihood of every candidate cell for every second.
-
-    Parameters
-    ----------
-    rssi : numpy.ndarray
-        ``(T, R)`` mean RSSI, NaN = not heard (uninformative).
-    fm : FloorModel
-        Candidate cells.
-    p0_dbm : float or numpy.ndarray
-        RSSI at 1 m (per receiver if an array).
-    exponent, sigma_db : float
-        Path-loss exponent and noise of one second's mean.
-    window : int
-        Pool the evidence of a centred window of this many seconds, treating the beacon
-        as nearly still over it (1.5 m at walking speed over 5 s). The pooled sum is
-        scaled by ``1/sqrt(window)`` because neighbouring seconds' noise is correlated
-        (body shadowing, multipath): they are not ``window`` independent looks.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(T, C)`` log-likelihoods (float32).
-    """
-    mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
-    s_rr, s_r, s_w = rssi_stats(rssi, window)
-    # sum_r w (r - mu)^2 expanded into matrix products (fast for long recordings)
-    sq = s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T
-    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
-    return (-sq * scale).astype("float32")
-
-
-def zone_loglik(cell_ll: np.ndarray, fm: FloorModel) -> np.ndarray:
-    """Per-zone log-likelihood: log-sum-exp over the zone's cells.
-
-    A uniform prior over floor positions (so a zone's prior grows with its area): on the
-    real BLE data this beats a uniform prior over zones, which over-calls the small zones.
-    """
-    top = cell_ll.max(axis=1, keepdims=True)
-    like = np.exp(cell_ll - top)
-    zone_of = fm.cell_zone
-    if fm.facings > 1:  # the cells repeat once per facing: add the facings up first
-        like = like.reshape(len(like), fm.facings, -1).sum(axis=1)
-        zone_of = zone_of[: like.shape[1]]
-    onehot = np.zeros((like.shape[1], len(fm.zones)), dtype="float32")
-    onehot[np.arange(like.shape[1]), zone_of] = 1.0
-    with np.errstate(divide="ignore"):
-        return np.log(like @ onehot).astype("float64") + top
-
-
-def zone_loglik_chunked(rssi: np.ndarray, fm: FloorModel, p0_dbm: np.ndarray | float, exponent: float,
-                        sigma_db: float, window: int = 1, chunk: int = 20000,
-                        rows: np.ndarray | None = None) -> np.ndarray:
-    """:func:`zone_loglik` of :func:`cell_loglik`, computed a chunk of seconds at a time.
-
-    ``rows`` (bool mask) limits the work to those seconds (the window still pools over all
-    of them); the other seconds are 0.
-    """
-    mu = np.asarray(p0_dbm) - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
-    s_rr, s_r, s_w = rssi_stats(rssi, window)
-    idx = np.arange(len(rssi)) if rows is None else np.flatnonzero(rows)
-    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
-    # float32 (half the memory traffic): the terms are ~1e5 dB^2, the error ~1e-2 dB^2,
-    # i.e. ~1e-4 in log-likelihood.
-    m1 = (2 * scale * mu.T).astype("float32")
-    m2 = (-scale * (mu * mu).T).astype("float32")
-    out = np.zeros((len(rssi), len(fm.zones)))
-    for a in range(0, len(idx), chunk):
-        sel = idx[a:a + chunk]
-        ll = s_r[sel].astype("float32") @ m1
-        ll += s_w[sel].astype("float32") @ m2
-        ll -= (scale * s_rr[sel, None]).astype("float32")
-        out[sel] = zone_loglik(ll, fm)
-    return out
-
-
-def transition_logmatrix(fm: FloorModel, switch_per_s: float = 1 / 60) -> np.ndarray:
-    """Log transition matrix of the zone HMM (sticky; only adjacent zones in one step)."""
-    nz = len(fm.zones)
-    a = fm.zone_adjacent.astype("float64") * switch_per_s
-    np.fill_diagonal(a, 0.0)
-    rows = a.sum(axis=1, keepdims=True)
-    a = a / np.maximum(rows, 1e-12) * switch_per_s
-    a[np.arange(nz), np.arange(nz)] = 1 - a.sum(axis=1)
-    with np.errstate(divide="ignore"):
-        return np.log(a)
 
 
 def forward_backward(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
@@ -318,104 +135,6 @@ def viterbi(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
     return path
 
 
-def fit_path_loss(rssi: np.ndarray, dist_m: np.ndarray, exponent: float) -> float:
-    """Robust ``p0`` (RSSI at 1 m) from RSSI samples at known distances, fixed exponent."""
-    resid = rssi + 10 * exponent * np.log10(np.maximum(dist_m, 0.3))
-    resid = resid[np.isfinite(resid)]
-    return float(np.median(resid)) if len(resid) else float("nan")
-
-
-def fit_p0_marginal(rssi: np.ndarray, fm: FloorModel, exponent: float, sigma_db: float, *,
-                    window: int = 1, centre: float = -60.0, span_db: float = 15.0,
-                    max_seconds: int = 600, return_loglik: bool = False) -> float | tuple[float, float]:
-    """The RSSI at 1 m that makes the recording most probable, positions unknown.
-
-    Maximises ``sum_t log sum_c p(rssi_t | cell c, p0)`` (every position possible, a
-    uniform prior over the floor) over a 0.5 dB grid. Fitting to the single best position
-    per second instead (hard EM) drifts: a too-high ``p0`` places the beacon further away,
-    which "confirms" the high ``p0``.
-    """
-    if len(rssi) == 0:
-        return (centre, 0.0) if return_loglik else centre
-    sub = rssi[:: max(1, len(rssi) // max_seconds)]
-    # mu = p0 - dloss, so the squared error is a quadratic in p0 whose coefficient matrices
-    # are computed once; each candidate p0 is then elementwise work only.
-    dloss = 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))  # (C, R)
-    s_rr, s_r, s_w = rssi_stats(sub, window)
-    scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
-    # -scale * sq = base + p0 u + p0^2 w (float32 is ample: ~1e-4 of a log-likelihood).
-    base = (-scale * (s_rr[:, None] + 2 * (s_r @ dloss.T) + s_w @ (dloss * dloss).T)).astype("float32")
-    u = (2 * scale * (s_r.sum(axis=1)[:, None] + s_w @ dloss.T)).astype("float32")
-    w = (-scale * s_w.sum(axis=1)[:, None]).astype("float32")
-
-    def total(p0: float) -> float:
-        ll = base + np.float32(p0) * u + np.float32(p0 * p0) * w
-        top = ll.max(axis=1)
-        return float(np.sum(top + np.log(np.exp(ll - top[:, None]).sum(axis=1))))
-
-    # Coarse 2 dB grid, then 0.5 dB around the best.
-    coarse = np.arange(centre - span_db, centre + span_db + 1e-9, 2.0)
-    best = float(coarse[int(np.argmax([total(p) for p in coarse]))])
-    fine = np.arange(best - 1.5, best + 1.6, 0.5)
-    lls = [total(p) for p in fine]
-    i = int(np.argmax(lls))
-    if return_loglik:
-        return float(fine[i]), float(lls[i])
-    return float(fine[i])
-
-
-def fit_body_loss(mats: list[np.ndarray], fm: FloorModel, exponent: float, sigma_db: float,
-                  choices: list[float], *, facings: int = 4, window: int = 1, centre: float = -60.0,
-                  max_seconds: int = 300) -> list[tuple[float, float, float]]:
-    """``(body loss, pooled p0, log-likelihood)`` for each candidate loss (:func:`with_body_shadow`).
-
-    All beacons' heard seconds are pooled (bodies shadow alike; one beacon alone gives a
-    noisy answer), positions and facings unknown, ``p0`` fitted for each candidate.
-    """
-    heard = [m[np.isfinite(m).any(axis=1)] for m in mats]
-    pooled = np.vstack([h for h in heard if len(h)]) if any(len(h) for h in heard) else np.zeros((0, 0))
-    if len(pooled) == 0 or not choices:
-        return [(0.0, centre, 0.0)]
-    out = []
-    span = 15.0
-    for loss in sorted(choices):
-        p0, ll = fit_p0_marginal(pooled, with_body_shadow(fm, float(loss), exponent, facings), exponent,
-                                 sigma_db, window=window, centre=centre, span_db=span, return_loglik=True,
-                                 max_seconds=max_seconds)
-        out.append((float(loss), p0, ll))
-        # The level moves up with the loss, a few dB per step: search near the last one.
-        centre, span = p0 + 2.0, 6.0
-    return out
-
-
-def anchor_hits(mats: list[np.ndarray], anchors: list[list[tuple[int, int]]], fm: FloorModel,
-                p0_dbm: float, exponent: float, sigma_db: float, *, window: int = 1) -> tuple[int, int]:
-    """``(hits, events)``: presence events (beacon known to be in zone ``z`` at cell ``k``, and
-    heard) whose pooled RSSI evidence puts the beacon in ``z``; the labelled check of a
-    path-loss model."""
-    hits = total = 0
-    for mat, own in zip(mats, anchors, strict=True):
-        ks = np.array([k for k, _ in own if 0 <= k < len(mat)], dtype=np.int64)
-        if len(ks) == 0:
-            continue
-        zs = np.array([z for k, z in own if 0 <= k < len(mat)], dtype=np.int64)
-        half = window // 2
-        rows = np.clip(ks[:, None] + np.arange(-half, window - half)[None, :], 0, len(mat) - 1)
-        sub = mat[rows.ravel()]  # the window around each event, pooled below
-        s_rr, s_r, s_w = rssi_stats(sub, 1)
-        s_rr = s_rr.reshape(len(ks), -1).sum(axis=1)
-        s_r = s_r.reshape(len(ks), window, -1).sum(axis=1)
-        s_w = s_w.reshape(len(ks), window, -1).sum(axis=1)
-        heard = s_w.sum(axis=1) > 0
-        mu = p0_dbm - 10 * exponent * np.log10(np.maximum(fm.dist_m, 0.3))
-        scale = 1.0 / (2 * sigma_db**2 * np.sqrt(max(window, 1)))
-        ll = -(s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T) * scale
-        zll = zone_loglik(ll.astype("float32"), fm)
-        hits += int((zll.argmax(axis=1) == zs)[heard].sum())
-        total += int(heard.sum())
-    return hits, total
-
-
 def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
                           ) -> tuple[dict[str, float], float]:
     """Path-loss model from a site survey (a beacon held still at known positions).
@@ -452,102 +171,166 @@ def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site
 
 @dataclass
 class ZoneEstimate:
-    """Per-cell zone estimate of one worker."""
+    """Per-second zone estimate of one worker."""
 
-    zone: np.ndarray  # (T,) index into zones; -1 where no data at all
-    posterior: np.ndarray  # (T, Z)
+    zone: np.ndarray  # (T,) index into zones; -1 before the first and after the last packet
+    posterior: np.ndarray  # (T, Z) zone probabilities
     zones: list[str]
     p0_dbm: float
     body_loss_db: float = 0.0
+    #: ``(T, Z)`` each second's zone probabilities from its own pooled window alone (zones
+    #: equally likely, no smoothing over time): evidence that may be multiplied over seconds,
+    #: unlike ``posterior``, which already holds every other second's evidence.
+    evidence: np.ndarray | None = None
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Probability of the chosen zone each second (0 where there is no estimate)."""
+        c = self.posterior[np.arange(len(self.zone)), np.maximum(self.zone, 0)]
+        return np.where(self.zone >= 0, c, 0.0)
 
 
-def estimate_zones_rssi(rssi: np.ndarray, fm: FloorModel, *, p0_dbm: float = -59.0,
-                        exponent: float = 2.0, sigma_db: float = 6.0,
-                        switch_per_s: float = 0.1, fit_iterations: int = 2, window_s: float = 5.0,
-                        step_s: float = 1.0, p0_by_receiver: dict[str, float] | None = None,
-                        silence_penalty: float = 2.0,
-                        anchors: list[tuple[int, int]] | None = None, body_loss_db: float = 0.0,
-                        facings: int = 4, p0_span_db: float = 15.0) -> ZoneEstimate:
-    """Zone of one beacon every grid cell from its RSSI matrix.
+def silent_seconds(rssi: np.ndarray, window_s: int = SILENCE_WINDOW_S) -> np.ndarray:
+    """Seconds in the middle of a window of ``window_s`` seconds in which no receiver heard anything."""
+    from scipy.ndimage import uniform_filter1d
+
+    heard = np.isfinite(rssi).any(axis=1).astype("float64")
+    return uniform_filter1d(heard, window_s, mode="constant") < 1e-9
+
+
+def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGrid, *,
+                   beacon_height_m: float, clamps: dict[str, np.ndarray | None] | None = None,
+                   motion: Motion | None = None) -> dict[str, ZoneEstimate]:
+    """Zone of every beacon every second.
+
+    Parameters
+    ----------
+    mats : dict
+        Worker -> ``(T, R)`` per-second mean RSSI at each of ``grid.receivers`` (NaN = not heard).
+    model : RadioModel
+        Fitted or surveyed path-loss model (its level is per beacon).
+    grid : FloorGrid
+        The floor.
+    beacon_height_m : float
+        Height of the carried beacon.
+    clamps : dict, optional
+        Worker -> ``(T,)`` zone index of a presence event given to that worker, else -1.
+    motion : Motion, optional
+        Walking model of the smoother.
+
+    Returns
+    -------
+    dict
+        Worker -> :class:`ZoneEstimate`.
+    """
+    facings = model.facings
+    log_d = grid.log_distance(beacon_height_m)
+    shadow = grid.shadow(facings)
+    zone_cost = (SILENCE_PENALTY * (1.0 - grid.zone_share[:, -1])).astype(np.float32)  # (cells,)
+    scale = np.float32(EVIDENCE_WEIGHT / (2 * model.sigma_db**2))
+    shape = (facings, *grid.shape)
+    tracks = []
+    for w, rssi in mats.items():
+        mean = model.mean_map(w, log_d, shadow).astype(np.float32)  # (F, NX, NY, R)
+        m = mean.reshape(-1, mean.shape[-1])
+        heard = np.isfinite(rssi)
+        y = np.where(heard, rssi, 0.0).astype(np.float32)
+        wt = heard.astype(np.float32)
+        silent = silent_seconds(rssi)
+
+        def loglik(steps: np.ndarray, y=y, wt=wt, m=m, silent=silent) -> np.ndarray:
+            ys, ws = y[steps], wt[steps]
+            ll = -((ys * ys).sum(axis=1)[:, None] - 2 * ys @ m.T + ws @ (m * m).T) * scale
+            ll = ll.reshape(len(steps), facings, -1)
+            ll[silent[steps]] -= zone_cost
+            return ll.reshape(len(steps), *shape)
+
+        tracks.append(Track(loglik, len(rssi), (clamps or {}).get(w)))
+    posts = smooth(tracks, grid, facings, motion)
+    out = {}
+    for (w, rssi), post in zip(mats.items(), posts, strict=True):
+        zone = post.argmax(axis=1)
+        any_heard = np.isfinite(rssi).any(axis=1)
+        if any_heard.any():
+            first, last = np.flatnonzero(any_heard)[[0, -1]]
+            zone[:first] = -1
+            zone[last + 1:] = -1
+        else:
+            zone[:] = -1
+        level = float(np.median(model.level_dbm[w]))
+        local = None
+        if model.occupancy is not None:
+            from twin_server.analysis.radio_fit import zone_probabilities_at
+
+            local = zone_probabilities_at(rssi, w, model, grid, beacon_height_m)
+        out[w] = ZoneEstimate(zone, post, grid.zones, level, model.body_loss_db, local)
+    return out
+
+
+def local_evidence(est: ZoneEstimate) -> np.ndarray:
+    """Per-second zone evidence of an estimate: ``evidence`` when it has one, else ``posterior``."""
+    return est.evidence if est.evidence is not None else est.posterior
+
+
+#: The naive method's threshold: a second whose loudest receiver is weaker than this is ``none``.
+NAIVE_NONE_BELOW_DBM = -70.0
+
+
+def strongest_receiver_zones(rssi: np.ndarray, grid: FloorGrid, hold_s: int = 3,
+                             none_below_dbm: float = NAIVE_NONE_BELOW_DBM) -> np.ndarray:
+    """The naive zone path: each second, the zone nearest to the loudest receiver.
 
     Parameters
     ----------
     rssi : numpy.ndarray
-        ``(T, R)`` per-second mean RSSI at each receiver (NaN = not heard).
-    fm : FloorModel
-        Candidate positions and zones.
-    p0_dbm, exponent, sigma_db : float
-        Path-loss prior; ``p0`` is re-fitted from the data.
-    silence_penalty : float
-        Log-likelihood cost per second of a machine zone while nothing is heard.
-    p0_by_receiver : dict, optional
-        Calibrated ``p0`` per receiver (e.g. :func:`calibrate_from_survey`); no fitting then.
-    switch_per_s : float
-        Prior rate of zone changes.
-    window_s, step_s : float
-        Window over which the beacon is taken as still, and the grid step.
-    fit_iterations : int
-        Rounds of re-fitting ``p0`` from the decoded positions (EM-style).
-    anchors : list of (cell_index, zone_index), optional
-        Times at which machine-side events prove the worker is in a zone; when given,
-        ``p0`` is calibrated from the RSSI at those times instead.
-    body_loss_db, facings : float, int
-        Body shadowing of the receivers behind the wearer (:func:`with_body_shadow`);
-        0 = none (:func:`fit_body_loss` finds it from the data).
-    p0_span_db : float
-        ``p0`` is searched within this many dB of ``p0_dbm``.
+        ``(T, R)`` per-second mean RSSI at each of ``grid.receivers`` (NaN = not heard).
+    grid : FloorGrid
+        Zones (their centroids from the cells' zone shares) and receivers.
+    hold_s : int
+        A second without packets keeps the previous answer for up to this many seconds.
+    none_below_dbm : float
+        A loudest receiver weaker than this means ``none``.
 
     Returns
     -------
-    ZoneEstimate
+    numpy.ndarray
+        ``(T,)`` zone index (the last one is ``none``).
     """
+    gx, gy = grid.centres()
+    share = grid.zone_share[:, :-1]
+    mass = np.maximum(share.sum(axis=0), 1e-12)
+    cx, cy = (gx.ravel() @ share) / mass, (gy.ravel() @ share) / mass
+    d = np.hypot(grid.receiver_xyz[:, 0, None] - cx[None, :], grid.receiver_xyz[:, 1, None] - cy[None, :])
+    zone_of = d.argmin(axis=1)  # (R,)
+    none = len(grid.zones) - 1
     heard = np.isfinite(rssi).any(axis=1)
-    log_a = transition_logmatrix(fm, switch_per_s)
-    if p0_by_receiver:
-        p0_dbm = np.array([p0_by_receiver.get(r, float("nan")) for r in fm.receivers])
-        p0_dbm = np.where(np.isfinite(p0_dbm), p0_dbm, np.nanmedian(p0_dbm))
-        fit_iterations = 0
-        anchors = None
-    window = max(1, round(window_s / step_s))
-    p0 = p0_dbm
-    if anchors:
-        samples_r, samples_d = [], []
-        for k, z in anchors:
-            if 0 <= k < len(rssi) and heard[k]:
-                cells = fm.cell_zone == z
-                samples_r.append(rssi[k])
-                samples_d.append(np.median(fm.dist_m[cells], axis=0))
-        if len(samples_r) >= 3:
-            fitted = fit_path_loss(np.array(samples_r), np.array(samples_d), exponent)
-            if np.isfinite(fitted):
-                p0 = fitted
-    elif fit_iterations > 0:
-        shadowed = with_body_shadow(fm, body_loss_db, exponent, facings)
-        p0 = fit_p0_marginal(rssi[heard], shadowed, exponent, sigma_db, window=window, centre=p0_dbm,
-                             span_db=p0_span_db)
-    fm = with_body_shadow(fm, body_loss_db, float(np.median(exponent)), facings)
-    # In chunks of a few hours: a week at 1 s would otherwise need (T x cells) in memory.
-    # The window's statistics are summed over the whole recording first, so chunk edges
-    # change nothing.
-    zll = zone_loglik_chunked(rssi, fm, p0, exponent, sigma_db, window, rows=heard)
-    # Silence is evidence too: a beacon near any receiver is heard several times a second,
-    # so nothing heard for a whole pooling window means out of range, i.e. in no zone.
-    from scipy.ndimage import uniform_filter1d
+    loud = np.where(np.isfinite(rssi), rssi, -np.inf)
+    best = loud.argmax(axis=1)
+    level = loud[np.arange(len(rssi)), best]
+    out = np.where(heard & (level >= none_below_dbm), zone_of[best], none)
+    idx = np.where(heard, np.arange(len(rssi)), -1)
+    last = np.maximum.accumulate(idx)
+    fill = ~heard & (last >= 0) & (np.arange(len(rssi)) - last <= hold_s)
+    out[fill] = out[last[fill]]
+    return out
 
-    silent = uniform_filter1d(heard.astype("float64"), window, mode="constant") < 1e-9
-    none = fm.zones.index("none")
-    zll[silent] = -silence_penalty
-    zll[silent, none] = 0.0
-    # Confidence: each second's zone posterior from the pooled evidence.
-    post = np.exp(zll - zll.max(axis=1, keepdims=True))
-    post /= post.sum(axis=1, keepdims=True)
-    path = viterbi(zll, log_a)
-    # Before the first and after the last packet there is no evidence at all.
-    if heard.any():
-        first, last = np.flatnonzero(heard)[[0, -1]]
-        path[:first] = -1
-        path[last + 1 :] = -1
-    else:
-        path[:] = -1
-    return ZoneEstimate(zone=path, posterior=post, zones=fm.zones, p0_dbm=float(np.median(p0)),
-                        body_loss_db=body_loss_db)
+
+def events_placed(paths: list[np.ndarray], anchors: list[tuple[int, int]], near_s: tuple[int, int] = (10, 40),
+                  ) -> tuple[float, int]:
+    """Share of presence events whose machine some worker's zone path shows near (not at) the event.
+
+    Only seconds ``near_s[0]`` .. ``near_s[1]`` before or after the event count: at the event
+    itself the model's path is pinned by it, so that second says nothing about the model.
+    """
+    if not anchors or not paths:
+        return 0.0, 0
+    stack = np.stack(paths)  # (W, T)
+    n = stack.shape[1]
+    lo, hi = near_s
+    offs = np.concatenate([np.arange(-hi, -lo + 1), np.arange(lo, hi + 1)])
+    hits = 0
+    for k, z in anchors:
+        idx = k + offs
+        idx = idx[(idx >= 0) & (idx < n)]
+        hits += int((stack[:, idx] == z).any())
+    return hits / len(anchors), len(anchors)

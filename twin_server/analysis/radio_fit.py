@@ -1,0 +1,317 @@
+"""Self-calibration of the RSSI path-loss model from the recording itself (no survey needed).
+
+Model: a beacon ``w`` at floor cell ``c`` facing ``f`` is heard at receiver ``r`` with a
+per-second mean RSSI ``a[w, r] - n * 10 log10 d(c, r) - B * s(f, c, r)`` plus Gaussian noise of
+sd ``sigma``, where ``a[w, r] = level[w] + offset[r]`` (beacons and receivers both differ, by up
+to +-10 dB in real installations), ``n`` is the path-loss exponent and ``B`` the body loss
+towards receivers behind the wearer (``s`` in 0..1). All of them are fitted by EM:
+
+* E-step: a zone HMM over 5-s windows whose emission for a zone is the mixture of its cells'
+  likelihoods, weighted by where in the zone people are (``occupancy``). The prior is over
+  *zones*, not cells: a machine zone is as likely a priori as all of ``none``, so a large
+  empty floor does not win by its area. Presence events (a press, a pressure excursion or a
+  restart at machine M) are labelled windows: the worker is in M's zone then.
+* M-step: weighted least squares for ``level``, ``offset``, ``n`` and ``B`` (Gaussian priors:
+  offsets 0 +- ``offset_sd_db``, exponent ``exponent_prior`` +- ``exponent_sd``); ``sigma`` from
+  the residuals; the occupancy of machine zones from labelled windows only (unlabelled
+  dwells must not teach a zone where it is), that of ``none`` from all windows.
+
+Without presence events the body loss is not fitted (``B = 0``): with nothing to check it
+against, the extra freedom fits noise (on the real ble_tetam floor a freely fitted 4 dB loss
+cost 12 points of accuracy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin_server.analysis.position_smoother import FloorGrid
+from twin_server.analysis.rssi_zones import forward_backward, rssi_stats
+
+
+@dataclass
+class RadioModel:
+    """Fitted path-loss model: ``mean = level_dbm[w][r] - exponent * 10 log10 d - body_loss_db * s``."""
+
+    level_dbm: dict[str, np.ndarray]  # worker -> (R,) level at 1 m per receiver (beacon + receiver)
+    exponent: float
+    body_loss_db: float
+    sigma_db: float
+    facings: int
+    labelled_windows: int = 0
+    occupancy: np.ndarray | None = None  # (F * cells, Z): where in each zone the beacons are
+    window_s: int = 5
+    diag: dict = field(default_factory=dict)
+
+    def mean_map(self, worker: str, log_d: np.ndarray, shadow: np.ndarray) -> np.ndarray:
+        """Expected per-second RSSI ``(F, NX, NY, R)`` of ``worker``'s beacon."""
+        body = self.body_loss_db * shadow[: self.facings]
+        return self.level_dbm[worker] - self.exponent * log_d[None] - body
+
+
+#: A fitted body loss below this is dropped (the smoother then needs one facing, not four).
+MIN_BODY_LOSS_DB = 2.0
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Priors and effort of :func:`fit_radio`."""
+
+    window_s: int = 5
+    iterations: int = 6
+    max_windows: int = 720  # per beacon (1 h of 5-s windows), in blocks spread over the recording
+    block_windows: int = 60
+    exponent_prior: float = 2.2
+    exponent_sd: float = 0.6
+    offset_sd_db: float = 8.0
+    body_prior_db: float = 5.0
+    body_sd_db: float = 6.0
+    sigma_start_db: float = 4.0
+    switch_per_s: float = 0.02
+    occupancy_pseudo: float = 3.0  # windows' worth of uniform occupancy per zone
+    labelled_weight: float = 30.0  # weight of a labelled window in the level, offset, exponent fit
+    facings: int = 4
+
+
+def _windows(mat: np.ndarray, window: int, settings: FitSettings) -> np.ndarray:
+    """Centres of the pooled windows used for fitting (heard ones, in blocks spread over the day)."""
+    centres = np.arange(window // 2, len(mat), window)
+    heard = np.isfinite(mat[np.clip(centres[:, None] + np.arange(-(window // 2), window - window // 2), 0,
+                                    len(mat) - 1)]).any(axis=(1, 2))
+    centres = centres[heard]
+    if len(centres) <= settings.max_windows:
+        return centres
+    blocks = np.arange(0, len(centres), settings.block_windows)
+    pick = blocks[np.unique(np.linspace(0, len(blocks) - 1, settings.max_windows // settings.block_windows)
+                            .round().astype(int))]
+    keep = np.concatenate([np.arange(b, min(b + settings.block_windows, len(centres))) for b in pick])
+    return centres[keep]
+
+
+def _initial_level(s_rr: np.ndarray, s_r: np.ndarray, s_w: np.ndarray, log_d: np.ndarray, occ0: np.ndarray,
+                   settings: FitSettings) -> float:
+    """Level at 1 m that makes a beacon's windows most probable (exponent at its prior, no body)."""
+    if len(s_rr) == 0:
+        return -60.0
+    step = max(1, len(s_rr) // 300)
+    s_rr, s_r, s_w = s_rr[::step], s_r[::step], s_w[::step]
+    d = settings.exponent_prior * log_d  # (C, R)
+    scale = 1.0 / (2 * settings.sigma_start_db**2 * np.sqrt(settings.window_s))
+    # Squared error as a quadratic in the level L: base + L u + L^2 v.
+    base = s_rr[:, None] + 2 * s_r @ d.T + s_w @ (d * d).T
+    u = -2 * (s_r.sum(axis=1)[:, None] + s_w @ d.T)
+    v = s_w.sum(axis=1)[:, None]
+
+    def total(lv: float) -> float:
+        ll = -scale * (base + lv * u + lv * lv * v)
+        top = ll.max(axis=1, keepdims=True)
+        return float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
+
+    coarse = np.arange(-100.0, -25.0, 2.0)
+    best = coarse[int(np.argmax([total(x) for x in coarse]))]
+    fine = np.arange(best - 1.5, best + 1.6, 0.5)
+    return float(fine[int(np.argmax([total(x) for x in fine]))])
+
+
+def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid: FloorGrid,
+              beacon_height_m: float, settings: FitSettings = FitSettings(),
+              fit_body: bool | None = None) -> RadioModel:
+    """Fit the path-loss model of every beacon from the recording (see the module docstring).
+
+    Parameters
+    ----------
+    mats : dict
+        Worker -> ``(T, R)`` per-second mean RSSI at each receiver (NaN = not heard).
+    anchors : list of (int, int)
+        ``(second, zone index)``: someone was in that machine's zone then (not yet given to a
+        worker: each EM round gives it to the worker most probably there).
+    grid : FloorGrid
+        Cells, their zones and the receivers.
+    beacon_height_m : float
+        Height of the carried beacon.
+    settings : FitSettings
+        Priors and effort.
+    fit_body : bool, optional
+        Fit the body loss; default: only when there are presence events.
+
+    Returns
+    -------
+    RadioModel
+    """
+    workers = list(mats)
+    n_r = len(grid.receivers)
+    n_w = len(workers)
+    nz = len(grid.zones)
+    win = settings.window_s
+    fit_body = bool(anchors) if fit_body is None else fit_body
+    facings = settings.facings if fit_body else 1
+    log_d = grid.log_distance(beacon_height_m).reshape(-1, n_r)  # (C, R)
+    shadow = grid.shadow(facings).reshape(facings, -1, n_r)  # (F, C, R)
+    cells = log_d.shape[0]
+    ld = np.tile(log_d, (facings, 1))  # (S, R), S = F * C
+    sh = shadow.reshape(-1, n_r)
+    share = np.tile(grid.zone_share, (facings, 1))  # (S, Z)
+    walk = np.tile(grid.walkable.ravel(), facings)
+    none = nz - 1
+    # Per worker: pooled statistics at the fitting windows and their anchor labels.
+    data = {}
+    anchor_arr = np.array(anchors, dtype=np.int64).reshape(-1, 2)
+    for w in workers:
+        s_rr, s_r, s_w = rssi_stats(mats[w], win)
+        cen = _windows(mats[w], win, settings)
+        data[w] = (cen, s_rr[cen], s_r[cen], s_w[cen])
+    # Which fitting window (if any) holds each anchor, per worker.
+    anchor_win = {}
+    for w in workers:
+        cen = data[w][0]
+        if len(cen) == 0:
+            anchor_win[w] = np.full(len(anchor_arr), -1)
+            continue
+        pos = np.searchsorted(cen, anchor_arr[:, 0] - win // 2, side="left")
+        hit = (pos < len(cen)) & (np.abs(cen[np.minimum(pos, len(cen) - 1)] - anchor_arr[:, 0]) <= win // 2)
+        anchor_win[w] = np.where(hit, pos, -1)
+    # Start: each beacon's level by marginal likelihood (positions unknown, zones equally likely).
+    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
+    occ0 /= occ0.sum(axis=0, keepdims=True)
+    level = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
+    offset = np.zeros(n_r)
+    n_exp, sigma = settings.exponent_prior, settings.sigma_start_db
+    body = settings.body_prior_db if fit_body else 0.0
+    occupancy = share * walk[:, None]  # (S, Z) weight of each state within each zone
+    occupancy /= occupancy.sum(axis=0, keepdims=True)
+    stay = (1 - settings.switch_per_s) ** win
+    trans = np.full((nz, nz), (1 - stay) / max(nz - 1, 1))
+    np.fill_diagonal(trans, stay)
+    log_a = np.log(trans)
+    gammas: dict[str, np.ndarray] = {}
+    labelled = 0
+    trace: list[list[float]] = []  # per round: exponent, body loss, sigma, labelled windows
+    for it in range(settings.iterations):
+        # Give each anchor to the worker most probably in its zone (one worker: always).
+        labels = {w: np.full(len(data[w][0]), -1) for w in workers}
+        for j, (_k, z) in enumerate(anchor_arr):
+            cand = [(gammas[w][anchor_win[w][j], z] if w in gammas else 1.0, w) for w in workers
+                    if anchor_win[w][j] >= 0]
+            if not cand:
+                continue
+            if n_w > 1 and it == 0:
+                continue  # no attribution before a first look at the data
+            best, who = max(cand)
+            if n_w == 1 or best > 0.5:
+                labels[who][anchor_win[who][j]] = z
+        labelled = int(sum((lab >= 0).sum() for lab in labels.values()))
+        scale = 1.0 / (2 * sigma**2 * np.sqrt(win))
+        a_mat = np.zeros((n_w + n_r + 2, n_w + n_r + 2))
+        b_vec = np.zeros(n_w + n_r + 2)
+        occ_new = np.zeros_like(occupancy)
+        sse = n_obs = 0.0
+        for wi, w in enumerate(workers):
+            cen, s_rr, s_r, s_w = data[w]
+            if len(cen) == 0:
+                continue
+            mu = (level[wi] + offset)[None, :] - n_exp * ld - body * sh  # (S, R)
+            ll = -(s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T) * scale  # (T, S)
+            top = ll.max(axis=1, keepdims=True)
+            lik = np.exp(ll - top)
+            zl = lik @ occupancy  # (T, Z)
+            with np.errstate(divide="ignore"):
+                em = np.log(np.maximum(zl, 1e-300)) + top
+            lab = labels[w]
+            em_c = em.copy()
+            em_c[lab >= 0] -= 50.0
+            em_c[lab >= 0, lab[lab >= 0]] += 50.0
+            gamma = forward_backward(em_c, log_a)
+            gammas[w] = gamma
+            # Joint posterior of (zone, state): gamma[z] * occupancy[s, z] * lik[s] / zl[z].
+            ratio = gamma / np.maximum(zl, 1e-300)  # (T, Z)
+            q = lik * (ratio @ occupancy.T)  # (T, S)
+            occ_r = q.T @ s_w  # (S, R)
+            wsum = q.T @ s_r
+            # The noise from every window alike; the geometry mostly from the labelled ones.
+            sse += float(np.sum(q.sum(axis=1) * s_rr) - 2 * np.sum(wsum * mu) + np.sum(occ_r * mu * mu))
+            n_obs += float(occ_r.sum())
+            if settings.labelled_weight != 1.0 and (lab >= 0).any():
+                q[lab >= 0] *= settings.labelled_weight
+                occ_r = q.T @ s_w
+                wsum = q.T @ s_r
+            # Occupancy: machine zones learn from labelled windows only, none from all of them.
+            mask_lab = lab >= 0
+            m_lab = lik[mask_lab].T @ ratio[mask_lab]  # (S, Z)
+            m_all = lik.T @ ratio[:, none]
+            occ_new[:, :none] += occupancy[:, :none] * m_lab[:, :none]
+            occ_new[:, none] += occupancy[:, none] * m_all
+            # Normal equations of sum occ * (mu - rssi)^2, mu = level_w + offset_r - n ld - B sh.
+            for r in range(n_r):
+                idx = [wi, n_w + r, n_w + n_r, n_w + n_r + 1]
+                fm = np.column_stack([np.ones(len(ld)), np.ones(len(ld)), -ld[:, r], -sh[:, r]])
+                a_mat[np.ix_(idx, idx)] += fm.T @ (occ_r[:, r, None] * fm)
+                b_vec[idx] += fm.T @ wsum[:, r]
+        lam = sigma**2 * np.sqrt(win)  # the priors in the same units as the squared errors
+        for r in range(n_r):
+            a_mat[n_w + r, n_w + r] += lam / settings.offset_sd_db**2
+        a_mat[n_w + n_r, n_w + n_r] += lam / settings.exponent_sd**2
+        b_vec[n_w + n_r] += lam / settings.exponent_sd**2 * settings.exponent_prior
+        if fit_body:
+            a_mat[-1, -1] += lam / settings.body_sd_db**2
+            b_vec[-1] += lam / settings.body_sd_db**2 * settings.body_prior_db
+        else:
+            a_mat[-1, :] = 0.0
+            a_mat[:, -1] = 0.0
+            a_mat[-1, -1] = 1.0
+            b_vec[-1] = 0.0
+        for i in range(n_w):  # a weak prior keeps a beacon never heard well-posed
+            a_mat[i, i] += 1e-6
+            b_vec[i] += 1e-6 * level[i]
+        theta = np.linalg.lstsq(a_mat, b_vec, rcond=None)[0]
+        level, offset = theta[:n_w], theta[n_w:n_w + n_r]
+        n_exp = float(np.clip(theta[n_w + n_r], 1.2, 4.5))
+        body = float(np.clip(theta[-1], 0.0, 15.0)) if fit_body else 0.0
+        if n_obs > 0:
+            sigma = float(np.clip(np.sqrt(max(sse, 0.0) / n_obs), 2.0, 12.0))
+        occ_new += settings.occupancy_pseudo * share * walk[:, None] / np.maximum(
+            (share * walk[:, None]).sum(axis=0, keepdims=True), 1e-12)
+        occupancy = occ_new / np.maximum(occ_new.sum(axis=0, keepdims=True), 1e-300)
+        trace.append([round(n_exp, 2), round(body, 1), round(sigma, 2), labelled])
+    if facings > 1 and body < MIN_BODY_LOSS_DB:  # too small to matter: one facing is 4x cheaper
+        occupancy = occupancy.reshape(facings, cells, nz).sum(axis=0)
+        occupancy /= np.maximum(occupancy.sum(axis=0, keepdims=True), 1e-300)
+        facings, body = 1, 0.0
+    return RadioModel({w: level[i] + offset for i, w in enumerate(workers)}, n_exp, body, sigma, facings,
+                      labelled, occupancy, win, {"cells": cells, "trace": trace})
+
+
+def zone_probabilities_at(rssi: np.ndarray, worker: str, model: RadioModel, grid: FloorGrid,
+                          beacon_height_m: float, seconds: np.ndarray | None = None,
+                          chunk: int = 4096) -> np.ndarray:
+    """Zone probabilities ``(len(seconds), Z)`` from each second's pooled window alone.
+
+    Zones equally likely a priori, positions within a zone by the fitted occupancy, no
+    smoothing over time: cheap and coarse (it decides which worker a presence event belongs
+    to), and evidence that may be multiplied over seconds. ``seconds`` default: all.
+    """
+    n_r = len(grid.receivers)
+    win = model.window_s
+    ld = np.tile(grid.log_distance(beacon_height_m).reshape(-1, n_r), (model.facings, 1))
+    sh = grid.shadow(model.facings).reshape(-1, n_r)
+    mu = (model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh).astype(np.float32)
+    mu2 = (mu * mu).T
+    occ = model.occupancy.astype(np.float32)
+    _s_rr, s_r, s_w = rssi_stats(rssi, win)
+    seconds = np.arange(len(rssi)) if seconds is None else np.asarray(seconds)
+    scale = np.float32(1.0 / (2 * model.sigma_db**2 * np.sqrt(win)))
+    out = np.empty((len(seconds), len(grid.zones)))
+    for a in range(0, len(seconds), chunk):
+        sec = seconds[a:a + chunk]
+        sr, sw = s_r[sec].astype(np.float32), s_w[sec].astype(np.float32)
+        ll = (2 * sr @ mu.T - sw @ mu2) * scale  # the s_rr term is the same for every state
+        like = np.exp(ll - ll.max(axis=1, keepdims=True)) @ occ
+        silent = sw.sum(axis=1) == 0
+        like[silent] = 0.0
+        like[silent, -1] = 1.0
+        out[a:a + chunk] = like / np.maximum(like.sum(axis=1, keepdims=True), 1e-30)
+    return out
+
+
+
