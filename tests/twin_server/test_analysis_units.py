@@ -228,3 +228,16 @@ def test_split_long_tasks_with_exactly_room_for_two_tasks_does_not_crash():
     longer = split_long_tasks([("tool_change", "W1", 0.0, 900.0)], TaskPriors(), 30.0,
                               {"program_input": 50.0}, {"program_input": 0.0}, 1.0)
     assert [r[0] for r in longer] == ["tool_change", "program_input"]
+
+
+def test_pressure_excursion_open_at_the_window_end_leaves_the_normal_level_alone():
+    """A jig change still going on when a 2 h window ends is the only excursion (the rolling
+    baseline once took the low level there as normal and flagged the 20 min before it)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0.0, 7200.0, 0.5)
+    level = 400.0 + rng.normal(0.0, 3.0, len(t))
+    level[t >= 6700.0] = 100.0 + rng.normal(0.0, 3.0, int((t >= 6700.0).sum()))
+    grid = make_grid(0.0, 7200.0)
+    found = pressure_excursions(t, level, grid)
+    assert len(found) == 1, found
+    assert 6650.0 <= found[0][0] <= 6710.0 and found[0][1] >= 7190.0, found
