@@ -186,3 +186,46 @@ def test_regression_draws_are_what_they_claim(runs):
     assert any(not d.params.locator_keep_order for d, _s, _r in runs)
     assert any(d.dropouts for d, _s, _r in runs)
     assert dataclasses.is_dataclass(runs[0][0].params)
+
+
+def test_live_zone_accuracy_through_the_live_path(tmp_path, pilot_site):
+    """The live server's analysis (the journal read by ``analysis_worker.analyze_journal``, the
+    function its child process runs) is ``analyze`` itself, and its causal accuracy, what the
+    live view shows at each instant from the readings received so far, sits beside the
+    offline figure on the same instants."""
+    from twin_server.analysis_worker import analyze_journal
+    from twin_server.evaluate import label_grid
+    from twin_server.ingest_publish import frame_to_wire
+    from twin_server.journal import Journal
+
+    draw = fixed_scenario(pilot_site, 7, hours=1.5, sensing="locator", lag_process="per_move")
+    sim = simulate_scenario(draw)
+    journal = Journal(tmp_path / "j.sqlite")
+    wire = frame_to_wire(sim.readings, draw.site)
+    journal.write_batch([(r, r.t_ns) for r in wire])
+    lo = wire[0].t_ns / 1e9
+    t0, t1 = sim.truth.window_start, sim.truth.window_end
+    offline = analyze(sim.readings, draw.site)
+
+    def zone_at(res, w, t):
+        return label_grid([(z.start, z.end, z.zone) for z in res.worker_zones if z.worker == w],
+                          np.array([t]), "?")[0]
+
+    live_hits, offline_hits = [], []
+    for i, T in enumerate(np.arange(t0 + 300.0, t1, 60.0)):
+        live = analyze_journal(journal, draw.site, None, lo, float(T))
+        if i == 0:
+            same = analyze(sim.readings[sim.readings["t"] < T].reset_index(drop=True), draw.site)
+            assert [(z.worker, z.zone, z.start) for z in live.worker_zones] == \
+                [(z.worker, z.zone, z.start) for z in same.worker_zones]
+        for w in draw.site.worker_ids:
+            truth = label_grid([(z.start, z.end, z.zone) for z in sim.truth.worker_zones if z.worker == w],
+                               np.array([T - 0.5]), "?")[0]
+            mine = [z for z in live.worker_zones if z.worker == w]
+            live_hits.append(bool(mine) and max(mine, key=lambda z: z.start).zone == truth)
+            offline_hits.append(zone_at(offline, w, T - 0.5) == truth)
+    live_acc, offline_acc = float(np.mean(live_hits)), float(np.mean(offline_hits))
+    # Measured: live 0.965, offline 0.976 on the same 170 (worker, instant) pairs (the live
+    # view cannot know a move the locator has not reported yet: it lags by the report delay).
+    assert live_acc >= 0.95, (live_acc, offline_acc)
+    assert offline_acc >= live_acc, (live_acc, offline_acc)
