@@ -436,7 +436,8 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
                           "level_dbm": {w: [round(float(v), 1) for v in lv]
                                         for w, lv in model.level_dbm.items()},
                           "cell_m": round(fgrid.cell_m, 2)}
-    est = rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps)
+    est = rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps,
+                            evidence_for=unpinned or set())
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
     placed_model = rz.events_placed([e.zone for e in est.values()], events)
     placed_naive = rz.events_placed(list(naive.values()), events)

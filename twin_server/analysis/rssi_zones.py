@@ -200,7 +200,8 @@ def silent_seconds(rssi: np.ndarray, window_s: int = SILENCE_WINDOW_S) -> np.nda
 
 def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGrid, *,
                    beacon_height_m: float, clamps: dict[str, np.ndarray | None] | None = None,
-                   motion: Motion | None = None) -> dict[str, ZoneEstimate]:
+                   motion: Motion | None = None, evidence_for: set[str] | None = None,
+                   ) -> dict[str, ZoneEstimate]:
     """Zone of every beacon every second.
 
     Parameters
@@ -217,6 +218,9 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
         Worker -> ``(T,)`` zone index of a presence event given to that worker, else -1.
     motion : Motion, optional
         Walking model of the smoother.
+    evidence_for : set of str, optional
+        Workers whose per-second local evidence (``ZoneEstimate.evidence``) is wanted (default:
+        all); it costs about a tenth of the analysis, and only the lag model uses it.
 
     Returns
     -------
@@ -259,7 +263,7 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
             zone[:] = -1
         level = float(np.median(model.level_dbm[w]))
         local = None
-        if model.occupancy is not None:
+        if model.occupancy is not None and (evidence_for is None or w in evidence_for):
             from twin_server.analysis.radio_fit import zone_probabilities_at
 
             local = zone_probabilities_at(rssi, w, model, grid, beacon_height_m)
