@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
 from twin_server.ingest_client import FastClient
-from twin_server.journal import DeadLetter, Journal
+from twin_server.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
@@ -596,7 +596,7 @@ class Ingest:
     def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
         _item, received_ns, raw_topic, payload = msg
         topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
-        dead = DeadLetter(topic, bytes(payload), "unstorable", f"{type(exc).__name__}: {exc}"[:500],
+        dead = DeadLetter(topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500],
                           received_ns)
         self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
         log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],

@@ -75,8 +75,9 @@ class CommissioningTracker:
                  offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
                  clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
                  delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
-                 ) -> None:
+                 simulated: str | None = None) -> None:
         self.site = site
+        self.simulated = simulated  # the demo's agents replay a simulated shift
         self.journal = journal
         self.clock_ns = clock_ns
         self.offsets = offsets
@@ -158,7 +159,8 @@ class CommissioningTracker:
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
                 suspect = suspects.get(f"{self.site.site}/{device}") if device else None
                 gaps = self.delivery(device, session.started_ns) if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset, suspect, gaps))
+                machines.append(machine_view(self.site, m, session, status, now, offset, suspect, gaps,
+                                             self.simulated))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
                 "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
@@ -244,5 +246,6 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         return tracker.device_summary(device, since_ns) if tracker is not None else None
 
     app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
-                                                   clock_suspects=suspects, delivery=delivery)
+                                                   clock_suspects=suspects, delivery=delivery,
+                                                   simulated=ctx.settings.extra.get("simulated_clock"))
     app.include_router(router)
