@@ -58,6 +58,8 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/dead-letters"): {"sup": 200, "worker": 403},
     ("GET", "/api/live"): {"sup": 200, "worker": 403},
     ("GET", "/api/viewer/sites"): {"sup": 200, "worker": 200},
+    ("GET", "/api/kpis/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
+    ("GET", "/api/viewer/layout/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/replay/{site}/shifts"): {"sup": 200, "worker": 200, "traversal": SITE_404},
     ("GET", "/api/replay/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/worker/{site}/{worker}"): {"sup": 200, "worker": 403,

@@ -159,8 +159,11 @@ def test_a_workers_timeline_names_no_colleague(env: Env):
     colleagues = [w for w in env.app.state.twin.settings.site.workers if w.id != "W1"]
     assert colleagues
     for w in colleagues:
-        assert w.id not in r.text and (not w.name or w.name not in r.text), w
-    assert r.json()["site"]["workers"] == [{"id": "W1", "name": r.json()["worker"]["name"]}]
+        names = [n for n in (w.name, getattr(w, "name_ja", None)) if n]
+        assert w.id not in r.text and not any(n in r.text for n in names), w
+    listed = r.json()["site"]["workers"]
+    assert [x["id"] for x in listed] == ["W1"] and set(listed[0]) <= {"id", "name", "name_ja"}, listed
+    assert listed[0]["name"] == r.json()["worker"]["name"]
 
 
 def test_audit_csv_cannot_run_a_formula(env: Env):
