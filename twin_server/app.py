@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
+from twin_server.api.editor import install_editor
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.influx.writer import InfluxWriter
@@ -186,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     _install_viewer(app, ctx)
     install_commissioning(app, ctx)
+    install_editor(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth
 
