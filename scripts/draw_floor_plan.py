@@ -53,14 +53,24 @@ def draw_plan(site_path: Path, out: Path) -> dict:
     g.line([px(DOOR_M[1], 0), px(fw, 0)], fill="black", width=WALL_PX)
     for a, b in (((fw, 0), (fw, fd)), ((fw, fd), (0, fd)), ((0, fd), (0, 0))):
         g.line([px(*a), px(*b)], fill="black", width=WALL_PX)
-    g.arc([*px(DOOR_M[0], DOOR_M[1] - DOOR_M[0]), *px(DOOR_M[1] + (DOOR_M[1] - DOOR_M[0]), -(DOOR_M[1] - DOOR_M[0]))],
-          180, 270, fill="#777777", width=1)
+    g.arc(
+        [
+            *px(DOOR_M[0], DOOR_M[1] - DOOR_M[0]),
+            *px(DOOR_M[1] + (DOOR_M[1] - DOOR_M[0]), -(DOOR_M[1] - DOOR_M[0])),
+        ],
+        180,
+        270,
+        fill="#777777",
+        width=1,
+    )
     g.text(px((DOOR_M[0] + DOOR_M[1]) / 2, -0.35), "DOOR", fill="black", font=small, anchor="mm")
     # Machines: outline and number.
     for m in doc["machines"]:
         cx, cy = m["position"]
         w, d = m["footprint"]
-        g.rectangle([px(cx - w / 2, cy + d / 2), px(cx + w / 2, cy - d / 2)], outline="black", width=LINE_PX + 1)
+        g.rectangle(
+            [px(cx - w / 2, cy + d / 2), px(cx + w / 2, cy - d / 2)], outline="black", width=LINE_PX + 1
+        )
         g.text(px(cx, cy), f"No. {m['id'].lstrip('M')}", fill="black", font=font, anchor="mm")
     # Painted floor markings: lines solid, areas outlined and hatched.
     for mk in doc.get("floor_markings", []):
@@ -77,8 +87,13 @@ def draw_plan(site_path: Path, out: Path) -> dict:
                 tg.line([(k, 0), (k - tile.height, tile.height)], fill="#bbbbbb", width=1)
             img.paste(tile, (min(xs) + 2, min(ys) + 2))
             if mk.get("label"):
-                g.text(((min(xs) + max(xs)) // 2, (min(ys) + max(ys)) // 2), mk["label"].upper(), fill="black",
-                       font=small, anchor="mm")
+                g.text(
+                    ((min(xs) + max(xs)) // 2, (min(ys) + max(ys)) // 2),
+                    mk["label"].upper(),
+                    fill="black",
+                    font=small,
+                    anchor="mm",
+                )
     # Dimension of the back wall and a scale bar.
     y_dim = fd + 0.7
     g.line([px(0, y_dim), px(fw, y_dim)], fill="black", width=1)
@@ -90,8 +105,13 @@ def draw_plan(site_path: Path, out: Path) -> dict:
         g.text(px(k, -1.3), str(k), fill="black", font=small, anchor="mm")
     g.line([px(0, -1.0), px(5, -1.0)], fill="black", width=1)
     g.text(px(5.5, -1.3), "m", fill="black", font=small, anchor="mm")
-    g.text(px(fw, -1.3), f"{doc.get('name', doc['site'])}: floor plan (drawn from the site file)", fill="black",
-           font=small, anchor="rm")
+    g.text(
+        px(fw, -1.3),
+        f"{doc.get('name', doc['site'])}: floor plan (drawn from the site file)",
+        fill="black",
+        font=small,
+        anchor="rm",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out, optimize=True)
     return geo
@@ -103,7 +123,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "examples" / "pilot_floor_plan.png")
     args = parser.parse_args()
     geo = draw_plan(args.site, args.out)
-    print(f"{args.out}: {geo['size_px'][0]} x {geo['size_px'][1]} px, {PX_PER_M} px/m, floor (0, 0) at {geo['origin_px']}")
+    print(
+        f"{args.out}: {geo['size_px'][0]} x {geo['size_px'][1]} px, {PX_PER_M} px/m, "
+        f"floor (0, 0) at {geo['origin_px']}"
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def overlap_area_m2(
     bx, by = np.asarray(b, dtype=float).T
     lo_x, hi_x = max(ax.min(), bx.min()), min(ax.max(), bx.max())
     lo_y, hi_y = max(ay.min(), by.min()), min(ay.max(), by.max())
-    if not all(math.isfinite(v) for v in (lo_x, hi_x, lo_y, hi_y)):
+    if not (
+        np.isfinite(ax).all() and np.isfinite(ay).all() and np.isfinite(bx).all() and np.isfinite(by).all()
+    ):
         return 0.0
     if hi_x - lo_x <= cell_m / 2 or hi_y - lo_y <= cell_m / 2:
         return 0.0

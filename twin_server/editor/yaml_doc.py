@@ -31,8 +31,23 @@ log = logging.getLogger("twin_server.editor")
 _FLOW_ITEMS = frozenset({"workers", "receivers", "floor_markings", "sensors", "breaks", "walks"})
 
 
+def _float(representer: Any, value: float) -> Any:
+    # YAML 1.1 (PyYAML) reads "1e-07" as text: an exponent needs a dot ("1.0e-07").
+    if math.isnan(value):
+        text = ".nan"
+    elif math.isinf(value):
+        text = ".inf" if value > 0 else "-.inf"
+    else:
+        text = repr(value)
+        if "e" in text and "." not in text.split("e")[0]:
+            mant, exp = text.split("e")
+            text = f"{mant}.0e{exp}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
 def _yaml() -> YAML:
     rt = YAML()  # round-trip
+    rt.representer.add_representer(float, _float)
     rt.preserve_quotes = True
     rt.width = 4096  # never fold a long flow line
     rt.indent(mapping=2, sequence=4, offset=2)
@@ -159,7 +174,7 @@ def _merge(node: Any, old: Any, new: Any, key: str | None = None, in_flow: bool 
             node.insert(pos, k, built)
             keys = list(node.keys())
         return node
-    if isinstance(new, list) and isinstance(old, list) and isinstance(node, CommentedSeq):
+    if isinstance(new, list) and isinstance(old, list) and isinstance(node, CommentedSeq) and new:
         flow_items = _sibling_flow(node, key)
         if _match_by_id(old, new):
             by_id = {o["id"]: (n, o) for n, o in zip(list(node), old, strict=True)}
