@@ -103,7 +103,7 @@ def devices_seen(journal: Journal, site_id: str) -> list[dict[str, Any]]:
             if e["online"] is None:  # newest first: the first status seen is the latest
                 try:
                     body = json.loads(bytes(payload))
-                    e["online"] = bool(body.get("online"))
+                    e["online"] = body.get("state") == "online"  # the wire contract's status
                     e["agent_version"] = body.get("agent_version")
                 except (ValueError, AttributeError):
                     pass
