@@ -12,6 +12,7 @@ compute where on the image a floor point is.
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -48,11 +49,22 @@ def draw_plan(site_path: Path, out: Path) -> dict:
     font = ImageFont.load_default(size=18)
     small = ImageFont.load_default(size=14)
     fw, fd = floor
+
+    # Every line is centred on its floor coordinate (a pixel column i spans [i, i + 1), so a
+    # line of even width 2k covers i - k .. i + k - 1): plan lines snap to exact metres.
+    def band(a: tuple[float, float], b: tuple[float, float], width: int, fill: str) -> None:
+        (x0, y0), (x1, y1) = px(*a), px(*b)
+        k = width // 2
+        if y0 == y1:
+            g.rectangle([min(x0, x1) - k, y0 - k, max(x0, x1) + k - 1, y0 + k - 1], fill=fill)
+        else:
+            g.rectangle([x0 - k, min(y0, y1) - k, x0 + k - 1, max(y0, y1) + k - 1], fill=fill)
+
     # Walls, with the door gap in the front wall.
-    g.line([px(0, 0), px(DOOR_M[0], 0)], fill="black", width=WALL_PX)
-    g.line([px(DOOR_M[1], 0), px(fw, 0)], fill="black", width=WALL_PX)
+    band((0, 0), (DOOR_M[0], 0), WALL_PX, "black")
+    band((DOOR_M[1], 0), (fw, 0), WALL_PX, "black")
     for a, b in (((fw, 0), (fw, fd)), ((fw, fd), (0, fd)), ((0, fd), (0, 0))):
-        g.line([px(*a), px(*b)], fill="black", width=WALL_PX)
+        band(a, b, WALL_PX, "black")
     g.arc(
         [
             *px(DOOR_M[0], DOOR_M[1] - DOOR_M[0]),
@@ -68,17 +80,22 @@ def draw_plan(site_path: Path, out: Path) -> dict:
     for m in doc["machines"]:
         cx, cy = m["position"]
         w, d = m["footprint"]
-        g.rectangle(
-            [px(cx - w / 2, cy + d / 2), px(cx + w / 2, cy - d / 2)], outline="black", width=LINE_PX + 1
-        )
+        corners = [
+            (cx - w / 2, cy - d / 2),
+            (cx + w / 2, cy - d / 2),
+            (cx + w / 2, cy + d / 2),
+            (cx - w / 2, cy + d / 2),
+        ]
+        for i in range(4):
+            band(corners[i], corners[(i + 1) % 4], LINE_PX, "black")
         g.text(px(cx, cy), f"No. {m['id'].lstrip('M')}", fill="black", font=font, anchor="mm")
     # Painted floor markings: lines solid, areas outlined and hatched.
     for mk in doc.get("floor_markings", []):
         pts = [px(x, y) for x, y in mk["points"]]
-        if mk.get("kind", "line") == "line":
-            g.line(pts, fill="#333333", width=LINE_PX)
-        else:
-            g.polygon(pts, outline="#333333", width=LINE_PX)
+        ring = mk["points"] if mk.get("kind", "line") == "line" else [*mk["points"], mk["points"][0]]
+        for a, b in itertools.pairwise(ring):
+            band(tuple(a), tuple(b), LINE_PX, "#333333")
+        if mk.get("kind", "line") == "area":
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             tile = Image.new("RGB", (max(xs) - min(xs) - 4, max(ys) - min(ys) - 4), "white")

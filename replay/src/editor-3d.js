@@ -158,7 +158,7 @@ export class Preview {
       const span = Math.max(x1 - x0, y1 - y0);
       const fit = (span / 2) / (Math.tan((this.camera.fov * Math.PI) / 360) * Math.min(1, this.camera.aspect));
       this.controls.target.set(cx, 0, -cy);
-      this.camera.position.set(cx, fit * 0.8, -cy + fit * 0.75);
+      this.camera.position.set(cx, fit * 0.62, -cy + fit * 0.6);
       this.controls.update();
     }
     this.render();

@@ -525,6 +525,11 @@ function eventPx(ev) {
   return fromScreen([ev.clientX - box.left, ev.clientY - box.top]);
 }
 
+function zoneVerticesPx() {
+  const T = planT();
+  return (S.doc.machines || []).flatMap((m) => (Array.isArray(m.zone) ? m.zone : [])).map((p) => T.toPx(p[0], p[1]));
+}
+
 function allVerticesPx() {
   const T = planT();
   const out = [];
@@ -541,8 +546,12 @@ function allVerticesPx() {
   return out;
 }
 
-/** A floor point from a pointer event, snapped (vertex, plan line, else 10 cm grid). */
-function snappedFloor(ev, { skip = null } = {}) {
+/**
+ * A floor point from a pointer event, snapped (vertex, plan line, else 10 cm grid). Zones,
+ * receivers and survey taps are not on a plan: they snap to the grid and to other zones only
+ * (a zone corner 20 cm from a machine's outline must not jump onto it).
+ */
+function snappedFloor(ev, { skip = null, tool = S.tool } = {}) {
   const px = eventPx(ev);
   const T = planT();
   if (!S.snap) {
@@ -550,8 +559,9 @@ function snappedFloor(ev, { skip = null } = {}) {
     const [x, y] = T.toFloor(px[0], px[1]);
     return [mm(x), mm(y)];
   }
-  const verts = skip ? [] : allVerticesPx();
-  const got = snapPlanPoint(px, { lines: S.planImg ? S.lines : null, vertices: verts, tolPx: SNAP_PX / S.view.k });
+  const offPlan = tool === 'zone' || tool === 'receiver' || tool === 'survey';
+  const verts = skip || tool === 'receiver' ? [] : tool === 'zone' ? zoneVerticesPx() : allVerticesPx();
+  const got = snapPlanPoint(px, { lines: S.planImg && !offPlan ? S.lines : null, vertices: verts, tolPx: SNAP_PX / S.view.k });
   const [fx, fy] = T.toFloor(got.p[0], got.p[1]);
   S.snapMark = got.x || got.y ? toScreen(got.p) : null;
   return [got.x ? mm(fx) : toGrid(fx), got.y ? mm(fy) : toGrid(fy)];
@@ -607,7 +617,7 @@ function onDown(ev) {
     const hit = ev.target.closest && ev.target.closest('[data-kind]');
     if (hit) {
       select({ kind: hit.dataset.kind, index: Number(hit.dataset.index) });
-      const p = snappedFloor(ev, { skip: true });
+      const p = snappedFloor(ev, { skip: true, tool: 'receiver' }); // a move steps on the grid
       S.drag = { mode: 'move', screen, start: p, last: p, moved: false };
       return;
     }
@@ -646,7 +656,7 @@ function onMove(ev) {
     else dr.cur = snappedFloor(ev);
     render();
   } else if (dr.mode === 'move' && dr.moved) {
-    const p = snappedFloor(ev, { skip: true });
+    const p = snappedFloor(ev, { skip: true, tool: 'receiver' });
     const dx = mm(p[0] - dr.last[0]);
     const dy = mm(p[1] - dr.last[1]);
     if (dx || dy) {
@@ -654,7 +664,7 @@ function onMove(ev) {
       dr.last = p;
     }
   } else if (dr.mode === 'vertex' && dr.moved) {
-    const p = snappedFloor(ev, { skip: true });
+    const p = snappedFloor(ev, { skip: S.sel.kind !== 'zone', tool: S.sel.kind === 'zone' ? 'zone' : 'select' });
     edit(() => {
       const v = selectedVertices();
       if (v[dr.i]) { v[dr.i][0] = p[0]; v[dr.i][1] = p[1]; }
@@ -1220,9 +1230,18 @@ function sitePanel() {
     doc.shift = { start: doc.shift.start ?? '08:00', end: doc.shift.end ?? '17:00', breaks: doc.shift.breaks,
       ...Object.fromEntries(Object.entries(doc.shift).filter(([x]) => !['start', 'end', 'breaks'].includes(x))) };
   }, `shift:${k}`);
+  // Plain text with a number pad: "0830", "8:30" and "08:30" all mean 08:30 (a browser's time
+  // picker follows its own locale, 12 h in some, and is slow to use on a tablet).
+  const timeInput = (id, k, dflt) => {
+    const inp = input(id, shift[k] ?? dflt, (v) => setShift(k, hhmm(v)), { inputmode: 'numeric', autocomplete: 'off',
+      placeholder: 'HH:MM' });
+    inp.onfocus = () => inp.select();
+    inp.onchange = () => { inp.value = hhmm(inp.value); };
+    return inp;
+  };
   out.push(el('div', { class: 'ed-row' },
-    field(t('shiftStart'), input('ed-s-start', shift.start ?? '08:00', (v) => setShift('start', v), { type: 'time' })),
-    field(t('shiftEnd'), input('ed-s-end', shift.end ?? '17:00', (v) => setShift('end', v), { type: 'time' }))));
+    field(t('shiftStart'), timeInput('ed-s-start', 'start', '08:00')),
+    field(t('shiftEnd'), timeInput('ed-s-end', 'end', '17:00'))));
   const breaks = shift.breaks || defaultBreaks();
   out.push(el('h3', { text: t('breaks') }), el('ul', { class: 'ed-list' }, ...breaks.map((b) => el('li', {},
     `${b.start}–${b.end} ${textOf(b.name, S.lang || 'en') || ''}`))));
@@ -1247,6 +1266,17 @@ function sitePanel() {
         if (!doc.locators.length) delete doc.locators;
       }, { panel: true }) }))));
   return out;
+}
+
+/** "0830", "830", "8:30" -> "08:30"; anything else is left for the validator to name. */
+function hhmm(v) {
+  const text = String(v).trim();
+  let m = /^(\d{1,2})[:.]?(\d{2})$/.exec(text);
+  if (!m) return text;
+  const h = Number(m[1]);
+  const mi = Number(m[2]);
+  if (h > 23 || mi > 59) return text;
+  return `${String(h).padStart(2, '0')}:${m[2]}`;
 }
 
 function defaultBreaks() {
