@@ -1212,7 +1212,7 @@ function sitePanel() {
   const d = S.doc;
   const upd = (fn, k) => edit(fn, { key: `site:${k}` });
   const out = [el('h2', { text: t('site') })];
-  out.push(...nameFields(d, 'ed-s', (fn) => upd((doc) => fn(doc), 'name'), { ja: false }));
+  out.push(...nameFields(d, 'ed-s', (fn) => upd((doc) => fn(doc), 'name')));
   let zones = [];
   try { zones = Intl.supportedValuesOf('timeZone'); } catch { zones = ['UTC', 'Asia/Tokyo']; }
   if (!zones.includes('UTC')) zones.unshift('UTC');
