@@ -254,7 +254,7 @@ export function seriesName(prevName, prevId, newId) {
   if (a && b) {
     const re = new RegExp(`(?<!\\d)${a}(?!\\d)`);
     if (re.test(prevName)) return prevName.replace(re, b);
-    const m = /^(.*\s)([A-Z])$/.exec(prevName);
+    const m = /^(.*[^A-Za-z])([A-Z])$/.exec(prevName);
     const step = Number(b) - Number(a);
     if (m && step > 0 && m[2].charCodeAt(0) + step <= 90) return m[1] + String.fromCharCode(m[2].charCodeAt(0) + step);
   }

@@ -980,7 +980,10 @@ function renderPanel(force = false) {
   const host = $('ed-panel');
   const parts = [];
   if (S.tool === 'scale') parts.push(...scalePanel());
-  else if (S.tool === 'site') parts.push(...sitePanel());
+  else if (S.tool === 'site') {
+    parts.push(...sitePanel());
+    if (!textOf(S.doc.name, 'en') && !textOf(S.doc.name, 'ja')) focusLater('ed-s-name');
+  }
   else if (S.tool === 'survey') parts.push(...surveyPanel());
   else if (S.tool === 'history') parts.push(...historyPanel());
   else if (S.sel && shapeOf(S.sel)) parts.push(...selectionPanel());
@@ -1247,12 +1250,27 @@ function sitePanel() {
     `${b.start}–${b.end} ${textOf(b.name, S.lang || 'en') || ''}`))));
   // Workers, from the beacons the receivers hear.
   const workers = d.workers || [];
-  out.push(el('h3', { text: t('workers') }), el('ul', { class: 'ed-list', id: 'ed-workers' }, ...workers.map((w, i) => el('li', { 'data-worker': w.id },
-    el('b', { text: w.id }), input(`ed-w-name-${i}`, textOf(w.name, S.lang || 'en'), (v) => upd((doc) => {
-      if (typeof doc.workers[i].name === 'object') doc.workers[i].name = { ...doc.workers[i].name, [S.lang || 'en']: v };
-      else if (v) doc.workers[i].name = v; else delete doc.workers[i].name;
-    }, `w${i}`), { class: 'ed-panel-input', autocomplete: 'off' }), el('span', { class: 'ed-small', text: w.beacon }),
-    el('button', { class: 'ed-btn', type: 'button', text: '✕', 'aria-label': t('delete'), onclick: () => edit((doc) => { doc.workers.splice(i, 1); }, { panel: true }) })))));
+  // Each worker: the name in English and Japanese (either form of the file: name + name_ja, or
+  // name: {ja, en}, is kept as it is).
+  out.push(el('h3', { text: t('workers') }), el('ul', { class: 'ed-list', id: 'ed-workers' }, ...workers.map((w, i) => {
+    const setName = (lang) => (v) => upd((doc) => {
+      const o = doc.workers[i];
+      if (o.name && typeof o.name === 'object') {
+        o.name = { ...o.name, [lang]: v };
+        if (!v) delete o.name[lang];
+      } else if (lang === 'en') {
+        if (v) o.name = v; else delete o.name;
+      } else if (v) o.name_ja = v; else delete o.name_ja;
+      doc.workers[i] = orderWorker(o);
+    }, `w${i}:${lang}`);
+    const en = typeof w.name === 'object' && w.name ? w.name.en : w.name;
+    const ja = typeof w.name === 'object' && w.name ? w.name.ja : w.name_ja;
+    return el('li', { 'data-worker': w.id },
+      el('b', { text: w.id }), el('span', { class: 'ed-small', text: w.beacon }),
+      input(`ed-w-name-${i}`, en, setName('en'), { class: 'ed-panel-input', autocomplete: 'off', placeholder: t('nameEn') }),
+      input(`ed-w-name-ja-${i}`, ja, setName('ja'), { class: 'ed-panel-input', autocomplete: 'off', placeholder: t('nameJa') }),
+      el('button', { class: 'ed-btn', type: 'button', text: '✕', 'aria-label': t('delete'), onclick: () => edit((doc) => { doc.workers.splice(i, 1); }, { panel: true }) }));
+  })));
   const heard = [...new Set(S.devices.flatMap((dev) => dev.beacons))].filter((b) => !workers.some((w) => w.beacon === b)).sort();
   out.push(el('div', { class: 'ed-chips', id: 'ed-beacons' }, el('span', { class: 'ed-small', text: t('beaconsHeard') }),
     ...heard.map((b) => el('button', { class: 'ed-chip', type: 'button', 'data-beacon': b, text: `+ ${b}`, onclick: () => addWorker(b) }))));
@@ -1279,9 +1297,18 @@ function hhmm(v) {
   return `${String(h).padStart(2, '0')}:${m[2]}`;
 }
 
+/** The site validator's default breaks, named in both languages (shown and written as such). */
 function defaultBreaks() {
-  return [{ start: '10:00', end: '10:10', name: 'morning break' }, { start: '12:00', end: '13:00', name: 'lunch' },
-    { start: '15:00', end: '15:10', name: 'afternoon break' }];
+  return [{ start: '10:00', end: '10:10', name: { ja: '午前の休憩', en: 'morning break' } },
+    { start: '12:00', end: '13:00', name: { ja: '昼休み', en: 'lunch' } },
+    { start: '15:00', end: '15:10', name: { ja: '午後の休憩', en: 'afternoon break' } }];
+}
+
+function orderWorker(w) {
+  const out = {};
+  for (const k of ['id', 'name', 'name_ja', 'beacon']) if (w[k] !== undefined) out[k] = w[k];
+  for (const k of Object.keys(w)) if (!(k in out)) out[k] = w[k];
+  return out;
 }
 
 function addWorker(beacon) {
@@ -1291,10 +1318,18 @@ function addWorker(beacon) {
     const id = nextId('W', d.workers.map((w) => w.id));
     const prev = d.workers[d.workers.length - 1];
     const w = { id };
-    const name = prev && typeof prev.name === 'string' ? seriesName(prev.name, prev.id, id) : '';
-    if (name) w.name = name;
+    if (prev && prev.name && typeof prev.name === 'object') {
+      const en = seriesName(prev.name.en, prev.id, id);
+      const ja = seriesName(prev.name.ja, prev.id, id);
+      if (en || ja) w.name = { ...(ja ? { ja } : {}), ...(en ? { en } : {}) };
+    } else if (prev) {
+      const en = seriesName(prev.name, prev.id, id);
+      const ja = seriesName(prev.name_ja, prev.id, id);
+      if (en) w.name = en;
+      if (ja) w.name_ja = ja;
+    }
     w.beacon = beacon;
-    d.workers.push(w);
+    d.workers.push(orderWorker(w));
     i = d.workers.length - 1;
   }, { panel: true });
   if (!S.doc.workers[i].name) focusLater(`ed-w-name-${i}`);

@@ -67,6 +67,7 @@ test('names in a series follow the id; ids count up', () => {
   assert.equal(seriesName('NC旋盤 3号機', 'M3', 'M10'), 'NC旋盤 10号機');
   assert.equal(seriesName('Lathe 13', 'M3', 'M7'), '');
   assert.equal(seriesName('Operator A', 'W1', 'W2'), 'Operator B');
+  assert.equal(seriesName('作業者A', 'W1', 'W2'), '作業者B');
   assert.equal(seriesName('', 'W1', 'W2'), '');
   assert.equal(nextId('M', ['M1', 'M2', 'M4']), 'M3');
 });

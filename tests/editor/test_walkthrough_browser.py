@@ -149,8 +149,10 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
 
         # 7. The site: name, shift, workers from the beacons heard, the locator.
         act.click('[data-tool="site"]')
-        act.click("#ed-s-name")
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'ed-s-name'")
         act.type("Toyama machining shop (pilot)")
+        act.click("#ed-s-name-ja")
+        act.type("富山 機械加工工場（実証）")
         act.click("#ed-s-start")
         act.type("0830")
         act.click("#ed-s-end")
@@ -158,7 +160,9 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
         act.click('[data-beacon="b-01"]')
         page.wait_for_function("document.activeElement && document.activeElement.id === 'ed-w-name-0'")
         act.type("Operator A")
-        act.click('[data-beacon="b-02"]')
+        act.click("#ed-w-name-ja-0")
+        act.type("作業者A")
+        act.click('[data-beacon="b-02"]')  # its names are suggested: Operator B, 作業者B
         act.click('[data-locator="tagsys"]')
         act.step("site")
 
