@@ -88,7 +88,8 @@ def test_a_new_file_reads_like_the_pilot():
     out = dump_document(site_doc)
     assert same(load_document(out), site_doc)
     lines = out.splitlines()
-    assert "  - {id: W1, name: Operator A, beacon: b-01}" in lines
+    assert "  - {id: W1, name: {ja: 作業者A, en: Operator A}, beacon: b-01}" in lines
+    assert "name: {ja: 富山 機械加工工場（実証）, en: Toyama machining shop (pilot)}" in lines
     assert "    zone: [[1.6, 3.6], [4.4, 3.6], [4.4, 5.6], [1.6, 5.6]]" in lines
     assert "      - {id: light, kind: light, adc: mcp3008, adc_channel: 0}" in lines
     assert load_site  # the file validates as the pilot does

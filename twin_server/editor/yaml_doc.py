@@ -122,8 +122,8 @@ def _build(value: Any, key: str | None = None, flow: bool | None = None) -> Any:
         node = CommentedMap()
         for k, v in value.items():
             node[k] = _build(v, k, True if flow else None)
-        if flow:
-            node.fa.set_flow_style()
+        if flow or (key == "name" and all(not isinstance(v, dict | list) for v in value.values())):
+            node.fa.set_flow_style()  # name: {ja: .., en: ..} on one line, as the pilot writes it
         return node
     if isinstance(value, list):
         node = CommentedSeq()
