@@ -1459,6 +1459,9 @@ function applySaved(body) {
 
 async function save(accept = false) {
   if (S.saving) return;
+  // Judge the document as it is now, not by a check still on its way.
+  clearTimeout(checkTimer);
+  await runCheck();
   if (S.problems.length) {
     say(`${t('fixFirst')}: ${S.problems[0].path ? `${S.problems[0].path}: ` : ''}${S.problems[0].message}`, 'bad');
     return;

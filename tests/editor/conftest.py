@@ -28,8 +28,9 @@ def site_dir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module: one sync Playwright per process at a time, and tests/replay starts its own.
     with chromium() as b:
         yield b
 

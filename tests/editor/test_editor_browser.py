@@ -70,7 +70,7 @@ def test_messages_appear_next_to_their_shape_and_overlapping_zones_need_confirma
     mx, my = screen(page, 3.0, 6.5)
     assert abs(box["x"] + box["width"] / 2 - mx) < 40 and 0 < box["y"] - my < 80
     page.locator("#ed-save").click()
-    assert "Fix the problems" in _msg(page)
+    page.wait_for_function("document.getElementById('ed-msg').textContent.includes('Fix the problems')")
     page.fill("#ed-f-w", "2.4")
     page.wait_for_selector(".ed-note.bad", state="detached")
     # Drag M7's zone over M3's: a warning by the zone, and Save asks first.

@@ -109,8 +109,10 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
         machines = {"M3": ("pi-m3", 3.0), "M7": ("pi-m7", 8.0), "M10": ("pi-m10", 13.0)}
         for k, (mid, (pi, cx)) in enumerate(machines.items()):
             act.drag(screen(page, cx - 1.2, 5.7), screen(page, cx + 1.2, 7.3))
-            page.wait_for_selector(f'#ed-panel [data-device="{pi}"]')
-            act.click(f'#ed-panel [data-device="{pi}"]')
+            page.wait_for_function(f"(window.__editor.doc.machines || []).length === {k + 1}")
+            chip = f'#ed-panel button.ed-chip[data-device="{pi}"]'
+            page.wait_for_selector(chip)
+            act.click(chip)
             page.wait_for_function(
                 f"document.getElementById('ed-f-id') && document.getElementById('ed-f-id').value === '{mid}'"
             )
