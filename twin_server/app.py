@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
+from twin_server.api.editor import BODY_LIMITS, install_editor
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
@@ -256,11 +257,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     _install_viewer(app, ctx)
     install_commissioning(app, ctx)
+    install_editor(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth
 
     install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
     # Outermost (added last): an oversized body is refused before sign-in reads it.
+    # The editor's uploads are streamed and capped by their routes (BODY_LIMITS).
     app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+                       path_limits=BODY_LIMITS)
     return app
