@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from twin_contract.vocabulary import ID_PATTERN, is_id
 from twin_server.editor.checks import Finding, check_document
 from twin_server.editor.devices import devices_seen
 from twin_server.editor.plan import PlanError, convert_plan, plan_size
@@ -218,7 +218,7 @@ class DeviceSeen(BaseModel):
 
 
 class WalkIn(BaseModel):
-    beacon: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    beacon: str = Field(pattern=ID_PATTERN)
 
 
 class TapIn(BaseModel):
@@ -703,7 +703,7 @@ def list_models(site: str, request: Request) -> list[ModelFile]:
 async def upload_model(site: str, name: str, request: Request) -> ModelFile:
     svc = _svc(request, site)
     stem = name.removesuffix(".glb")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", stem) or stem.startswith("."):
+    if not is_id(stem) or stem.startswith("."):
         raise HTTPException(422, "a model name is letters, digits, '_', '-' and '.' (at most 64)")
     data = await _read_body(request, MODEL_MAX_BYTES, "the model")
     if len(data) < 20 or data[:4] != b"glTF" or int.from_bytes(data[4:8], "little") != 2:
