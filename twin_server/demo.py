@@ -72,9 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class EmbeddedBroker:
     """amqtt in a thread with its own event loop, bound to 127.0.0.1 (MQTT 3.1.1 only)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log_path: Path | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = port
+        self.log_path = log_path
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt", daemon=True)
         self._broker: Any = None
@@ -82,6 +83,16 @@ class EmbeddedBroker:
     def start(self) -> None:
         from amqtt.broker import Broker
 
+        if self.log_path is not None:
+            # amqtt 0.12 gives up on a delivery after a fixed 5 s without PUBACK and logs each
+            # one with a traceback; on a busy machine that floods the console. The agents'
+            # end-to-end acknowledgement re-sends what it dropped (/health "delivery" counts
+            # gaps), so its log goes to a file, whole.
+            handler = logging.FileHandler(self.log_path)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            amqtt_log = logging.getLogger("amqtt")
+            amqtt_log.addHandler(handler)
+            amqtt_log.propagate = False
         config = {
             # Always bind explicitly: amqtt's default listener is 0.0.0.0:1883.
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -305,14 +316,15 @@ def run(args: argparse.Namespace) -> int:
 
     broker = None
     if external is None:
-        broker = EmbeddedBroker(args.broker_port or _free_port())
+        broker = EmbeddedBroker(args.broker_port or _free_port(), log_path=data_dir / "broker.log")
         try:
             broker.start()
         except Exception as exc:  # e.g. the port is taken
             print(f"demo: cannot start the embedded MQTT broker: {exc}", file=sys.stderr)
             return 1
         host, port = broker.host, broker.port
-        print(f"demo: embedded MQTT broker (amqtt, MQTT 3.1.1) on {host}:{port}", flush=True)
+        print(f"demo: embedded MQTT broker (amqtt, MQTT 3.1.1) on {host}:{port}, its log in "
+              f"{data_dir / 'broker.log'}", flush=True)
     else:
         host, port = external
 
