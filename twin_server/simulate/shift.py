@@ -19,7 +19,7 @@ import numpy as np
 
 from twin_server.site import Site, point_in_polygon, polygon_centroid
 
-from .params import SimParams
+from .params import PILOT_LAG_SAMPLES_S, SimParams
 
 __all__ = [
     "Place",
@@ -27,6 +27,7 @@ __all__ = [
     "TaskRun",
     "Trajectory",
     "build_schedule",
+    "move_lags",
     "off_intervals",
     "polygon_mask",
     "zone_labels",
@@ -44,6 +45,7 @@ class Place:
     aisle_xy: tuple[float, float]
     facing_rad: float  # direction the worker faces while standing at ``work_xy``
     lateral_xy: tuple[float, float] = (0.0, 0.0)  # offset to the control-panel side of the zone
+    via: tuple[tuple[float, float], ...] = ()  # waypoints from ``aisle_xy`` out to the main aisle
 
 
 @dataclass(frozen=True)
@@ -184,12 +186,16 @@ def _unit(dx: float, dy: float) -> tuple[float, float]:
     return (dx / n, dy / n) if n > 1e-9 else (0.0, -1.0)
 
 
-def machine_places(site: Site, params: SimParams) -> dict[str, Place]:
+def machine_places(
+    site: Site, params: SimParams, via: dict[str, list[tuple[float, float]]] | None = None
+) -> dict[str, Place]:
     """Where a worker stands at each machine and where it joins the aisle.
 
     The aisle point lies ``aisle_offset_m`` beyond the zone's edge, on the side away from the
-    machine (for a machine without a position: below the zone, -y).
+    machine (for a machine without a position: below the zone, -y). ``via`` gives, per machine,
+    waypoints from there out to the main aisle (e.g. the mouth of a U-shaped cell).
     """
+    via = via or {}
     places = {}
     for m in site.machines:
         cx, cy = polygon_centroid(m.zone)
@@ -211,7 +217,8 @@ def machine_places(site: Site, params: SimParams) -> dict[str, Place]:
         for sign in (1, -1):
             if not point_in_polygon(cx + sign * lateral[0], cy + sign * lateral[1], m.zone):
                 lateral = (0.0, 0.0)
-        places[m.id] = Place(m.id, (cx, cy), (ax, ay), math.atan2(-uy, -ux), lateral)
+        way = tuple((float(x), float(y)) for x, y in via.get(m.id, ()))
+        places[m.id] = Place(m.id, (cx, cy), (ax, ay), math.atan2(-uy, -ux), lateral, way)
     return places
 
 
@@ -261,7 +268,10 @@ class _Path:
         target = spot if spot is not None else dest.work_xy
         if dest.name == self.place.name:
             return [target]
-        return [self.place.aisle_xy, dest.aisle_xy, target]
+        out, back = list(self.place.via), list(reversed(dest.via))
+        if out and back and out[0] == back[-1]:  # same cell: no need to leave it
+            out, back = [], []
+        return [self.place.aisle_xy, *out, *back, dest.aisle_xy, target]
 
     def trajectory(self) -> Trajectory:
         return Trajectory(
@@ -340,6 +350,42 @@ def _draw_lag(
     return out
 
 
+def move_lags(
+    rng: np.random.Generator, params: SimParams, zones: list[tuple[str, float, float]], t0: float, t1: float
+) -> list[tuple[float, float, float]]:
+    """A lag for every zone change, as ``(start, end, lag_s)`` from one change to the next.
+
+    ``per_move``: each change draws one of the pilot's camera-checked lags (times 0.9 .. 1.1),
+    independently of the others; ``outliers``: the same, with ``lag_long_share`` of the changes
+    reported ``lag_long_s`` late; ``drift``: a log-lag Ornstein-Uhlenbeck process (median
+    ``lag_drift_median_s``, sd ``lag_drift_sigma``, correlation ``lag_drift_tau_min``) sampled at
+    each change. All but the long outliers are clipped to ``lag_bounds_s``.
+    """
+    lo, hi = params.lag_bounds_s
+    starts = np.array([a for _, a, _ in zones], dtype="float64")
+    n = len(starts)
+    if params.lag_process == "drift":
+        tau = 60.0 * params.lag_drift_tau_min
+        level = np.empty(n)
+        x = params.lag_drift_sigma * rng.standard_normal()
+        prev = t0
+        for i, t in enumerate(starts):
+            a = math.exp(-max(t - prev, 0.0) / tau)
+            x = a * x + params.lag_drift_sigma * math.sqrt(1 - a * a) * rng.standard_normal()
+            level[i] = x
+            prev = t
+        lags = np.clip(params.lag_drift_median_s * np.exp(level), lo, hi)
+    else:
+        samples = np.array(PILOT_LAG_SAMPLES_S)
+        lags = np.clip(samples[rng.integers(len(samples), size=n)] * rng.uniform(0.9, 1.1, n), lo, hi)
+        if params.lag_process == "outliers":
+            long = rng.random(n) < params.lag_long_share
+            lags = np.where(long, rng.uniform(*params.lag_long_s, n), lags)
+    ends = np.append(starts[1:], t1)
+    rows = zip(starts, ends, lags, strict=True)
+    return [(float(a), float(b), round(float(v), 2)) for a, b, v in rows if b > a]
+
+
 # -- the discrete-event loop -------------------------------------------------------------------
 
 
@@ -352,7 +398,14 @@ class _MachineState:
     runs: list[tuple[float, float]] = field(default_factory=list)
 
 
-def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.random.Generator) -> Schedule:
+def build_schedule(
+    site: Site,
+    params: SimParams,
+    t0: float,
+    t1: float,
+    rng: np.random.Generator,
+    via: dict[str, list[tuple[float, float]]] | None = None,
+) -> Schedule:
     """Simulate the true course of a shift in ``[t0, t1)``.
 
     Parameters
@@ -365,6 +418,9 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         Window in epoch seconds.
     rng : numpy.random.Generator
         The only source of randomness (determinism per seed).
+    via : dict, optional
+        Machine id -> waypoints from its aisle point out to the main aisle (U-shaped cells);
+        idle spots, the door and the tool crib lie on the main aisle.
 
     Returns
     -------
@@ -373,9 +429,10 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
     """
     if not t1 > t0:
         raise ValueError("the window must have a positive length")
-    places = machine_places(site, params)
+    places = machine_places(site, params, via)
     off = off_intervals(site, t0, t1)
-    aisle_pts = np.array([p.aisle_xy for p in places.values()])
+    # Where each machine's route meets the main aisle (its aisle point unless it has waypoints).
+    aisle_pts = np.array([p.via[-1] if p.via else p.aisle_xy for p in places.values()])
     order = np.argsort(aisle_pts[:, 0])
     # Idle spots: on the aisle between neighbouring machines; the door: left end of the aisle.
     door_xy = (float(aisle_pts[order[0], 0] - 3.0), float(aisle_pts[order[0], 1]))
@@ -388,6 +445,8 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         if site.zone_at(float(hx), float(hy)) != "none":
             hx, hy = a
         homes.append(Place(f"home-{j}", (float(hx), float(hy)), (float(hx), float(hy)), math.pi / 2))
+    crib_xy = (float(aisle_pts[order[-1], 0] + 3.0), float(aisle_pts[order[-1], 1]))
+    crib = Place("crib", crib_xy, crib_xy, 0.0)
 
     def next_off(t: float) -> tuple[float, float]:
         for a, b in off:
@@ -459,6 +518,10 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
             fetch = rng.random(n_max)
             fetch_s = [_uniform(rng, params.fetch_s) for _ in range(n_max)]
             restart_s = _uniform(rng, params.restart_delay_s)
+            # Drawn only when asked for, so the defaults keep their random stream.
+            crib_u = rng.random(n_max) if params.crib_share > 0 else np.ones(n_max)
+            crib_s = [_uniform(rng, params.crib_s) for _ in range(n_max)] if params.crib_share > 0 else []
+            prep_s = _uniform(rng, params.first_task_delay_s) if params.first_task_delay_s[1] > 0 else 0.0
             chosen = None
             for _, mid in ready:
                 ms = machines[mid]
@@ -480,6 +543,8 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
             facing = place.facing_rad
             if not ms.plan:
                 p.stay_until(p.now + ms.fix_s, facing)
+            elif prep_s > 0:
+                p.stay_until(p.now + prep_s, facing)
             for k, (name, dur) in enumerate(ms.plan):
                 # Program input at the control panel, material on the other side.
                 sign = {"program_input": 1.0, "material_setting": -1.0}.get(name, 0.0)
@@ -492,7 +557,14 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
                 p.stay_until(start + dur, facing)
                 tasks.append(TaskRun(mid, name, wid, start, p.now))
                 if k < len(ms.plan) - 1:
-                    if fetch[k] < params.fetch_share:
+                    if crib_u[k] < params.crib_share:
+                        # To the tool crib along the aisle and back (longer than the planned gap).
+                        p.walk(p.route(crib), speed)
+                        p.place = crib
+                        p.stay_until(p.now + crib_s[k], crib.facing_rad)
+                        p.walk(p.route(place, spot), speed)
+                        p.place = place
+                    elif fetch[k] < params.fetch_share:
                         # To the tool cart / rack on the aisle and back (planned time: the gap).
                         cart = (
                             place.aisle_xy[0] + 2.0 * place.lateral_xy[0],
@@ -545,7 +617,10 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         TaskRun(tk.machine, tk.task, tk.worker, tk.start, min(tk.end, t1)) for tk in tasks if tk.start < t1
     ]
     lag = {w.id: _draw_lag(rng, params, t0, t1) for w in site.workers}
-    return Schedule(t0, t1, runs, clipped, {k: v.trajectory() for k, v in paths.items()}, lag, off)
+    sched = Schedule(t0, t1, runs, clipped, {k: v.trajectory() for k, v in paths.items()}, lag, off)
+    if params.lag_process != "stretches":
+        sched.lag = {w.id: move_lags(rng, params, sched.zones(site, w.id), t0, t1) for w in site.workers}
+    return sched
 
 
 def _clip_intervals(items: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
