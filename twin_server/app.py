@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
+from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.influx.writer import InfluxWriter
@@ -167,12 +168,15 @@ def create_app(settings: Settings) -> FastAPI:
             ctx.ingest.start()
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
+        forecasting = asyncio.create_task(forecast_loop(app, settings.extra.get("forecast_interval_s", 2.0),
+                                                        settings.derived_interval_s))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (forecasting, task):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             if ctx.ingest is not None:
                 await asyncio.to_thread(ctx.ingest.stop)
             if ctx.influx is not None:
@@ -186,6 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     _install_viewer(app, ctx)
     install_commissioning(app, ctx)
+    install_forecast(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth
 

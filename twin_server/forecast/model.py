@@ -1,0 +1,301 @@
+"""The learnt parts of the forecast: batch lengths, minor stops, tasks, their order, delays.
+
+``fit_model(records, machines, workers, params)`` turns :class:`DayRecords` of earlier days
+(and of today so far) into a :class:`SiteModel`. Each piece starts from a wide prior that
+counts as a few observations (:class:`ForecastParams`), so a new site, a machine never seen
+running or a new worker get a prediction with a wide range, which narrows as data come in.
+
+Batch lengths follow an accelerated-failure-time model: ``log B = level(machine) +
+context effect + slope(context) * (log previous batch - level) + weekday + hour of day +
+scale(machine, context) * e``, with ``e`` drawn from the Kaplan-Meier distribution of the
+standardised residuals (censored batches count as lower bounds). The context says whether
+the changeover before the batch had program input (``new``: a new part), had none (``same``:
+the part goes on, so the previous batch's length says much) or is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin_server.forecast.dists import Points
+from twin_server.forecast.history import DayRecords
+from twin_server.result import TASK_NAMES
+
+__all__ = ["CONTEXTS", "ForecastParams", "SiteModel", "fit_model"]
+
+CONTEXTS = ("new", "same", "unknown")  # 'unknown_start' batches predict as 'unknown'
+START, END = "start", "end"
+
+
+@dataclass(frozen=True)
+class ForecastParams:
+    """Settings and priors of the forecast (durations in seconds unless the name says so)."""
+
+    samples: int = 200  # Monte Carlo draws of the site's next hours
+    history_days: int = 20  # earlier days learnt from
+    interval: tuple[float, float] = (0.1, 0.9)  # the range shown: an 80 % interval
+    horizon_s: float = 3600.0  # the lane and the operator's queue look this far ahead
+    seed: int = 0
+    # priors: (median, log-sd) and how many observations they count as
+    batch_prior_min: tuple[float, float] = (45.0, 1.0)
+    task_prior_min: tuple[float, float] = (5.0, 0.9)
+    response_prior_s: tuple[float, float] = (120.0, 0.9)
+    gap_prior_s: tuple[float, float] = (30.0, 1.0)
+    restart_prior_s: tuple[float, float] = (40.0, 0.8)
+    minor_prior_s: tuple[float, float] = (180.0, 0.8)
+    interruptions_prior_per_h: float = 0.1
+    prior_weight: float = 3.0
+    # shrinkage: pseudo-observations pulling a machine / worker towards the site
+    machine_pseudo: float = 4.0
+    scale_pseudo: float = 4.0
+    worker_pseudo: float = 4.0
+    slope_ridge: float = 3.0
+    calendar_ridge: float = 30.0
+    order_pseudo: float = 0.3
+    cold_below: int = 3  # fewer observations than this: said on screen, prior-heavy range
+    finish_before_break: bool = True  # a worker starts no service that would run into a break
+
+
+@dataclass
+class BatchModel:
+    """Batch length model (see the module docstring)."""
+
+    level: dict[str, float]  # machine -> mean log batch length (shrunk to the site's)
+    site_level: float
+    beta: np.ndarray  # effects, see ``_design``
+    scale: dict[tuple[str, str], float]  # (machine, class) -> residual scale
+    resid: dict[str, Points]  # class -> standardised residuals
+    n_batches: dict[str, int]  # machine -> complete batches seen
+    interruptions_per_s: dict[str, float]
+
+    def loc(self, machine: str, context: str, prev_s: float | np.ndarray | None, hour: float | np.ndarray,
+            weekday: int | np.ndarray) -> np.ndarray:
+        """Location of ``log B`` for a batch starting now (vectorised over prev/hour/weekday)."""
+        lvl = self.level.get(machine, self.site_level)
+        x = _design_rows(context, prev_s, lvl, hour, weekday)
+        return lvl + x @ self.beta
+
+    def klass(self, context: str) -> str:
+        return "same" if context == "same" else "other"
+
+    def scale_of(self, machine: str, context: str) -> float:
+        k = self.klass(context)
+        return self.scale.get((machine, k), self.scale[("", k)])
+
+
+def _design_rows(context: str | np.ndarray, prev_s, level, hour, weekday) -> np.ndarray:
+    """Columns: new, same, unknown intercepts; slope*z for same and new; 7 weekdays; sin, cos hour."""
+    hour = np.atleast_1d(np.asarray(hour, dtype="float64"))
+    n = len(hour)
+    ctx = np.broadcast_to(np.asarray(context, dtype=object), (n,))
+    if prev_s is None:
+        prev = np.full(n, np.nan)
+    else:
+        prev = np.broadcast_to(np.asarray(prev_s, dtype="float64"), (n,))
+    lvl = np.broadcast_to(np.asarray(level, dtype="float64"), (n,))
+    z = np.where(np.isfinite(prev) & (prev > 0), np.log(np.where(prev > 0, prev, 1.0)) - lvl, 0.0)
+    is_new = ctx == "new"
+    is_same = ctx == "same"
+    x = np.zeros((n, 14))
+    x[:, 0] = is_new
+    x[:, 1] = is_same
+    x[:, 2] = ~(is_new | is_same)
+    x[:, 3] = is_same * z
+    x[:, 4] = is_new * z
+    wd = np.broadcast_to(np.asarray(weekday, dtype=np.int64), (n,))
+    x[np.arange(n), 5 + np.clip(wd, 0, 6)] = 1.0
+    ang = 2 * math.pi * hour / 24.0
+    x[:, 12] = np.sin(ang)
+    x[:, 13] = np.cos(ang)
+    return x
+
+
+def _fit_batches(records: list[DayRecords], machines: list[str], p: ForecastParams) -> BatchModel:
+    rows = [b for r in records for b in r.batches if b.context != "unknown_start" and b.length_s > 0]
+    done = [b for b in rows if not b.censored]
+    prior_loc = math.log(60.0 * p.batch_prior_min[0])
+    prior_sd = p.batch_prior_min[1]
+    y_done = np.log([b.length_s for b in done]) if done else np.zeros(0)
+    site_level = float((y_done.sum() + p.prior_weight * prior_loc) / (len(y_done) + p.prior_weight))
+    level, n_batches = {}, {}
+    for m in machines:
+        ym = np.log([b.length_s for b in done if b.machine == m]) if done else np.zeros(0)
+        n_batches[m] = len(ym)
+        level[m] = float((ym.sum() + p.machine_pseudo * site_level) / (len(ym) + p.machine_pseudo))
+    beta = np.zeros(14)
+    model = BatchModel(level, site_level, beta, {}, {}, n_batches, {})
+    if not rows:
+        for k in ("same", "other"):
+            model.scale[("", k)] = prior_sd
+            model.resid[k] = Points.fit(np.zeros(0), prior_weight=p.prior_weight)
+        _fit_rates(model, rows, machines, p)
+        return model
+    lv = np.array([level.get(b.machine, site_level) for b in rows])
+    x = _design_rows(np.array([b.context for b in rows], dtype=object),
+                     np.array([math.nan if b.prev_length_s is None else b.prev_length_s for b in rows]),
+                     lv, np.array([b.hour for b in rows]), np.array([b.weekday for b in rows]))
+    y = np.log([b.length_s for b in rows])
+    cens = np.array([b.censored for b in rows], bool)
+    if (~cens).any():
+        xd, rd = x[~cens], (y - lv)[~cens]
+        ridge = np.array([1.0, 1.0, 1.0, p.slope_ridge, p.slope_ridge] + [p.calendar_ridge] * 9)
+        model.beta = beta = np.linalg.solve(xd.T @ xd + np.diag(ridge), xd.T @ rd)
+    # Residuals of every batch with a known start (censored ones as lower bounds), in two
+    # classes: the same part going on ('same') and the rest; each machine its own scale.
+    e = y - lv - x @ beta
+    klass = np.array([model.klass(b.context) for b in rows], dtype=object)
+    mach = np.array([b.machine for b in rows], dtype=object)
+    for k in ("same", "other"):
+        in_k = klass == k
+        es = e[in_k & ~cens]
+        site_var = (np.sum(es**2) + p.scale_pseudo * prior_sd**2) / (len(es) + p.scale_pseudo)
+        model.scale[("", k)] = math.sqrt(site_var)
+        scale_i = np.full(len(rows), math.sqrt(site_var))
+        for m in machines:
+            sel = in_k & (mach == m)
+            em = e[sel & ~cens]
+            var = (np.sum(em**2) + p.scale_pseudo * site_var) / (len(em) + p.scale_pseudo)
+            model.scale[(m, k)] = math.sqrt(var)
+            scale_i[sel] = model.scale[(m, k)]
+        model.resid[k] = Points.fit((e / scale_i)[in_k], cens[in_k], prior_weight=p.prior_weight)
+    _fit_rates(model, rows, machines, p)
+    return model
+
+
+def _fit_rates(model: BatchModel, rows: list, machines: list[str], p: ForecastParams) -> None:
+    """Minor stops per running hour, each machine's shrunk to the site's."""
+    minor: Counter = Counter()
+    expo: Counter = Counter()
+    for b in rows:
+        minor[b.machine] += b.minor_stops
+        expo[b.machine] += b.length_s
+    prior_expo_s = 5 * 3600.0
+    site_rate = (sum(minor.values()) + p.interruptions_prior_per_h * prior_expo_s / 3600.0) / (
+        sum(expo.values()) + prior_expo_s)
+    for m in machines:
+        model.interruptions_per_s[m] = (minor[m] + site_rate * prior_expo_s) / (expo[m] + prior_expo_s)
+
+
+@dataclass
+class TaskModel:
+    """Task durations per worker, the usual order of tasks, and the delays around them."""
+
+    level: dict[str, float]  # task -> mean log duration (s)
+    offset: dict[tuple[str, str], float]  # (worker, task) -> log offset (shrunk)
+    resid: dict[str, Points]  # task -> residuals
+    n_worker: dict[str, int]  # worker -> tasks seen
+    transitions: dict[str, dict[str, float]]  # prev -> next -> count (incl. pseudo-counts)
+    gap: Points  # log seconds between two tasks
+    restart: Points  # log seconds from the last task's end to the restart
+    response: Points  # log seconds from a stop to the first task, a worker being free
+    minor: Points  # log seconds of a minor stop, a worker being free (stop to restart)
+    p_minor: dict[str, float]  # machine -> share of stops without a task
+    n_stops: dict[str, int]
+
+    def next_probs(self, prev: str, done: set[str] | frozenset[str]) -> tuple[list[str], np.ndarray]:
+        """Which task comes after ``prev`` (or ``end``), the tasks in ``done`` excluded."""
+        row = self.transitions[prev]
+        names = [n for n in (*TASK_NAMES, END) if n not in done and n != prev]
+        if prev == START:
+            names = [n for n in names if n != END]
+        w = np.array([row.get(n, 0.0) for n in names], dtype="float64")
+        return names, w / w.sum()
+
+
+def _log_points(values: list[float], prior: tuple[float, float], weight: float,
+                censored: list[bool] | None = None) -> Points:
+    v = np.log(np.maximum(np.asarray(values, dtype="float64"), 1.0))
+    return Points.fit(v, None if censored is None else np.asarray(censored, bool),
+                      prior_loc=math.log(prior[0]), prior_scale=prior[1], prior_weight=weight)
+
+
+def _fit_tasks(records: list[DayRecords], machines: list[str], workers: list[str],
+               p: ForecastParams) -> TaskModel:
+    tasks = [t for r in records for t in r.tasks if not t.censored and t.duration_s > 0]
+    prior_loc = math.log(60.0 * p.task_prior_min[0])
+    level, offset, resid = {}, {}, {}
+    n_worker = Counter(t.worker for t in tasks if t.worker is not None)
+    for name in TASK_NAMES:
+        mine = [t for t in tasks if t.task == name]
+        y = np.log([t.duration_s for t in mine]) if mine else np.zeros(0)
+        level[name] = float((y.sum() + p.prior_weight * prior_loc) / (len(y) + p.prior_weight))
+        for w in workers:
+            yw = np.array([math.log(t.duration_s) for t in mine if t.worker == w])
+            offset[(w, name)] = float((yw - level[name]).sum() / (len(yw) + p.worker_pseudo))
+        e = np.array([math.log(t.duration_s) - level[name] - offset.get((t.worker, name), 0.0) for t in mine])
+        resid[name] = Points.fit(e, prior_scale=p.task_prior_min[1], prior_weight=p.prior_weight)
+    # Order: transitions between tasks within a stop (start -> first task, last task -> end).
+    trans: dict[str, dict[str, float]] = {}
+    for prev in (START, *TASK_NAMES):
+        trans[prev] = {n: p.order_pseudo for n in (*TASK_NAMES, END) if n != prev}
+    gaps, restarts, responses, minors = [], [], [], []
+    stops_per_m, minor_per_m = Counter(), Counter()
+    for r in records:
+        for s in r.stops:
+            stops_per_m[s.machine] += 1
+            if not s.tasks:
+                minor_per_m[s.machine] += 1
+                if s.restart is not None and s.worker_free and s.on_shift:
+                    minors.append(s.restart - s.stop)
+                continue
+            seq = [t.task for t in s.tasks]
+            for a, b in zip([START, *seq], [*seq, END], strict=True):
+                if a != b:
+                    trans[a][b] = trans[a].get(b, 0.0) + 1.0
+            for t0, t1 in zip(s.tasks[:-1], s.tasks[1:], strict=True):
+                gaps.append(max(1.0, t1.start - (t0.start + t0.duration_s)))
+            last = s.tasks[-1]
+            if s.restart is not None and not last.censored:
+                restarts.append(max(1.0, s.restart - (last.start + last.duration_s)))
+            if s.worker_free and s.on_shift:
+                responses.append(max(1.0, s.tasks[0].start - s.stop))
+    n_stops = sum(stops_per_m.values())
+    site_minor = (sum(minor_per_m.values()) + 0.15 * p.prior_weight) / (n_stops + p.prior_weight)
+    p_minor = {m: (minor_per_m[m] + site_minor * p.machine_pseudo) / (stops_per_m[m] + p.machine_pseudo)
+               for m in machines}
+    w = p.prior_weight
+    return TaskModel(level, offset, resid, dict(n_worker), trans,
+                     _log_points(gaps, p.gap_prior_s, w), _log_points(restarts, p.restart_prior_s, w),
+                     _log_points(responses, p.response_prior_s, w), _log_points(minors, p.minor_prior_s, w),
+                     p_minor, dict(stops_per_m))
+
+
+@dataclass
+class SiteModel:
+    """Everything the forecast samples from."""
+
+    machines: list[str]
+    workers: list[str]
+    params: ForecastParams
+    batches: BatchModel
+    tasks: TaskModel
+    history_days: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def fit_model(records: list[DayRecords], machines: list[str], workers: list[str],
+              params: ForecastParams | None = None, history_days: int | None = None) -> SiteModel:
+    """Fit every part of the forecast to the records of earlier days (and today so far).
+
+    Parameters
+    ----------
+    records : list of DayRecords
+        Oldest first; today's records (up to the forecast moment) may be the last.
+    machines, workers : list of str
+        The site's ids.
+    params : ForecastParams, optional
+    history_days : int, optional
+        How many earlier days ``records`` holds (for the cold-start note; default: all).
+
+    Returns
+    -------
+    SiteModel
+    """
+    p = params or ForecastParams()
+    return SiteModel(machines, workers, p, _fit_batches(records, machines, p),
+                     _fit_tasks(records, machines, workers, p),
+                     history_days=len(records) if history_days is None else history_days)
