@@ -70,6 +70,15 @@ class Points:
     bandwidth: float
     n_data: float
 
+    @property
+    def cw(self) -> np.ndarray:
+        """Cumulative masses (computed once)."""
+        got = self.__dict__.get("_cw")
+        if got is None:
+            got = np.cumsum(self.w)
+            object.__setattr__(self, "_cw", got)
+        return got
+
     @classmethod
     def fit(cls, values: np.ndarray, censored: np.ndarray | None = None, *, prior_loc: float = 0.0,
             prior_scale: float = 1.0, prior_weight: float = 3.0) -> Points:
@@ -110,7 +119,7 @@ class Points:
         ``above`` plus an exponential tail of the smoothing width (elapsed time longer than
         anything seen: a wide, not a confident, answer).
         """
-        cw = np.cumsum(self.w)
+        cw = self.cw
         above = np.broadcast_to(np.asarray(above, dtype="float64"), np.shape(u))
         lo = np.interp(above, self.x, cw, left=0.0, right=1.0)
         lo = np.where(above < self.x[0], 0.0, lo)

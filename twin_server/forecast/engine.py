@@ -247,10 +247,19 @@ class _Draws:
         return (lvl + b[0] * new + b[1] * same + b[2] * unknown + b[3] * same * z + b[4] * new * z
                 + b[5 + np.clip(wd, 0, 6)] + b[12] * np.sin(ang) + b[13] * np.cos(ang))
 
-    def batch_future(self, j: np.ndarray, newpart: np.ndarray, prev_s: np.ndarray, t: np.ndarray,
-                     tz: ZoneInfo) -> np.ndarray:
+    def set_clock(self, at: float, tz: ZoneInfo) -> None:
+        """Local midnight before ``at`` and its weekday: hour and weekday of later times cheaply."""
+        d = datetime.fromtimestamp(at, tz)
+        self.midnight = at - (d.hour * 3600 + d.minute * 60 + d.second + d.microsecond / 1e6)
+        self.weekday0 = d.weekday()
+
+    def batch_future(self, j: np.ndarray, newpart: np.ndarray, prev_s: np.ndarray,
+                     t: np.ndarray) -> np.ndarray:
         """Lengths (s) of batches starting at ``t`` after a changeover (bank residuals)."""
-        hour, wd = _hour_weekday(t, tz)
+        since = t - self.midnight
+        days = since // 86400.0
+        hour = (since - days * 86400.0) / 3600.0
+        wd = (self.weekday0 + days.astype(np.int64)) % 7
         same = ~newpart
         loc = self.batch_loc(j, newpart, same, prev_s, hour, wd)
         z = self.bank_z[same.astype(np.int64), self.pick(len(j))]
@@ -362,6 +371,7 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
     n = p.samples
     rng = np.random.default_rng([p.seed if seed is None else seed, int(at)])
     dr = _Draws(model, rng, n)
+    dr.set_clock(at, tz)
     machines = model.machines
     n_m, n_w = len(machines), max(1, len(model.workers))
     shift_start, shift_end = shift
@@ -401,7 +411,7 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         """Machines ``jj`` of draws ``ii`` start running at ``t`` (a new batch, or the batch goes on)."""
         if new_batch.any():
             s_, j_ = ii[new_batch], jj[new_batch]
-            b = dr.batch_future(j_, newpart[new_batch], batch_total[s_, j_], t[new_batch], tz)
+            b = dr.batch_future(j_, newpart[new_batch], batch_total[s_, j_], t[new_batch])
             batch_total[s_, j_] = b
             batch_left[s_, j_] = b
         rate = dr.rate[jj]

@@ -8,10 +8,13 @@ which then goes on); a *stop* is the time between two runs, with the tasks done 
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from twin_server.result import MachineState, Result, Task, WorkerZone
 
@@ -151,24 +154,41 @@ def _local(t: float, tz: ZoneInfo) -> tuple[float, int]:
     return d.hour + d.minute / 60.0, d.weekday()
 
 
-def _tasks_in(tasks: list[Task], machine: str, a: float, b: float) -> list[Task]:
-    mine = (t for t in tasks if t.machine == machine and a - EDGE_S <= t.start < b)
-    return sorted(mine, key=lambda t: t.start)
+class _TaskIndex:
+    """A day's tasks per machine, sorted by start: the tasks of a stop by bisection."""
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.by_machine: dict[str, list[Task]] = {}
+        for t in sorted(tasks, key=lambda t: t.start):
+            self.by_machine.setdefault(t.machine, []).append(t)
+        self.starts = {m: [t.start for t in ts] for m, ts in self.by_machine.items()}
+
+    def within(self, machine: str, a: float, b: float) -> list[Task]:
+        """Tasks of ``machine`` starting in ``[a - EDGE_S, b)``."""
+        starts = self.starts.get(machine)
+        if not starts:
+            return []
+        lo, hi = bisect.bisect_left(starts, a - EDGE_S), bisect.bisect_left(starts, b)
+        return self.by_machine[machine][lo:hi]
 
 
-def _busy_intervals(result: Result) -> dict[str, list[tuple[float, float]]]:
+def _busy_intervals(result: Result, index: _TaskIndex) -> dict[str, list[tuple[float, float]]]:
     """When each worker was busy with a changeover: first task start to the restart."""
     busy: dict[str, list[tuple[float, float]]] = {}
-    for m in {t.machine for t in result.tasks}:
+    for m in index.by_machine:
         segs = merge_segments(result.machine_states, m)
         for state, a, b in segs:
             if state != "stopped":
                 continue
-            mine = _tasks_in(result.tasks, m, a, b)
+            mine = index.within(m, a, b)
             for t in mine:
                 if t.worker is not None:
                     busy.setdefault(t.worker, []).append((t.start, b))
     return busy
+
+
+def _busy_at(intervals: np.ndarray | None, t: float) -> bool:
+    return intervals is not None and bool(((intervals[:, 0] <= t) & (t < intervals[:, 1])).any())
 
 
 def _in_off(a: float, b: float, off: list[tuple[float, float]]) -> bool:
@@ -197,13 +217,15 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
     """
     tz = ZoneInfo(timezone)
     rec = DayRecords(site=result.site, day_start=result.window_start)
-    busy = _busy_intervals(result)
+    index = _TaskIndex(result.tasks)
+    busy = _busy_intervals(result, index)
+    busy_arr = {w: np.array(v, dtype="float64") for w, v in busy.items()}
     w1 = result.window_end
     for t in result.tasks:
         rec.tasks.append(TaskRecord(t.machine, t.task, t.worker, t.start, t.end - t.start,
                                     censored=t.end >= w1 - EDGE_S))
     for m in machines:
-        segs = _drop_blips(merge_segments(result.machine_states, m), result.tasks)
+        segs = _drop_blips(merge_segments(result.machine_states, m), index.within(m, -math.inf, math.inf))
         batch: dict | None = None
         prev_batch: float | None = None
 
@@ -218,7 +240,7 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
                 continue
             prev = segs[i - 1] if i > 0 else None
             nxt = segs[i + 1] if i + 1 < len(segs) else None
-            stop_tasks = _tasks_in(result.tasks, m, prev[1], prev[2]) if prev and prev[0] == "stopped" else []
+            stop_tasks = index.within(m, prev[1], prev[2]) if prev and prev[0] == "stopped" else []
             if prev is None or prev[0] != "stopped":
                 # Started before the recording or after unknown state: when its batch began is unknown.
                 if batch is not None:
@@ -244,7 +266,7 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
         if batch is not None:
             # Ends in a stop: the batch is over if a changeover began in it, else it may go on.
             last = segs[-1]
-            over = last[0] == "stopped" and bool(_tasks_in(result.tasks, m, last[1], last[2] + 1.0))
+            over = last[0] == "stopped" and bool(index.within(m, last[1], last[2] + 1.0))
             close(batch, censored=not over)
         # Stops.
         for i, (state, a, b) in enumerate(segs):
@@ -254,10 +276,10 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
             restart = b if nxt is not None and nxt[0] == "running" else None
             if restart is None and b < w1 - EDGE_S:
                 continue  # ends in unknown state: nothing to learn about the restart
-            mine = _tasks_in(result.tasks, m, a, b)
+            mine = index.within(m, a, b)
             trecs = tuple(TaskRecord(t.machine, t.task, t.worker, t.start, t.end - t.start,
                                      censored=t.end >= w1 - EDGE_S) for t in mine)
-            n_busy = sum(1 for w in workers if any(lo <= a < hi for lo, hi in busy.get(w, [])))
+            n_busy = sum(1 for w in workers if _busy_at(busy_arr.get(w), a))
             first = mine[0].start if mine else (restart if restart is not None else b)
             rec.stops.append(StopRecord(m, a, restart, trecs, worker_free=n_busy < len(workers),
                                         on_shift=not _in_off(a, first, off)))
@@ -290,7 +312,9 @@ class MachineNow:
 
 def machine_now(result: Result, records: DayRecords, machine: str, at: float) -> MachineNow:
     """The machine's phase at ``at`` from a result cut at ``at`` and its records."""
-    segs = _drop_blips(merge_segments(result.machine_states, machine), result.tasks)
+    index = _TaskIndex([t for t in result.tasks if t.machine == machine])
+    mine = index.within(machine, -math.inf, math.inf)
+    segs = _drop_blips(merge_segments(result.machine_states, machine), mine)
     segs = [s for s in segs if s[1] < at]
     if not segs or segs[-1][2] < at - 120.0 or segs[-1][0] not in ("running", "stopped"):
         return MachineNow(machine, "unknown", segs[-1][1] if segs else at)
@@ -302,7 +326,7 @@ def machine_now(result: Result, records: DayRecords, machine: str, at: float) ->
         cur = mine[-1]  # the batch of the current run: its length so far is the batch's elapsed time
         return MachineNow(machine, "running", a, cur.context, cur.length_s, cur.prev_length_s,
                           started_before_window=cur.context == "unknown_start")
-    tasks = _tasks_in(result.tasks, machine, a, at + 1.0)
+    tasks = index.within(machine, a, at + 1.0)
     done = tuple(t.task for t in tasks if t.end < at - EDGE_S)
     if tasks and tasks[-1].end >= at - EDGE_S:
         t = tasks[-1]

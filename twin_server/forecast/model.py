@@ -114,32 +114,110 @@ def _design_rows(context: str | np.ndarray, prev_s, level, hour, weekday) -> np.
     return x
 
 
-def _fit_batches(records: list[DayRecords], machines: list[str], p: ForecastParams) -> BatchModel:
-    rows = [b for r in records for b in r.batches if b.context != "unknown_start" and b.length_s > 0]
-    done = [b for b in rows if not b.censored]
+_ORDER_ROWS = (*TASK_NAMES, START)
+_ORDER_COLS = (*TASK_NAMES, END)
+
+
+@dataclass
+class _DayStats:
+    """One day's records as arrays (computed once per day: earlier days never change)."""
+
+    b_machine: np.ndarray
+    b_context: np.ndarray
+    b_prev: np.ndarray
+    b_hour: np.ndarray
+    b_weekday: np.ndarray
+    b_length: np.ndarray
+    b_censored: np.ndarray
+    b_minor: np.ndarray
+    t_name: np.ndarray
+    t_worker: np.ndarray
+    t_log: np.ndarray
+    trans: np.ndarray  # (start + tasks) x (tasks + end) counts
+    gaps: list[float]
+    restarts: list[float]
+    responses: list[float]
+    minors: list[float]
+    stops: Counter
+    minor_stops: Counter
+
+
+def _day_stats(rec: DayRecords) -> _DayStats:
+    got = rec.__dict__.get("_stats")
+    if got is not None:
+        return got
+    rows = [b for b in rec.batches if b.context != "unknown_start" and b.length_s > 0]
+    tasks = [t for t in rec.tasks if not t.censored and t.duration_s > 0]
+    trans = np.zeros((len(_ORDER_ROWS), len(_ORDER_COLS)))
+    gaps, restarts, responses, minors = [], [], [], []
+    stops, minor_stops = Counter(), Counter()
+    for s in rec.stops:
+        stops[s.machine] += 1
+        if not s.tasks:
+            minor_stops[s.machine] += 1
+            if s.restart is not None and s.worker_free and s.on_shift:
+                minors.append(s.restart - s.stop)
+            continue
+        seq = [t.task for t in s.tasks]
+        for x, y in zip([START, *seq], [*seq, END], strict=True):
+            if x != y and x in _ORDER_ROWS and y in _ORDER_COLS:
+                trans[_ORDER_ROWS.index(x), _ORDER_COLS.index(y)] += 1.0
+        for t0, t1 in zip(s.tasks[:-1], s.tasks[1:], strict=True):
+            gaps.append(max(1.0, t1.start - (t0.start + t0.duration_s)))
+        last = s.tasks[-1]
+        if s.restart is not None and not last.censored:
+            restarts.append(max(1.0, s.restart - (last.start + last.duration_s)))
+        if s.worker_free and s.on_shift:
+            responses.append(max(1.0, s.tasks[0].start - s.stop))
+    def col(items: list, attr: str, dtype: object) -> np.ndarray:
+        return np.array([getattr(x, attr) for x in items], dtype=dtype)
+
+    out = _DayStats(
+        col(rows, "machine", object), col(rows, "context", object),
+        np.array([math.nan if b.prev_length_s is None else b.prev_length_s for b in rows], dtype="float64"),
+        col(rows, "hour", "float64"), col(rows, "weekday", np.int64), col(rows, "length_s", "float64"),
+        col(rows, "censored", bool), col(rows, "minor_stops", "float64"),
+        col(tasks, "task", object), np.array([t.worker or "" for t in tasks], dtype=object),
+        np.log(np.array([t.duration_s for t in tasks], dtype="float64")),
+        trans, gaps, restarts, responses, minors, stops, minor_stops)
+    rec.__dict__["_stats"] = out
+    return out
+
+
+def _cat(stats: list[_DayStats], name: str, dtype: object) -> np.ndarray:
+    parts = [getattr(st, name) for st in stats]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams) -> BatchModel:
+    mach = _cat(stats, "b_machine", object)
+    ctx = _cat(stats, "b_context", object)
+    prev = _cat(stats, "b_prev", "float64")
+    hour = _cat(stats, "b_hour", "float64")
+    wd = _cat(stats, "b_weekday", np.int64)
+    length = _cat(stats, "b_length", "float64")
+    cens = _cat(stats, "b_censored", bool)
+    minor = _cat(stats, "b_minor", "float64")
     prior_loc = math.log(60.0 * p.batch_prior_min[0])
     prior_sd = p.batch_prior_min[1]
-    y_done = np.log([b.length_s for b in done]) if done else np.zeros(0)
+    y = np.log(length) if len(length) else np.zeros(0)
+    y_done = y[~cens]
     site_level = float((y_done.sum() + p.prior_weight * prior_loc) / (len(y_done) + p.prior_weight))
     level, n_batches = {}, {}
     for m in machines:
-        ym = np.log([b.length_s for b in done if b.machine == m]) if done else np.zeros(0)
+        ym = y[(mach == m) & ~cens]
         n_batches[m] = len(ym)
         level[m] = float((ym.sum() + p.machine_pseudo * site_level) / (len(ym) + p.machine_pseudo))
     beta = np.zeros(14)
     model = BatchModel(level, site_level, beta, {}, {}, n_batches, {})
-    if not rows:
+    _fit_rates(model, mach, length, minor, machines, p)
+    if not len(y):
         for k in ("same", "other"):
             model.scale[("", k)] = prior_sd
             model.resid[k] = Points.fit(np.zeros(0), prior_weight=p.prior_weight)
-        _fit_rates(model, rows, machines, p)
         return model
-    lv = np.array([level.get(b.machine, site_level) for b in rows])
-    x = _design_rows(np.array([b.context for b in rows], dtype=object),
-                     np.array([math.nan if b.prev_length_s is None else b.prev_length_s for b in rows]),
-                     lv, np.array([b.hour for b in rows]), np.array([b.weekday for b in rows]))
-    y = np.log([b.length_s for b in rows])
-    cens = np.array([b.censored for b in rows], bool)
+    lv = np.array([level.get(m, site_level) for m in mach])
+    x = _design_rows(ctx, prev, lv, hour, wd)
     if (~cens).any():
         xd, rd = x[~cens], (y - lv)[~cens]
         ridge = np.array([1.0, 1.0, 1.0, p.slope_ridge, p.slope_ridge] + [p.calendar_ridge] * 9)
@@ -147,14 +225,13 @@ def _fit_batches(records: list[DayRecords], machines: list[str], p: ForecastPara
     # Residuals of every batch with a known start (censored ones as lower bounds), in two
     # classes: the same part going on ('same') and the rest; each machine its own scale.
     e = y - lv - x @ beta
-    klass = np.array([model.klass(b.context) for b in rows], dtype=object)
-    mach = np.array([b.machine for b in rows], dtype=object)
+    klass = np.where(ctx == "same", "same", "other")
     for k in ("same", "other"):
         in_k = klass == k
         es = e[in_k & ~cens]
         site_var = (np.sum(es**2) + p.scale_pseudo * prior_sd**2) / (len(es) + p.scale_pseudo)
         model.scale[("", k)] = math.sqrt(site_var)
-        scale_i = np.full(len(rows), math.sqrt(site_var))
+        scale_i = np.full(len(y), math.sqrt(site_var))
         for m in machines:
             sel = in_k & (mach == m)
             em = e[sel & ~cens]
@@ -162,22 +239,19 @@ def _fit_batches(records: list[DayRecords], machines: list[str], p: ForecastPara
             model.scale[(m, k)] = math.sqrt(var)
             scale_i[sel] = model.scale[(m, k)]
         model.resid[k] = Points.fit((e / scale_i)[in_k], cens[in_k], prior_weight=p.prior_weight)
-    _fit_rates(model, rows, machines, p)
     return model
 
 
-def _fit_rates(model: BatchModel, rows: list, machines: list[str], p: ForecastParams) -> None:
+def _fit_rates(model: BatchModel, mach: np.ndarray, length: np.ndarray, minor: np.ndarray,
+               machines: list[str], p: ForecastParams) -> None:
     """Minor stops per running hour, each machine's shrunk to the site's."""
-    minor: Counter = Counter()
-    expo: Counter = Counter()
-    for b in rows:
-        minor[b.machine] += b.minor_stops
-        expo[b.machine] += b.length_s
     prior_expo_s = 5 * 3600.0
-    site_rate = (sum(minor.values()) + p.interruptions_prior_per_h * prior_expo_s / 3600.0) / (
-        sum(expo.values()) + prior_expo_s)
+    site_rate = (minor.sum() + p.interruptions_prior_per_h * prior_expo_s / 3600.0) / (
+        length.sum() + prior_expo_s)
     for m in machines:
-        model.interruptions_per_s[m] = (minor[m] + site_rate * prior_expo_s) / (expo[m] + prior_expo_s)
+        sel = mach == m
+        model.interruptions_per_s[m] = float((minor[sel].sum() + site_rate * prior_expo_s)
+                                             / (length[sel].sum() + prior_expo_s))
 
 
 @dataclass
@@ -213,54 +287,48 @@ def _log_points(values: list[float], prior: tuple[float, float], weight: float,
                       prior_loc=math.log(prior[0]), prior_scale=prior[1], prior_weight=weight)
 
 
-def _fit_tasks(records: list[DayRecords], machines: list[str], workers: list[str],
+def _fit_tasks(stats: list[_DayStats], machines: list[str], workers: list[str],
                p: ForecastParams) -> TaskModel:
-    tasks = [t for r in records for t in r.tasks if not t.censored and t.duration_s > 0]
     prior_loc = math.log(60.0 * p.task_prior_min[0])
     level, offset, resid = {}, {}, {}
-    n_worker = Counter(t.worker for t in tasks if t.worker is not None)
+    names = _cat(stats, "t_name", object)
+    who = _cat(stats, "t_worker", object)
+    y_all = _cat(stats, "t_log", "float64")
+    n_worker = {w: int(np.count_nonzero(who == w)) for w in workers}
     for name in TASK_NAMES:
-        mine = [t for t in tasks if t.task == name]
-        y = np.log([t.duration_s for t in mine]) if mine else np.zeros(0)
+        sel = names == name
+        y, wk = y_all[sel], who[sel]
         level[name] = float((y.sum() + p.prior_weight * prior_loc) / (len(y) + p.prior_weight))
+        e = y - level[name]
         for w in workers:
-            yw = np.array([math.log(t.duration_s) for t in mine if t.worker == w])
-            offset[(w, name)] = float((yw - level[name]).sum() / (len(yw) + p.worker_pseudo))
-        e = np.array([math.log(t.duration_s) - level[name] - offset.get((t.worker, name), 0.0) for t in mine])
+            mine = wk == w
+            offset[(w, name)] = float(e[mine].sum() / (np.count_nonzero(mine) + p.worker_pseudo))
+            e[mine] -= offset[(w, name)]
         resid[name] = Points.fit(e, prior_scale=p.task_prior_min[1], prior_weight=p.prior_weight)
     # Order: transitions between tasks within a stop (start -> first task, last task -> end).
+    counts = sum((st.trans for st in stats), np.zeros((len(_ORDER_ROWS), len(_ORDER_COLS))))
     trans: dict[str, dict[str, float]] = {}
-    for prev in (START, *TASK_NAMES):
-        trans[prev] = {n: p.order_pseudo for n in (*TASK_NAMES, END) if n != prev}
-    gaps, restarts, responses, minors = [], [], [], []
+    for r, prev in enumerate(_ORDER_ROWS):
+        trans[prev] = {n: p.order_pseudo + float(counts[r, c])
+                       for c, n in enumerate(_ORDER_COLS) if n != prev}
     stops_per_m, minor_per_m = Counter(), Counter()
-    for r in records:
-        for s in r.stops:
-            stops_per_m[s.machine] += 1
-            if not s.tasks:
-                minor_per_m[s.machine] += 1
-                if s.restart is not None and s.worker_free and s.on_shift:
-                    minors.append(s.restart - s.stop)
-                continue
-            seq = [t.task for t in s.tasks]
-            for a, b in zip([START, *seq], [*seq, END], strict=True):
-                if a != b:
-                    trans[a][b] = trans[a].get(b, 0.0) + 1.0
-            for t0, t1 in zip(s.tasks[:-1], s.tasks[1:], strict=True):
-                gaps.append(max(1.0, t1.start - (t0.start + t0.duration_s)))
-            last = s.tasks[-1]
-            if s.restart is not None and not last.censored:
-                restarts.append(max(1.0, s.restart - (last.start + last.duration_s)))
-            if s.worker_free and s.on_shift:
-                responses.append(max(1.0, s.tasks[0].start - s.stop))
+    for st in stats:
+        stops_per_m.update(st.stops)
+        minor_per_m.update(st.minor_stops)
     n_stops = sum(stops_per_m.values())
     site_minor = (sum(minor_per_m.values()) + 0.15 * p.prior_weight) / (n_stops + p.prior_weight)
     p_minor = {m: (minor_per_m[m] + site_minor * p.machine_pseudo) / (stops_per_m[m] + p.machine_pseudo)
                for m in machines}
     w = p.prior_weight
-    return TaskModel(level, offset, resid, dict(n_worker), trans,
-                     _log_points(gaps, p.gap_prior_s, w), _log_points(restarts, p.restart_prior_s, w),
-                     _log_points(responses, p.response_prior_s, w), _log_points(minors, p.minor_prior_s, w),
+
+    def joined(name: str) -> list[float]:
+        return [v for st in stats for v in getattr(st, name)]
+
+    return TaskModel(level, offset, resid, n_worker, trans,
+                     _log_points(joined("gaps"), p.gap_prior_s, w),
+                     _log_points(joined("restarts"), p.restart_prior_s, w),
+                     _log_points(joined("responses"), p.response_prior_s, w),
+                     _log_points(joined("minors"), p.minor_prior_s, w),
                      p_minor, dict(stops_per_m))
 
 
@@ -296,6 +364,7 @@ def fit_model(records: list[DayRecords], machines: list[str], workers: list[str]
     SiteModel
     """
     p = params or ForecastParams()
-    return SiteModel(machines, workers, p, _fit_batches(records, machines, p),
-                     _fit_tasks(records, machines, workers, p),
+    stats = [_day_stats(r) for r in records]
+    return SiteModel(machines, workers, p, _fit_batches(stats, machines, p),
+                     _fit_tasks(stats, machines, workers, p),
                      history_days=len(records) if history_days is None else history_days)
