@@ -80,22 +80,36 @@ def main() -> None:
         today = records_of(site, known, day)
         model = fit_model([*history, today], site.machine_ids, site.worker_ids, fp, history_days=len(history))
         fitted = time.perf_counter()
-        fc = forecast(model, known, today, float(at), timezone=site.timezone, shift=(lo, hi),
-                      off=day_off(site, day), day=day)
+        fc = forecast(
+            model,
+            known,
+            today,
+            float(at),
+            timezone=site.timezone,
+            shift=(lo, hi),
+            off=day_off(site, day),
+            day=day,
+        )
         times.append((time.perf_counter() - began) * 1000)
         fit_ms.append((fitted - began) * 1000)
     med = statistics.median(times)
-    print(f"site: {args.machines} machines, {args.workers} workers; history {args.days} days, "
-          f"{sum(len(h.batches) for h in history)} batches, {sum(len(h.tasks) for h in history)} tasks; "
-          f"{len(fc.machines)} machines forecast, {fp.samples} draws")
+    print(
+        f"site: {args.machines} machines, {args.workers} workers; history {args.days} days, "
+        f"{sum(len(h.batches) for h in history)} batches, {sum(len(h.tasks) for h in history)} tasks; "
+        f"{len(fc.machines)} machines forecast, {fp.samples} draws"
+    )
     print(f"earlier day -> records (once per day, cached): {per_day_ms:.0f} ms per day")
     print("| refresh | median ms | max ms | x yardstick (median) |")
     print("|---|---|---|---|")
-    print(f"| fit (earlier days + today) | {statistics.median(fit_ms):.0f} | {max(fit_ms):.0f} | "
-          f"{statistics.median(fit_ms) / 1000 / yard:.3f} |")
+    print(
+        f"| fit (earlier days + today) | {statistics.median(fit_ms):.0f} | {max(fit_ms):.0f} | "
+        f"{statistics.median(fit_ms) / 1000 / yard:.3f} |"
+    )
     print(f"| whole refresh | {med:.0f} | {max(times):.0f} | {med / 1000 / yard:.3f} |")
-    print(f"target < 200 ms: {'met' if med < 200 else 'NOT met'} on this machine "
-          f"(= {0.2 / yard:.2f} yardsticks here)")
+    print(
+        f"target < 200 ms: {'met' if med < 200 else 'NOT met'} on this machine "
+        f"(= {0.2 / yard:.2f} yardsticks here)"
+    )
 
 
 if __name__ == "__main__":

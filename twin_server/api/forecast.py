@@ -60,6 +60,8 @@ class MachineForecastDoc(BaseModel):
     basis: int
     task: str | None
     worker: str | None
+    context: str | None = Field(description="running: new (the changeover before had program input: a new "
+                                            "part), same (it had none), unknown")
     need_at: float | None
     p_need: float
     wait_p50_min: float | None

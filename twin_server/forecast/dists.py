@@ -18,8 +18,9 @@ __all__ = ["Points", "km_weights", "weighted_quantiles"]
 _PRIOR_Z = ndtri((np.arange(24) + 0.5) / 24)
 
 
-def km_weights(x: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier masses of right-censored data.
+def km_weights(x: np.ndarray, censored: np.ndarray,
+               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier masses of right-censored (optionally weighted) data.
 
     Parameters
     ----------
@@ -27,6 +28,8 @@ def km_weights(x: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndar
         Observed values (a censored value is a lower bound).
     censored : numpy.ndarray of bool
         Which values are censored.
+    weights : numpy.ndarray, optional
+        Weight of each observation (Beran's estimator: kernel weights); default 1.
 
     Returns
     -------
@@ -38,14 +41,14 @@ def km_weights(x: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndar
     order = np.lexsort((censored, x))  # at ties, events before censorings
     x = np.asarray(x, dtype="float64")[order]
     c = np.asarray(censored, dtype=bool)[order]
-    n = len(x)
-    if n == 0:
-        return x, np.zeros(0)
-    at_risk = n - np.arange(n)
-    surv_factor = np.where(c, 1.0, 1.0 - 1.0 / at_risk)
-    surv = np.cumprod(surv_factor)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype="float64")[order]
+    if len(x) == 0 or w.sum() <= 0:
+        return x, np.zeros(len(x))
+    at_risk = np.cumsum(w[::-1])[::-1]
+    hazard = np.where(c, 0.0, w / np.where(at_risk > 0, at_risk, 1.0))
+    surv = np.cumprod(1.0 - hazard)
     before = np.concatenate([[1.0], surv[:-1]])
-    mass = np.where(c, 0.0, before - surv)
+    mass = before - surv
     mass[-1] += surv[-1]  # what survives the largest value stays on it
     return x, mass / mass.sum()
 
@@ -56,6 +59,16 @@ def weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: np.ndarray) -> np.ndarr
     total = cw[-1]
     mid = (cw - 0.5 * w) / total
     return np.interp(np.asarray(qs, dtype="float64"), mid, x)
+
+
+def _bandwidth(x: np.ndarray, w: np.ndarray, n_eff: float) -> float:
+    """Silverman's robust rule (the smaller of sd and IQR/1.34): several clusters (the parts a
+    machine makes) stay apart."""
+    mean = float(np.sum(w * x))
+    sd = float(np.sqrt(max(np.sum(w * (x - mean) ** 2), 1e-12)))
+    q1, q3 = weighted_quantiles(x, w, np.array([0.25, 0.75]))
+    spread = min(sd, (q3 - q1) / 1.34) if q3 > q1 else sd
+    return 0.9 * spread * max(n_eff, 1.0) ** -0.2
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,30 @@ class Points:
             w = np.concatenate([dw * n, np.full(len(px), prior_weight / len(px))])
             order = np.argsort(x, kind="stable")
             x, w = x[order], w[order] / w.sum()
-        mean = float(np.sum(w * x))
-        sd = float(np.sqrt(max(np.sum(w * (x - mean) ** 2), 1e-12)))
-        # Silverman's rule on the effective sample size: draws are smooth between the points.
-        n_eff = n + prior_weight
-        bandwidth = 0.9 * sd * n_eff ** -0.2
-        return cls(x, w, bandwidth, n)
+        return cls(x, w, _bandwidth(x, w, n + prior_weight), n)
+
+    @classmethod
+    def mixed(cls, values: np.ndarray, censored: np.ndarray, weights: np.ndarray, prior: Points,
+              prior_weight: float) -> Points:
+        """Weighted observations (Kaplan-Meier) mixed with another distribution counting as
+        ``prior_weight`` observations; ``n_data`` is the observations' effective number."""
+        w_sum = float(np.sum(weights)) if len(weights) else 0.0
+        if w_sum <= 0:
+            return prior
+        n_eff = w_sum**2 / float(np.sum(np.square(weights)))
+        dx, dw = km_weights(values, censored, weights)
+        x = np.concatenate([dx, prior.x])
+        w = np.concatenate([dw * n_eff, prior.w * prior_weight])
+        order = np.argsort(x, kind="stable")
+        x, w = x[order], w[order] / w.sum()
+        return cls(x, w, _bandwidth(x, w, n_eff + prior_weight), n_eff)
+
+    def compacted(self, n: int = 64) -> Points:
+        """The same distribution in ``n`` equally likely points (cheap to mix and sort)."""
+        if len(self.x) <= n:
+            return self
+        x = weighted_quantiles(self.x, self.w, (np.arange(n) + 0.5) / n)
+        return Points(x, np.full(n, 1.0 / n), self.bandwidth, self.n_data)
 
     def shifted(self, loc: float, scale: float = 1.0) -> Points:
         """``loc + scale * X``."""

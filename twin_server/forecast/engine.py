@@ -40,6 +40,7 @@ _TASK_INDEX = {n: i for i, n in enumerate(TASK_NAMES)}
 _START_I = len(TASK_NAMES)
 _PROGRAM_I = _TASK_INDEX["program_input"]
 _MAX_STEPS = 100_000
+_NEVER = 1e15  # stands in for 'not within the horizon' in quantiles
 
 
 @dataclass
@@ -58,6 +59,7 @@ class MachineForecast:
     basis: int = 0  # earlier batches (running) or stops (stopped) of this machine behind it
     task: str | None = None
     worker: str | None = None
+    context: str | None = None  # running: new (program input before it), same, unknown
     need_at: float | None = None  # when it will next need the operator (median), within the horizon
     p_need: float = 0.0  # probability it needs the operator within the horizon
     wait_p50_min: float | None = None  # how long it will wait for the operator then
@@ -265,21 +267,15 @@ class _Draws:
         z = self.bank_z[same.astype(np.int64), self.pick(len(j))]
         return np.clip(np.exp(loc + self.b_scale[j, same.astype(np.int64)] * z), 60.0, 48 * 3600.0)
 
-    def batch_now(self, j: int, context: str, prev_s: float | None, t: float, tz: ZoneInfo, above_s: float,
-                  size: int) -> np.ndarray:
-        """Lengths (s) of the batch running now, longer than its ``above_s`` so far."""
-        hour, wd = _hour_weekday(np.full(size, t), tz)
-        jj = np.full(size, j)
-        new = np.full(size, context == "new")
-        same = np.full(size, context == "same")
-        prev = np.full(size, math.nan if prev_s is None else prev_s)
-        loc = self.batch_loc(jj, new, same, prev, hour, wd)
-        k = 1 if context == "same" else 0
-        scale = self.b_scale[j, k]
-        above = (math.log(above_s) - loc) / scale if above_s > 0 else np.full(size, -np.inf)
-        pts = self.m.batches.resid["same" if k else "other"]
-        z = pts.sample(self.rng.random(size), self.rng.standard_normal(size), above)
-        return np.clip(np.exp(loc + scale * z), 60.0, 48 * 3600.0)
+    def batch_now(self, machine: str, context: str, prev_s: float | None, t: float, tz: ZoneInfo,
+                  above_s: float, size: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """Lengths (s) of the batch running now, longer than its ``above_s`` so far, and how
+        many of the machine's batches are behind them."""
+        hour, wd = _hour_weekday(t, tz)
+        pts, n_eff = self.m.batches.current(machine, context, prev_s, float(hour[0]), int(wd[0]))
+        above = math.log(above_s) if above_s > 0 else -np.inf
+        z = pts.sample(rng.random(size), rng.standard_normal(size), above)
+        return np.clip(np.exp(z), 60.0, 48 * 3600.0), n_eff
 
 
 def nxt_is_end(nxt: np.ndarray) -> np.ndarray:
@@ -369,7 +365,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
     p = model.params
     tz = ZoneInfo(timezone)
     n = p.samples
-    rng = np.random.default_rng([p.seed if seed is None else seed, int(at)])
+    # The same random numbers at every moment: the forecast moves because the shop did, not
+    # because the draws did.
+    rng = np.random.default_rng(p.seed if seed is None else seed)
     dr = _Draws(model, rng, n)
     dr.set_clock(at, tz)
     machines = model.machines
@@ -472,24 +470,27 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         if now.phase == "running":
             mf.event = "run_end"
             ctx = now.batch_context if now.batch_context in ("new", "same") else "unknown"
-            b = dr.batch_now(j, ctx, now.prev_batch_s, now.since, tz, now.batch_elapsed_s, n)
-            batch_total[:, j] = b
-            batch_left[:, j] = b - now.batch_elapsed_s
+            mf.context = ctx
+            # The run's end from more draws than the simulation needs, with random numbers of
+            # its own: a steady range.
+            big = max(2000, n)
+            own = np.random.default_rng([p.seed if seed is None else seed, 7, j])
+            bb, n_eff = dr.batch_now(now.machine, ctx, now.prev_batch_s, now.since, tz, now.batch_elapsed_s,
+                                     big, own)
+            batch_total[:, j] = bb[:n]
+            batch_left[:, j] = bb[:n] - now.batch_elapsed_s
             start_runs(rows, jj, np.full(n, at), np.zeros(n, bool), np.zeros(n, bool))
             run_start[:, j] = at
-            # The run's end with more draws than the simulation needs: a steadier range.
-            big = 2000
-            bb = dr.batch_now(j, ctx, now.prev_batch_s, now.since, tz, now.batch_elapsed_s, big)
             rate = dr.rate[j]
-            gap = rng.exponential(1.0, big) / rate if rate > 0 else np.full(big, math.inf)
-            ends = at + np.minimum(bb - now.batch_elapsed_s, np.where(gap < bb - now.batch_elapsed_s - 60.0,
-                                                                     gap, math.inf))
+            gap = own.exponential(1.0, big) / rate if rate > 0 else np.full(big, math.inf)
+            left = bb - now.batch_elapsed_s
+            ends = at + np.where(gap < left - 60.0, gap, left)
             mf.p10, mf.p50, mf.p90 = (float(v) for v in np.quantile(ends, qs))
             mf.p_after_shift = float((ends > shift_end).mean())
-            mf.basis = model.batches.n_batches.get(now.machine, 0)
-            if mf.basis == 0:
+            mf.basis = round(n_eff)  # the machine's earlier batches like this one (weighted)
+            if model.batches.n_batches.get(now.machine, 0) == 0:
                 mf.cold.append("machine_never_seen_running")
-            elif mf.basis < p.cold_below:
+            elif n_eff < p.cold_below:
                 mf.cold.append("few_runs")
             continue
         mf.event = "restart"
@@ -572,7 +573,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         if mf.event == "restart":
             ev = np.where(np.isnan(first_event[:, j]), math.inf, first_event[:, j])
             mf.p_after_shift = float((ev > shift_end).mean())
-            mf.p10, mf.p50, mf.p90 = (float(v) if math.isfinite(v) else None for v in np.quantile(ev, qs))
+            q = np.quantile(np.minimum(ev, _NEVER), qs)  # no inf - inf in the interpolation
+            top = float(ev[np.isfinite(ev)].max()) if np.isfinite(ev).any() else -math.inf
+            mf.p10, mf.p50, mf.p90 = (float(v) if v <= top else None for v in q)
         need = np.isfinite(need_at[:, j])
         mf.p_need = float(need.mean())
         if need.any():

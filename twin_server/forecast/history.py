@@ -134,10 +134,12 @@ def merge_segments(states: list[MachineState], machine: str) -> list[tuple[str, 
 
 
 def _drop_blips(segs: list[tuple[str, float, float]], tasks: list[Task]) -> list[tuple[str, float, float]]:
-    """Stops shorter than :data:`MIN_STOP_S` with no task in them: the run goes on."""
+    """Stops shorter than :data:`MIN_STOP_S` between two runs with no task in them: the run goes
+    on. (A stop going on now is a stop, however short so far.)"""
     out: list[list] = []
-    for state, a, b in segs:
+    for i, (state, a, b) in enumerate(segs):
         blip = (state == "stopped" and b - a < MIN_STOP_S and out and out[-1][0] == "running"
+                and i + 1 < len(segs) and segs[i + 1][0] == "running"
                 and not any(a - EDGE_S <= t.start < b for t in tasks))
         if blip:
             out[-1][2] = b

@@ -57,6 +57,8 @@ class ForecastParams:
     calendar_ridge: float = 30.0
     order_pseudo: float = 0.3
     cold_below: int = 3  # fewer observations than this: said on screen, prior-heavy range
+    local_prior_weight: float = 3.0  # the site model counts as this many of a machine's batches
+    prev_bandwidth: float = 0.25  # log units: how alike two previous batches must be ('same' part)
     finish_before_break: bool = True  # a worker starts no service that would run into a break
 
 
@@ -71,6 +73,37 @@ class BatchModel:
     resid: dict[str, Points]  # class -> standardised residuals
     n_batches: dict[str, int]  # machine -> complete batches seen
     interruptions_per_s: dict[str, float]
+    own: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)  # machine -> its batches
+    compact: dict[str, Points] = field(default_factory=dict)  # class -> resid in 64 quantiles
+    params: ForecastParams | None = None
+
+    def current(self, machine: str, context: str, prev_s: float | None, hour: float,
+                weekday: int) -> tuple[Points, float]:
+        """Distribution of ``log B`` of a batch of ``machine`` (and its effective sample size).
+
+        The machine's own earlier batches, weighted by how alike their context is (a batch
+        continuing the same part: by how close its previous batch's length was; a new part:
+        the machine's new-part batches), with the site model's prediction as a prior counting
+        as ``local_prior_weight`` batches (Beran's conditional Kaplan-Meier estimator). The
+        clusters of the parts a machine makes stay apart, so time elapsed past one cluster
+        moves the forecast to the next.
+        """
+        p = self.params or ForecastParams()
+        loc = float(self.loc(machine, context, prev_s, hour, weekday)[0])
+        prior = self.compact[self.klass(context)].shifted(loc, self.scale_of(machine, context))
+        got = self.own.get(machine)
+        if got is None or not len(got[0]):
+            return prior, 0.0
+        log_len, cens, ctx, log_prev = got
+        if context == "same" and prev_s is not None and prev_s > 0:
+            d = np.where(np.isfinite(log_prev), log_prev - math.log(prev_s), np.inf)
+            w = np.where(ctx == "same", np.exp(-0.5 * (d / p.prev_bandwidth) ** 2), 0.0)
+        elif context in ("new", "same"):
+            w = (ctx == context).astype(float)
+        else:
+            w = np.ones(len(log_len))
+        pts = Points.mixed(log_len, cens, w, prior, p.local_prior_weight)
+        return pts, pts.n_data
 
     def loc(self, machine: str, context: str, prev_s: float | np.ndarray | None, hour: float | np.ndarray,
             weekday: int | np.ndarray) -> np.ndarray:
@@ -209,12 +242,18 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
         n_batches[m] = len(ym)
         level[m] = float((ym.sum() + p.machine_pseudo * site_level) / (len(ym) + p.machine_pseudo))
     beta = np.zeros(14)
-    model = BatchModel(level, site_level, beta, {}, {}, n_batches, {})
+    model = BatchModel(level, site_level, beta, {}, {}, n_batches, {}, params=p)
+    y_all = np.log(np.maximum(length, 1.0))
+    lp = np.log(np.where(np.isfinite(prev) & (prev > 0), prev, np.nan))
+    for m in machines:
+        sel = mach == m
+        model.own[m] = (y_all[sel], cens[sel], ctx[sel], lp[sel])
     _fit_rates(model, mach, length, minor, machines, p)
     if not len(y):
         for k in ("same", "other"):
             model.scale[("", k)] = prior_sd
             model.resid[k] = Points.fit(np.zeros(0), prior_weight=p.prior_weight)
+            model.compact[k] = model.resid[k]
         return model
     lv = np.array([level.get(m, site_level) for m in mach])
     x = _design_rows(ctx, prev, lv, hour, wd)
@@ -239,6 +278,8 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
             model.scale[(m, k)] = math.sqrt(var)
             scale_i[sel] = model.scale[(m, k)]
         model.resid[k] = Points.fit((e / scale_i)[in_k], cens[in_k], prior_weight=p.prior_weight)
+    for k, pts in model.resid.items():
+        model.compact[k] = pts.compacted()
     return model
 
 
