@@ -428,7 +428,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         """Machines ``jj`` of draws ``ii`` need the operator from ``ready``: wait, service, restart."""
         k = len(ii)
         w = np.argmin(w_free[ii], axis=1) if worker is None else np.full(k, worker)
-        start = np.maximum(ready, w_free[ii, w])
+        # A busy worker comes over after finishing elsewhere: as long as a free one takes to answer.
+        handover = 0.0 if preset is not None else dr.bank_response[dr.pick(k)]
+        start = np.maximum(ready, w_free[ii, w] + handover)
         if preset is not None:
             dur, newpart = preset
         else:

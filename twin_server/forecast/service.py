@@ -132,7 +132,9 @@ class ForecastService:
                             for d, (m, r) in self._records.items()}}
         tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")), encoding="utf-8")
+            # numpy scalars (an analysis' times) as plain numbers
+            text = json.dumps(doc, allow_nan=False, separators=(",", ":"), default=lambda o: o.item())
+            tmp.write_text(text, encoding="utf-8")
             tmp.replace(self.cache_path)
         except (OSError, ValueError) as exc:
             log.warning("forecast history cache not written: %s", exc)
