@@ -4,7 +4,7 @@
 #   scripts/setup.sh            Python venv (.venv) with the server, edge and 3D parts
 #   scripts/setup.sh --system   also the Debian/Ubuntu packages the test suite talks to
 #                               (mosquitto, influxdb, chromium, node/npm, libusb ...)
-#   scripts/setup.sh --light    only what the demo needs (server + edge, no open3d)
+#   scripts/setup.sh --light    only what the demo needs (server, edge, the scene builder; no open3d)
 #
 # System packages are installed with apt when they are missing and this runs as root;
 # otherwise the script stops and names what to install. Re-running does only what changed.
@@ -17,7 +17,7 @@ extras="server,edge,models3d,dev"
 for arg in "$@"; do
   case "$arg" in
     --system) want_system=1 ;;
-    --light) extras="server,edge" ;;
+    --light) extras="server,edge,scene" ;;
     *) echo "setup.sh: unknown option $arg (use --system or --light)" >&2; exit 2 ;;
   esac
 done
@@ -98,9 +98,10 @@ if [ -f replay/package-lock.json ]; then
   else
     # No Node.js here (the demo needs only Python): fetch the same pinned tarball from the npm
     # registry and check it against package-lock.json's integrity hash.
-    if [ ! -f replay/node_modules/three/package.json ]; then
-      say "npm not found: fetching three.js from the npm registry with Python"
+    if [ ! -f replay/node_modules/three/package.json ] || [ ! -f replay/node_modules/swagger-ui-dist/package.json ]; then
+      say "npm not found: fetching three.js and Swagger UI from the npm registry with Python"
       .venv/bin/python scripts/fetch_npm_package.py replay three
+      .venv/bin/python scripts/fetch_npm_package.py replay swagger-ui-dist
     fi
   fi
 fi

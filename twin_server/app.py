@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
+from twin_server.api.docs import install_docs
 from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
@@ -26,7 +27,7 @@ from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
 from twin_server.journal import Journal
 from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
-from twin_server.replay_data import ReplayError
+from twin_server.replay_data import ReplayError, local_day
 from twin_server.result import Result
 from twin_server.settings import Settings
 from twin_server.site import Site
@@ -82,6 +83,16 @@ class JournalReplayProvider:
     def site_ids(self) -> list[str]:
         """The one site this server serves (the viewer lists it when opened without ?site=)."""
         return [self._site.site]
+
+    def recording_day(self, site_id: str, within_s: float = 60.0) -> str | None:
+        """The day of the newest reading if it arrived in the last ``within_s`` (still filling in)."""
+        self._check(site_id)
+        row = self._analysis.journal._conn().execute(
+            "SELECT t_ns, received_ns FROM readings WHERE id = (SELECT max(id) FROM readings WHERE site=?)",
+            (site_id,)).fetchone()
+        if row is None or time.time() - row[1] / 1e9 > within_s:
+            return None
+        return local_day(row[0] / 1e9, self._site.timezone)
 
     def site_path(self, site_id: str) -> Path:
         self._check(site_id)
@@ -185,7 +196,9 @@ def create_app(settings: Settings) -> FastAPI:
             journal.close()
 
     app = FastAPI(title="factory twin server", version="0.1.0", lifespan=lifespan,
-                  description="Ingest, journal, analysis and live state of one site's digital twin.")
+                  description="Ingest, journal, analysis and live state of one site's digital twin.",
+                  docs_url=None, redoc_url=None)
+    install_docs(app)  # Swagger UI from the project's own files (no CDN)
     app.state.twin = ctx
     app.include_router(router)
     _install_viewer(app, ctx)

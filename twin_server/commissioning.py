@@ -265,7 +265,7 @@ def _fmt(v: float) -> str:
 
 def _device_items(device: str | None, status: Mapping[str, Any] | None, session: MachineSession,
                   now_ns: int, offset_s: float | None,
-                  suspect: Mapping[str, Any] | None = None) -> list[Item]:
+                  suspect: Mapping[str, Any] | None = None, simulated: str | None = None) -> list[Item]:
     items: list[Item] = []
     if device is None:
         items.append(Item("online", "online", "waiting", "no_device", {},
@@ -290,6 +290,11 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
                           f"{suspect['readings']} readings carry a device time {suspect['offset_s']:+.0f} s "
                           "off their arrival: they are journalled but not shown live; set the device clock "
                           "(chronyc tracking)"))
+    elif simulated and status is not None:
+        # A replayed or simulated shift carries its own (past, accelerated) time: the device
+        # clock cannot be judged against the server's, and a huge "offset" is expected.
+        items.append(Item("clock", "clock", "pass", "clock_simulated", dict(clock, simulated=simulated),
+                          f"simulated time ({simulated}): the clock check does not apply"))
     elif status is None:
         items.append(Item("clock", "clock", "waiting", "no_status", clock,
                           "the clock sync state comes with the device's status message" + measured))
@@ -422,7 +427,8 @@ def overall(items: list[Item]) -> str:
 def machine_view(site: Site, machine: Machine, session: MachineSession,
                  status: Mapping[str, Any] | None, now_ns: int,
                  clock_offset_s: float | None = None,
-                 clock_suspect: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 clock_suspect: Mapping[str, Any] | None = None,
+                 simulated: str | None = None) -> dict[str, Any]:
     """The commissioning view of one machine.
 
     Parameters
@@ -444,6 +450,9 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         ``{"readings", "offset_s", "clock_wrong"}`` when the ingest saw readings of this device
         whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
         status message stamped far off) the clock line fails.
+    simulated : str or None
+        The devices replay a simulated or recorded shift (e.g. ``"replay at 60x"``): their
+        clock is simulated, and the clock line passes saying so instead of failing.
 
     Returns
     -------
@@ -453,7 +462,7 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         :meth:`Item.to_dict`.
     """
     device = device_of_machine(machine, session)
-    items = _device_items(device, status, session, now_ns, clock_offset_s, clock_suspect)
+    items = _device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
     sensors = []
     for sid, kind, channel in expected_sensors(machine):
         track = session.sensors.get((kind, channel))

@@ -11,6 +11,11 @@
    shift at ``--speed`` times real time;
 5. prints the URL where a browser shows the site, and runs until Ctrl-C (SIGINT/SIGTERM),
    then stops the agents, the server and the broker in order.
+
+The machines are drawn from a real 3D scan (``examples/models/``, made with
+``models3d prepare``) wherever the site file names no model, and the commissioning page
+knows the agents replay simulated time. ``--auth`` turns sign-in on with demo users
+(a supervisor, two workers, an engineer) whose passwords are printed at start.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = ["EmbeddedBroker", "add_arguments", "agent_configs", "run"]
 log = logging.getLogger("twin_server.demo")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SITE = ROOT / "examples" / "pilot_site.yaml"
+DEFAULT_MODEL = ROOT / "examples" / "models" / "hammer_scan.glb"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     parser.add_argument("--data-dir", default=None, help="journal and agent outboxes (default: a temp dir)")
     parser.add_argument("--influx", default=None, metavar="URL", help="also export to this InfluxDB")
+    parser.add_argument("--machine-model", default=str(DEFAULT_MODEL), metavar="GLB",
+                        help="models3d model for machines the site file gives none (default: the scanned "
+                             "model in examples/models; 'none' draws boxes)")
+    parser.add_argument("--auth", action="store_true",
+                        help="require sign-in; demo users (supervisor, two workers, engineer) are created "
+                             "and their passwords printed")
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -181,6 +193,65 @@ class Agents:
                 p.wait()
 
 
+def site_with_models(site_path: Path, model: Path | None, out: Path) -> Path:
+    """A copy of the site file where every machine without a ``model`` gets ``model``.
+
+    Returns the site file to serve: ``site_path`` itself when there is nothing to add.
+    """
+    import yaml
+
+    if model is None:
+        return site_path
+    doc = yaml.safe_load(site_path.read_text(encoding="utf-8"))
+    machines = doc.get("machines") or []
+    if all(m.get("model") for m in machines):
+        return site_path
+    for m in machines:
+        if m.get("model"):  # relative to the original file
+            m["model"] = str((site_path.parent / m["model"]).resolve())
+        else:
+            m["model"] = str(model.resolve())
+    survey = doc.get("survey")
+    if isinstance(survey, dict):  # paths in the survey are relative to the site file too
+        if survey.get("points"):
+            survey["points"] = str((site_path.parent / survey["points"]).resolve())
+        for w in survey.get("walks") or []:
+            for key in ("readings", "track"):
+                w[key] = str((site_path.parent / w[key]).resolve())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    load_site(out)  # still valid
+    return out
+
+
+DEMO_USERS = (("supervisor", "supervisor", None), ("worker-a", "worker", 0), ("worker-b", "worker", 1),
+              ("engineer", "engineer", None))
+
+
+def demo_users(site: Site, data_dir: Path) -> list[tuple[str, str, str, str | None]]:
+    """Create the demo's users (new passwords each run); ``(name, role, password, worker)``."""
+    import secrets
+
+    from twin_server.auth import AuthStore
+
+    store = AuthStore(data_dir / "auth.sqlite")
+    out = []
+    try:
+        for name, role, k in DEMO_USERS:
+            worker = site.workers[k].id if k is not None and k < len(site.workers) else None
+            if role == "worker" and worker is None:
+                continue
+            password = secrets.token_urlsafe(9)
+            if store.user(name) is None:
+                store.add_user(name, site.site, role, password, worker=worker)
+            else:
+                store.set_password(name, password)
+            out.append((name, role, password, worker))
+    finally:
+        store.close()
+    return out
+
+
 def _start_agents_when_subscribed(app: Any, agents: Agents, stop: threading.Event) -> None:
     """Agents start once the server's persistent session exists, so nothing is published unheard."""
     ctx = app.state.twin
@@ -237,11 +308,23 @@ def run(args: argparse.Namespace) -> int:
     from twin_server.app import create_app
     from twin_server.cli_serve import serve_app
 
+    model = None if args.machine_model == "none" else Path(args.machine_model)
+    if model is not None and not model.is_file():
+        print(f"demo: no machine model at {model} (--machine-model none draws boxes)", file=sys.stderr)
+        return 2
+    served_site = site_with_models(Path(args.site).resolve(), model, data_dir / "site" / "site.yaml")
+    if model is not None:
+        print(f"demo: machines drawn from the scanned model {model.name} ({served_site})", flush=True)
     settings = Settings(site=site, data_dir=data_dir / "server", broker_host=host, broker_port=port,
                         client_id=f"twin-demo-{site.site}"[:64], influx_url=args.influx,
-                        analysis_interval_s=2.0, derived_interval_s=30.0,
+                        analysis_interval_s=2.0, derived_interval_s=30.0, auth=args.auth,
                         clock_tolerance_s=None,  # a recorded shift replayed: simulated time
-                        extra={"site_path": Path(args.site).resolve()})
+                        extra={"site_path": served_site, "simulated_clock": f"replay at {args.speed:g}x"})
+    if args.auth:
+        (data_dir / "server").mkdir(parents=True, exist_ok=True)
+        print("demo: sign-in is on; demo users (new passwords each run):", flush=True)
+        for name, role, password, worker in demo_users(site, data_dir / "server"):
+            print(f"demo:   {name:<11} {password}   {role}{f' ({worker})' if worker else ''}", flush=True)
     app = create_app(settings)
     agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed),
                     data_dir / "agents")

@@ -26,6 +26,7 @@ __all__ = [
     "clip_result",
     "local_day",
     "pick_window",
+    "recording_of",
     "replay_payload",
     "shift_window",
     "site_layout",
@@ -79,8 +80,12 @@ def break_windows(site: Site, day: str) -> list[dict[str, Any]]:
     """The shift's breaks on a local day as ``{"name", "start", "end"}`` in epoch seconds."""
     d = date.fromisoformat(day)
     tz = ZoneInfo(site.timezone)
-    return [{"name": b.name, "start": _at(d, b.start, tz), "end": _at(d, b.end, tz)}
-            for b in site.shift.breaks]
+    return [{"name": b.name, "name_ja": b.name_ja or b.name, "start": _at(d, b.start, tz),
+             "end": _at(d, b.end, tz)} for b in site.shift.breaks]
+
+
+def _worker_doc(w: Any) -> dict[str, str]:
+    return {"id": w.id, "name": w.name or w.id, "name_ja": w.name_ja or w.name or w.id}
 
 
 def site_layout(site: Site) -> dict[str, Any]:
@@ -95,12 +100,14 @@ def site_layout(site: Site) -> dict[str, Any]:
     -------
     dict
         ``id, name, timezone, language, extent [xmin, ymin, xmax, ymax] (m), machines
-        (id, name, name_ja, centre, rotation_deg, footprint, height_m, zone), workers (id, name),
-        markings (kind, points, color, width_m, label), shift (start, end, breaks as HH:MM)``.
+        (id, name, name_ja, centre, rotation_deg, footprint, height_m, zone), workers (id, name,
+        name_ja), markings (kind, points, color, width_m, label), shift (start, end, breaks as
+        HH:MM with name and name_ja)``; ``name_ja`` is the Japanese display name, else ``name``.
     """
     return {
         "id": site.site,
         "name": site.name or site.site,
+        "name_ja": site.name_ja or site.name or site.site,
         "timezone": site.timezone,
         "language": site.language,
         "extent": [round(v, 3) for v in site.floor_size()],
@@ -118,7 +125,7 @@ def site_layout(site: Site) -> dict[str, Any]:
             }
             for m in site.machines
         ],
-        "workers": [{"id": w.id, "name": w.name or w.id} for w in site.workers],
+        "workers": [_worker_doc(w) for w in site.workers],
         "markings": [
             {"kind": mk.kind, "points": [list(p) for p in mk.points], "color": mk.color,
              "width_m": mk.width_m, "label": mk.label}
@@ -127,8 +134,8 @@ def site_layout(site: Site) -> dict[str, Any]:
         "shift": {
             "start": site.shift.start.strftime("%H:%M"),
             "end": site.shift.end.strftime("%H:%M"),
-            "breaks": [{"name": b.name, "start": b.start.strftime("%H:%M"), "end": b.end.strftime("%H:%M")}
-                       for b in site.shift.breaks],
+            "breaks": [{"name": b.name, "name_ja": b.name_ja or b.name, "start": b.start.strftime("%H:%M"),
+                        "end": b.end.strftime("%H:%M")} for b in site.shift.breaks],
         },
     }
 
@@ -173,16 +180,30 @@ def clip_result(doc: dict[str, Any], start: float, end: float) -> dict[str, Any]
 
 
 def replay_payload(site: Site, result_doc: dict[str, Any], start: float, end: float,
-                   shifts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``GET /api/replay/{site}`` document: layout, the shift, its breaks and the result."""
+                   shifts: list[dict[str, Any]], recording_day: str | bool | None = False) -> dict[str, Any]:
+    """The ``GET /api/replay/{site}`` document: layout, the shift, its breaks and the result.
+
+    ``recording_day``: the day whose readings are still arriving (a live server), None when
+    none is; ``False`` for a source that cannot tell (files): ``shift.recording`` is then left out.
+    """
     day = local_day(start, site.timezone)
+    shift: dict[str, Any] = {"day": day, "start": start, "end": end}
+    if recording_day is not False:
+        shift["recording"] = recording_day == day
     return {
         "site": site_layout(site),
-        "shift": {"day": day, "start": start, "end": end},
+        "shift": shift,
         "breaks": break_windows(site, day),
         "shifts": shifts,
         "result": clip_result(result_doc, start, end),
     }
+
+
+def recording_of(provider: Any, site_id: str) -> str | bool | None:
+    """What :func:`replay_payload` needs to know of a provider: the day still being recorded (None
+    if none), or False for a source that cannot tell (no ``recording_day`` method)."""
+    recording = getattr(provider, "recording_day", None)
+    return recording(site_id) if recording is not None else False
 
 
 def worker_days(provider: ReplayProvider, site_id: str, worker_id: str) -> dict[str, Any]:
@@ -204,7 +225,7 @@ def worker_days(provider: ReplayProvider, site_id: str, worker_id: str) -> dict[
         tasks = [{k: t[k] for k in ("machine", "task", "start", "end")}
                  for t in clipped["tasks"] if t.get("worker") == worker_id]
         days.append({"day": sh["day"], "start": sh["start"], "end": sh["end"], "tasks": tasks})
-    return {"site": site_layout(site), "worker": {"id": worker.id, "name": worker.name or worker.id},
+    return {"site": site_layout(site), "worker": _worker_doc(worker),
             "days": days}
 
 

@@ -53,6 +53,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Named(_Model):
+    """A thing with a display name: ``name: TEXT`` (and ``name_ja``), or ``name: {ja: .., en: ..}``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bilingual_name(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), dict):
+            return data
+        names = data["name"]
+        unknown = sorted(set(names) - {"ja", "en"})
+        if unknown:
+            raise ValueError(f"name: languages are ja and en, not {unknown}")
+        if not all(isinstance(v, str) for v in names.values()):
+            raise ValueError("name: each language's name must be text")
+        if "name_ja" in data:
+            raise ValueError("name: give name.ja or name_ja, not both")
+        # English (else Japanese) stays the plain name, so every reader of `.name` keeps working.
+        return {**data, "name": names.get("en") or names.get("ja", ""), "name_ja": names.get("ja", "")}
+
+
 def _polygon(points: list[Point2], *, min_points: int = 3) -> list[Point2]:
     if len(points) < min_points:
         raise ValueError(f"polygon needs >= {min_points} points, got {len(points)}")
@@ -84,7 +104,7 @@ class SensorWiring(_Model):
         return self
 
 
-class Machine(_Model):
+class Machine(_Named):
     """A machine (NC lathe etc.) on the floor, with the zone in front of it."""
 
     id: Id
@@ -119,11 +139,12 @@ class Machine(_Model):
         return self.position if self.position is not None else polygon_centroid(self.zone)
 
 
-class Worker(_Model):
+class Worker(_Named):
     """A worker carrying a BLE beacon."""
 
     id: Id
     name: str = ""
+    name_ja: str = ""
     beacon: Id
 
 
@@ -135,12 +156,13 @@ class Receiver(_Model):
     machine: Id | None = None
 
 
-class Break(_Model):
+class Break(_Named):
     """A break in the shift (local time of the site)."""
 
     start: time
     end: time
     name: str = "break"
+    name_ja: str = ""
 
 
 class Shift(_Model):
@@ -209,11 +231,12 @@ class Survey(_Model):
         return self
 
 
-class Site(_Model):
+class Site(_Named):
     """One factory."""
 
     site: Id
     name: str = ""
+    name_ja: str = ""
     timezone: str = "UTC"
     language: Literal["ja", "en"] = "en"
     floor: tuple[float, float] | None = None  # width x depth of the floor, metres

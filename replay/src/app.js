@@ -5,13 +5,17 @@ import {
   AuthRequired, allowedView, api, signInForm, signOut, whoAmI,
 } from './auth.js';
 import { ReplayClock, SPEEDS } from './clock.js';
-import { machineName, translator } from './i18n.js';
-import { idealDay, idealWorkerLanes, moveTask, resizeTask } from './ideal.js';
-import { parseLiveMessage } from './live.js';
-import { standingSpots, workerPose } from './pose.js';
-import { TimelineView } from './timeline-view.js';
 import {
-  buildLanes, formatClock, formatMinutes, machineStatusAt, nextChangeover, prevChangeover,
+  displayName, formatDate, formatMinutesIn, formatMinutesShort, machineName, speedLabel, translator,
+} from './i18n.js';
+import { idealDay, idealWorkerLanes, moveTask, resizeTask } from './ideal.js';
+import { renderStrip, renderStripSkeleton, renderSummary } from './kpi.js';
+import { liveEnded, liveRate, parseLiveMessage } from './live.js';
+import { standingSpots, workerPose } from './pose.js';
+import { TimelineView, renderLegend } from './timeline-view.js';
+import {
+  buildLanes, changeoverStarts, eventTimes, formatClock, machineStatusAt, nextChangeover, prevChangeover,
+  skipIdleTarget,
 } from './timeline.js';
 import { decodeState, encodeState } from './url.js';
 import { renderWorkerView } from './worker-view.js';
@@ -30,7 +34,9 @@ let layout = null;
 let lanes = null;
 let spots = null;
 let centres = null;
-const stats = { frames: 0, firstFrameMs: null, dataMs: null, lastFrame: null, glb: 'pending' };
+const stats = { frames: 0, firstFrameMs: null, dataMs: null, lastFrame: null, glb: 'pending', kpiMs: null, skips: 0 };
+const fmtMin = (m) => formatMinutesIn(m, S.lang);
+const nameOf = (thing) => displayName(thing, S.lang);
 
 function status(msg) {
   $('status-msg').textContent = msg ?? '';
@@ -78,12 +84,16 @@ function applyI18n() {
   document.documentElement.lang = S.lang ?? 'ja';
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('note-text').placeholder = t('notePlaceholder');
+  for (const el of document.querySelectorAll('[data-i18n-title]')) {
+    el.title = t(el.dataset.i18nTitle);
+    el.setAttribute('aria-label', t(el.dataset.i18nTitle));
+  }
   if (clock) $('play-btn').textContent = clock.playing ? t('pause') : t('play');
 }
 
 function syncUrl() {
   const state = { site: S.site, day: S.day, view: S.view, worker: S.worker, lang: S.lang, live: S.live,
-    ideal: S.ideal ? S.edits : undefined, split: S.split };
+    ideal: S.ideal ? S.edits : undefined, split: S.split, skip: S.skip };
   if (S.view !== 'worker' && clock) {
     Object.assign(state, { t: clock.time(performance.now()), speed: clock.speed, cam: scene?.cameraName });
   }
@@ -105,8 +115,8 @@ async function boot() {
     history.replaceState(null, '', encodeState({ site: S.site, view: S.view, worker: S.worker, lang: S.lang }));
   }
   if (!S.site) {
-    const { sites, names } = await getJson('/api/viewer/sites');
-    if (sites.length !== 1) return showSites(sites, names ?? {});
+    const { sites, names, names_ja: namesJa } = await getJson('/api/viewer/sites');
+    if (sites.length !== 1) return showSites(sites, ((S.lang ?? 'ja') === 'ja' ? namesJa : names) ?? names ?? {});
     S.site = sites[0];  // one site: open it
     history.replaceState(null, '', encodeState({ ...decodeState(location.search), site: S.site }));
   }
@@ -121,21 +131,32 @@ async function boot() {
   t = translator(S.lang);
   S.day = payload.shift.day;
   S.payload = payload;
-  $('title').textContent = `${t('title')} · ${layout.name}`;
+  $('title').textContent = `${t('title')} · ${nameOf(layout)}`;
   fillShifts(payload.shifts);
   applyI18n();
   lanes = buildLanes(payload.result, layout.machines.map((m) => m.id), layout.workers.map((w) => w.id));
+  S.events = eventTimes(lanes);
+  showBanner();
   spots = standingSpots(layout.machines, layout.workers.map((w) => w.id));
   centres = Object.fromEntries(layout.machines.map((m) => [m.id, m.centre]));
   clock = new ReplayClock({ start: lanes.start, end: lanes.end, t: S.t ?? lanes.start, speed: S.speed ?? 1 });
 
   const { FactoryScene } = await (sceneModule ?? import('./scene.js'));
-  scene = new FactoryScene($('scene-host'), layout, { t: (k) => t(k), machineName: (m) => machineName(m, S.lang) });
+  scene = new FactoryScene($('scene-host'), layout, {
+    t: (k) => t(k), machineName: (m) => machineName(m, S.lang), workerName: (w) => nameOf(w),
+    obstacles: () => hostRects($('scene-host'), ['#camera-bar .btn', '#split-captions .cap']),
+  });
   if (S.cam) scene.setCamera(S.cam);
   timeline = new TimelineView($('timeline'), {
     onSeek: (tt) => { clock.seek(tt, performance.now()); syncUrl(); },
     onSelectTask: (id) => { S.selectedTask = id; refreshIdeal(); },
+    tooltip: $('timeline-tip'),
   });
+  if (kpiWanted()) {
+    renderStripSkeleton($('kpi-strip'), layout.machines, { name: (m) => machineName(m, S.lang) });
+  } else {
+    $('kpi-strip').hidden = true;
+  }
   buildControls();
   $('notes-panel').hidden = !canUseNotes();
   if (S.urlIdeal) {  // a shared ideal day
@@ -148,12 +169,99 @@ async function boot() {
     S.split = false;
   }
   refreshTimeline();
-  window.addEventListener('resize', () => { scene.resize(); timeline.resize(); });
+  // The stage changes size with the window, the KPI strip's rows and the side panel.
+  let sized = '';
+  new ResizeObserver(() => {
+    const key = `${$('scene-host').clientWidth}x${$('scene-host').clientHeight}|${$('timeline-scroll').clientWidth}`;
+    if (key === sized) return;
+    sized = key;
+    scene.resize();
+    $('stage').classList.toggle('stacked', scene.stacked);
+    timeline.resize();
+  }).observe(document.body);
   requestAnimationFrame(frame);
   loadNotes();
   if (S.live) startLive();
-  // The models3d scene is optional: the boxes drawn from the layout are already on screen.
-  setTimeout(loadGlb, 0);
+  // After the first frame: the KPI strip and the models3d scene (the boxes drawn from the
+  // layout are already on screen).
+  requestAnimationFrame(() => setTimeout(() => { loadKpis(); loadGlb(); }, 0));
+}
+
+/** Rectangles of the elements matching `selectors`, in `host`'s pixels (for the name tags). */
+function hostRects(host, selectors) {
+  const h = host.getBoundingClientRect();
+  const out = [];
+  for (const el of document.querySelectorAll(selectors.join(','))) {
+    if (!el.offsetParent) continue;
+    const r = el.getBoundingClientRect();
+    out.push({ x0: r.left - h.left - 4, y0: r.top - h.top - 4, x1: r.right - h.left + 4, y1: r.bottom - h.top + 4 });
+  }
+  return out;
+}
+
+// --- KPI strip and shift summary --------------------------------------------------------------
+function kpiWanted() {
+  // Not for a worker's own replay (the figures hold colleagues' minutes); `kpi=0` for benchmarks.
+  return S.view !== 'mine' && S.user?.role !== 'worker' && new URLSearchParams(location.search).get('kpi') !== '0';
+}
+
+const coIndex = {};
+
+function kpiJump(tt, machine, key) {
+  let target = tt;
+  if (key === 'changeovers' && machine) {
+    // Each tap on a machine's changeovers goes to its next one (from the first).
+    const lane = lanes.machines.find((m) => m.id === machine);
+    const starts = changeoverStarts(lane.tasks);
+    coIndex[machine] = coIndex[machine] == null ? 0 : (coIndex[machine] + 1) % starts.length;
+    target = starts[coIndex[machine]] ?? tt;
+  }
+  clock.pause(performance.now());
+  clock.seek(target, performance.now());
+  updatePlay();
+  if (machine) scene.setCamera(`machine:${machine}`);
+  $('summary').hidden = true;
+  syncUrl();
+}
+
+function kpiUi() {
+  return {
+    t: (k) => t(k), min: fmtMin, short: (m) => formatMinutesShort(m, S.lang),
+    name: (m) => machineName(m, S.lang), workerName: (w) => nameOf(w),
+    day: (d) => formatDate(d, S.lang), onJump: kpiJump,
+    dayHref: (d) => encodeState({ site: S.site, day: d, lang: S.lang }),
+  };
+}
+
+async function loadKpis() {
+  if (!kpiWanted()) return;
+  const t0 = performance.now();
+  try {
+    S.kpis = await getJson(`/api/kpis/${encodeURIComponent(S.site)}?day=${S.day}&days=10`);
+  } catch (err) {
+    S.kpis = null;
+    $('kpi-strip').dataset.error = String(err.message);
+    status(`${t('kpiUnavailable')}: ${err.message}`);
+    return;
+  }
+  renderKpis();
+  stats.kpiMs = performance.now() - t0;
+}
+
+function renderKpis() {
+  if (!S.kpis) return;
+  renderStrip($('kpi-strip'), S.kpis, layout.machines, kpiUi());
+  $('kpi-strip').dataset.ready = '1';
+  renderSummary($('summary-body'), S.kpis, layout, kpiUi());
+}
+
+// --- banner: a shift still being recorded ---------------------------------------------------
+function showBanner() {
+  const sh = S.payload.shift;
+  const b = $('banner');
+  b.hidden = !sh.recording;
+  b.dataset.kind = sh.recording ? 'filling' : '';
+  if (sh.recording) b.textContent = t('fillingIn', { t: formatClock(S.payload.result.window.end, layout.timezone).slice(0, 5) });
 }
 
 /** The site replay, or (`view=mine`) one worker's own cut of it, which workers may read. */
@@ -180,7 +288,7 @@ function fillShifts(shifts) {
   for (const sh of shifts) {
     const o = document.createElement('option');
     o.value = sh.day;
-    o.textContent = sh.day;
+    o.textContent = formatDate(sh.day, S.lang ?? 'ja');
     o.selected = sh.day === S.day;
     sel.appendChild(o);
   }
@@ -209,21 +317,38 @@ function buildControls() {
   const sb = $('speed-bar');
   sb.innerHTML = '';
   for (const s of SPEEDS) {
-    sb.appendChild(button(`${s}x`, () => { clock.setSpeed(s, now()); updateSpeed(); syncUrl(); }, { speed: String(s) }));
+    sb.appendChild(button(speedLabel(s, S.lang), () => setSpeed(s), { speed: String(s) }));
   }
   updateSpeed();
+  $('skip-btn').setAttribute('aria-pressed', String(!!S.skip));
+  $('skip-btn').onclick = () => setSkip(!S.skip);
+  $('summary-btn').hidden = !kpiWanted();
+  $('summary-btn').onclick = () => { $('summary').hidden = false; $('summary-close').focus(); };
+  $('summary-close').onclick = () => { $('summary').hidden = true; };
+  $('summary').onclick = (e) => { if (e.target === $('summary')) $('summary').hidden = true; };
+  $('zoom-in').onclick = () => timeline.zoomBy(2, clock.time(now()));
+  $('zoom-out').onclick = () => timeline.zoomBy(0.5, clock.time(now()));
+  $('zoom-fit').onclick = () => timeline.fit();
+  $('pan-left').onclick = () => timeline.panBy(-0.5);
+  $('pan-right').onclick = () => timeline.panBy(0.5);
+  renderLegend($('legend'), (k) => t(k));
+  const admin = S.user && (S.user.role === 'supervisor' || S.user.role === 'admin');
+  $('access-link').hidden = !admin;
+  $('access-link').href = `./access.html${encodeState({ site: S.site, lang: S.lang })}`;
+  $('help-btn').onclick = () => { $('shortcuts').hidden = !$('shortcuts').hidden; };
   const cb = $('camera-bar');
   cb.innerHTML = '';
   cb.appendChild(button(t('overview'), () => { scene.setCamera('overview'); syncUrl(); }, { cam: 'overview' }));
   for (const m of layout.machines) {
     cb.appendChild(button(m.id, () => { scene.setCamera(`machine:${m.id}`); syncUrl(); }, { cam: `machine:${m.id}` }));
   }
+  scene.invalidateObstacles();
   $('lang-btn').onclick = () => setLang(S.lang === 'ja' ? 'en' : 'ja');
   // A worker's own page: each worker gets their own link (the page shows nobody else).
   const ws = $('worker-select');
   ws.innerHTML = '';
   ws.add(new Option(t('workerView'), ''));
-  for (const w of layout.workers) ws.add(new Option(w.name, w.id));
+  for (const w of layout.workers) ws.add(new Option(nameOf(w), w.id));
   ws.onchange = () => {
     if (ws.value) location.search = encodeState({ site: S.site, view: 'worker', worker: ws.value, lang: S.lang });
   };
@@ -238,7 +363,7 @@ function buildControls() {
   const sel = $('note-target');
   sel.innerHTML = '';
   for (const m of layout.machines) sel.add(new Option(machineName(m, S.lang), m.id));
-  for (const w of layout.workers) sel.add(new Option(`${t('worker')}: ${w.name}`, w.id));
+  for (const w of layout.workers) sel.add(new Option(`${t('worker')}: ${nameOf(w)}`, w.id));
   $('note-add').onclick = addNote;
   $('ideal-btn').onclick = () => {
     S.ideal = S.ideal ? null : {};
@@ -261,21 +386,47 @@ function buildControls() {
   }
   $('ideal-reset').onclick = () => { S.edits = {}; refreshIdeal(); syncUrl(); };
   $('live-btn').onclick = () => (S.live ? stopLive() : startLive());
-  // Keyboard for a supervisor at a laptop: space plays/pauses, arrows jump between changeovers.
+  // Keyboard for a supervisor at a laptop (the list is under the ? button).
   document.onkeydown = (e) => {
     if (e.target.closest('input, textarea, select') || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === ' ') { e.preventDefault(); $('play-btn').click(); }
-    else if (e.key === 'ArrowRight') $('next-btn').click();
-    else if (e.key === 'ArrowLeft') $('prev-btn').click();
+    const step = e.shiftKey ? 60 : 10;
+    const k = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (k === ' ') { e.preventDefault(); $('play-btn').click(); }
+    else if (k === 'ArrowRight') { e.preventDefault(); jump(clock.time(now()) + step); }
+    else if (k === 'ArrowLeft') { e.preventDefault(); jump(clock.time(now()) - step); }
+    else if (k === 'k') $('next-btn').click();
+    else if (k === 'j') $('prev-btn').click();
+    else if (k === 's') setSkip(!S.skip);
+    else if (k === ']' || k === '[') {
+      const i = SPEEDS.indexOf(clock.speed);
+      const j = Math.min(Math.max((i < 0 ? 0 : i) + (k === ']' ? 1 : -1), 0), SPEEDS.length - 1);
+      setSpeed(SPEEDS[j]);
+    } else if (k === 'Escape') { $('summary').hidden = true; $('shortcuts').hidden = true; }
   };
   updatePlay();
+}
+
+function setSpeed(s) {
+  clock.setSpeed(s, performance.now());
+  updateSpeed();
+  syncUrl();
+}
+
+/** "Skip idle": jump over stretches where no machine changes state and nobody moves. */
+function setSkip(on) {
+  S.skip = !!on;
+  $('skip-btn').setAttribute('aria-pressed', String(S.skip));
+  syncUrl();
 }
 
 function setLang(lang) {
   S.lang = lang;
   t = translator(lang);
   applyI18n();
-  $('title').textContent = `${t('title')} · ${layout.name}`;
+  $('title').textContent = `${t('title')} · ${nameOf(layout)}`;
+  fillShifts(S.payload.shifts);
+  showBanner();
+  for (const w of layout.workers) scene.workers[w.id].el.querySelector('.name').textContent = nameOf(w);
   for (const [id, m] of Object.entries(scene.machines)) {
     m.el.querySelector('.name').textContent = machineName(m.layout, lang);
     m.key = '';
@@ -289,6 +440,9 @@ function setLang(lang) {
   buildControls();
   renderNotes();
   refreshIdeal();
+  if (S.kpis) renderKpis();
+  else if (kpiWanted()) renderStripSkeleton($('kpi-strip'), layout.machines, { name: (m) => machineName(m, S.lang) });
+  if (S.live) setLiveStatus(S.liveState ?? 'liveOn', S.liveState === 'liveEnded' ? 'ok' : 'ok');
   syncUrl();
 }
 
@@ -298,6 +452,7 @@ function updatePlay() {
 }
 
 function updateSpeed() {
+  // Following a live shift at its own pace (e.g. a demo at 60x) presses no button.
   for (const b of $('speed-bar').children) b.setAttribute('aria-pressed', String(Number(b.dataset.speed) === clock.speed));
 }
 
@@ -315,6 +470,12 @@ const fpsWindow = { since: 0, frames: 0 };
 function frame(nowMs) {
   const now = performance.now();
   if (clock.tick(now)) updatePlay();
+  if (S.skip && clock.playing && !S.live) {
+    const to = skipIdleTarget(S.events, clock.time(now), clock.speed, lanes.end);
+    if (to !== null) { clock.seek(to, now); stats.skips += 1; }
+  }
+  if (S.live && S.liveState !== 'liveEnded' && liveEnded({ recording: S.payload.shift.recording,
+    lastEdgeWallMs: S.liveEdges?.at(-1)?.wallMs ?? null, nowMs: now })) endLive();
   const tt = clock.time(now);
   const ideal = S.ideal ? S.idealDay : null;
   const split = S.split && ideal;
@@ -330,7 +491,7 @@ function frame(nowMs) {
     const iw = split ? S.idealWorkers[k] : null;
     if (iw) scene.setIdealWorkerPose(w.id, workerPose(iw.zones, iw.tasks, spots[w.id], centres, tt), tt);
   });
-  timeline.draw(tt);
+  timeline.draw(tt, clock.playing);
   const text = formatClock(tt, layout.timezone);
   if (text !== lastClockText) { $('clock').textContent = text; lastClockText = text; }
   scene.render();
@@ -354,8 +515,14 @@ function refreshTimeline() {
     ideal: S.ideal ? S.idealDay : null,
     selectedTask: S.selectedTask,
     tz: layout.timezone,
+    t: (k) => t(k),
     machineLabel: (id, ideal) => (ideal ? `${id} ${t('idealLane')}` : id),
-    workerLabel: (id) => layout.workers.find((w) => w.id === id)?.name ?? id,
+    workerLabel: (id, narrow) => (narrow ? id : nameOf(layout.workers.find((w) => w.id === id) ?? { id })),
+    workerName: (id) => nameOf(layout.workers.find((w) => w.id === id) ?? { id }),
+    zoneLabel: (id) => id,
+    machineName: (id) => machineName(layout.machines.find((m) => m.id === id) ?? { id }, S.lang),
+    taskLabel: (task) => t(task),
+    fmtDuration: (s) => fmtMin(s / 60),
   });
 }
 
@@ -366,21 +533,66 @@ function refreshIdeal() {
   S.idealDay = idealDay(lanes, S.payload.breaks, S.edits);
   S.idealWorkers = idealWorkerLanes(lanes.workers, S.idealDay);
   const d = S.idealDay;
-  $('ideal-gain').textContent = formatMinutes(d.totalGainedMin);
-  $('split-gain').textContent = formatMinutes(d.totalGainedMin);
+  $('ideal-gain').textContent = fmtMin(d.totalGainedMin);
+  $('split-gain').textContent = fmtMin(d.totalGainedMin);
   const rows = [`<tr><th></th><th>${t('gained')}</th><th>${t('breakRun')}</th></tr>`];
   for (const m of d.machines) {
-    rows.push(`<tr data-machine="${m.id}"><td>${m.id}</td><td class="gain-min">${formatMinutes(m.gainedMin)}</td>`
-      + `<td>${formatMinutes(m.breakRunRealMin)} → ${formatMinutes(m.breakRunIdealMin)}</td></tr>`);
+    rows.push(`<tr data-machine="${m.id}"><td>${m.id}</td><td class="gain-min">${fmtMin(m.gainedMin)}</td>`
+      + `<td>${fmtMin(m.breakRunRealMin)} → ${fmtMin(m.breakRunIdealMin)}</td></tr>`);
   }
   $('ideal-table').innerHTML = rows.join('');
+  // Why each machine gains what it gains: the edits, the waits they caused, lunch running.
+  const why = $('ideal-reasons');
+  why.replaceChildren();
+  for (const m of d.machines) {
+    if (!m.reasons.length) continue;
+    const block = document.createElement('div');
+    block.className = 'reason-block';
+    block.dataset.machine = m.id;
+    const head = document.createElement('strong');
+    head.textContent = `${machineName(layout.machines.find((x) => x.id === m.id) ?? { id: m.id }, S.lang)}: ${fmtMin(m.gainedMin)}`;
+    const ul = document.createElement('ul');
+    for (const r of m.reasons) {
+      const li = document.createElement('li');
+      li.dataset.kind = r.kind;
+      li.textContent = reasonText(r);
+      ul.append(li);
+    }
+    block.append(head, ul);
+    why.append(block);
+  }
   const sel = S.selectedTask && d.machines.flatMap((m) => m.tasks).find((x) => x.id === S.selectedTask);
   $('ideal-edit').hidden = !sel;
   $('ideal-selected').textContent = sel
     ? `${t('selected')}: ${sel.machine} ${t(sel.task)} ${formatClock(sel.start, layout.timezone).slice(0, 5)}`
-      + ` (${formatMinutes((sel.end - sel.start) / 60)})`
+      + ` (${fmtMin((sel.end - sel.start) / 60)})`
     : t('selectTask');
   refreshTimeline();
+}
+
+/** One reason of the ideal day's gain, in the page's language, with its minutes. */
+function reasonText(r) {
+  const hm = (s) => formatClock(s, layout.timezone).slice(0, 5);
+  const signed = (min) => `${min > 0 ? '+' : ''}${fmtMin(min)}`;
+  const task = t(r.task);
+  switch (r.kind) {
+    case 'shorter':
+    case 'longer':
+      return t(r.kind === 'shorter' ? 'reasonShorter' : 'reasonLonger', { task, t: hm(r.recordedStart), n: fmtMin(Math.abs(r.deltaS) / 60) });
+    case 'moved':
+      return t('reasonMoved', { task, from: hm(r.from), to: hm(r.to) });
+    case 'break':
+      return t('reasonBreak', { task, brk: S.lang === 'ja' ? r.breakNameJa : r.breakName, from: hm(r.from), to: hm(r.to),
+        n: signed(-r.waitS / 60) });
+    case 'worker':
+      return t('reasonWorker', { task, to: hm(r.to), worker: nameOf(layout.workers.find((w) => w.id === r.worker) ?? { id: r.worker }),
+        machine: machineName(layout.machines.find((m) => m.id === r.busyMachine) ?? { id: r.busyMachine }, S.lang),
+        n: signed(-r.waitS / 60) });
+    case 'breakRun':
+      return t('reasonBreakRun', { from: fmtMin(r.fromMin), to: fmtMin(r.toMin), n: signed(r.deltaMin) });
+    default:
+      return r.kind;
+  }
 }
 
 /** The ideal day replayed beside the recording: right half of the scene, same clock. */
@@ -389,6 +601,8 @@ function setSplit(on) {
   $('split-btn').setAttribute('aria-pressed', String(S.split));
   $('split-captions').hidden = !S.split;
   scene.setSplit(S.split);
+  $('stage').classList.toggle('stacked', scene.stacked);
+  scene.invalidateObstacles();
 }
 
 function editSelected(kind, deltaS) {
@@ -417,7 +631,7 @@ async function loadNotes() {
 function targetName(id) {
   const m = layout.machines.find((mm) => mm.id === id);
   if (m) return machineName(m, S.lang);
-  return layout.workers.find((w) => w.id === id)?.name ?? id;
+  return nameOf(layout.workers.find((w) => w.id === id) ?? { id });
 }
 
 function renderNotes() {
@@ -481,13 +695,16 @@ async function addNote() {
 // --- live -----------------------------------------------------------------------------------
 function setLiveStatus(key, cls) {
   const el = $('live-status');
-  el.textContent = key ? t(key) : '';
+  S.liveState = key;
+  el.textContent = key === 'liveEnded' ? t(key, { t: formatClock(lanes.end, layout.timezone).slice(0, 5) })
+    : key ? t(key) : '';
   el.dataset.state = key ?? '';
   el.className = `status ${cls ?? ''}`;
 }
 
 function startLive() {
   S.live = true;
+  S.liveEdges = [];
   $('live-btn').setAttribute('aria-pressed', 'true');
   setLiveStatus('liveConnecting');
   let ws;
@@ -499,12 +716,12 @@ function startLive() {
     return;
   }
   S.liveSocket = ws;
-  ws.onopen = () => setLiveStatus('liveOn', 'ok');
+  ws.onopen = () => { if (S.liveState !== 'liveEnded') setLiveStatus('liveOn', 'ok'); };
   ws.onmessage = (ev) => {
     try { onLive(JSON.parse(ev.data)); } catch { /* a frame we do not understand is ignored */ }
   };
   ws.onclose = () => {
-    if (S.liveSocket !== ws) return;
+    if (S.liveSocket !== ws || S.liveState === 'liveEnded') return;
     // Closed by the server or never opened: either way there is no live data now.
     setLiveStatus('liveUnavailable', 'bad');
   };
@@ -518,13 +735,29 @@ function stopLive() {
   S.liveSocket = null;
   ws?.close();
   setLiveStatus(null);
+  if (!SPEEDS.includes(clock.speed)) { clock.setSpeed(1, performance.now()); updateSpeed(); }
   syncUrl();
+}
+
+/** The live shift is over: stay at its end and say so (never jump back to the start). */
+function endLive() {
+  const now = performance.now();
+  clock.pause(now);
+  if (!SPEEDS.includes(clock.speed)) clock.setSpeed(1, now);
+  updatePlay();
+  updateSpeed();
+  setLiveStatus('liveEnded', 'ok');
+  S.payload.shift.recording = false;
+  showBanner();
 }
 
 let liveRefetchAt = 0;
 let liveRefetchDay = null;
 
-/** Follow the live edge at 1x; refetch the shift's analysis when the server says it changed. */
+/**
+ * Follow the live edge at the data's own pace (1x on a shop floor, 60x in the demo); refetch
+ * the shift's analysis when the server says it changed.
+ */
 function onLive(msg) {
   const { edge, day, result } = parseLiveMessage(msg);
   if (result) setResult(result);
@@ -536,17 +769,28 @@ function onLive(msg) {
       refetchShift(liveRefetchDay);
     }
   }
-  if (edge !== null) {
+  if (edge !== null && S.liveState !== 'liveEnded') {
     const now = performance.now();
+    const last = S.liveEdges.at(-1);
+    if (!last || edge > last.edge) {
+      S.liveEdges.push({ wallMs: now, edge });
+      while (S.liveEdges.length > 2 && now - S.liveEdges[0].wallMs > 10000) S.liveEdges.shift();
+    }
+    const rate = liveRate(S.liveEdges);
     if (edge > lanes.end) { lanes.end = edge; clock.extendTo(edge, now); }
-    if (Math.abs(clock.time(now) - edge) > 5) clock.seek(edge, now);
-    if (clock.speed !== 1) { clock.setSpeed(1, now); updateSpeed(); }
-    if (!clock.playing) { clock.play(now); updatePlay(); }
+    // One wall second behind the edge, so the replay moves smoothly between two frames.
+    const behind = rate > 1 ? rate : 0;
+    if (Math.abs(clock.time(now) - (edge - behind)) > Math.max(5, 2 * rate)) clock.seek(edge - behind, now);
+    if (Math.abs(clock.speed - rate) > 0.05 * rate) { clock.setSpeed(rate, now, { free: true }); updateSpeed(); }
+    if (!clock.playing && clock.time(now) < clock.end) { clock.play(now); updatePlay(); }
   }
 }
 
 function setResult(doc) {
+  const end = lanes.end;
   lanes = buildLanes(doc, layout.machines.map((m) => m.id), layout.workers.map((w) => w.id));
+  lanes.end = Math.max(lanes.end, end);  // the live edge may be ahead of the analysis
+  S.events = eventTimes(lanes);
   clock.extendTo(lanes.end, performance.now());
   if (S.ideal) refreshIdeal(); else refreshTimeline();
 }
@@ -558,6 +802,8 @@ async function refetchShift(day) {
     S.day = payload.shift.day;
     fillShifts(payload.shifts);
     setResult(payload.result);
+    showBanner();
+    loadKpis();  // the figures grow with the shift
   } catch (err) {
     status(`${t('live')}: ${err.message}`);
   }
@@ -663,6 +909,9 @@ function started() {
       idealDay: () => S.idealDay,
       edits: () => S.edits,
       timelineX: (tt) => timeline.x(tt) + timeline.canvas.getBoundingClientRect().left,
+      timeline: () => timeline,
+      kpis: () => S.kpis,
+      setSkip,
     };
   }
 }

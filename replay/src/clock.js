@@ -1,7 +1,8 @@
 // The replay clock: replay time as a pure function of a wall clock reading, so it never drifts
 // with frame rate and a slow frame on a loaded tablet does not slow the replay down.
 
-export const SPEEDS = [1, 2, 5, 10, 30, 60];
+// Up to 600x: an 8-hour shift in 48 s (the morning meeting's fast-forward).
+export const SPEEDS = [1, 5, 10, 30, 60, 120, 300, 600];
 
 export class ReplayClock {
   /**
@@ -56,8 +57,10 @@ export class ReplayClock {
     this._anchorWallMs = nowMs;
   }
 
-  setSpeed(speed, nowMs) {
-    if (!SPEEDS.includes(speed)) throw new RangeError(`speed ${speed} is not one of ${SPEEDS.join(', ')}`);
+  setSpeed(speed, nowMs, { free = false } = {}) {
+    // `free`: any positive rate (live mode follows the data's own pace, e.g. a demo at 60x).
+    const ok = free ? Number.isFinite(speed) && speed > 0 : SPEEDS.includes(speed);
+    if (!ok) throw new RangeError(`speed ${speed} is not one of ${SPEEDS.join(', ')}`);
     // Re-anchor so the change applies from now on and the replay time does not jump.
     this._anchorT = this.time(nowMs);
     this._anchorWallMs = nowMs;

@@ -30,3 +30,27 @@ export function parseLiveMessage(msg) {
   bump(msg.t);
   return out;
 }
+
+/**
+ * The pace of the live data: replay seconds per wall second over the recent edge samples
+ * (a demo replays a shift at 60x; a real shift comes at 1x). 1 until there is enough to tell.
+ *
+ * @param {{wallMs:number, edge:number}[]} samples oldest first
+ */
+export function liveRate(samples, minSpanMs = 1500) {
+  if (samples.length < 2) return 1;
+  const a = samples[0];
+  const b = samples[samples.length - 1];
+  const wallS = (b.wallMs - a.wallMs) / 1000;
+  if (wallS * 1000 < minSpanMs || !(b.edge > a.edge)) return 1;
+  return Math.min(Math.max((b.edge - a.edge) / wallS, 0.5), 3600);
+}
+
+/**
+ * Whether the live shift is over: the server no longer records it, or no new data came for
+ * `stallMs` (a stopped demo, a site gone home). Live then stays at the end and says so.
+ */
+export function liveEnded({ recording, lastEdgeWallMs, nowMs, stallMs = 30000 }) {
+  if (recording === false) return true;
+  return lastEdgeWallMs != null && nowMs - lastEdgeWallMs > stallMs;
+}

@@ -7,6 +7,7 @@ import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { CSS2DObject, CSS2DRenderer } from 'three/addons/renderers/CSS2DRenderer.js';
 
+import { placeLabels } from './labels.js';
 import { STATE_COLORS, TASK_COLORS } from './timeline.js';
 
 export function floorToWorld(x, y, h = 0) {
@@ -72,8 +73,12 @@ export class FactoryScene {
     // Side by side: the ideal day in the right half of the same canvas, same scene and camera;
     // its labels live in a scene of their own (a label element can only be in one place).
     this.split = false;
+    this.stacked = false;  // side by side on a portrait screen: recording above, ideal below
     this.idealLabels = null;
     this.labelScene = null;
+    // Areas of the host the name tags keep clear of (the camera buttons), in host pixels.
+    this.obstacles = ui.obstacles ?? (() => []);
+    this._v = new THREE.Vector3();
 
     this.scene = new THREE.Scene();
     this.camera = new THREE.PerspectiveCamera(45, 1, 0.1, 500);
@@ -148,7 +153,7 @@ export class FactoryScene {
       const label = new CSS2DObject(el);
       label.position.set(0, h + 0.6, 0);
       group.add(label);
-      this.machines[m.id] = { group, body, lamp, el, layout: m, key: '', real: null, ideal: null, painted: '' };
+      this.machines[m.id] = { group, body, lamp, el, label, layout: m, key: '', real: null, ideal: null, painted: '' };
     }
   }
 
@@ -174,12 +179,12 @@ export class FactoryScene {
       el.dataset.worker = w.id;
       el.style.borderColor = color;
       el.innerHTML = '<span class="name"></span> <span class="task"></span>';
-      el.querySelector('.name').textContent = w.name;
+      el.querySelector('.name').textContent = this.ui.workerName ? this.ui.workerName(w) : w.name;
       const label = new CSS2DObject(el);
       label.position.set(0, 2.0, 0);
       group.add(label);
       this.scene.add(group);
-      this.workers[w.id] = { group, body, el, color, key: '', real: null, ideal: null };
+      this.workers[w.id] = { group, body, el, label, color, key: '', real: null, ideal: null };
     });
   }
 
@@ -214,6 +219,7 @@ export class FactoryScene {
 
   _label(el, status) {
     const t = this.ui.t;
+    el._measured = false;
     el.dataset.state = status.state;
     el.dataset.task = status.task ?? '';
     const st = el.querySelector('.state');
@@ -265,6 +271,7 @@ export class FactoryScene {
   }
 
   _workerLabel(el, pose) {
+    el._measured = false;
     const task = el.querySelector('.task');
     el.dataset.zone = pose.zone;
     el.dataset.task = pose.task ?? '';
@@ -298,6 +305,7 @@ export class FactoryScene {
       anchor.position.copy(floorToWorld(m.layout.centre[0], m.layout.centre[1], m.layout.height_m + 0.6));
       this.labelScene.add(anchor);
       m.idealEl = el;
+      m.idealLabel = anchor;
     }
     for (const w of Object.values(this.workers)) {
       const el = w.el.cloneNode(true);
@@ -396,40 +404,91 @@ export class FactoryScene {
     this.renderer.setSize(w, h, false);
     this.renderer.domElement.style.width = `${w}px`;
     this.renderer.domElement.style.height = `${h}px`;
-    const half = Math.floor(w / 2);
-    this.viewW = this.split ? half : w;
-    this.labels.setSize(this.viewW, h);
-    if (this.idealLabels) {
-      this.idealLabels.setSize(w - half, h);
-      this.idealLabels.domElement.style.left = `${half}px`;
+    // Small or halved views: one-line name tags (they must all fit without covering each other).
+    this.host.classList.toggle('compact', w < 600 || h < 400 || this.split);
+    for (const x of [...Object.values(this.machines), ...Object.values(this.workers)]) {
+      for (const el of [x.el, x.idealEl]) if (el) el._measured = false;  // their size may change
     }
-    this.camera.aspect = this.viewW / h;
+    // Side by side on a portrait screen the halves are stacked (two slivers would be unreadable).
+    this.stacked = this.split && h > w;
+    const half = this.stacked ? Math.floor(h / 2) : Math.floor(w / 2);
+    this.viewW = this.split && !this.stacked ? half : w;
+    this.viewH = this.stacked ? half : h;
+    this.labels.setSize(this.viewW, this.viewH);
+    if (this.idealLabels) {
+      const el = this.idealLabels.domElement;
+      this.idealLabels.setSize(this.stacked ? w : w - half, this.stacked ? h - half : h);
+      el.style.left = this.stacked ? '0px' : `${half}px`;
+      el.style.top = this.stacked ? `${half}px` : '0px';
+      el.classList.toggle('stacked', this.stacked);
+    }
+    this.camera.aspect = this.viewW / this.viewH;
     this.camera.updateProjectionMatrix();
+    this._obstacles = null;
     if (this.cameraName === 'overview') this.setCamera('overview');  // re-fit the floor
   }
 
+  /** The areas to keep clear moved (the camera buttons were rebuilt): measure them again. */
+  invalidateObstacles() {
+    this._obstacles = null;
+  }
+
+  /**
+   * Move the name tags of one label layer so none covers another or the camera buttons.
+   * `which`: 'real' (the main layer) or 'ideal' (the right or lower half, side by side).
+   */
+  _declutter(which, w, h, offX, offY) {
+    const items = [];
+    const els = [];
+    const push = (obj, el) => {
+      if (!obj || !el || el.style.display === 'none') return;
+      if (!el._measured) { el._w = el.offsetWidth; el._h = el.offsetHeight; el._measured = true; }
+      const v = this._v.setFromMatrixPosition(obj.matrixWorld).project(this.camera);
+      items.push({ x: (v.x * 0.5 + 0.5) * w, y: (-v.y * 0.5 + 0.5) * h, w: el._w, h: el._h });
+      els.push(el);
+    };
+    for (const m of Object.values(this.machines)) push(which === 'real' ? m.label : m.idealLabel, which === 'real' ? m.el : m.idealEl);
+    for (const wk of Object.values(this.workers)) {
+      push(which === 'real' ? wk.label : wk.idealAnchor, which === 'real' ? wk.el : wk.idealEl);
+    }
+    this._obstacles ??= this.obstacles();
+    const obstacles = this._obstacles.map((o) => ({ x0: o.x0 - offX, y0: o.y0 - offY, x1: o.x1 - offX, y1: o.y1 - offY }));
+    const out = placeLabels(items, { x0: 0, y0: 0, x1: w, y1: h }, obstacles);
+    out.forEach((o, i) => {
+      const v = `${Math.round(o.dx)}px ${Math.round(o.dy)}px`;
+      if (els[i]._offset !== v) { els[i].style.translate = v; els[i]._offset = v; }
+    });
+  }
+
   render() {
+    const w = this.host.clientWidth || 800;
+    const h = this.host.clientHeight || 450;
     if (!this.split) {
       this._apply('real');
       this.renderer.render(this.scene, this.camera);
       this.labels.render(this.scene, this.camera);
+      this._declutter('real', w, h, 0, 0);
       return;
     }
-    // One canvas, two viewports: the recording on the left, the ideal day on the right.
-    const w = this.host.clientWidth || 800;
-    const h = this.host.clientHeight || 450;
+    // One canvas, two viewports: the recording on the left (above, on a portrait screen), the
+    // ideal day on the right (below). GL viewports count from the bottom.
     const r = this.renderer;
+    const [vw, vh] = [this.viewW, this.viewH];
+    const first = this.stacked ? [0, h - vh, w, vh] : [0, 0, vw, h];
+    const second = this.stacked ? [0, 0, w, h - vh] : [vw, 0, w - vw, h];
     r.setScissorTest(true);
     this._apply('real');
-    r.setViewport(0, 0, this.viewW, h);
-    r.setScissor(0, 0, this.viewW, h);
+    r.setViewport(...first);
+    r.setScissor(...first);
     r.render(this.scene, this.camera);
     this.labels.render(this.scene, this.camera);
+    this._declutter('real', vw, vh, 0, 0);
     this._apply('ideal');
-    r.setViewport(this.viewW, 0, w - this.viewW, h);
-    r.setScissor(this.viewW, 0, w - this.viewW, h);
+    r.setViewport(...second);
+    r.setScissor(...second);
     r.render(this.scene, this.camera);
     this.idealLabels.render(this.labelScene, this.camera);
+    this._declutter('ideal', second[2], second[3], this.stacked ? 0 : vw, this.stacked ? vh : 0);
     r.setScissorTest(false);
     r.setViewport(0, 0, w, h);
   }

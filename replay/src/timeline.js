@@ -116,6 +116,42 @@ export function prevChangeover(starts, t) {
   return best;
 }
 
+/**
+ * Every moment something visibly changes: a machine state or task starts or ends, a worker
+ * enters or leaves a zone. Sorted, unique. "Skip idle" jumps over the gaps between them.
+ */
+export function eventTimes(lanes) {
+  const out = [];
+  const add = (rows) => { for (const r of rows) out.push(r.start, r.end); };
+  for (const m of lanes.machines) { add(m.states); add(m.tasks); }
+  for (const w of lanes.workers) { add(w.zones); add(w.tasks); }
+  out.sort((a, b) => a - b);
+  return out.filter((t, i) => (i === 0 || t !== out[i - 1]) && t > lanes.start && t < lanes.end);
+}
+
+/**
+ * Where "skip idle" jumps from `t`: to a little before the next event when the stretch ahead
+ * has no event and is worth skipping, else null. Times in replay seconds; the lead (what is
+ * still shown before the event) and the minimum skip are in seconds of wall time at `speed`,
+ * so the viewer always sees the approach (a worker starting to walk) at any speed.
+ *
+ * @param {number[]} events sorted event times (eventTimes)
+ * @param {number} t current replay time
+ * @param {number} speed replay seconds per wall second
+ * @param {number} end end of the replay window (jump there when nothing follows)
+ */
+export function skipIdleTarget(events, t, speed, end, { leadWallS = 1, minSkipWallS = 1, minLeadS = 12 } = {}) {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {  // first event > t
+    const mid = (lo + hi) >> 1;
+    if (events[mid] <= t) lo = mid + 1; else hi = mid;
+  }
+  const next = lo < events.length ? events[lo] : end;
+  const target = next - Math.max(minLeadS, leadWallS * speed);
+  return target - t > minSkipWallS * speed ? target : null;
+}
+
 /** Clamp `t` into [start, end]. */
 export function clamp(t, start, end) {
   return Math.min(Math.max(t, start), end);

@@ -31,6 +31,7 @@ export function decodeState(search) {
   if (cam && /^[A-Za-z0-9_.:-]{1,70}$/.test(cam)) out.cam = cam;
   if (q.get('live') === '1') out.live = true;
   if (q.get('split') === '1') out.split = true;
+  if (q.get('skip') === '1') out.skip = true;
   if (q.has('ideal')) out.ideal = decodeEdits(q.get('ideal'));
   return out;
 }
@@ -77,5 +78,6 @@ export function encodeState(state) {
   if (state.live) q.set('live', '1');
   if (state.ideal) q.set('ideal', encodeEdits(state.ideal));
   if (state.ideal && state.split) q.set('split', '1');
+  if (state.skip) q.set('skip', '1');
   return `?${q.toString()}`;
 }

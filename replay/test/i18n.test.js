@@ -18,3 +18,18 @@ test('machine names follow the language', () => {
   assert.equal(machineName(m, 'en'), 'NC lathe No. 3');
   assert.equal(machineName({ id: 'M9' }, 'ja'), 'M9');
 });
+
+test('units, dates and speeds in each language; placeholders filled', async () => {
+  const { displayName, formatDate, formatMinutesIn, speedLabel } = await import('../src/i18n.js');
+  assert.equal(formatMinutesIn(12.46, 'ja'), '12.5分');
+  assert.equal(formatMinutesIn(65, 'ja'), '1時間05分');
+  assert.equal(formatMinutesIn(-3, 'en'), '-3.0 min');
+  assert.equal(formatMinutesIn(119.8, 'en'), '2 h 00 min');
+  assert.equal(formatDate('2023-02-08', 'ja'), '2023年2月8日(水)');
+  assert.equal(formatDate('2023-02-08', 'en'), 'Wed 8 Feb 2023');
+  assert.equal(speedLabel(600, 'ja'), '600倍');
+  assert.equal(speedLabel(600, 'en'), '600x');
+  assert.equal(translator('en')('fillingIn', { t: '10:42' }), 'This shift is still being recorded: data up to 10:42');
+  assert.equal(displayName({ id: 'W1', name: 'Operator A', name_ja: '作業者A' }, 'ja'), '作業者A');
+  assert.equal(displayName({ id: 'W1', name: 'Operator A' }, 'ja'), 'Operator A');
+});

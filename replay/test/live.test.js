@@ -23,3 +23,14 @@ test('a whole contract result is taken as new shift data; junk is ignored', () =
   assert.deepEqual(parseLiveMessage(null), { edge: null, day: null, result: null });
   assert.deepEqual(parseLiveMessage({ type: 'analysis', day: '../x', window: 'no' }), { edge: null, day: null, result: null });
 });
+
+test('live pace and end of shift', async () => {
+  const { liveEnded, liveRate } = await import('../src/live.js');
+  assert.equal(liveRate([]), 1);
+  assert.equal(liveRate([{ wallMs: 0, edge: 100 }, { wallMs: 2000, edge: 220 }]), 60);
+  assert.equal(liveRate([{ wallMs: 0, edge: 100 }, { wallMs: 500, edge: 130 }]), 1);  // too short to tell
+  assert.equal(liveRate([{ wallMs: 0, edge: 100 }, { wallMs: 2000, edge: 100 }]), 1);
+  assert.equal(liveEnded({ recording: false, lastEdgeWallMs: 0, nowMs: 1 }), true);
+  assert.equal(liveEnded({ recording: true, lastEdgeWallMs: 0, nowMs: 10000 }), false);
+  assert.equal(liveEnded({ recording: true, lastEdgeWallMs: 0, nowMs: 40000 }), true);
+});

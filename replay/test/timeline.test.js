@@ -73,3 +73,22 @@ test('clock and day follow the site time zone', () => {
   assert.equal(formatClock(lunch, 'Asia/Tokyo'), '12:00:00');
   assert.equal(formatDay(lunch, 'Asia/Tokyo'), '2023-11-15');
 });
+
+test('skip idle: jumps to a lead before the next event, never past it, only when worth it', async () => {
+  const { eventTimes, skipIdleTarget } = await import('../src/timeline.js');
+  const lanes = buildLanes(result, ['M3'], ['W1']);
+  const ev = eventTimes(lanes);
+  // W1's task at M7 counts too (the worker moves), though M7 is not a lane here.
+  assert.deepEqual(ev, [T0 + 600, T0 + 700, T0 + 720, T0 + 900, T0 + 2000, T0 + 2300]);
+  // At 10x from T0: the next event is 600 s ahead; lead max(12 s, 1 s x 10) = 12 s.
+  assert.equal(skipIdleTarget(ev, T0, 10, T0 + 3600), T0 + 588);
+  // Inside the lead already: no jump (the approach is shown).
+  assert.equal(skipIdleTarget(ev, T0 + 590, 10, T0 + 3600), null);
+  // 700 -> 720: a 20 s gap is not worth skipping at 10x (less than 1 s of wall time + lead).
+  assert.equal(skipIdleTarget(ev, T0 + 700, 10, T0 + 3600), null);
+  assert.equal(skipIdleTarget(ev, T0 + 900, 60, T0 + 3600), T0 + 1940);
+  // After the last event: towards the end of the window.
+  assert.equal(skipIdleTarget(ev, T0 + 2300, 60, T0 + 3600), T0 + 3540);
+  // At 600x the lead is 600 s of replay (one wall second): from T0 nothing to skip.
+  assert.equal(skipIdleTarget(ev, T0, 600, T0 + 3600), null);
+});

@@ -93,7 +93,7 @@ def test_notes_store_persists_across_reopen(tmp_path):
 
 def test_worker_endpoint_returns_only_that_workers_tasks(api, shifts):
     doc = api.get(f"/api/worker/{SITE}/W1").json()
-    assert doc["worker"] == {"id": "W1", "name": "Operator A"}
+    assert doc["worker"] == {"id": "W1", "name": "Operator A", "name_ja": "作業者A"}
     assert [d["day"] for d in doc["days"]] == ["2023-02-06", "2023-02-07", "2023-02-08"]
     for d, truth in zip(doc["days"], shifts.truths, strict=True):
         assert len(d["tasks"]) == sum(t["worker"] == "W1" for t in truth["tasks"])
@@ -184,7 +184,8 @@ def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_
         assert c.get("/viewer/").status_code == 200
         assert c.get("/viewer/vendor/three/build/three.module.js").status_code == 200
         # The page opened without ?site= lists the server's sites (JournalReplayProvider.site_ids).
-        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name}}
+        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name},
+                                                     "names_ja": {SITE: pilot_site.name_ja}}
         assert c.get(f"/api/replay/{SITE}/shifts").json() == []
         empty = c.get(f"/api/replay/{SITE}")
         assert empty.status_code == 404

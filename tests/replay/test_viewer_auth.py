@@ -168,3 +168,73 @@ def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, t
         assert page.locator(".machine-label").count() == 3
         assert page.evaluate("window.__replay.lanes().machines.some(m => m.states.length > 0)")
         assert page.locator("#user-name").inner_text() == "sato"
+
+
+def test_access_log_page_for_supervisors_filters_and_exports(browser, auth_url):
+    import re
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = ctx.new_page()
+    # Sato reads W1's timeline (audited with the worker) and the replay (everyone's data).
+    page.goto(f"{auth_url}/viewer/?site={SITE}&view=worker&worker=W1&lang=ja")
+    sign_in(page, "sato")
+    wait_ready(page)
+    page.goto(f"{auth_url}/viewer/?site={SITE}&lang=ja")
+    wait_ready(page)
+    link = page.locator("#access-link")
+    assert link.is_visible() and link.inner_text() == "アクセス記録"
+    link.click()
+    page.wait_for_function("window.__access && window.__access.ready")
+    assert page.evaluate("window.__access.state") == "shown"
+    rows = page.locator("#access-table tr[data-id]")
+    assert rows.count() >= 3
+    w1 = page.locator("#access-table tr[data-worker='W1']").first
+    cells = w1.locator("td").all_inner_texts()
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}", cells[0]), cells  # local time, Japanese style
+    assert cells[1:5] == ["sato", "監督者", "作業者の作業タイムライン", "作業者A"]
+    # Filter by worker: W2's rows are W2's own pages and the views of everyone (none of W1's page).
+    page.locator("#f-worker").select_option("W2")
+    page.wait_for_function("[...document.querySelectorAll('#access-table tr[data-worker=W1]')].length === 0")
+    workers = {page.locator("#access-table tr[data-id]").nth(k).get_attribute("data-worker")
+               for k in range(page.locator("#access-table tr[data-id]").count())}
+    assert workers <= {"", "W2"} and "" in workers
+    page.locator("#f-worker").select_option("W1")
+    # Filter by day (the site's local day): yesterday has nothing, today has W1's rows.
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    page.locator("#f-day").fill((today - timedelta(days=1)).isoformat())
+    page.wait_for_function("document.querySelector('#access-count').textContent === '0 件'")
+    page.locator("#f-day").fill(today.isoformat())
+    page.wait_for_function("document.querySelectorAll('#access-table tr[data-worker=W1]').length >= 1")
+    shown = page.locator("#access-table tr[data-id]").count()
+    with page.expect_download() as dl:
+        page.locator("#csv-btn").click()
+    csv = dl.value.path().read_text(encoding="utf-8-sig").strip().splitlines()
+    assert csv[0].startswith("t_local,t,user,role") and len(csv) == shown + 1
+    assert all(",W1," in line or ",," in line for line in csv[1:])
+    assert dl.value.suggested_filename == f"access-{SITE}-{today.isoformat()}-W1.csv"
+    # English: English dates.
+    page.locator("#lang-btn").click()
+    page.wait_for_function("document.querySelector('#access-table th').textContent === 'When'")
+    first = page.locator("#access-table tr[data-id] td").first.inner_text()
+    assert re.fullmatch(r"\d{2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}:\d{2}", first), first
+    ctx.close()
+
+
+def test_a_worker_cannot_open_the_access_log(browser, auth_url):
+    import httpx
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    page.goto(f"{auth_url}/viewer/access.html?site={SITE}&lang=en")
+    sign_in(page, "alice")
+    page.wait_for_function("window.__access && window.__access.ready")
+    assert page.evaluate("window.__access.state") == "forbidden"
+    assert page.locator("#status-msg").inner_text() == "You may not open this page"
+    assert page.locator("#access-view").is_hidden()
+    # The server refuses her too, whatever the page does.
+    status = page.evaluate(f"fetch('/api/audit?site={SITE}').then(r => r.status)")
+    assert status == 403
+    ctx.close()
+    assert httpx.get(f"{auth_url}/api/audit").status_code == 401

@@ -136,8 +136,19 @@ def test_next_and_previous_changeover_jump_between_task_starts(page, viewer_url,
     page.locator("#prev-btn").click()
     assert next_frame(page)["t"] == pytest.approx(t1, abs=0.2)
     assert t1 > start
-    page.keyboard.press("ArrowRight")  # the same jumps from the keyboard
+    page.keyboard.press("k")  # the same jumps from the keyboard: K next, J previous
     assert next_frame(page)["t"] == pytest.approx(t2, abs=0.2)
+    page.keyboard.press("j")
+    assert next_frame(page)["t"] == pytest.approx(t1, abs=0.2)
+    # Arrows step 10 s (Shift: 1 min); space plays and pauses.
+    page.keyboard.press("ArrowRight")
+    assert next_frame(page)["t"] == pytest.approx(t1 + 10, abs=0.2)
+    page.keyboard.press("Shift+ArrowLeft")
+    assert next_frame(page)["t"] == pytest.approx(max(start, t1 - 50), abs=0.2)
+    page.keyboard.press(" ")
+    assert page.evaluate("window.__replay.clock.playing") is True
+    page.keyboard.press(" ")
+    assert page.evaluate("window.__replay.clock.playing") is False
 
 
 def test_a_note_survives_a_reload_and_jumps_to_its_moment(page, viewer_url, shifts):
@@ -363,7 +374,7 @@ def test_without_a_site_the_page_lists_the_servers_sites(page, viewer_url, shift
     other.mkdir()
     text = (shifts.dir / "site.yaml").read_text()
     (other / "site.yaml").write_text(text.replace(f"site: {SITE}", "site: second-shop")
-                                     .replace("name: Toyama machining shop (pilot)", "name: Second shop"))
+                                     .replace("en: Toyama machining shop (pilot)", "en: Second shop"))
     app = create_viewer_app(FileReplayProvider(shifts.dir, other), tmp_path / "data", build_scenes=False)
     with serve(app) as url:
         page.goto(f"{url}/viewer/?lang=en")

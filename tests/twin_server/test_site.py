@@ -108,3 +108,26 @@ def test_point_in_polygon_matches_box_test(x: float, y: float) -> None:
     on_edge = x in (0.0, 2.0) or y in (0.0, 1.5)
     if not on_edge:
         assert point_in_polygon(x, y, box) == inside
+
+
+def test_display_names_in_both_languages_or_the_old_single_string(pilot_site):
+    from twin_server.site import parse_site
+
+    # The pilot file uses `name: {ja, en}` for the site, workers and breaks and the old
+    # `name` + `name_ja` for machines: both forms load the same way.
+    assert pilot_site.name == "Toyama machining shop (pilot)"
+    assert pilot_site.name_ja == "富山 機械加工工場（実証）"
+    assert [(w.name, w.name_ja) for w in pilot_site.workers] == [("Operator A", "作業者A"),
+                                                                 ("Operator B", "作業者B")]
+    assert pilot_site.shift.breaks[1].name_ja == "昼休み"
+    assert pilot_site.machines[0].name_ja == "NC旋盤 3号機"
+    base = {"site": "s", "machines": [{"id": "M1", "zone": [[0, 0], [1, 0], [1, 1]]}]}
+    one = parse_site({**base, "name": "Plain name"})
+    assert (one.name, one.name_ja) == ("Plain name", "")
+    ja_only = parse_site({**base, "workers": [{"id": "W1", "beacon": "b", "name": {"ja": "山田"}}]})
+    assert (ja_only.workers[0].name, ja_only.workers[0].name_ja) == ("山田", "山田")
+    for bad, msg in (({"name": {"jp": "x"}}, "languages are ja and en"),
+                     ({"name": {"ja": 3}}, "must be text"),
+                     ({"name": {"ja": "x"}, "name_ja": "y"}, "not both")):
+        with pytest.raises(SiteError, match=msg):
+            parse_site({**base, **bad})

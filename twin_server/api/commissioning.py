@@ -70,8 +70,10 @@ class CommissioningTracker:
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
                  offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
-                 clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
+                 clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 simulated: str | None = None) -> None:
         self.site = site
+        self.simulated = simulated  # the demo's agents replay a simulated shift
         self.journal = journal
         self.clock_ns = clock_ns
         self.offsets = offsets
@@ -151,7 +153,8 @@ class CommissioningTracker:
                     "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
                 suspect = suspects.get(f"{self.site.site}/{device}") if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset, suspect))
+                machines.append(machine_view(self.site, m, session, status, now, offset, suspect,
+                                             self.simulated))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
                 "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
@@ -233,5 +236,6 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         return ingest.clock_suspects.snapshot() if ingest is not None else {}
 
     app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
-                                                   clock_suspects=suspects)
+                                                   clock_suspects=suspects,
+                                                   simulated=ctx.settings.extra.get("simulated_clock"))
     app.include_router(router)

@@ -40,6 +40,7 @@ from twin_server.replay_data import (
     ReplayError,
     ReplayProvider,
     pick_window,
+    recording_of,
     replay_payload,
     to_json_bytes,
     worker_days,
@@ -179,13 +180,14 @@ def list_sites(request: Request) -> dict[str, Any]:
     provider = _provider(request)
     ids = getattr(provider, "site_ids", None)
     sites = list(ids()) if ids is not None else []
-    names = {}
+    names, names_ja = {}, {}
     for sid in sites:
         try:
-            names[sid] = provider.site(sid).name or sid
+            s = provider.site(sid)
+            names[sid], names_ja[sid] = s.name or sid, s.name_ja or s.name or sid
         except ReplayError:  # listed but unreadable right now: the id will do
-            names[sid] = sid
-    return {"sites": sites, "names": names}
+            names[sid] = names_ja[sid] = sid
+    return {"sites": sites, "names": names, "names_ja": names_ja}
 
 
 @router.get("/api/replay/{site}/shifts", summary="Recorded shifts of a site")
@@ -214,7 +216,7 @@ def get_replay(
     try:
         lo, hi = pick_window(shifts, day, start, end)
         doc = provider.get_replay(site, lo, hi)
-        payload = replay_payload(site_obj, doc, lo, hi, shifts)
+        payload = replay_payload(site_obj, doc, lo, hi, shifts, recording_of(provider, site))
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return _json(request, payload)
@@ -315,6 +317,12 @@ def viewer_root() -> RedirectResponse:
     return RedirectResponse("/viewer/")
 
 
+# The KPI strip's route lives in its own module; it is part of this router.
+from twin_server.api.viewer_kpis import router as _kpi_router  # noqa: E402
+
+router.include_router(_kpi_router)
+
+
 # --- app wiring -----------------------------------------------------------------------------
 def mount_static(app: FastAPI, replay_dir: str | Path = REPLAY_DIR) -> None:
     """Serve ``replay/`` at ``/viewer/`` and its npm three.js at ``/viewer/vendor/three/``.
@@ -353,7 +361,10 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
     instead of running ``models3d scene`` on the first request. ``auth=True`` requires sign-in
     (``twin_server.auth``; users in ``DATA_DIR/auth.sqlite``, for the provider's sites).
     """
-    app = FastAPI(title="factory twin viewer")
+    app = FastAPI(title="factory twin viewer", docs_url=None, redoc_url=None)
+    from twin_server.api.docs import install_docs
+
+    install_docs(app, Path(replay_dir))
     app.state.build_scenes = build_scenes
     install(app, provider, data_dir, replay_dir)
     if not auth:  # with sign-in every route must be in the policy table; "/" is not

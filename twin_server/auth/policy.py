@@ -112,6 +112,8 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/notes/{site}", SUP, "GET POST", worker_data=True),
     _p("/api/notes/{site}/{note_id}", SUP, "DELETE", worker_data=True),
     _p("/api/scene/{site}.glb", ALL),
+    _p("/api/kpis/{site}", SUP_INT, worker_data=True),  # per worker changeover minutes too
+    _p("/api/viewer/layout/{site}", STAFF),  # machines, worker names, time zone (the access-log page)
     # --- twin_server/api/commissioning.py (the installer's live checklist; beacon RSSI per worker) ---
     _p("/api/commissioning/{site}", ENG_SUP, worker_data=True),
     _p("/api/commissioning/{site}/start", ENG_SUP, "POST", machine="query:machine"),

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from twin_server.replay_data import ReplayError, pick_window, replay_payload
+from twin_server.replay_data import ReplayError, pick_window, recording_of, replay_payload
 
 __all__ = ["own_replay", "router"]
 
@@ -76,7 +76,8 @@ def worker_replay(
             raise ReplayError(f"site {site!r} has no worker {worker!r}")
         shifts = provider.shifts(site)
         lo, hi = pick_window(shifts, day, start, end)
-        payload = replay_payload(site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts)
+        payload = replay_payload(site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts,
+                                 recording_of(provider, site))
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return own_replay(payload, worker)
