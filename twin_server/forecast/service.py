@@ -188,7 +188,11 @@ class ForecastService:
         else:
             day = local_day(at, self.site.timezone)
         date.fromisoformat(day)
-        got = self.analysis.get(day)
+        # A moment the cached analysis already covers needs no new analysis (a replay of the
+        # day being recorded asks often; the live loop keeps the analysis fresh).
+        got = self.analysis.cached(day)
+        if got is None or at is None or at > got[0].window_end:
+            got = self.analysis.get(day)
         if got is None:
             raise ForecastError(f"no readings of site {self.site.site!r} on {day}")
         result = got[0]
