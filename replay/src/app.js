@@ -521,8 +521,11 @@ function frame(nowMs) {
 }
 
 function refreshTimeline() {
+  // Live, the forecast's hour lies past the data: the timeline reaches it (in 15-min steps).
+  const fc = forecastUi?.doc;
+  const fcEnd = fc ? fc.at + fc.horizon_s : null;
   timeline.setData({
-    lanes,
+    lanes: fcEnd && fcEnd > lanes.end ? { ...lanes, end: Math.ceil(fcEnd / 900) * 900 } : lanes,
     breaks: S.payload.breaks,
     notes: S.notes,
     ideal: S.ideal ? S.idealDay : null,
@@ -930,6 +933,7 @@ function started() {
       kpis: () => S.kpis,
       forecast: () => forecastUi?.doc ?? null,
       forecastFetches: () => forecastUi?.fetches ?? 0,
+      liveMessage: (msg) => onLive(msg),  // as if it came over /ws/live (tests)
       setSkip,
     };
   }

@@ -115,6 +115,10 @@ export function drawForecastRow(g, tv, row) {
   const m = row.lane;
   const y = row.y;
   const h = row.h;
+  // bands: the text on top, the lane in the middle, the event's range at the bottom
+  const laneY = y + 15;
+  const laneH = h - 24;
+  const yb = y + h - 4;
   g.fillStyle = '#fbf8f2';
   g.fillRect(tv.labelW, y + 1, tv.cssW - tv.labelW, h - 2);
   if (!m) return;
@@ -123,7 +127,7 @@ export function drawForecastRow(g, tv, row) {
     if (!s) continue;
     g.globalAlpha = 0.3 + 0.7 * Math.min(Math.max(seg.p, 0), 1);
     g.fillStyle = LANE_COLORS[seg.state] ?? LANE_COLORS.unknown;
-    g.fillRect(s[0], y + 4, Math.max(1, s[1]), h - 12);
+    g.fillRect(s[0], laneY, Math.max(1, s[1]), laneH);
   }
   g.globalAlpha = 1;
   // the moment of the forecast
@@ -135,18 +139,17 @@ export function drawForecastRow(g, tv, row) {
   }
   if (m.p50 != null) {
     const lo = tv._seg(m.p10 ?? m.p50, m.p90 ?? m.p50);
-    const yb = y + h - 5;
     g.strokeStyle = '#111';
     g.lineWidth = 2;
     if (lo) {
-      g.beginPath(); g.moveTo(lo[0], yb - 3); g.lineTo(lo[0], yb); g.lineTo(lo[0] + lo[1], yb); g.lineTo(lo[0] + lo[1], yb - 3);
+      g.beginPath(); g.moveTo(lo[0], yb - 4); g.lineTo(lo[0], yb); g.lineTo(lo[0] + lo[1], yb); g.lineTo(lo[0] + lo[1], yb - 4);
       g.stroke();
     }
     g.lineWidth = 1;
     if (m.p50 >= tv.view.start && m.p50 <= tv.view.end) {
       const x = tv.x(m.p50);
       g.fillStyle = '#111';
-      g.beginPath(); g.moveTo(x, yb - 5); g.lineTo(x + 4, yb); g.lineTo(x, yb + 4); g.lineTo(x - 4, yb); g.closePath(); g.fill();
+      g.beginPath(); g.moveTo(x, yb - 5); g.lineTo(x + 4, yb); g.lineTo(x, yb + 3); g.lineTo(x - 4, yb); g.closePath(); g.fill();
     }
   }
   if (row.text && at <= tv.view.end) {
@@ -155,11 +158,8 @@ export function drawForecastRow(g, tv, row) {
     const x0 = Math.max(tv.labelW + 4, tv.x(Math.max(at, tv.view.start)) + 6);
     const maxW = tv.cssW - x0 - 8;
     if (maxW > 40) {
-      const w = Math.min(g.measureText(row.text).width, maxW);
-      g.fillStyle = 'rgba(255,255,255,0.85)';
-      g.fillRect(x0 - 2, y + 3, w + 4, 15);
       g.fillStyle = row.cold ? '#8a4b00' : '#222';
-      tv._text(g, row.text, x0, y + 11, maxW);
+      tv._text(g, row.text, x0, y + 8, maxW);
     }
   }
 }
@@ -197,6 +197,7 @@ export class ForecastUi {
     this.fetches = 0;
     this.error = null;
     this.disabled = false;
+    this.liveAsked = false;
   }
 
   setLang(lang) {
@@ -207,8 +208,21 @@ export class ForecastUi {
 
   /** Each frame: ask for the forecast of the replay's moment when it moved on (not live). */
   tick(t, live) {
+    if (live !== this.live) this.liveAsked = false;
     this.live = live;
-    if (live || this.disabled) return;
+    if (this.disabled) return;
+    if (live) {
+      // The server pushes a forecast after each analysis; until the first push, ask once for
+      // the newest (a page opened between two analyses).
+      if (!this.liveAsked) {
+        this.liveAsked = true;
+        this.fetches += 1;
+        this.getJson(`/api/sites/${encodeURIComponent(this.site)}/forecast`)
+          .then((doc) => { if (this.live && (!this.doc || doc.at >= this.doc.at)) this.set(doc); })
+          .catch(() => { /* live: the next push brings it */ });
+      }
+      return;
+    }
     const nowMs = performance.now();
     if (!wantFetch({ t, lastAt: this.lastAt, inFlight: this.inFlight, lastWallMs: this.lastWallMs, nowMs })) return;
     const at = forecastMoment(t);

@@ -8,7 +8,7 @@ import { describeForecast, drawForecastRow } from './forecast.js';
 import { STATE_COLORS, TASK_COLORS, formatClock, indexAt, localTimeOnDay } from './timeline.js';
 
 const AXIS_H = 26;
-const ROW_H = { machine: 40, ideal: 48, worker: 40, forecast: 30 };
+const ROW_H = { machine: 40, ideal: 48, worker: 40, forecast: 36 };
 const ZONE_COLORS = ['#cfe3f7', '#f7e3cf', '#dff2d8', '#eadcf5', '#f5dce4', '#e0e0e0'];
 /** Zone intervals whose location confidence is below this are drawn hatched. */
 export const LOW_CONFIDENCE = 0.6;
