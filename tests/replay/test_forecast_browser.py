@@ -21,7 +21,8 @@ from viewer_harness import ROOT, serve, wait_ready
 
 pytestmark = pytest.mark.browser
 DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23), dt.date(2026, 11, 24))
-EN_EVENT = re.compile(r"^(ends|runs again) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$|after the shift|state unknown")
+EN_EVENT = re.compile(r"^(ends|runs again) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$"
+                      r"|after the shift|state unknown")
 JA_EVENT = re.compile(r"^(終了|再開) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$|シフト後|状態不明")
 
 
@@ -37,7 +38,8 @@ def recorded(tmp_path_factory, pilot_site):
     params = SimParams(run_model="parts", shop_seed=5, run_median_min=30.0, rssi=False)
     for k, day in enumerate(DAYS):
         sim = simulate(pilot_site, 2.0, 60 + k, start=default_start(pilot_site, day), params=params)
-        wire = [dataclasses.replace(r, seq=r.seq + k * 10_000_000) for r in frame_to_wire(sim.readings, pilot_site)]
+        wire = [dataclasses.replace(r, seq=r.seq + k * 10_000_000)
+                for r in frame_to_wire(sim.readings, pilot_site)]
         journal.write_batch([(r, 0) for r in wire])
     journal.close()
     return d
@@ -60,7 +62,8 @@ def _at(site, day, hh, mm):
 
 
 def _panel(page):
-    return page.evaluate("""() => [...document.querySelectorAll('#forecast-panel .fc-machines li')].map(li => ({
+    return page.evaluate("""() => [...document.querySelectorAll('#forecast-panel .fc-machines li')]
+        .map(li => ({
         machine: li.dataset.machine, text: li.querySelector('.fc-end').textContent,
         why: [...li.querySelectorAll('.fc-why')].map(x => x.textContent)}))""")
 
@@ -103,7 +106,8 @@ def test_replay_moment_panel_lane_scrub_and_language(server, browser, pilot_site
         assert re.search(r"will wait ~\d+ min for the operator at|needs the operator at", text), text
     # the timeline: a forecast lane under each machine, drawn from the moment on
     rows = page.evaluate("window.__replay.timeline().rows.filter(r => r.kind === 'forecast')"
-                         ".map(r => ({id: r.id, at: r.at, n: r.lane ? r.lane.lane.length : 0, text: r.text}))")
+                         ".map(r => ({id: r.id, at: r.at, n: r.lane ? r.lane.lane.length : 0,"
+                         " text: r.text}))")
     assert [r["id"] for r in rows] == ["M3", "M7", "M10"]
     assert all(r["at"] == at and r["n"] >= 1 and EN_EVENT.search(r["text"]) for r in rows), rows
     labels = [x["text"] for x in page.evaluate("window.__replay.timeline().labelRects()")]
