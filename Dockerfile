@@ -30,8 +30,9 @@ RUN mkdir -p edge_agent twin_server models3d \
 COPY edge_agent ./edge_agent
 COPY twin_server ./twin_server
 COPY examples ./examples
-COPY replay/index.html replay/style.css ./replay/
-COPY replay/src ./replay/src
+# Every page the server serves (viewer, commissioning, ...): the whole folder; .dockerignore
+# leaves out node_modules and the node tests. tests/test_docs_and_packaging.py checks this.
+COPY replay ./replay
 COPY --from=viewer /replay/node_modules ./replay/node_modules
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin twin \

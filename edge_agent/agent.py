@@ -91,7 +91,8 @@ class Agent:
         else:
             self.clock = Clock()
         self.synced: bool | None = ntp_synchronized()
-        self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous)
+        self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous,
+                             int(cfg.outbox.max_mb * 2**20) if cfg.outbox.max_mb else None)
         self.processors: dict[str, Processor] = {s["id"]: build_processor(s) for s in cfg.sensors}
         self.drivers: dict[str, Driver] = {}
         self.driver_errors: dict[str, str] = {}
@@ -101,7 +102,8 @@ class Agent:
         self._stop = threading.Event()
         self.publisher = None
         if connect:
-            self.publisher = Publisher(cfg.mqtt, cfg.agent.site, cfg.agent.device, self.outbox, self.status)
+            self.publisher = Publisher(cfg.mqtt, cfg.agent.site, cfg.agent.device, self.outbox, self.status,
+                                       cfg.outbox)
 
     # -- drivers ---------------------------------------------------------------------
     def build_driver(self, sensor: dict[str, Any]) -> Driver:
@@ -152,6 +154,19 @@ class Agent:
 
     # -- processing ------------------------------------------------------------------
     def status(self) -> Status:
+        pub = self.publisher
+        outbox: dict[str, Any] = {
+            # Per sensor, the oldest seq the outbox still holds: the server names a gap below
+            # it lost (nothing can fill it any more) instead of waiting for it.
+            "seq_kept_from": self.outbox.kept_from(),
+            "outbox_unstored": self.outbox.unstored,
+        }
+        if self.outbox.disk_full_at is not None:
+            outbox["outbox_disk_full_at"] = round(self.outbox.disk_full_at, 3)
+            outbox["outbox_error"] = (self.outbox.last_error or "")[:200]
+        if pub is not None:
+            outbox["outbox_keep_until"] = "server" if pub.server_acks else "broker"
+            outbox["outbox_resent"] = pub.resent
         return Status(
             self.cfg.agent.site,
             self.cfg.agent.device,
@@ -165,6 +180,7 @@ class Agent:
                 "clock_steps": self.clock.steps,
                 "rejected": self.rejected,
                 "driver_errors": dict(self.driver_errors),
+                **outbox,
             },
         )
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.wire import SWITCH_CHANNELS
+from twin_contract import vocabulary as vocab
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config", "sample_config_text"]
 
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ID = re.compile(vocab.ID_PATTERN)
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 SENSOR_KINDS = frozenset({"light", "pressure", "switch", "ble", "zone"})
 
@@ -62,6 +63,18 @@ class MqttSection:
 class OutboxSection:
     max_rows: int = 500_000
     synchronous: str = "FULL"
+    #: When a row may leave the outbox: "server" (its seq is covered by the server's
+    #: acknowledgement: in the journal), "broker" (the broker's PUBACK), or "auto" (server
+    #: once this agent has received one acknowledgement from the server, broker before).
+    keep_until: str = "auto"
+    #: A reading the broker acknowledged that the server has still not committed after
+    #: this long (while the server keeps acknowledging others) is sent again.
+    resend_after_s: float = 10.0
+    #: Re-sent readings per second at most (new readings are not limited).
+    resend_rate_per_s: float = 500.0
+    #: Cap on the outbox file in MiB (0: the disk is the limit); at the cap the oldest
+    #: readings are dropped and counted, as on a full disk.
+    max_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,10 @@ def parse_config(text: str, base_dir: Path | None = None, path: Path | None = No
     outbox = OutboxSection(
         max_rows=int(_num(o, "max_rows", "outbox", 500_000, 100, 100_000_000, integer=True)),
         synchronous=_choice(o, "synchronous", "outbox", ("FULL", "NORMAL"), "FULL"),
+        keep_until=_choice(o, "keep_until", "outbox", ("auto", "server", "broker"), "auto"),
+        resend_after_s=_num(o, "resend_after_s", "outbox", 10.0, 0.5, 86400.0),
+        resend_rate_per_s=_num(o, "resend_rate_per_s", "outbox", 500.0, 1.0, 100_000.0),
+        max_mb=_num(o, "max_mb", "outbox", 0.0, 0.0, 1_000_000.0),
     )
     _no_unknown(o, set(OutboxSection.__dataclass_fields__), "outbox")
     replay = None

@@ -1,24 +1,38 @@
-"""MQTT publishing from the outbox: QoS 1, bounded in-flight, delete on PUBACK, status + will.
+"""MQTT publishing from the outbox: QoS 1, bounded in-flight, end-to-end acknowledgement.
 
 One thread moves rows from the outbox into paho (never more than ``max_inflight`` handed
-over and unacknowledged, well below paho's 65,535 message-id space) and deletes the rows
-whose PUBACK arrived, in batches. paho keeps unacknowledged messages across reconnects
-and resends them in order; after an agent restart the remaining rows are sent again from
-the oldest (duplicates are possible, losses are not: the server dedups on ``seq``).
+over and unacknowledged, well below paho's 65,535 message-id space). paho keeps
+unacknowledged messages across reconnects and resends them in order; after an agent
+restart the remaining rows are sent again from the oldest (duplicates are possible, losses
+are not: the server dedups on ``seq``).
+
+When a row leaves the outbox depends on ``outbox.keep_until``:
+
+- ``server``: when the server's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``,
+  :class:`edge_agent.wire.Ack`) covers its sequence number, i.e. it is in the server's
+  journal. A broker that loses its queue (a fresh broker without persistence, a lost
+  volume) then loses nothing: a reading the broker acknowledged but the server has not
+  committed ``resend_after_s`` later, while the server keeps acknowledging (a live, not
+  retained, acknowledgement arrived), is sent again, oldest first, at most
+  ``resend_rate_per_s`` a second.
+- ``broker``: on the broker's PUBACK (hop by hop; deleted in batches).
+- ``auto``: ``broker`` until the first acknowledgement from the server, then ``server``
+  (remembered in the outbox).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-from edge_agent.config import MqttSection
-from edge_agent.outbox import Outbox
-from edge_agent.wire import Status, encode_status
+from edge_agent.config import MqttSection, OutboxSection
+from edge_agent.outbox import Outbox, is_disk_full
+from edge_agent.wire import Ack, Status, WireError, ack_topic, decode_ack, encode_status
 
 __all__ = ["Publisher"]
 
@@ -39,11 +53,13 @@ class Publisher:
     """
 
     def __init__(
-        self, cfg: MqttSection, site: str, device: str, outbox: Outbox, status: Callable[[], Status]
+        self, cfg: MqttSection, site: str, device: str, outbox: Outbox, status: Callable[[], Status],
+        box: OutboxSection | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
 
         self.cfg = cfg
+        self.box = box or OutboxSection()
         self.outbox = outbox
         self.site = site
         self.device = device
@@ -63,6 +79,20 @@ class Publisher:
         self._refill_at = max(1, cfg.max_inflight // 4)
         self._step_lock = threading.Lock()
         self._last_id = 0
+        # End-to-end acknowledgement: the server's messages (payload, retained?), newest last.
+        self.ack_topic = ack_topic(site, device)
+        self._acks: deque[tuple[bytes, bool]] = deque(maxlen=64)
+        self.server_acks = self.box.keep_until == "server" or (
+            self.box.keep_until == "auto" and outbox.counter("server_acks") > 0)
+        self.last_ack: Ack | None = None
+        self.acks_received = 0
+        self.bad_acks = 0
+        self._stuck: dict[str, tuple[int, float]] = {}  # sensor -> (first uncovered row, since)
+        self._resend_until = 0  # rows up to this id are being sent again (rate limited)
+        self._tokens = 0.0
+        self._tokens_at = time.monotonic()
+        self.resent = 0
+        self.last_error: str | None = None
         self.connected = threading.Event()
         self.published = 0
         self.acked_total = 0
@@ -83,6 +113,7 @@ class Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
         self._thread: threading.Thread | None = None
 
     # -- paho callbacks (network thread) -----------------------------------------------
@@ -91,6 +122,8 @@ class Publisher:
             log.warning("broker refused connection: %s", reason_code)
             return
         self.connects += 1
+        if self.box.keep_until != "broker":
+            client.subscribe(self.ack_topic, qos=1)
         topic, payload = encode_status(self._status())
         client.publish(topic, payload, qos=1, retain=True)
         self.connected.set()
@@ -104,6 +137,13 @@ class Publisher:
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acked_mids.append(mid)
         if len(self._acked_mids) >= self._refill_at:
+            self._wake.set()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        # The server's acknowledgement. A retained copy (sent on subscribing) may be old;
+        # only a live one proves that the server is committing right now.
+        if msg.topic == self.ack_topic:
+            self._acks.append((bytes(msg.payload), bool(msg.retain)))
             self._wake.set()
 
     # -- control ---------------------------------------------------------------------
@@ -123,9 +163,16 @@ class Publisher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(ACK_FLUSH_S if (self._inflight or self._unflushed) else 0.5)
+            busy = self._inflight or self._unflushed or self._last_id < self._resend_until
+            self._wake.wait(ACK_FLUSH_S if busy else 0.5)
             self._wake.clear()
-            self.step()
+            try:
+                self.step()
+            except sqlite3.OperationalError as exc:  # e.g. a full SD card: report, keep going
+                self.last_error = f"outbox: {exc}"
+                if not is_disk_full(exc):
+                    log.exception("outbox step failed")
+                time.sleep(0.5)
 
     def kick(self) -> None:
         """Publish new rows now from the caller's thread if the publisher is idle, else wake it.
@@ -147,9 +194,12 @@ class Publisher:
             return self._step()
 
     def _step(self) -> int:
+        self._take_acks()
         while self._acked_mids:
             row_id = self._inflight.pop(self._acked_mids.popleft(), None)
-            if row_id is not None:  # None: the status message, not an outbox row
+            # None: the status message, not an outbox row. With the server's acknowledgement
+            # the row stays until the server has it; the broker's PUBACK only frees the slot.
+            if row_id is not None and not self.server_acks:
                 self._unflushed.append(row_id)
         now = time.monotonic()
         # At most one delete transaction (one fsync with synchronous=FULL) per ACK_FLUSH_S
@@ -164,6 +214,13 @@ class Publisher:
             return 0
         if self._inflight and room < self._refill_at:
             return 0  # wait for a bigger batch of room
+        if self._last_id < self._resend_until:  # re-sending: paced
+            self._tokens = min(self.box.resend_rate_per_s,
+                               self._tokens + (now - self._tokens_at) * self.box.resend_rate_per_s)
+            self._tokens_at = now
+            room = min(room, int(self._tokens))
+            if room <= 0:
+                return 0
         rows = self.outbox.after(self._last_id, room)
         for row_id, topic, payload in rows:
             info = self.client.publish(topic, payload, qos=1)
@@ -171,11 +228,71 @@ class Publisher:
                 log.warning("paho refused a message (rc=%s); will retry", info.rc)
                 break
             self._inflight[info.mid] = row_id
+            if row_id <= self._resend_until:
+                self.resent += 1
+                self._tokens -= 1
             self._last_id = row_id
             self.published += 1
         if rows and len(rows) == room:
             self._wake.set()  # more waiting; loop again once acks free room
         return len(rows)
+
+    # -- end-to-end acknowledgement ---------------------------------------------------
+    def _take_acks(self) -> None:
+        """Apply the newest acknowledgement: delete covered rows, re-send what is stuck."""
+        if not self._acks:
+            return
+        live = False
+        payload = b""
+        while self._acks:
+            payload, retained = self._acks.popleft()
+            live = live or not retained
+        try:
+            ack = decode_ack(self.ack_topic, payload)
+        except WireError as exc:
+            self.bad_acks += 1
+            log.warning("ignoring a bad acknowledgement from the server: %s", exc)
+            return
+        self.acks_received += 1
+        self.last_ack = ack
+        if not self.server_acks and self.box.keep_until == "auto":
+            self.server_acks = True
+            self.outbox.set_counter("server_acks", 1)
+            log.info("the server acknowledges readings: keeping each until it is in the server's journal")
+        if not self.server_acks:
+            return
+        upto = {s: a.upto for s, a in ack.sensors.items()}
+        self.outbox.cover(upto)
+        if live:
+            self._check_stuck(upto, time.monotonic())
+
+    def _check_stuck(self, upto: dict[str, int], now: float) -> None:
+        """Rewind to the oldest reading the server has not committed for ``resend_after_s``.
+
+        Only readings the broker already acknowledged count (handed over, no longer in
+        flight): the server is alive (this acknowledgement is live) yet did not commit
+        them, so the broker lost them (a fresh broker without the server's session, a lost
+        queue).
+        """
+        oldest_inflight = min(self._inflight.values(), default=None)
+        rewind_to: int | None = None
+        for sensor in self.outbox.sensors():
+            first = self.outbox.first_uncovered(sensor, upto.get(sensor, -1))
+            if (first is None or first[0] > self._last_id
+                    or (oldest_inflight is not None and first[0] >= oldest_inflight)):
+                self._stuck.pop(sensor, None)
+                continue
+            prev = self._stuck.get(sensor)
+            if prev is None or prev[0] != first[0]:
+                self._stuck[sensor] = (first[0], now)
+            elif now - prev[1] >= self.box.resend_after_s:
+                rewind_to = first[0] if rewind_to is None else min(rewind_to, first[0])
+        if rewind_to is not None:
+            log.warning("the server has not committed readings the broker took %.0f s ago (broker lost "
+                        "its queue?); sending again from outbox row %d", self.box.resend_after_s, rewind_to)
+            self._resend_until = max(self._resend_until, self._last_id)
+            self._last_id = rewind_to - 1
+            self._stuck.clear()
 
     @property
     def inflight(self) -> int:

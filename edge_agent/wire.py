@@ -9,6 +9,10 @@ Topics
     One reading (QoS 1, not retained).
 ``twin/v1/{site}/{device}/status``
     The device's availability (QoS 1, retained; the MQTT last will publishes ``offline``).
+``twin/v1/{site}/{device}/ack``
+    Published by the server (QoS 1, retained): per sensor, the highest sequence number up to
+    which every reading is committed to its journal (:class:`Ack`). The agent keeps each
+    reading until this covers it.
 
 ``site``, ``device``, ``kind`` and ``sensor`` are ids: 1 to 64 characters from
 ``A-Z a-z 0-9 _ . -``; ``status`` is not a valid kind.
@@ -22,14 +26,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from twin_contract import vocabulary as vocab
+
 __all__ = [
     "KINDS",
     "TOPIC_ROOT",
     "UNITS",
+    "Ack",
     "Reading",
+    "SensorAck",
     "Status",
     "WireError",
+    "ack_topic",
     "decode",
+    "decode_ack",
+    "encode_ack",
     "encode_reading",
     "encode_status",
     "reading_topic",
@@ -42,12 +53,10 @@ TOPIC_ROOT: Final = "twin/v1"
 _ROOT_PARTS: Final = TOPIC_ROOT.split("/")
 MAX_PAYLOAD_BYTES: Final = 4096
 
-#: Reading kinds. The first five are the kinds of the readings CSV (contract/ANALYZE.md);
+#: Reading kinds. The first five are the kinds of the readings CSV (docs/analyze-contract.md);
 #: ``light_state`` and ``pressure_state`` are edge-detected state changes (1 = lamp on /
 #: pressure away from its normal level, 0 = back), published the moment they are detected.
-KINDS: Final = frozenset(
-    {"light", "pressure", "switch", "rssi", "zone", "light_state", "pressure_state"}
-)
+KINDS: Final = vocab.KINDS
 
 #: Units each kind may carry.
 UNITS: Final[dict[str, frozenset[str]]] = {
@@ -60,16 +69,16 @@ UNITS: Final[dict[str, frozenset[str]]] = {
     "pressure_state": frozenset({"bool"}),
 }
 
-SWITCH_CHANNELS: Final = frozenset({"tool_change", "program_input", "material_setting"})
+SWITCH_CHANNELS: Final = frozenset(vocab.SWITCH_TASKS)
 
-_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_CHANNEL = re.compile(r"^[A-Za-z0-9_.:\-]{0,64}$")
-# Device time must be plausible: 2000-01-01 .. 2200-01-01 in ns (inside a signed 64-bit integer).
-_T_NS_MIN: Final = 946_684_800 * 10**9
-_T_NS_MAX: Final = 7_258_118_400 * 10**9
-# Every integer the decoder accepts must fit where it is stored: SQLite and InfluxDB hold
-# signed 64-bit integers, and one unstorable value in a batch would fail the whole commit.
-SEQ_MAX: Final = 2**63 - 1
+_ID = re.compile(vocab.ID_PATTERN)
+_CHANNEL = re.compile(vocab.CHANNEL_PATTERN)
+# Device time must be plausible (2000..2200). Every integer the decoder accepts must fit where
+# it is stored: SQLite and InfluxDB hold signed 64-bit integers, and one unstorable value in a
+# batch would fail the whole commit.
+_T_NS_MIN: Final = vocab.T_NS_MIN
+_T_NS_MAX: Final = vocab.T_NS_MAX
+SEQ_MAX: Final = vocab.SEQ_MAX
 COUNT_MAX: Final = 1_000_000  # advertisements in one window (10 Hz x 1 s is typical)
 WINDOW_MS_MAX: Final = 86_400_000  # one day
 AGENT_VERSION_MAX_CHARS: Final = 64
@@ -400,7 +409,7 @@ def _check_value(r: Reading) -> None:
         raise WireError("bad_value", f"{r.kind} value must be a number, got {_short(r.value)}")
     if not math.isfinite(r.value):
         raise WireError("bad_value", f"value {r.value!r} is not finite")
-    if r.kind in ("switch", "light_state", "pressure_state") and r.value not in (0.0, 1.0):
+    if r.kind in vocab.BINARY_KINDS and r.value not in (0.0, 1.0):
         raise WireError("bad_value", f"{r.kind} value must be 0 or 1, got {r.value!r}")
     if r.kind == "rssi" and not -150.0 <= r.value <= 20.0:
         raise WireError("bad_value", f"RSSI {r.value} dBm is outside -150..20")
@@ -417,3 +426,98 @@ def _check_aggregate(r: Reading) -> None:
         raise WireError("bad_rssi_max_dbm", f"rssi_max_dbm {_short(r.rssi_max_dbm)} is outside -150..20")
     if r.kind != "rssi" and (r.count, r.rssi_max_dbm, r.window_ms) != (None, None, None):
         raise WireError("bad_aggregate", "count/rssi_max_dbm/window_ms are for rssi readings only")
+
+
+# --- end-to-end acknowledgement (server -> agent) -------------------------------------------
+#: An ack message lists every sensor of one device; a device has a handful, but the bound
+#: is looser than a reading's.
+MAX_ACK_BYTES: Final = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class SensorAck:
+    """The server's journal state of one sensor.
+
+    Parameters
+    ----------
+    upto : int
+        Every reading with ``seq <= upto`` is committed to the server's journal, or was
+        declared lost there (the agent no longer held it); -1 when none is.
+    max_seq : int
+        The highest ``seq`` committed (-1 when none): readings between ``upto`` and
+        ``max_seq`` that are not committed are a gap the agent should fill.
+    missing : int
+        Readings missing in ``(upto, max_seq]`` (still fillable).
+    lost : int
+        Readings the server has declared lost for this sensor (their gap can no longer be
+        filled: the agent's outbox no longer held them).
+    """
+
+    upto: int
+    max_seq: int = -1
+    missing: int = 0
+    lost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The server's acknowledgement of one device's readings (retained per device)."""
+
+    site: str
+    device: str
+    t_ns: int
+    sensors: dict[str, SensorAck] = field(default_factory=dict)
+
+
+def ack_topic(site: str, device: str) -> str:
+    """MQTT topic of the server's retained acknowledgement for one device."""
+    _check_id("site", site)
+    _check_id("device", device)
+    return f"{TOPIC_ROOT}/{site}/{device}/ack"
+
+
+def encode_ack(ack: Ack) -> tuple[str, bytes]:
+    """Return the ``(topic, payload)`` of an acknowledgement."""
+    body = {"v": WIRE_VERSION, "t_ns": int(ack.t_ns), "sensors": {
+        s: {"upto": a.upto, "max": a.max_seq, "missing": a.missing, "lost": a.lost}
+        for s, a in sorted(ack.sensors.items())}}
+    return ack_topic(ack.site, ack.device), json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_ack(topic: str, payload: bytes | bytearray | str) -> Ack:
+    """Decode an acknowledgement.
+
+    Raises
+    ------
+    WireError
+        For anything that is not a valid acknowledgement; never another error.
+    """
+    try:
+        parts = topic.split("/") if isinstance(topic, str) else []
+        if len(parts) != 5 or parts[:2] != _ROOT_PARTS or parts[4] != "ack":
+            raise WireError("bad_topic", f"{str(topic)[:120]!r} is not {TOPIC_ROOT}/site/device/ack")
+        _check_id("site", parts[2])
+        _check_id("device", parts[3])
+        if len(payload) > MAX_ACK_BYTES:
+            raise WireError("too_large", f"ack of {len(payload)} bytes > {MAX_ACK_BYTES}")
+        body = _json_object(payload)
+        if body.get("v") != WIRE_VERSION:
+            raise WireError("bad_version", f"payload version {body.get('v')!r} is not {WIRE_VERSION}")
+        t_ns = _field(body, "t_ns", int)
+        sensors = body.get("sensors")
+        if not isinstance(sensors, dict):
+            raise WireError("bad_sensors", "sensors must be an object of sensor id -> state")
+        out: dict[str, SensorAck] = {}
+        for sid, st in sensors.items():
+            _check_id("sensor", sid)
+            if not isinstance(st, dict):
+                raise WireError("bad_sensors", f"sensor {sid!r}: state must be an object")
+            vals = [st.get(k, d) for k, d in (("upto", None), ("max", -1), ("missing", 0), ("lost", 0))]
+            if any(type(v) is not int or v < -1 or v >= 2**63 for v in vals):
+                raise WireError("bad_sensors", f"sensor {sid!r}: upto/max/missing/lost must be integers")
+            out[sid] = SensorAck(*vals)
+        return Ack(parts[2], parts[3], t_ns, out)
+    except WireError:
+        raise
+    except Exception as exc:  # defensive: any surprise is still the contract's error
+        raise WireError("malformed", f"{type(exc).__name__}: {exc}") from None

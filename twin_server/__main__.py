@@ -13,12 +13,14 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("twin_server.cli_analyze", "analyse a recorded shift (contract/ANALYZE.md)"),
+    "analyze": ("twin_server.cli_analyze", "analyse a recorded shift (docs/analyze-contract.md)"),
     "simulate": ("twin_server.simulate.cli", "simulate a shift: readings.csv + truth.json"),
     "evaluate": ("twin_server.evaluate", "score a result against a truth file"),
     "serve": ("twin_server.cli_serve", "run the twin server (ingest, journal, API, viewer)"),
     "demo": ("twin_server.demo", "embedded broker + simulated agents + server, in one process"),
     "forecast": ("twin_server.forecast.cli", "forecast runs, changeovers and the shift end from a journal"),
+    "backup": ("twin_server.cli_backup", "online, consistent backup of a data directory into one file"),
+    "restore": ("twin_server.cli_restore", "restore a data directory from a backup file"),
 }
 
 

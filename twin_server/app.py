@@ -23,12 +23,15 @@ from twin_server.api.docs import install_docs
 from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
+from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from twin_server.delivery import Delivery
 from twin_server.influx.writer import InfluxWriter
 from twin_server.ingest import Ingest
 from twin_server.journal import Journal
 from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
 from twin_server.replay_data import ReplayError, local_day
 from twin_server.result import Result
+from twin_server.retention import Retention
 from twin_server.settings import Settings
 from twin_server.site import Site
 
@@ -48,6 +51,8 @@ class TwinContext:
     hub: LiveHub | None = None
     ingest: Ingest | None = None
     influx: InfluxWriter | None = None
+    delivery: Delivery | None = None
+    retention: Retention | None = None
     started_s: float = field(default_factory=time.monotonic)
     latest_analysis: dict[str, Any] | None = None
     _exported_at: dict[str, float] = field(default_factory=dict)
@@ -144,12 +149,49 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
             log.warning("viewer static files not served: %s", exc)
 
 
+async def _return_free_memory(period_s: float = 60.0) -> None:
+    """Give the C heap's free pages back to the system now and then (glibc keeps them, and a
+    long-running server with many threads creeps up otherwise)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(period_s)
+        await asyncio.to_thread(trim, 0)
+
+
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _delivery(ctx: TwinContext) -> Delivery:
+    """Sequence tracking of the journal; acknowledgements go out on the ingest's connection."""
+    ingest, influx, journal = ctx.ingest, ctx.influx, ctx.journal
+    export = None
+    if influx is not None:
+        def export(lines: list[str]) -> None:
+            journal.outbox_add([("write", "\n".join(lines))], time.time_ns())
+            influx.notify()
+    return Delivery(journal, ctx.settings.site.site,
+                    publish=None if ingest is None or not ctx.settings.end_to_end_ack else ingest.publish,
+                    connects=(lambda: ingest.stats.connects) if ingest is not None else (lambda: 0),
+                    export=export, export_s=ctx.settings.derived_interval_s)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
-    journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous)
+    max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
+    journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
                       analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
-                                           simulated_clock=settings.clock_tolerance_s is None))
+                                             isolated=settings.analysis_isolated,
+                                             simulated_clock=settings.clock_tolerance_s is None))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,6 +219,14 @@ def create_app(settings: Settings) -> FastAPI:
                                 share_group=settings.share_group,
                                 clock_tolerance_s=settings.clock_tolerance_s)
             ctx.ingest.start()
+        ctx.delivery = _delivery(ctx)
+        ctx.delivery.start()
+        if settings.retention_days is not None:
+            exported = (lambda: journal.export_cursor()) if ctx.influx is not None else (lambda: None)
+            ctx.retention = Retention(journal, settings.site.site, settings.retention_days,
+                                      settings.replay_days, exported_id=exported)
+            ctx.retention.start()
+        trimmer = asyncio.create_task(_return_free_memory())
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
         forecasting = asyncio.create_task(forecast_loop(app, settings.extra.get("forecast_interval_s", 2.0),
@@ -184,10 +234,16 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            for t in (forecasting, task):
-                t.cancel()
+            forecasting.cancel()
+            task.cancel()
+            trimmer.cancel()
+            for t in (forecasting, task, trimmer):
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            if ctx.retention is not None:
+                await asyncio.to_thread(ctx.retention.stop)
+            if ctx.delivery is not None:
+                await asyncio.to_thread(ctx.delivery.stop)
             if ctx.ingest is not None:
                 await asyncio.to_thread(ctx.ingest.stop)
             if ctx.influx is not None:
@@ -208,4 +264,7 @@ def create_app(settings: Settings) -> FastAPI:
     from twin_server.auth import install_auth
 
     install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
+    # Outermost (added last): an oversized body is refused before sign-in reads it.
+    app.add_middleware(BodyLimitMiddleware,
+                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
     return app

@@ -1,6 +1,6 @@
 """``python -m twin_server analyze --site SITE.yaml --readings READINGS.csv --out RESULT.json``.
 
-Implements contract/ANALYZE.md: bad rows are skipped and counted (``rejected_rows`` and,
+Implements docs/analyze-contract.md: bad rows are skipped and counted (``rejected_rows`` and,
 per reason, ``rejected_by_reason``); a readings file that is not a readings table at all,
 or a site file that does not validate, ends with exit code 2 and one line on stderr.
 Readings may also be JSON Lines (``.jsonl``) or Parquet (``.parquet``, if pyarrow is

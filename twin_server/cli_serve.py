@@ -56,6 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--share-group", default=None, metavar="NAME",
                         help="scale-out: share the site's readings with the other processes of this MQTT "
                              "shared-subscription group (each needs its own --client-id; same --data-dir)")
+    parser.add_argument("--journal-max-mb", type=float, default=None, metavar="MIB",
+                        help="cap on the journal file: beyond it ingest stops acknowledging (the broker "
+                             "keeps the messages) until space is made (default: the disk is the limit)")
+    parser.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                        help="prune readings older than DAYS (device time) from the journal once they are "
+                             "exported to InfluxDB and older than --replay-days (default: keep all)")
+    parser.add_argument("--replay-days", type=float, default=31.0, metavar="DAYS",
+                        help="shifts stay replayable in the viewer this long: never pruned sooner "
+                             "(default 31)")
+    parser.add_argument("--analysis-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="run each analysis in a short-lived child process, so the server's memory "
+                             "stays flat (default on; off: in the server process)")
+    parser.add_argument("--end-to-end-ack", action=argparse.BooleanOptionalAction, default=True,
+                        help="publish each device's retained acknowledgement (twin/v1/SITE/DEVICE/ack), so "
+                             "agents keep readings until the journal has them (default on)")
     parser.add_argument("--clock-tolerance", type=float, default=86_400.0, metavar="S",
                         help="flag a device whose readings' time is more than S seconds from their arrival "
                              "and keep those readings out of the live view (default 86400; 0: simulated "
@@ -85,6 +100,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
         extra["analysis_params"] = AnalysisParams(survey_map=survey_map(site, site_path.resolve().parent,
                                                                         say=log.info))
+    if args.retention_days is not None and not args.retention_days > 0:
+        raise ValueError(f"--retention-days must be > 0, got {args.retention_days}")
+    if args.retention_days is not None and not args.influx:
+        log.warning("--retention-days prunes only readings exported to InfluxDB: without --influx "
+                    "nothing is pruned (the journal is the only copy)")
     if args.clock_tolerance < 0:
         raise ValueError(f"--clock-tolerance {args.clock_tolerance:g}: must be >= 0 s (0: no check)")
     if args.mqtt_password and not args.mqtt_username:
@@ -93,7 +113,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         site=site, data_dir=Path(args.data_dir), broker_host=host, broker_port=port, client_id=args.client_id,
         mqtt_username=args.mqtt_username, mqtt_password=args.mqtt_password, auth=args.auth,
-        device_scope=args.device_scope, share_group=args.share_group,
+        device_scope=args.device_scope, share_group=args.share_group, end_to_end_ack=args.end_to_end_ack,
+        journal_max_mb=args.journal_max_mb, analysis_isolated=args.analysis_process,
+        retention_days=args.retention_days, replay_days=args.replay_days,
         influx_url=args.influx, influx_db=args.influx_db, influx_token=args.influx_token,
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
@@ -111,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     except (SiteError, ValueError) as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
+    _fewer_malloc_arenas()
     from twin_server.app import create_app
 
     app = create_app(settings)
@@ -118,6 +141,21 @@ def run(args: argparse.Namespace) -> int:
           f"(API docs at /docs, health at /health; sign-in {'required' if settings.auth else 'off'})",
           flush=True)
     return serve_app(app, args.host, args.port, args.log_level)
+
+
+def _fewer_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread its own heap arena (up to 8 per core); with the server's dozens
+    of threads their fragmentation adds up. Two arenas keep RSS flat (``MALLOC_ARENA_MAX``
+    in the environment still wins)."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def serve_app(app: object, host: str, port: int, log_level: str = "info",

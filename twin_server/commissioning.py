@@ -284,17 +284,17 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
     clock: dict[str, Any] = {"device": device or "", "offset_s": offset_s}
     # The server's own estimate (arrival minus device time, a low quantile) as a cross-check.
     measured = "" if offset_s is None else f"; measured offset {offset_s:+.1f} s (+ = device behind)"
-    if suspect and suspect.get("clock_wrong"):
+    if simulated and status is not None:
+        # A replayed or simulated shift carries its own (past, accelerated) time: the device
+        # clock cannot be judged against the server's, and a huge "offset" is expected.
+        items.append(Item("clock", "clock", "pass", "clock_simulated", dict(clock, simulated=simulated),
+                          f"simulated time ({simulated}): the clock check does not apply"))
+    elif suspect and suspect.get("clock_wrong"):
         clock |= {"offset_s": suspect["offset_s"], "readings": suspect["readings"]}
         items.append(Item("clock", "clock", "fail", "clock_far_off", clock,
                           f"{suspect['readings']} readings carry a device time {suspect['offset_s']:+.0f} s "
                           "off their arrival: they are journalled but not shown live; set the device clock "
                           "(chronyc tracking)"))
-    elif simulated and status is not None:
-        # A replayed or simulated shift carries its own (past, accelerated) time: the device
-        # clock cannot be judged against the server's, and a huge "offset" is expected.
-        items.append(Item("clock", "clock", "pass", "clock_simulated", dict(clock, simulated=simulated),
-                          f"simulated time ({simulated}): the clock check does not apply"))
     elif status is None:
         items.append(Item("clock", "clock", "waiting", "no_status", clock,
                           "the clock sync state comes with the device's status message" + measured))
@@ -337,6 +337,29 @@ def _driver_items(status: Mapping[str, Any] | None) -> list[Item]:
     text = "; ".join(f"{k}: {v}" for k, v in shown.items())
     return [Item("drivers", "drivers", "fail", "driver_errors", {"errors": shown},
                  f"the agent cannot open {len(shown)} sensor(s), retrying: {text}")]
+
+
+def _delivery_items(delivery: Mapping[str, Any] | None) -> list[Item]:
+    """Sequence gaps of the device's readings (``twin_server.delivery``): lost ones fail.
+
+    No line before the device's first reading (the ``data`` line asks for it).
+    """
+    if delivery is None or not (delivery.get("sensors") or delivery.get("lost")):
+        return []
+    missing, lost = int(delivery.get("missing") or 0), int(delivery.get("lost") or 0)
+    gaps = [{k: g[k] for k in ("sensor", "first_seq", "last_seq", "missing")}
+            for g in delivery.get("lost_gaps") or []]
+    args = {"missing": missing, "lost": lost, "gaps": gaps}
+    if lost:
+        where = "; ".join(f"{g['sensor']} seq {g['first_seq']}..{g['last_seq']} ({g['missing']})"
+                          for g in gaps)
+        return [Item("delivery", "delivery", "fail", "readings_lost", args,
+                     f"{lost} reading(s) lost for good (the agent's outbox no longer held them): {where}")]
+    if missing:
+        return [Item("delivery", "delivery", "waiting", "readings_missing", args,
+                     f"{missing} reading(s) missing in the journal; the agent is sending them again")]
+    return [Item("delivery", "delivery", "pass", "nothing_missing", args,
+                 "every reading of this device is in the journal, none lost")]
 
 
 def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, now_ns: int) -> list[Item]:
@@ -428,6 +451,7 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
                  status: Mapping[str, Any] | None, now_ns: int,
                  clock_offset_s: float | None = None,
                  clock_suspect: Mapping[str, Any] | None = None,
+                 delivery: Mapping[str, Any] | None = None,
                  simulated: str | None = None) -> dict[str, Any]:
     """The commissioning view of one machine.
 
@@ -450,6 +474,9 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         ``{"readings", "offset_s", "clock_wrong"}`` when the ingest saw readings of this device
         whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
         status message stamped far off) the clock line fails.
+    delivery : mapping or None
+        The device's sequence gaps (:meth:`twin_server.delivery.Delivery.device_summary`:
+        ``missing`` now, ``lost`` since the session started, ``lost_gaps``); None: no line.
     simulated : str or None
         The devices replay a simulated or recorded shift (e.g. ``"replay at 60x"``): their
         clock is simulated, and the clock line passes saying so instead of failing.
@@ -462,7 +489,8 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         :meth:`Item.to_dict`.
     """
     device = device_of_machine(machine, session)
-    items = _device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
+    items = (_device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
+             + _delivery_items(delivery))
     sensors = []
     for sid, kind, channel in expected_sensors(machine):
         track = session.sensors.get((kind, channel))

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from twin_contract import vocabulary as vocab
 from twin_server.settings import Settings, parse_hostport
 from twin_server.site import Site, SiteError, load_site
 
@@ -115,7 +116,8 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
     """TOML configs of the edge agents an installation of the site has, replaying a CSV.
 
     One per machine with a Pi (light, pressure, the three switches, and the BLE scanner of
-    the receiver at that machine) and one per commercial locator (its zone reports).
+    the receiver at that machine), one per receiver not at a machine (its BLE scanner bridge)
+    and one per commercial locator (its zone reports), named as :meth:`Site.publishing_devices`.
     """
     common = (
         f"[mqtt]\nhost = {_q(host)}\nport = {port}\nkeepalive_s = 30\nmax_inflight = 200\n"
@@ -126,7 +128,7 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
     out = []
     receivers = {r.machine: r.id for r in site.receivers if r.machine}
     for m in site.machines:
-        device = m.device or f"pi-{m.id.lower()}"
+        device = m.device_id
         receiver = receivers.get(m.id, f"rx-{m.id}")
         sensors = []
         wired = {(s.kind, s.channel): s.id for s in m.sensors}
@@ -134,7 +136,7 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
                        "driver = \"replay\"\n")
         sensors.append(f"[[sensors]]\nid = {_q(wired.get(('pressure', ''), 'pressure'))}\n"
                        "kind = \"pressure\"\ndriver = \"replay\"\n")
-        for task in ("tool_change", "program_input", "material_setting"):
+        for task in vocab.SWITCH_TASKS:
             sensors.append(f"[[sensors]]\nid = {_q(wired.get(('switch', task), 'sw-' + task))}\n"
                            f"kind = \"switch\"\ndriver = \"replay\"\nchannel = {_q(task)}\n")
         if m.id in receivers:
@@ -143,6 +145,15 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
         agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(device)}\nmachine = {_q(m.id)}\n"
                  f"receiver = {_q(receiver)}\ndata_dir = {_q(data_dir / device)}\nstop_drain_s = 2.0\n")
         out.append(agent + common + "".join(sensors))
+    for r in site.receivers:  # a receiver not at a machine: its BLE scanner bridge
+        if r.machine is not None:
+            continue
+        device = site.receiver_device(r.id)
+        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(device)}\n"
+                 f"machine = {_q(site.machines[0].id)}\nreceiver = {_q(r.id)}\n"
+                 f"data_dir = {_q(data_dir / device)}\nstop_drain_s = 2.0\n")
+        sensor = "[[sensors]]\nid = \"ble\"\nkind = \"ble\"\ndriver = \"replay\"\nwindow_ms = 1000\n"
+        out.append(agent + common + sensor)
     for loc in site.locators:
         agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(loc)}\nmachine = {_q(site.machines[0].id)}\n"
                  f"receiver = \"none-rx\"\ndata_dir = {_q(data_dir / loc)}\nstop_drain_s = 2.0\n")

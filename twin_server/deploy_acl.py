@@ -1,9 +1,11 @@
 """Mosquitto users, passwords and ACLs for a site's devices: ``python -m twin_server.deploy_acl``.
 
 Every edge agent gets its own MQTT user, allowed to publish only under its own topics
-``twin/v1/{site}/{device}/#`` (readings and its retained status); the twin server's user may
-read ``twin/v1/#``. So a stolen or misconfigured Pi cannot pose as another machine, and a
-device can never read what the others send.
+``twin/v1/{site}/{device}/#`` (readings and its retained status) and to read only the
+server's acknowledgement of its own readings (``twin/v1/{site}/{device}/ack``); the twin
+server's user may read ``twin/v1/#`` and write the acknowledgements ``twin/v1/{site}/+/ack``.
+So a stolen or misconfigured Pi cannot pose as another machine, and a device can never read
+what the others send.
 
 Written to ``--out DIR``:
 
@@ -99,7 +101,7 @@ def _check_name(kind: str, name: str) -> str:
 
 
 def site_devices(site, extra: Iterable[str] = ()) -> list[str]:
-    """Devices that publish for ``site``: each machine's ``device``, each locator, then ``extra``.
+    """Devices that publish for ``site`` (:meth:`Site.publishing_devices`), then ``extra``.
 
     Parameters
     ----------
@@ -113,7 +115,7 @@ def site_devices(site, extra: Iterable[str] = ()) -> list[str]:
     list of str
         Unique device ids in file order.
     """
-    names = [m.device for m in site.machines if m.device] + list(site.locators) + list(extra)
+    names = [*site.publishing_devices(), *extra]
     seen: dict[str, None] = {}
     for name in names:
         seen.setdefault(_check_name("device", name), None)
@@ -142,16 +144,16 @@ def plan_users(
     def user(name: str) -> str:
         return f"{name}@{sid}" if qualify else name
 
-    users = [MqttUser(user(_check_name("server user", server_user)),
+    users = [MqttUser(user(_check_name("server user", server_user)), write=(f"{root}/+/ack",),
                       read=(f"{root}/#" if qualify else f"{TOPIC_ROOT}/#",))]
     devices = site_devices(site, extra_devices)
     if server_user in devices:
         raise DeployError(f"device {server_user!r} has the same name as the server user")
-    users += [MqttUser(user(d), write=(f"{root}/{d}/#",)) for d in devices]
+    users += [MqttUser(user(d), write=(f"{root}/{d}/#",), read=(f"{root}/{d}/ack",)) for d in devices]
     if simulator:
         if SIMULATOR_USER in devices:
             raise DeployError(f"device {SIMULATOR_USER!r} has the same name as the simulator user")
-        users.append(MqttUser(user(SIMULATOR_USER), write=(f"{root}/#",)))
+        users.append(MqttUser(user(SIMULATOR_USER), write=(f"{root}/#",), read=(f"{root}/+/ack",)))
     return users
 
 

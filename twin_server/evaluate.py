@@ -1,4 +1,4 @@
-"""Score an analysis result against a ground truth (contract/ANALYZE.md, "How results are scored").
+"""Score an analysis result against a ground truth (docs/analyze-contract.md, "How results are scored").
 
 Once per second, at ``window.start + k + 0.5`` of the truth's window, every worker's zone,
 every machine's task label (a task name or ``none``) and every machine's state are looked up
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin_contract import vocabulary as vocab
 from twin_server.result import BeaconLag, MachineState, Result, ResultError, Task, WorkerZone, load_result
 from twin_server.site import Site, SiteError, load_site
 
@@ -44,7 +45,7 @@ __all__ = [
     "zone_stream_result",
 ]
 
-TASKS = ("jig_change", "tool_change", "program_input", "material_setting")
+TASKS = vocab.TASKS
 BASELINE_SHIFT_S = 30.0  # the pilot's manual correction
 _MISSING = "<missing>"  # label of a second the scored document does not cover: never correct
 

@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
 from twin_server.ingest_client import FastClient
-from twin_server.journal import DeadLetter, Journal
+from twin_server.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
@@ -47,7 +47,7 @@ Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]
 
 
 class ScopeFilter:
-    """Device scope check on the ingest's hot path (issue #9, point 3).
+    """Device scope check on the ingest's hot path.
 
     Every ``(site, device, kind, source)`` a device of the site may publish is precomputed
     into one set, so an in-scope reading costs one tuple lookup; only a reading outside it
@@ -389,6 +389,8 @@ class Ingest:
         self._warn = RateLimitedLog(log)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._disconnected = threading.Event()
+        self._disconnected.set()  # until the first connect
         self._client = self._make_client()
 
     # -- MQTT -----------------------------------------------------------------------------
@@ -417,6 +419,7 @@ class Ingest:
             return
         self.stats.connected = True
         self.stats.connects += 1
+        self._disconnected.clear()
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
         client.subscribe([(t, 1) for t in self.topics()])
@@ -432,6 +435,7 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False
+        self._disconnected.set()
         if reason is not None and getattr(reason, "is_failure", False):
             self.stats.last_error = f"disconnected: {reason}"
             log.warning("disconnected from broker: %s", reason)
@@ -452,21 +456,35 @@ class Ingest:
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Drain what was received, commit and acknowledge it, then disconnect."""
+        """Drain what was received, commit and acknowledge it, then disconnect.
+
+        The writer finishes first, while the connection is still up, so the PUBACKs of its
+        last batch reach the broker (disconnecting first made the broker redeliver them).
+        Messages arriving meanwhile are queued behind the stop and never acknowledged: the
+        broker redelivers them to the next session.
+        """
+        self._queue.put(_STOP)
+        if self._writer is not None:
+            self._writer.join(timeout_s)
         try:
             self._client.disconnect()
         except Exception:
             pass
+        else:  # paho writes the queued PUBACKs, then DISCONNECT; stopping its loop sooner drops them
+            self._disconnected.wait(timeout_s)
         self._client.loop_stop()
-        self._queue.put(_STOP)
-        if self._writer is not None:
-            self._writer.join(timeout_s)
         self.stats.connected = False
 
     @property
     def connected(self) -> bool:
         """Whether the MQTT connection is up."""
         return self._client.is_connected()
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> bool:
+        """Publish a server message (QoS 1) on the ingest's connection; False when not connected."""
+        if not self._client.is_connected():
+            return False
+        return self._client.publish(topic, payload, qos=1, retain=retain).rc == mqtt.MQTT_ERR_SUCCESS
 
     # -- writer ---------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -578,7 +596,7 @@ class Ingest:
     def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
         _item, received_ns, raw_topic, payload = msg
         topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
-        dead = DeadLetter(topic, bytes(payload), "unstorable", f"{type(exc).__name__}: {exc}"[:500],
+        dead = DeadLetter(topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500],
                           received_ns)
         self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
         log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],

@@ -1,4 +1,4 @@
-"""A paho-mqtt client with a cheaper receive path for the ingest (issue #4, point 7).
+"""A paho-mqtt client with a cheaper receive path for the ingest.
 
 Stock paho 2.x reads every packet with several small ``recv()`` calls (1 byte of command,
 the remaining length byte by byte, then the body), goes back to ``select()`` after each

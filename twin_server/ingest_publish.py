@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pandas as pd
 
 from edge_agent.wire import Reading, encode_reading
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site
 
 __all__ = ["Publisher", "device_of", "frame_to_wire"]
@@ -34,16 +35,14 @@ def device_of(site: Site, kind: str, source: str, channel: str) -> tuple[str, st
     if kind in ("rssi", "zone"):
         if kind == "rssi":
             rx = next((r for r in site.receivers if r.id == source), None)
-            dev = None
-            if rx is not None and rx.machine is not None:
-                dev = site.machine(rx.machine).device
-            return (dev or f"rx-{source}"), f"{source}.{channel}" if dev else channel
+            at_machine = rx is not None and rx.machine is not None
+            return site.receiver_device(source), f"{source}.{channel}" if at_machine else channel
         return source, channel
     try:
         m = site.machine(source)
     except KeyError:
-        return f"pi-{source}", kind if kind != "switch" else f"sw-{channel}"
-    device = m.device or f"pi-{m.id}"
+        return vocab.default_machine_device(source), kind if kind != "switch" else f"sw-{channel}"
+    device = m.device_id
     for s in m.sensors:
         if s.kind == kind and (kind != "switch" or s.channel == channel):
             return device, s.id

@@ -13,13 +13,14 @@ outbox of derived-series writes), so an InfluxDB outage loses nothing either.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +48,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS readings_key ON readings (site, device, sensor
 CREATE INDEX IF NOT EXISTS readings_time ON readings (site, t_ns);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
-    reason TEXT NOT NULL, detail TEXT NOT NULL, received_ns INTEGER NOT NULL
+    reason TEXT NOT NULL, detail TEXT NOT NULL, received_ns INTEGER NOT NULL,
+    device TEXT NOT NULL DEFAULT '', day INTEGER NOT NULL DEFAULT 0, payload_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
 CREATE TABLE IF NOT EXISTS device_status (
@@ -76,6 +78,15 @@ CREATE TABLE IF NOT EXISTS export_cursor (name TEXT PRIMARY KEY, last_id INTEGER
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, op TEXT NOT NULL, body TEXT NOT NULL, created_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seq_state (
+    site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, upto INTEGER NOT NULL,
+    max_seq INTEGER NOT NULL, above INTEGER NOT NULL, PRIMARY KEY (site, device, sensor)
+);
+CREATE TABLE IF NOT EXISTS seq_lost (
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL,
+    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, missing INTEGER NOT NULL,
+    declared_ns INTEGER NOT NULL
+);
 """
 
 _READING_COLUMNS = (
@@ -91,8 +102,22 @@ def _insert_sql(n_rows: int) -> str:
     return f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES " + ",".join([one] * n_rows)
 
 
-# A dead letter keeps at most this much of its payload (the wire contract allows 4 KiB).
-MAX_DEAD_PAYLOAD_BYTES = 65536
+# Dead letters are bounded: a device with a bug, or anyone allowed to publish, must not fill
+# the disk or the server's memory with them. Every one is counted per reason
+# (``dead_letter_totals``); a row keeps a prefix of the payload, and rows are kept up to a
+# cap per device and UTC day, a cap per day, and for a number of days.
+MAX_DEAD_PAYLOAD_BYTES = 512
+MAX_DEAD_TOPIC_CHARS = 256
+MAX_DEAD_DETAIL_CHARS = 500
+DEAD_ROWS_PER_DEVICE_DAY = 100
+DEAD_ROWS_PER_DAY = 2_000
+DEAD_KEEP_DAYS = 14
+_NS_PER_DAY = 86_400 * 10**9
+
+_DEAD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dead_letter_totals (reason TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dead_letters_day_device ON dead_letters (day, device);
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +168,13 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: SQLite ends it by itself on some errors (a full
+    disk at COMMIT), and a ROLLBACK then would raise and hide the error that matters."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _set_wal(conn: sqlite3.Connection) -> None:
     """``PRAGMA journal_mode=WAL``, retried: switching a new file to WAL answers "database is
     locked" at once (without the busy handler) while another process does the same, as
@@ -167,6 +199,84 @@ def _reading_row(r: Reading, received_ns: int) -> tuple[Any, ...]:
     )
 
 
+def _migrate_dead_letters(conn: sqlite3.Connection) -> None:
+    """Bring a journal's dead letters to the bounded form (new columns, totals, short payloads)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
+    for name, decl in (("device", "TEXT NOT NULL DEFAULT ''"), ("day", "INTEGER NOT NULL DEFAULT 0"),
+                       ("payload_bytes", "INTEGER NOT NULL DEFAULT 0")):
+        if name not in columns:
+            conn.execute(f"ALTER TABLE dead_letters ADD COLUMN {name} {decl}")
+    had_totals = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letter_totals'").fetchone()
+    conn.executescript(_DEAD_SCHEMA)
+    if not had_totals:  # a journal of an older version: its rows are what it counted
+        conn.execute("INSERT INTO dead_letter_totals (reason, n) SELECT reason, count(*) FROM dead_letters "
+                     "GROUP BY reason")
+    if "payload_bytes" not in columns:
+        conn.execute("UPDATE dead_letters SET payload_bytes = length(payload), "
+                     f"payload = substr(payload, 1, {MAX_DEAD_PAYLOAD_BYTES}), "
+                     f"day = received_ns / {_NS_PER_DAY}")
+
+
+def _text(value: str, max_chars: int) -> str:
+    """At most ``max_chars`` of ``value``, storable as SQLite text (lone surrogates escaped)."""
+    return value[:max_chars].encode("utf-8", "backslashreplace").decode("utf-8")[:max_chars]
+
+
+def _dead_device(topic: str) -> str:
+    """The device a dead letter's topic names (``twin/v1/site/DEVICE/...``), else ``""``."""
+    parts = topic.split("/", 4)
+    return _text(parts[3], 64) if len(parts) > 3 else ""
+
+
+#: Reason of a message that decoded but that the journal refused (see the ingest's bisection).
+UNSTORABLE = "unstorable"
+
+
+def _insert_dead(conn: sqlite3.Connection, dead: Sequence[DeadLetter]) -> int:
+    """Count every dead letter per reason and keep rows within the caps; returns rows kept.
+
+    Runs inside the caller's transaction.
+    """
+    conn.executemany(
+        "INSERT INTO dead_letter_totals (reason, n) VALUES (?, ?) "
+        "ON CONFLICT(reason) DO UPDATE SET n = n + excluded.n",
+        list(Counter(_text(d.reason, 64) for d in dead).items()),
+    )
+    per_day: dict[int, int] = {}
+    per_device: dict[tuple[int, str], int] = {}
+    rows = []
+    for d in dead:
+        day = d.received_ns // _NS_PER_DAY
+        device = _dead_device(d.topic)
+        if day not in per_day:
+            per_day[day] = conn.execute("SELECT count(*) FROM dead_letters WHERE day = ?",
+                                        (day,)).fetchone()[0]
+        # A message refused only by the journal passed decoding (<= 4 KiB): it is data, kept
+        # whole and beyond the caps, so it can be ingested again once the cause is fixed.
+        whole = d.reason == UNSTORABLE
+        if per_day[day] >= DEAD_ROWS_PER_DAY and not whole:
+            continue
+        key = (day, device)
+        if key not in per_device:
+            per_device[key] = conn.execute("SELECT count(*) FROM dead_letters WHERE day = ? AND device = ?",
+                                           key).fetchone()[0]
+        if per_device[key] >= DEAD_ROWS_PER_DEVICE_DAY and not whole:
+            continue
+        per_day[day] += 1
+        per_device[key] += 1
+        payload = bytes(d.payload) if whole else bytes(d.payload[:MAX_DEAD_PAYLOAD_BYTES])
+        rows.append((_text(d.topic, MAX_DEAD_TOPIC_CHARS), payload, _text(d.reason, 64),
+                     _text(d.detail, MAX_DEAD_DETAIL_CHARS), d.received_ns, device, day, len(d.payload)))
+    if rows:
+        conn.executemany(
+            "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns, device, day, "
+            "payload_bytes) VALUES (?,?,?,?,?,?,?,?)", rows)
+    if per_day:  # rows of days past the keep window go (their counts stay in the totals)
+        conn.execute("DELETE FROM dead_letters WHERE day < ?", (max(per_day) - DEAD_KEEP_DAYS + 1,))
+    return len(rows)
+
+
 class Journal:
     """The SQLite journal; safe to use from several threads (one connection per thread).
 
@@ -177,14 +287,20 @@ class Journal:
     synchronous : str
         SQLite ``synchronous`` pragma. ``NORMAL`` in WAL mode keeps every committed
         transaction across a killed process; ``FULL`` also across power loss.
+    max_bytes : int, optional
+        Cap on the database file (SQLite ``max_page_count``): beyond it writes fail as on a
+        full disk, so the journal cannot fill a disk the rest of the machine needs.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 max_bytes: int | None = None) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
+        self.synchronous = self._synchronous
+        self.max_bytes = max_bytes
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -200,6 +316,7 @@ class Journal:
         # Journals written before device_status kept the status extras (driver_errors, ...).
         if "extra" not in {row[1] for row in conn.execute("PRAGMA table_info(device_status)")}:
             conn.execute("ALTER TABLE device_status ADD COLUMN extra TEXT")
+        _migrate_dead_letters(conn)
         conn.commit()
 
     # -- connections ----------------------------------------------------------------------
@@ -210,6 +327,9 @@ class Journal:
             _set_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
+            if self.max_bytes is not None:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count={max(1, int(self.max_bytes) // int(page))}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -258,12 +378,7 @@ class Journal:
                         cur = conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
                         inserted += cur.rowcount
                 if dead:
-                    conn.executemany(
-                        "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns) "
-                        "VALUES (?,?,?,?,?)",
-                        [(d.topic, bytes(d.payload[:MAX_DEAD_PAYLOAD_BYTES]), d.reason, d.detail[:500],
-                          d.received_ns) for d in dead],
-                    )
+                    _insert_dead(conn, dead)
                 if statuses:
                     conn.executemany(
                         "INSERT OR REPLACE INTO device_status "
@@ -276,17 +391,21 @@ class Journal:
                     )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         ids = (first + 1, first + inserted) if readings and inserted else None
         return InsertStats(inserted=inserted, duplicates=len(readings) - inserted, inserted_ids=ids)
 
     # -- reads ----------------------------------------------------------------------------
     def count(self, site: str | None = None) -> int:
-        """Number of readings (of one site, or all)."""
+        """Number of readings (of one site, or all), from the bucket index: ``/health`` asks for
+        it on every call, and ``count(*)`` over a month of readings reads the whole table."""
         if site is None:
-            return int(self._conn().execute("SELECT count(*) FROM readings").fetchone()[0])
-        return int(self._conn().execute("SELECT count(*) FROM readings WHERE site=?", (site,)).fetchone()[0])
+            row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets").fetchone()
+        else:
+            row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets WHERE site=?",
+                                       (site,)).fetchone()
+        return int(row[0])
 
     def max_id(self) -> int:
         """Rowid of the newest reading (0 if none): a cheap change marker."""
@@ -411,24 +530,46 @@ class Journal:
         return self.load_readings(site, start, end).frame
 
     # -- dead letters and statuses ------------------------------------------------------
-    def dead_letters(self, limit: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
-        """Newest dead letters first; the payload is returned as text where it decodes."""
-        sql = "SELECT id, topic, payload, reason, detail, received_ns FROM dead_letters"
-        params: list[Any] = []
+    def dead_letters(self, limit: int = 100, reason: str | None = None, *, before_id: int | None = None,
+                     max_bytes: int | None = None) -> list[dict[str, Any]]:
+        """Newest dead letters first (ids below ``before_id``); the payload prefix as text.
+
+        Stops after ``limit`` rows or before the rows as JSON pass ``max_bytes`` (at least
+        one row is returned), so one answer stays small whatever the payloads hold.
+        """
+        where, params = [], []
         if reason is not None:
-            sql += " WHERE reason = ?"
+            where.append("reason = ?")
             params.append(reason)
-        sql += f" ORDER BY id DESC LIMIT {int(limit)}"
-        out = []
-        for id_, topic, payload, why, detail, rx in self._conn().execute(sql, params).fetchall():
-            out.append({"id": id_, "topic": topic, "payload": bytes(payload).decode("utf-8", "replace"),
-                        "payload_bytes": len(payload), "reason": why, "detail": detail, "received_ns": rx})
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(int(before_id))
+        sql = ("SELECT id, topic, payload, reason, detail, received_ns, device, payload_bytes "
+               "FROM dead_letters" + (f" WHERE {' AND '.join(where)}" if where else "")
+               + f" ORDER BY id DESC LIMIT {int(limit)}")
+        out: list[dict[str, Any]] = []
+        size = 0
+        for id_, topic, payload, why, detail, rx, device, n_bytes in self._conn().execute(sql, params):
+            payload = bytes(payload)
+            total = max(int(n_bytes), len(payload))
+            row = {"id": id_, "topic": topic, "device": device, "payload": payload.decode("utf-8", "replace"),
+                   "payload_bytes": total, "payload_truncated": total > len(payload), "reason": why,
+                   "detail": detail, "received_ns": rx}
+            if max_bytes is not None:
+                size += len(json.dumps(row, ensure_ascii=False).encode()) + 1
+                if out and size > max_bytes:
+                    break
+            out.append(row)
         return out
 
     def dead_letter_counts(self) -> dict[str, int]:
-        """Dead letters per reason (everything ever kept)."""
-        cur = self._conn().execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason")
+        """Dead letters per reason: every one received, kept as a row or not."""
+        cur = self._conn().execute("SELECT reason, n FROM dead_letter_totals ORDER BY reason")
         return {reason: int(n) for reason, n in cur.fetchall()}
+
+    def dead_letters_kept(self) -> int:
+        """Dead-letter rows in the journal (within the caps)."""
+        return int(self._conn().execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
     def device_status(self) -> list[dict[str, Any]]:
         """The latest status message of each device."""
@@ -479,7 +620,7 @@ class Journal:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def outbox_head(self) -> tuple[int, str, str] | None:
@@ -495,3 +636,27 @@ class Journal:
     def outbox_size(self) -> int:
         """Items waiting in the outbox."""
         return int(self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def disk(self) -> dict[str, Any]:
+        """Size of the journal (with its WAL), free space on its disk, the cap if any."""
+        import shutil
+
+        size = sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
+        return {"size_bytes": size, "free_bytes": shutil.disk_usage(self.path.parent).free,
+                "max_bytes": self.max_bytes}
+
+    # -- other writers --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection: committed at the end of the
+        block, rolled back if it raises (serialised with the ingest's writes)."""
+        conn = self._conn()
+        with self._write_lock:
+            _begin_immediate(conn)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise

@@ -153,14 +153,20 @@ class LiveHub:
 
 
 class AnalysisCache:
-    """Analysis results per shift (local day), recomputed when the day's readings changed."""
+    """Analysis results per shift (local day), recomputed when the day's readings changed.
 
-    def __init__(self, site: Site, journal: Journal, params: Any = None, *,
+    With ``isolated`` each analysis runs in a short-lived child process
+    (:mod:`twin_server.analysis_worker`), so its working set, which grows with the day,
+    never stays in the server.
+    """
+
+    def __init__(self, site: Site, journal: Journal, params: Any = None, *, isolated: bool = False,
                  simulated_clock: bool = False) -> None:
         self.site = site
         self.journal = journal
         self.simulated_clock = simulated_clock
         self.params = params  # AnalysisParams (e.g. with the site survey's map); None = defaults
+        self.isolated = isolated
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[int, int], Result, dict[str, Any]]] = {}
         self.last_run_s: float | None = None
@@ -190,15 +196,16 @@ class AnalysisCache:
             hit = self._cache.get(day)
         if hit is not None and hit[0] == marker:
             return hit[1], hit[2]
-        from twin_server.analysis import analyze  # heavy import, only when first needed
+        from twin_server import analysis_worker
 
         lo, hi = day_bounds(day, self.site.timezone)
         t0 = time.monotonic()
         try:
-            loaded = self.journal.load_readings(self.site, lo, hi)
-            result = analyze(loaded.frame, self.site, rejected_rows=loaded.rejected_rows, params=self.params)
-            # As ``python -m twin_server analyze`` reports it.
-            result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))
+            if self.isolated:
+                result = analysis_worker.analyze_isolated(self.journal.path, self.journal.synchronous,
+                                                          self.site, self.params, lo, hi)
+            else:
+                result = analysis_worker.analyze_journal(self.journal, self.site, self.params, lo, hi)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             raise

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import TASKS, Site
 
 __all__ = [
@@ -37,10 +38,8 @@ __all__ = [
 COLUMNS = ["t", "kind", "source", "channel", "value", "label"]
 HEADER = ["time", "kind", "source", "channel", "value"]
 #: Contract kinds plus the edge-detected state kinds the project also accepts.
-KNOWN_KINDS = frozenset(
-    {"light", "pressure", "switch", "rssi", "zone", "light_state", "pressure_state"}
-)
-_MACHINE_KINDS = ("light", "pressure", "switch", "light_state", "pressure_state")
+KNOWN_KINDS = vocab.KINDS
+_MACHINE_KINDS = tuple(sorted(vocab.MACHINE_KINDS))
 
 
 class ReadingsError(ValueError):

@@ -1,4 +1,4 @@
-"""Result of analysing a recorded shift (contract/ANALYZE.md), also the simulator's truth.
+"""Result of analysing a recorded shift (docs/analyze-contract.md), also the simulator's truth.
 
 Every list holds half-open ``[start, end)`` intervals in epoch seconds. The JSON form is the
 contract's; extra keys (``confidence``, ``rejected_by_reason``, ``kpis`` ...) are allowed.
@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twin_contract import vocabulary as vocab
+
 __all__ = [
     "BeaconLag",
     "MachineState",
@@ -22,7 +24,7 @@ __all__ = [
     "load_result",
 ]
 
-TASK_NAMES = ("jig_change", "tool_change", "program_input", "material_setting")
+TASK_NAMES = vocab.TASKS
 MACHINE_STATES = ("running", "stopped", "unknown")
 
 

@@ -74,6 +74,21 @@ class Settings:
         Scale-out: several processes of one site share the readings through the MQTT
         shared subscription ``$share/GROUP/...``, each with its own ``client_id``, all on
         one ``data_dir`` (see ``docs/scale-out.md``).
+    retention_days : float or None
+        Prune readings older than this many days (device time) once InfluxDB has them
+        (``twin_server.retention``); None keeps everything.
+    replay_days : float
+        How far back the viewer replays shifts from the journal: never pruned sooner.
+    analysis_isolated : bool
+        Run each analysis in a short-lived child process (``twin_server.analysis_worker``):
+        the server's memory stays flat however large the day's analysis gets.
+    journal_max_mb : float or None
+        Cap on the journal file, MiB (None: the disk is the limit). When reached, ingest
+        stops acknowledging (the broker keeps the messages) and ``/health`` says so.
+    end_to_end_ack : bool
+        Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
+        sensor, how far the journal holds every reading), so agents keep readings until
+        the journal has them (``twin_server.delivery``).
     """
 
     site: Site
@@ -100,6 +115,11 @@ class Settings:
     auth: bool = False
     device_scope: bool = True
     share_group: str | None = None
+    end_to_end_ack: bool = True
+    journal_max_mb: float | None = None
+    analysis_isolated: bool = True
+    retention_days: float | None = None
+    replay_days: float = 31.0
     clock_tolerance_s: float | None = 86_400.0
     extra: dict = field(default_factory=dict)
 

@@ -1,6 +1,6 @@
 """Site configuration: machines, workers, receivers, shift calendar and floor markings.
 
-A site file is YAML. The contract's minimal site file (``contract/ANALYZE.md``) is a valid
+A site file is YAML. The contract's minimal site file (``docs/analyze-contract.md``) is a valid
 subset: everything beyond ``site``, ``machines[].id``, ``machines[].zone`` and
 ``workers[].id/beacon`` has a default. Errors name the key path, e.g.
 ``machines[2].zone: polygon needs >= 3 points``.
@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twin_contract import vocabulary as vocab
 
 __all__ = [
     "Break",
@@ -33,10 +35,10 @@ __all__ = [
     "point_in_polygon",
 ]
 
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Id = Annotated[str, Field(pattern=vocab.ID_PATTERN)]
 Point2 = tuple[float, float]
 Point3 = tuple[float, float, float]
-TASKS = ("jig_change", "tool_change", "program_input", "material_setting")
+TASKS = vocab.TASKS
 
 
 class SiteError(ValueError):
@@ -137,6 +139,11 @@ class Machine(_Named):
     def centre(self) -> Point2:
         """Floor position: the configured one, else the zone's centroid."""
         return self.position if self.position is not None else polygon_centroid(self.zone)
+
+    @property
+    def device_id(self) -> str:
+        """The edge agent publishing this machine's sensors: ``device``, else ``pi-<id>`` (lower case)."""
+        return self.device or vocab.default_machine_device(self.id)
 
 
 class Worker(_Named):
@@ -294,6 +301,20 @@ class Site(_Named):
             if m.id == machine_id:
                 return m
         raise KeyError(machine_id)
+
+    def receiver_device(self, receiver_id: str) -> str:
+        """The device publishing a receiver's RSSI: the Pi of its machine, else a bridge ``rx-<id>``."""
+        for r in self.receivers:
+            if r.id == receiver_id and r.machine is not None:
+                return self.machine(r.machine).device_id
+        return vocab.receiver_bridge_device(receiver_id)
+
+    def publishing_devices(self) -> list[str]:
+        """Every device that publishes for this site, in file order: the machines' Pis, the
+        bridges of receivers not at a machine, then the locator systems."""
+        devices = [m.device_id for m in self.machines]
+        devices += [self.receiver_device(r.id) for r in self.receivers if r.machine is None]
+        return list(dict.fromkeys([*devices, *self.locators]))
 
     def worker_by_beacon(self) -> dict[str, str]:
         """Beacon id -> worker id."""

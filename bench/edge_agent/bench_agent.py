@@ -33,6 +33,8 @@ import time
 import tty
 from pathlib import Path
 
+from twin_contract import vocabulary as vocab
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "edge_agent")]
 
@@ -56,7 +58,7 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
 def pilot_csv(path: Path, seconds: int) -> None:
     rows = ["time,kind,source,channel,value"]
     t0 = 1_700_000_000.0
-    tasks = ("tool_change", "program_input", "material_setting")
+    tasks = vocab.SWITCH_TASKS
     for i in range(seconds * 10):
         t = t0 + i / 10
         lamp = 0.85 if (i // 300) % 2 else 0.12  # lamp toggles every 30 s

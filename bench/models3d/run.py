@@ -1,6 +1,6 @@
 """Benchmark: ``models3d prepare`` on a generated 1M-triangle scan.
 
-Targets (issue #6): prepared in < 20 s with < 2 GB peak memory on this machine; output GLB
+Targets: prepared in < 20 s with < 2 GB peak memory on this machine; output GLB
 <= 5 MB at the default budget (50k triangles). The baseline, measured in the same run, is a
 process that only loads the same PLY with trimesh and writes it back as GLB (no processing):
 the ratio says what the pipeline costs on top of plain I/O.

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_readings_csv(simulate(site, hours=args.hours, seed=args.seed).readings, csv_path)
     configs = agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed)
-    devices = [m.device or f"pi-{m.id.lower()}" for m in site.machines] + list(site.locators)
+    devices = site.publishing_devices()  # the order of agent_configs
     try:
         logins = agent_logins(devices, site.site, credentials, dict(os.environ))
     except KeyError as e:

@@ -13,6 +13,8 @@ const offEn = (a) => (a.offset_s == null ? '' : ` (measured offset ${a.offset_s 
 const heardJa = (a) => (a.receivers || []).map((r) => `${r.receiver} ${dbm(r.rssi_dbm)} (最大 ${dbm(r.rssi_max_dbm)})`).join('、');
 const heardEn = (a) => (a.receivers || []).map((r) => `${r.receiver} ${dbm(r.rssi_dbm)} (max ${dbm(r.rssi_max_dbm)})`).join('; ');
 
+const gapsText = (a) => (a.gaps || []).map((g) => `${g.sensor} seq ${g.first_seq}..${g.last_seq} (${g.missing})`).join('; ');
+
 export const TASKS = {
   ja: { tool_change: '工具交換', program_input: 'プログラム入力', material_setting: '材料設置' },
   en: { tool_change: 'tool change', program_input: 'program input', material_setting: 'material setting' },
@@ -30,7 +32,8 @@ export const STRINGS = {
     signIn: 'サインイン', name: 'ユーザー名', password: 'パスワード', signInFailed: 'サインインできません',
     forbidden: 'この画面は技術者と監督者だけが使えます', loadFailed: 'データを読み込めません',
     check: {
-      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', drivers: 'センサーの接続', live: (a) => `センサー ${a.sensor}`,
+      online: 'デバイス接続', clock: '時刻同期', data: 'データ受信', drivers: 'センサーの接続', delivery: 'データの欠落',
+      live: (a) => `センサー ${a.sensor}`,
       light_on_off: (a) => `表示灯の点灯・消灯 (${a.sensor})`, pressure_excursion: (a) => `圧力変化 (${a.sensor})`,
       switch: (a) => `ボタン ${TASKS.ja[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `ビーコン ${a.worker} (${a.beacon})`, receivers: '受信機',
@@ -38,6 +41,9 @@ export const STRINGS = {
     reason: {
       no_device: () => 'サイトファイルにデバイスがなく、データも届いていません',
       drivers_ok: () => '設定したセンサーはすべて開けました',
+      nothing_missing: () => 'このデバイスのデータはすべてサーバーに保存され、欠落はありません',
+      readings_missing: (a) => `${a.missing} 件のデータが未着です。エージェントが再送しています`,
+      readings_lost: (a) => `${a.lost} 件のデータが失われました (エージェントの保存上限を超えました): ${gapsText(a)}`,
       driver_errors: (a) => `開けないセンサーがあります (再試行中): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('、')}`,
       no_status: (a) => `${a.device || 'デバイス'} からの状態メッセージがまだありません`,
       online: (a) => `${a.device} はオンライン`,
@@ -78,7 +84,8 @@ export const STRINGS = {
     signIn: 'Sign in', name: 'User name', password: 'Password', signInFailed: 'Cannot sign in',
     forbidden: 'Only engineers and supervisors can use this page', loadFailed: 'Cannot load the data',
     check: {
-      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', drivers: 'Sensors opened', live: (a) => `Sensor ${a.sensor}`,
+      online: 'Device online', clock: 'Clock sync', data: 'Data flowing', drivers: 'Sensors opened', delivery: 'Nothing missing',
+      live: (a) => `Sensor ${a.sensor}`,
       light_on_off: (a) => `Stack light on and off (${a.sensor})`, pressure_excursion: (a) => `Pressure excursion (${a.sensor})`,
       switch: (a) => `Button ${TASKS.en[a.channel] || a.channel} (${a.sensor})`,
       beacon: (a) => `Beacon ${a.worker} (${a.beacon})`, receivers: 'Receivers',
@@ -86,6 +93,9 @@ export const STRINGS = {
     reason: {
       no_device: () => 'the site file names no device for this machine and none has sent readings',
       drivers_ok: () => 'every configured sensor opened',
+      nothing_missing: () => 'every reading of this device is in the journal, none lost',
+      readings_missing: (a) => `${a.missing} reading(s) missing in the journal; the agent is sending them again`,
+      readings_lost: (a) => `${a.lost} reading(s) lost for good (the agent's outbox no longer held them): ${gapsText(a)}`,
       driver_errors: (a) => `the agent cannot open these sensors (retrying): ${Object.entries(a.errors || {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
       no_status: (a) => `no status message from ${a.device || 'the device'} yet: is the agent running?`,
       online: (a) => `${a.device} is online`,

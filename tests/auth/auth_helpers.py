@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fastapi.testclient import TestClient
@@ -11,6 +14,27 @@ from twin_server.auth import AuthStore
 
 PASSWORD = "correct horse battery"
 OTHER_SITE = "other-site"
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: object) -> Iterator[int]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the port."""
+    import uvicorn
+    from services import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 class Clock:

@@ -100,24 +100,44 @@ def test_csrf_on_cookie_sessions(env):
     assert c.get(f"/api/notes/{s}").status_code == 200  # reads need no CSRF header
 
 
-def test_failed_logins_are_rate_limited_per_user_and_per_address(env):
+def test_failed_logins_are_limited_per_user_and_address(env):
     c = TestClient(env.app, client=("10.0.3.1", 1))
     for _ in range(5):
         assert c.post("/api/auth/login", json={"name": "w2", "password": "guess-guess"}).status_code == 401
     r = c.post("/api/auth/login", json={"name": "w2", "password": PASSWORD})  # even the right one
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 900
-    other = TestClient(env.app, client=("10.0.3.2", 1))  # per user: another address is blocked too
-    assert other.post("/api/auth/login", json={"name": "w2", "password": PASSWORD}).status_code == 429
-    # Per address: five different names from one address block a sixth.
-    d = TestClient(env.app, client=("10.0.3.3", 1))
-    for i in range(5):
-        assert d.post("/api/auth/login", json={"name": f"x{i}", "password": "guess-guess"}).status_code == 401
-    assert d.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 429
-    assert TestClient(env.app, client=("10.0.3.4", 1)).post(
-        "/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 200
+    # The lock is per user AND address: a colleague behind the same address (one NAT, one
+    # proxy) still signs in, and so does w2 from another address.
+    assert c.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 200
+    assert TestClient(env.app, client=("10.0.3.2", 1)).post(
+        "/api/auth/login", json={"name": "w2", "password": PASSWORD}).status_code == 200
+    # A success forgets that pair's failures: 4 + success + 4 is not a lock.
+    e = TestClient(env.app, client=("10.0.3.5", 1))
+    for expected in [401] * 4 + [200] + [401] * 4 + [200]:
+        pw = PASSWORD if expected == 200 else "guess-guess"
+        assert e.post("/api/auth/login", json={"name": "integ", "password": pw}).status_code == expected
     env.clock.advance(15 * 60 + 1)  # the window has passed
     assert c.post("/api/auth/login", json={"name": "w2", "password": PASSWORD}).status_code == 200
+
+
+def test_guessing_many_names_from_one_address_or_one_name_from_many_is_bounded(env):
+    limits = env.app.state.auth.login_limits
+    # Spraying: one address, a new name each time; the address is stopped at its own limit.
+    d = TestClient(env.app, client=("10.0.5.1", 1))
+    for i in range(limits.per_address):
+        assert d.post("/api/auth/login", json={"name": f"x{i}", "password": "guess-guess"}).status_code == 401
+    assert d.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 429
+    # Distributed guessing of one name: each address below its pair limit, the name is stopped.
+    for i in range(limits.per_name):
+        r = TestClient(env.app, client=(f"10.0.6.{i}", 1)).post(
+            "/api/auth/login", json={"name": "sup", "password": "guess-guess"})
+        assert r.status_code == 401
+    assert TestClient(env.app, client=("10.0.7.1", 1)).post(
+        "/api/auth/login", json={"name": "sup", "password": PASSWORD}).status_code == 429
+    env.clock.advance(15 * 60 + 1)
     assert d.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 200
+    assert TestClient(env.app, client=("10.0.7.1", 1)).post(
+        "/api/auth/login", json={"name": "sup", "password": PASSWORD}).status_code == 200
 
 
 def test_sessions_and_tokens_expire_and_can_be_revoked(env):

@@ -74,15 +74,16 @@ def test_reasons(pilot_site, reading, reason):
 
 
 def test_machine_without_device_and_a_bridged_receiver():
-    """``pi-<machine>`` is a machine's default device; a receiver at no machine is ``rx-<id>``."""
+    """``pi-<machine>`` (lower case) is a machine's default device; a lone receiver's is ``rx-<id>``."""
     site = parse_site({
         "site": "s1", "machines": [{"id": "A", "zone": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
         "workers": [{"id": "W1", "beacon": "b1"}],
         "receivers": [{"id": "RA", "position": [0, 0, 1], "machine": "A"},
                       {"id": "RX", "position": [5, 5, 1]}],
     })
-    assert check_device_scope(site, _r("light", "pi-A", "A", site="s1")) is None
-    assert check_device_scope(site, _r("rssi", "pi-A", "RA", channel="b1", site="s1")) is None
-    assert check_device_scope(site, _r("rssi", "rx-RX", "RX", channel="b1", site="s1")) is None
-    assert check_device_scope(site, _r("rssi", "rx-RX", "RA", channel="b1", site="s1")) == "foreign_receiver"
-    assert check_device_scope(site, _r("light", "rx-RX", "A", site="s1")) == "kind_not_allowed"
+    assert check_device_scope(site, _r("light", "pi-a", "A", site="s1")) is None
+    assert check_device_scope(site, _r("rssi", "pi-a", "RA", channel="b1", site="s1")) is None
+    assert check_device_scope(site, _r("rssi", "rx-rx", "RX", channel="b1", site="s1")) is None
+    assert check_device_scope(site, _r("rssi", "rx-rx", "RA", channel="b1", site="s1")) == "foreign_receiver"
+    assert check_device_scope(site, _r("light", "rx-rx", "A", site="s1")) == "kind_not_allowed"
+    assert check_device_scope(site, _r("light", "pi-A", "A", site="s1")) == "unknown_device"  # one rule

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from argon2 import PasswordHasher
-from auth_helpers import PASSWORD
+from auth_helpers import PASSWORD, serve_in_thread
 
 from twin_server.app import create_app
 from twin_server.auth import AuthStore, install_auth
@@ -26,19 +22,8 @@ def served(tmp_path, pilot_site):
     install_auth(app, data_dir=tmp_path, site_ids=[pilot_site.site], store=store)
     store.add_user("sup", pilot_site.site, "supervisor", PASSWORD)
     store.add_user("w1", pilot_site.site, "worker", PASSWORD, worker="W1")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
-        time.sleep(0.05)
-    yield port, store
-    server.should_exit = True
-    thread.join(30)
+    with serve_in_thread(app) as port:
+        yield port, store
 
 
 async def _ws(port: int, headers: dict[str, str]) -> str | int:

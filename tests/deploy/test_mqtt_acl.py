@@ -35,8 +35,10 @@ SITE = "toyama-pilot"
 def test_users_follow_the_site_file(pilot_site) -> None:
     users = {u.name: u for u in plan_users(pilot_site)}
     assert list(users) == ["twin-server", "pi-m3", "pi-m7", "pi-m10", "tagsys"]
-    assert users["pi-m3"].write == (f"twin/v1/{SITE}/pi-m3/#",) and users["pi-m3"].read == ()
-    assert users["twin-server"].read == ("twin/v1/#",) and users["twin-server"].write == ()
+    assert users["pi-m3"].write == (f"twin/v1/{SITE}/pi-m3/#",)
+    assert users["pi-m3"].read == (f"twin/v1/{SITE}/pi-m3/ack",)  # the server's ack of its own readings
+    assert users["twin-server"].read == ("twin/v1/#",)
+    assert users["twin-server"].write == (f"twin/v1/{SITE}/+/ack",)
     assert "edge-sim" not in users
     sim = plan_users(pilot_site, simulator=True)[-1]
     assert sim.name == "edge-sim" and sim.write == (f"twin/v1/{SITE}/#",)
@@ -47,11 +49,11 @@ def test_acl_text_has_one_block_per_user_and_nothing_for_anonymous(pilot_site) -
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules[0] == "user twin-server"  # no topic line may precede the first user (= anonymous)
     assert rules == [
-        "user twin-server", "topic read twin/v1/#",
-        "user pi-m3", f"topic write twin/v1/{SITE}/pi-m3/#",
-        "user pi-m7", f"topic write twin/v1/{SITE}/pi-m7/#",
-        "user pi-m10", f"topic write twin/v1/{SITE}/pi-m10/#",
-        "user tagsys", f"topic write twin/v1/{SITE}/tagsys/#",
+        "user twin-server", f"topic write twin/v1/{SITE}/+/ack", "topic read twin/v1/#",
+        "user pi-m3", f"topic write twin/v1/{SITE}/pi-m3/#", f"topic read twin/v1/{SITE}/pi-m3/ack",
+        "user pi-m7", f"topic write twin/v1/{SITE}/pi-m7/#", f"topic read twin/v1/{SITE}/pi-m7/ack",
+        "user pi-m10", f"topic write twin/v1/{SITE}/pi-m10/#", f"topic read twin/v1/{SITE}/pi-m10/ack",
+        "user tagsys", f"topic write twin/v1/{SITE}/tagsys/#", f"topic read twin/v1/{SITE}/tagsys/ack",
     ]
 
 
@@ -69,11 +71,11 @@ def test_devices_are_unique_in_file_order() -> None:
         "machines": [
             {"id": "A", "zone": [[0, 0], [1, 0], [1, 1]], "device": "pi-1"},
             {"id": "B", "zone": [[2, 0], [3, 0], [3, 1]], "device": "pi-1"},  # one Pi, two machines
-            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no agent
+            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no device named: the default pi-c
         ],
         "locators": ["loc"],
     })
-    assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "loc", "scanner"]
+    assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "pi-c", "loc", "scanner"]
 
 
 def test_python_hash_is_the_format_mosquitto_passwd_writes(tmp_path: Path) -> None:
@@ -189,6 +191,25 @@ def test_devices_cannot_read_each_other(secured: Deployment) -> None:
     finally:
         for c in (m3, spy, server):
             c.close()
+
+
+def test_the_servers_ack_reaches_its_device_only(secured: Deployment) -> None:
+    server = _login(secured, "twin-server", mqtt.MQTTv5)
+    m3 = _login(secured, "pi-m3")
+    spy = _login(secured, "pi-m7")
+    try:
+        assert subscribe(m3, f"twin/v1/{SITE}/pi-m3/ack") == [1]
+        subscribe(spy, f"twin/v1/{SITE}/+/ack")  # granted, then the ACL delivers nothing of pi-m3
+        tag = uuid.uuid4().hex.encode()
+        acks = server.publish_all([(f"twin/v1/{SITE}/pi-m3/ack", b"ack-" + tag),
+                                   (f"twin/v1/{SITE}/pi-m3/light/light", b"forged-" + tag)])
+        assert m3.inbox.get(timeout=10) == (f"twin/v1/{SITE}/pi-m3/ack", b"ack-" + tag)
+        with pytest.raises(queue.Empty):
+            spy.inbox.get(timeout=1.0)
+    finally:
+        for c in (server, m3, spy):
+            c.close()
+    assert acks == [0, 0x87]  # the server writes acknowledgements, never readings
 
 
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])

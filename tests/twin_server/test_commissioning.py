@@ -141,6 +141,28 @@ def test_sensors_the_agent_cannot_open_fail_and_name_the_error(pilot_site):
     assert "drivers" not in by_key(machine_view(pilot_site, m3, s, odd, NOW_NS))
 
 
+def test_sequence_gaps_wait_while_fillable_and_fail_when_lost(pilot_site):
+    s = MachineSession("M3", NOW_NS - 60 * S_NS)
+    m3 = pilot_site.machine("M3")
+    assert "delivery" not in by_key(machine_view(pilot_site, m3, s, ONLINE, NOW_NS))  # no tracker
+    none_yet = {"missing": 0, "lost": 0, "sensors": {}, "lost_gaps": []}
+    assert "delivery" not in by_key(machine_view(pilot_site, m3, s, ONLINE, NOW_NS, delivery=none_yet))
+    light = {"light": {"upto": 99, "max_seq": 99, "missing": 0, "lost": 0}}
+    ok = {"missing": 0, "lost": 0, "sensors": light, "lost_gaps": []}
+    item = by_key(machine_view(pilot_site, m3, s, ONLINE, NOW_NS, delivery=ok))["delivery"]
+    assert item["status"] == "pass"
+    gap = {**ok, "missing": 12}
+    item = by_key(machine_view(pilot_site, m3, s, ONLINE, NOW_NS, delivery=gap))["delivery"]
+    assert item["status"] == "waiting" and item["code"] == "readings_missing" and "12" in item["reason"]
+    lost = {**ok, "lost": 40, "lost_gaps": [{"device": "pi-m3", "sensor": "light", "first_seq": 100,
+                                            "last_seq": 139, "missing": 40, "declared_ns": NOW_NS}]}
+    view = machine_view(pilot_site, m3, s, ONLINE, NOW_NS, delivery=lost)
+    item = by_key(view)["delivery"]
+    assert item["status"] == "fail" and view["status"] == "fail"
+    assert item["args"]["gaps"] == [{"sensor": "light", "first_seq": 100, "last_seq": 139, "missing": 40}]
+    assert "40 reading(s) lost" in item["reason"] and "light seq 100..139" in item["reason"]
+
+
 def test_a_press_never_released_is_a_stuck_switch(pilot_site):
     s = MachineSession("M3", NOW_NS - 600 * S_NS)
     s.apply(row(1, "switch", 1.0, channel="tool_change", unit="bool", rx_s=-(STALE_S + 1)))
@@ -268,7 +290,7 @@ def test_api_ticks_the_published_lines_over_mqtt(client, mosquitto, site):
         pub.flush()
     finally:
         pub.close()
-    expected = {"online", "clock", "data", "live:light", "light_on_off:light", "switch:sw-tool",
+    expected = {"online", "clock", "data", "delivery", "live:light", "light_on_off:light", "switch:sw-tool",
                 "beacon:b-01"}
     view = wait_for(client, sid, "M3", lambda v: passed(v) == expected
                     and {"bad_json", "bad_value"} <= set(v["rejected"]))

@@ -1,4 +1,4 @@
-"""Device scope on ingest (issue #9, point 3): out-of-scope readings are dead letters, counted."""
+"""Device scope on ingest: out-of-scope readings are dead letters, counted."""
 
 from __future__ import annotations
 

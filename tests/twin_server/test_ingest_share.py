@@ -1,4 +1,4 @@
-"""Scale-out (issue #9, point 4): ingest instances on one MQTT shared subscription, one journal."""
+"""Scale-out: ingest instances on one MQTT shared subscription, one journal."""
 
 from __future__ import annotations
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
 from edge_agent.wire import Reading, Status
-from twin_server.journal import DeadLetter, Journal
+from twin_server.journal import (
+    DEAD_KEEP_DAYS,
+    DEAD_ROWS_PER_DAY,
+    DEAD_ROWS_PER_DEVICE_DAY,
+    MAX_DEAD_PAYLOAD_BYTES,
+    DeadLetter,
+    Journal,
+)
 from twin_server.readings import parse_readings_text
 
 T0 = 1_700_000_000 * 10**9
@@ -85,4 +95,75 @@ def test_journal_of_an_older_version_gains_the_status_extras_column(tmp_path):
     j = Journal(path)
     assert j.device_status() == [{"site": "s", "device": "pi-m3", "online": 1, "t_ns": 1, "received_ns": 2,
                                    "clock_synced": 1, "agent_version": "0.1", "extra": {}}]
+    j.close()
+
+
+def _dead(device: str, i: int, day: int = 20_000, reason: str = "bad_json", size: int = 600) -> DeadLetter:
+    return DeadLetter(f"twin/v1/s/{device}/light/x", b"%06d" % i + b"y" * (size - 6), reason, f"letter {i}",
+                      day * 86_400 * 10**9 + i)
+
+
+def test_dead_letters_are_all_counted_but_kept_within_caps(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    # 30 devices x 150 letters on one day: 100 per device would be 3,000 rows, the day keeps 2,000.
+    letters = [_dead(f"pi-{k}", i, reason="bad_json" if i % 3 else "bad_seq")
+               for k in range(30) for i in range(150)]
+    for i in range(0, len(letters), 700):
+        j.write_batch([], letters[i:i + 700])
+    assert j.dead_letter_counts() == {"bad_json": 3_000, "bad_seq": 1_500}
+    assert j.dead_letters_kept() == DEAD_ROWS_PER_DAY
+    per_device = Counter(r["device"] for r in j.dead_letters(limit=10_000))
+    assert max(per_device.values()) == DEAD_ROWS_PER_DEVICE_DAY
+    newest = j.dead_letters(limit=1)[0]
+    assert newest["payload_bytes"] == 600 and newest["payload_truncated"]
+    assert len(newest["payload"]) == MAX_DEAD_PAYLOAD_BYTES
+    # The next day has its own caps; days past the keep window are pruned, their counts stay.
+    j.write_batch([], [_dead("pi-0", 1, day=20_001)])
+    assert j.dead_letters(limit=1)[0]["device"] == "pi-0" and j.dead_letters_kept() == DEAD_ROWS_PER_DAY + 1
+    j.write_batch([], [_dead("pi-0", 2, day=20_000 + DEAD_KEEP_DAYS)])
+    assert j.dead_letters_kept() == 2
+    assert sum(j.dead_letter_counts().values()) == 4_502
+
+
+def test_a_dead_letter_that_sqlite_cannot_encode_is_still_stored(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    odd = DeadLetter("twin/v1/s/pi-\ud800/light/x", b"{}", "bad_device", "device '\udcff' " * 100, 1)
+    j.write_batch([], [odd])
+    got = j.dead_letters()[0]
+    assert got["device"] == "pi-\\ud800" and len(got["detail"]) == 500
+    assert j.dead_letter_counts() == {"bad_device": 1}
+
+
+def test_dead_letter_pages_stop_at_a_byte_limit(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.write_batch([], [_dead("pi-1", i, size=500) for i in range(100)])
+    page = j.dead_letters(limit=100, max_bytes=8192)
+    assert 5 <= len(page) < 100
+    assert sum(len(json.dumps(r, ensure_ascii=False).encode()) + 1 for r in page) <= 8192
+    ids = [r["id"] for r in page]
+    while page:
+        page = j.dead_letters(limit=100, max_bytes=8192, before_id=ids[-1])
+        ids += [r["id"] for r in page]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 100
+    assert len(j.dead_letters(limit=5, max_bytes=1)) == 1  # at least one row, however small the limit
+
+
+def test_dead_letters_of_an_older_journal_are_cut_and_counted(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+                     " payload BLOB NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,"
+                     " received_ns INTEGER NOT NULL)")
+        conn.executemany("INSERT INTO dead_letters (topic, payload, reason, detail, received_ns)"
+                         " VALUES (?,?,?,?,?)",
+                         [("twin/v1/s/pi-m3/light/x", b"z" * 65536, "too_large", "", T0)] * 3)
+    j = Journal(path)
+    assert j.dead_letter_counts() == {"too_large": 3}
+    rows = j.dead_letters()
+    assert [(r["payload_bytes"], len(r["payload"]), r["payload_truncated"]) for r in rows] == \
+        [(65536, MAX_DEAD_PAYLOAD_BYTES, True)] * 3
+    j.write_batch([], [_dead("pi-m3", 1, reason="too_large")])
+    assert j.dead_letter_counts() == {"too_large": 4}
     j.close()

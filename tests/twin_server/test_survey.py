@@ -193,3 +193,37 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
     (site_dir / "points.csv").unlink()
     assert main(["serve", *argv]) == 2
     assert "points.csv does not exist" in capsys.readouterr().err
+
+
+def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> None:
+    """The live server analyses in a child process; the windows it smoothed come back to the
+    server's cache, so the next run of a growing day only smooths the new windows."""
+    import argparse
+
+    from edge_agent.wire import Reading
+    from twin_server.app import create_app
+    from twin_server.cli_serve import add_arguments, settings_from_args
+
+    site_path = _write_site(site_dir, {"points": "points.csv"})
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--site", str(site_path), "--broker", "none",
+                                                     "--data-dir", str(site_dir / "data")]))
+    twin = create_app(settings).state.twin
+    assert twin.analysis.isolated
+    cache = settings.extra["analysis_params"].survey_map[0].cache
+    assert len(cache) == 0
+    track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
+    track = track[track["rssi_dbm"] < 0]
+    twin.journal.write_batch([
+        (Reading(site="tetam", device=r.receiver_id, sensor="ble", kind="rssi", t_ns=round(r.t_seconds * 1e9),
+                 seq=i, source=r.receiver_id, channel=BEACON, value=float(r.rssi_dbm), unit="dBm").check(), 0)
+        for i, r in enumerate(track.itertuples())])
+    isolated, _ = twin.analysis.get("2020-02-09")
+    windows = set(cache)
+    assert windows  # sent back by the child
+    twin.analysis.isolated = False
+    twin.analysis._cache.clear()
+    in_process, _ = twin.analysis.get("2020-02-09")
+    assert set(cache) == windows  # every window came from the cache
+    assert in_process.to_dict()["worker_zones"] == isolated.to_dict()["worker_zones"]

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-SWITCH_TASKS = ("tool_change", "program_input", "material_setting")
-ALL_TASKS = ("jig_change", *SWITCH_TASKS)
+from twin_contract import vocabulary as vocab
+
+SWITCH_TASKS = vocab.SWITCH_TASKS
+ALL_TASKS = (vocab.JIG_TASK, *SWITCH_TASKS)
 START, END = "start", "end"
 
 

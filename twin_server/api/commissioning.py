@@ -66,11 +66,15 @@ class CommissioningTracker:
     clock_suspects : callable
         Devices whose readings carry a time far from their arrival
         (``Ingest.clock_suspects.snapshot()``: ``"site/device"`` -> ``{"readings", "offset_s"}``).
+    delivery : callable
+        ``delivery(device, since_ns)``: the device's sequence gaps
+        (:meth:`twin_server.delivery.Delivery.device_summary`), or None.
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
                  offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
                  clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
+                 delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
                  simulated: str | None = None) -> None:
         self.site = site
         self.simulated = simulated  # the demo's agents replay a simulated shift
@@ -78,6 +82,7 @@ class CommissioningTracker:
         self.clock_ns = clock_ns
         self.offsets = offsets
         self.clock_suspects = clock_suspects
+        self.delivery = delivery
         self._lock = threading.Lock()
         # Readings already in the journal when the server started are not commissioning.
         self._last_id = journal.max_id()
@@ -153,7 +158,8 @@ class CommissioningTracker:
                     "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
                 suspect = suspects.get(f"{self.site.site}/{device}") if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset, suspect,
+                gaps = self.delivery(device, session.started_ns) if device else None
+                machines.append(machine_view(self.site, m, session, status, now, offset, suspect, gaps,
                                              self.simulated))
         return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
                 "timezone": self.site.timezone,
@@ -235,7 +241,11 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         ingest = getattr(ctx, "ingest", None)
         return ingest.clock_suspects.snapshot() if ingest is not None else {}
 
+    def delivery(device: str, since_ns: int) -> dict[str, Any] | None:
+        tracker = getattr(ctx, "delivery", None)  # started in the app's lifespan, after this
+        return tracker.device_summary(device, since_ns) if tracker is not None else None
+
     app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
-                                                   clock_suspects=suspects,
+                                                   clock_suspects=suspects, delivery=delivery,
                                                    simulated=ctx.settings.extra.get("simulated_clock"))
     app.include_router(router)

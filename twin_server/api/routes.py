@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import math
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
@@ -26,8 +26,11 @@ router = APIRouter()
 T_MIN_S = 946_684_800.0
 T_MAX_S = 7_258_118_400.0
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DAY_MIN = date(2000, 1, 1)
+DAY_END = date(2200, 1, 1)
 MAX_ALIGNED_SAMPLES = 86_400
 MAX_ALIGNED_DAYS = 31
+DEAD_LETTERS_PAGE_BYTES = 2**20
 
 
 def _ctx(request: Request | WebSocket) -> Any:
@@ -58,7 +61,7 @@ def _window(start: float | None, end: float | None) -> None:
 
 
 def _analysis(request: Request, site: Site, day: str) -> tuple[Result, dict[str, Any]]:
-    _day(site, day)
+    _day(site, _checked_day(day))
     try:
         got = _ctx(request).analysis.get(day)
     except ImportError as exc:
@@ -100,9 +103,11 @@ def health(request: Request) -> dict[str, Any]:
         "uptime_s": time.monotonic() - ctx.started_s,
         "broker": broker,
         "ingest": stats,
-        "journal": {"path": str(journal.path), "readings": journal.count(),
+        "journal": {"path": str(journal.path), "readings": journal.count(), **journal.disk(),
                     "dead_letters": journal.dead_letter_counts(), "devices": journal.device_status()},
         "clock_offsets": ingest.clock.estimates() if ingest is not None else {},
+        "delivery": ctx.delivery.status() if ctx.delivery is not None else None,
+        "retention": ctx.retention.status() if getattr(ctx, "retention", None) is not None else None,
         "clock_suspects": suspects,
         "influx": influx,
         "analysis": {"runs": ctx.analysis.runs, "last_run_s": ctx.analysis.last_run_s,
@@ -237,10 +242,19 @@ def kpis(site: str, request: Request, day: str) -> dict[str, Any]:
 
 
 def _checked_day(day: str) -> str:
+    """``day`` if it is a date YYYY-MM-DD within the wire contract's years, else a 422."""
     import re
 
-    if not re.match(DAY_PATTERN, day):
+    try:
+        d = date.fromisoformat(day) if re.match(DAY_PATTERN, day) else None
+    except ValueError:
+        d = None
+    if d is None:
         raise HTTPException(422, f"day {day!r} is not a date YYYY-MM-DD")
+    # Device times are 2000..2200 (edge_agent.wire); outside it no day holds readings, and
+    # 0001-01-01 or 9999-12-31 would overflow the day's bounds.
+    if not DAY_MIN <= d < DAY_END:
+        raise HTTPException(422, f"day {day} is outside {DAY_MIN}..{DAY_END - timedelta(days=1)}")
     return day
 
 
@@ -266,11 +280,22 @@ def replay(site: str, request: Request, day: str) -> dict[str, Any]:
             "t0": result.window_start, "positions": positions(s, result)}
 
 
-@router.get("/api/dead-letters", summary="Messages that broke the wire contract (newest first)")
-def dead_letters(request: Request, limit: int = Query(100, ge=1, le=10_000),
-                 reason: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+@router.get("/api/dead-letters", summary="Messages that broke the wire contract (newest first), in pages")
+def dead_letters(
+    request: Request,
+    limit: int = Query(100, ge=1, le=10_000),
+    reason: str | None = Query(None, max_length=64),
+    before_id: int | None = Query(None, ge=1, le=2**63 - 1,
+                                  description="next page: the next_before_id of the previous answer"),
+    max_bytes: int = Query(DEAD_LETTERS_PAGE_BYTES, ge=4096, le=8 * 2**20,
+                           description="stop before the page's rows pass this many bytes of JSON"),
+) -> dict[str, Any]:
     j = _ctx(request).journal
-    return {"counts": j.dead_letter_counts(), "dead_letters": j.dead_letters(limit, reason)}
+    rows = j.dead_letters(limit, reason, before_id=before_id, max_bytes=max_bytes)
+    more = bool(rows) and bool(j.dead_letters(1, reason, before_id=rows[-1]["id"]))
+    # counts: every dead letter received, per reason; kept: rows stored within the caps.
+    return {"counts": j.dead_letter_counts(), "kept": j.dead_letters_kept(), "dead_letters": rows,
+            "next_before_id": rows[-1]["id"] if more else None}
 
 
 @router.get("/api/live", summary="Latest value of every sensor and the current analysis summary")

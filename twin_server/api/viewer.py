@@ -35,6 +35,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, field_validator
 
+from twin_contract import vocabulary as vocab
 from twin_server.replay_data import (
     FileReplayProvider,
     ReplayError,
@@ -62,7 +63,7 @@ class NoteIn(BaseModel):
     """A coaching note pinned to a moment and to one machine or worker."""
 
     t: float = Field(description="moment, epoch seconds")
-    target: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="machine or worker id")
+    target: str = Field(pattern=vocab.ID_PATTERN, description="machine or worker id")
     text: str = Field(min_length=1, max_length=2000)
     author: str = Field(default="", max_length=80)
 
@@ -226,9 +227,13 @@ def get_replay(
 def get_worker(site: str, worker: str, request: Request) -> Response:
     provider = _provider(request)
     try:
-        return _json(request, worker_days(provider, site, worker))
+        doc = worker_days(provider, site, worker)
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
+    # The layout names only this worker: their timeline must not list colleagues' ids and names.
+    own = [w for w in doc["site"].get("workers", []) if w.get("id") == worker]
+    doc["site"] = {**doc["site"], "workers": own}
+    return _json(request, doc)
 
 
 @router.get("/api/notes/{site}", summary="Coaching notes of a site")
@@ -378,6 +383,9 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
 
         ids = getattr(provider, "site_ids", None)
         install_auth(app, data_dir=Path(data_dir), site_ids=list(ids()) if ids is not None else [])
+    from twin_server.body_limit import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware)  # outermost: before sign-in reads a body
     return app
 
 

@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from twin_server.auth.device_scope import DeviceScope, check_device_scope
 from twin_server.auth.middleware import AuthConfig, AuthMiddleware
 from twin_server.auth.policy import POLICY, RoutePolicy, uncovered_routes
-from twin_server.auth.store import ROLES, AuthError, AuthStore, Principal, User
+from twin_server.auth.store import ROLES, AuthError, AuthStore, LoginLimits, Principal, User
 
-__all__ = ["POLICY", "ROLES", "AuthConfig", "AuthError", "AuthStore", "DeviceScope", "Principal",
-           "RoutePolicy", "User", "check_device_scope", "install_auth"]
+__all__ = ["POLICY", "ROLES", "AuthConfig", "AuthError", "AuthStore", "DeviceScope", "LoginLimits",
+           "Principal", "RoutePolicy", "User", "check_device_scope", "install_auth"]
 
 log = logging.getLogger("twin_server.auth")
 DB_NAME = "auth.sqlite"
@@ -31,8 +31,7 @@ DB_NAME = "auth.sqlite"
 
 def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: bool = True,
                  store: AuthStore | None = None, clock: Callable[[], float] = time.time,
-                 session_ttl_s: float = 8 * 3600.0, max_failures: int = 5,
-                 failure_window_s: float = 15 * 60.0) -> None:
+                 session_ttl_s: float = 8 * 3600.0, login_limits: LoginLimits | None = None) -> None:
     """Add login/logout/me/token/audit routes and enforce the route policy on every request.
 
     Parameters
@@ -50,9 +49,11 @@ def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: 
         An already opened store (tests: a fast hasher, an injected clock).
     clock : callable
         Epoch seconds, for the store opened here.
-    session_ttl_s, max_failures, failure_window_s
-        Session lifetime (absolute; default one shift of 8 h); failed logins allowed per name
-        and per client address within the window before 429 (default 5 per 15 min).
+    session_ttl_s : float
+        Session lifetime (absolute; default one shift of 8 h).
+    login_limits : LoginLimits, optional
+        Failed logins allowed within a window before 429 (default: 5 per user name and
+        address, 50 per address, 20 per name, in 15 min).
     """
     if not enabled:
         log.warning("authentication is disabled: every route is open")
@@ -63,7 +64,7 @@ def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: 
     from twin_server.auth.worker_replay import router as worker_replay_router
 
     app.state.auth = AuthConfig(store=store, site_ids=list(site_ids), session_ttl_s=session_ttl_s,
-                                max_failures=max_failures, failure_window_s=failure_window_s)
+                                login_limits=login_limits or LoginLimits())
     app.include_router(router)
     if getattr(app.state, "replay_provider", None) is not None:  # the viewer is there
         app.include_router(worker_replay_router)

@@ -8,11 +8,11 @@ devices, or when a device speaks for a station that is not its own.
 
 Who may publish what (mirrors :func:`twin_server.ingest_publish.device_of`):
 
-* a machine's edge agent (``machine.device``, else ``pi-<machine id>``): the machine kinds
-  (light, pressure, switch, light_state, pressure_state) with ``source`` = that machine, and
-  ``rssi`` with ``source`` = a receiver mounted at that machine;
-* a BLE scanner bridge ``rx-<receiver id>`` for a receiver not at a machine with a device:
-  ``rssi`` with ``source`` = that receiver;
+* a machine's edge agent (``Machine.device_id``): the machine kinds (light, pressure, switch,
+  light_state, pressure_state) with ``source`` = that machine, and ``rssi`` with ``source`` = a
+  receiver mounted at that machine;
+* a BLE scanner bridge (``Site.receiver_device``) for a receiver not at a machine: ``rssi``
+  with ``source`` = that receiver;
 * a locator system (``site.locators``): ``zone`` with ``source`` = the locator itself.
 """
 
@@ -21,9 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from twin_contract import vocabulary as vocab
+
 __all__ = ["MACHINE_KINDS", "DeviceScope", "check_device_scope"]
 
-MACHINE_KINDS = frozenset({"light", "pressure", "switch", "light_state", "pressure_state"})
+MACHINE_KINDS = vocab.MACHINE_KINDS
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,10 @@ class DeviceScope:
     @classmethod
     def of(cls, site: Any) -> DeviceScope:
         """Index a :class:`twin_server.site.Site`."""
-        machine_of_device = {(m.device or f"pi-{m.id}"): m.id for m in site.machines}
-        device_of_machine = {mid: dev for dev, mid in machine_of_device.items()}
+        machine_of_device = {m.device_id: m.id for m in site.machines}
         receivers: dict[str, set[str]] = {}
         for r in site.receivers:
-            dev = device_of_machine.get(r.machine) if r.machine is not None else None
-            # A receiver at a machine without its own device entry is bridged as rx-<id>.
-            receivers.setdefault(dev or f"rx-{r.id}", set()).add(r.id)
+            receivers.setdefault(site.receiver_device(r.id), set()).add(r.id)
         return cls(site.site, machine_of_device, {d: frozenset(v) for d, v in receivers.items()},
                    frozenset(site.locators))
 

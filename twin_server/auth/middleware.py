@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twin_server.auth.policy import POLICY, SITE_NEUTRAL, RoutePolicy, is_public, match_policy
-from twin_server.auth.store import AuthStore, Principal
+from twin_server.auth.store import AuthStore, LoginLimits, Principal
 
 __all__ = ["CSRF_COOKIE", "CSRF_HEADER", "SESSION_COOKIE", "AuthConfig", "AuthMiddleware", "Denied",
            "authenticate", "authorize", "client_address", "cookie_value"]
@@ -40,8 +40,7 @@ class AuthConfig:
     site_ids: list[str]
     session_ttl_s: float = 8 * 3600.0
     token_ttl_max_s: float = 365 * 86_400.0
-    max_failures: int = 5
-    failure_window_s: float = 15 * 60.0
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     table: tuple[RoutePolicy, ...] = POLICY
 
 

@@ -19,7 +19,7 @@ from twin_server.auth.middleware import (
 )
 from twin_server.auth.store import AUDIT_COLUMNS, Principal, User
 
-__all__ = ["router"]
+__all__ = ["csv_cell", "router"]
 
 router = APIRouter(tags=["auth"])
 
@@ -71,8 +71,8 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
     cfg = _cfg(request)
     store = cfg.store
     client = client_address(request.scope)
-    wait_s = store.retry_after_s(body.name, client, cfg.max_failures, cfg.failure_window_s)
-    if wait_s > 0:
+    wait_s, attempt = store.begin_login(body.name, client, cfg.login_limits)
+    if attempt is None:
         _audit(request, None, body.name, "login_blocked", 429)
         raise HTTPException(429, f"too many failed logins; retry in {math.ceil(wait_s)} s",
                             headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
@@ -83,10 +83,9 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
         user = None
     elif user is None:
         _audit(request, None, body.name, "login_failed", 401)
-    if user is None:
-        store.record_failure(body.name, client)
+    if user is None:  # the try stays counted as a failure
         raise HTTPException(401, "wrong name or password")
-    store.clear_failures(body.name)
+    store.end_login(attempt, body.name, client)
     sid, csrf, expires = store.create_session(user, cfg.session_ttl_s)
     max_age = int(cfg.session_ttl_s)
     _set_cookie(response, request, SESSION_COOKIE, sid, max_age, http_only=True)
@@ -157,6 +156,21 @@ def revoke_token(token_id: int, request: Request) -> Response:
     return Response(status_code=204)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` made safe for a spreadsheet: text that would start a formula gets a leading ``'``.
+
+    A user name, path or target in the audit log is chosen by whoever sent the request
+    (a failed login with the name ``=HYPERLINK(...)`` is audited as such).
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _audit_rows(request: Request, site: str | None, since: float | None, until: float | None,
                 user: str | None, worker: str | None, limit: int) -> tuple[str | None, list[dict[str, Any]]]:
     p = _me(request)
@@ -189,7 +203,7 @@ def audit_csv(request: Request, site: str | None = _FILTERS["site"], since: floa
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     name = f"audit-{site or 'all'}.csv"
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

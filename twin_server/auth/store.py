@@ -22,7 +22,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["ADMIN_SITE", "AUDIT_COLUMNS", "ROLES", "AuthError", "AuthStore", "Principal", "User"]
+__all__ = ["ADMIN_SITE", "AUDIT_COLUMNS", "ROLES", "AuthError", "AuthStore", "LoginLimits", "Principal",
+           "User"]
 
 ROLES = ("supervisor", "worker", "engineer", "integrator", "admin")
 # The site of an ``admin`` user: sees every site served.
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS login_failures (
 );
 CREATE INDEX IF NOT EXISTS login_failures_name ON login_failures (name, t);
 CREATE INDEX IF NOT EXISTS login_failures_client ON login_failures (client, t);
+CREATE INDEX IF NOT EXISTS login_failures_pair ON login_failures (name, client, t);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     t REAL NOT NULL,
@@ -88,6 +90,22 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 """
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed within ``window_s`` before a login answers 429.
+
+    ``per_name_and_address`` is the lock a user meets after mistyping; the other two are
+    higher, so one person's failures do not lock out colleagues behind the same address
+    (a shop's NAT or proxy), yet guessing many names from one address, or one name from
+    many addresses, is still bounded.
+    """
+
+    per_name_and_address: int = 5
+    per_address: int = 50
+    per_name: int = 20
+    window_s: float = 15 * 60.0
 
 
 class AuthError(ValueError):
@@ -323,24 +341,52 @@ class AuthStore:
         self._x("UPDATE tokens SET revoked = 1 WHERE id = ?", (token_id,))
 
     # --- failed logins ------------------------------------------------------------------------
-    def record_failure(self, name: str, client: str) -> None:
-        self._x("INSERT INTO login_failures (t, name, client) VALUES (?, ?, ?)", (self.clock(), name, client))
+    def begin_login(self, name: str, client: str, limits: LoginLimits) -> tuple[float, int | None]:
+        """Check the failure limits and, if a try is allowed, count it as a failure, atomically.
 
-    def clear_failures(self, name: str) -> None:
-        self._x("DELETE FROM login_failures WHERE name = ?", (name,))
+        The try is recorded *before* the (slow) password check, in the same transaction as
+        the check of the limits, so concurrent tries cannot all pass a limit that none of
+        them has reached yet. A successful login then takes it back (:meth:`end_login`).
 
-    def retry_after_s(self, name: str, client: str, max_failures: int, window_s: float) -> float:
-        """Seconds until one more login may be tried (0: now), counting per name and per client."""
+        Returns
+        -------
+        (wait_s, attempt_id)
+            ``wait_s > 0``: refused, nothing recorded, retry in that many seconds.
+            Else ``attempt_id`` is the recorded try.
+        """
         now = self.clock()
-        self._x("DELETE FROM login_failures WHERE t <= ?", (now - window_s,))
-        wait = 0.0
-        for col, key in (("name", name), ("client", client)):
-            rows = self._q(f"SELECT t FROM login_failures WHERE {col} = ? AND t > ? ORDER BY t DESC LIMIT ?",
-                           (key, now - window_s, max_failures))
-            if len(rows) >= max_failures:
-                # The oldest of the last N failures leaves the window first.
-                wait = max(wait, rows[-1][0] + window_s - now)
-        return wait
+        since = now - limits.window_s
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # also atomic across server processes on one file
+            try:
+                self._db.execute("DELETE FROM login_failures WHERE t <= ?", (since,))
+                wait = 0.0
+                for where, args, limit in (
+                        ("name = ? AND client = ?", (name, client), limits.per_name_and_address),
+                        ("client = ?", (client,), limits.per_address),
+                        ("name = ?", (name,), limits.per_name)):
+                    rows = self._db.execute(
+                        f"SELECT t FROM login_failures WHERE {where} AND t > ? ORDER BY t DESC LIMIT ?",
+                        (*args, since, limit)).fetchall()
+                    if len(rows) >= limit:
+                        # The oldest of the last N failures leaves the window first.
+                        wait = max(wait, rows[-1][0] + limits.window_s - now, 1e-3)
+                attempt = None
+                if wait == 0.0:
+                    attempt = self._db.execute(
+                        "INSERT INTO login_failures (t, name, client) VALUES (?, ?, ?)", (now, name, client)
+                    ).lastrowid
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return wait, attempt
+
+    def end_login(self, attempt_id: int, name: str, client: str) -> None:
+        """A login succeeded: forget its try and the earlier failures of that name from that address."""
+        with self._lock:
+            self._db.execute("DELETE FROM login_failures WHERE rowid = ? OR (name = ? AND client = ?)",
+                             (attempt_id, name, client))
 
     # --- audit ---------------------------------------------------------------------------------
     def audit(self, *, user: str, role: str, site: str, action: str, method: str, route: str, path: str,

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from twin_contract import vocabulary as vocab
 from twin_server.result import Result
 
 __all__ = [
@@ -23,7 +24,7 @@ __all__ = [
     "result_lines",
 ]
 
-RAW_MEASUREMENTS = ("light", "pressure", "switch", "rssi", "zone", "light_state", "pressure_state")
+RAW_MEASUREMENTS = (*vocab.CSV_KINDS, "light_state", "pressure_state")
 DERIVED_MEASUREMENTS = ("machine_state", "worker_zone", "task", "beacon_lag", "kpi")
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site, point_in_polygon, polygon_centroid
 
 from .params import PILOT_LAG_SAMPLES_S, SimParams
@@ -316,7 +317,7 @@ def draw_changeover(rng: np.random.Generator, params: SimParams) -> list[tuple[s
     u_jig, u_swap, u_mat = rng.random(3)
     if not any(present.values()):
         present["material_setting"] = True
-    order = ["tool_change", "program_input", "material_setting"]
+    order = list(vocab.SWITCH_TASKS)
     if u_swap < params.swap_tool_program_share:
         order = ["program_input", "tool_change", "material_setting"]
     if u_mat < params.material_early_share:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site, parse_site
 
 __all__ = ["synthetic_site", "synthetic_site_dict"]
@@ -67,7 +68,7 @@ def synthetic_site_dict(n_machines: int, n_workers: int, site_id: str = "synthet
                     [x + ZONE_W_M / 2, ys[1]],
                     [x - ZONE_W_M / 2, ys[1]],
                 ],
-                "device": f"pi-{mid.lower()}",
+                "device": vocab.default_machine_device(mid),
                 "sensors": [
                     {"id": "light", "kind": "light", "adc": "mcp3008", "adc_channel": 0},
                     {"id": "pressure", "kind": "pressure", "adc": "mcp3008", "adc_channel": 1},
