@@ -299,7 +299,9 @@ def test_machine_never_seen_running(pilot_site, parts_days, parts_history):
     _ordered(m)
     assert at < m.p50 < at + 12 * 3600
     others = [x for x in fc.machines if x.machine != "M10" and x.event == "run_end"]
-    assert all("machine_never_seen_running" not in x.cold for x in others)
+    assert others and all("machine_never_seen_running" not in x.cold for x in others)
+    # from the other machines and priors: a wider range than a machine with its own runs
+    assert m.p90 - m.p10 > 1.5 * max(x.p90 - x.p10 for x in others)
 
 
 def test_worker_with_no_history(pilot_site, parts_days, parts_history):
@@ -318,17 +320,26 @@ def test_worker_with_no_history(pilot_site, parts_days, parts_history):
         MachineState("M7", "running", res.window_start, at - 700),
         MachineState("M7", "stopped", at - 700, res.window_end),
     ]
-    tasks = [t for t in res.tasks if t.machine != "M7"] + [
-        Task("M7", "jig_change", "W9", at - 600, at - 100),
-        Task("M7", "tool_change", "W9", at - 60, at + 400),
-    ]
-    fc = forecast_result(site, dataclasses.replace(res, machine_states=ms, tasks=tasks), parts_history, at)
-    m = fc.machine("M7")
+
+    def changeover_by(worker: str):
+        tasks = [t for t in res.tasks if t.machine != "M7"] + [
+            Task("M7", "jig_change", worker, at - 600, at - 100),
+            Task("M7", "tool_change", worker, at - 60, at + 400),
+        ]
+        fc = forecast_result(site, dataclasses.replace(res, machine_states=ms, tasks=tasks), parts_history, at)
+        return fc.machine("M7")
+
+    m = changeover_by("W9")
     assert (m.phase, m.event, m.task, m.worker) == ("changeover", "restart", "tool_change", "W9")
     assert "worker_no_history:W9" in m.cold
     _ordered(m)
     assert at < m.p50 < at + 3 * 3600
     assert m.lane[0]["state"] == "changeover"
+    # The same changeover by W2, whose pace is known: a narrower range than by a new worker.
+    known = changeover_by("W2")
+    assert not known.cold
+    _ordered(known)
+    assert m.p90 - m.p10 > 1.3 * (known.p90 - known.p10)
 
 
 # -- InfluxDB lines ----------------------------------------------------------------------------

@@ -520,6 +520,12 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
                 mf.cold.append("worker_unknown")
             elif now.worker is not None and model.tasks.n_worker.get(now.worker, 0) < p.cold_below:
                 mf.cold.append(f"worker_no_history:{now.worker}")
+            if now.worker is not None and mf.cold:
+                # Nobody knows this worker's pace yet: the rest of the changeover at a pace
+                # drawn from the spread between workers (a wider range, not the site's mean
+                # worker's), with random numbers of its own.
+                pace_rng = np.random.default_rng([p.seed if seed is None else seed, 11, j])
+                remaining = remaining * np.exp(model.tasks.pace_sd(p) * pace_rng.standard_normal(n))
             lane[:, j, :] = CHANGEOVER
             # The worker doing it is busy until the restart (the service is already under way).
             serve(rows, jj, np.full(n, at), np.zeros(n, bool), (remaining, newpart),

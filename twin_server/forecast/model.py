@@ -60,6 +60,7 @@ class ForecastParams:
     local_prior_weight: float = 3.0  # the site model counts as this many of a machine's batches
     prev_bandwidth: float = 0.25  # log units: how alike two previous batches must be ('same' part)
     finish_before_break: bool = True  # a worker starts no service that would run into a break
+    new_worker_pace_sd: float = 0.35  # prior log-sd of how a worker with no history differs in pace
 
 
 @dataclass
@@ -310,6 +311,16 @@ class TaskModel:
     minor: Points  # log seconds of a minor stop, a worker being free (stop to restart)
     p_minor: dict[str, float]  # machine -> share of stops without a task
     n_stops: dict[str, int]
+
+    def pace_sd(self, p: ForecastParams) -> float:
+        """Log-sd of the pace between workers: how far a worker with no history may be from
+        the site's usual durations (the spread of known workers' offsets, with a prior of
+        ``new_worker_pace_sd`` counting as ``prior_weight`` workers)."""
+        known = [w for w, k in self.n_worker.items() if k >= p.cold_below]
+        offs = [v for (w, _task), v in self.offset.items() if w in known]
+        n = len(known)
+        ss = sum(v * v for v in offs) / max(1, len(offs)) * n
+        return math.sqrt((ss + p.prior_weight * p.new_worker_pace_sd**2) / (n + p.prior_weight))
 
     def next_probs(self, prev: str, done: set[str] | frozenset[str]) -> tuple[list[str], np.ndarray]:
         """Which task comes after ``prev`` (or ``end``), the tasks in ``done`` excluded."""
