@@ -326,8 +326,8 @@ def test_worker_with_no_history(pilot_site, parts_days, parts_history):
             Task("M7", "jig_change", worker, at - 600, at - 100),
             Task("M7", "tool_change", worker, at - 60, at + 400),
         ]
-        fc = forecast_result(site, dataclasses.replace(res, machine_states=ms, tasks=tasks), parts_history, at)
-        return fc.machine("M7")
+        known = dataclasses.replace(res, machine_states=ms, tasks=tasks)
+        return forecast_result(site, known, parts_history, at).machine("M7")
 
     m = changeover_by("W9")
     assert (m.phase, m.event, m.task, m.worker) == ("changeover", "restart", "tool_change", "W9")
