@@ -40,7 +40,7 @@ FIRST_DAY = dt.date(2024, 4, 1)  # a Monday
 AFTER_SHIFT_H = 3.0
 
 #: Shops the forecast may be developed and tuned on (family tuning draws).
-TUNING_SHOPS = (1000, 1001, 1002)
+TUNING_SHOPS = (1000, 1001, 1002, 1003, 1008)  # 1003, 1008: independent runs
 #: Shops for the report only (family report draws; never tuned on).
 REPORT_SHOPS = tuple(range(900_000, 900_008))
 

@@ -22,7 +22,8 @@ export const FORECAST_STRINGS = {
     wide: '幅広い', lane_running: '稼働 (予測)', lane_waiting: '作業者待ち (予測)', lane_changeover: '段取り (予測)',
     lane_fix: '小停止の対応 (予測)', lane_off: '次のシフトまで停止 (予測)', lane_unknown: '不明',
     laneLabel: '{m} 予測', probability: '確率', from: 'から', to: 'まで', unavailable: '予測を読み込めません',
-    forecastLegend: '予測 (次の1時間)',
+    forecastLegend: '予測 (次の1時間)', legendRange: '◆ 中央値・├┤ 80% の範囲',
+    legend_running: '稼働', legend_waiting: '作業者待ち', legend_changeover: '段取り', legend_fix: '小停止',
   },
   en: {
     forecast: 'Forecast', at: 'forecast at {t}', learnt: 'learnt from {n} earlier days',
@@ -38,7 +39,9 @@ export const FORECAST_STRINGS = {
     wide: 'wide', lane_running: 'running (forecast)', lane_waiting: 'waiting for the operator (forecast)',
     lane_changeover: 'changeover (forecast)', lane_fix: 'minor fix (forecast)', lane_off: 'stopped until the next shift (forecast)',
     lane_unknown: 'unknown', laneLabel: '{m} forecast', probability: 'probability', from: 'from', to: 'to',
-    unavailable: 'forecast unavailable', forecastLegend: 'Forecast (next hour)',
+    unavailable: 'forecast unavailable', forecastLegend: 'Forecast (next hour)', legendRange: '◆ median, ├┤ 80 % range',
+    legend_running: 'running', legend_waiting: 'waiting for the operator', legend_changeover: 'changeover',
+    legend_fix: 'minor fix',
   },
 };
 
@@ -62,6 +65,34 @@ export function eventText(m, tz, lang) {
   if (m.p50 == null) return `${tr(m.event === 'run_end' ? 'ends' : 'runsAgain')}: ${tr('afterShift')}`;
   const vars = { t: hm(m.p50, tz), a: hm(m.p10 ?? m.p50, tz), b: m.p90 == null ? '?' : hm(m.p90, tz) };
   return tr(m.event === 'run_end' ? 'endsAt' : 'runsAt', vars);
+}
+
+/**
+ * Append the forecast lane's key to the timeline legend `el` (items `.fc-legend-item`, replaced
+ * on each call): what the lane's colours and its bracket mean.
+ */
+export function renderForecastLegend(el, lang) {
+  const tr = ft(lang);
+  for (const old of el.querySelectorAll('.fc-legend-item')) old.remove();
+  const head = document.createElement('span');
+  head.className = 'legend-item fc-legend-item fc-legend-head';
+  head.textContent = `${tr('forecastLegend')}:`;
+  el.append(head);
+  for (const state of ['running', 'waiting', 'changeover', 'fix']) {
+    const item = document.createElement('span');
+    item.className = 'legend-item fc-legend-item';
+    item.dataset.key = `forecast-${state}`;
+    const sw = document.createElement('span');
+    sw.className = 'swatch';
+    sw.style.background = LANE_COLORS[state];
+    item.append(sw, document.createTextNode(tr(`legend_${state}`)));
+    el.append(item);
+  }
+  const range = document.createElement('span');
+  range.className = 'legend-item fc-legend-item';
+  range.dataset.key = 'forecast-range';
+  range.textContent = tr('legendRange');
+  el.append(range);
 }
 
 /** Why a machine's range leans on priors, in words (empty when it does not). */
@@ -202,6 +233,7 @@ export class ForecastUi {
 
   setLang(lang) {
     this.lang = lang;
+    if (this.legendEl) this.legend(this.legendEl);
     this.render();
     this.onChange();
   }
@@ -237,6 +269,7 @@ export class ForecastUi {
           // A server without forecasts (the viewer over result files): no panel, no lanes.
           this.disabled = true;
           this.el.hidden = true;
+          for (const x of this.legendEl?.querySelectorAll('.fc-legend-item') ?? []) x.remove();
           this.onChange();
           return;
         }
@@ -249,6 +282,12 @@ export class ForecastUi {
   /** A forecast pushed by the live server. */
   push(doc) {
     if (this.live) this.set(doc);
+  }
+
+  /** The lane's key in the timeline legend (app.js calls it after drawing the legend). */
+  legend(el) {
+    this.legendEl = el;
+    if (!this.disabled) renderForecastLegend(el, this.lang);
   }
 
   set(doc) {
