@@ -343,7 +343,6 @@ function buildControls() {
   $('pan-left').onclick = () => timeline.panBy(-0.5);
   $('pan-right').onclick = () => timeline.panBy(0.5);
   renderLegend($('legend'), (k) => t(k));
-  forecastUi?.legend($('legend'));
   const admin = S.user && (S.user.role === 'supervisor' || S.user.role === 'admin');
   $('access-link').hidden = !admin;
   $('access-link').href = `./access.html${encodeState({ site: S.site, lang: S.lang })}`;

@@ -22,8 +22,9 @@ export const FORECAST_STRINGS = {
     wide: '幅広い', lane_running: '稼働 (予測)', lane_waiting: '作業者待ち (予測)', lane_changeover: '段取り (予測)',
     lane_fix: '小停止の対応 (予測)', lane_off: '次のシフトまで停止 (予測)', lane_unknown: '不明',
     laneLabel: '{m} 予測', probability: '確率', from: 'から', to: 'まで', unavailable: '予測を読み込めません',
-    forecastLegend: '予測 (次の1時間)', legendRange: '◆ 中央値・├┤ 80% の範囲',
-    legend_running: '稼働', legend_waiting: '作業者待ち', legend_changeover: '段取り', legend_fix: '小停止',
+    forecastLegend: '予測 (次の1時間)', legendHead: '予測:', legendRange: '◆├┤ 中央値・80%',
+    legendTitle: '各機械の下の段: 次の1時間で最も可能性の高い状態 (薄いほど不確か)。◆ は次の終了/再開の中央値、├┤ は 80% の範囲',
+    legend_waiting: '作業者待ち', legend_changeover: '段取り', legend_fix: '小停止',
   },
   en: {
     forecast: 'Forecast', at: 'forecast at {t}', learnt: 'learnt from {n} earlier days',
@@ -39,9 +40,10 @@ export const FORECAST_STRINGS = {
     wide: 'wide', lane_running: 'running (forecast)', lane_waiting: 'waiting for the operator (forecast)',
     lane_changeover: 'changeover (forecast)', lane_fix: 'minor fix (forecast)', lane_off: 'stopped until the next shift (forecast)',
     lane_unknown: 'unknown', laneLabel: '{m} forecast', probability: 'probability', from: 'from', to: 'to',
-    unavailable: 'forecast unavailable', forecastLegend: 'Forecast (next hour)', legendRange: '◆ median, ├┤ 80 % range',
-    legend_running: 'running', legend_waiting: 'waiting for the operator', legend_changeover: 'changeover',
-    legend_fix: 'minor fix',
+    unavailable: 'forecast unavailable', forecastLegend: 'Forecast (next hour)', legendHead: 'Forecast:', legendRange: '◆├┤ median, 80 %',
+    legendTitle: "The row under each machine: the next hour's most likely state (fainter: less sure); "
+      + '◆ the median of its next end or restart, ├┤ its 80 % range',
+    legend_waiting: 'waiting', legend_changeover: 'changeover', legend_fix: 'minor fix',
   },
 };
 
@@ -68,20 +70,24 @@ export function eventText(m, tz, lang) {
 }
 
 /**
- * Append the forecast lane's key to the timeline legend `el` (items `.fc-legend-item`, replaced
- * on each call): what the lane's colours and its bracket mean.
+ * Append the forecast lane's key to `el` (items `.fc-legend-item`, replaced on each call): what
+ * the lane's colours and its bracket mean. It sits in the forecast panel: the timeline's legend
+ * row has no room left at 1280 px.
  */
 export function renderForecastLegend(el, lang) {
   const tr = ft(lang);
   for (const old of el.querySelectorAll('.fc-legend-item')) old.remove();
   const head = document.createElement('span');
   head.className = 'legend-item fc-legend-item fc-legend-head';
-  head.textContent = `${tr('forecastLegend')}:`;
+  head.textContent = tr('legendHead');
+  head.title = tr('legendTitle');
   el.append(head);
-  for (const state of ['running', 'waiting', 'changeover', 'fix']) {
+  // running is the green of the legend's "Running": not repeated
+  for (const state of ['waiting', 'changeover', 'fix']) {
     const item = document.createElement('span');
     item.className = 'legend-item fc-legend-item';
     item.dataset.key = `forecast-${state}`;
+    item.title = tr('legendTitle');
     const sw = document.createElement('span');
     sw.className = 'swatch';
     sw.style.background = LANE_COLORS[state];
@@ -92,6 +98,7 @@ export function renderForecastLegend(el, lang) {
   range.className = 'legend-item fc-legend-item';
   range.dataset.key = 'forecast-range';
   range.textContent = tr('legendRange');
+  range.title = tr('legendTitle');
   el.append(range);
 }
 
@@ -233,7 +240,6 @@ export class ForecastUi {
 
   setLang(lang) {
     this.lang = lang;
-    if (this.legendEl) this.legend(this.legendEl);
     this.render();
     this.onChange();
   }
@@ -269,7 +275,6 @@ export class ForecastUi {
           // A server without forecasts (the viewer over result files): no panel, no lanes.
           this.disabled = true;
           this.el.hidden = true;
-          for (const x of this.legendEl?.querySelectorAll('.fc-legend-item') ?? []) x.remove();
           this.onChange();
           return;
         }
@@ -282,12 +287,6 @@ export class ForecastUi {
   /** A forecast pushed by the live server. */
   push(doc) {
     if (this.live) this.set(doc);
-  }
-
-  /** The lane's key in the timeline legend (app.js calls it after drawing the legend). */
-  legend(el) {
-    this.legendEl = el;
-    if (!this.disabled) renderForecastLegend(el, this.lang);
   }
 
   set(doc) {
@@ -327,6 +326,10 @@ export class ForecastUi {
     meta.className = 'fc-meta';
     meta.textContent = `${tr('at', { t: hm(d.at, this.tz) })} · ${tr('learnt', { n: d.history_days })}`;
     el.append(meta);
+    const key = document.createElement('p');
+    key.className = 'fc-key';
+    renderForecastLegend(key, this.lang);
+    el.append(key);
     if (d.cold) {
       const c = document.createElement('p');
       c.className = 'fc-cold';

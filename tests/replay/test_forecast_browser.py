@@ -112,10 +112,10 @@ def test_replay_moment_panel_lane_scrub_and_language(server, browser, pilot_site
     assert all(r["at"] == at and r["n"] >= 1 and EN_EVENT.search(r["text"]) for r in rows), rows
     labels = [x["text"] for x in page.evaluate("window.__replay.timeline().labelRects()")]
     assert {"M3 forecast", "M7 forecast", "M10 forecast"} <= set(labels)
-    # the legend says what the lane's colours and its bracket mean
-    legend = page.inner_text("#legend")
-    assert "Forecast (next hour):" in legend and "waiting for the operator" in legend
-    assert "80 % range" in legend and "minor fix" in legend
+    # the panel says what the lane's colours and its bracket mean
+    key = page.inner_text("#forecast-panel .fc-key")
+    assert "Forecast:" in key and "waiting" in key and "minor fix" in key and "median, 80 %" in key
+    assert "most likely state" in page.get_attribute('#forecast-panel [data-key="forecast-waiting"]', "title")
     # a pixel of the lane just after the moment is a lane colour, not the row's background
     px = page.evaluate(f"""() => {{
         const tv = window.__replay.timeline();
@@ -138,8 +138,8 @@ def test_replay_moment_panel_lane_scrub_and_language(server, browser, pilot_site
     assert "作業者の次の1時間" in panel and "シフト終了 17:30 まで" in panel
     labels = [x["text"] for x in page.evaluate("window.__replay.timeline().labelRects()")]
     assert "M3 予測" in labels
-    legend = page.inner_text("#legend")
-    assert "予測 (次の1時間):" in legend and "作業者待ち" in legend and "Forecast" not in legend
+    key = page.inner_text("#forecast-panel .fc-key")
+    assert "予測:" in key and "作業者待ち" in key and "Forecast" not in key
     Path(ROOT / "docs" / "img").mkdir(exist_ok=True)
     page.click("#lang-btn")
     page.wait_for_function("document.documentElement.lang === 'en'")
