@@ -28,7 +28,7 @@ from typing import Any
 from twin_server.result import Result
 from twin_server.site import Site
 
-__all__ = ["AnalysisWorkerError", "analyze_isolated", "analyze_journal"]
+__all__ = ["AnalysisWorkerError", "analyze_isolated", "analyze_journal", "isolation_safe"]
 
 log = logging.getLogger("twin_server.analysis_worker")
 
@@ -37,7 +37,22 @@ _CTX: Any = None
 
 
 class AnalysisWorkerError(RuntimeError):
-    """The child process died without an answer (killed, out of memory)."""
+    """The child process died without an answer (killed, out of memory) or took too long."""
+
+
+def isolation_safe() -> bool:
+    """Whether a child process can start here without running the main script again.
+
+    multiprocessing imports the parent's main module in each child; a server started as a
+    module (``python -m twin_server serve``, uvicorn, pytest) is imported by name, which is
+    harmless, but a plain script without an ``if __name__ == "__main__"`` guard would run
+    again in the child. For those the analysis stays in the server process.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(spec, "name", None) is not None or getattr(main, "__file__", None) is None
 
 
 def analyze_journal(journal: Any, site: Site, params: Any, lo: float, hi: float) -> Result:
@@ -89,7 +104,8 @@ def _child(conn: multiprocessing.connection.Connection, path: str, synchronous: 
 
 
 def analyze_isolated(journal_path: Path, synchronous: str, site: Site, params: Any, lo: float, hi: float,
-                     merge_cache: Callable[[Any, dict], None] | None = None) -> Result:
+                     merge_cache: Callable[[Any, dict], None] | None = None, timeout_s: float = 900.0
+                     ) -> Result:
     """:func:`analyze_journal` in a child process; blocks until it answers.
 
     Raises
@@ -107,6 +123,8 @@ def analyze_isolated(journal_path: Path, synchronous: str, site: Site, params: A
     child.close()
     try:
         try:
+            if not parent.poll(timeout_s):
+                raise AnalysisWorkerError(f"analysis process gave no answer within {timeout_s:.0f} s; killed")
             status, payload, added = parent.recv()
         except EOFError:
             proc.join(10)

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
 from twin_server.api.forecast import forecast_loop, install_forecast
+from twin_server.api.editor import BODY_LIMITS, install_editor
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
@@ -260,11 +261,14 @@ def create_app(settings: Settings) -> FastAPI:
     _install_viewer(app, ctx)
     install_commissioning(app, ctx)
     install_forecast(app, ctx)
+    install_editor(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth
 
     install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
     # Outermost (added last): an oversized body is refused before sign-in reads it.
+    # The editor's uploads are streamed and capped by their routes (BODY_LIMITS).
     app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+                       path_limits=BODY_LIMITS)
     return app

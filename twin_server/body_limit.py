@@ -9,6 +9,9 @@ than ``max_bytes`` of body in memory.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -18,6 +21,11 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimitMiddleware", "BodyTooLarge"]
 
 # The largest body any route takes is a coaching note (2,000 characters of text).
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    """A route path as a regular expression: each ``{name}`` is one path segment."""
+    return re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
 
 
 class BodyTooLarge(HTTPException):
@@ -40,24 +48,38 @@ class BodyLimitMiddleware:
         The wrapped app.
     max_bytes : int
         The largest body accepted.
+    path_limits : mapping of str to int, optional
+        Route paths (``/api/editor/{site}/plan``: a ``{name}`` is one path segment) whose
+        routes take larger bodies (uploads they read as a stream and cap themselves), with
+        their own limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self._path_limits = [(_route_pattern(path), int(n)) for path, n in (path_limits or {}).items()]
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request path: its route's own, else ``max_bytes``."""
+        for pattern, limit in self._path_limits:
+            if pattern.match(path):
+                return max(limit, self.max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope.get("path", ""))
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             try:
-                too_large = int(declared) > self.max_bytes
+                too_large = int(declared) > max_bytes
             except ValueError:
                 too_large = False  # the server has already refused a malformed length
             if too_large:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, max_bytes)
                 return
         seen = 0
         started = False
@@ -67,8 +89,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -84,9 +106,9 @@ class BodyLimitMiddleware:
             # Starlette route): answer here, unless an answer has already begun.
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, max_bytes)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body larger than {self.max_bytes} bytes"}, 413,
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        response = JSONResponse({"detail": f"request body larger than {max_bytes} bytes"}, 413,
                                 headers={"Connection": "close"})
         await response(scope, receive, send)

@@ -20,6 +20,9 @@ log = logging.getLogger("twin_server.serve")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``serve`` command."""
     parser.add_argument("--site", required=True, help="site YAML file")
+    parser.add_argument("--new-site", default=None, metavar="ID",
+                        help="the site file does not exist yet: serve an empty site ID and draw it in the "
+                             "site editor (/editor/), whose first save writes the file")
     parser.add_argument("--broker", default="127.0.0.1:1883",
                         help="MQTT broker host:port (default 127.0.0.1:1883); 'none' for no ingest")
     parser.add_argument("--client-id", default=None, help="fixed MQTT client id (default twin-server-SITE)")
@@ -81,7 +84,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build :class:`Settings`; raises SiteError or ValueError with a clear message."""
     site_path = Path(args.site)
-    site = load_site(site_path)
+    if getattr(args, "new_site", None):
+        if site_path.exists():
+            raise ValueError(f"--new-site: {site_path} exists already; open it without --new-site")
+        if not site_path.resolve().parent.is_dir():
+            raise ValueError(f"--new-site: folder {site_path.resolve().parent} does not exist")
+        from pydantic import ValidationError
+
+        from twin_server.editor.reload import empty_site
+
+        try:
+            site = empty_site(args.new_site)
+        except ValidationError:
+            raise ValueError(f"--new-site {args.new_site!r}: a site id is 1-64 letters, digits, '_', '.' "
+                             f"or '-'") from None
+    elif not site_path.exists():
+        raise ValueError(f"cannot read site file {site_path}: it does not exist (to draw a new site there in "
+                         f"the browser, add --new-site ID and open /editor/)")
+    else:
+        site = load_site(site_path)
     if args.broker.lower() == "none":
         host, port = None, 0
     else:
@@ -137,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     from twin_server.app import create_app
 
     app = create_app(settings)
+    if not settings.site.machines:
+        print(f"new site {settings.site.site!r}: draw it at http://{args.host}:{args.port}/editor/",
+              flush=True)
     print(f"twin server for site {settings.site.site!r}: http://{args.host}:{args.port}/viewer/ "
           f"(API docs at /docs, health at /health; sign-in {'required' if settings.auth else 'off'})",
           flush=True)

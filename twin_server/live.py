@@ -201,7 +201,7 @@ class AnalysisCache:
         lo, hi = day_bounds(day, self.site.timezone)
         t0 = time.monotonic()
         try:
-            if self.isolated:
+            if self.isolated and analysis_worker.isolation_safe():
                 result = analysis_worker.analyze_isolated(self.journal.path, self.journal.synchronous,
                                                           self.site, self.params, lo, hi)
             else:

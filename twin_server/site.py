@@ -20,6 +20,7 @@ from twin_contract import vocabulary as vocab
 
 __all__ = [
     "Break",
+    "FloorPlan",
     "Machine",
     "Marking",
     "Receiver",
@@ -213,6 +214,18 @@ class Marking(_Model):
         return self
 
 
+class FloorPlan(_Model):
+    """The floor-plan image the site was drawn on, and how its pixels map to floor metres.
+
+    Floor point ``(x, y)`` is at image pixel ``(origin_px[0] + x / m_per_px,
+    origin_px[1] - y / m_per_px)``: image y points down, floor y up (away from the door).
+    """
+
+    image: str  # PNG, JPEG or SVG, relative to the site file
+    m_per_px: float = Field(gt=0, allow_inf_nan=False)  # metres per image pixel (the scale)
+    origin_px: Point2  # image pixel of floor point (0, 0)
+
+
 class SurveyWalk(_Model):
     """A calibration walk: a beacon carried along known positions while receivers listen."""
 
@@ -231,8 +244,8 @@ class Survey(_Model):
 
     @model_validator(mode="after")
     def _something(self) -> Survey:
-        if self.points is None and not self.walks:
-            raise ValueError("a survey needs 'points' or at least one of 'walks'")
+        if self.points is None and not self.walks and not self.blocked:
+            raise ValueError("a survey needs 'points', 'walks' or 'blocked' areas")
         for poly in self.blocked:
             _polygon(poly)
         return self
@@ -254,6 +267,7 @@ class Site(_Named):
     shift: Shift = Field(default_factory=Shift)
     floor_markings: list[Marking] = Field(default_factory=list)
     survey: Survey | None = None  # RSSI site survey (optional; see docs/analysis.md)
+    plan: FloorPlan | None = None  # floor-plan image drawn on in the site editor
 
     @field_validator("timezone")
     @classmethod
@@ -280,7 +294,7 @@ class Site(_Named):
                 raise ValueError(f"receivers[{i}].machine: unknown machine {r.machine!r}")
         for i, m in enumerate(self.machines):
             _unique(f"machines[{i}].sensors", [s.id for s in m.sensors])
-        if self.survey is not None and not self.receivers:
+        if self.survey is not None and (self.survey.points or self.survey.walks) and not self.receivers:
             raise ValueError("survey: a survey needs the site's receivers")
         return self
 

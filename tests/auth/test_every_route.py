@@ -32,11 +32,23 @@ from twin_server.site import Site
 # supervisor with a live session (and the CSRF header), "worker" is W1 asking for W2 (W2 in
 # every worker slot, W2's token for a token id). "traversal" is the status for a traversal
 # id in each path parameter that stays one path segment; one that adds a segment ("../",
-# "..%2F") matches no route (403 for a signed-in caller).
+# "..%2F") matches no route (403 for a signed-in caller), unless the parameter is a path
+# ("path/" names its status then).
 DEFAULTS = {"anonymous": 401, "forged_cookie": 401, "expired_cookie": 401, "no_csrf": 403,
             "oversized_body": 413}
 WS_DEFAULTS = {"anonymous": 403, "forged_cookie": 403, "expired_cookie": 403}
 SITE_404 = {"site": 404}
+
+
+def _editor(sup: int, oversized_body: int | None = None, **traversal: int) -> dict[str, Any]:
+    """A site-editor row: workers refused, the site 404 in traversal (``path_slash``: "path/")."""
+    named = {k.replace("_slash", "/"): v for k, v in traversal.items()}
+    row: dict[str, Any] = {"sup": sup, "worker": 403, "traversal": {"site": 404, **named}}
+    if oversized_body is not None:
+        row["oversized_body"] = oversized_body
+    return row
+
+
 ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/health"): {"anonymous": 200, "forged_cookie": 200, "expired_cookie": 200, "sup": 200,
                          "worker": 200},
@@ -57,11 +69,11 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
                                                        "traversal": {"site": 404, "day": 422}},
     # Without ?at= it forecasts the server's today, which has no readings here: 404 naming the day.
     ("GET", "/api/sites/{site}/forecast"): {"sup": 404, "worker": 403, "traversal": SITE_404},
-    ("GET", "/api/kpis/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
-    ("GET", "/api/viewer/layout/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/dead-letters"): {"sup": 200, "worker": 403},
     ("GET", "/api/live"): {"sup": 200, "worker": 403},
     ("GET", "/api/viewer/sites"): {"sup": 200, "worker": 200},
+    ("GET", "/api/kpis/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
+    ("GET", "/api/viewer/layout/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/replay/{site}/shifts"): {"sup": 200, "worker": 200, "traversal": SITE_404},
     ("GET", "/api/replay/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/worker/{site}/{worker}"): {"sup": 200, "worker": 403,
@@ -83,6 +95,28 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/api/auth/tokens/{token_id}"): {"sup": 404, "worker": 404, "traversal": {"token_id": 422}},
     ("GET", "/api/audit"): {"sup": 200, "worker": 403},
     ("GET", "/api/audit.csv"): {"sup": 200, "worker": 403},
+    # The site editor (engineers and supervisors). No site file here: most answers are 404;
+    # the uploads stream and cap their own bodies (a 256 KiB JSON body is the wrong type: 415).
+    ("DELETE", "/api/editor/{site}/survey/walks/{walk_id}"): _editor(404, walk_id=404),
+    ("GET", "/api/editor/{site}"): _editor(404),
+    ("GET", "/api/editor/{site}/devices"): _editor(200),
+    ("GET", "/api/editor/{site}/drafts/{name}"): _editor(404, name=404),
+    ("GET", "/api/editor/{site}/files/{path}"): _editor(404, path=404, path_slash=404),
+    ("GET", "/api/editor/{site}/history"): _editor(404),
+    ("GET", "/api/editor/{site}/models"): _editor(404),
+    ("GET", "/api/editor/{site}/survey/walks/{walk_id}"): _editor(404, walk_id=404),
+    ("GET", "/api/editor/{site}/versions/{version}"): _editor(404, version=404),
+    ("POST", "/api/editor/{site}/check"): _editor(422),
+    ("POST", "/api/editor/{site}/import"): _editor(422),
+    ("POST", "/api/editor/{site}/reload"): _editor(404),
+    ("POST", "/api/editor/{site}/restore"): _editor(422),
+    ("POST", "/api/editor/{site}/survey/walks"): _editor(422),
+    ("POST", "/api/editor/{site}/survey/walks/{walk_id}/finish"): _editor(404, walk_id=404),
+    ("POST", "/api/editor/{site}/survey/walks/{walk_id}/taps"): _editor(422, walk_id=422),
+    ("POST", "/api/editor/{site}/undo"): _editor(422),
+    ("PUT", "/api/editor/{site}"): _editor(422),
+    ("PUT", "/api/editor/{site}/models/{name}"): _editor(415, name=422, oversized_body=415),
+    ("PUT", "/api/editor/{site}/plan"): _editor(404, oversized_body=404),
     ("WS", "/ws/live"): {"sup": 101, "worker": 403},
     ("WS", "/ws/commissioning/{site}"): {"sup": 101, "worker": 403, "traversal": {"site": 403}},
 }
@@ -140,7 +174,8 @@ class Walk:
         lo = min(s["start"] for s in env.client.get(f"/api/sites/{env.site}/shifts",
                                                     headers=env.token("sup")).json())
         self.values = {"site": env.site, "day": env.day, "worker": "W1", "note_id": "999999",
-                       "token_id": "999999", "machine": "M3", "start": str(lo), "end": str(lo + 600)}
+                       "token_id": "999999", "machine": "M3", "start": str(lo), "end": str(lo + 600),
+                       "walk_id": "999999", "name": "nosuch", "path": "nosuch.png", "version": "999999"}
         self.worker_values = {**self.values, "worker": "W2", "token_id": str(w2_token_id)}
         colleague = next(w for w in site.workers if w.id == "W2")
         self.colleague = [f'"{colleague.id}"', colleague.name, colleague.beacon, '"w2"']
@@ -213,7 +248,7 @@ class Walk:
         for name in re.findall(r"\{(\w+)\}", path):
             expected = ROUTES[(method, path)].get("traversal", {})
             for raw, want in [(v, expected.get(name)) for v in TRAVERSAL_SEGMENT] + \
-                             [(v, 403) for v in TRAVERSAL_SLASH]:
+                             [(v, expected.get(f"{name}/", 403)) for v in TRAVERSAL_SLASH]:
                 url = _fill(path, {**self.values, name: raw})
                 what = f"traversal {name}={raw!r} {method} {path}"
                 if want is None:

@@ -15,7 +15,8 @@ SKIP = {"/api/auth/logout"}  # would end the session the walk runs on; tested in
 
 
 def _fill(path: str, **values: str) -> str:
-    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
+    # Parameters the walk does not name (a version, a file name) get a dummy value.
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), path)
 
 
 def _guarded(env: Env) -> list[tuple[str, str]]:

@@ -151,7 +151,7 @@ def test_bad_survey_files_end_the_command_clearly(site_dir: Path, capsys, survey
 
 
 def test_survey_needs_points_or_walks_and_receivers(site_dir: Path) -> None:
-    with pytest.raises(SiteError, match="survey: a survey needs 'points' or at least one of 'walks'"):
+    with pytest.raises(SiteError, match="survey: a survey needs 'points', 'walks' or 'blocked' areas"):
         load_site(_write_site(site_dir, {"blocked": []}))
     doc = _site_doc({"points": "points.csv"})
     doc["receivers"] = []

@@ -38,9 +38,9 @@ ENG_SUP = frozenset({"engineer", "supervisor"})
 ANY_USER = ALL  # auth routes: any signed-in user (admin passes every role check)
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/viewer", "/commissioning", "/api/auth/login"})
-# The viewer's and the commissioning page's static files; their data comes from the API behind auth.
-PUBLIC_PREFIXES = ("/viewer/", "/commissioning/")
+                          "/viewer", "/commissioning", "/editor", "/api/auth/login"})
+# Static files of the viewer, the commissioning page and the site editor; their data is behind auth.
+PUBLIC_PREFIXES = ("/viewer/", "/commissioning/", "/editor/")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,25 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/commissioning/{site}", ENG_SUP, worker_data=True),
     _p("/api/commissioning/{site}/start", ENG_SUP, "POST", machine="query:machine"),
     _p("/ws/commissioning/{site}", ENG_SUP, "WS", worker_data=True),
+    # --- twin_server/api/editor.py (the site editor: layout, workers and their beacons) ---
+    _p("/api/editor/{site}", ENG_SUP, "GET PUT", worker_data=True),
+    _p("/api/editor/{site}/check", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/undo", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/restore", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/reload", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/history", ENG_SUP),
+    _p("/api/editor/{site}/versions/{version}", ENG_SUP, worker_data=True),
+    _p("/api/editor/{site}/drafts/{name}", ENG_SUP, worker_data=True),
+    _p("/api/editor/{site}/import", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/plan", ENG_SUP, "PUT"),
+    _p("/api/editor/{site}/files/{path:path}", ENG_SUP),
+    _p("/api/editor/{site}/models", ENG_SUP),
+    _p("/api/editor/{site}/models/{name}", ENG_SUP, "PUT"),
+    _p("/api/editor/{site}/devices", ENG_SUP, worker_data=True),  # beacons heard
+    _p("/api/editor/{site}/survey/walks", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}", ENG_SUP, "GET DELETE", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}/taps", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}/finish", ENG_SUP, "POST", worker_data=True),
     # --- twin_server/auth/worker_replay.py (the worker's own replay) ---
     _p("/api/worker/{site}/{worker}/replay", frozenset({"supervisor", "integrator", "worker"}),
        worker="path:worker", worker_data=True),
