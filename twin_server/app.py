@@ -20,8 +20,8 @@ from fastapi import FastAPI
 
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
-from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.editor import BODY_LIMITS, install_editor
+from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
