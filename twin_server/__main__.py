@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("twin_server.evaluate", "score a result against a truth file"),
     "serve": ("twin_server.cli_serve", "run the twin server (ingest, journal, API, viewer)"),
     "demo": ("twin_server.demo", "embedded broker + simulated agents + server, in one process"),
+    "forecast": ("twin_server.forecast.cli", "forecast runs, changeovers and the shift end from a journal"),
     "backup": ("twin_server.cli_backup", "online, consistent backup of a data directory into one file"),
     "restore": ("twin_server.cli_restore", "restore a data directory from a backup file"),
 }

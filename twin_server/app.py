@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
 from twin_server.api.editor import BODY_LIMITS, install_editor
+from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
 from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
@@ -229,15 +230,17 @@ def create_app(settings: Settings) -> FastAPI:
         trimmer = asyncio.create_task(_return_free_memory())
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
+        forecasting = asyncio.create_task(forecast_loop(app, settings.extra.get("forecast_interval_s", 2.0),
+                                                        settings.derived_interval_s))
         try:
             yield
         finally:
+            forecasting.cancel()
             task.cancel()
             trimmer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            with contextlib.suppress(asyncio.CancelledError):
-                await trimmer
+            for t in (forecasting, task, trimmer):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             if ctx.retention is not None:
                 await asyncio.to_thread(ctx.retention.stop)
             if ctx.delivery is not None:
@@ -257,6 +260,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     _install_viewer(app, ctx)
     install_commissioning(app, ctx)
+    install_forecast(app, ctx)
     install_editor(app, ctx)
     # Last: the route-policy check must see every route, the viewer's included.
     from twin_server.auth import install_auth

@@ -67,6 +67,8 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
                                                      "traversal": {"site": 404, "day": 422}},
     ("GET", "/api/sites/{site}/shifts/{day}/replay"): {"sup": 200, "worker": 403,
                                                        "traversal": {"site": 404, "day": 422}},
+    # Without ?at= it forecasts the server's today, which has no readings here: 404 naming the day.
+    ("GET", "/api/sites/{site}/forecast"): {"sup": 404, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/dead-letters"): {"sup": 200, "worker": 403},
     ("GET", "/api/live"): {"sup": 200, "worker": 403},
     ("GET", "/api/viewer/sites"): {"sup": 200, "worker": 200},

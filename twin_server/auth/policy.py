@@ -101,6 +101,8 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/dead-letters", STAFF, site=None, worker_data=True),
     _p("/api/live", STAFF, site=None, worker_data=True),
     _p("/ws/live", STAFF, "WS", site=None, worker_data=True),
+    # --- twin_server/api/forecast.py (names the worker doing each changeover) ---
+    _p("/api/sites/{site}/forecast", STAFF, worker_data=True),
     # --- twin_server/api/viewer.py ---
     _p("/api/viewer/sites", ALL, site=None),
     _p("/api/replay/{site}/shifts", ALL),

@@ -65,6 +65,8 @@ def parse_param(params: SimParams, text: str) -> SimParams:
         if isinstance(current, bool):
             if not isinstance(value, bool):
                 raise TypeError
+        elif isinstance(current, str):
+            value = str(value)
         elif isinstance(current, tuple):
             value = tuple(float(v) for v in value)
             if len(value) != 2 or value[0] > value[1]:
@@ -73,7 +75,10 @@ def parse_param(params: SimParams, text: str) -> SimParams:
             value = float(value)
     except (TypeError, ValueError, yaml.YAMLError):
         raise ValueError(f"--param {text!r}: bad value for {name} (default {current!r})") from None
-    return dataclasses.replace(params, **{name: value})
+    try:
+        return dataclasses.replace(params, **{name: value})
+    except ValueError as exc:
+        raise ValueError(f"--param {text!r}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,19 +79,28 @@ def truth_result(site: Site, sched: Schedule, extra: dict | None = None) -> Resu
 
 
 def simulate(
-    site: Site, hours: float = 8.0, seed: int = 0, start: float | None = None, params: SimParams | None = None
+    site: Site,
+    hours: float = 8.0,
+    seed: int = 0,
+    start: float | None = None,
+    params: SimParams | None = None,
+    via: dict[str, list[tuple[float, float]]] | None = None,
 ) -> Simulation:
     """Simulate ``hours`` of the site from ``start`` (default: shift start on the pilot's first day).
 
-    Deterministic per ``seed``: the same inputs give the same readings and truth.
+    Deterministic per ``seed``: the same inputs give the same readings and truth. ``via``
+    gives per machine the waypoints from its zone out to the main aisle (U-shaped cells).
     """
     if not hours > 0:
         raise ValueError("hours must be > 0")
     params = params or SimParams()
     t0 = float(default_start(site) if start is None else start)
     t1 = t0 + hours * 3600.0
-    sched = build_schedule(site, params, t0, t1, np.random.default_rng([seed, 0]))
+    sched = build_schedule(site, params, t0, t1, np.random.default_rng([seed, 0]), via)
     readings, facts = render_readings(sched, site, params, seed)
+    if "locator_lag" in facts:
+        # Per-move lags: the truth holds the delay each reported change actually had.
+        sched.lag = facts.pop("locator_lag")
     changed = {
         f.name: list(v) if isinstance(v, tuple) else v
         for f in dataclasses.fields(SimParams)

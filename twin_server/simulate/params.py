@@ -10,7 +10,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-__all__ = ["TASK_SPECS", "SimParams", "TaskSpec", "param_docs", "param_table_markdown"]
+__all__ = [
+    "LAG_PROCESSES",
+    "PILOT_LAG_SAMPLES_S",
+    "RUN_MODELS",
+    "TASK_SPECS",
+    "SimParams",
+    "TaskSpec",
+    "param_docs",
+    "param_table_markdown",
+]
+
+#: The pilot's camera-checked locator lags (location sensor time minus actual time), seconds.
+PILOT_LAG_SAMPLES_S: tuple[float, ...] = (20.0, 17.0, 15.0, 11.0, 85.0, 6.0, 24.0, 11.0)
+#: How the locator lag may vary (``SimParams.lag_process``).
+LAG_PROCESSES = ("stretches", "per_move", "drift", "outliers")
+#: How run lengths arise (``SimParams.run_model``).
+RUN_MODELS = ("lognormal", "parts")
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,24 @@ class SimParams:
     restart_delay_s: tuple[float, float] = _doc(
         "machine starts this long (uniform range) after the last task of a changeover ends", (10.0, 60.0)
     )
+    run_model: str = _doc(
+        "how run lengths arise: 'lognormal' (each run drawn on its own from run_median_min, "
+        "run_sigma; minor_stop_share of the stops are minor) or 'parts' (batches of parts, "
+        "twin_server/simulate/parts.py: a changeover with program input starts a new part, one "
+        "without repeats the part; minor stops interrupt a batch at interruptions_per_h)",
+        "lognormal",
+    )
+    parts_per_machine: tuple[float, float] = _doc("'parts': parts a machine makes (integer range)",
+                                                  (1.0, 5.0))
+    part_spread: float = _doc("'parts': log-sd of the parts' median batch lengths around run_median_min", 0.7)
+    batch_sigma: float = _doc("'parts': log-sd of one batch's length around its part's median", 0.15)
+    interruptions_per_h: float = _doc("'parts': minor stops per running hour within a batch", 0.2)
+    worker_speed_sd: float = _doc("log-sd of each worker's constant pace factor on task durations", 0.0)
+    shop_seed: int = _doc(
+        "seed of the shop's constants (part catalogues, worker paces): days simulated with the same "
+        "shop_seed share them",
+        0,
+    )
     # -- changeovers ---------------------------------------------------------------------
     jig_first_share: float = _doc("probability that a jig change, when present, comes first", 0.9)
     swap_tool_program_share: float = _doc("probability that program input comes before tool change", 0.25)
@@ -77,6 +111,17 @@ class SimParams:
     )
     fetch_s: tuple[float, float] = _doc(
         "time spent at the tool cart / rack on such a trip (uniform range)", (10.0, 50.0)
+    )
+    crib_share: float = _doc(
+        "probability that the worker walks to the tool crib (a fixed place at the far end of the "
+        "aisle) between two tasks, instead of pausing or fetching from the cart",
+        0.0,
+    )
+    crib_s: tuple[float, float] = _doc("time spent at the tool crib (uniform range)", (30.0, 120.0))
+    first_task_delay_s: tuple[float, float] = _doc(
+        "time from arriving at a stopped machine to starting its first task (looking, clearing "
+        "chips), the worker standing in the zone (uniform range)",
+        (0.0, 0.0),
     )
     # -- workers -------------------------------------------------------------------------
     walk_speed_mps: tuple[float, float] = _doc("walking speed (uniform range per walk), m/s", (0.8, 1.2))
@@ -152,6 +197,18 @@ class SimParams:
     rssi_fading_tau_s: float = _doc("correlation time of that fading, s", 5.0)
     sensitivity_dbm: float = _doc("receiver sensitivity: weaker adverts are lost, dBm", -98.0)
     beacon_height_m: float = _doc("height of the chest beacon above the floor, m", 1.2)
+    beacon_tx_spread_db: float = _doc(
+        "extra constant per-beacon offset, uniform in +-this (on top of beacon_tx_sd_db), dB", 0.0
+    )
+    receiver_gain_spread_db: float = _doc(
+        "extra constant per-receiver offset, uniform in +-this (on top of receiver_gain_sd_db), dB", 0.0
+    )
+    rssi_outlier_share: float = _doc(
+        "share of adverts hit by a multipath outlier (RSSI moved by -rssi_outlier_db .. "
+        "+rssi_outlier_db / 2)",
+        0.0,
+    )
+    rssi_outlier_db: float = _doc("largest multipath outlier, dB", 20.0)
     # -- commercial locator --------------------------------------------------------------
     locator_min_dwell_s: float = _doc(
         "zone visits shorter than this are never reported by the locator (0 = all are)", 0.0
@@ -171,6 +228,24 @@ class SimParams:
         "length of an outlier stretch (uniform range), minutes", (1.0, 5.0)
     )
     lag_bounds_s: tuple[float, float] = _doc("the lag is clipped to this range, s", (6.0, 85.0))
+    lag_process: str = _doc(
+        "how the locator lag varies: 'stretches' (constant for minutes, the lag_* parameters "
+        "above), 'per_move' (each zone change its own lag, drawn from the pilot's camera-checked "
+        "samples), 'drift' (a slowly drifting lag: log-lag random process sampled at each move), "
+        "'outliers' (per_move with some minutes-long outliers)",
+        "stretches",
+    )
+    lag_drift_median_s: float = _doc("'drift': median lag, s", 20.0)
+    lag_drift_sigma: float = _doc("'drift': sd of the log-lag", 0.5)
+    lag_drift_tau_min: float = _doc("'drift': correlation time of the log-lag, minutes", 30.0)
+    lag_long_share: float = _doc("'outliers': share of moves reported minutes late", 0.05)
+    lag_long_s: tuple[float, float] = _doc("'outliers': lag of such a move (uniform range), s", (90.0, 180.0))
+    locator_loss_share: float = _doc("share of the locator's zone reports that are lost", 0.0)
+    locator_keep_order: bool = _doc(
+        "the locator delivers reports in order (a report waits for the previous one); false: a "
+        "report with a short lag overtakes an earlier one with a long lag",
+        True,
+    )
     # -- clocks --------------------------------------------------------------------------
     clock_offset_sd_s: float = _doc(
         "sd of a constant clock offset per device (machine Pi, receiver, locator); 0 = perfect clocks", 0.0
@@ -187,7 +262,15 @@ class SimParams:
         """Reject values the model cannot use, naming the parameter (``ValueError``)."""
         for f in fields(self):
             name, value = f.name, getattr(self, f.name)
-            if name in ("tasks", "locator", "rssi"):
+            if name in ("tasks", "locator", "rssi", "locator_keep_order"):
+                continue
+            if name == "lag_process":
+                if value not in LAG_PROCESSES:
+                    raise ValueError(f"lag_process: must be one of {list(LAG_PROCESSES)} (got {value!r})")
+                continue
+            if name == "run_model":
+                if value not in RUN_MODELS:
+                    raise ValueError(f"run_model: must be one of {list(RUN_MODELS)} (got {value!r})")
                 continue
             parts = value if isinstance(value, tuple) else (value,)
             if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
@@ -222,6 +305,8 @@ _POSITIVE = frozenset(
         "run_min_min",
         "lag_segment_min",
         "lag_outlier_min",
+        "lag_drift_median_s",
+        "lag_drift_tau_min",
         "rssi_fading_tau_s",
         "ambient_tau_min",
         "ambient_lux",

@@ -238,6 +238,12 @@ def render_rssi(
     # Constant per-device offsets: no two beacons or receivers are quite alike.
     tx_dbm = params.tx_power_dbm + params.beacon_tx_sd_db * rng.standard_normal(len(site.workers))
     gain_db = params.receiver_gain_sd_db * rng.standard_normal(len(site.receivers))
+    # Extra draws only when asked for, so the defaults keep their random stream.
+    if params.beacon_tx_spread_db > 0:
+        tx_dbm = tx_dbm + rng.uniform(-params.beacon_tx_spread_db, params.beacon_tx_spread_db, len(tx_dbm))
+    if params.receiver_gain_spread_db > 0:
+        s = params.receiver_gain_spread_db
+        gain_db = gain_db + rng.uniform(-s, s, len(gain_db))
     for wi, w in enumerate(site.workers):
         path = sched.paths[w.id]
         n = math.ceil((sched.t1 - sched.t0) / params.adv_interval_s) + 1
@@ -264,6 +270,11 @@ def render_rssi(
                 - shadow
                 + params.rssi_noise_db * rng.standard_normal(len(t))
             )
+            if params.rssi_outlier_share > 0:
+                # Multipath: now and then an advert arrives by a reflection (mostly weaker).
+                hit = rng.random(len(t)) < params.rssi_outlier_share
+                big = params.rssi_outlier_db
+                rssi = rssi + np.where(hit, rng.uniform(-big, big / 2, len(t)), 0.0)
             keep = (rng.random(len(t)) >= params.packet_loss) & (rssi >= params.sensitivity_dbm) & ~away
             off = offsets.get(device_of(site, r.id), 0.0)
             out.append(_piece(t[keep] + off, "rssi", r.id, w.beacon, np.round(rssi[keep])))
@@ -275,14 +286,22 @@ def render_rssi(
 
 
 def render_zones(
-    sched: Schedule, site: Site, params: SimParams, rng: np.random.Generator, offsets: dict[str, float]
+    sched: Schedule,
+    site: Site,
+    params: SimParams,
+    rng: np.random.Generator,
+    offsets: dict[str, float],
+    delays: dict[str, list[tuple[float, float, float]]] | None = None,
 ) -> list[pd.DataFrame]:
     """The commercial locator's zone reports: every true zone change, reported late by the lag.
 
     A change at true time ``tau`` is reported at ``tau + lag(tau)``; reports keep their order
-    (a report never overtakes the previous one) and reports after the window are lost.
-    Optionally visits shorter than ``locator_min_dwell_s`` go unreported and spurious short
-    reports of a wrong zone appear (``locator_flicker_per_h``).
+    (a report never overtakes the previous one: it waits for it) unless
+    ``locator_keep_order`` is false, and reports after the window are lost, as are
+    ``locator_loss_share`` of the others. Optionally visits shorter than
+    ``locator_min_dwell_s`` go unreported and spurious short reports of a wrong zone appear
+    (``locator_flicker_per_h``). ``delays``, when given, receives per worker the actual delay
+    of every reported change as ``(start, next start, delay_s)`` in true time.
     """
     loc = locator_id(site)
     off = offsets.get(loc, 0.0)
@@ -292,19 +311,40 @@ def render_zones(
         lag = sched.lag[w.id]
         lag_starts = np.array([a for a, _, _ in lag])
         lag_vals = np.array([v for _, _, v in lag])
+        lost = (
+            rng.random(len(zones)) < params.locator_loss_share
+            if params.locator_loss_share > 0
+            else np.zeros(len(zones), dtype=bool)
+        )
         times, labels = [], []
+        actual: list[tuple[float, float, float]] = []
         last = -math.inf
         for k, (zone, start, _end) in enumerate(zones):
+            i = int(np.searchsorted(lag_starts, start, side="right") - 1)
+            lag_k = float(lag_vals[max(i, 0)])
             if k == 0:
                 rep = sched.t0  # the locator's state at the start of the recording
             else:
-                i = int(np.searchsorted(lag_starts, start, side="right") - 1)
-                rep = max(start + lag_vals[max(i, 0)], last + 0.5)
+                rep = start + lag_k
+                if params.locator_keep_order:
+                    rep = max(rep, last + 0.5)
+            nxt = zones[k + 1][1] if k + 1 < len(zones) else sched.t1
+            actual.append((start, nxt, round(lag_k if k == 0 or lost[k] else rep - start, 2)))
             if rep >= sched.t1:
-                break
+                if params.locator_keep_order:
+                    break
+                continue
+            if k > 0 and lost[k]:
+                continue
             times.append(rep)
             labels.append(zone)
             last = rep
+        if delays is not None:
+            delays[w.id] = actual
+        if not params.locator_keep_order:
+            order = np.argsort(times, kind="stable")
+            times = [times[i] for i in order]
+            labels = [labels[i] for i in order]
         if params.locator_flicker_per_h > 0 and times:
             times, labels = _flicker(rng, params, sched, site, times, labels)
         t = np.array(times, dtype="float64") + off
@@ -382,7 +422,10 @@ def render_readings(sched: Schedule, site: Site, params: SimParams, seed: int) -
         rssi_pieces, facts["rssi_devices"] = render_rssi(sched, site, params, rngs[4], offsets)
         pieces += rssi_pieces
     if params.locator:
-        pieces += render_zones(sched, site, params, rngs[5], offsets)
+        delays: dict[str, list[tuple[float, float, float]]] = {}
+        pieces += render_zones(sched, site, params, rngs[5], offsets, delays)
+        if params.lag_process != "stretches":
+            facts["locator_lag"] = delays
     pieces = [p for p in pieces if len(p)]
     if not pieces:
         return empty_readings(), facts

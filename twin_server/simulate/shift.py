@@ -20,7 +20,8 @@ import numpy as np
 from twin_contract import vocabulary as vocab
 from twin_server.site import Site, point_in_polygon, polygon_centroid
 
-from .params import SimParams
+from .params import PILOT_LAG_SAMPLES_S, SimParams
+from .parts import PartShop, worker_pace
 
 __all__ = [
     "Place",
@@ -28,6 +29,7 @@ __all__ = [
     "TaskRun",
     "Trajectory",
     "build_schedule",
+    "move_lags",
     "off_intervals",
     "polygon_mask",
     "zone_labels",
@@ -45,6 +47,7 @@ class Place:
     aisle_xy: tuple[float, float]
     facing_rad: float  # direction the worker faces while standing at ``work_xy``
     lateral_xy: tuple[float, float] = (0.0, 0.0)  # offset to the control-panel side of the zone
+    via: tuple[tuple[float, float], ...] = ()  # waypoints from ``aisle_xy`` out to the main aisle
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,16 @@ def _unit(dx: float, dy: float) -> tuple[float, float]:
     return (dx / n, dy / n) if n > 1e-9 else (0.0, -1.0)
 
 
-def machine_places(site: Site, params: SimParams) -> dict[str, Place]:
+def machine_places(
+    site: Site, params: SimParams, via: dict[str, list[tuple[float, float]]] | None = None
+) -> dict[str, Place]:
     """Where a worker stands at each machine and where it joins the aisle.
 
     The aisle point lies ``aisle_offset_m`` beyond the zone's edge, on the side away from the
-    machine (for a machine without a position: below the zone, -y).
+    machine (for a machine without a position: below the zone, -y). ``via`` gives, per machine,
+    waypoints from there out to the main aisle (e.g. the mouth of a U-shaped cell).
     """
+    via = via or {}
     places = {}
     for m in site.machines:
         cx, cy = polygon_centroid(m.zone)
@@ -212,7 +219,8 @@ def machine_places(site: Site, params: SimParams) -> dict[str, Place]:
         for sign in (1, -1):
             if not point_in_polygon(cx + sign * lateral[0], cy + sign * lateral[1], m.zone):
                 lateral = (0.0, 0.0)
-        places[m.id] = Place(m.id, (cx, cy), (ax, ay), math.atan2(-uy, -ux), lateral)
+        way = tuple((float(x), float(y)) for x, y in via.get(m.id, ()))
+        places[m.id] = Place(m.id, (cx, cy), (ax, ay), math.atan2(-uy, -ux), lateral, way)
     return places
 
 
@@ -262,7 +270,10 @@ class _Path:
         target = spot if spot is not None else dest.work_xy
         if dest.name == self.place.name:
             return [target]
-        return [self.place.aisle_xy, dest.aisle_xy, target]
+        out, back = list(self.place.via), list(reversed(dest.via))
+        if out and back and out[0] == back[-1]:  # same cell: no need to leave it
+            out, back = [], []
+        return [self.place.aisle_xy, *out, *back, dest.aisle_xy, target]
 
     def trajectory(self) -> Trajectory:
         return Trajectory(
@@ -341,6 +352,42 @@ def _draw_lag(
     return out
 
 
+def move_lags(
+    rng: np.random.Generator, params: SimParams, zones: list[tuple[str, float, float]], t0: float, t1: float
+) -> list[tuple[float, float, float]]:
+    """A lag for every zone change, as ``(start, end, lag_s)`` from one change to the next.
+
+    ``per_move``: each change draws one of the pilot's camera-checked lags (times 0.9 .. 1.1),
+    independently of the others; ``outliers``: the same, with ``lag_long_share`` of the changes
+    reported ``lag_long_s`` late; ``drift``: a log-lag Ornstein-Uhlenbeck process (median
+    ``lag_drift_median_s``, sd ``lag_drift_sigma``, correlation ``lag_drift_tau_min``) sampled at
+    each change. All but the long outliers are clipped to ``lag_bounds_s``.
+    """
+    lo, hi = params.lag_bounds_s
+    starts = np.array([a for _, a, _ in zones], dtype="float64")
+    n = len(starts)
+    if params.lag_process == "drift":
+        tau = 60.0 * params.lag_drift_tau_min
+        level = np.empty(n)
+        x = params.lag_drift_sigma * rng.standard_normal()
+        prev = t0
+        for i, t in enumerate(starts):
+            a = math.exp(-max(t - prev, 0.0) / tau)
+            x = a * x + params.lag_drift_sigma * math.sqrt(1 - a * a) * rng.standard_normal()
+            level[i] = x
+            prev = t
+        lags = np.clip(params.lag_drift_median_s * np.exp(level), lo, hi)
+    else:
+        samples = np.array(PILOT_LAG_SAMPLES_S)
+        lags = np.clip(samples[rng.integers(len(samples), size=n)] * rng.uniform(0.9, 1.1, n), lo, hi)
+        if params.lag_process == "outliers":
+            long = rng.random(n) < params.lag_long_share
+            lags = np.where(long, rng.uniform(*params.lag_long_s, n), lags)
+    ends = np.append(starts[1:], t1)
+    rows = zip(starts, ends, lags, strict=True)
+    return [(float(a), float(b), round(float(v), 2)) for a, b, v in rows if b > a]
+
+
 # -- the discrete-event loop -------------------------------------------------------------------
 
 
@@ -353,7 +400,14 @@ class _MachineState:
     runs: list[tuple[float, float]] = field(default_factory=list)
 
 
-def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.random.Generator) -> Schedule:
+def build_schedule(
+    site: Site,
+    params: SimParams,
+    t0: float,
+    t1: float,
+    rng: np.random.Generator,
+    via: dict[str, list[tuple[float, float]]] | None = None,
+) -> Schedule:
     """Simulate the true course of a shift in ``[t0, t1)``.
 
     Parameters
@@ -366,6 +420,9 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         Window in epoch seconds.
     rng : numpy.random.Generator
         The only source of randomness (determinism per seed).
+    via : dict, optional
+        Machine id -> waypoints from its aisle point out to the main aisle (U-shaped cells);
+        idle spots, the door and the tool crib lie on the main aisle.
 
     Returns
     -------
@@ -374,9 +431,10 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
     """
     if not t1 > t0:
         raise ValueError("the window must have a positive length")
-    places = machine_places(site, params)
+    places = machine_places(site, params, via)
     off = off_intervals(site, t0, t1)
-    aisle_pts = np.array([p.aisle_xy for p in places.values()])
+    # Where each machine's route meets the main aisle (its aisle point unless it has waypoints).
+    aisle_pts = np.array([p.via[-1] if p.via else p.aisle_xy for p in places.values()])
     order = np.argsort(aisle_pts[:, 0])
     # Idle spots: on the aisle between neighbouring machines; the door: left end of the aisle.
     door_xy = (float(aisle_pts[order[0], 0] - 3.0), float(aisle_pts[order[0], 1]))
@@ -389,6 +447,8 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         if site.zone_at(float(hx), float(hy)) != "none":
             hx, hy = a
         homes.append(Place(f"home-{j}", (float(hx), float(hy)), (float(hx), float(hy)), math.pi / 2))
+    crib_xy = (float(aisle_pts[order[-1], 0] + 3.0), float(aisle_pts[order[-1], 1]))
+    crib = Place("crib", crib_xy, crib_xy, 0.0)
 
     def next_off(t: float) -> tuple[float, float]:
         for a, b in off:
@@ -396,23 +456,35 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
                 return a, b
         return math.inf, math.inf
 
-    def new_service(stop_t: float, changeover: bool = False) -> tuple[float, list[tuple[str, float]], float]:
+    def new_service(
+        stop_t: float, changeover: bool = False, minor: bool | None = None
+    ) -> tuple[float, list[tuple[str, float]], float]:
         notice = stop_t + _uniform(rng, params.reaction_s)
-        if rng.random() < params.minor_stop_share and not changeover:
+        if minor is None:  # the default run model: a share of the stops are minor
+            minor = rng.random() < params.minor_stop_share and not changeover
+        if minor:
             return notice, [], _uniform(rng, (60.0, 240.0))
         return notice, draw_changeover(rng, params), 0.0
 
+    shop = PartShop.create(site, params, rng)  # None: runs drawn on their own
+    pace = worker_pace(site, params)
     machines: dict[str, _MachineState] = {}
     for m in site.machines:
+        minor = None
         if rng.random() < params.initial_running_share:
-            remaining = 60.0 * params.run_median_min * rng.uniform(0.1, 1.2)
+            if shop is not None:
+                remaining, minor = shop.initial_run(m.id)
+            else:
+                remaining = 60.0 * params.run_median_min * rng.uniform(0.1, 1.2)
             stop = t0 + remaining
             runs = [(t0, stop)]
         else:
             stop = t0
             runs = []
         # A machine stopped at the start waits for its first set-up of the day.
-        notice, plan, fix = new_service(stop, changeover=stop == t0)
+        if shop is not None and stop == t0:
+            minor = False
+        notice, plan, fix = new_service(stop, changeover=stop == t0, minor=minor)
         if stop == t0:
             notice = t0
         machines[m.id] = _MachineState(stop, notice, plan, fix, runs)
@@ -460,13 +532,19 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
             fetch = rng.random(n_max)
             fetch_s = [_uniform(rng, params.fetch_s) for _ in range(n_max)]
             restart_s = _uniform(rng, params.restart_delay_s)
+            # Drawn only when asked for, so the defaults keep their random stream.
+            crib_u = rng.random(n_max) if params.crib_share > 0 else np.ones(n_max)
+            crib_s = [_uniform(rng, params.crib_s) for _ in range(n_max)] if params.crib_share > 0 else []
+            prep_s = _uniform(rng, params.first_task_delay_s) if params.first_task_delay_s[1] > 0 else 0.0
             chosen = None
             for _, mid in ready:
                 ms = machines[mid]
                 route = p.route(places[mid])
                 walk_s = _route_length(p.xy, route) / speed
                 # Planned time; fetch trips may take a little longer than the gap they replace.
-                work_s = sum(d for _, d in ms.plan) + sum(gaps[: len(ms.plan) - 1]) if ms.plan else ms.fix_s
+                work_s = ms.fix_s
+                if ms.plan:
+                    work_s = sum(d * pace[wid] for _, d in ms.plan) + sum(gaps[: len(ms.plan) - 1])
                 # Nobody starts what they cannot finish before the break (longest waiting first).
                 if t + walk_s + work_s + restart_s <= br_start:
                     chosen = mid
@@ -481,6 +559,8 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
             facing = place.facing_rad
             if not ms.plan:
                 p.stay_until(p.now + ms.fix_s, facing)
+            elif prep_s > 0:
+                p.stay_until(p.now + prep_s, facing)
             for k, (name, dur) in enumerate(ms.plan):
                 # Program input at the control panel, material on the other side.
                 sign = {"program_input": 1.0, "material_setting": -1.0}.get(name, 0.0)
@@ -490,10 +570,17 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
                 )
                 p.walk([spot], speed)
                 start = p.now
-                p.stay_until(start + dur, facing)
+                p.stay_until(start + dur * pace[wid], facing)
                 tasks.append(TaskRun(mid, name, wid, start, p.now))
                 if k < len(ms.plan) - 1:
-                    if fetch[k] < params.fetch_share:
+                    if crib_u[k] < params.crib_share:
+                        # To the tool crib along the aisle and back (longer than the planned gap).
+                        p.walk(p.route(crib), speed)
+                        p.place = crib
+                        p.stay_until(p.now + crib_s[k], crib.facing_rad)
+                        p.walk(p.route(place, spot), speed)
+                        p.place = place
+                    elif fetch[k] < params.fetch_share:
                         # To the tool cart / rack on the aisle and back (planned time: the gap).
                         cart = (
                             place.aisle_xy[0] + 2.0 * place.lateral_xy[0],
@@ -506,12 +593,16 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
                         p.stay_until(p.now + gaps[k], facing)
             restart = p.now + restart_s
             p.stay_until(restart, facing)
-            run_s = 60.0 * _lognormal(
-                rng, params.run_median_min, params.run_sigma, params.run_min_min, params.run_max_min
-            )
+            minor = None
+            if shop is not None:
+                run_s, minor = shop.after_service(mid, [name for name, _ in ms.plan])
+            else:
+                run_s = 60.0 * _lognormal(
+                    rng, params.run_median_min, params.run_sigma, params.run_min_min, params.run_max_min
+                )
             ms.runs.append((restart, restart + run_s))
             ms.stop_at = restart + run_s
-            ms.notice_at, ms.plan, ms.fix_s = new_service(ms.stop_at)
+            ms.notice_at, ms.plan, ms.fix_s = new_service(ms.stop_at, minor=minor)
             linger_end = restart + _uniform(rng, params.linger_s)
             if linger_end > br_start:
                 linger_end = max(restart, br_start)
@@ -546,7 +637,10 @@ def build_schedule(site: Site, params: SimParams, t0: float, t1: float, rng: np.
         TaskRun(tk.machine, tk.task, tk.worker, tk.start, min(tk.end, t1)) for tk in tasks if tk.start < t1
     ]
     lag = {w.id: _draw_lag(rng, params, t0, t1) for w in site.workers}
-    return Schedule(t0, t1, runs, clipped, {k: v.trajectory() for k, v in paths.items()}, lag, off)
+    sched = Schedule(t0, t1, runs, clipped, {k: v.trajectory() for k, v in paths.items()}, lag, off)
+    if params.lag_process != "stretches":
+        sched.lag = {w.id: move_lags(rng, params, sched.zones(site, w.id), t0, t1) for w in site.workers}
+    return sched
 
 
 def _clip_intervals(items: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
