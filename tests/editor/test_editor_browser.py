@@ -154,7 +154,7 @@ def test_contract_site_opens_and_a_plan_is_added_afterwards(page, tmp_path):
     assert site.plan.m_per_px == pytest.approx(1 / 60, rel=1e-6) and site.plan.origin_px == (90.0, 690.0)
     assert site.floor == (16.0, 10.0) and (d / saved["plan"]["image"]).read_bytes() == PLAN.read_bytes()
     assert site.machine("M3").zone == [(0.0, 0.0), (2.0, 0.0), (2.0, 1.5), (0.0, 1.5)]  # untouched
-    assert "# The minimal site file of contract/ANALYZE.md" in (d / "site.yaml").read_text()
+    assert "# The minimal site file of docs/analyze-contract.md" in (d / "site.yaml").read_text()
 
 
 def test_import_replaces_the_drawing_until_saved(page, server, site_dir):
