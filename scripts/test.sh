@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything (system packages when root, venv, npm) and run the whole test suite:
-# ruff, pytest (real mosquitto, influxd and headless Chromium), and the viewer's node tests.
+# ruff, import-linter, pytest (real mosquitto, influxd and headless Chromium), and the viewer's node tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --system
@@ -8,6 +8,8 @@ export PYTHONDONTWRITEBYTECODE=1
 echo "[test] ruff"
 .venv/bin/ruff check .
 status=0
+echo "[test] import-linter (the server's layers, docs/architecture.md)"
+.venv/bin/lint-imports --no-cache || status=$?
 if [ -f replay/package.json ]; then
   echo "[test] node --test (replay/)"
   (cd replay && npm test --silent) || status=$?

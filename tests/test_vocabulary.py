@@ -13,8 +13,8 @@ from edge_agent.config import parse_config
 from edge_agent.wire import Reading
 from twin_contract import vocabulary as vocab
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.demo import agent_configs
-from twin_server.deploy_acl import plan_users
+from twin_server.cli.demo import agent_configs
+from twin_server.cli.deploy_acl import plan_users
 from twin_server.site import load_site
 
 ROOT = Path(__file__).resolve().parent.parent

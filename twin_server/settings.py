@@ -28,7 +28,7 @@ def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
 
 @dataclass
 class Settings:
-    """Everything :func:`twin_server.app.create_app` needs.
+    """Everything :func:`twin_server.api.app.create_app` needs.
 
     Parameters
     ----------
@@ -76,11 +76,11 @@ class Settings:
         one ``data_dir`` (see ``docs/scale-out.md``).
     retention_days : float or None
         Prune readings older than this many days (device time) once InfluxDB has them
-        (``twin_server.retention``); None keeps everything.
+        (``twin_server.store.retention``); None keeps everything.
     replay_days : float
         How far back the viewer replays shifts from the journal: never pruned sooner.
     analysis_isolated : bool
-        Run each analysis in a short-lived child process (``twin_server.analysis_worker``):
+        Run each analysis in a short-lived child process (``twin_server.live.analysis_worker``):
         the server's memory stays flat however large the day's analysis gets.
     journal_max_mb : float or None
         Cap on the journal file, MiB (None: the disk is the limit). When reached, ingest
@@ -88,7 +88,7 @@ class Settings:
     end_to_end_ack : bool
         Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
         sensor, how far the journal holds every reading), so agents keep readings until
-        the journal has them (``twin_server.delivery``).
+        the journal has them (``twin_server.ingest.delivery``).
     """
 
     site: Site

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from edge_agent.wire import Reading
 from twin_server.api.commissioning import CommissioningTracker
-from twin_server.journal import Journal
 from twin_server.site import load_site
+from twin_server.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from services import free_port, run_influxd, run_mosquitto  # noqa: E402
 
 from edge_agent.wire import Reading, encode_reading  # noqa: E402
-from twin_server.influx.writer import InfluxWriter  # noqa: E402
-from twin_server.ingest import Ingest  # noqa: E402
-from twin_server.ingest_publish import Publisher  # noqa: E402
-from twin_server.journal import Journal  # noqa: E402
+from twin_server.ingest.publish import Publisher  # noqa: E402
+from twin_server.ingest.subscriber import Ingest  # noqa: E402
+from twin_server.store.influx.writer import InfluxWriter  # noqa: E402
+from twin_server.store.journal import Journal  # noqa: E402
 
 SITE = "bench"
 T0_NS = 1_795_996_800 * 10**9

@@ -48,9 +48,9 @@ def worker(args: argparse.Namespace) -> int:
     """One member: create its session (``--create``), or wait for ``go`` and ingest until ``stop``."""
     from run import SITE
 
-    import twin_server.journal as journal_mod
-    from twin_server.ingest import Ingest
-    from twin_server.journal import Journal
+    import twin_server.store.journal as journal_mod
+    from twin_server.ingest.subscriber import Ingest
+    from twin_server.store.journal import Journal
 
     waited = [0.0]
     begin = journal_mod._begin_immediate

@@ -11,7 +11,7 @@ batches, WAL, unique index), and prints:
 - the size projected to 30 days (one shift a day), for the simulated rate and for the
   pilot's measured ~18 readings/s;
 - ``python -m twin_server backup`` time and throughput on the journal;
-- pruning one day (``twin_server.retention.prune``) time.
+- pruning one day (``twin_server.store.retention.prune``) time.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from twin_server.backup import backup  # noqa: E402
-from twin_server.ingest_publish import frame_to_wire  # noqa: E402
-from twin_server.journal import Journal  # noqa: E402
-from twin_server.retention import DAY_NS, prune  # noqa: E402
+from twin_server.ingest.publish import frame_to_wire  # noqa: E402
 from twin_server.simulate import simulate  # noqa: E402
 from twin_server.site import load_site  # noqa: E402
+from twin_server.store.backup import backup  # noqa: E402
+from twin_server.store.journal import Journal  # noqa: E402
+from twin_server.store.retention import DAY_NS, prune  # noqa: E402
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ Runs the real ``python -m twin_server serve`` process against a real mosquitto, 
 - one WebSocket client on ``/ws/live`` reading every push.
 
 The server process's RSS is sampled every ``--sample-s`` seconds (10 s); its analysis
-children (``twin_server.analysis_worker``: one per analysis run, gone after it) are sampled
+children (``twin_server.live.analysis_worker``: one per analysis run, gone after it) are sampled
 too and printed beside it, as the machine's view. The figure is the slope of
 a least-squares line through the second half of the samples, in MiB per hour (target
 <= 5 MiB/h); the first half's slope is printed beside it (warm-up: caches, the day's
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from services import free_port, run_mosquitto, wait_for_port  # noqa: E402
 
 from edge_agent.wire import encode_reading  # noqa: E402
-from twin_server.ingest_publish import Publisher, frame_to_wire  # noqa: E402
+from twin_server.ingest.publish import Publisher, frame_to_wire  # noqa: E402
 from twin_server.simulate import simulate  # noqa: E402
 from twin_server.simulate.site_gen import synthetic_site_dict  # noqa: E402
 from twin_server.site import parse_site  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "replay"))
 from viewer_harness import DAY0_START_S, chromium, serve, simulate_days, wait_ready  # noqa: E402
 
 from twin_server.api.viewer import create_viewer_app  # noqa: E402
-from twin_server.replay_data import FileReplayProvider  # noqa: E402
+from twin_server.store.replay_data import FileReplayProvider  # noqa: E402
 
 SITE = "toyama-pilot"
 VIEWPORT = {"width": 1280, "height": 800}

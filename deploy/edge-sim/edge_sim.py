@@ -27,7 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from twin_server.deploy_acl import parse_credentials
+from twin_server.cli.deploy_acl import parse_credentials
 from twin_server.settings import parse_hostport
 from twin_server.site import SiteError, load_site
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop and not args.restamp:
         parser.error("--loop needs --restamp (a second pass would repeat the same timestamps)")
 
-    from twin_server.demo import agent_configs
+    from twin_server.cli.demo import agent_configs
     from twin_server.readings import write_readings_csv
     from twin_server.simulate import simulate
 

@@ -16,12 +16,12 @@ sys.path.insert(0, str(_HERE))
 
 from auth_helpers import OTHER_SITE, PASSWORD, Clock, Env  # noqa: E402
 
-from twin_server.app import create_app  # noqa: E402
+from twin_server.api.app import create_app  # noqa: E402
 from twin_server.auth import AuthStore, install_auth  # noqa: E402
-from twin_server.ingest_publish import frame_to_wire  # noqa: E402
-from twin_server.journal import Journal  # noqa: E402
+from twin_server.ingest.publish import frame_to_wire  # noqa: E402
 from twin_server.readings import load_readings_csv  # noqa: E402
 from twin_server.settings import Settings  # noqa: E402
+from twin_server.store.journal import Journal  # noqa: E402
 
 ROOT = _HERE.parents[1]
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.auth import AuthStore, install_auth
 from twin_server.auth.policy import uncovered_routes
 from twin_server.settings import Settings

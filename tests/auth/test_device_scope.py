@@ -12,7 +12,7 @@ import pytest
 
 from edge_agent.wire import Reading
 from twin_server.auth import DeviceScope, check_device_scope
-from twin_server.ingest_publish import frame_to_wire
+from twin_server.ingest.publish import frame_to_wire
 from twin_server.readings import load_readings_csv
 from twin_server.site import parse_site
 

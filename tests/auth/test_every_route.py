@@ -24,8 +24,8 @@ from auth_helpers import Env, foreign_data
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from twin_server.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.auth.policy import app_routes, is_public
-from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.site import Site
 
 # Status expected per route and case; a case not named in a row takes DEFAULTS. "sup" is a

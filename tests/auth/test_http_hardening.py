@@ -21,9 +21,9 @@ from auth_helpers import PASSWORD, Env, serve_in_thread
 from fastapi.testclient import TestClient
 from services import free_port, wait_for_port
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
+from twin_server.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.auth import AuthStore, install_auth
-from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.settings import Settings
 
 
@@ -195,7 +195,7 @@ def test_the_editors_uploads_pass_the_server_wide_body_limit(env: Env):
                  {"X-CSRF-Token": csrf}).status_code == 413
     limiter = next(m for m in env.app.user_middleware if m.cls.__name__ == "BodyLimitMiddleware")
     assert limiter.kwargs["path_limits"] is BODY_LIMITS
-    from twin_server.body_limit import BodyLimitMiddleware
+    from twin_server.api.body_limit import BodyLimitMiddleware
 
     probe = BodyLimitMiddleware(env.app, DEFAULT_MAX_BODY_BYTES, BODY_LIMITS)
     assert probe.limit_for(url) == MODEL_MAX_BYTES

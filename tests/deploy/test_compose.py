@@ -24,7 +24,7 @@ import yaml
 from deploy_broker import SecureMosquitto, connect
 from services import free_port, wait_for_port
 
-from twin_server.deploy_acl import write_deployment
+from twin_server.cli.deploy_acl import write_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -244,7 +244,7 @@ def test_dockerfile_copies_only_what_exists_and_is_not_ignored() -> None:
 
 
 def test_twin_server_command_parses_with_the_real_serve_parser(compose) -> None:
-    from twin_server import cli_serve
+    from twin_server.cli import serve as cli_serve
 
     cmd = compose["services"]["twin-server"]["command"]
     assert cmd[:4] == ["python", "-m", "twin_server", "serve"]

@@ -13,7 +13,7 @@ import pytest
 from deploy_broker import Client, Deployment, SecureMosquitto, connect, subscribe
 from services import free_port
 
-from twin_server.deploy_acl import (
+from twin_server.cli.deploy_acl import (
     DeployError,
     acl_text,
     hash_password,

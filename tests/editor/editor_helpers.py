@@ -10,7 +10,7 @@ from typing import Any
 
 from viewer_harness import serve
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.settings import Settings
 from twin_server.site import load_site
 
@@ -74,7 +74,7 @@ def publish_pis(
     """Simulated pilot Pis saying hello: status, a reading of each sensor, RSSI of each beacon,
     and a locator's zone report (all refused as unknown devices until the site names them)."""
     from edge_agent.wire import Reading, Status, encode_status
-    from twin_server.ingest_publish import Publisher
+    from twin_server.ingest.publish import Publisher
 
     now = time.time_ns()
     pub = Publisher(host, port)

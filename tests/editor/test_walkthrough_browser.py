@@ -23,7 +23,7 @@ import yaml
 from editor_helpers import Actions, open_editor, plan_screen, publish_pis, screen, served
 from viewer_harness import serve  # noqa: F401  (the harness module, for its sys.path entry)
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.editor.reload import empty_site
 from twin_server.settings import Settings
 from twin_server.site import load_site, parse_site

@@ -11,8 +11,8 @@ import pytest
 from viewer_harness import serve
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from twin_server.app import create_app
-from twin_server.ingest_publish import frame_to_wire
-from twin_server.journal import DeadLetter, Journal
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import frame_to_wire
 from twin_server.readings import load_readings_csv
 from twin_server.settings import Settings
+from twin_server.store.journal import DeadLetter, Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 T_ARRIVAL_NS = 1_800_000_000 * 10**9

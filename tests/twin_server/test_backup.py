@@ -13,9 +13,9 @@ import pytest
 from services import free_port, run_mosquitto, wait_for_port, wait_until
 
 from edge_agent.wire import Reading
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
-from twin_server.retention import DAY_NS, Retention, cutoff_ns, prune
+from twin_server.ingest.publish import Publisher
+from twin_server.store.journal import Journal
+from twin_server.store.retention import DAY_NS, Retention, cutoff_ns, prune
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "toyama-pilot"
@@ -129,7 +129,7 @@ def test_serve_prunes_what_influxdb_holds_and_says_so(tmp_path: Path, pilot_site
 
     from fastapi.testclient import TestClient
 
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     now = time.time_ns()

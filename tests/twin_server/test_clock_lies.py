@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
-from twin_server.replay_data import local_day
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
+from twin_server.store.journal import Journal
+from twin_server.store.replay_data import local_day
 
 pytestmark = pytest.mark.broker
 
@@ -85,7 +85,7 @@ def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosqu
 def test_simulated_clock_follows_the_newest_reading(tmp_path, pilot_site):
     """The demo replays a recorded shift: with simulated time there is no clock check, and the
     live day is the day of the newest reading."""
-    from twin_server.live import AnalysisCache
+    from twin_server.live.hub import AnalysisCache
 
     journal = Journal(tmp_path / "j.sqlite")
     t_ns = _epoch_ns(2023, 2, 7)

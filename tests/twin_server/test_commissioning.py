@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.app import create_app
-from twin_server.commissioning import (
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
+from twin_server.live.commissioning import (
     STALE_S,
     MachineSession,
     machine_of_reading,
     machine_view,
     overall,
 )
-from twin_server.ingest_publish import Publisher
 from twin_server.settings import Settings
 from twin_server.site import parse_site
 
@@ -217,7 +217,7 @@ def test_minimal_site_uses_the_kit_and_says_when_no_receiver():
 
 
 def test_overall():
-    from twin_server.commissioning import Item
+    from twin_server.live.commissioning import Item
 
     def it(status: str) -> Item:
         return Item("k", "data", status, "c", {}, "r")
@@ -378,7 +378,7 @@ def test_roles_sessions_and_csrf(tmp_path, pilot_site):
 
 def test_tracker_reads_only_new_rows_and_caps_a_long_backlog(tmp_path, pilot_site, monkeypatch):
     from twin_server.api import commissioning as api
-    from twin_server.journal import Journal
+    from twin_server.store.journal import Journal
 
     journal = Journal(tmp_path / "journal.sqlite")
     old = [(Reading(pilot_site.site, "pi-m3", "sw-tool", "switch", NOW_NS, 0, "M3", 1.0, "bool",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.wire import Reading, Status, decode_ack
-from twin_server.delivery import Delivery, delivery_lines
-from twin_server.journal import Journal
+from twin_server.ingest.delivery import Delivery, delivery_lines
+from twin_server.store.journal import Journal
 
 T0 = 1_700_000_000 * 10**9
 SITE = "toyama-pilot"
@@ -112,7 +112,7 @@ def test_ack_messages_carry_every_sensor_and_republish_on_reconnect(tmp_path: Pa
 
 
 def test_influx_lines_name_device_sensor_and_counts() -> None:
-    from twin_server.delivery import SensorSeq
+    from twin_server.ingest.delivery import SensorSeq
 
     line, = delivery_lines([SensorSeq(SITE, "pi-m3", "light", 5, 9, 2, 3)], T0)
     assert line == (f"delivery,device=pi-m3,sensor=light,site={SITE} "
@@ -123,7 +123,7 @@ def test_gap_counts_reach_influxdb(tmp_path: Path, influxd) -> None:
     import time
     import uuid
 
-    from twin_server.influx.writer import InfluxWriter
+    from twin_server.store.influx.writer import InfluxWriter
 
     j = Journal(tmp_path / "j.sqlite")
     db = f"delivery_{uuid.uuid4().hex[:8]}"

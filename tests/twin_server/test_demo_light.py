@@ -21,7 +21,7 @@ def _names(reqs: list[str]) -> set[str]:
 
 
 def test_models3d_scene_runs_with_only_the_light_extras(tmp_path):
-    from twin_server.demo import DEFAULT_MODEL, DEFAULT_SITE, site_with_models
+    from twin_server.cli.demo import DEFAULT_MODEL, DEFAULT_SITE, site_with_models
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     light = _names(extras["server"]) | _names(extras["edge"]) | _names(extras["scene"])

@@ -25,7 +25,7 @@ from services import free_port, run_mosquitto, wait_for_port, wait_until
 from small_fs import fill, small_filesystem
 
 from edge_agent.wire import Reading
-from twin_server.ingest_publish import Publisher
+from twin_server.ingest.publish import Publisher
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -36,9 +36,9 @@ from services import free_port, run_mosquitto, wait_for_port, wait_until
 
 from edge_agent.wire import Reading, encode_reading, subscription_topics
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.ingest import ScopeFilter, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import (
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import ScopeFilter, classify
+from twin_server.store.journal import (
     DEAD_ROWS_PER_DAY,
     DEAD_ROWS_PER_DEVICE_DAY,
     MAX_DEAD_PAYLOAD_BYTES,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server.influx.line_protocol import escape_tag, field_value, point
-from twin_server.influx.writer import InfluxWriter
-from twin_server.journal import Journal
+from twin_server.store.influx.line_protocol import escape_tag, field_value, point
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
 
 T0 = 1_795_996_800 * 10**9  # 2026-11-30T00:00:00Z
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from edge_agent.wire import Reading
-from twin_server.api.kpis import compute_kpis
-from twin_server.influx.writer import InfluxWriter
-from twin_server.journal import Journal
+from twin_server.kpis import compute_kpis
 from twin_server.result import BeaconLag, MachineState, Result, Task, WorkerZone
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
 
 pytestmark = pytest.mark.influx
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrators.md"

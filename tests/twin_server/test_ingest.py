@@ -9,9 +9,9 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.ingest import ClockOffsets, Ingest, RateLimitedLog, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import DeadLetter, Journal
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import ClockOffsets, Ingest, RateLimitedLog, classify
+from twin_server.store.journal import DeadLetter, Journal
 
 pytestmark = pytest.mark.broker
 T0 = 1_700_000_000 * 10**9

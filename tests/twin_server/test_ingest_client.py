@@ -12,11 +12,11 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server import ingest_client
-from twin_server.ingest import Ingest
-from twin_server.ingest_client import FastClient, fast_path_available
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.ingest import paho_client as ingest_client
+from twin_server.ingest.paho_client import FastClient, fast_path_available
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest
+from twin_server.store.journal import Journal
 
 T0 = 1_700_000_000 * 10**9
 

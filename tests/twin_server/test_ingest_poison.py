@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server import journal as journal_mod
-from twin_server.app import create_app
-from twin_server.ingest import Ingest
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest
 from twin_server.settings import Settings
+from twin_server.store import journal as journal_mod
+from twin_server.store.journal import Journal
 
 pytestmark = pytest.mark.broker
 T0 = 1_700_000_000 * 10**9

@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_reading, encode_status
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.ingest import Ingest, ScopeFilter, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import DeadLetter, Journal
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest, ScopeFilter, classify
 from twin_server.settings import Settings
+from twin_server.store.journal import DeadLetter, Journal
 
 T0 = 1_700_000_000 * 10**9
 

@@ -10,10 +10,10 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.cli_serve import add_arguments, settings_from_args
-from twin_server.ingest import Ingest, check_share_group
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.cli.serve import add_arguments, settings_from_args
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest, check_share_group
+from twin_server.store.journal import Journal
 
 T0 = 1_700_000_000 * 10**9
 SITE = "share-t"
@@ -116,8 +116,8 @@ def test_a_writer_waits_for_the_other_process_lock_and_gets_it_at_once(tmp_path)
 _MEMBER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from twin_server.ingest import Ingest
-from twin_server.journal import Journal
+from twin_server.ingest.subscriber import Ingest
+from twin_server.store.journal import Journal
 ing = Ingest(Journal({path!r}), {host!r}, {port}, site={site!r}, client_id={cid!r}, share_group="twin-kill-t")
 ing.start()
 while True:

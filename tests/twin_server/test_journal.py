@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from edge_agent.wire import Reading, Status
-from twin_server.journal import (
+from twin_server.readings import parse_readings_text
+from twin_server.store.journal import (
     DEAD_KEEP_DAYS,
     DEAD_ROWS_PER_DAY,
     DEAD_ROWS_PER_DEVICE_DAY,
@@ -17,7 +18,6 @@ from twin_server.journal import (
     DeadLetter,
     Journal,
 )
-from twin_server.readings import parse_readings_text
 
 T0 = 1_700_000_000 * 10**9
 
@@ -64,7 +64,7 @@ def test_readings_frame_matches_csv_loader(tmp_path, pilot_site):
         "1700000005,light,M99,,3\n"
     )
     expected = parse_readings_text(csv, pilot_site)
-    from twin_server.ingest_publish import frame_to_wire
+    from twin_server.ingest.publish import frame_to_wire
 
     raw = pd.DataFrame({"t": [1700000001.5, 1700000002.25, 1700000003, 1700000004, 1700000005],
                         "kind": ["light", "zone", "switch", "rssi", "light"],

@@ -12,8 +12,8 @@ from services import free_port, wait_for_port
 from websockets.sync.client import connect
 
 from edge_agent.wire import Reading
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
 
 pytestmark = pytest.mark.broker

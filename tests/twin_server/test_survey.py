@@ -164,8 +164,8 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
     """``serve`` builds the survey map once at start; the live analysis runs with it."""
     import argparse
 
-    from twin_server.app import create_app
-    from twin_server.cli_serve import add_arguments, settings_from_args
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import add_arguments, settings_from_args
 
     site_path = _write_site(site_dir, {"points": "points.csv"})
     argv = ["--site", str(site_path), "--broker", "none", "--data-dir", str(site_dir / "data")]
@@ -201,8 +201,8 @@ def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> Non
     import argparse
 
     from edge_agent.wire import Reading
-    from twin_server.app import create_app
-    from twin_server.cli_serve import add_arguments, settings_from_args
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import add_arguments, settings_from_args
 
     site_path = _write_site(site_dir, {"points": "points.csv"})
     parser = argparse.ArgumentParser()

@@ -3,7 +3,7 @@
 Routes (engineer and supervisor roles, see :mod:`twin_server.auth.policy`):
 
 ``GET /api/commissioning/{site}``
-    Every machine's view (:func:`twin_server.commissioning.machine_view`).
+    Every machine's view (:func:`twin_server.live.commissioning.machine_view`).
 ``POST /api/commissioning/{site}/start?machine=M3``
     Start (or restart) that machine's commissioning: forget what was seen, so each button
     must be pressed again; returns the machine's fresh view.
@@ -30,9 +30,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, RedirectResponse
 
-from twin_server.commissioning import MachineSession, device_of_machine, machine_of_reading, machine_view
-from twin_server.journal import Journal
+from twin_server.live.commissioning import MachineSession, device_of_machine, machine_of_reading, machine_view
 from twin_server.site import Site
+from twin_server.store.journal import Journal
 
 __all__ = ["CommissioningTracker", "install_commissioning", "router"]
 
@@ -68,7 +68,7 @@ class CommissioningTracker:
         (``Ingest.clock_suspects.snapshot()``: ``"site/device"`` -> ``{"readings", "offset_s"}``).
     delivery : callable
         ``delivery(device, since_ns)``: the device's sequence gaps
-        (:meth:`twin_server.delivery.Delivery.device_summary`), or None.
+        (:meth:`twin_server.ingest.delivery.Delivery.device_summary`), or None.
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,

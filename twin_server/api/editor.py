@@ -38,6 +38,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from twin_contract import vocabulary as vocab
 from twin_server.editor.checks import Finding, check_document
 from twin_server.editor.devices import devices_seen
 from twin_server.editor.plan import PlanError, convert_plan, plan_size
@@ -218,7 +219,7 @@ class DeviceSeen(BaseModel):
 
 
 class WalkIn(BaseModel):
-    beacon: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    beacon: str = Field(pattern=vocab.ID_PATTERN)
 
 
 class TapIn(BaseModel):
@@ -703,7 +704,7 @@ def list_models(site: str, request: Request) -> list[ModelFile]:
 async def upload_model(site: str, name: str, request: Request) -> ModelFile:
     svc = _svc(request, site)
     stem = name.removesuffix(".glb")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", stem) or stem.startswith("."):
+    if not re.fullmatch(vocab.ID_PATTERN, stem) or stem.startswith("."):
         raise HTTPException(422, "a model name is letters, digits, '_', '-' and '.' (at most 64)")
     data = await _read_body(request, MODEL_MAX_BYTES, "the model")
     if len(data) < 20 or data[:4] != b"glTF" or int.from_bytes(data[4:8], "little") != 2:

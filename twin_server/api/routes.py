@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 
-from twin_server.live import day_bounds
-from twin_server.replay_data import local_day, shift_window
+from twin_server.live.hub import day_bounds
 from twin_server.result import Result
 from twin_server.site import Site, polygon_centroid
+from twin_server.store.replay_data import local_day, shift_window
 
 router = APIRouter()
 

@@ -6,7 +6,7 @@ where one account is shared): a reading is rejected, and counted under the retur
 when its topic names another site, when its device is not one of the site's publishing
 devices, or when a device speaks for a station that is not its own.
 
-Who may publish what (mirrors :func:`twin_server.ingest_publish.device_of`):
+Who may publish what (mirrors :func:`twin_server.ingest.publish.device_of`):
 
 * a machine's edge agent (``Machine.device_id``): the machine kinds (light, pressure, switch,
   light_state, pressure_state) with ``source`` = that machine, and ``rssi`` with ``source`` = a

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from twin_server.replay_data import ReplayError, pick_window, recording_of, replay_payload
+from twin_server.store.replay_data import ReplayError, pick_window, recording_of, replay_payload
 
 __all__ = ["own_replay", "router"]
 
@@ -31,7 +31,7 @@ def own_replay(payload: dict[str, Any], worker_id: str) -> dict[str, Any]:
     Parameters
     ----------
     payload : dict
-        A :func:`twin_server.replay_data.replay_payload` document.
+        A :func:`twin_server.store.replay_data.replay_payload` document.
     worker_id : str
         The worker whose rows are kept.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twin_server.journal import Journal
+from twin_server.store.journal import Journal
 
 __all__ = ["RECENT_DEAD_LETTERS", "RECENT_READINGS", "devices_seen"]
 

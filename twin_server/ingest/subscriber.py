@@ -9,7 +9,7 @@ the PUBACKs (``manual_ack``). The session is persistent (fixed client id,
 redelivers every message that was not acknowledged, and the journal's unique index drops the
 ones that had already been committed.
 
-The paho client is :class:`twin_server.ingest_client.FastClient` (buffered reads, PUBLISH
+The paho client is :class:`twin_server.ingest.paho_client.FastClient` (buffered reads, PUBLISH
 handed over without ``MQTTMessage``). With ``share_group``, several processes share a
 site's readings through an MQTT shared subscription and one journal (``docs/scale-out.md``).
 """
@@ -32,8 +32,8 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
-from twin_server.ingest_client import FastClient
-from twin_server.journal import UNSTORABLE, DeadLetter, Journal
+from twin_server.ingest.paho_client import FastClient
+from twin_server.store.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAP
 __all__ = ["ClockOffsets", "ClockSuspects", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter",
            "check_share_group", "classify"]
 
-log = logging.getLogger("twin_server.ingest")
+log = logging.getLogger("twin_server.ingest.subscriber")
 
 Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]], None]
 
@@ -340,7 +340,7 @@ class Ingest:
         server's settings default to one day): no check, as for simulated time.
     fast_mqtt : bool
         Buffered socket reads and a direct PUBLISH hand-over
-        (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
+        (:class:`twin_server.ingest.paho_client.FastClient`); False: stock paho.
     listeners : list
         Called from the writer thread after each commit with the batch's valid readings
         and statuses (a redelivered duplicate may be among them: live views must be

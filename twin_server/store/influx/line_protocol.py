@@ -130,7 +130,7 @@ def result_lines(
     result : Result
         The analysis of one shift.
     kpis : mapping, optional
-        Output of :func:`twin_server.api.kpis.compute_kpis` for the same result.
+        Output of :func:`twin_server.kpis.compute_kpis` for the same result.
     shift : str, optional
         Shift id (local date ``YYYY-MM-DD``) added as the ``shift`` tag.
     """

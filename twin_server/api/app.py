@@ -18,26 +18,26 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from twin_server.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
 from twin_server.api.editor import BODY_LIMITS, install_editor
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
-from twin_server.delivery import Delivery
-from twin_server.influx.writer import InfluxWriter
-from twin_server.ingest import Ingest
-from twin_server.journal import Journal
-from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
-from twin_server.replay_data import ReplayError, local_day
+from twin_server.ingest.delivery import Delivery
+from twin_server.ingest.subscriber import Ingest
+from twin_server.live.hub import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
 from twin_server.result import Result
-from twin_server.retention import Retention
 from twin_server.settings import Settings
 from twin_server.site import Site
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
+from twin_server.store.replay_data import ReplayError, local_day
+from twin_server.store.retention import Retention
 
 __all__ = ["JournalReplayProvider", "TwinContext", "create_app"]
 
-log = logging.getLogger("twin_server.app")
+log = logging.getLogger("twin_server.api.app")
 
 
 @dataclass

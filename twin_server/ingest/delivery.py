@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.wire import Ack, SensorAck, encode_ack
-from twin_server.influx.line_protocol import point
-from twin_server.journal import Journal
+from twin_server.store.influx.line_protocol import point
+from twin_server.store.journal import Journal
 
 __all__ = ["Delivery", "SensorSeq", "delivery_lines"]
 
-log = logging.getLogger("twin_server.delivery")
+log = logging.getLogger("twin_server.ingest.delivery")
 
 CURSOR = "delivery"
 #: Lost gaps listed in ``/health`` (newest first); all of them stay in the journal.

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from twin_server.journal import Journal
+from twin_server.store.journal import Journal
 
 __all__ = ["Retention", "cutoff_ns", "prune"]
 
-log = logging.getLogger("twin_server.retention")
+log = logging.getLogger("twin_server.store.retention")
 
 DAY_NS = 86_400 * 10**9
 

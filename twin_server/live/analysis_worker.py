@@ -30,7 +30,7 @@ from twin_server.site import Site
 
 __all__ = ["AnalysisWorkerError", "analyze_isolated", "analyze_journal", "isolation_safe"]
 
-log = logging.getLogger("twin_server.analysis_worker")
+log = logging.getLogger("twin_server.live.analysis_worker")
 
 _CTX_LOCK = threading.Lock()
 _CTX: Any = None
@@ -71,7 +71,9 @@ def _context() -> Any:
         if _CTX is None:
             ctx = multiprocessing.get_context("forkserver")
             # Imported once in the fork server, so each child starts with them loaded.
-            ctx.set_forkserver_preload(["twin_server.analysis", "twin_server.journal", "pandas", "numpy"])
+            ctx.set_forkserver_preload(
+                ["twin_server.analysis", "twin_server.store.journal", "pandas", "numpy"]
+            )
             _CTX = ctx
         return _CTX
 
@@ -86,7 +88,7 @@ def _survey_cache(params: Any) -> Any:
 def _child(conn: multiprocessing.connection.Connection, path: str, synchronous: str, site: Site, params: Any,
            lo: float, hi: float) -> None:
     try:
-        from twin_server.journal import Journal
+        from twin_server.store.journal import Journal
 
         cache = _survey_cache(params)
         before = set(cache) if cache is not None else set()

@@ -38,8 +38,8 @@ from twin_server.site import Site, SiteError, load_site
 
 __all__ = ["EmbeddedBroker", "add_arguments", "agent_configs", "run"]
 
-log = logging.getLogger("twin_server.demo")
-ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("twin_server.cli.demo")
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SITE = ROOT / "examples" / "pilot_site.yaml"
 DEFAULT_MODEL = ROOT / "examples" / "models" / "hammer_scan.glb"
 
@@ -316,8 +316,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         host, port = external
 
-    from twin_server.app import create_app
-    from twin_server.cli_serve import serve_app
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import serve_app
 
     model = None if args.machine_model == "none" else Path(args.machine_model)
     if model is not None and not model.is_file():

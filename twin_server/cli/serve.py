@@ -108,7 +108,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     else:
         host, port = parse_hostport(args.broker)
     if args.share_group is not None:
-        from twin_server.ingest import check_share_group
+        from twin_server.ingest.subscriber import check_share_group
 
         check_share_group(args.share_group)
         if not args.client_id:
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
     _fewer_malloc_arenas()
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
 
     app = create_app(settings)
     if not settings.site.machines:

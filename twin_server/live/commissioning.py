@@ -340,7 +340,7 @@ def _driver_items(status: Mapping[str, Any] | None) -> list[Item]:
 
 
 def _delivery_items(delivery: Mapping[str, Any] | None) -> list[Item]:
-    """Sequence gaps of the device's readings (``twin_server.delivery``): lost ones fail.
+    """Sequence gaps of the device's readings (``twin_server.ingest.delivery``): lost ones fail.
 
     No line before the device's first reading (the ``data`` line asks for it).
     """
@@ -475,7 +475,7 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
         status message stamped far off) the clock line fails.
     delivery : mapping or None
-        The device's sequence gaps (:meth:`twin_server.delivery.Delivery.device_summary`:
+        The device's sequence gaps (:meth:`twin_server.ingest.delivery.Delivery.device_summary`:
         ``missing`` now, ``lost`` since the session started, ``lost_gaps``); None: no line.
     simulated : str or None
         The devices replay a simulated or recorded shift (e.g. ``"replay at 60x"``): their

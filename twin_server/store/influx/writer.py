@@ -21,13 +21,13 @@ from typing import Any
 
 import httpx
 
-from twin_server.influx.line_protocol import DERIVED_MEASUREMENTS, journal_row_lines, result_lines
-from twin_server.journal import Journal
 from twin_server.result import Result
+from twin_server.store.influx.line_protocol import DERIVED_MEASUREMENTS, journal_row_lines, result_lines
+from twin_server.store.journal import Journal
 
 __all__ = ["InfluxError", "InfluxWriter"]
 
-log = logging.getLogger("twin_server.influx")
+log = logging.getLogger("twin_server.store.influx")
 
 
 class InfluxError(RuntimeError):

@@ -37,7 +37,7 @@ import paho.mqtt.client as mqtt
 
 __all__ = ["FastClient", "PublishSink", "fast_path_available"]
 
-log = logging.getLogger("twin_server.ingest")
+log = logging.getLogger("twin_server.ingest.subscriber")
 
 #: ``(topic bytes, payload bytes, message id, qos)``, called in paho's network thread.
 PublishSink = Callable[[bytes, bytes, int, int], None]
