@@ -64,7 +64,7 @@ def main() -> int:
         t_write += time.perf_counter() - t0
         n += len(shifted)
         print(f"day {day + 1}: {len(shifted)} readings", flush=True)
-    journal._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    journal.checkpoint()
     size = journal.disk()["size_bytes"]
     machines = len(site.machines)
     per_day = size / args.days
@@ -82,7 +82,7 @@ def main() -> int:
     dt = time.perf_counter() - t0
     print(f"backup: {dt:.2f} s for {size / 2**20:.1f} MiB ({size / 2**20 / dt:.0f} MiB/s), "
           f"file {(work / 'backup.tar').stat().st_size / 2**20:.1f} MiB")
-    first = journal._conn().execute("SELECT min(t_ns) FROM readings").fetchone()[0]
+    first = sqlite3.connect(journal.path).execute("SELECT min(t_ns) FROM readings").fetchone()[0]
     t0 = time.perf_counter()
     pruned = prune(journal, site.site, first + DAY_NS // 2, journal.max_id())
     dt = time.perf_counter() - t0

@@ -4,6 +4,7 @@ steers "today" nor slows the day listings (real mosquitto, real server app)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -99,9 +100,9 @@ def test_day_index_of_an_older_journal_is_built_on_open(tmp_path, pilot_site):
     base = _epoch_ns(2023, 2, 7)
     journal.write_batch([(_light(pilot_site.site, i, base + i * 3600 * 10**9, 0.5), base) for i in range(30)])
     expected = journal.days(pilot_site.site, pilot_site.timezone)
-    conn = journal._conn()
-    conn.execute("DROP TABLE reading_buckets")  # as a journal written before the index
     journal.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "j.sqlite")) as conn:
+        conn.execute("DROP TABLE reading_buckets")  # as a journal written before the index
     reopened = Journal(tmp_path / "j.sqlite")
     assert reopened.days(pilot_site.site, pilot_site.timezone) == expected
     assert [d["readings"] for d in expected] == [12, 18]  # from 12:00 JST, 30 hours

@@ -92,9 +92,7 @@ class JournalReplayProvider:
     def recording_day(self, site_id: str, within_s: float = 60.0) -> str | None:
         """The day of the newest reading if it arrived in the last ``within_s`` (still filling in)."""
         self._check(site_id)
-        row = self._analysis.journal._conn().execute(
-            "SELECT t_ns, received_ns FROM readings WHERE id = (SELECT max(id) FROM readings WHERE site=?)",
-            (site_id,)).fetchone()
+        row = self._analysis.journal.newest_reading_times(site_id)
         if row is None or time.time() - row[1] / 1e9 > within_s:
             return None
         return local_day(row[0] / 1e9, self._site.timezone)

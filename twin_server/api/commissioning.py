@@ -93,8 +93,7 @@ class CommissioningTracker:
         self._devices = {m.device: m.id for m in site.machines if m.device}
 
     def _max_dead_id(self) -> int:
-        row = self.journal._conn().execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()
-        return int(row[0])
+        return self.journal.max_dead_letter_id()
 
     def refresh(self) -> int:
         """Fold every reading and dead letter committed since the last call; returns how many."""
@@ -120,9 +119,7 @@ class CommissioningTracker:
             n += len(rows)
             if len(rows) < _BATCH_ROWS:
                 break
-        dead = self.journal._conn().execute(
-            "SELECT id, topic, reason FROM dead_letters WHERE id > ? ORDER BY id", (self._last_dead_id,)
-        ).fetchall()
+        dead = self.journal.dead_letter_reasons_after(self._last_dead_id)
         for dead_id, topic, reason in dead:
             self._last_dead_id = dead_id
             parts = str(topic).split("/")

@@ -583,6 +583,111 @@ class Journal:
             row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
         return out
 
+    def max_dead_letter_id(self) -> int:
+        """Id of the newest dead-letter row (0: none)."""
+        return int(self._conn().execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()[0])
+
+    def dead_letter_reasons_after(self, after_id: int) -> list[tuple[int, str, str]]:
+        """``(id, topic, reason)`` of every dead-letter row after ``after_id``, oldest first."""
+        return [(int(i), str(t), str(r)) for i, t, r in self._conn().execute(
+            "SELECT id, topic, reason FROM dead_letters WHERE id > ? ORDER BY id", (int(after_id),))]
+
+    def newest_dead_letter_payloads(self, limit: int) -> list[tuple[str, bytes, int]]:
+        """``(topic, payload prefix, received_ns)`` of the newest ``limit`` dead letters, newest first."""
+        return self._conn().execute(
+            "SELECT topic, payload, received_ns FROM dead_letters ORDER BY id DESC LIMIT ?", (int(limit),)
+        ).fetchall()
+
+    # -- what other parts of the server read --------------------------------------------
+    def newest_reading_times(self, site: str) -> tuple[int, int] | None:
+        """``(t_ns, received_ns)`` of the site's last journalled reading; None if it has none."""
+        row = self._conn().execute(
+            "SELECT t_ns, received_ns FROM readings WHERE id = (SELECT max(id) FROM readings WHERE site=?)",
+            (site,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def sensors_heard(self, site: str, after_id: int) -> list[tuple[str, str, str, str, str, int, int]]:
+        """Per ``(device, kind, sensor, source, channel)`` of ``site`` in readings after ``after_id``:
+        the key, how many readings and the newest ``received_ns``."""
+        return self._conn().execute(
+            "SELECT device, kind, sensor, source, channel, count(*), max(received_ns) FROM readings "
+            "WHERE id > ? AND site = ? GROUP BY device, kind, sensor, source, channel",
+            (int(after_id), site),
+        ).fetchall()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file and truncate it."""
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- per-sensor sequence state (end-to-end acknowledgement, ingest/delivery.py) ---------
+    def seq_states(self, site: str) -> list[tuple[str, str, int, int, int]]:
+        """``(device, sensor, upto, max_seq, above)`` of each sensor of ``site``."""
+        return self._conn().execute(
+            "SELECT device, sensor, upto, max_seq, above FROM seq_state WHERE site = ?", (site,)).fetchall()
+
+    def seq_lost_totals(self, site: str) -> list[tuple[str, str, int]]:
+        """``(device, sensor, readings lost)`` per sensor of ``site``."""
+        return self._conn().execute(
+            "SELECT device, sensor, sum(missing) FROM seq_lost WHERE site = ? GROUP BY device, sensor",
+            (site,)).fetchall()
+
+    def seq_ranges(self, site: str, after_id: int, upto_id: int) -> list[tuple[str, str, int, int, int]]:
+        """``(device, sensor, min seq, max seq, count)`` of the readings with ``after_id < id <= upto_id``."""
+        return self._conn().execute(
+            "SELECT device, sensor, min(seq), max(seq), count(*) FROM readings "
+            "WHERE id > ? AND id <= ? AND site = ? GROUP BY device, sensor",
+            (after_id, upto_id, site)).fetchall()
+
+    def count_seqs(self, site: str, device: str, sensor: str, lo: int, hi: int) -> int:
+        """Readings of one sensor with ``lo <= seq <= hi``."""
+        return int(self._conn().execute(
+            "SELECT count(*) FROM readings WHERE site = ? AND device = ? AND sensor = ? "
+            "AND seq BETWEEN ? AND ?",
+            (site, device, sensor, lo, hi)).fetchone()[0])
+
+    def seqs_after(self, site: str, device: str, sensor: str, after_seq: int, limit: int) -> list[int]:
+        """The next ``limit`` seq numbers of one sensor above ``after_seq``, in order."""
+        return [int(seq) for (seq,) in self._conn().execute(
+            "SELECT seq FROM readings WHERE site = ? AND device = ? AND sensor = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?", (site, device, sensor, after_seq, limit)).fetchall()]
+
+    def seq_lost_gaps(self, site: str, device: str, sensor: str) -> list[tuple[int, int, int, int]]:
+        """``(gap id, first_seq, last_seq, missing)`` of one sensor's lost gaps."""
+        return self._conn().execute(
+            "SELECT id, first_seq, last_seq, missing FROM seq_lost WHERE site = ? AND device = ? "
+            "AND sensor = ?", (site, device, sensor)).fetchall()
+
+    def newest_lost_gaps(self, site: str, limit: int, device: str | None = None) -> list[tuple[Any, ...]]:
+        """``(device, sensor, first_seq, last_seq, missing, declared_ns)``, newest first."""
+        sql = "SELECT device, sensor, first_seq, last_seq, missing, declared_ns FROM seq_lost WHERE site = ?"
+        params: list[Any] = [site]
+        if device is not None:
+            sql += " AND device = ?"
+            params.append(device)
+        return self._conn().execute(sql + f" ORDER BY id DESC LIMIT {int(limit)}", params).fetchall()
+
+    def save_seq_state(self, states: Sequence[tuple[str, str, str, int, int, int]],
+                       new_gaps: Sequence[tuple[Any, ...]], lost_rows: Sequence[tuple[int, int]],
+                       cursor_name: str, cursor_id: int) -> None:
+        """In one transaction: upsert ``(site, device, sensor, upto, max_seq, above)`` rows, add
+        lost gaps ``(site, device, sensor, first_seq, last_seq, missing, declared_ns)``, set
+        gaps' ``missing`` from ``(gap id, missing)`` (dropping filled ones) and the cursor."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO seq_state (site, device, sensor, upto, max_seq, above) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(site, device, sensor) DO UPDATE SET upto = excluded.upto, "
+                "max_seq = excluded.max_seq, above = excluded.above", states)
+            conn.executemany(
+                "INSERT INTO seq_lost (site, device, sensor, first_seq, last_seq, missing, declared_ns) "
+                "VALUES (?,?,?,?,?,?,?)", new_gaps)
+            if lost_rows:
+                conn.executemany("UPDATE seq_lost SET missing = ? WHERE id = ?",
+                                 [(m, i) for i, m in lost_rows])
+                conn.execute("DELETE FROM seq_lost WHERE missing <= 0")
+            conn.execute("INSERT INTO export_cursor (name, last_id) VALUES (?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id",
+                         (cursor_name, cursor_id))
+
     # -- InfluxDB export state ------------------------------------------------------------
     def export_cursor(self, name: str = "influx") -> int:
         """Rowid of the last reading exported by ``name`` (0 if none)."""
