@@ -28,11 +28,7 @@ def served(app: Any) -> Iterator[str]:
     with serve(app, lifespan="on") as url:
         ingest = app.state.twin.ingest
         if ingest is not None:
-            deadline = time.monotonic() + 15
-            while not ingest.connected:
-                assert time.monotonic() < deadline, "ingest did not connect"
-                time.sleep(0.05)
-            time.sleep(0.3)  # subscribed
+            assert ingest.wait_subscribed(15), "ingest did not subscribe"
         yield url
 
 

@@ -29,11 +29,7 @@ def server(tmp_path, mosquitto, site) -> Iterator[str]:
                         broker_port=mosquitto.port, client_id=f"{site.site}-server", analysis_interval_s=60)
     app = create_app(settings)
     with serve(app, lifespan="on") as url:
-        deadline = time.monotonic() + 15
-        while not (app.state.twin.ingest and app.state.twin.ingest.connected):
-            assert time.monotonic() < deadline, "ingest did not connect"
-            time.sleep(0.05)
-        time.sleep(0.3)  # subscribed
+        assert app.state.twin.ingest.wait_subscribed(15), "ingest did not subscribe"
         yield url
 
 

@@ -107,8 +107,7 @@ def server(tmp_path_factory, pilot_site, pilot_site_path) -> Iterator[Server]:
         pub = None
         try:
             wait_for_port(port, 60, proc)
-            wait_until(lambda: http.get("/health").json()["broker"]["connected"], 30, "server connected")
-            time.sleep(0.3)  # subscriptions acknowledged
+            wait_until(lambda: http.get("/health").json()["broker"]["subscribed"], 30, "server subscribed")
             pub = Publisher(broker.host, broker.port, max_inflight=500)
             seq = iter(range(10**9))
             srv = Server(proc, http, d / "data" / "journal.sqlite", log, pub, pilot_site.site,

@@ -66,8 +66,7 @@ def test_ingest_end_to_end(tmp_path, mosquitto):
                  listeners=[lambda r, s: seen.extend(r)])
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)  # subscription acknowledged
+        assert ing.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
         good = [_reading(i) for i in range(500)]
         pub.publish(good)

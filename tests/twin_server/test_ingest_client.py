@@ -94,8 +94,7 @@ def test_stock_fallback_when_paho_internals_are_missing(tmp_path, mosquitto, mon
     assert not ing._client.fast
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
         pub.publish(Reading("fallback-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw")
                     for i in range(300))
@@ -121,15 +120,14 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, own_mosquitto):
         pub.close()
 
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         publish(range(0, 2000))
         wait_until(lambda: ing.stats.accepted >= 2000)
         own_mosquitto.stop()
         wait_until(lambda: not ing.connected, 10)
         own_mosquitto.start()
-        wait_until(lambda: ing.stats.connects >= 2, 20, "reconnect")
-        time.sleep(0.3)  # subscribed again (the test broker keeps no sessions across restarts)
+        # Subscribed again (the test broker keeps no sessions across restarts).
+        wait_until(lambda: ing.stats.connects >= 2 and ing.subscribed.is_set(), 20, "reconnect")
         publish(range(2000, 4000))
         wait_until(lambda: ing.stats.accepted >= 4000)
     finally:

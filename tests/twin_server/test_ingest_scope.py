@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,8 +75,7 @@ def test_out_of_scope_readings_are_dead_letters_and_ingest_goes_on(tmp_path, own
                  scope=DeviceScope.of(site))
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         pub = Publisher(own_mosquitto.host, own_mosquitto.port)
         good = [_light("scope-t", "pi-m3", "M3", i) for i in range(50)]
         good += [_rssi("scope-t", "pi-m7", "R7", i) for i in range(10)]
@@ -120,8 +118,7 @@ def test_serve_counts_out_of_scope_in_health(tmp_path, mosquitto, site):
     settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
                         broker_port=mosquitto.port, client_id="t-scope-app", analysis_interval_s=600)
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.get("/health").json()["ingest"]["connected"])
-        time.sleep(0.3)
+        wait_until(lambda: client.get("/health").json()["broker"]["subscribed"])
         pub = Publisher(mosquitto.host, mosquitto.port)
         pub.publish([_light("scope-t", "pi-m3", "M3", 0), _light("scope-t", "pi-m3", "M10", 0, sensor="x"),
                      _light("scope-t", "pi-m3", "M3", 1)])

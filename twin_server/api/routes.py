@@ -84,7 +84,7 @@ def health(request: Request) -> dict[str, Any]:
     broker = None
     if ingest is not None:
         broker = {"host": ingest.host, "port": ingest.port, "connected": ingest.connected,
-                  "client_id": ingest.client_id}
+                  "subscribed": ingest.subscribed.is_set(), "client_id": ingest.client_id}
     stats = ingest.stats.to_dict() if ingest is not None else None
     problems = []
     if ingest is not None and not ingest.connected:

@@ -88,6 +88,8 @@ class Publisher:
                  max_inflight: int = 1000) -> None:
         self.qos = qos
         self._sem = threading.BoundedSemaphore(max_inflight)
+        self._pending = 0  # QoS 1 messages handed to paho and not acknowledged yet
+        self._settled = threading.Condition()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=mqtt.MQTTv311)
         self._client.max_inflight_messages_set(max_inflight)
@@ -102,7 +104,13 @@ class Publisher:
         self.sent = 0
 
     def _on_publish(self, *args: object) -> None:
+        if not self.qos:
+            return  # QoS 0: nothing was counted
         self._sem.release()
+        with self._settled:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._settled.notify_all()
 
     def publish_raw(self, topic: str, payload: bytes) -> None:
         """Publish one message (blocks while ``max_inflight`` are unacknowledged)."""
@@ -110,9 +118,13 @@ class Publisher:
             self._client.publish(topic, payload, qos=0)
         else:
             self._sem.acquire()
+            with self._settled:
+                self._pending += 1
             info = self._client.publish(topic, payload, qos=self.qos)
             if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
                 self._sem.release()
+                with self._settled:
+                    self._pending -= 1
                 raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
         self.sent += 1
 
@@ -131,14 +143,10 @@ class Publisher:
         return n
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every QoS 1 message was acknowledged by the broker."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            # _out_messages holds what the broker has not acknowledged yet.
-            if not self._client._out_messages:
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"{len(self._client._out_messages)} messages still unacknowledged")
+        """Wait until every QoS 1 message was acknowledged by the broker (``on_publish`` events)."""
+        with self._settled:
+            if not self._settled.wait_for(lambda: self._pending <= 0, timeout_s):
+                raise TimeoutError(f"{self._pending} messages still unacknowledged")
 
     def close(self) -> None:
         """Flush and disconnect."""

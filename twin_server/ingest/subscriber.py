@@ -32,7 +32,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
-from twin_server.ingest.paho_client import FastClient
+from twin_server.ingest.paho_client import FastClient, topic_bytes
 from twin_server.store.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
@@ -391,6 +391,9 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._disconnected = threading.Event()
         self._disconnected.set()  # until the first connect
+        #: Set once the broker granted every subscription of the current connection.
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self._client = self._make_client()
 
     # -- MQTT -----------------------------------------------------------------------------
@@ -409,6 +412,7 @@ class Ingest:
             client.username_pw_set(self.username, self.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -420,11 +424,26 @@ class Ingest:
         self.stats.connected = True
         self.stats.connects += 1
         self._disconnected.clear()
+        self.subscribed.clear()
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
-        client.subscribe([(t, 1) for t in self.topics()])
+        _rc, self._subscribe_mid = client.subscribe([(t, 1) for t in self.topics()])
         log.info("connected to %s:%s (session present: %s)", self.host, self.port,
                  getattr(flags, "session_present", None))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            self.stats.last_error = f"subscription refused: {', '.join(refused)}"
+            log.error("broker refused a subscription: %s", ", ".join(refused))
+            return
+        self.subscribed.set()
+
+    def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the broker granted every subscription (True), or ``timeout_s`` passed."""
+        return self.subscribed.wait(timeout_s)
 
     def topics(self) -> list[str]:
         """The topic filters subscribed (QoS 1)."""
@@ -435,6 +454,7 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False
+        self.subscribed.clear()
         self._disconnected.set()
         if reason is not None and getattr(reason, "is_failure", False):
             self.stats.last_error = f"disconnected: {reason}"
@@ -442,7 +462,7 @@ class Ingest:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Runs in paho's network thread: only stamp and queue, the writer does the rest.
-        self._queue.put((time.time_ns(), msg._topic, msg.payload, msg.mid, msg.qos))
+        self._queue.put((time.time_ns(), topic_bytes(msg), msg.payload, msg.mid, msg.qos))
 
     def _on_publish_fast(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
         # FastClient's hand-over of a QoS 0/1 PUBLISH, in paho's network thread.
