@@ -156,7 +156,7 @@ def restore(archive: Path, data_dir: Path, force: bool = False, say: Callable[[s
             raise BackupError(f"{data_dir / 'journal.sqlite'} is in use: stop the server first")
         if (data_dir / "journal.sqlite").exists() and not force:
             raise BackupError(f"{data_dir} already has a journal.sqlite: restore with --force to replace it")
-        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+        manifest: dict[str, Any] = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory(prefix=".twin-restore-", dir=data_dir) as tmp:
             for name in names:
                 if name == MANIFEST:

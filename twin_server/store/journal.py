@@ -363,7 +363,7 @@ class Journal:
         with self._write_lock:
             _begin_immediate(conn)
             try:
-                first = None
+                first = 0
                 inserted = 0
                 if readings:
                     first = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
@@ -537,7 +537,8 @@ class Journal:
         Stops after ``limit`` rows or before the rows as JSON pass ``max_bytes`` (at least
         one row is returned), so one answer stays small whatever the payloads hold.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if reason is not None:
             where.append("reason = ?")
             params.append(reason)

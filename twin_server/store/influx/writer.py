@@ -124,7 +124,7 @@ class InfluxWriter:
         if resp.status_code != 200:
             raise InfluxError(f"query: HTTP {resp.status_code}: {resp.text[:300]}",
                               retry=resp.status_code >= 500 or resp.status_code in (401, 403, 429))
-        doc = resp.json()
+        doc: dict[str, Any] = resp.json()
         errors = [r["error"] for r in doc.get("results", []) if "error" in r]
         if errors:
             raise InfluxError(f"query: {errors[0]}", retry=False)
