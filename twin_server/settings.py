@@ -1,9 +1,17 @@
-"""Settings of one twin server process (one site), with defaults for a single small shop."""
+"""Settings of one twin server process (one site), with defaults for a single small shop.
+
+:class:`Settings` is a pydantic-settings model: every field can also come from an environment
+variable ``TWIN_<FIELD>`` (``TWIN_INFLUX_URL``, ``TWIN_WS_FLUSH_S``, ...; table in
+``docs/server.md``). Values given to the constructor (the command line's options) win over the
+environment, which wins over the defaults.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from twin_server.site import Site
 
@@ -26,8 +34,7 @@ def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
     return host, port_n
 
 
-@dataclass
-class Settings:
+class Settings(BaseSettings):
     """Everything :func:`twin_server.api.app.create_app` needs.
 
     Parameters
@@ -89,7 +96,20 @@ class Settings:
         Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
         sensor, how far the journal holds every reading), so agents keep readings until
         the journal has them (``twin_server.ingest.delivery``).
+    site_path : Path or None
+        The site file served (the editor saves it, the viewer reloads it); None: none.
+    analysis_params : AnalysisParams or None
+        The analysis's parameters (e.g. the survey's fingerprint map); None: the defaults.
+    simulated_clock : str or None
+        Says why the clock is simulated (``"replay at 60x"`` in the demo), for the
+        commissioning page.
+    influx_replace_derived : bool
+        Re-export a day's derived series by replacing what InfluxDB holds for it.
+    max_body_bytes : int or None
+        Request body limit of the server (None: ``api.body_limit.DEFAULT_MAX_BODY_BYTES``).
     """
+
+    model_config = SettingsConfigDict(env_prefix="TWIN_", arbitrary_types_allowed=True)
 
     site: Site
     data_dir: Path = Path("twin-data")
@@ -121,7 +141,12 @@ class Settings:
     retention_days: float | None = None
     replay_days: float = 31.0
     clock_tolerance_s: float | None = 86_400.0
-    extra: dict = field(default_factory=dict)
+    site_path: Path | None = None
+    # twin_server.analysis.AnalysisParams: typed loosely, the shared models import no layer.
+    analysis_params: Any = None
+    simulated_clock: str | None = None
+    influx_replace_derived: bool = True
+    max_body_bytes: int | None = None
 
     @property
     def journal_path(self) -> Path:

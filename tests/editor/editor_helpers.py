@@ -19,7 +19,7 @@ def make_app(site_path: Path, data_dir: Path, site: Any = None, **kw: Any) -> An
     """The real server app for ``site_path`` (default: no broker)."""
     site = site if site is not None else load_site(site_path)
     kw.setdefault("broker_host", None)
-    return create_app(Settings(site=site, data_dir=data_dir, extra={"site_path": site_path}, **kw))
+    return create_app(Settings(site=site, data_dir=data_dir, site_path=site_path, **kw))
 
 
 @contextmanager

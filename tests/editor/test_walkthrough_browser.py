@@ -65,7 +65,7 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             client_id=f"{site_id}-server",
-            extra={"site_path": path},
+            site_path=path,
         )
     )
     shots_env = os.environ.get("EDITOR_SHOTS")

@@ -172,7 +172,7 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     settings = settings_from_args(parser.parse_args(argv))
-    params = settings.extra["analysis_params"]
+    params = settings.analysis_params
     assert params.survey_map[0].zones == ["station1", "station2", "station3", "station4"]
     app = create_app(settings)
     twin = app.state.twin
@@ -211,7 +211,7 @@ def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> Non
                                                      "--data-dir", str(site_dir / "data")]))
     twin = create_app(settings).state.twin
     assert twin.analysis.isolated
-    cache = settings.extra["analysis_params"].survey_map[0].cache
+    cache = settings.analysis_params.survey_map[0].cache
     assert len(cache) == 0
     track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
     track = track[track["rssi_dbm"] < 0]

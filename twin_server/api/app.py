@@ -136,7 +136,7 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
     except ImportError:
         return
     app.state.replay_provider = JournalReplayProvider(ctx.settings.site, ctx.analysis,
-                                                      ctx.settings.extra.get("site_path"))
+                                                      ctx.settings.site_path)
     app.state.data_dir = Path(ctx.settings.data_dir)
     app.include_router(viewer.router)
     mount = getattr(viewer, "mount_static", None)
@@ -187,7 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
     max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
+                      analysis=AnalysisCache(settings.site, journal, settings.analysis_params,
                                              isolated=settings.analysis_isolated,
                                              simulated_clock=settings.clock_tolerance_s is None))
 
@@ -202,7 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
                 user=settings.influx_user, password=settings.influx_password,
                 create_db=settings.influx_create_db, batch_lines=settings.influx_batch_lines,
                 timeout_s=settings.influx_timeout_s, backoff_max_s=settings.influx_backoff_max_s,
-                replace_derived=settings.extra.get("influx_replace_derived", True),
+                replace_derived=settings.influx_replace_derived,
             )
             ctx.influx.start()
         if settings.broker_host:
@@ -263,6 +263,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Outermost (added last): an oversized body is refused before sign-in reads it.
     # The editor's uploads are streamed and capped by their routes (BODY_LIMITS).
     app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+                       max_bytes=(DEFAULT_MAX_BODY_BYTES if settings.max_body_bytes is None
+                                  else settings.max_body_bytes),
                        path_limits=BODY_LIMITS)
     return app

@@ -244,5 +244,5 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
 
     app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
                                                    clock_suspects=suspects, delivery=delivery,
-                                                   simulated=ctx.settings.extra.get("simulated_clock"))
+                                                   simulated=ctx.settings.simulated_clock)
     app.include_router(router)

@@ -67,7 +67,7 @@ def apply_site(app: Any, site: Site, params: Any) -> None:
     if site.site != old.site:
         raise ValueError(f"the running server serves site {old.site!r}; it cannot become {site.site!r}")
     ctx.settings.site = site
-    ctx.settings.extra["analysis_params"] = params
+    ctx.settings.analysis_params = params
     ingest = ctx.ingest
     if ingest is not None and ingest.scope is not None:
         from twin_server.auth.device_scope import DeviceScope
