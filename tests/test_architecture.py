@@ -24,8 +24,13 @@ def _tracked_python() -> list[Path]:
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", str(root / "pyproject.toml")],
-                          cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root)})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", str(root / "pyproject.toml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root)},
+    )
 
 
 def test_each_package_says_what_it_owns_and_may_import() -> None:
@@ -34,8 +39,15 @@ def test_each_package_says_what_it_owns_and_may_import() -> None:
         assert doc.startswith('"""') and ("May import" in doc or "may import" in doc), name
     diagram = (ROOT / "docs" / "architecture.md").read_text()
     assert diagram.count("```mermaid") == 1
-    for module in ("ingest/subscriber.py", "store/journal.py", "live/hub.py", "analysis/pipeline.py",
-                   "api/routes.py", "edge_agent", "mosquitto"):
+    for module in (
+        "ingest/subscriber.py",
+        "store/journal.py",
+        "live/hub.py",
+        "analysis/pipeline.py",
+        "api/routes.py",
+        "edge_agent",
+        "mosquitto",
+    ):
         assert module in diagram, module
 
 
@@ -69,18 +81,27 @@ def test_import_contracts_hold_and_break_on_a_forbidden_import(tmp_path: Path) -
 
 def test_no_module_but_the_journal_touches_its_connection() -> None:
     journal = ROOT / "twin_server" / "store" / "journal.py"
-    users = [str(p.relative_to(ROOT)) for p in _tracked_python()
-             if p != journal and re.search(r"\._conn\(", p.read_text())]
+    users = [
+        str(p.relative_to(ROOT))
+        for p in _tracked_python()
+        if p != journal and re.search(r"\._conn\(", p.read_text())
+    ]
     assert users == []
 
 
 def test_paho_internals_live_in_one_module() -> None:
     fast = ROOT / "twin_server" / "ingest" / "paho_client.py"
-    private = re.compile(r"\.(_sock|_in_packet|_out_messages|_out_packet|_handle_publish|_sock_recv|"
-                         r"_send_puback|_manual_ack|_packet_read|_topic|_last_mid|_mid_generate|"
-                         r"_ConnectionState|_protocol)\b")
-    users = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in _tracked_python() if p != fast
-             for m in private.finditer(p.read_text())]
+    private = re.compile(
+        r"\.(_sock|_in_packet|_out_messages|_out_packet|_handle_publish|_sock_recv|"
+        r"_send_puback|_manual_ack|_packet_read|_topic|_last_mid|_mid_generate|"
+        r"_ConnectionState|_protocol)\b"
+    )
+    users = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in _tracked_python()
+        if p != fast
+        for m in private.finditer(p.read_text())
+    ]
     assert users == []
     assert private.search(fast.read_text())  # the scan finds them where they are
 

@@ -18,8 +18,7 @@ def polygon_area(points: list[Point2]) -> float:
     """Signed area by the shoelace formula (positive when counter-clockwise)."""
     n = len(points)
     return 0.5 * sum(
-        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
-        for i in range(n)
+        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1] for i in range(n)
     )
 
 

@@ -49,9 +49,12 @@ class ThreadedAgents:
 
         self.agents = [Agent(parse_config(text)) for text in configs]
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=a.run, args=(self._stop,),
-                                          name=f"agent-{a.cfg.agent.device}", daemon=True)
-                         for a in self.agents]
+        self._threads = [
+            threading.Thread(
+                target=a.run, args=(self._stop,), name=f"agent-{a.cfg.agent.device}", daemon=True
+            )
+            for a in self.agents
+        ]
 
     def start(self) -> None:
         for t in self._threads:
@@ -84,8 +87,9 @@ def with_replay_options(config_toml: str, restamp: bool, loop: bool) -> str:
     return tomli_w.dumps(doc)
 
 
-def agent_logins(devices: list[str], site_id: str, credentials: dict[str, str] | None,
-                 env: dict[str, str]) -> dict[str, tuple[str, str]]:
+def agent_logins(
+    devices: list[str], site_id: str, credentials: dict[str, str] | None, env: dict[str, str]
+) -> dict[str, tuple[str, str]]:
     """device -> (username, password): its own user from ``credentials``, else the env's user."""
     out = {}
     for device in devices:

@@ -29,5 +29,3 @@ def secured(tmp_path_factory: pytest.TempPathFactory, pilot_site) -> Iterator[De
         yield Deployment(broker, out, passwords)
     finally:
         broker.stop()
-
-

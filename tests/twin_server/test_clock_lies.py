@@ -23,16 +23,31 @@ pytestmark = pytest.mark.broker
 
 
 def _light(site: str, seq: int, t_ns: int, value: float) -> Reading:
-    return Reading(site=site, device="pi-m3", sensor="light", kind="light", t_ns=t_ns, seq=seq,
-                   source="M3", value=value, unit="raw")
+    return Reading(
+        site=site,
+        device="pi-m3",
+        sensor="light",
+        kind="light",
+        t_ns=t_ns,
+        seq=seq,
+        source="M3",
+        value=value,
+        unit="raw",
+    )
 
 
 @contextlib.contextmanager
 def _server(tmp_path, mosquitto, pilot_site, name: str):
     """The server app (default clock tolerance: one day) on its own site id, started."""
     site = pilot_site.model_copy(update={"site": name})
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id=f"t-{name}", analysis_interval_s=600)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id=f"t-{name}",
+        analysis_interval_s=600,
+    )
     app = create_app(settings)
     ctx = app.state.twin
     pub = Publisher(mosquitto.host, mosquitto.port)
@@ -51,8 +66,12 @@ def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosqu
     with _server(tmp_path, mosquitto, pilot_site, "clock-lies") as (site, ctx, client, pub):
         pub.publish([_light(site.site, 0, now_ns - 10**9, 0.25)])
         wait_until(lambda: ctx.journal.count(site.site) == 1)
-        pub.publish([_light(site.site, 1, _epoch_ns(2199, 6, 1), 0.99),
-                     _light(site.site, 2, _epoch_ns(2000, 1, 2), 0.98)])
+        pub.publish(
+            [
+                _light(site.site, 1, _epoch_ns(2199, 6, 1), 0.99),
+                _light(site.site, 2, _epoch_ns(2000, 1, 2), 0.98),
+            ]
+        )
         wait_until(lambda: ctx.journal.count(site.site) == 3)  # journalled, not dropped
 
         health = client.get("/health").json()

@@ -39,8 +39,14 @@ def _publish_packet(topic: str, payload: bytes, mid: int, qos: int) -> bytes:
 def _drain(buffered: bool, stream: bytes, expected: int, chunk: int) -> list[tuple[bytes, bytes, int, int]]:
     """Feed ``stream`` through a socket in ``chunk``-byte writes; collect what the client hands over."""
     got: list[tuple[bytes, bytes, int, int]] = []
-    client = FastClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv311,
-                        manual_ack=True, buffered=buffered, on_publish_fast=lambda *m: got.append(m))
+    client = FastClient(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id="t",
+        protocol=mqtt.MQTTv311,
+        manual_ack=True,
+        buffered=buffered,
+        on_publish_fast=lambda *m: got.append(m),
+    )
     client.on_message = lambda c, u, m: got.append((m._topic, m.payload, m.mid, m.qos))
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
@@ -49,7 +55,7 @@ def _drain(buffered: bool, stream: bytes, expected: int, chunk: int) -> list[tup
 
     def feed() -> None:
         for i in range(0, len(stream), chunk):
-            theirs.sendall(stream[i:i + chunk])
+            theirs.sendall(stream[i : i + chunk])
             time.sleep(0)
 
     th = threading.Thread(target=feed)
@@ -96,8 +102,9 @@ def test_stock_fallback_when_paho_internals_are_missing(tmp_path, mosquitto, mon
     try:
         assert ing.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
-        pub.publish(Reading("fallback-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw")
-                    for i in range(300))
+        pub.publish(
+            Reading("fallback-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw") for i in range(300)
+        )
         pub.close()
         wait_until(lambda: ing.stats.accepted >= 300)
     finally:
@@ -115,8 +122,9 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, own_mosquitto):
 
     def publish(seqs: range) -> None:
         pub = Publisher(own_mosquitto.host, own_mosquitto.port)
-        pub.publish(Reading("restart-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw")
-                    for i in seqs)
+        pub.publish(
+            Reading("restart-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw") for i in seqs
+        )
         pub.close()
 
     try:

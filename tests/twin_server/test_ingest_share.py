@@ -20,22 +20,33 @@ SITE = "share-t"
 
 
 def _readings(seqs: range) -> list[Reading]:
-    return [Reading(SITE, f"pi-{d}", f"s{k}", "light", T0 + i * 10**6, i, f"M{d}", float(i), "raw")
-            for i in seqs for d in range(3) for k in range(2)]
+    return [
+        Reading(SITE, f"pi-{d}", f"s{k}", "light", T0 + i * 10**6, i, f"M{d}", float(i), "raw")
+        for i in seqs
+        for d in range(3)
+        for k in range(2)
+    ]
 
 
 def _distinct(path) -> tuple[int, int]:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT count(*) FROM readings").fetchone()[0]
         distinct = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM readings)").fetchone()[0]
+            "SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM readings)"
+        ).fetchone()[0]
     return rows, distinct
 
 
 def _member(path, mosquitto, n: int) -> Ingest:
     # Each member has a Journal of its own on the same file, as separate processes would.
-    return Ingest(Journal(path), mosquitto.host, mosquitto.port, site=SITE, client_id=f"t-share-{n}",
-                  share_group="twin-share-t")
+    return Ingest(
+        Journal(path),
+        mosquitto.host,
+        mosquitto.port,
+        site=SITE,
+        client_id=f"t-share-{n}",
+        share_group="twin-share-t",
+    )
 
 
 @pytest.mark.broker
@@ -139,15 +150,19 @@ def test_kill_9_of_one_member_loses_nothing(tmp_path, mosquitto):
     path = str(tmp_path / "journal.sqlite")
 
     def member(cid: str) -> subprocess.Popen:
-        code = _MEMBER.format(root=root, path=path, host=mosquitto.host, port=mosquitto.port,
-                              site=SITE + "-k", cid=cid)
+        code = _MEMBER.format(
+            root=root, path=path, host=mosquitto.host, port=mosquitto.port, site=SITE + "-k", cid=cid
+        )
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "0"  # printed once subscribed
         return proc
 
     a, b = member("t-kill-1"), member("t-kill-2")
-    readings = [Reading(SITE + "-k", f"pi-{d}", "light", "light", T0 + i, i, f"M{d}", 1.0, "raw")
-                for i in range(3000) for d in range(3)]
+    readings = [
+        Reading(SITE + "-k", f"pi-{d}", "light", "light", T0 + i, i, f"M{d}", 1.0, "raw")
+        for i in range(3000)
+        for d in range(3)
+    ]
     try:
         pub = Publisher(mosquitto.host, mosquitto.port)
         pub.publish(readings[:4000])

@@ -31,14 +31,16 @@ def test_a_bad_environment_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
         Settings(site=load_site(SITE))
 
 
-def test_serve_options_and_their_environment_defaults_keep_working(monkeypatch: pytest.MonkeyPatch,
-                                                                    tmp_path: Path) -> None:
+def test_serve_options_and_their_environment_defaults_keep_working(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("TWIN_MQTT_USERNAME", "twin-server")
     monkeypatch.setenv("TWIN_MQTT_PASSWORD", "secret")
     parser = argparse.ArgumentParser()
     serve.add_arguments(parser)
-    args = parser.parse_args(["--site", str(SITE), "--data-dir", str(tmp_path), "--broker", "mq:1884",
-                              "--analysis-interval", "9"])
+    args = parser.parse_args(
+        ["--site", str(SITE), "--data-dir", str(tmp_path), "--broker", "mq:1884", "--analysis-interval", "9"]
+    )
     s = serve.settings_from_args(args)
     assert (s.broker_host, s.broker_port, s.analysis_interval_s) == ("mq", 1884, 9.0)
     assert (s.mqtt_username, s.mqtt_password) == ("twin-server", "secret")

@@ -44,8 +44,12 @@ class DeviceScope:
         receivers: dict[str, set[str]] = {}
         for r in site.receivers:
             receivers.setdefault(site.receiver_device(r.id), set()).add(r.id)
-        return cls(site.site, machine_of_device, {d: frozenset(v) for d, v in receivers.items()},
-                   frozenset(site.locators))
+        return cls(
+            site.site,
+            machine_of_device,
+            {d: frozenset(v) for d, v in receivers.items()},
+            frozenset(site.locators),
+        )
 
     def check(self, reading: Any) -> str | None:
         """The rejection reason for a reading (a :class:`edge_agent.wire.Reading`), or None.

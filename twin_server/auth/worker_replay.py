@@ -76,8 +76,9 @@ def worker_replay(
             raise ReplayError(f"site {site!r} has no worker {worker!r}")
         shifts = provider.shifts(site)
         lo, hi = pick_window(shifts, day, start, end)
-        payload = replay_payload(site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts,
-                                 recording_of(provider, site))
+        payload = replay_payload(
+            site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts, recording_of(provider, site)
+        )
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return own_replay(payload, worker)

@@ -64,15 +64,28 @@ class SensorSeq:
         return self.max_seq - self.upto - self.above
 
     def to_dict(self) -> dict[str, Any]:
-        return {"site": self.site, "device": self.device, "sensor": self.sensor, "upto": self.upto,
-                "max_seq": self.max_seq, "missing": self.missing, "lost": self.lost}
+        return {
+            "site": self.site,
+            "device": self.device,
+            "sensor": self.sensor,
+            "upto": self.upto,
+            "max_seq": self.max_seq,
+            "missing": self.missing,
+            "lost": self.lost,
+        }
 
 
 def delivery_lines(states: list[SensorSeq], t_ns: int) -> list[str]:
     """InfluxDB line protocol: measurement ``delivery`` per sensor (docs/integrators.md)."""
-    return [point("delivery", {"site": s.site, "device": s.device, "sensor": s.sensor},
-                  {"upto": s.upto, "max_seq": s.max_seq, "missing": s.missing, "lost": s.lost}, t_ns)
-            for s in states]
+    return [
+        point(
+            "delivery",
+            {"site": s.site, "device": s.device, "sensor": s.sensor},
+            {"upto": s.upto, "max_seq": s.max_seq, "missing": s.missing, "lost": s.lost},
+            t_ns,
+        )
+        for s in states
+    ]
 
 
 class Delivery:
@@ -96,9 +109,18 @@ class Delivery:
         Refresh period; republish period of unchanged acknowledgements; InfluxDB period.
     """
 
-    def __init__(self, journal: Journal, site: str, *, publish: Callable[[str, bytes], bool] | None = None,
-                 connects: Callable[[], int] = lambda: 0, export: Callable[[list[str]], None] | None = None,
-                 period_s: float = 1.0, heartbeat_s: float = 10.0, export_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        site: str,
+        *,
+        publish: Callable[[str, bytes], bool] | None = None,
+        connects: Callable[[], int] = lambda: 0,
+        export: Callable[[list[str]], None] | None = None,
+        period_s: float = 1.0,
+        heartbeat_s: float = 10.0,
+        export_s: float = 60.0,
+    ) -> None:
         self.journal = journal
         self.site = site
         self.publish = publish
@@ -142,8 +164,10 @@ class Delivery:
         top = self.journal.max_id()
         with self._lock:
             before = {k: (s.upto, s.max_seq, s.missing, s.lost) for k, s in self._states.items()}
-            states = {k: SensorSeq(**{f: getattr(s, f) for f in SensorSeq.__dataclass_fields__})
-                      for k, s in self._states.items()}
+            states = {
+                k: SensorSeq(**{f: getattr(s, f) for f in SensorSeq.__dataclass_fields__})
+                for k, s in self._states.items()
+            }
         new_gaps: list[tuple[Any, ...]] = []
         touched: set[tuple[str, str]] = set()
         if top > self._cursor:
@@ -187,8 +211,7 @@ class Delivery:
             states[(gap[1], gap[2])].lost += gap[5]
         for key, delta in lost_updates.items():
             states[key].lost += delta
-        changed = [s for k, s in states.items()
-                   if before.get(k) != (s.upto, s.max_seq, s.missing, s.lost)]
+        changed = [s for k, s in states.items() if before.get(k) != (s.upto, s.max_seq, s.missing, s.lost)]
         if changed or top > self._cursor:
             self._persist(changed, new_gaps, lost_rows, top)
         with self._lock:
@@ -233,12 +256,21 @@ class Delivery:
         self._advance(st)
         if missing <= 0:
             return []
-        log.warning("readings lost for good: %s/%s sensor %s seq %d..%d (%d readings): the agent "
-                    "no longer holds them", st.site, st.device, st.sensor, first, last, missing)
+        log.warning(
+            "readings lost for good: %s/%s sensor %s seq %d..%d (%d readings): the agent "
+            "no longer holds them",
+            st.site,
+            st.device,
+            st.sensor,
+            first,
+            last,
+            missing,
+        )
         return [(st.site, st.device, st.sensor, first, last, missing, time.time_ns())]
 
-    def _recount_lost(self, keys: set[tuple[str, str]]
-                      ) -> tuple[dict[tuple[str, str], int], list[tuple[int, int]]]:
+    def _recount_lost(
+        self, keys: set[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], int], list[tuple[int, int]]]:
         """Lost gaps of sensors that received old readings: a late copy may have filled them.
 
         Returns the change of ``lost`` per sensor and the gaps' new ``(id, missing)``.
@@ -254,8 +286,13 @@ class Delivery:
                     rows.append((gap_id, now_missing))
         return delta, rows
 
-    def _persist(self, changed: list[SensorSeq], new_gaps: list[tuple[Any, ...]],
-                 lost_rows: list[tuple[int, int]], top: int) -> None:
+    def _persist(
+        self,
+        changed: list[SensorSeq],
+        new_gaps: list[tuple[Any, ...]],
+        lost_rows: list[tuple[int, int]],
+        top: int,
+    ) -> None:
         rows = [(s.site, s.device, s.sensor, s.upto, s.max_seq, s.above) for s in changed]
         self.journal.save_seq_state(rows, new_gaps, lost_rows, CURSOR, top)
 
@@ -268,8 +305,11 @@ class Delivery:
     def ack(self, device: str, t_ns: int | None = None) -> Ack:
         """The acknowledgement of one device."""
         with self._lock:
-            sensors = {s: SensorAck(st.upto, st.max_seq, st.missing, st.lost)
-                       for (d, s), st in self._states.items() if d == device}
+            sensors = {
+                s: SensorAck(st.upto, st.max_seq, st.missing, st.lost)
+                for (d, s), st in self._states.items()
+                if d == device
+            }
         return Ack(self.site, device, time.time_ns() if t_ns is None else t_ns, sensors)
 
     def lost_gaps(self, limit: int = MAX_LISTED_GAPS, device: str | None = None) -> list[dict[str, Any]]:
@@ -281,17 +321,26 @@ class Delivery:
     def status(self) -> dict[str, Any]:
         """For ``/health``: totals, every sensor, the newest lost gaps."""
         states = self.states()
-        return {"missing": sum(s.missing for s in states), "lost": sum(s.lost for s in states),
-                "sensors": [s.to_dict() for s in states], "lost_gaps": self.lost_gaps(),
-                "acks_published": self.acks_published, "last_error": self.last_error}
+        return {
+            "missing": sum(s.missing for s in states),
+            "lost": sum(s.lost for s in states),
+            "sensors": [s.to_dict() for s in states],
+            "lost_gaps": self.lost_gaps(),
+            "acks_published": self.acks_published,
+            "last_error": self.last_error,
+        }
 
     def device_summary(self, device: str, since_ns: int = 0) -> dict[str, Any]:
         """One device's gaps for the commissioning page: readings missing now, and lost in
         gaps declared since ``since_ns`` (with the newest such gaps)."""
         states = [s for s in self.states() if s.device == device]
         gaps = [g for g in self.lost_gaps(100, device) if g["declared_ns"] >= since_ns]
-        return {"missing": sum(s.missing for s in states), "lost": sum(g["missing"] for g in gaps),
-                "sensors": {s.sensor: s.to_dict() for s in states}, "lost_gaps": gaps[:5]}
+        return {
+            "missing": sum(s.missing for s in states),
+            "lost": sum(g["missing"] for g in gaps),
+            "sensors": {s.sensor: s.to_dict() for s in states},
+            "lost_gaps": gaps[:5],
+        }
 
     # -- publishing -----------------------------------------------------------------------
     def publish_acks(self, now: float | None = None) -> int:

@@ -70,10 +70,15 @@ def missing_internals() -> list[str]:
     """
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     message = mqtt.MQTTMessage(topic=b"t")
-    return ([f"Client.{n}" for n in _CLIENT_METHODS if n not in mqtt.Client.__dict__]
-            + [f"Client().{n}" for n in _CLIENT_ATTRIBUTES if not hasattr(client, n)]
-            + [f"MQTTMessage().{n}" for n in _MESSAGE_ATTRIBUTES
-               if not isinstance(getattr(message, n, None), bytes)])
+    return (
+        [f"Client.{n}" for n in _CLIENT_METHODS if n not in mqtt.Client.__dict__]
+        + [f"Client().{n}" for n in _CLIENT_ATTRIBUTES if not hasattr(client, n)]
+        + [
+            f"MQTTMessage().{n}"
+            for n in _MESSAGE_ATTRIBUTES
+            if not isinstance(getattr(message, n, None), bytes)
+        ]
+    )
 
 
 def topic_bytes(msg: mqtt.MQTTMessage) -> bytes:
@@ -96,14 +101,18 @@ class FastClient(mqtt.Client):
         False gives stock paho behaviour (for comparison in ``bench/ingest``).
     """
 
-    def __init__(self, *args: Any, on_publish_fast: PublishSink | None = None, buffered: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, on_publish_fast: PublishSink | None = None, buffered: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self._fast_ok = buffered and fast_path_available() and all(
-            hasattr(self, name) for name in _CLIENT_ATTRIBUTES)
+        self._fast_ok = (
+            buffered and fast_path_available() and all(hasattr(self, name) for name in _CLIENT_ATTRIBUTES)
+        )
         if buffered and not self._fast_ok:
-            log.warning("paho %s lacks the internals of the fast receive path; using stock paho",
-                        getattr(mqtt, "__version__", "?"))
+            log.warning(
+                "paho %s lacks the internals of the fast receive path; using stock paho",
+                getattr(mqtt, "__version__", "?"),
+            )
         self._rbuf = b""
         self._rpos = 0
         self._rsock: Any = None
@@ -167,7 +176,7 @@ class FastClient(mqtt.Client):
             pos += 2
         else:
             mid = 0
-        sink(body[2:2 + topic_len], body[pos:], mid, qos)
+        sink(body[2 : 2 + topic_len], body[pos:], mid, qos)
         if qos and not self._manual_ack:
             return self._send_puback(mid)
         return mqtt.MQTT_ERR_SUCCESS

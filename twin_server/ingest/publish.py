@@ -21,8 +21,15 @@ from twin_server.site import Site
 
 __all__ = ["Publisher", "device_of", "frame_to_wire"]
 
-_UNITS = {"light": "raw", "pressure": "raw", "switch": "bool", "rssi": "dBm", "zone": "zone",
-          "light_state": "bool", "pressure_state": "bool"}
+_UNITS = {
+    "light": "raw",
+    "pressure": "raw",
+    "switch": "bool",
+    "rssi": "dBm",
+    "zone": "zone",
+    "light_state": "bool",
+    "pressure_state": "bool",
+}
 
 
 def device_of(site: Site, kind: str, source: str, channel: str) -> tuple[str, str]:
@@ -68,11 +75,20 @@ def frame_to_wire(frame: pd.DataFrame, site: Site) -> list[Reading]:
         device, sensor = device_of(site, kind, source, channel)
         key = (device, sensor)
         v: float | str = str(label) if kind == "zone" else float(value)
-        out.append(Reading(
-            site=site.site, device=device, sensor=sensor, kind=kind, t_ns=round(t * 1e9),
-            seq=seq[key], source=source, value=v, unit=_UNITS[kind],
-            channel=channel if kind in ("switch", "rssi", "zone") else "",
-        ))
+        out.append(
+            Reading(
+                site=site.site,
+                device=device,
+                sensor=sensor,
+                kind=kind,
+                t_ns=round(t * 1e9),
+                seq=seq[key],
+                source=source,
+                value=v,
+                unit=_UNITS[kind],
+                channel=channel if kind in ("switch", "rssi", "zone") else "",
+            )
+        )
         seq[key] += 1
     return out
 
@@ -84,14 +100,16 @@ class Publisher:
     to queue (``MQTT_ERR_QUEUE_SIZE``).
     """
 
-    def __init__(self, host: str, port: int, *, client_id: str = "", qos: int = 1,
-                 max_inflight: int = 1000) -> None:
+    def __init__(
+        self, host: str, port: int, *, client_id: str = "", qos: int = 1, max_inflight: int = 1000
+    ) -> None:
         self.qos = qos
         self._sem = threading.BoundedSemaphore(max_inflight)
         self._pending = 0  # QoS 1 messages handed to paho and not acknowledged yet
         self._settled = threading.Condition()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv311)
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.on_publish = self._on_publish

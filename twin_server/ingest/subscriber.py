@@ -38,8 +38,16 @@ from twin_server.store.journal import UNSTORABLE, DeadLetter, Journal
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
 
-__all__ = ["ClockOffsets", "ClockSuspects", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter",
-           "check_share_group", "classify"]
+__all__ = [
+    "ClockOffsets",
+    "ClockSuspects",
+    "Ingest",
+    "IngestStats",
+    "RateLimitedLog",
+    "ScopeFilter",
+    "check_share_group",
+    "classify",
+]
 
 log = logging.getLogger("twin_server.ingest.subscriber")
 
@@ -71,8 +79,7 @@ class ScopeFilter:
             allowed.update((site, dev, "rssi", rx) for rx in receivers)
         allowed.update((site, loc, "zone", loc) for loc in scope.locators)
         self._allowed = frozenset(allowed)
-        self._devices = frozenset(
-            {*scope.machine_of_device, *scope.receivers_of_device, *scope.locators})
+        self._devices = frozenset({*scope.machine_of_device, *scope.receivers_of_device, *scope.locators})
 
     def reading(self, r: Reading) -> str | None:
         """Why ``r`` is outside its device's site and station (None: in scope)."""
@@ -89,8 +96,10 @@ class ScopeFilter:
 
 def _scope_detail(item: Reading | Status, reason: str) -> str:
     if isinstance(item, Reading):
-        return (f"{reason}: device {item.device!r} of site {item.site!r} may not publish "
-                f"{item.kind} for source {item.source!r}")
+        return (
+            f"{reason}: device {item.device!r} of site {item.site!r} may not publish "
+            f"{item.kind} for source {item.source!r}"
+        )
     return f"{reason}: status of device {item.device!r} of site {item.site!r}"
 
 
@@ -108,8 +117,13 @@ def classify(
         try:
             topic_text = bytes(topic).decode("utf-8")
         except UnicodeDecodeError:
-            return DeadLetter(bytes(topic).decode("utf-8", "replace"), bytes(payload), "bad_topic",
-                              "topic is not UTF-8", received_ns)
+            return DeadLetter(
+                bytes(topic).decode("utf-8", "replace"),
+                bytes(payload),
+                "bad_topic",
+                "topic is not UTF-8",
+                received_ns,
+            )
     else:
         topic_text = topic
     try:
@@ -220,8 +234,14 @@ class ClockSuspects:
         key = f"{site}/{device}"
         got = self._by_device.get(key)
         if got is None and len(self._by_device) < self.MAX_DEVICES:
-            got = self._by_device[key] = {"site": site, "device": device, "readings": 0, "ahead": 0,
-                                          "offset_s": None, "status_offset_s": None}
+            got = self._by_device[key] = {
+                "site": site,
+                "device": device,
+                "readings": 0,
+                "ahead": 0,
+                "offset_s": None,
+                "status_offset_s": None,
+            }
         return got
 
     def add_reading(self, r: Reading, received_ns: int) -> None:
@@ -428,8 +448,12 @@ class Ingest:
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
         _rc, self._subscribe_mid = client.subscribe([(t, 1) for t in self.topics()])
-        log.info("connected to %s:%s (session present: %s)", self.host, self.port,
-                 getattr(flags, "session_present", None))
+        log.info(
+            "connected to %s:%s (session present: %s)",
+            self.host,
+            self.port,
+            getattr(flags, "session_present", None),
+        )
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         if mid != self._subscribe_mid:
@@ -556,8 +580,10 @@ class Ingest:
 
     def _commit(self, batch: list[tuple[int, bytes, bytes, int, int]]) -> None:
         scope = self.scope
-        msgs = [(classify(topic, payload, received_ns, scope), received_ns, topic, payload)
-                for received_ns, topic, payload, _mid, _qos in batch]
+        msgs = [
+            (classify(topic, payload, received_ns, scope), received_ns, topic, payload)
+            for received_ns, topic, payload, _mid, _qos in batch
+        ]
         stored = self._store(msgs)
         # Committed: now (and only now) the broker may forget these messages. PUBACKs go
         # in arrival order, as MQTT 3.1.1 requires.
@@ -616,11 +642,16 @@ class Ingest:
     def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
         _item, received_ns, raw_topic, payload = msg
         topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
-        dead = DeadLetter(topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500],
-                          received_ns)
+        dead = DeadLetter(
+            topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500], received_ns
+        )
         self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
-        log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],
-                  type(exc).__name__, str(exc)[:200])
+        log.error(
+            "message on %s cannot be stored (%s: %s); dead-lettered",
+            topic[:120],
+            type(exc).__name__,
+            str(exc)[:200],
+        )
         return _Stored(readings=[], statuses=[], dead=[dead], inserted=0)
 
 
@@ -651,8 +682,9 @@ class _Stored:
 
     @staticmethod
     def join(a: _Stored, b: _Stored) -> _Stored:
-        return _Stored(a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead,
-                       a.inserted + b.inserted)
+        return _Stored(
+            a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead, a.inserted + b.inserted
+        )
 
 
 def _environmental(exc: BaseException) -> bool:
@@ -678,6 +710,6 @@ def _ack_all(client: mqtt.Client, acks: list[tuple[int, int]]) -> None:
             client.ack(mid, qos)
         return
     for i in range(0, len(acks), 4096):
-        chunk = acks[i:i + 4096]
+        chunk = acks[i : i + 4096]
         packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid, _ in chunk)
         queue_packet(_PUBACK, packet, chunk[-1][0], 1)
