@@ -109,3 +109,20 @@ def test_paho_internals_live_in_one_module() -> None:
 def test_the_pinned_paho_has_every_internal_we_use() -> None:
     """Fails on a paho whose private members changed: the ingest would fall back to stock paho."""
     assert missing_internals() == []
+
+
+def test_every_command_sits_in_cli_or_next_to_its_code_and_runs() -> None:
+    from twin_server.__main__ import COMMANDS
+
+    for name, (module, _help) in COMMANDS.items():
+        assert module.startswith("twin_server.cli.") or module in (
+            "twin_server.simulate.cli",
+            "twin_server.evaluate",
+        ), name
+    out = subprocess.run(
+        [sys.executable, "-m", "twin_server", "deploy-acl", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "--site" in out.stdout
