@@ -19,9 +19,10 @@ import uuid
 from pathlib import Path
 
 import jsonschema
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from deploy_broker import SecureMosquitto, connect
+from deploy_broker import SecureMosquitto, connect, subscribe
 from services import free_port, wait_for_port
 
 from twin_server.cli.deploy_acl import write_deployment
@@ -366,9 +367,22 @@ def test_shipped_mosquitto_conf_locks_the_broker(tmp_path: Path, compose, pilot_
     broker.start()
     try:
         anon = connect(broker, f"anon-{uuid.uuid4().hex[:6]}")
-        dev = connect(broker, f"m3-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"])
+        dev = connect(broker, f"m3-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"], mqtt.MQTTv5)
         assert anon.connect_rc != 0 and dev.connect_rc == 0
+        server = connect(broker, f"srv-{uuid.uuid4().hex[:6]}", "twin-server", passwords["twin-server"])
+        assert subscribe(server, "twin/v1/#") == [1]
+        topic = f"twin/v1/{pilot_site.site}/pi-m3/status"
+        # The message size limit: 1 MB never reaches the server, 60 KiB does (and then the
+        # server's own 4 KiB limit dead-letters it), the reading after both arrives.
+        dev.mqttc.publish(topic, b"x" * 1_000_000, qos=0)
+        dev.mqttc.publish(topic, b"y" * 60_000, qos=0)
+        dev.publish_all([(topic, b"after")])
+        got = []
+        while not got or got[-1][1] != b"after":
+            got.append(server.inbox.get(timeout=10))
+        assert [len(payload) for _, payload in got] == [60_000, 5]
         dev.close()
+        server.close()
     finally:
         broker.stop()
     # Every folder the config points into is mounted (the commented TLS lines included).

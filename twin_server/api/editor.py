@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from twin_contract import vocabulary as vocab
+from twin_contract.vocabulary import ID_PATTERN, is_id
 from twin_server.editor.checks import Finding, check_document
 from twin_server.editor.devices import devices_seen
 from twin_server.editor.plan import PlanError, convert_plan, plan_size
@@ -219,7 +218,7 @@ class DeviceSeen(BaseModel):
 
 
 class WalkIn(BaseModel):
-    beacon: str = Field(pattern=vocab.ID_PATTERN)
+    beacon: str = Field(pattern=ID_PATTERN)
 
 
 class TapIn(BaseModel):
@@ -250,7 +249,7 @@ class EditorService:
     def __init__(self, app: Any, ctx: Any) -> None:
         self.app = app
         self.ctx = ctx
-        path = ctx.settings.site_path
+        path = ctx.settings.extra.get("site_path")
         self.site_path: Path | None = Path(path) if path is not None else None
         self.site_id: str = ctx.settings.site.site
         data_dir = Path(ctx.settings.data_dir)
@@ -385,7 +384,7 @@ def _params(svc: EditorService, site: Site) -> Any:
     from twin_server.analysis.survey import SurveyError
 
     try:
-        return analysis_params_for(site, svc.site_path, svc.ctx.settings.analysis_params)
+        return analysis_params_for(site, svc.site_path, svc.ctx.settings.extra.get("analysis_params"))
     except SurveyError as exc:
         raise HTTPException(
             422,
@@ -704,7 +703,7 @@ def list_models(site: str, request: Request) -> list[ModelFile]:
 async def upload_model(site: str, name: str, request: Request) -> ModelFile:
     svc = _svc(request, site)
     stem = name.removesuffix(".glb")
-    if not re.fullmatch(vocab.ID_PATTERN, stem) or stem.startswith("."):
+    if not is_id(stem) or stem.startswith("."):
         raise HTTPException(422, "a model name is letters, digits, '_', '-' and '.' (at most 64)")
     data = await _read_body(request, MODEL_MAX_BYTES, "the model")
     if len(data) < 20 or data[:4] != b"glTF" or int.from_bytes(data[4:8], "little") != 2:
