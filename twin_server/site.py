@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin_contract import vocabulary as vocab
+from twin_server.geometry import Point2, point_in_polygon, polygon_area, polygon_centroid
 
 __all__ = [
     "Break",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 Id = Annotated[str, Field(pattern=vocab.ID_PATTERN)]
-Point2 = tuple[float, float]
 Point3 = tuple[float, float, float]
 TASKS = vocab.TASKS
 
@@ -369,41 +369,6 @@ def _unique(path: str, ids: list[str]) -> None:
         if i in seen:
             raise ValueError(f"{path}: duplicate id {i!r}")
         seen.add(i)
-
-
-def polygon_area(points: list[Point2]) -> float:
-    """Signed area by the shoelace formula (positive when counter-clockwise)."""
-    n = len(points)
-    return 0.5 * sum(
-        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
-        for i in range(n)
-    )
-
-
-def polygon_centroid(points: list[Point2]) -> Point2:
-    """Area centroid of a simple polygon."""
-    a = polygon_area(points)
-    n = len(points)
-    cx = cy = 0.0
-    for i in range(n):
-        x0, y0 = points[i]
-        x1, y1 = points[(i + 1) % n]
-        cross = x0 * y1 - x1 * y0
-        cx += (x0 + x1) * cross
-        cy += (y0 + y1) * cross
-    return cx / (6 * a), cy / (6 * a)
-
-
-def point_in_polygon(x: float, y: float, polygon: list[Point2]) -> bool:
-    """Even-odd ray test; points on an edge may fall either way."""
-    inside = False
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

@@ -50,8 +50,8 @@ from twin_server.forecast.engine import _changeovers_so_far, _so_far
 from twin_server.forecast.history import merge_segments, truncate_result
 from twin_server.forecast.model import ForecastParams
 from twin_server.forecast.service import forecast_result, records_of
-from twin_server.replay_data import shift_window
 from twin_server.result import Result
+from twin_server.store.replay_data import shift_window
 
 BINS = ((5, 0.0, 10.0), (15, 10.0, 22.5), (30, 22.5, 45.0), (60, 45.0, 90.0))
 SHIFT_END_LEADS_MIN = (240, 120, 60)
@@ -240,8 +240,8 @@ def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: Forecast
 def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, log) -> list[dict]:
     """The demo's pilot through its journal and the live server's analysis cache."""
     from twin_server.forecast.service import ForecastService
-    from twin_server.journal import Journal
-    from twin_server.live import AnalysisCache
+    from twin_server.live.hub import AnalysisCache
+    from twin_server.store.journal import Journal
 
     shop = demo_shop()
     db, truths = demo_journal(shop, n_history + n_eval, cache, log)

@@ -12,7 +12,7 @@ draw each run on its own (the simulator's default); workers' paces differ by log
 
 The *demo* shop is the pilot site with the simulator's defaults (what ``python -m twin_server
 demo`` replays), written into a journal as the ingest writes it and read back through the
-live server's :class:`~twin_server.live.AnalysisCache`.
+live server's :class:`~twin_server.live.hub.AnalysisCache`.
 
 Each day's analysis (and truth) is cached under ``--cache`` so a second run only forecasts.
 """
@@ -164,8 +164,8 @@ def demo_journal(shop: Shop, n_days: int, cache: Path, log=print):
 
     Returns ``(journal path, [(day, truth)])``.
     """
-    from twin_server.ingest_publish import frame_to_wire
-    from twin_server.journal import Journal
+    from twin_server.ingest.publish import frame_to_wire
+    from twin_server.store.journal import Journal
 
     cache.mkdir(parents=True, exist_ok=True)
     db = cache / "demo" / "journal.sqlite"

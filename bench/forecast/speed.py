@@ -25,10 +25,10 @@ from twin_server.forecast.engine import forecast
 from twin_server.forecast.history import truncate_result
 from twin_server.forecast.model import ForecastParams, fit_model
 from twin_server.forecast.service import day_off, records_of
-from twin_server.replay_data import shift_window
 from twin_server.simulate import SimParams, synthetic_site
 from twin_server.simulate.core import default_start, truth_result
 from twin_server.simulate.shift import build_schedule
+from twin_server.store.replay_data import shift_window
 
 
 def yardstick_s() -> float:

@@ -20,8 +20,7 @@ def _fill(path: str, **values: str) -> str:
 
 
 def _guarded(env: Env) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in app_routes(env.app)
-            if m != "MOUNT" and not is_public(p) and p not in SKIP]
+    return [(m, p) for m, p in app_routes(env.app) if m != "MOUNT" and not is_public(p) and p not in SKIP]
 
 
 def _call(client, method: str, url: str, headers: dict[str, str]):

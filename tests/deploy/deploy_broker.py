@@ -71,8 +71,9 @@ class Client:
             mid = self.mqttc.publish(topic, payload, qos=1).mid
             with self.acked:
                 if not self.acked.wait_for(lambda mid=mid: mid in self.acks, timeout_s):
-                    raise TimeoutError(f"no PUBACK for {topic} (mid {mid}); "
-                                       f"connected={self.mqttc.is_connected()}")
+                    raise TimeoutError(
+                        f"no PUBACK for {topic} (mid {mid}); connected={self.mqttc.is_connected()}"
+                    )
                 codes.append(self.acks.pop(mid))
         return codes
 

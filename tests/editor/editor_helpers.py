@@ -10,7 +10,7 @@ from typing import Any
 
 from viewer_harness import serve
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.settings import Settings
 from twin_server.site import load_site
 
@@ -19,7 +19,7 @@ def make_app(site_path: Path, data_dir: Path, site: Any = None, **kw: Any) -> An
     """The real server app for ``site_path`` (default: no broker)."""
     site = site if site is not None else load_site(site_path)
     kw.setdefault("broker_host", None)
-    return create_app(Settings(site=site, data_dir=data_dir, extra={"site_path": site_path}, **kw))
+    return create_app(Settings(site=site, data_dir=data_dir, site_path=site_path, **kw))
 
 
 @contextmanager
@@ -28,11 +28,7 @@ def served(app: Any) -> Iterator[str]:
     with serve(app, lifespan="on") as url:
         ingest = app.state.twin.ingest
         if ingest is not None:
-            deadline = time.monotonic() + 15
-            while not ingest.connected:
-                assert time.monotonic() < deadline, "ingest did not connect"
-                time.sleep(0.05)
-            time.sleep(0.3)  # subscribed
+            assert ingest.wait_subscribed(15), "ingest did not subscribe"
         yield url
 
 
@@ -74,7 +70,7 @@ def publish_pis(
     """Simulated pilot Pis saying hello: status, a reading of each sensor, RSSI of each beacon,
     and a locator's zone report (all refused as unknown devices until the site names them)."""
     from edge_agent.wire import Reading, Status, encode_status
-    from twin_server.ingest_publish import Publisher
+    from twin_server.ingest.publish import Publisher
 
     now = time.time_ns()
     pub = Publisher(host, port)

@@ -157,7 +157,7 @@ def test_models_are_listed_uploaded_and_checked(client, site_dir):
 def test_devices_seen_include_pis_not_in_the_site_yet(client):
     from edge_agent.wire import Reading, Status, encode_reading, encode_status
     from twin_server.auth.device_scope import DeviceScope
-    from twin_server.ingest import ScopeFilter, classify
+    from twin_server.ingest.subscriber import ScopeFilter, classify
 
     app = client.app_
     journal = app.state.twin.journal
@@ -222,7 +222,7 @@ def test_engineers_and_supervisors_edit_others_may_not(secured, user, allowed):
 
 
 def test_a_server_without_a_site_file_says_so(tmp_path, pilot_site):
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     app = create_app(Settings(site=pilot_site, data_dir=tmp_path, broker_host=None))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from twin_server.cli_serve import add_arguments, settings_from_args
+from twin_server.cli.serve import add_arguments, settings_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_new_site_options_are_checked(tmp_path):
 
 
 def test_first_save_writes_the_file_and_the_server_runs_it(tmp_path):
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
 
     path = tmp_path / "site.yaml"
     settings = settings_from_args(

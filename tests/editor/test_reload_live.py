@@ -12,7 +12,7 @@ import yaml
 from editor_helpers import make_app, served
 
 from edge_agent.wire import Reading
-from twin_server.ingest_publish import Publisher
+from twin_server.ingest.publish import Publisher
 from twin_server.site import load_site
 
 pytestmark = [pytest.mark.broker]

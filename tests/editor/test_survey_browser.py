@@ -17,7 +17,7 @@ from editor_helpers import make_app, open_editor, screen, served
 
 from edge_agent.wire import Reading
 from twin_server.analysis.survey import survey_map, survey_points
-from twin_server.ingest_publish import Publisher
+from twin_server.ingest.publish import Publisher
 from twin_server.readings import load_readings_csv
 from twin_server.site import load_site
 

@@ -23,7 +23,7 @@ import yaml
 from editor_helpers import Actions, open_editor, plan_screen, publish_pis, screen, served
 from viewer_harness import serve  # noqa: F401  (the harness module, for its sys.path entry)
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.editor.reload import empty_site
 from twin_server.settings import Settings
 from twin_server.site import load_site, parse_site
@@ -65,7 +65,7 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
             broker_host=mosquitto.host,
             broker_port=mosquitto.port,
             client_id=f"{site_id}-server",
-            extra={"site_path": path},
+            site_path=path,
         )
     )
     shots_env = os.environ.get("EDITOR_SHOTS")

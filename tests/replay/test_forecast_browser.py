@@ -28,10 +28,10 @@ JA_EVENT = re.compile(r"^(終了|再開) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory, pilot_site):
-    from twin_server.ingest_publish import frame_to_wire
-    from twin_server.journal import Journal
+    from twin_server.ingest.publish import frame_to_wire
     from twin_server.simulate import SimParams, simulate
     from twin_server.simulate.core import default_start
+    from twin_server.store.journal import Journal
 
     d = tmp_path_factory.mktemp("forecast-viewer")
     journal = Journal(d / "journal.sqlite")
@@ -47,7 +47,7 @@ def recorded(tmp_path_factory, pilot_site):
 
 @pytest.fixture(scope="module")
 def server(recorded, pilot_site):
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     settings = Settings(site=pilot_site, data_dir=recorded, broker_host=None, clock_tolerance_s=None,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from twin_server.analysis_worker import AnalysisWorkerError, analyze_isolated, analyze_journal
-from twin_server.ingest_publish import frame_to_wire
-from twin_server.journal import Journal
+from twin_server.ingest.publish import frame_to_wire
+from twin_server.live.analysis_worker import AnalysisWorkerError, analyze_isolated, analyze_journal
 from twin_server.simulate import simulate
+from twin_server.store.journal import Journal
 
 
 class _DiesWhenUnpickled:
@@ -50,7 +50,7 @@ def test_isolation_only_where_the_main_module_is_imported_by_name(monkeypatch) -
     import sys
     import types
 
-    from twin_server.analysis_worker import isolation_safe
+    from twin_server.live.analysis_worker import isolation_safe
 
     assert isolation_safe()  # pytest runs as a module
     script = types.ModuleType("__main__")

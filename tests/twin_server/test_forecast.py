@@ -15,11 +15,11 @@ from twin_server.forecast.history import day_records, machine_now, truncate_resu
 from twin_server.forecast.influx import forecast_lines
 from twin_server.forecast.model import ForecastParams, fit_model
 from twin_server.forecast.service import forecast_result, records_of
-from twin_server.replay_data import shift_window
 from twin_server.result import MachineState, Result, Task, WorkerZone
 from twin_server.simulate import SimParams
 from twin_server.simulate.core import default_start, truth_result
 from twin_server.simulate.shift import build_schedule
+from twin_server.store.replay_data import shift_window
 
 TZ = "Asia/Tokyo"
 

@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from services import wait_until
 
-from twin_server.app import create_app
-from twin_server.ingest_publish import frame_to_wire
-from twin_server.journal import Journal
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import frame_to_wire
 from twin_server.settings import Settings
 from twin_server.simulate import SimParams, simulate
 from twin_server.simulate.core import default_start
+from twin_server.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23), dt.date(2026, 11, 24))
@@ -155,7 +155,7 @@ def test_live_loop_pushes_and_writes_influx(recorded, pilot_site, influxd):
         analysis_interval_s=0.5,
         influx_url=influxd.url,
         influx_db=db,
-        extra={"forecast_interval_s": 0.5},
+        forecast_interval_s=0.5,
     )
     app = create_app(settings)
     with TestClient(app) as c, c.websocket_connect("/ws/live") as ws:

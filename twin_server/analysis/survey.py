@@ -21,8 +21,8 @@ from twin_server.analysis.fingerprint_zones import (
     build_map,
     walk_survey_points,
 )
+from twin_server.geometry import polygon_mask
 from twin_server.readings import ReadingsError, load_readings_any
-from twin_server.simulate.shift import polygon_mask
 from twin_server.site import Site
 
 POINT_COLUMNS = ("x_m", "y_m", "z_m", "receiver_id", "rssi_dbm")

@@ -249,7 +249,7 @@ class EditorService:
     def __init__(self, app: Any, ctx: Any) -> None:
         self.app = app
         self.ctx = ctx
-        path = ctx.settings.extra.get("site_path")
+        path = ctx.settings.site_path
         self.site_path: Path | None = Path(path) if path is not None else None
         self.site_id: str = ctx.settings.site.site
         data_dir = Path(ctx.settings.data_dir)
@@ -384,7 +384,7 @@ def _params(svc: EditorService, site: Site) -> Any:
     from twin_server.analysis.survey import SurveyError
 
     try:
-        return analysis_params_for(site, svc.site_path, svc.ctx.settings.extra.get("analysis_params"))
+        return analysis_params_for(site, svc.site_path, svc.ctx.settings.analysis_params)
     except SurveyError as exc:
         raise HTTPException(
             422,

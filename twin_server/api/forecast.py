@@ -24,8 +24,8 @@ from twin_server.forecast.engine import Forecast
 from twin_server.forecast.influx import forecast_lines
 from twin_server.forecast.model import ForecastParams
 from twin_server.forecast.service import ForecastError, ForecastService, forecast_result
-from twin_server.replay_data import local_day
 from twin_server.result import Result
+from twin_server.store.replay_data import local_day
 
 __all__ = ["ForecastDoc", "forecast_loop", "install_forecast", "router"]
 
@@ -164,7 +164,7 @@ def get_forecast(
 def install_forecast(app: FastAPI, ctx: Any) -> None:
     """Add the forecast route and service to the server app (``ctx`` = ``app.state.twin``)."""
     data_dir = Path(ctx.settings.data_dir)
-    params = ctx.settings.extra.get("forecast_params") or ForecastParams()
+    params = ctx.settings.forecast_params or ForecastParams()
     app.state.forecast = ForecastService(ctx.settings.site, ctx.analysis, params,
                                          data_dir / "forecast-history.json")
     app.state.forecast_memo = _Memo()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from twin_server.simulate.shift import polygon_mask
+from twin_server.geometry import polygon_mask
 from twin_server.site import Site, SiteError, parse_site
 
 __all__ = ["Finding", "check_document", "footprint_corners", "overlap_area_m2"]

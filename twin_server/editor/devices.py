@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twin_server.journal import Journal
+from twin_server.store.journal import Journal
 
 __all__ = ["RECENT_DEAD_LETTERS", "RECENT_READINGS", "devices_seen"]
 
@@ -77,21 +77,13 @@ def devices_seen(journal: Journal, site_id: str) -> list[dict[str, Any]]:
         accepted, refused, agent_version`` per device.
     """
     out: dict[str, dict[str, Any]] = {}
-    conn = journal._conn()
     top = journal.max_id()
-    rows = conn.execute(
-        "SELECT device, kind, sensor, source, channel, count(*), max(received_ns) FROM readings "
-        "WHERE id > ? AND site = ? GROUP BY device, kind, sensor, source, channel",
-        (top - RECENT_READINGS, site_id),
-    ).fetchall()
+    rows = journal.sensors_heard(site_id, top - RECENT_READINGS)
     for device, kind, sensor, source, channel, n, rx in rows:
         e = _entry(out, device)
         _note(e, kind, sensor, source, channel, rx, True)
         e["accepted"] += int(n) - 1
-    dead = conn.execute(
-        "SELECT topic, payload, received_ns FROM dead_letters ORDER BY id DESC LIMIT ?",
-        (RECENT_DEAD_LETTERS,),
-    ).fetchall()
+    dead = journal.newest_dead_letter_payloads(RECENT_DEAD_LETTERS)
     for topic, payload, rx in dead:
         parts = str(topic).split("/")
         if len(parts) < 5 or parts[2] != site_id:

@@ -67,11 +67,11 @@ def apply_site(app: Any, site: Site, params: Any) -> None:
     if site.site != old.site:
         raise ValueError(f"the running server serves site {old.site!r}; it cannot become {site.site!r}")
     ctx.settings.site = site
-    ctx.settings.extra["analysis_params"] = params
+    ctx.settings.analysis_params = params
     ingest = ctx.ingest
     if ingest is not None and ingest.scope is not None:
         from twin_server.auth.device_scope import DeviceScope
-        from twin_server.ingest import ScopeFilter
+        from twin_server.ingest.subscriber import ScopeFilter
 
         ingest.scope = ScopeFilter(DeviceScope.of(site))
     cache = ctx.analysis
@@ -84,7 +84,7 @@ def apply_site(app: Any, site: Site, params: Any) -> None:
         provider._site = site
     tracker = getattr(app.state, "commissioning", None)
     if tracker is not None:
-        from twin_server.commissioning import MachineSession
+        from twin_server.live.commissioning import MachineSession
 
         with tracker._lock:
             tracker.site = site

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin_server.journal import Journal
+from twin_server.store.journal import Journal
 
 __all__ = ["MARGIN_S", "WalkError", "WalkRecorder", "WalkSession"]
 

@@ -109,8 +109,8 @@ def format_text(doc: dict, site: Site) -> str:
 def run(args: argparse.Namespace) -> int:
     from twin_server.forecast.model import ForecastParams
     from twin_server.forecast.service import ForecastError, ForecastService
-    from twin_server.journal import Journal
-    from twin_server.live import AnalysisCache
+    from twin_server.live.hub import AnalysisCache
+    from twin_server.store.journal import Journal
 
     def fail(msg: str) -> int:
         print(f"forecast: {msg}", file=sys.stderr)

@@ -7,7 +7,7 @@ so they survive an InfluxDB outage like every derived series (``docs/integrators
 from __future__ import annotations
 
 from twin_server.forecast.engine import Forecast
-from twin_server.influx.line_protocol import point
+from twin_server.store.influx.line_protocol import point
 
 __all__ = ["MEASUREMENT", "forecast_lines"]
 

@@ -1,6 +1,6 @@
 """Forecasts of one site from its journal: what the live server, the API and the CLI call.
 
-Earlier days are analysed once (through the server's :class:`~twin_server.live.AnalysisCache`)
+Earlier days are analysed once (through the server's :class:`~twin_server.live.hub.AnalysisCache`)
 and only what the forecast learns from them is kept, in memory and in
 ``DATA_DIR/forecast-history.json`` keyed by the day's change marker, so a restarted server
 does not analyse twenty days again. Today's analysis is cut at the moment asked for, so a
@@ -27,10 +27,10 @@ from twin_server.forecast.history import (
     truncate_result,
 )
 from twin_server.forecast.model import ForecastParams, fit_model
-from twin_server.live import AnalysisCache
-from twin_server.replay_data import break_windows, local_day, shift_window
+from twin_server.live.hub import AnalysisCache
 from twin_server.result import Result
 from twin_server.site import Site
+from twin_server.store.replay_data import break_windows, local_day, shift_window
 
 __all__ = ["ForecastError", "ForecastService", "day_off", "forecast_result"]
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from twin_contract import vocabulary as vocab
+from twin_server.geometry import polygon_mask
 from twin_server.site import Site, point_in_polygon, polygon_centroid
 
 from .params import PILOT_LAG_SAMPLES_S, SimParams
@@ -154,21 +155,6 @@ def off_intervals(site: Site, t0: float, t1: float) -> list[tuple[float, float]]
 
 
 # -- geometry ---------------------------------------------------------------------------
-
-
-def polygon_mask(x: np.ndarray, y: np.ndarray, polygon: list[tuple[float, float]]) -> np.ndarray:
-    """Vectorised even-odd point-in-polygon test (same rule as :func:`point_in_polygon`)."""
-    inside = np.zeros(x.shape, dtype=bool)
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if y1 == y0:
-            continue
-        crosses = (y0 > y) != (y1 > y)
-        xc = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < xc)
-    return inside
 
 
 def zone_labels(site: Site, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -32,14 +32,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from twin_contract import vocabulary as vocab
 from twin_server.settings import Settings, parse_hostport
 from twin_server.site import Site, SiteError, load_site
 
 __all__ = ["EmbeddedBroker", "add_arguments", "agent_configs", "run"]
 
-log = logging.getLogger("twin_server.demo")
-ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("twin_server.cli.demo")
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SITE = ROOT / "examples" / "pilot_site.yaml"
 DEFAULT_MODEL = ROOT / "examples" / "models" / "hammer_scan.glb"
 
@@ -118,10 +120,6 @@ class EmbeddedBroker:
 
 
 # --- simulated edge agents --------------------------------------------------------------
-def _q(text: str) -> str:
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir: Path,
                   speed: float) -> list[str]:
     """TOML configs of the edge agents an installation of the site has, replaying a CSV.
@@ -130,46 +128,38 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
     the receiver at that machine), one per receiver not at a machine (its BLE scanner bridge)
     and one per commercial locator (its zone reports), named as :meth:`Site.publishing_devices`.
     """
-    common = (
-        f"[mqtt]\nhost = {_q(host)}\nport = {port}\nkeepalive_s = 30\nmax_inflight = 200\n"
-        f"reconnect_min_s = 1\nreconnect_max_s = 5\n"
-        f"[outbox]\nsynchronous = \"NORMAL\"\n"
-        f"[replay]\nfile = {_q(readings_csv)}\nspeed = {float(speed)}\n"
-    )
+    common: dict[str, Any] = {
+        "mqtt": {"host": host, "port": port, "keepalive_s": 30, "max_inflight": 200,
+                 "reconnect_min_s": 1, "reconnect_max_s": 5},
+        "outbox": {"synchronous": "NORMAL"},
+        "replay": {"file": str(readings_csv), "speed": float(speed)},
+    }
+
+    def config(device: str, machine: str, receiver: str, sensors: list[dict[str, Any]]) -> str:
+        agent = {"site": site.site, "device": device, "machine": machine, "receiver": receiver,
+                 "data_dir": str(data_dir / device), "stop_drain_s": 2.0}
+        return tomli_w.dumps({"agent": agent, **common, "sensors": sensors})
+
+    ble = {"id": "ble", "kind": "ble", "driver": "replay", "window_ms": 1000}
     out = []
     receivers = {r.machine: r.id for r in site.receivers if r.machine}
     for m in site.machines:
-        device = m.device_id
-        receiver = receivers.get(m.id, f"rx-{m.id}")
-        sensors = []
         wired = {(s.kind, s.channel): s.id for s in m.sensors}
-        sensors.append(f"[[sensors]]\nid = {_q(wired.get(('light', ''), 'light'))}\nkind = \"light\"\n"
-                       "driver = \"replay\"\n")
-        sensors.append(f"[[sensors]]\nid = {_q(wired.get(('pressure', ''), 'pressure'))}\n"
-                       "kind = \"pressure\"\ndriver = \"replay\"\n")
-        for task in vocab.SWITCH_TASKS:
-            sensors.append(f"[[sensors]]\nid = {_q(wired.get(('switch', task), 'sw-' + task))}\n"
-                           f"kind = \"switch\"\ndriver = \"replay\"\nchannel = {_q(task)}\n")
+        sensors: list[dict[str, Any]] = [
+            {"id": wired.get(("light", ""), "light"), "kind": "light", "driver": "replay"},
+            {"id": wired.get(("pressure", ""), "pressure"), "kind": "pressure", "driver": "replay"},
+        ]
+        sensors += [{"id": wired.get(("switch", task), "sw-" + task), "kind": "switch", "driver": "replay",
+                     "channel": task} for task in vocab.SWITCH_TASKS]
         if m.id in receivers:
-            sensors.append("[[sensors]]\nid = \"ble\"\nkind = \"ble\"\ndriver = \"replay\"\n"
-                           "window_ms = 1000\n")
-        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(device)}\nmachine = {_q(m.id)}\n"
-                 f"receiver = {_q(receiver)}\ndata_dir = {_q(data_dir / device)}\nstop_drain_s = 2.0\n")
-        out.append(agent + common + "".join(sensors))
+            sensors.append(ble)
+        out.append(config(m.device_id, m.id, receivers.get(m.id, f"rx-{m.id}"), sensors))
     for r in site.receivers:  # a receiver not at a machine: its BLE scanner bridge
-        if r.machine is not None:
-            continue
-        device = site.receiver_device(r.id)
-        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(device)}\n"
-                 f"machine = {_q(site.machines[0].id)}\nreceiver = {_q(r.id)}\n"
-                 f"data_dir = {_q(data_dir / device)}\nstop_drain_s = 2.0\n")
-        sensor = "[[sensors]]\nid = \"ble\"\nkind = \"ble\"\ndriver = \"replay\"\nwindow_ms = 1000\n"
-        out.append(agent + common + sensor)
+        if r.machine is None:
+            out.append(config(site.receiver_device(r.id), site.machines[0].id, r.id, [ble]))
     for loc in site.locators:
-        agent = (f"[agent]\nsite = {_q(site.site)}\ndevice = {_q(loc)}\nmachine = {_q(site.machines[0].id)}\n"
-                 f"receiver = \"none-rx\"\ndata_dir = {_q(data_dir / loc)}\nstop_drain_s = 2.0\n")
-        sensor = f"[[sensors]]\nid = \"zone\"\nkind = \"zone\"\ndriver = \"replay\"\nlocator = {_q(loc)}\n"
-        out.append(agent + common + sensor)
+        zone = {"id": "zone", "kind": "zone", "driver": "replay", "locator": loc}
+        out.append(config(loc, site.machines[0].id, "none-rx", [zone]))
     return out
 
 
@@ -328,8 +318,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         host, port = external
 
-    from twin_server.app import create_app
-    from twin_server.cli_serve import serve_app
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import serve_app
 
     model = None if args.machine_model == "none" else Path(args.machine_model)
     if model is not None and not model.is_file():
@@ -342,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
                         client_id=f"twin-demo-{site.site}"[:64], influx_url=args.influx,
                         analysis_interval_s=2.0, derived_interval_s=30.0, auth=args.auth,
                         clock_tolerance_s=None,  # a recorded shift replayed: simulated time
-                        extra={"site_path": served_site, "simulated_clock": f"replay at {args.speed:g}x"})
+                        site_path=served_site, simulated_clock=f"replay at {args.speed:g}x")
     if args.auth:
         (data_dir / "server").mkdir(parents=True, exist_ok=True)
         print("demo: sign-in is on; demo users (new passwords each run):", flush=True)

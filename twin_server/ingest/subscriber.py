@@ -9,7 +9,7 @@ the PUBACKs (``manual_ack``). The session is persistent (fixed client id,
 redelivers every message that was not acknowledged, and the journal's unique index drops the
 ones that had already been committed.
 
-The paho client is :class:`twin_server.ingest_client.FastClient` (buffered reads, PUBLISH
+The paho client is :class:`twin_server.ingest.paho_client.FastClient` (buffered reads, PUBLISH
 handed over without ``MQTTMessage``). With ``share_group``, several processes share a
 site's readings through an MQTT shared subscription and one journal (``docs/scale-out.md``).
 """
@@ -32,16 +32,24 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from edge_agent.wire import Reading, Status, WireError, decode, subscription_topics
-from twin_server.ingest_client import FastClient
-from twin_server.journal import UNSTORABLE, DeadLetter, Journal
+from twin_server.ingest.paho_client import FastClient, topic_bytes
+from twin_server.store.journal import UNSTORABLE, DeadLetter, Journal
 
 if TYPE_CHECKING:  # importing twin_server.auth at run time would pull in FastAPI
     from twin_server.auth.device_scope import DeviceScope
 
-__all__ = ["ClockOffsets", "ClockSuspects", "Ingest", "IngestStats", "RateLimitedLog", "ScopeFilter",
-           "check_share_group", "classify"]
+__all__ = [
+    "ClockOffsets",
+    "ClockSuspects",
+    "Ingest",
+    "IngestStats",
+    "RateLimitedLog",
+    "ScopeFilter",
+    "check_share_group",
+    "classify",
+]
 
-log = logging.getLogger("twin_server.ingest")
+log = logging.getLogger("twin_server.ingest.subscriber")
 
 Listener = Callable[[Sequence[tuple[Reading, int]], Sequence[tuple[Status, int]]], None]
 
@@ -71,8 +79,7 @@ class ScopeFilter:
             allowed.update((site, dev, "rssi", rx) for rx in receivers)
         allowed.update((site, loc, "zone", loc) for loc in scope.locators)
         self._allowed = frozenset(allowed)
-        self._devices = frozenset(
-            {*scope.machine_of_device, *scope.receivers_of_device, *scope.locators})
+        self._devices = frozenset({*scope.machine_of_device, *scope.receivers_of_device, *scope.locators})
 
     def reading(self, r: Reading) -> str | None:
         """Why ``r`` is outside its device's site and station (None: in scope)."""
@@ -89,8 +96,10 @@ class ScopeFilter:
 
 def _scope_detail(item: Reading | Status, reason: str) -> str:
     if isinstance(item, Reading):
-        return (f"{reason}: device {item.device!r} of site {item.site!r} may not publish "
-                f"{item.kind} for source {item.source!r}")
+        return (
+            f"{reason}: device {item.device!r} of site {item.site!r} may not publish "
+            f"{item.kind} for source {item.source!r}"
+        )
     return f"{reason}: status of device {item.device!r} of site {item.site!r}"
 
 
@@ -108,8 +117,13 @@ def classify(
         try:
             topic_text = bytes(topic).decode("utf-8")
         except UnicodeDecodeError:
-            return DeadLetter(bytes(topic).decode("utf-8", "replace"), bytes(payload), "bad_topic",
-                              "topic is not UTF-8", received_ns)
+            return DeadLetter(
+                bytes(topic).decode("utf-8", "replace"),
+                bytes(payload),
+                "bad_topic",
+                "topic is not UTF-8",
+                received_ns,
+            )
     else:
         topic_text = topic
     try:
@@ -220,8 +234,14 @@ class ClockSuspects:
         key = f"{site}/{device}"
         got = self._by_device.get(key)
         if got is None and len(self._by_device) < self.MAX_DEVICES:
-            got = self._by_device[key] = {"site": site, "device": device, "readings": 0, "ahead": 0,
-                                          "offset_s": None, "status_offset_s": None}
+            got = self._by_device[key] = {
+                "site": site,
+                "device": device,
+                "readings": 0,
+                "ahead": 0,
+                "offset_s": None,
+                "status_offset_s": None,
+            }
         return got
 
     def add_reading(self, r: Reading, received_ns: int) -> None:
@@ -340,7 +360,7 @@ class Ingest:
         server's settings default to one day): no check, as for simulated time.
     fast_mqtt : bool
         Buffered socket reads and a direct PUBLISH hand-over
-        (:class:`twin_server.ingest_client.FastClient`); False: stock paho.
+        (:class:`twin_server.ingest.paho_client.FastClient`); False: stock paho.
     listeners : list
         Called from the writer thread after each commit with the batch's valid readings
         and statuses (a redelivered duplicate may be among them: live views must be
@@ -391,6 +411,9 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._disconnected = threading.Event()
         self._disconnected.set()  # until the first connect
+        #: Set once the broker granted every subscription of the current connection.
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self._client = self._make_client()
 
     # -- MQTT -----------------------------------------------------------------------------
@@ -409,6 +432,7 @@ class Ingest:
             client.username_pw_set(self.username, self.password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -420,11 +444,30 @@ class Ingest:
         self.stats.connected = True
         self.stats.connects += 1
         self._disconnected.clear()
+        self.subscribed.clear()
         # Subscribing again on a resumed session is harmless and covers a broker restart
         # that lost its sessions.
-        client.subscribe([(t, 1) for t in self.topics()])
-        log.info("connected to %s:%s (session present: %s)", self.host, self.port,
-                 getattr(flags, "session_present", None))
+        _rc, self._subscribe_mid = client.subscribe([(t, 1) for t in self.topics()])
+        log.info(
+            "connected to %s:%s (session present: %s)",
+            self.host,
+            self.port,
+            getattr(flags, "session_present", None),
+        )
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            self.stats.last_error = f"subscription refused: {', '.join(refused)}"
+            log.error("broker refused a subscription: %s", ", ".join(refused))
+            return
+        self.subscribed.set()
+
+    def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the broker granted every subscription (True), or ``timeout_s`` passed."""
+        return self.subscribed.wait(timeout_s)
 
     def topics(self) -> list[str]:
         """The topic filters subscribed (QoS 1)."""
@@ -435,6 +478,7 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.stats.connected = False
+        self.subscribed.clear()
         self._disconnected.set()
         if reason is not None and getattr(reason, "is_failure", False):
             self.stats.last_error = f"disconnected: {reason}"
@@ -442,7 +486,7 @@ class Ingest:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Runs in paho's network thread: only stamp and queue, the writer does the rest.
-        self._queue.put((time.time_ns(), msg._topic, msg.payload, msg.mid, msg.qos))
+        self._queue.put((time.time_ns(), topic_bytes(msg), msg.payload, msg.mid, msg.qos))
 
     def _on_publish_fast(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
         # FastClient's hand-over of a QoS 0/1 PUBLISH, in paho's network thread.
@@ -536,8 +580,10 @@ class Ingest:
 
     def _commit(self, batch: list[tuple[int, bytes, bytes, int, int]]) -> None:
         scope = self.scope
-        msgs = [(classify(topic, payload, received_ns, scope), received_ns, topic, payload)
-                for received_ns, topic, payload, _mid, _qos in batch]
+        msgs = [
+            (classify(topic, payload, received_ns, scope), received_ns, topic, payload)
+            for received_ns, topic, payload, _mid, _qos in batch
+        ]
         stored = self._store(msgs)
         # Committed: now (and only now) the broker may forget these messages. PUBACKs go
         # in arrival order, as MQTT 3.1.1 requires.
@@ -596,11 +642,16 @@ class Ingest:
     def _store_unstorable(self, msg: _Message, exc: Exception) -> _Stored:
         _item, received_ns, raw_topic, payload = msg
         topic = raw_topic if isinstance(raw_topic, str) else bytes(raw_topic).decode("utf-8", "replace")
-        dead = DeadLetter(topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500],
-                          received_ns)
+        dead = DeadLetter(
+            topic, bytes(payload), UNSTORABLE, f"{type(exc).__name__}: {exc}"[:500], received_ns
+        )
         self.journal.write_batch((), [dead])  # if even this fails, the caller retries the batch
-        log.error("message on %s cannot be stored (%s: %s); dead-lettered", topic[:120],
-                  type(exc).__name__, str(exc)[:200])
+        log.error(
+            "message on %s cannot be stored (%s: %s); dead-lettered",
+            topic[:120],
+            type(exc).__name__,
+            str(exc)[:200],
+        )
         return _Stored(readings=[], statuses=[], dead=[dead], inserted=0)
 
 
@@ -631,8 +682,9 @@ class _Stored:
 
     @staticmethod
     def join(a: _Stored, b: _Stored) -> _Stored:
-        return _Stored(a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead,
-                       a.inserted + b.inserted)
+        return _Stored(
+            a.readings + b.readings, a.statuses + b.statuses, a.dead + b.dead, a.inserted + b.inserted
+        )
 
 
 def _environmental(exc: BaseException) -> bool:
@@ -658,6 +710,6 @@ def _ack_all(client: mqtt.Client, acks: list[tuple[int, int]]) -> None:
             client.ack(mid, qos)
         return
     for i in range(0, len(acks), 4096):
-        chunk = acks[i:i + 4096]
+        chunk = acks[i : i + 4096]
         packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid, _ in chunk)
         queue_packet(_PUBACK, packet, chunk[-1][0], 1)

@@ -80,8 +80,15 @@ def break_windows(site: Site, day: str) -> list[dict[str, Any]]:
     """The shift's breaks on a local day as ``{"name", "start", "end"}`` in epoch seconds."""
     d = date.fromisoformat(day)
     tz = ZoneInfo(site.timezone)
-    return [{"name": b.name, "name_ja": b.name_ja or b.name, "start": _at(d, b.start, tz),
-             "end": _at(d, b.end, tz)} for b in site.shift.breaks]
+    return [
+        {
+            "name": b.name,
+            "name_ja": b.name_ja or b.name,
+            "start": _at(d, b.start, tz),
+            "end": _at(d, b.end, tz),
+        }
+        for b in site.shift.breaks
+    ]
 
 
 def _worker_doc(w: Any) -> dict[str, str]:
@@ -127,15 +134,27 @@ def site_layout(site: Site) -> dict[str, Any]:
         ],
         "workers": [_worker_doc(w) for w in site.workers],
         "markings": [
-            {"kind": mk.kind, "points": [list(p) for p in mk.points], "color": mk.color,
-             "width_m": mk.width_m, "label": mk.label}
+            {
+                "kind": mk.kind,
+                "points": [list(p) for p in mk.points],
+                "color": mk.color,
+                "width_m": mk.width_m,
+                "label": mk.label,
+            }
             for mk in site.floor_markings
         ],
         "shift": {
             "start": site.shift.start.strftime("%H:%M"),
             "end": site.shift.end.strftime("%H:%M"),
-            "breaks": [{"name": b.name, "name_ja": b.name_ja or b.name, "start": b.start.strftime("%H:%M"),
-                        "end": b.end.strftime("%H:%M")} for b in site.shift.breaks],
+            "breaks": [
+                {
+                    "name": b.name,
+                    "name_ja": b.name_ja or b.name,
+                    "start": b.start.strftime("%H:%M"),
+                    "end": b.end.strftime("%H:%M"),
+                }
+                for b in site.shift.breaks
+            ],
         },
     }
 
@@ -179,8 +198,14 @@ def clip_result(doc: dict[str, Any], start: float, end: float) -> dict[str, Any]
     return out
 
 
-def replay_payload(site: Site, result_doc: dict[str, Any], start: float, end: float,
-                   shifts: list[dict[str, Any]], recording_day: str | bool | None = False) -> dict[str, Any]:
+def replay_payload(
+    site: Site,
+    result_doc: dict[str, Any],
+    start: float,
+    end: float,
+    shifts: list[dict[str, Any]],
+    recording_day: str | bool | None = False,
+) -> dict[str, Any]:
     """The ``GET /api/replay/{site}`` document: layout, the shift, its breaks and the result.
 
     ``recording_day``: the day whose readings are still arriving (a live server), None when
@@ -222,11 +247,13 @@ def worker_days(provider: ReplayProvider, site_id: str, worker_id: str) -> dict[
     for sh in provider.shifts(site_id):
         doc = provider.get_replay(site_id, sh["start"], sh["end"])
         clipped = clip_result(doc, sh["start"], sh["end"])
-        tasks = [{k: t[k] for k in ("machine", "task", "start", "end")}
-                 for t in clipped["tasks"] if t.get("worker") == worker_id]
+        tasks = [
+            {k: t[k] for k in ("machine", "task", "start", "end")}
+            for t in clipped["tasks"]
+            if t.get("worker") == worker_id
+        ]
         days.append({"day": sh["day"], "start": sh["start"], "end": sh["end"], "tasks": tasks})
-    return {"site": site_layout(site), "worker": _worker_doc(worker),
-            "days": days}
+    return {"site": site_layout(site), "worker": _worker_doc(worker), "days": days}
 
 
 @dataclass
@@ -329,8 +356,10 @@ class FileReplayProvider:
             raise ReplayError(f"no analysis of site {site_id!r} covers the requested window")
         doc: dict[str, Any] = {
             "site": site_id,
-            "window": {"start": max(start, min(r.window_start for r in parts)),
-                       "end": min(end, max(r.window_end for r in parts))},
+            "window": {
+                "start": max(start, min(r.window_start for r in parts)),
+                "end": min(end, max(r.window_end for r in parts)),
+            },
             "rejected_rows": sum(r.rejected_rows for r in parts),
         }
         for key in _INTERVAL_KEYS:
@@ -338,8 +367,9 @@ class FileReplayProvider:
         return doc
 
 
-def pick_window(shifts: list[dict[str, Any]], day: str | None, start: float | None,
-                end: float | None) -> tuple[float, float]:
+def pick_window(
+    shifts: list[dict[str, Any]], day: str | None, start: float | None, end: float | None
+) -> tuple[float, float]:
     """The window a replay request asks for: explicit start/end, else the day's shift, else the latest.
 
     Raises
@@ -366,4 +396,3 @@ def pick_window(shifts: list[dict[str, Any]], day: str | None, start: float | No
 def to_json_bytes(doc: Any) -> bytes:
     """Compact JSON (no spaces) of a payload; NaN/inf are refused rather than sent."""
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-

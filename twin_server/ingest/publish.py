@@ -21,8 +21,15 @@ from twin_server.site import Site
 
 __all__ = ["Publisher", "device_of", "frame_to_wire"]
 
-_UNITS = {"light": "raw", "pressure": "raw", "switch": "bool", "rssi": "dBm", "zone": "zone",
-          "light_state": "bool", "pressure_state": "bool"}
+_UNITS = {
+    "light": "raw",
+    "pressure": "raw",
+    "switch": "bool",
+    "rssi": "dBm",
+    "zone": "zone",
+    "light_state": "bool",
+    "pressure_state": "bool",
+}
 
 
 def device_of(site: Site, kind: str, source: str, channel: str) -> tuple[str, str]:
@@ -68,11 +75,20 @@ def frame_to_wire(frame: pd.DataFrame, site: Site) -> list[Reading]:
         device, sensor = device_of(site, kind, source, channel)
         key = (device, sensor)
         v: float | str = str(label) if kind == "zone" else float(value)
-        out.append(Reading(
-            site=site.site, device=device, sensor=sensor, kind=kind, t_ns=round(t * 1e9),
-            seq=seq[key], source=source, value=v, unit=_UNITS[kind],
-            channel=channel if kind in ("switch", "rssi", "zone") else "",
-        ))
+        out.append(
+            Reading(
+                site=site.site,
+                device=device,
+                sensor=sensor,
+                kind=kind,
+                t_ns=round(t * 1e9),
+                seq=seq[key],
+                source=source,
+                value=v,
+                unit=_UNITS[kind],
+                channel=channel if kind in ("switch", "rssi", "zone") else "",
+            )
+        )
         seq[key] += 1
     return out
 
@@ -84,12 +100,16 @@ class Publisher:
     to queue (``MQTT_ERR_QUEUE_SIZE``).
     """
 
-    def __init__(self, host: str, port: int, *, client_id: str = "", qos: int = 1,
-                 max_inflight: int = 1000) -> None:
+    def __init__(
+        self, host: str, port: int, *, client_id: str = "", qos: int = 1, max_inflight: int = 1000
+    ) -> None:
         self.qos = qos
         self._sem = threading.BoundedSemaphore(max_inflight)
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv311)
+        self._pending = 0  # QoS 1 messages handed to paho and not acknowledged yet
+        self._settled = threading.Condition()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.on_publish = self._on_publish
@@ -102,7 +122,13 @@ class Publisher:
         self.sent = 0
 
     def _on_publish(self, *args: object) -> None:
+        if not self.qos:
+            return  # QoS 0: nothing was counted
         self._sem.release()
+        with self._settled:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._settled.notify_all()
 
     def publish_raw(self, topic: str, payload: bytes) -> None:
         """Publish one message (blocks while ``max_inflight`` are unacknowledged)."""
@@ -110,9 +136,13 @@ class Publisher:
             self._client.publish(topic, payload, qos=0)
         else:
             self._sem.acquire()
+            with self._settled:
+                self._pending += 1
             info = self._client.publish(topic, payload, qos=self.qos)
             if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
                 self._sem.release()
+                with self._settled:
+                    self._pending -= 1
                 raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
         self.sent += 1
 
@@ -131,14 +161,10 @@ class Publisher:
         return n
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every QoS 1 message was acknowledged by the broker."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            # _out_messages holds what the broker has not acknowledged yet.
-            if not self._client._out_messages:
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"{len(self._client._out_messages)} messages still unacknowledged")
+        """Wait until every QoS 1 message was acknowledged by the broker (``on_publish`` events)."""
+        with self._settled:
+            if not self._settled.wait_for(lambda: self._pending <= 0, timeout_s):
+                raise TimeoutError(f"{self._pending} messages still unacknowledged")
 
     def close(self) -> None:
         """Flush and disconnect."""

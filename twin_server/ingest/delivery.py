@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.wire import Ack, SensorAck, encode_ack
-from twin_server.influx.line_protocol import point
-from twin_server.journal import Journal
+from twin_server.store.influx.line_protocol import point
+from twin_server.store.journal import Journal
 
 __all__ = ["Delivery", "SensorSeq", "delivery_lines"]
 
-log = logging.getLogger("twin_server.delivery")
+log = logging.getLogger("twin_server.ingest.delivery")
 
 CURSOR = "delivery"
 #: Lost gaps listed in ``/health`` (newest first); all of them stay in the journal.
@@ -64,15 +64,28 @@ class SensorSeq:
         return self.max_seq - self.upto - self.above
 
     def to_dict(self) -> dict[str, Any]:
-        return {"site": self.site, "device": self.device, "sensor": self.sensor, "upto": self.upto,
-                "max_seq": self.max_seq, "missing": self.missing, "lost": self.lost}
+        return {
+            "site": self.site,
+            "device": self.device,
+            "sensor": self.sensor,
+            "upto": self.upto,
+            "max_seq": self.max_seq,
+            "missing": self.missing,
+            "lost": self.lost,
+        }
 
 
 def delivery_lines(states: list[SensorSeq], t_ns: int) -> list[str]:
     """InfluxDB line protocol: measurement ``delivery`` per sensor (docs/integrators.md)."""
-    return [point("delivery", {"site": s.site, "device": s.device, "sensor": s.sensor},
-                  {"upto": s.upto, "max_seq": s.max_seq, "missing": s.missing, "lost": s.lost}, t_ns)
-            for s in states]
+    return [
+        point(
+            "delivery",
+            {"site": s.site, "device": s.device, "sensor": s.sensor},
+            {"upto": s.upto, "max_seq": s.max_seq, "missing": s.missing, "lost": s.lost},
+            t_ns,
+        )
+        for s in states
+    ]
 
 
 class Delivery:
@@ -96,9 +109,18 @@ class Delivery:
         Refresh period; republish period of unchanged acknowledgements; InfluxDB period.
     """
 
-    def __init__(self, journal: Journal, site: str, *, publish: Callable[[str, bytes], bool] | None = None,
-                 connects: Callable[[], int] = lambda: 0, export: Callable[[list[str]], None] | None = None,
-                 period_s: float = 1.0, heartbeat_s: float = 10.0, export_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        site: str,
+        *,
+        publish: Callable[[str, bytes], bool] | None = None,
+        connects: Callable[[], int] = lambda: 0,
+        export: Callable[[list[str]], None] | None = None,
+        period_s: float = 1.0,
+        heartbeat_s: float = 10.0,
+        export_s: float = 60.0,
+    ) -> None:
         self.journal = journal
         self.site = site
         self.publish = publish
@@ -123,13 +145,9 @@ class Delivery:
 
     # -- persistence ----------------------------------------------------------------------
     def _load(self) -> None:
-        conn = self.journal._conn()
-        for device, sensor, upto, max_seq, above in conn.execute(
-                "SELECT device, sensor, upto, max_seq, above FROM seq_state WHERE site = ?", (self.site,)):
+        for device, sensor, upto, max_seq, above in self.journal.seq_states(self.site):
             self._states[(device, sensor)] = SensorSeq(self.site, device, sensor, upto, max_seq, above)
-        for device, sensor, missing in conn.execute(
-                "SELECT device, sensor, sum(missing) FROM seq_lost WHERE site = ? GROUP BY device, sensor",
-                (self.site,)):
+        for device, sensor, missing in self.journal.seq_lost_totals(self.site):
             st = self._states.get((device, sensor))
             if st is not None:
                 st.lost = int(missing)
@@ -143,19 +161,17 @@ class Delivery:
         Returns the devices whose acknowledgement changed. Raises on journal errors (the
         state is then left as it was committed; the next call folds the same rows again).
         """
-        conn = self.journal._conn()
         top = self.journal.max_id()
         with self._lock:
             before = {k: (s.upto, s.max_seq, s.missing, s.lost) for k, s in self._states.items()}
-            states = {k: SensorSeq(**{f: getattr(s, f) for f in SensorSeq.__dataclass_fields__})
-                      for k, s in self._states.items()}
+            states = {
+                k: SensorSeq(**{f: getattr(s, f) for f in SensorSeq.__dataclass_fields__})
+                for k, s in self._states.items()
+            }
         new_gaps: list[tuple[Any, ...]] = []
         touched: set[tuple[str, str]] = set()
         if top > self._cursor:
-            rows = conn.execute(
-                "SELECT device, sensor, min(seq), max(seq), count(*) FROM readings "
-                "WHERE id > ? AND id <= ? AND site = ? GROUP BY device, sensor",
-                (self._cursor, top, self.site)).fetchall()
+            rows = self.journal.seq_ranges(self.site, self._cursor, top)
             for device, sensor, lo, hi, n in rows:
                 st = states.get((device, sensor))
                 if st is None:
@@ -170,10 +186,10 @@ class Delivery:
         for key in touched:
             st = states[key]
             if st.recount:
-                st.above = self._count(conn, st, st.upto + 1, st.max_seq)
+                st.above = self._count(st, st.upto + 1, st.max_seq)
                 regaps.add(key)
                 st.recount = False
-            self._advance(conn, st)
+            self._advance(st)
         for status in self.journal.device_status():
             if status["site"] != self.site:
                 continue
@@ -189,14 +205,13 @@ class Delivery:
                     continue
                 if st is None:
                     st = states[key] = SensorSeq(self.site, status["device"], sensor)
-                new_gaps.extend(self._declare_lost(conn, st, first_kept - 1))
-        lost_updates, lost_rows = self._recount_lost(conn, regaps)
+                new_gaps.extend(self._declare_lost(st, first_kept - 1))
+        lost_updates, lost_rows = self._recount_lost(regaps)
         for gap in new_gaps:
             states[(gap[1], gap[2])].lost += gap[5]
         for key, delta in lost_updates.items():
             states[key].lost += delta
-        changed = [s for k, s in states.items()
-                   if before.get(k) != (s.upto, s.max_seq, s.missing, s.lost)]
+        changed = [s for k, s in states.items() if before.get(k) != (s.upto, s.max_seq, s.missing, s.lost)]
         if changed or top > self._cursor:
             self._persist(changed, new_gaps, lost_rows, top)
         with self._lock:
@@ -207,25 +222,20 @@ class Delivery:
             self.refreshes += 1
         return devices
 
-    def _count(self, conn: Any, st: SensorSeq, lo: int, hi: int) -> int:
+    def _count(self, st: SensorSeq, lo: int, hi: int) -> int:
         if hi < lo:
             return 0
-        return int(conn.execute(
-            "SELECT count(*) FROM readings WHERE site = ? AND device = ? AND sensor = ? "
-            "AND seq BETWEEN ? AND ?",
-            (st.site, st.device, st.sensor, lo, hi)).fetchone()[0])
+        return self.journal.count_seqs(st.site, st.device, st.sensor, lo, hi)
 
-    def _advance(self, conn: Any, st: SensorSeq) -> None:
+    def _advance(self, st: SensorSeq) -> None:
         """Move ``upto`` over every committed reading that follows it without a gap."""
         if st.above == st.max_seq - st.upto:
             st.upto, st.above = st.max_seq, 0
             return
         chunk = 64
         while True:
-            seqs = conn.execute(
-                "SELECT seq FROM readings WHERE site = ? AND device = ? AND sensor = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?", (st.site, st.device, st.sensor, st.upto, chunk)).fetchall()
-            for (seq,) in seqs:
+            seqs = self.journal.seqs_after(st.site, st.device, st.sensor, st.upto, chunk)
+            for seq in seqs:
                 if seq != st.upto + 1:
                     return
                 st.upto += 1
@@ -234,24 +244,33 @@ class Delivery:
                 return
             chunk = min(chunk * 4, 65536)
 
-    def _declare_lost(self, conn: Any, st: SensorSeq, last: int) -> list[tuple[Any, ...]]:
+    def _declare_lost(self, st: SensorSeq, last: int) -> list[tuple[Any, ...]]:
         """The agent no longer holds readings up to ``last``: what is missing is lost."""
         first = st.upto + 1
-        committed = self._count(conn, st, first, last)
+        committed = self._count(st, first, last)
         missing = last - first + 1 - committed
         # Move upto past the gap; readings above max_seq are neither committed nor "above".
-        st.above -= self._count(conn, st, first, min(last, st.max_seq))
+        st.above -= self._count(st, first, min(last, st.max_seq))
         st.upto = last
         st.max_seq = max(st.max_seq, last)
-        self._advance(conn, st)
+        self._advance(st)
         if missing <= 0:
             return []
-        log.warning("readings lost for good: %s/%s sensor %s seq %d..%d (%d readings): the agent "
-                    "no longer holds them", st.site, st.device, st.sensor, first, last, missing)
+        log.warning(
+            "readings lost for good: %s/%s sensor %s seq %d..%d (%d readings): the agent "
+            "no longer holds them",
+            st.site,
+            st.device,
+            st.sensor,
+            first,
+            last,
+            missing,
+        )
         return [(st.site, st.device, st.sensor, first, last, missing, time.time_ns())]
 
-    def _recount_lost(self, conn: Any, keys: set[tuple[str, str]]
-                      ) -> tuple[dict[tuple[str, str], int], list[tuple[int, int]]]:
+    def _recount_lost(
+        self, keys: set[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], int], list[tuple[int, int]]]:
         """Lost gaps of sensors that received old readings: a late copy may have filled them.
 
         Returns the change of ``lost`` per sensor and the gaps' new ``(id, missing)``.
@@ -259,33 +278,23 @@ class Delivery:
         delta: dict[tuple[str, str], int] = {}
         rows: list[tuple[int, int]] = []
         for device, sensor in keys:
-            for gap_id, first, last, missing in conn.execute(
-                    "SELECT id, first_seq, last_seq, missing FROM seq_lost WHERE site = ? AND device = ? "
-                    "AND sensor = ?", (self.site, device, sensor)).fetchall():
+            for gap_id, first, last, missing in self.journal.seq_lost_gaps(self.site, device, sensor):
                 st = SensorSeq(self.site, device, sensor)
-                now_missing = last - first + 1 - self._count(conn, st, first, last)
+                now_missing = last - first + 1 - self._count(st, first, last)
                 if now_missing != missing:
                     delta[(device, sensor)] = delta.get((device, sensor), 0) + now_missing - missing
                     rows.append((gap_id, now_missing))
         return delta, rows
 
-    def _persist(self, changed: list[SensorSeq], new_gaps: list[tuple[Any, ...]],
-                 lost_rows: list[tuple[int, int]], top: int) -> None:
-        with self.journal.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO seq_state (site, device, sensor, upto, max_seq, above) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(site, device, sensor) DO UPDATE SET upto = excluded.upto, "
-                "max_seq = excluded.max_seq, above = excluded.above",
-                [(s.site, s.device, s.sensor, s.upto, s.max_seq, s.above) for s in changed])
-            conn.executemany(
-                "INSERT INTO seq_lost (site, device, sensor, first_seq, last_seq, missing, declared_ns) "
-                "VALUES (?,?,?,?,?,?,?)", new_gaps)
-            if lost_rows:
-                conn.executemany("UPDATE seq_lost SET missing = ? WHERE id = ?",
-                                 [(m, i) for i, m in lost_rows])
-                conn.execute("DELETE FROM seq_lost WHERE missing <= 0")
-            conn.execute("INSERT INTO export_cursor (name, last_id) VALUES (?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id", (CURSOR, top))
+    def _persist(
+        self,
+        changed: list[SensorSeq],
+        new_gaps: list[tuple[Any, ...]],
+        lost_rows: list[tuple[int, int]],
+        top: int,
+    ) -> None:
+        rows = [(s.site, s.device, s.sensor, s.upto, s.max_seq, s.above) for s in changed]
+        self.journal.save_seq_state(rows, new_gaps, lost_rows, CURSOR, top)
 
     # -- views ----------------------------------------------------------------------------
     def states(self) -> list[SensorSeq]:
@@ -296,35 +305,42 @@ class Delivery:
     def ack(self, device: str, t_ns: int | None = None) -> Ack:
         """The acknowledgement of one device."""
         with self._lock:
-            sensors = {s: SensorAck(st.upto, st.max_seq, st.missing, st.lost)
-                       for (d, s), st in self._states.items() if d == device}
+            sensors = {
+                s: SensorAck(st.upto, st.max_seq, st.missing, st.lost)
+                for (d, s), st in self._states.items()
+                if d == device
+            }
         return Ack(self.site, device, time.time_ns() if t_ns is None else t_ns, sensors)
 
     def lost_gaps(self, limit: int = MAX_LISTED_GAPS, device: str | None = None) -> list[dict[str, Any]]:
         """The newest lost gaps: ``device, sensor, first_seq, last_seq, missing, declared_ns``."""
-        sql = "SELECT device, sensor, first_seq, last_seq, missing, declared_ns FROM seq_lost WHERE site = ?"
-        params: list[Any] = [self.site]
-        if device is not None:
-            sql += " AND device = ?"
-            params.append(device)
-        rows = self.journal._conn().execute(sql + f" ORDER BY id DESC LIMIT {int(limit)}", params).fetchall()
+        rows = self.journal.newest_lost_gaps(self.site, limit, device)
         keys = ("device", "sensor", "first_seq", "last_seq", "missing", "declared_ns")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def status(self) -> dict[str, Any]:
         """For ``/health``: totals, every sensor, the newest lost gaps."""
         states = self.states()
-        return {"missing": sum(s.missing for s in states), "lost": sum(s.lost for s in states),
-                "sensors": [s.to_dict() for s in states], "lost_gaps": self.lost_gaps(),
-                "acks_published": self.acks_published, "last_error": self.last_error}
+        return {
+            "missing": sum(s.missing for s in states),
+            "lost": sum(s.lost for s in states),
+            "sensors": [s.to_dict() for s in states],
+            "lost_gaps": self.lost_gaps(),
+            "acks_published": self.acks_published,
+            "last_error": self.last_error,
+        }
 
     def device_summary(self, device: str, since_ns: int = 0) -> dict[str, Any]:
         """One device's gaps for the commissioning page: readings missing now, and lost in
         gaps declared since ``since_ns`` (with the newest such gaps)."""
         states = [s for s in self.states() if s.device == device]
         gaps = [g for g in self.lost_gaps(100, device) if g["declared_ns"] >= since_ns]
-        return {"missing": sum(s.missing for s in states), "lost": sum(g["missing"] for g in gaps),
-                "sensors": {s.sensor: s.to_dict() for s in states}, "lost_gaps": gaps[:5]}
+        return {
+            "missing": sum(s.missing for s in states),
+            "lost": sum(g["missing"] for g in gaps),
+            "sensors": {s.sensor: s.to_dict() for s in states},
+            "lost_gaps": gaps[:5],
+        }
 
     # -- publishing -----------------------------------------------------------------------
     def publish_acks(self, now: float | None = None) -> int:

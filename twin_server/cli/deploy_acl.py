@@ -1,4 +1,4 @@
-"""Mosquitto users, passwords and ACLs for a site's devices: ``python -m twin_server.deploy_acl``.
+"""Mosquitto users, passwords and ACLs for a site's devices: ``python -m twin_server deploy-acl``.
 
 Every edge agent gets its own MQTT user, allowed to publish only under its own topics
 ``twin/v1/{site}/{device}/#`` (readings and its retained status) and to read only the
@@ -197,7 +197,7 @@ def acl_text(users: Sequence[MqttUser], site_id: str = "") -> str:
     """mosquitto ``acl_file`` text: one ``user`` block per account, nothing for anonymous."""
     for_site = f" for site {site_id}" if site_id else ""
     lines = [
-        f"# mosquitto ACL written by `python -m twin_server.deploy_acl`{for_site}",
+        f"# mosquitto ACL written by `python -m twin_server deploy-acl`{for_site}",
         "# Lines before the first `user` would apply to anonymous clients: there are none on purpose.",
         "",
     ]
@@ -282,7 +282,7 @@ def parse_credentials(text: str) -> dict[str, str]:
 def credentials_text(passwords: Mapping[str, str], broker_hint: str = "") -> str:
     """The 0600 hand-out file: one ``user password`` line per account."""
     head = [
-        "# MQTT credentials written by `python -m twin_server.deploy_acl`. Keep this file secret.",
+        "# MQTT credentials written by `python -m twin_server deploy-acl`. Keep this file secret.",
         "# Give each edge agent only its own line (its MQTT username is its device id).",
     ]
     if broker_hint:
@@ -356,7 +356,7 @@ def write_deployment(
 
 # -- command line -----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m twin_server.deploy_acl``."""
+    """Options of ``python -m twin_server deploy-acl``."""
     parser.add_argument("--site", required=True, type=Path, action="append",
                         help="site YAML file; repeat for several sites on one broker (names become ID@SITE)")
     parser.add_argument("--out", required=True, type=Path, help="folder for passwd, acl, credentials")
@@ -392,7 +392,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m twin_server.deploy_acl", description=__doc__.splitlines()[0]
+        prog="python -m twin_server deploy-acl", description=__doc__.splitlines()[0]
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -21,15 +21,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge_agent.wire import Reading, Status
-from twin_server.api.kpis import compute_kpis
-from twin_server.journal import Journal
-from twin_server.replay_data import local_day
+from twin_server.kpis import compute_kpis
 from twin_server.result import Result
 from twin_server.site import Site
+from twin_server.store.journal import Journal
+from twin_server.store.replay_data import local_day
 
 __all__ = ["AnalysisCache", "LiveHub", "LiveState", "day_bounds", "local_day"]
 
-log = logging.getLogger("twin_server.live")
+log = logging.getLogger("twin_server.live.hub")
 
 # A WebSocket push carries every reading up to this many; beyond, only the newest per sensor.
 MAX_READINGS_PER_PUSH = 500
@@ -156,7 +156,7 @@ class AnalysisCache:
     """Analysis results per shift (local day), recomputed when the day's readings changed.
 
     With ``isolated`` each analysis runs in a short-lived child process
-    (:mod:`twin_server.analysis_worker`), so its working set, which grows with the day,
+    (:mod:`twin_server.live.analysis_worker`), so its working set, which grows with the day,
     never stays in the server.
     """
 
@@ -196,7 +196,7 @@ class AnalysisCache:
             hit = self._cache.get(day)
         if hit is not None and hit[0] == marker:
             return hit[1], hit[2]
-        from twin_server import analysis_worker
+        from twin_server.live import analysis_worker
 
         lo, hi = day_bounds(day, self.site.timezone)
         t0 = time.monotonic()

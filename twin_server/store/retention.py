@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from twin_server.journal import Journal
+from twin_server.store.journal import Journal
 
 __all__ = ["Retention", "cutoff_ns", "prune"]
 
-log = logging.getLogger("twin_server.retention")
+log = logging.getLogger("twin_server.store.retention")
 
 DAY_NS = 86_400 * 10**9
 
@@ -35,8 +35,15 @@ def cutoff_ns(now_ns: int, retention_days: float, replay_days: float) -> int:
     return now_ns - round(max(retention_days, replay_days) * DAY_NS)
 
 
-def prune(journal: Journal, site: str, before_ns: int, exported_id: int | None, *,
-          chunk_rows: int = 10_000, stop: threading.Event | None = None) -> int:
+def prune(
+    journal: Journal,
+    site: str,
+    before_ns: int,
+    exported_id: int | None,
+    *,
+    chunk_rows: int = 10_000,
+    stop: threading.Event | None = None,
+) -> int:
     """Delete the site's readings with ``t_ns < before_ns`` and ``id <= exported_id``.
 
     Returns how many were deleted. ``exported_id`` None (no InfluxDB export) deletes nothing.
@@ -48,7 +55,9 @@ def prune(journal: Journal, site: str, before_ns: int, exported_id: int | None, 
         with journal.transaction() as conn:
             n = conn.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE site = ? AND t_ns < ? "
-                "AND id <= ? LIMIT ?)", (site, int(before_ns), int(exported_id), int(chunk_rows))).rowcount
+                "AND id <= ? LIMIT ?)",
+                (site, int(before_ns), int(exported_id), int(chunk_rows)),
+            ).rowcount
         total += n
         if n < chunk_rows:
             break
@@ -84,14 +93,23 @@ class Retention:
         self.pruned += n
         self.last_run_ns, self.last_cutoff_ns = now_ns, before
         if n:
-            log.info("retention: pruned %d readings older than %.1f days (exported to InfluxDB)", n,
-                     max(self.retention_days, self.replay_days))
+            log.info(
+                "retention: pruned %d readings older than %.1f days (exported to InfluxDB)",
+                n,
+                max(self.retention_days, self.replay_days),
+            )
         return n
 
     def status(self) -> dict[str, Any]:
-        return {"retention_days": self.retention_days, "replay_days": self.replay_days, "pruned": self.pruned,
-                "last_run_ns": self.last_run_ns, "cutoff_ns": self.last_cutoff_ns,
-                "waiting_for": self.waiting_for, "last_error": self.last_error}
+        return {
+            "retention_days": self.retention_days,
+            "replay_days": self.replay_days,
+            "pruned": self.pruned,
+            "last_run_ns": self.last_run_ns,
+            "cutoff_ns": self.last_cutoff_ns,
+            "waiting_for": self.waiting_for,
+            "last_error": self.last_error,
+        }
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)

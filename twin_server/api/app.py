@@ -18,27 +18,27 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from twin_server.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from twin_server.api.commissioning import install_commissioning
 from twin_server.api.docs import install_docs
 from twin_server.api.editor import BODY_LIMITS, install_editor
 from twin_server.api.forecast import forecast_loop, install_forecast
 from twin_server.api.routes import router
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
-from twin_server.delivery import Delivery
-from twin_server.influx.writer import InfluxWriter
-from twin_server.ingest import Ingest
-from twin_server.journal import Journal
-from twin_server.live import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
-from twin_server.replay_data import ReplayError, local_day
+from twin_server.ingest.delivery import Delivery
+from twin_server.ingest.subscriber import Ingest
+from twin_server.live.hub import AnalysisCache, LiveHub, LiveState, analysis_loop, day_bounds
 from twin_server.result import Result
-from twin_server.retention import Retention
 from twin_server.settings import Settings
 from twin_server.site import Site
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
+from twin_server.store.replay_data import ReplayError, local_day
+from twin_server.store.retention import Retention
 
 __all__ = ["JournalReplayProvider", "TwinContext", "create_app"]
 
-log = logging.getLogger("twin_server.app")
+log = logging.getLogger("twin_server.api.app")
 
 
 @dataclass
@@ -93,9 +93,7 @@ class JournalReplayProvider:
     def recording_day(self, site_id: str, within_s: float = 60.0) -> str | None:
         """The day of the newest reading if it arrived in the last ``within_s`` (still filling in)."""
         self._check(site_id)
-        row = self._analysis.journal._conn().execute(
-            "SELECT t_ns, received_ns FROM readings WHERE id = (SELECT max(id) FROM readings WHERE site=?)",
-            (site_id,)).fetchone()
+        row = self._analysis.journal.newest_reading_times(site_id)
         if row is None or time.time() - row[1] / 1e9 > within_s:
             return None
         return local_day(row[0] / 1e9, self._site.timezone)
@@ -139,7 +137,7 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
     except ImportError:
         return
     app.state.replay_provider = JournalReplayProvider(ctx.settings.site, ctx.analysis,
-                                                      ctx.settings.extra.get("site_path"))
+                                                      ctx.settings.site_path)
     app.state.data_dir = Path(ctx.settings.data_dir)
     app.include_router(viewer.router)
     mount = getattr(viewer, "mount_static", None)
@@ -190,7 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
     max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
     ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal, settings.extra.get("analysis_params"),
+                      analysis=AnalysisCache(settings.site, journal, settings.analysis_params,
                                              isolated=settings.analysis_isolated,
                                              simulated_clock=settings.clock_tolerance_s is None))
 
@@ -205,7 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
                 user=settings.influx_user, password=settings.influx_password,
                 create_db=settings.influx_create_db, batch_lines=settings.influx_batch_lines,
                 timeout_s=settings.influx_timeout_s, backoff_max_s=settings.influx_backoff_max_s,
-                replace_derived=settings.extra.get("influx_replace_derived", True),
+                replace_derived=settings.influx_replace_derived,
             )
             ctx.influx.start()
         if settings.broker_host:
@@ -230,7 +228,7 @@ def create_app(settings: Settings) -> FastAPI:
         trimmer = asyncio.create_task(_return_free_memory())
         task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
                                                  ctx.on_result))
-        forecasting = asyncio.create_task(forecast_loop(app, settings.extra.get("forecast_interval_s", 2.0),
+        forecasting = asyncio.create_task(forecast_loop(app, settings.forecast_interval_s,
                                                         settings.derived_interval_s))
         try:
             yield
@@ -269,6 +267,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Outermost (added last): an oversized body is refused before sign-in reads it.
     # The editor's uploads are streamed and capped by their routes (BODY_LIMITS).
     app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=settings.extra.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+                       max_bytes=(DEFAULT_MAX_BODY_BYTES if settings.max_body_bytes is None
+                                  else settings.max_body_bytes),
                        path_limits=BODY_LIMITS)
     return app

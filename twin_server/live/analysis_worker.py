@@ -30,7 +30,7 @@ from twin_server.site import Site
 
 __all__ = ["AnalysisWorkerError", "analyze_isolated", "analyze_journal", "isolation_safe"]
 
-log = logging.getLogger("twin_server.analysis_worker")
+log = logging.getLogger("twin_server.live.analysis_worker")
 
 _CTX_LOCK = threading.Lock()
 _CTX: Any = None
@@ -71,7 +71,9 @@ def _context() -> Any:
         if _CTX is None:
             ctx = multiprocessing.get_context("forkserver")
             # Imported once in the fork server, so each child starts with them loaded.
-            ctx.set_forkserver_preload(["twin_server.analysis", "twin_server.journal", "pandas", "numpy"])
+            ctx.set_forkserver_preload(
+                ["twin_server.analysis", "twin_server.store.journal", "pandas", "numpy"]
+            )
             _CTX = ctx
         return _CTX
 
@@ -83,10 +85,17 @@ def _survey_cache(params: Any) -> Any:
     return getattr(fmap, "cache", None)
 
 
-def _child(conn: multiprocessing.connection.Connection, path: str, synchronous: str, site: Site, params: Any,
-           lo: float, hi: float) -> None:
+def _child(
+    conn: multiprocessing.connection.Connection,
+    path: str,
+    synchronous: str,
+    site: Site,
+    params: Any,
+    lo: float,
+    hi: float,
+) -> None:
     try:
-        from twin_server.journal import Journal
+        from twin_server.store.journal import Journal
 
         cache = _survey_cache(params)
         before = set(cache) if cache is not None else set()
@@ -103,9 +112,16 @@ def _child(conn: multiprocessing.connection.Connection, path: str, synchronous: 
         conn.close()
 
 
-def analyze_isolated(journal_path: Path, synchronous: str, site: Site, params: Any, lo: float, hi: float,
-                     merge_cache: Callable[[Any, dict], None] | None = None, timeout_s: float = 900.0
-                     ) -> Result:
+def analyze_isolated(
+    journal_path: Path,
+    synchronous: str,
+    site: Site,
+    params: Any,
+    lo: float,
+    hi: float,
+    merge_cache: Callable[[Any, dict], None] | None = None,
+    timeout_s: float = 900.0,
+) -> Result:
     """:func:`analyze_journal` in a child process; blocks until it answers.
 
     Raises
@@ -117,8 +133,12 @@ def analyze_isolated(journal_path: Path, synchronous: str, site: Site, params: A
     """
     ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, str(journal_path), synchronous, site, params, lo, hi),
-                       name="twin-analysis", daemon=True)
+    proc = ctx.Process(
+        target=_child,
+        args=(child, str(journal_path), synchronous, site, params, lo, hi),
+        name="twin-analysis",
+        daemon=True,
+    )
     proc.start()
     child.close()
     try:
@@ -128,8 +148,9 @@ def analyze_isolated(journal_path: Path, synchronous: str, site: Site, params: A
             status, payload, added = parent.recv()
         except EOFError:
             proc.join(10)
-            raise AnalysisWorkerError(f"analysis process exited with code {proc.exitcode} without an answer "
-                                      "(out of memory?)") from None
+            raise AnalysisWorkerError(
+                f"analysis process exited with code {proc.exitcode} without an answer (out of memory?)"
+            ) from None
     finally:
         parent.close()
         proc.join(30)

@@ -35,8 +35,13 @@ def escape_key(text: str) -> str:
 
 def escape_tag(text: str) -> str:
     """Escape a tag key or value, or a field key (commas, equals signs, spaces)."""
-    return (text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-            .replace("\n", "\\n"))
+    return (
+        text.replace("\\", "\\\\")
+        .replace(",", "\\,")
+        .replace("=", "\\=")
+        .replace(" ", "\\ ")
+        .replace("\n", "\\n")
+    )
 
 
 def field_value(value: Any) -> str:
@@ -72,8 +77,24 @@ def point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], 
 
 
 # Column order of Journal.readings_after rows.
-_ROW = ("id", "site", "device", "sensor", "seq", "kind", "t_ns", "received_ns", "source", "channel",
-        "value", "label", "unit", "count", "rssi_max_dbm", "window_ms")
+_ROW = (
+    "id",
+    "site",
+    "device",
+    "sensor",
+    "seq",
+    "kind",
+    "t_ns",
+    "received_ns",
+    "source",
+    "channel",
+    "value",
+    "label",
+    "unit",
+    "count",
+    "rssi_max_dbm",
+    "window_ms",
+)
 
 
 def journal_row_lines(rows: Iterable[tuple[Any, ...]]) -> list[str]:
@@ -85,8 +106,24 @@ def journal_row_lines(rows: Iterable[tuple[Any, ...]]) -> list[str]:
     ``seq``, ``delay_s`` (arrival minus device time), ``unit`` and the RSSI aggregates.
     """
     out = []
-    for (_id, site, device, sensor, seq, kind, t_ns, received_ns, source, channel, value, label, unit,
-         count, rssi_max, window_ms) in rows:
+    for (
+        _id,
+        site,
+        device,
+        sensor,
+        seq,
+        kind,
+        t_ns,
+        received_ns,
+        source,
+        channel,
+        value,
+        label,
+        unit,
+        count,
+        rssi_max,
+        window_ms,
+    ) in rows:
         tags = {"site": site, "device": device, "sensor": sensor}
         fields: dict[str, Any] = {}
         if kind == "rssi":
@@ -130,7 +167,7 @@ def result_lines(
     result : Result
         The analysis of one shift.
     kpis : mapping, optional
-        Output of :func:`twin_server.api.kpis.compute_kpis` for the same result.
+        Output of :func:`twin_server.kpis.compute_kpis` for the same result.
     shift : str, optional
         Shift id (local date ``YYYY-MM-DD``) added as the ``shift`` tag.
     """
@@ -138,21 +175,49 @@ def result_lines(
     base = {"site": site, "shift": shift or ""}
     out = []
     for s in result.machine_states:
-        out.append(point("machine_state", {**base, "machine": s.machine, "state": s.state},
-                         {"running": int(s.state == "running"), "duration_s": float(s.end - s.start),
-                          "end_s": float(s.end)}, _ns(s.start)))
+        out.append(
+            point(
+                "machine_state",
+                {**base, "machine": s.machine, "state": s.state},
+                {
+                    "running": int(s.state == "running"),
+                    "duration_s": float(s.end - s.start),
+                    "end_s": float(s.end),
+                },
+                _ns(s.start),
+            )
+        )
     for z in result.worker_zones:
-        out.append(point("worker_zone", {**base, "worker": z.worker, "zone": z.zone},
-                         {"zone": z.zone, "duration_s": float(z.end - z.start), "end_s": float(z.end)},
-                         _ns(z.start)))
+        out.append(
+            point(
+                "worker_zone",
+                {**base, "worker": z.worker, "zone": z.zone},
+                {"zone": z.zone, "duration_s": float(z.end - z.start), "end_s": float(z.end)},
+                _ns(z.start),
+            )
+        )
     for t in result.tasks:
-        out.append(point("task", {**base, "machine": t.machine, "task": t.task,
-                                  "worker": t.worker or "unknown"},
-                         {"duration_s": float(t.end - t.start), "end_s": float(t.end)}, _ns(t.start)))
+        out.append(
+            point(
+                "task",
+                {**base, "machine": t.machine, "task": t.task, "worker": t.worker or "unknown"},
+                {"duration_s": float(t.end - t.start), "end_s": float(t.end)},
+                _ns(t.start),
+            )
+        )
     for lag in result.beacon_lag:
-        out.append(point("beacon_lag", {**base, "worker": lag.worker},
-                         {"lag_s": float(lag.lag_s), "duration_s": float(lag.end - lag.start),
-                          "end_s": float(lag.end)}, _ns(lag.start)))
+        out.append(
+            point(
+                "beacon_lag",
+                {**base, "worker": lag.worker},
+                {
+                    "lag_s": float(lag.lag_s),
+                    "duration_s": float(lag.end - lag.start),
+                    "end_s": float(lag.end),
+                },
+                _ns(lag.start),
+            )
+        )
     if kpis:
         t_kpi = _ns(result.window_start)
         for machine, k in kpis.get("machines", {}).items():

@@ -43,8 +43,9 @@ class BackupError(RuntimeError):
     """A backup or restore that cannot be done; the message says why."""
 
 
-def backup_database(src_path: Path, dst_path: Path,
-                    progress: Callable[[int, int], None] | None = None) -> None:
+def backup_database(
+    src_path: Path, dst_path: Path, progress: Callable[[int, int], None] | None = None
+) -> None:
     """Copy one SQLite database consistently, online, with the backup API.
 
     A read transaction is held on the source for the whole copy, so every step reads the
@@ -110,8 +111,10 @@ def backup(data_dir: Path, out: Path, say: Callable[[str], None] = print) -> dic
                 tar.add(Path(tmp) / name, arcname=name)
         os.replace(partial, out)
     journal = manifest["databases"]["journal.sqlite"]
-    say(f"backup: {out} ({out.stat().st_size / 2**20:.1f} MiB, {journal['readings']} readings, "
-        f"{', '.join(present)}) in {manifest['seconds']:.1f} s")
+    say(
+        f"backup: {out} ({out.stat().st_size / 2**20:.1f} MiB, {journal['readings']} readings, "
+        f"{', '.join(present)}) in {manifest['seconds']:.1f} s"
+    )
     return manifest
 
 
@@ -136,8 +139,9 @@ def _in_use(path: Path) -> bool:
     return False
 
 
-def restore(archive: Path, data_dir: Path, force: bool = False, say: Callable[[str], None] = print
-            ) -> dict[str, Any]:
+def restore(
+    archive: Path, data_dir: Path, force: bool = False, say: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Unpack a :func:`backup` file into ``data_dir``; returns its manifest."""
     archive, data_dir = Path(archive), Path(data_dir)
     try:
@@ -156,7 +160,7 @@ def restore(archive: Path, data_dir: Path, force: bool = False, say: Callable[[s
             raise BackupError(f"{data_dir / 'journal.sqlite'} is in use: stop the server first")
         if (data_dir / "journal.sqlite").exists() and not force:
             raise BackupError(f"{data_dir} already has a journal.sqlite: restore with --force to replace it")
-        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+        manifest: dict[str, Any] = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory(prefix=".twin-restore-", dir=data_dir) as tmp:
             for name in names:
                 if name == MANIFEST:

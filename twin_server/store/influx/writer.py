@@ -21,13 +21,13 @@ from typing import Any
 
 import httpx
 
-from twin_server.influx.line_protocol import DERIVED_MEASUREMENTS, journal_row_lines, result_lines
-from twin_server.journal import Journal
 from twin_server.result import Result
+from twin_server.store.influx.line_protocol import DERIVED_MEASUREMENTS, journal_row_lines, result_lines
+from twin_server.store.journal import Journal
 
 __all__ = ["InfluxError", "InfluxWriter"]
 
-log = logging.getLogger("twin_server.influx")
+log = logging.getLogger("twin_server.store.influx")
 
 
 class InfluxError(RuntimeError):
@@ -63,10 +63,21 @@ class InfluxWriter:
         Readings per POST.
     """
 
-    def __init__(self, journal: Journal, url: str, db: str, *, token: str | None = None,
-                 user: str | None = None, password: str | None = None, create_db: bool = True,
-                 batch_lines: int = 5000, timeout_s: float = 10.0, backoff_max_s: float = 30.0,
-                 replace_derived: bool = True) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        url: str,
+        db: str,
+        *,
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        create_db: bool = True,
+        batch_lines: int = 5000,
+        timeout_s: float = 10.0,
+        backoff_max_s: float = 30.0,
+        replace_derived: bool = True,
+    ) -> None:
         self.journal = journal
         self.url = url.rstrip("/")
         self.db = db
@@ -122,9 +133,11 @@ class InfluxWriter:
         except httpx.HTTPError as exc:
             raise InfluxError(f"query: {type(exc).__name__}: {exc}") from None
         if resp.status_code != 200:
-            raise InfluxError(f"query: HTTP {resp.status_code}: {resp.text[:300]}",
-                              retry=resp.status_code >= 500 or resp.status_code in (401, 403, 429))
-        doc = resp.json()
+            raise InfluxError(
+                f"query: HTTP {resp.status_code}: {resp.text[:300]}",
+                retry=resp.status_code >= 500 or resp.status_code in (401, 403, 429),
+            )
+        doc: dict[str, Any] = resp.json()
         errors = [r["error"] for r in doc.get("results", []) if "error" in r]
         if errors:
             raise InfluxError(f"query: {errors[0]}", retry=False)
@@ -142,12 +155,13 @@ class InfluxWriter:
         """Queue a shift's derived series, replacing what was exported for it before."""
         items: list[tuple[str, str]] = []
         if self.replace_derived:
-            where = f"WHERE \"site\"={_quote_str(result.site)} AND \"shift\"={_quote_str(shift)}"
-            items.append(("query", ";".join(f"DELETE FROM {_quote_ident(m)} {where}"
-                                             for m in DERIVED_MEASUREMENTS)))
+            where = f'WHERE "site"={_quote_str(result.site)} AND "shift"={_quote_str(shift)}'
+            items.append(
+                ("query", ";".join(f"DELETE FROM {_quote_ident(m)} {where}" for m in DERIVED_MEASUREMENTS))
+            )
         lines = result_lines(result, kpis, shift)
         for i in range(0, len(lines), self.batch_lines):
-            items.append(("write", "\n".join(lines[i:i + self.batch_lines])))
+            items.append(("write", "\n".join(lines[i : i + self.batch_lines])))
         self.journal.outbox_add(items, time.time_ns())
         self._wake.set()
 
@@ -250,6 +264,14 @@ class InfluxWriter:
             pending = self.pending()
         except Exception:
             pending = None
-        return {"url": self.url, "db": self.db, "ok": self.ok, "last_error": self.last_error,
-                "last_success_ns": self.last_success_ns, "points_written": self.points_written,
-                "pending": pending, "rejected_batches": self.rejected_batches, "retries": self.retries}
+        return {
+            "url": self.url,
+            "db": self.db,
+            "ok": self.ok,
+            "last_error": self.last_error,
+            "last_success_ns": self.last_success_ns,
+            "points_written": self.points_written,
+            "pending": pending,
+            "rejected_batches": self.rejected_batches,
+            "retries": self.retries,
+        }

@@ -68,8 +68,9 @@ def compute_kpis(result: Result, machines: list[str] | None = None) -> dict[str,
             "idle_min": (stopped_s - _overlap_s(by_state["stopped"], tasks)) / 60,
         }
         for name in TASK_NAMES:
-            k[f"changeover_{name}_min"] = sum(t.end - t.start for t in result.tasks
-                                              if t.machine == m and t.task == name) / 60
+            k[f"changeover_{name}_min"] = (
+                sum(t.end - t.start for t in result.tasks if t.machine == m and t.task == name) / 60
+            )
         out[m] = k
     totals = {
         key: sum(v[key] for v in out.values())
@@ -233,9 +234,12 @@ def shift_kpis(result: Result, machines: list[str], workers: list[str]) -> dict[
         by_task = {}
         for name in TASK_NAMES:
             iv = [(t.start, t.end) for t in mine if t.task == name]
-            by_task[name] = {"count": len(iv), "min": _total_min(iv),
-                             "median_min": None if not iv else _median([(e - s) / 60.0 for s, e in iv]),
-                             "longest": _longest(iv)}
+            by_task[name] = {
+                "count": len(iv),
+                "min": _total_min(iv),
+                "median_min": None if not iv else _median([(e - s) / 60.0 for s, e in iv]),
+                "longest": _longest(iv),
+            }
         out_w[w] = {"changeover_min": sum(t.end - t.start for t in mine) / 60.0, "by_task": by_task}
     return {"machines": out_m, "workers": out_w}
 
@@ -259,21 +263,37 @@ def with_trend(days: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     if not days:
         raise ValueError("with_trend needs at least one day")
     day, doc = days[-1]
-    doc = {"day": day, "machines": doc["machines"],
-           "workers": {w: {**v, "by_task": {k: dict(t) for k, t in v["by_task"].items()}}
-                       for w, v in doc["workers"].items()}}
+    doc = {
+        "day": day,
+        "machines": doc["machines"],
+        "workers": {
+            w: {**v, "by_task": {k: dict(t) for k, t in v["by_task"].items()}}
+            for w, v in doc["workers"].items()
+        },
+    }
     for w, v in doc["workers"].items():
         for name, t in v["by_task"].items():
-            earlier = [d["workers"][w]["by_task"][name]["median_min"] for _, d in days[:-1]
-                       if w in d["workers"] and d["workers"][w]["by_task"][name]["median_min"] is not None]
+            earlier = [
+                d["workers"][w]["by_task"][name]["median_min"]
+                for _, d in days[:-1]
+                if w in d["workers"] and d["workers"][w]["by_task"][name]["median_min"] is not None
+            ]
             t["own_median_min"] = _median(earlier)
     doc["trend"] = [
-        {"day": d,
-         "machines": {m: {"utilisation": k["utilisation"], "changeover_count": k["changeover_count"],
-                          "changeover_min": k["changeover_min"], "attended_idle_min": k["attended_idle_min"],
-                          "longest_stop_min": (k["longest_stop"] or {}).get("min", 0.0)}
-                      for m, k in kd["machines"].items()},
-         "workers": {w: {"changeover_min": v["changeover_min"]} for w, v in kd["workers"].items()}}
+        {
+            "day": d,
+            "machines": {
+                m: {
+                    "utilisation": k["utilisation"],
+                    "changeover_count": k["changeover_count"],
+                    "changeover_min": k["changeover_min"],
+                    "attended_idle_min": k["attended_idle_min"],
+                    "longest_stop_min": (k["longest_stop"] or {}).get("min", 0.0),
+                }
+                for m, k in kd["machines"].items()
+            },
+            "workers": {w: {"changeover_min": v["changeover_min"]} for w, v in kd["workers"].items()},
+        }
         for d, kd in days
     ]
     return _rounded(doc)

@@ -193,29 +193,49 @@ def _set_wal(conn: sqlite3.Connection) -> None:
 def _reading_row(r: Reading, received_ns: int) -> tuple[Any, ...]:
     is_zone = r.kind == "zone"
     return (
-        r.site, r.device, r.sensor, r.seq, r.kind, r.t_ns, received_ns, r.source, r.channel,
-        None if is_zone else float(r.value), str(r.value) if is_zone else "", r.unit,
-        r.count, r.rssi_max_dbm, r.window_ms,
+        r.site,
+        r.device,
+        r.sensor,
+        r.seq,
+        r.kind,
+        r.t_ns,
+        received_ns,
+        r.source,
+        r.channel,
+        None if is_zone else float(r.value),
+        str(r.value) if is_zone else "",
+        r.unit,
+        r.count,
+        r.rssi_max_dbm,
+        r.window_ms,
     )
 
 
 def _migrate_dead_letters(conn: sqlite3.Connection) -> None:
     """Bring a journal's dead letters to the bounded form (new columns, totals, short payloads)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
-    for name, decl in (("device", "TEXT NOT NULL DEFAULT ''"), ("day", "INTEGER NOT NULL DEFAULT 0"),
-                       ("payload_bytes", "INTEGER NOT NULL DEFAULT 0")):
+    for name, decl in (
+        ("device", "TEXT NOT NULL DEFAULT ''"),
+        ("day", "INTEGER NOT NULL DEFAULT 0"),
+        ("payload_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ):
         if name not in columns:
             conn.execute(f"ALTER TABLE dead_letters ADD COLUMN {name} {decl}")
     had_totals = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letter_totals'").fetchone()
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letter_totals'"
+    ).fetchone()
     conn.executescript(_DEAD_SCHEMA)
     if not had_totals:  # a journal of an older version: its rows are what it counted
-        conn.execute("INSERT INTO dead_letter_totals (reason, n) SELECT reason, count(*) FROM dead_letters "
-                     "GROUP BY reason")
+        conn.execute(
+            "INSERT INTO dead_letter_totals (reason, n) SELECT reason, count(*) FROM dead_letters "
+            "GROUP BY reason"
+        )
     if "payload_bytes" not in columns:
-        conn.execute("UPDATE dead_letters SET payload_bytes = length(payload), "
-                     f"payload = substr(payload, 1, {MAX_DEAD_PAYLOAD_BYTES}), "
-                     f"day = received_ns / {_NS_PER_DAY}")
+        conn.execute(
+            "UPDATE dead_letters SET payload_bytes = length(payload), "
+            f"payload = substr(payload, 1, {MAX_DEAD_PAYLOAD_BYTES}), "
+            f"day = received_ns / {_NS_PER_DAY}"
+        )
 
 
 def _text(value: str, max_chars: int) -> str:
@@ -250,8 +270,9 @@ def _insert_dead(conn: sqlite3.Connection, dead: Sequence[DeadLetter]) -> int:
         day = d.received_ns // _NS_PER_DAY
         device = _dead_device(d.topic)
         if day not in per_day:
-            per_day[day] = conn.execute("SELECT count(*) FROM dead_letters WHERE day = ?",
-                                        (day,)).fetchone()[0]
+            per_day[day] = conn.execute("SELECT count(*) FROM dead_letters WHERE day = ?", (day,)).fetchone()[
+                0
+            ]
         # A message refused only by the journal passed decoding (<= 4 KiB): it is data, kept
         # whole and beyond the caps, so it can be ingested again once the cause is fixed.
         whole = d.reason == UNSTORABLE
@@ -259,19 +280,32 @@ def _insert_dead(conn: sqlite3.Connection, dead: Sequence[DeadLetter]) -> int:
             continue
         key = (day, device)
         if key not in per_device:
-            per_device[key] = conn.execute("SELECT count(*) FROM dead_letters WHERE day = ? AND device = ?",
-                                           key).fetchone()[0]
+            per_device[key] = conn.execute(
+                "SELECT count(*) FROM dead_letters WHERE day = ? AND device = ?", key
+            ).fetchone()[0]
         if per_device[key] >= DEAD_ROWS_PER_DEVICE_DAY and not whole:
             continue
         per_day[day] += 1
         per_device[key] += 1
         payload = bytes(d.payload) if whole else bytes(d.payload[:MAX_DEAD_PAYLOAD_BYTES])
-        rows.append((_text(d.topic, MAX_DEAD_TOPIC_CHARS), payload, _text(d.reason, 64),
-                     _text(d.detail, MAX_DEAD_DETAIL_CHARS), d.received_ns, device, day, len(d.payload)))
+        rows.append(
+            (
+                _text(d.topic, MAX_DEAD_TOPIC_CHARS),
+                payload,
+                _text(d.reason, 64),
+                _text(d.detail, MAX_DEAD_DETAIL_CHARS),
+                d.received_ns,
+                device,
+                day,
+                len(d.payload),
+            )
+        )
     if rows:
         conn.executemany(
             "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns, device, day, "
-            "payload_bytes) VALUES (?,?,?,?,?,?,?,?)", rows)
+            "payload_bytes) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
     if per_day:  # rows of days past the keep window go (their counts stay in the totals)
         conn.execute("DELETE FROM dead_letters WHERE day < ?", (max(per_day) - DEAD_KEEP_DAYS + 1,))
     return len(rows)
@@ -292,8 +326,9 @@ class Journal:
         full disk, so the journal cannot fill a disk the rest of the machine needs.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
-                 max_bytes: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", max_bytes: int | None = None
+    ) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
@@ -307,12 +342,14 @@ class Journal:
         self._write_lock = threading.Lock()
         conn = self._conn()
         new_index = not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='reading_buckets'").fetchone()
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='reading_buckets'"
+        ).fetchone()
         conn.executescript(_SCHEMA)
         if new_index:  # a journal written before the day index: build it once
             conn.execute(
                 "INSERT OR REPLACE INTO reading_buckets SELECT site, t_ns / 900000000000, count(*), "
-                "min(t_ns), max(t_ns) FROM readings GROUP BY site, t_ns / 900000000000")
+                "min(t_ns), max(t_ns) FROM readings GROUP BY site, t_ns / 900000000000"
+            )
         # Journals written before device_status kept the status extras (driver_errors, ...).
         if "extra" not in {row[1] for row in conn.execute("PRAGMA table_info(device_status)")}:
             conn.execute("ALTER TABLE device_status ADD COLUMN extra TEXT")
@@ -363,7 +400,7 @@ class Journal:
         with self._write_lock:
             _begin_immediate(conn)
             try:
-                first = None
+                first = 0
                 inserted = 0
                 if readings:
                     first = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
@@ -372,7 +409,7 @@ class Journal:
                     # sqlite3 releases the GIL around every step, and with the MQTT thread
                     # busy, re-acquiring it per row was the ingest's largest cost.
                     for i in range(0, len(rows), _ROWS_PER_INSERT):
-                        chunk = rows[i:i + _ROWS_PER_INSERT]
+                        chunk = rows[i : i + _ROWS_PER_INSERT]
                         # rowcount counts the rows this INSERT wrote, not the day index's
                         # trigger updates (total_changes would).
                         cur = conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
@@ -384,10 +421,19 @@ class Journal:
                         "INSERT OR REPLACE INTO device_status "
                         "(site, device, online, t_ns, received_ns, clock_synced, agent_version, extra) "
                         "VALUES (?,?,?,?,?,?,?,?)",
-                        [(s.site, s.device, int(s.online), s.t_ns, rx,
-                          None if s.clock_synced is None else int(s.clock_synced), s.agent_version,
-                          json.dumps(s.extra) if s.extra else None)
-                         for s, rx in statuses],
+                        [
+                            (
+                                s.site,
+                                s.device,
+                                int(s.online),
+                                s.t_ns,
+                                rx,
+                                None if s.clock_synced is None else int(s.clock_synced),
+                                s.agent_version,
+                                json.dumps(s.extra) if s.extra else None,
+                            )
+                            for s, rx in statuses
+                        ],
                     )
                 conn.execute("COMMIT")
             except BaseException:
@@ -403,8 +449,11 @@ class Journal:
         if site is None:
             row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets").fetchone()
         else:
-            row = self._conn().execute("SELECT coalesce(sum(n), 0) FROM reading_buckets WHERE site=?",
-                                       (site,)).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT coalesce(sum(n), 0) FROM reading_buckets WHERE site=?", (site,))
+                .fetchone()
+            )
         return int(row[0])
 
     def max_id(self) -> int:
@@ -434,17 +483,21 @@ class Journal:
 
     def change_marker(self, site: str, start: float, end: float) -> tuple[int, int]:
         """``(newest rowid, count)`` of a site's readings in ``[start, end)``: changes when they do."""
-        row = self._conn().execute(
-            "SELECT coalesce(max(id), 0), count(*) FROM readings WHERE site=? AND t_ns >= ? AND t_ns < ?",
-            (site, round(start * 1e9), round(end * 1e9)),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT coalesce(max(id), 0), count(*) FROM readings WHERE site=? AND t_ns >= ? AND t_ns < ?",
+                (site, round(start * 1e9), round(end * 1e9)),
+            )
+            .fetchone()
+        )
         return int(row[0]), int(row[1])
 
     def time_range(self, site: str) -> tuple[float, float] | None:
         """Device-time span ``(first, last)`` of a site's readings in epoch seconds."""
-        lo, hi = self._conn().execute(
-            "SELECT min(t_ns), max(t_ns) FROM readings WHERE site=?", (site,)
-        ).fetchone()
+        lo, hi = (
+            self._conn().execute("SELECT min(t_ns), max(t_ns) FROM readings WHERE site=?", (site,)).fetchone()
+        )
         return None if lo is None else (lo / 1e9, hi / 1e9)
 
     def rows(
@@ -530,31 +583,49 @@ class Journal:
         return self.load_readings(site, start, end).frame
 
     # -- dead letters and statuses ------------------------------------------------------
-    def dead_letters(self, limit: int = 100, reason: str | None = None, *, before_id: int | None = None,
-                     max_bytes: int | None = None) -> list[dict[str, Any]]:
+    def dead_letters(
+        self,
+        limit: int = 100,
+        reason: str | None = None,
+        *,
+        before_id: int | None = None,
+        max_bytes: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Newest dead letters first (ids below ``before_id``); the payload prefix as text.
 
         Stops after ``limit`` rows or before the rows as JSON pass ``max_bytes`` (at least
         one row is returned), so one answer stays small whatever the payloads hold.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if reason is not None:
             where.append("reason = ?")
             params.append(reason)
         if before_id is not None:
             where.append("id < ?")
             params.append(int(before_id))
-        sql = ("SELECT id, topic, payload, reason, detail, received_ns, device, payload_bytes "
-               "FROM dead_letters" + (f" WHERE {' AND '.join(where)}" if where else "")
-               + f" ORDER BY id DESC LIMIT {int(limit)}")
+        sql = (
+            "SELECT id, topic, payload, reason, detail, received_ns, device, payload_bytes "
+            "FROM dead_letters"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY id DESC LIMIT {int(limit)}"
+        )
         out: list[dict[str, Any]] = []
         size = 0
         for id_, topic, payload, why, detail, rx, device, n_bytes in self._conn().execute(sql, params):
             payload = bytes(payload)
             total = max(int(n_bytes), len(payload))
-            row = {"id": id_, "topic": topic, "device": device, "payload": payload.decode("utf-8", "replace"),
-                   "payload_bytes": total, "payload_truncated": total > len(payload), "reason": why,
-                   "detail": detail, "received_ns": rx}
+            row = {
+                "id": id_,
+                "topic": topic,
+                "device": device,
+                "payload": payload.decode("utf-8", "replace"),
+                "payload_bytes": total,
+                "payload_truncated": total > len(payload),
+                "reason": why,
+                "detail": detail,
+                "received_ns": rx,
+            }
             if max_bytes is not None:
                 size += len(json.dumps(row, ensure_ascii=False).encode()) + 1
                 if out and size > max_bytes:
@@ -583,6 +654,172 @@ class Journal:
             row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
         return out
 
+    def max_dead_letter_id(self) -> int:
+        """Id of the newest dead-letter row (0: none)."""
+        return int(self._conn().execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()[0])
+
+    def dead_letter_reasons_after(self, after_id: int) -> list[tuple[int, str, str]]:
+        """``(id, topic, reason)`` of every dead-letter row after ``after_id``, oldest first."""
+        return [
+            (int(i), str(t), str(r))
+            for i, t, r in self._conn().execute(
+                "SELECT id, topic, reason FROM dead_letters WHERE id > ? ORDER BY id", (int(after_id),)
+            )
+        ]
+
+    def newest_dead_letter_payloads(self, limit: int) -> list[tuple[str, bytes, int]]:
+        """``(topic, payload prefix, received_ns)`` of the newest ``limit`` dead letters, newest first."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT topic, payload, received_ns FROM dead_letters ORDER BY id DESC LIMIT ?", (int(limit),)
+            )
+            .fetchall()
+        )
+
+    # -- what other parts of the server read --------------------------------------------
+    def newest_reading_times(self, site: str) -> tuple[int, int] | None:
+        """``(t_ns, received_ns)`` of the site's last journalled reading; None if it has none."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT t_ns, received_ns FROM readings "
+                "WHERE id = (SELECT max(id) FROM readings WHERE site=?)",
+                (site,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def sensors_heard(self, site: str, after_id: int) -> list[tuple[str, str, str, str, str, int, int]]:
+        """Per ``(device, kind, sensor, source, channel)`` of ``site`` in readings after ``after_id``:
+        the key, how many readings and the newest ``received_ns``."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT device, kind, sensor, source, channel, count(*), max(received_ns) FROM readings "
+                "WHERE id > ? AND site = ? GROUP BY device, kind, sensor, source, channel",
+                (int(after_id), site),
+            )
+            .fetchall()
+        )
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file and truncate it."""
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- per-sensor sequence state (end-to-end acknowledgement, ingest/delivery.py) ---------
+    def seq_states(self, site: str) -> list[tuple[str, str, int, int, int]]:
+        """``(device, sensor, upto, max_seq, above)`` of each sensor of ``site``."""
+        return (
+            self._conn()
+            .execute("SELECT device, sensor, upto, max_seq, above FROM seq_state WHERE site = ?", (site,))
+            .fetchall()
+        )
+
+    def seq_lost_totals(self, site: str) -> list[tuple[str, str, int]]:
+        """``(device, sensor, readings lost)`` per sensor of ``site``."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT device, sensor, sum(missing) FROM seq_lost WHERE site = ? GROUP BY device, sensor",
+                (site,),
+            )
+            .fetchall()
+        )
+
+    def seq_ranges(self, site: str, after_id: int, upto_id: int) -> list[tuple[str, str, int, int, int]]:
+        """``(device, sensor, min seq, max seq, count)`` of the readings with ``after_id < id <= upto_id``."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT device, sensor, min(seq), max(seq), count(*) FROM readings "
+                "WHERE id > ? AND id <= ? AND site = ? GROUP BY device, sensor",
+                (after_id, upto_id, site),
+            )
+            .fetchall()
+        )
+
+    def count_seqs(self, site: str, device: str, sensor: str, lo: int, hi: int) -> int:
+        """Readings of one sensor with ``lo <= seq <= hi``."""
+        return int(
+            self._conn()
+            .execute(
+                "SELECT count(*) FROM readings WHERE site = ? AND device = ? AND sensor = ? "
+                "AND seq BETWEEN ? AND ?",
+                (site, device, sensor, lo, hi),
+            )
+            .fetchone()[0]
+        )
+
+    def seqs_after(self, site: str, device: str, sensor: str, after_seq: int, limit: int) -> list[int]:
+        """The next ``limit`` seq numbers of one sensor above ``after_seq``, in order."""
+        return [
+            int(seq)
+            for (seq,) in self._conn()
+            .execute(
+                "SELECT seq FROM readings WHERE site = ? AND device = ? AND sensor = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (site, device, sensor, after_seq, limit),
+            )
+            .fetchall()
+        ]
+
+    def seq_lost_gaps(self, site: str, device: str, sensor: str) -> list[tuple[int, int, int, int]]:
+        """``(gap id, first_seq, last_seq, missing)`` of one sensor's lost gaps."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT id, first_seq, last_seq, missing FROM seq_lost WHERE site = ? AND device = ? "
+                "AND sensor = ?",
+                (site, device, sensor),
+            )
+            .fetchall()
+        )
+
+    def newest_lost_gaps(self, site: str, limit: int, device: str | None = None) -> list[tuple[Any, ...]]:
+        """``(device, sensor, first_seq, last_seq, missing, declared_ns)``, newest first."""
+        sql = "SELECT device, sensor, first_seq, last_seq, missing, declared_ns FROM seq_lost WHERE site = ?"
+        params: list[Any] = [site]
+        if device is not None:
+            sql += " AND device = ?"
+            params.append(device)
+        return self._conn().execute(sql + f" ORDER BY id DESC LIMIT {int(limit)}", params).fetchall()
+
+    def save_seq_state(
+        self,
+        states: Sequence[tuple[str, str, str, int, int, int]],
+        new_gaps: Sequence[tuple[Any, ...]],
+        lost_rows: Sequence[tuple[int, int]],
+        cursor_name: str,
+        cursor_id: int,
+    ) -> None:
+        """In one transaction: upsert ``(site, device, sensor, upto, max_seq, above)`` rows, add
+        lost gaps ``(site, device, sensor, first_seq, last_seq, missing, declared_ns)``, set
+        gaps' ``missing`` from ``(gap id, missing)`` (dropping filled ones) and the cursor."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO seq_state (site, device, sensor, upto, max_seq, above) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(site, device, sensor) DO UPDATE SET upto = excluded.upto, "
+                "max_seq = excluded.max_seq, above = excluded.above",
+                states,
+            )
+            conn.executemany(
+                "INSERT INTO seq_lost (site, device, sensor, first_seq, last_seq, missing, declared_ns) "
+                "VALUES (?,?,?,?,?,?,?)",
+                new_gaps,
+            )
+            if lost_rows:
+                conn.executemany(
+                    "UPDATE seq_lost SET missing = ? WHERE id = ?", [(m, i) for i, m in lost_rows]
+                )
+                conn.execute("DELETE FROM seq_lost WHERE missing <= 0")
+            conn.execute(
+                "INSERT INTO export_cursor (name, last_id) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id",
+                (cursor_name, cursor_id),
+            )
+
     # -- InfluxDB export state ------------------------------------------------------------
     def export_cursor(self, name: str = "influx") -> int:
         """Rowid of the last reading exported by ``name`` (0 if none)."""
@@ -600,10 +837,14 @@ class Journal:
 
     def readings_after(self, after_id: int, limit: int) -> list[tuple[Any, ...]]:
         """Readings with rowid > ``after_id`` in rowid order (for the exporter)."""
-        return self._conn().execute(
-            f"SELECT id, {_READING_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
-            (int(after_id), int(limit)),
-        ).fetchall()
+        return (
+            self._conn()
+            .execute(
+                f"SELECT id, {_READING_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+                (int(after_id), int(limit)),
+            )
+            .fetchall()
+        )
 
     def outbox_add(self, items: Iterable[tuple[str, str]], now_ns: int) -> None:
         """Queue ``(op, body)`` items (``op`` is ``write`` or ``query``) in one transaction."""
@@ -641,10 +882,14 @@ class Journal:
         """Size of the journal (with its WAL), free space on its disk, the cap if any."""
         import shutil
 
-        size = sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
-                   if p.exists())
-        return {"size_bytes": size, "free_bytes": shutil.disk_usage(self.path.parent).free,
-                "max_bytes": self.max_bytes}
+        size = sum(
+            p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists()
+        )
+        return {
+            "size_bytes": size,
+            "free_bytes": shutil.disk_usage(self.path.parent).free,
+            "max_bytes": self.max_bytes,
+        }
 
     # -- other writers --------------------------------------------------------------------
     @contextlib.contextmanager

@@ -108,19 +108,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     else:
         host, port = parse_hostport(args.broker)
     if args.share_group is not None:
-        from twin_server.ingest import check_share_group
+        from twin_server.ingest.subscriber import check_share_group
 
         check_share_group(args.share_group)
         if not args.client_id:
             raise ValueError("--share-group needs a --client-id of its own for each process "
                              f"(e.g. twin-server-{site.site}-1, -2, ...)")
-    extra: dict = {"site_path": site_path.resolve(), "influx_replace_derived": not args.influx_keep_derived}
+    analysis_params = None
     if site.survey is not None:  # RSSI zones from the site survey (a SurveyError names the file)
         from twin_server.analysis import AnalysisParams
         from twin_server.analysis.survey import survey_map
 
-        extra["analysis_params"] = AnalysisParams(survey_map=survey_map(site, site_path.resolve().parent,
-                                                                        say=log.info))
+        analysis_params = AnalysisParams(survey_map=survey_map(site, site_path.resolve().parent,
+                                                               say=log.info))
     if args.retention_days is not None and not args.retention_days > 0:
         raise ValueError(f"--retention-days must be > 0, got {args.retention_days}")
     if args.retention_days is not None and not args.influx:
@@ -141,7 +141,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         influx_user=args.influx_user, influx_password=args.influx_password,
         influx_create_db=not args.influx_no_create_db, analysis_interval_s=args.analysis_interval,
         derived_interval_s=args.derived_interval, sqlite_synchronous=args.sqlite_synchronous,
-        clock_tolerance_s=args.clock_tolerance or None, extra=extra,
+        clock_tolerance_s=args.clock_tolerance or None, site_path=site_path.resolve(),
+        influx_replace_derived=not args.influx_keep_derived, analysis_params=analysis_params,
     )
 
 
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
     _fewer_malloc_arenas()
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
 
     app = create_app(settings)
     if not settings.site.machines:

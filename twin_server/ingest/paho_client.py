@@ -1,4 +1,4 @@
-"""A paho-mqtt client with a cheaper receive path for the ingest.
+"""A paho-mqtt client with a cheaper receive path for the ingest; every paho internal we use.
 
 Stock paho 2.x reads every packet with several small ``recv()`` calls (1 byte of command,
 the remaining length byte by byte, then the body), goes back to ``select()`` after each
@@ -24,7 +24,10 @@ uses a few private attributes (``_in_packet``, ``_sock``, ``_protocol``, ``_manu
 ``_send_puback``); :func:`fast_path_available` and the constructor check them, and when
 any is missing (a paho that changed its internals) the client behaves exactly like a stock
 client: no buffering, messages through ``on_message``. paho is pinned ``<3`` in
-``pyproject.toml``.
+``pyproject.toml``; :func:`missing_internals` lists what a paho lacks (the test suite
+requires it empty). This is the only module that touches paho's private members: the
+publishers wait on ``on_publish`` events, and :func:`topic_bytes` reads a stock message's
+undecoded topic.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-__all__ = ["FastClient", "PublishSink", "fast_path_available"]
+__all__ = ["FastClient", "PublishSink", "fast_path_available", "missing_internals", "topic_bytes"]
 
-log = logging.getLogger("twin_server.ingest")
+log = logging.getLogger("twin_server.ingest.subscriber")
 
 #: ``(topic bytes, payload bytes, message id, qos)``, called in paho's network thread.
 PublishSink = Callable[[bytes, bytes, int, int], None]
@@ -46,11 +49,42 @@ _READ_BYTES = 65536
 _PUBLISH = 0x30
 
 
+#: paho's private members used here: methods of ``Client`` ...
+_CLIENT_METHODS = ("_sock_recv", "_handle_publish", "_packet_read", "_send_puback", "loop_read")
+#: ... attributes of a ``Client`` instance, and of an ``MQTTMessage``.
+_CLIENT_ATTRIBUTES = ("_in_packet", "_sock", "_protocol", "_manual_ack")
+_MESSAGE_ATTRIBUTES = ("_topic",)
+
+
 def fast_path_available() -> bool:
     """Whether this paho has the private members :class:`FastClient` relies on."""
     probe = mqtt.Client.__dict__
-    return all(name in probe for name in ("_sock_recv", "_handle_publish", "_packet_read", "_send_puback",
-                                          "loop_read"))
+    return all(name in probe for name in _CLIENT_METHODS)
+
+
+def missing_internals() -> list[str]:
+    """paho's private members this module uses that this paho lacks (empty on the pinned paho).
+
+    Each missing one makes this module fall back to stock paho behaviour; the test suite
+    fails on any, so a paho upgrade that changes them is noticed.
+    """
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    message = mqtt.MQTTMessage(topic=b"t")
+    return (
+        [f"Client.{n}" for n in _CLIENT_METHODS if n not in mqtt.Client.__dict__]
+        + [f"Client().{n}" for n in _CLIENT_ATTRIBUTES if not hasattr(client, n)]
+        + [
+            f"MQTTMessage().{n}"
+            for n in _MESSAGE_ATTRIBUTES
+            if not isinstance(getattr(message, n, None), bytes)
+        ]
+    )
+
+
+def topic_bytes(msg: mqtt.MQTTMessage) -> bytes:
+    """A message's topic as received (bytes), without paho decoding it to text first."""
+    raw = getattr(msg, "_topic", None)
+    return raw if isinstance(raw, bytes) else msg.topic.encode()
 
 
 class FastClient(mqtt.Client):
@@ -67,14 +101,18 @@ class FastClient(mqtt.Client):
         False gives stock paho behaviour (for comparison in ``bench/ingest``).
     """
 
-    def __init__(self, *args: Any, on_publish_fast: PublishSink | None = None, buffered: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, on_publish_fast: PublishSink | None = None, buffered: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self._fast_ok = buffered and fast_path_available() and all(
-            hasattr(self, name) for name in ("_in_packet", "_sock", "_protocol", "_manual_ack"))
+        self._fast_ok = (
+            buffered and fast_path_available() and all(hasattr(self, name) for name in _CLIENT_ATTRIBUTES)
+        )
         if buffered and not self._fast_ok:
-            log.warning("paho %s lacks the internals of the fast receive path; using stock paho",
-                        getattr(mqtt, "__version__", "?"))
+            log.warning(
+                "paho %s lacks the internals of the fast receive path; using stock paho",
+                getattr(mqtt, "__version__", "?"),
+            )
         self._rbuf = b""
         self._rpos = 0
         self._rsock: Any = None
@@ -138,7 +176,7 @@ class FastClient(mqtt.Client):
             pos += 2
         else:
             mid = 0
-        sink(body[2:2 + topic_len], body[pos:], mid, qos)
+        sink(body[2 : 2 + topic_len], body[pos:], mid, qos)
         if qos and not self._manual_ack:
             return self._send_puback(mid)
         return mqtt.MQTT_ERR_SUCCESS

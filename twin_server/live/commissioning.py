@@ -43,10 +43,20 @@ STALE_S = 30.0
 #: Light and pressure levels: the minimum and maximum are taken over this recent window.
 RECENT_S = 300.0
 
-_FAMILY = {"light": "light", "light_state": "light", "pressure": "pressure",
-           "pressure_state": "pressure", "switch": "switch"}
-_KIT = (("light", "light", ""), ("pressure", "pressure", ""), ("sw-tool", "switch", "tool_change"),
-        ("sw-program", "switch", "program_input"), ("sw-material", "switch", "material_setting"))
+_FAMILY = {
+    "light": "light",
+    "light_state": "light",
+    "pressure": "pressure",
+    "pressure_state": "pressure",
+    "switch": "switch",
+}
+_KIT = (
+    ("light", "light", ""),
+    ("pressure", "pressure", ""),
+    ("sw-tool", "switch", "tool_change"),
+    ("sw-program", "switch", "program_input"),
+    ("sw-material", "switch", "material_setting"),
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,14 @@ class Item:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "check": self.check, "status": self.status, "code": self.code,
-                "args": self.args, "reason": self.reason}
+        return {
+            "key": self.key,
+            "check": self.check,
+            "status": self.status,
+            "code": self.code,
+            "args": self.args,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -263,23 +279,52 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _device_items(device: str | None, status: Mapping[str, Any] | None, session: MachineSession,
-                  now_ns: int, offset_s: float | None,
-                  suspect: Mapping[str, Any] | None = None, simulated: str | None = None) -> list[Item]:
+def _device_items(
+    device: str | None,
+    status: Mapping[str, Any] | None,
+    session: MachineSession,
+    now_ns: int,
+    offset_s: float | None,
+    suspect: Mapping[str, Any] | None = None,
+    simulated: str | None = None,
+) -> list[Item]:
     items: list[Item] = []
     if device is None:
-        items.append(Item("online", "online", "waiting", "no_device", {},
-                          "the site file names no device for this machine and none has sent readings"))
+        items.append(
+            Item(
+                "online",
+                "online",
+                "waiting",
+                "no_device",
+                {},
+                "the site file names no device for this machine and none has sent readings",
+            )
+        )
     elif status is None:
-        items.append(Item("online", "online", "waiting", "no_status", {"device": device},
-                          f"no status message from {device} yet: is the agent running?"))
+        items.append(
+            Item(
+                "online",
+                "online",
+                "waiting",
+                "no_status",
+                {"device": device},
+                f"no status message from {device} yet: is the agent running?",
+            )
+        )
     elif status.get("online"):
-        items.append(Item("online", "online", "pass", "online", {"device": device},
-                          f"{device} is online"))
+        items.append(Item("online", "online", "pass", "online", {"device": device}, f"{device} is online"))
     else:
         age = _age_s(now_ns, status.get("received_ns"))
-        items.append(Item("online", "online", "fail", "offline", {"device": device, "age_s": age},
-                          f"{device} went offline {age} s ago (stopped, or lost its connection)"))
+        items.append(
+            Item(
+                "online",
+                "online",
+                "fail",
+                "offline",
+                {"device": device, "age_s": age},
+                f"{device} went offline {age} s ago (stopped, or lost its connection)",
+            )
+        )
     synced = None if status is None else status.get("clock_synced")
     clock: dict[str, Any] = {"device": device or "", "offset_s": offset_s}
     # The server's own estimate (arrival minus device time, a low quantile) as a cross-check.
@@ -287,36 +332,98 @@ def _device_items(device: str | None, status: Mapping[str, Any] | None, session:
     if simulated and status is not None:
         # A replayed or simulated shift carries its own (past, accelerated) time: the device
         # clock cannot be judged against the server's, and a huge "offset" is expected.
-        items.append(Item("clock", "clock", "pass", "clock_simulated", dict(clock, simulated=simulated),
-                          f"simulated time ({simulated}): the clock check does not apply"))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "pass",
+                "clock_simulated",
+                dict(clock, simulated=simulated),
+                f"simulated time ({simulated}): the clock check does not apply",
+            )
+        )
     elif suspect and suspect.get("clock_wrong"):
         clock |= {"offset_s": suspect["offset_s"], "readings": suspect["readings"]}
-        items.append(Item("clock", "clock", "fail", "clock_far_off", clock,
-                          f"{suspect['readings']} readings carry a device time {suspect['offset_s']:+.0f} s "
-                          "off their arrival: they are journalled but not shown live; set the device clock "
-                          "(chronyc tracking)"))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "fail",
+                "clock_far_off",
+                clock,
+                f"{suspect['readings']} readings carry a device time {suspect['offset_s']:+.0f} s "
+                "off their arrival: they are journalled but not shown live; set the device clock "
+                "(chronyc tracking)",
+            )
+        )
     elif status is None:
-        items.append(Item("clock", "clock", "waiting", "no_status", clock,
-                          "the clock sync state comes with the device's status message" + measured))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "waiting",
+                "no_status",
+                clock,
+                "the clock sync state comes with the device's status message" + measured,
+            )
+        )
     elif synced is None:
-        items.append(Item("clock", "clock", "waiting", "clock_unknown", clock,
-                          "the agent cannot tell whether its clock is synchronised: check chronyc tracking"
-                          + measured))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "waiting",
+                "clock_unknown",
+                clock,
+                "the agent cannot tell whether its clock is synchronised: check chronyc tracking" + measured,
+            )
+        )
     elif synced:
-        items.append(Item("clock", "clock", "pass", "clock_synced", clock,
-                          "the agent reports an NTP-synchronised clock" + measured))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "pass",
+                "clock_synced",
+                clock,
+                "the agent reports an NTP-synchronised clock" + measured,
+            )
+        )
     else:
-        items.append(Item("clock", "clock", "fail", "clock_not_synced", clock,
-                          "the agent's clock is not NTP-synchronised: check chrony (chronyc tracking)"
-                          + measured))
+        items.append(
+            Item(
+                "clock",
+                "clock",
+                "fail",
+                "clock_not_synced",
+                clock,
+                "the agent's clock is not NTP-synchronised: check chrony (chronyc tracking)" + measured,
+            )
+        )
     items += _driver_items(status)
     age = _age_s(now_ns, session.last_rx_ns)
     if age is None:
-        items.append(Item("data", "data", "waiting", "no_readings", {},
-                          "no reading from this machine since commissioning started"))
+        items.append(
+            Item(
+                "data",
+                "data",
+                "waiting",
+                "no_readings",
+                {},
+                "no reading from this machine since commissioning started",
+            )
+        )
     elif age > STALE_S:
-        items.append(Item("data", "data", "fail", "silent", {"age_s": age},
-                          f"no reading for {age:g} s: agent stopped or the network is down"))
+        items.append(
+            Item(
+                "data",
+                "data",
+                "fail",
+                "silent",
+                {"age_s": age},
+                f"no reading for {age:g} s: agent stopped or the network is down",
+            )
+        )
     else:
         items.append(Item("data", "data", "pass", "fresh", {"age_s": age}, f"last reading {age:g} s ago"))
     return items
@@ -335,60 +442,132 @@ def _driver_items(status: Mapping[str, Any] | None) -> list[Item]:
         return [Item("drivers", "drivers", "pass", "drivers_ok", {}, "every configured sensor opened")]
     shown = {str(k): str(v)[:200] for k, v in sorted(errors.items())}
     text = "; ".join(f"{k}: {v}" for k, v in shown.items())
-    return [Item("drivers", "drivers", "fail", "driver_errors", {"errors": shown},
-                 f"the agent cannot open {len(shown)} sensor(s), retrying: {text}")]
+    return [
+        Item(
+            "drivers",
+            "drivers",
+            "fail",
+            "driver_errors",
+            {"errors": shown},
+            f"the agent cannot open {len(shown)} sensor(s), retrying: {text}",
+        )
+    ]
 
 
 def _delivery_items(delivery: Mapping[str, Any] | None) -> list[Item]:
-    """Sequence gaps of the device's readings (``twin_server.delivery``): lost ones fail.
+    """Sequence gaps of the device's readings (``twin_server.ingest.delivery``): lost ones fail.
 
     No line before the device's first reading (the ``data`` line asks for it).
     """
     if delivery is None or not (delivery.get("sensors") or delivery.get("lost")):
         return []
     missing, lost = int(delivery.get("missing") or 0), int(delivery.get("lost") or 0)
-    gaps = [{k: g[k] for k in ("sensor", "first_seq", "last_seq", "missing")}
-            for g in delivery.get("lost_gaps") or []]
+    gaps = [
+        {k: g[k] for k in ("sensor", "first_seq", "last_seq", "missing")}
+        for g in delivery.get("lost_gaps") or []
+    ]
     args = {"missing": missing, "lost": lost, "gaps": gaps}
     if lost:
-        where = "; ".join(f"{g['sensor']} seq {g['first_seq']}..{g['last_seq']} ({g['missing']})"
-                          for g in gaps)
-        return [Item("delivery", "delivery", "fail", "readings_lost", args,
-                     f"{lost} reading(s) lost for good (the agent's outbox no longer held them): {where}")]
+        where = "; ".join(
+            f"{g['sensor']} seq {g['first_seq']}..{g['last_seq']} ({g['missing']})" for g in gaps
+        )
+        return [
+            Item(
+                "delivery",
+                "delivery",
+                "fail",
+                "readings_lost",
+                args,
+                f"{lost} reading(s) lost for good (the agent's outbox no longer held them): {where}",
+            )
+        ]
     if missing:
-        return [Item("delivery", "delivery", "waiting", "readings_missing", args,
-                     f"{missing} reading(s) missing in the journal; the agent is sending them again")]
-    return [Item("delivery", "delivery", "pass", "nothing_missing", args,
-                 "every reading of this device is in the journal, none lost")]
+        return [
+            Item(
+                "delivery",
+                "delivery",
+                "waiting",
+                "readings_missing",
+                args,
+                f"{missing} reading(s) missing in the journal; the agent is sending them again",
+            )
+        ]
+    return [
+        Item(
+            "delivery",
+            "delivery",
+            "pass",
+            "nothing_missing",
+            args,
+            "every reading of this device is in the journal, none lost",
+        )
+    ]
 
 
 def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, now_ns: int) -> list[Item]:
     args: dict[str, Any] = {"sensor": sid, "channel": channel}
     if kind == "switch":
         if track is None or track.first_press_rx_ns is None:
-            return [Item(f"switch:{sid}", "switch", "waiting", "press_it", args,
-                         f"press the {channel} button")]
-        args |= {"presses": track.presses, "first_press_ns": track.first_press_rx_ns,
-                 "age_s": _age_s(now_ns, track.last_press_rx_ns)}
+            return [
+                Item(f"switch:{sid}", "switch", "waiting", "press_it", args, f"press the {channel} button")
+            ]
+        args |= {
+            "presses": track.presses,
+            "first_press_ns": track.first_press_rx_ns,
+            "age_s": _age_s(now_ns, track.last_press_rx_ns),
+        }
         if track.last_value == 1.0 and args["age_s"] > STALE_S:
             # As doctor's "reads pressed while nobody touches it": no release after the press.
-            return [Item(f"switch:{sid}", "switch", "fail", "held", args,
-                         f"pressed {args['age_s']:g} s ago and never released: switch stuck or wire shorted")]
-        return [Item(f"switch:{sid}", "switch", "pass", "pressed", args,
-                     f"pressed {track.presses} time(s), last {args['age_s']:g} s ago")]
+            return [
+                Item(
+                    f"switch:{sid}",
+                    "switch",
+                    "fail",
+                    "held",
+                    args,
+                    f"pressed {args['age_s']:g} s ago and never released: switch stuck or wire shorted",
+                )
+            ]
+        return [
+            Item(
+                f"switch:{sid}",
+                "switch",
+                "pass",
+                "pressed",
+                args,
+                f"pressed {track.presses} time(s), last {args['age_s']:g} s ago",
+            )
+        ]
     items: list[Item] = []
     age = _age_s(now_ns, None if track is None else track.last_rx_ns)
     if track is None or age is None or track.last_value is None:
-        items.append(Item(f"live:{sid}", "live", "waiting", "no_level", dict(args),
-                          f"no {kind} level received yet"))
+        items.append(
+            Item(f"live:{sid}", "live", "waiting", "no_level", dict(args), f"no {kind} level received yet")
+        )
     else:
         live = dict(args, value=track.last_value, unit=track.unit, age_s=age)
         if age > STALE_S:
-            items.append(Item(f"live:{sid}", "live", "fail", "level_silent", live,
-                              f"last {kind} level {age:g} s ago: check the ADC and its wiring"))
+            items.append(
+                Item(
+                    f"live:{sid}",
+                    "live",
+                    "fail",
+                    "level_silent",
+                    live,
+                    f"last {kind} level {age:g} s ago: check the ADC and its wiring",
+                )
+            )
         else:
-            items.append(Item(f"live:{sid}", "live", "pass", "level", live,
-                              f"{_fmt(track.last_value)} {track.unit}, {age:g} s ago"))
+            items.append(
+                Item(
+                    f"live:{sid}",
+                    "live",
+                    "pass",
+                    "level",
+                    live,
+                    f"{_fmt(track.last_value)} {track.unit}, {age:g} s ago",
+                )
+            )
     levels = _levels(track, now_ns)
     lv = dict(args)
     if levels is not None:
@@ -397,25 +576,72 @@ def _sensor_items(sid: str, kind: str, channel: str, track: SensorTrack | None, 
     spread = "" if levels is None else f" (levels {_fmt(levels[0])}..{_fmt(levels[1])})"
     if kind == "light":
         if 0 in seen and 1 in seen:
-            items.append(Item(f"light_on_off:{sid}", "light_on_off", "pass", "on_and_off", lv,
-                              f"lamp seen on and off{spread}"))
+            items.append(
+                Item(
+                    f"light_on_off:{sid}",
+                    "light_on_off",
+                    "pass",
+                    "on_and_off",
+                    lv,
+                    f"lamp seen on and off{spread}",
+                )
+            )
         elif 1 in seen:
-            items.append(Item(f"light_on_off:{sid}", "light_on_off", "waiting", "seen_on", lv,
-                              f"lamp seen on, switch it off{spread}"))
+            items.append(
+                Item(
+                    f"light_on_off:{sid}",
+                    "light_on_off",
+                    "waiting",
+                    "seen_on",
+                    lv,
+                    f"lamp seen on, switch it off{spread}",
+                )
+            )
         elif 0 in seen:
-            items.append(Item(f"light_on_off:{sid}", "light_on_off", "waiting", "seen_off", lv,
-                              f"lamp seen off, switch it on{spread}"))
+            items.append(
+                Item(
+                    f"light_on_off:{sid}",
+                    "light_on_off",
+                    "waiting",
+                    "seen_off",
+                    lv,
+                    f"lamp seen off, switch it on{spread}",
+                )
+            )
         else:
-            items.append(Item(f"light_on_off:{sid}", "light_on_off", "waiting", "no_change", lv,
-                              f"switch the lamp off and on{spread}; if the levels move but this "
-                              "stays, run calibrate"))
+            items.append(
+                Item(
+                    f"light_on_off:{sid}",
+                    "light_on_off",
+                    "waiting",
+                    "no_change",
+                    lv,
+                    f"switch the lamp off and on{spread}; if the levels move but this stays, run calibrate",
+                )
+            )
     elif kind == "pressure":
         if 1 in seen:
-            items.append(Item(f"pressure_excursion:{sid}", "pressure_excursion", "pass", "excursion", lv,
-                              f"pressure excursion seen{spread}"))
+            items.append(
+                Item(
+                    f"pressure_excursion:{sid}",
+                    "pressure_excursion",
+                    "pass",
+                    "excursion",
+                    lv,
+                    f"pressure excursion seen{spread}",
+                )
+            )
         else:
-            items.append(Item(f"pressure_excursion:{sid}", "pressure_excursion", "waiting", "clamp_it", lv,
-                              f"clamp and release the jig to see an excursion{spread}"))
+            items.append(
+                Item(
+                    f"pressure_excursion:{sid}",
+                    "pressure_excursion",
+                    "waiting",
+                    "clamp_it",
+                    lv,
+                    f"clamp and release the jig to see an excursion{spread}",
+                )
+            )
     return items
 
 
@@ -423,19 +649,40 @@ def _beacon_items(site: Site, machine: Machine, session: MachineSession) -> list
     receivers = [r.id for r in site.receivers if r.machine == machine.id]
     heard_by = sorted({b.receiver for b in session.beacons.values()})
     if not receivers and not heard_by:
-        return [Item("receivers", "receivers", "waiting", "no_receiver", {},
-                     "no receiver of this machine in the site file, and no RSSI from its device")]
+        return [
+            Item(
+                "receivers",
+                "receivers",
+                "waiting",
+                "no_receiver",
+                {},
+                "no receiver of this machine in the site file, and no RSSI from its device",
+            )
+        ]
     items = []
     for w in site.workers:
         got = sorted((b for b in session.beacons.values() if b.beacon == w.beacon), key=lambda b: b.receiver)
-        args: dict[str, Any] = {"worker": w.id, "beacon": w.beacon, "receivers": [
-            {"receiver": b.receiver, "rssi_dbm": b.rssi_dbm, "rssi_max_dbm": b.rssi_max_dbm} for b in got]}
+        args: dict[str, Any] = {
+            "worker": w.id,
+            "beacon": w.beacon,
+            "receivers": [
+                {"receiver": b.receiver, "rssi_dbm": b.rssi_dbm, "rssi_max_dbm": b.rssi_max_dbm} for b in got
+            ],
+        }
         if got:
             heard = "; ".join(f"{b.receiver} {b.rssi_dbm:.0f} dBm (max {b.rssi_max_dbm:.0f})" for b in got)
             items.append(Item(f"beacon:{w.beacon}", "beacon", "pass", "heard", args, f"heard: {heard}"))
         else:
-            items.append(Item(f"beacon:{w.beacon}", "beacon", "waiting", "not_heard", args,
-                              f"walk through the zone with {w.id}'s beacon {w.beacon}"))
+            items.append(
+                Item(
+                    f"beacon:{w.beacon}",
+                    "beacon",
+                    "waiting",
+                    "not_heard",
+                    args,
+                    f"walk through the zone with {w.id}'s beacon {w.beacon}",
+                )
+            )
     return items
 
 
@@ -447,12 +694,17 @@ def overall(items: list[Item]) -> str:
     return "pass" if statuses <= {"pass"} else "waiting"
 
 
-def machine_view(site: Site, machine: Machine, session: MachineSession,
-                 status: Mapping[str, Any] | None, now_ns: int,
-                 clock_offset_s: float | None = None,
-                 clock_suspect: Mapping[str, Any] | None = None,
-                 delivery: Mapping[str, Any] | None = None,
-                 simulated: str | None = None) -> dict[str, Any]:
+def machine_view(
+    site: Site,
+    machine: Machine,
+    session: MachineSession,
+    status: Mapping[str, Any] | None,
+    now_ns: int,
+    clock_offset_s: float | None = None,
+    clock_suspect: Mapping[str, Any] | None = None,
+    delivery: Mapping[str, Any] | None = None,
+    simulated: str | None = None,
+) -> dict[str, Any]:
     """The commissioning view of one machine.
 
     Parameters
@@ -475,7 +727,7 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         whose device time is far from their arrival; with ``clock_wrong`` (a clock ahead, or a
         status message stamped far off) the clock line fails.
     delivery : mapping or None
-        The device's sequence gaps (:meth:`twin_server.delivery.Delivery.device_summary`:
+        The device's sequence gaps (:meth:`twin_server.ingest.delivery.Delivery.device_summary`:
         ``missing`` now, ``lost`` since the session started, ``lost_gaps``); None: no line.
     simulated : str or None
         The devices replay a simulated or recorded shift (e.g. ``"replay at 60x"``): their
@@ -489,37 +741,62 @@ def machine_view(site: Site, machine: Machine, session: MachineSession,
         :meth:`Item.to_dict`.
     """
     device = device_of_machine(machine, session)
-    items = (_device_items(device, status, session, now_ns, clock_offset_s, clock_suspect, simulated)
-             + _delivery_items(delivery))
+    items = _device_items(
+        device, status, session, now_ns, clock_offset_s, clock_suspect, simulated
+    ) + _delivery_items(delivery)
     sensors = []
     for sid, kind, channel in expected_sensors(machine):
         track = session.sensors.get((kind, channel))
         items += _sensor_items(sid, kind, channel, track, now_ns)
         levels = _levels(track, now_ns)
-        sensors.append({
-            "id": sid, "kind": kind, "channel": channel,
-            "value": None if track is None else track.last_value,
-            "unit": None if track is None else track.unit or None,
-            "age_s": _age_s(now_ns, None if track is None else track.last_rx_ns),
-            "min": None if levels is None else levels[0], "max": None if levels is None else levels[1],
-            "states_seen": [] if track is None else sorted(track.states_seen),
-            "presses": 0 if track is None else track.presses,
-            "first_press_ns": None if track is None else track.first_press_rx_ns,
-        })
+        sensors.append(
+            {
+                "id": sid,
+                "kind": kind,
+                "channel": channel,
+                "value": None if track is None else track.last_value,
+                "unit": None if track is None else track.unit or None,
+                "age_s": _age_s(now_ns, None if track is None else track.last_rx_ns),
+                "min": None if levels is None else levels[0],
+                "max": None if levels is None else levels[1],
+                "states_seen": [] if track is None else sorted(track.states_seen),
+                "presses": 0 if track is None else track.presses,
+                "first_press_ns": None if track is None else track.first_press_rx_ns,
+            }
+        )
     items += _beacon_items(site, machine, session)
     workers = site.worker_by_beacon()
-    beacons = [{"receiver": b.receiver, "beacon": b.beacon, "worker": workers.get(b.beacon),
-                "rssi_dbm": b.rssi_dbm, "rssi_max_dbm": b.rssi_max_dbm, "adverts": b.adverts,
-                "age_s": _age_s(now_ns, b.last_rx_ns)}
-               for b in sorted(session.beacons.values(), key=lambda b: (b.receiver, b.beacon))]
+    beacons = [
+        {
+            "receiver": b.receiver,
+            "beacon": b.beacon,
+            "worker": workers.get(b.beacon),
+            "rssi_dbm": b.rssi_dbm,
+            "rssi_max_dbm": b.rssi_max_dbm,
+            "adverts": b.adverts,
+            "age_s": _age_s(now_ns, b.last_rx_ns),
+        }
+        for b in sorted(session.beacons.values(), key=lambda b: (b.receiver, b.beacon))
+    ]
     dev = None
     if status is not None:
-        dev = {"online": bool(status.get("online")), "clock_synced": status.get("clock_synced"),
-               "agent_version": status.get("agent_version"),
-               "age_s": _age_s(now_ns, status.get("received_ns"))}
+        dev = {
+            "online": bool(status.get("online")),
+            "clock_synced": status.get("clock_synced"),
+            "agent_version": status.get("agent_version"),
+            "age_s": _age_s(now_ns, status.get("received_ns")),
+        }
     return {
-        "id": machine.id, "name": machine.name, "name_ja": machine.name_ja, "device": device,
-        "started_ns": session.started_ns, "status": overall(items), "device_status": dev,
-        "last_seen_age_s": _age_s(now_ns, session.last_rx_ns), "sensors": sensors, "beacons": beacons,
-        "rejected": dict(sorted(session.rejected.items())), "checklist": [i.to_dict() for i in items],
+        "id": machine.id,
+        "name": machine.name,
+        "name_ja": machine.name_ja,
+        "device": device,
+        "started_ns": session.started_ns,
+        "status": overall(items),
+        "device_status": dev,
+        "last_seen_age_s": _age_s(now_ns, session.last_rx_ns),
+        "sensors": sensors,
+        "beacons": beacons,
+        "rejected": dict(sorted(session.rejected.items())),
+        "checklist": [i.to_dict() for i in items],
     }
