@@ -91,8 +91,12 @@ class Agent:
         else:
             self.clock = Clock()
         self.synced: bool | None = ntp_synchronized()
-        self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_rows, cfg.outbox.synchronous,
-                             int(cfg.outbox.max_mb * 2**20) if cfg.outbox.max_mb else None)
+        self.outbox = Outbox(
+            cfg.outbox_path,
+            cfg.outbox.max_rows,
+            cfg.outbox.synchronous,
+            int(cfg.outbox.max_mb * 2**20) if cfg.outbox.max_mb else None,
+        )
         self.processors: dict[str, Processor] = {s["id"]: build_processor(s) for s in cfg.sensors}
         self.drivers: dict[str, Driver] = {}
         self.driver_errors: dict[str, str] = {}
@@ -102,8 +106,9 @@ class Agent:
         self._stop = threading.Event()
         self.publisher = None
         if connect:
-            self.publisher = Publisher(cfg.mqtt, cfg.agent.site, cfg.agent.device, self.outbox, self.status,
-                                       cfg.outbox)
+            self.publisher = Publisher(
+                cfg.mqtt, cfg.agent.site, cfg.agent.device, self.outbox, self.status, cfg.outbox
+            )
 
     # -- drivers ---------------------------------------------------------------------
     def build_driver(self, sensor: dict[str, Any]) -> Driver:

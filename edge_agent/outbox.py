@@ -49,7 +49,8 @@ WAL_PAGES = 256
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an SQLite error means the disk (or the database's page limit) is full."""
     return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower())
+        getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower()
+    )
 
 
 def _rollback(db: sqlite3.Connection) -> None:
@@ -74,8 +75,13 @@ class Outbox:
         the system: at the cap the outbox behaves as on a full disk (drops the oldest).
     """
 
-    def __init__(self, path: str | Path, max_rows: int = 500_000, synchronous: str = "FULL",
-                 max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        max_rows: int = 500_000,
+        synchronous: str = "FULL",
+        max_bytes: int | None = None,
+    ) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -158,14 +164,19 @@ class Outbox:
                     self.last_error = f"{exc}"
                     if attempt == 3 or not self._drop_for_room(max(len(rows), self._rows // 100, 100)):
                         self.unstored += len(rows)
-                        log.error("outbox: disk full and nothing left to drop; %d readings not stored",
-                                  len(rows))
+                        log.error(
+                            "outbox: disk full and nothing left to drop; %d readings not stored", len(rows)
+                        )
                         return []
                     now = time.monotonic()
                     if now - self._warned_at >= 60.0:  # a full SD card must not flood the log too
                         self._warned_at = now
-                        log.warning("outbox: disk full (%s); dropping the oldest rows to make room "
-                                    "(%d dropped so far)", exc, self.counter_unlocked("dropped"))
+                        log.warning(
+                            "outbox: disk full (%s); dropping the oldest rows to make room "
+                            "(%d dropped so far)",
+                            exc,
+                            self.counter_unlocked("dropped"),
+                        )
             self._seq = nxt
             return staged
 
@@ -202,7 +213,8 @@ class Outbox:
             dropped = 0
             if excess > 0:
                 dropped = db.execute(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,),
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                    (excess,),
                 ).rowcount
                 self._count(db, "dropped", dropped)
             db.execute("COMMIT")
@@ -304,8 +316,11 @@ class Outbox:
     def set_counter(self, name: str, value: int) -> None:
         """Set a persistent counter (e.g. a flag) to ``value``."""
         with self._lock:
-            self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
-                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     def sensors(self) -> list[str]:
         """Sensors that were ever given a sequence number."""

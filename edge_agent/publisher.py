@@ -53,7 +53,12 @@ class Publisher:
     """
 
     def __init__(
-        self, cfg: MqttSection, site: str, device: str, outbox: Outbox, status: Callable[[], Status],
+        self,
+        cfg: MqttSection,
+        site: str,
+        device: str,
+        outbox: Outbox,
+        status: Callable[[], Status],
         box: OutboxSection | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
@@ -83,7 +88,8 @@ class Publisher:
         self.ack_topic = ack_topic(site, device)
         self._acks: deque[tuple[bytes, bool]] = deque(maxlen=64)
         self.server_acks = self.box.keep_until == "server" or (
-            self.box.keep_until == "auto" and outbox.counter("server_acks") > 0)
+            self.box.keep_until == "auto" and outbox.counter("server_acks") > 0
+        )
         self.last_ack: Ack | None = None
         self.acks_received = 0
         self.bad_acks = 0
@@ -215,8 +221,10 @@ class Publisher:
         if self._inflight and room < self._refill_at:
             return 0  # wait for a bigger batch of room
         if self._last_id < self._resend_until:  # re-sending: paced
-            self._tokens = min(self.box.resend_rate_per_s,
-                               self._tokens + (now - self._tokens_at) * self.box.resend_rate_per_s)
+            self._tokens = min(
+                self.box.resend_rate_per_s,
+                self._tokens + (now - self._tokens_at) * self.box.resend_rate_per_s,
+            )
             self._tokens_at = now
             room = min(room, int(self._tokens))
             if room <= 0:
@@ -278,8 +286,11 @@ class Publisher:
         rewind_to: int | None = None
         for sensor in self.outbox.sensors():
             first = self.outbox.first_uncovered(sensor, upto.get(sensor, -1))
-            if (first is None or first[0] > self._last_id
-                    or (oldest_inflight is not None and first[0] >= oldest_inflight)):
+            if (
+                first is None
+                or first[0] > self._last_id
+                or (oldest_inflight is not None and first[0] >= oldest_inflight)
+            ):
                 self._stuck.pop(sensor, None)
                 continue
             prev = self._stuck.get(sensor)
@@ -288,8 +299,12 @@ class Publisher:
             elif now - prev[1] >= self.box.resend_after_s:
                 rewind_to = first[0] if rewind_to is None else min(rewind_to, first[0])
         if rewind_to is not None:
-            log.warning("the server has not committed readings the broker took %.0f s ago (broker lost "
-                        "its queue?); sending again from outbox row %d", self.box.resend_after_s, rewind_to)
+            log.warning(
+                "the server has not committed readings the broker took %.0f s ago (broker lost "
+                "its queue?); sending again from outbox row %d",
+                self.box.resend_after_s,
+                rewind_to,
+            )
             self._resend_until = max(self._resend_until, self._last_id)
             self._last_id = rewind_to - 1
             self._stuck.clear()

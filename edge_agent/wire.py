@@ -269,11 +269,28 @@ def _decode(topic: str, payload: bytes | bytearray | str) -> Reading | Status:
     # takes the field-by-field path below, which names the first bad field.
     get = body.get
     t_ns, seq, source, unit, channel = get("t_ns"), get("seq"), get("source"), get("unit"), get("channel", "")
-    if (type(t_ns) is int and type(seq) is int and type(source) is str and type(unit) is str
-            and type(channel) is str and "count" not in body and "rssi_max_dbm" not in body
-            and "window_ms" not in body):
-        return Reading(site, device, sensor, kind, t_ns, seq, source,
-                       float(value) if type(value) is int else value, unit, channel).check()
+    if (
+        type(t_ns) is int
+        and type(seq) is int
+        and type(source) is str
+        and type(unit) is str
+        and type(channel) is str
+        and "count" not in body
+        and "rssi_max_dbm" not in body
+        and "window_ms" not in body
+    ):
+        return Reading(
+            site,
+            device,
+            sensor,
+            kind,
+            t_ns,
+            seq,
+            source,
+            float(value) if type(value) is int else value,
+            unit,
+            channel,
+        ).check()
     return Reading(
         site=site,
         device=device,
@@ -304,8 +321,9 @@ def _decode_status(site: str, device: str, body: dict[str, Any]) -> Status:
         _check_t_ns(t_ns)
     version = _field(body, "agent_version", str, default=None)
     if version is not None and (len(version) > AGENT_VERSION_MAX_CHARS or not _storable_text(version)):
-        raise WireError("bad_agent_version",
-                        f"agent_version must be <= {AGENT_VERSION_MAX_CHARS} printable characters")
+        raise WireError(
+            "bad_agent_version", f"agent_version must be <= {AGENT_VERSION_MAX_CHARS} printable characters"
+        )
     extra = {k: v for k, v in body.items() if k not in known}
     try:  # the journal keeps the extras as JSON text and the API serves them as UTF-8
         json.dumps(extra, ensure_ascii=False).encode("utf-8")
@@ -418,10 +436,12 @@ def _check_value(r: Reading) -> None:
 def _check_aggregate(r: Reading) -> None:
     if r.count is not None and (not isinstance(r.count, int) or not 1 <= r.count <= COUNT_MAX):
         raise WireError("bad_count", f"count must be in 1..{COUNT_MAX}, got {_short(r.count)}")
-    if r.window_ms is not None and (not isinstance(r.window_ms, int)
-                                    or not 1 <= r.window_ms <= WINDOW_MS_MAX):
-        raise WireError("bad_window_ms",
-                        f"window_ms must be in 1..{WINDOW_MS_MAX}, got {_short(r.window_ms)}")
+    if r.window_ms is not None and (
+        not isinstance(r.window_ms, int) or not 1 <= r.window_ms <= WINDOW_MS_MAX
+    ):
+        raise WireError(
+            "bad_window_ms", f"window_ms must be in 1..{WINDOW_MS_MAX}, got {_short(r.window_ms)}"
+        )
     if r.rssi_max_dbm is not None and not -150.0 <= r.rssi_max_dbm <= 20.0:
         raise WireError("bad_rssi_max_dbm", f"rssi_max_dbm {_short(r.rssi_max_dbm)} is outside -150..20")
     if r.kind != "rssi" and (r.count, r.rssi_max_dbm, r.window_ms) != (None, None, None):
@@ -478,9 +498,14 @@ def ack_topic(site: str, device: str) -> str:
 
 def encode_ack(ack: Ack) -> tuple[str, bytes]:
     """Return the ``(topic, payload)`` of an acknowledgement."""
-    body = {"v": WIRE_VERSION, "t_ns": int(ack.t_ns), "sensors": {
-        s: {"upto": a.upto, "max": a.max_seq, "missing": a.missing, "lost": a.lost}
-        for s, a in sorted(ack.sensors.items())}}
+    body = {
+        "v": WIRE_VERSION,
+        "t_ns": int(ack.t_ns),
+        "sensors": {
+            s: {"upto": a.upto, "max": a.max_seq, "missing": a.missing, "lost": a.lost}
+            for s, a in sorted(ack.sensors.items())
+        },
+    }
     return ack_topic(ack.site, ack.device), json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -30,8 +30,10 @@ def small_filesystem(workdir: Path, size_mib: int) -> Iterator[Path | None]:
             f.truncate(size_mib * 2**20)
         made = subprocess.run([mkfs, "-q", "-F", "-m", "0", str(image)], capture_output=True)
         if made.returncode == 0:
-            mounted = subprocess.run([mount, "-o", "loop", str(image), str(mnt)],
-                                     capture_output=True).returncode == 0
+            mounted = (
+                subprocess.run([mount, "-o", "loop", str(image), str(mnt)], capture_output=True).returncode
+                == 0
+            )
     try:
         yield mnt if mounted else None
     finally:
@@ -53,7 +55,7 @@ def fill(mnt: Path, leave_bytes: int) -> Path:
         left = max(0, free - leave_bytes)
         chunk = b"\0" * 2**20
         while left > 0:
-            f.write(chunk[:min(left, len(chunk))])
+            f.write(chunk[: min(left, len(chunk))])
             left -= min(left, len(chunk))
         f.flush()
         os.fsync(f.fileno())

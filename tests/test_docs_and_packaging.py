@@ -13,8 +13,13 @@ REPLAY_NOT_SERVED = {"node_modules", "test", "package.json", "package-lock.json"
 
 
 def _tracked(*patterns: str) -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
 
 
@@ -35,15 +40,22 @@ def test_every_relative_link_in_the_docs_resolves() -> None:
 
 def test_the_analysis_contract_is_in_docs_and_cited_there() -> None:
     assert (ROOT / "docs" / "analyze-contract.md").read_text().startswith("# Contract: offline analysis")
-    stale = [str(p.relative_to(ROOT)) for p in _tracked("*.py", "*.md", "*.js", "*.sh")
-             if p.name != "CHANGELOG.md" and "contract/" + "ANALYZE.md" in p.read_text()]
+    stale = [
+        str(p.relative_to(ROOT))
+        for p in _tracked("*.py", "*.md", "*.js", "*.sh")
+        if p.name != "CHANGELOG.md" and "contract/" + "ANALYZE.md" in p.read_text()
+    ]
     assert stale == []
 
 
 def test_no_code_cites_an_issue_number() -> None:
     pattern = re.compile(r"\bissue\s*#?\d+|\(#\d+\)", re.I)
-    cites = [f"{p.relative_to(ROOT)}:{n}" for p in _tracked("*.py", "*.js")
-             for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    cites = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in _tracked("*.py", "*.js")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert cites == []
 
 
@@ -57,8 +69,11 @@ def _docker_copies() -> list[str]:
 
 
 def _dockerignored(rel: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip()
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     ignored = False
     for pat in patterns:
         negate = pat.startswith("!")
@@ -72,9 +87,13 @@ def test_the_image_copies_every_file_the_server_serves() -> None:
     """The viewer mounts replay/ and the commissioning page reads from it: each served file must
     be in a COPY of the Dockerfile and not dropped by .dockerignore."""
     copies = _docker_copies()
-    served = [p.relative_to(ROOT).as_posix() for p in _tracked("replay")
-              if p.relative_to(ROOT / "replay").parts[0] not in REPLAY_NOT_SERVED]
+    served = [
+        p.relative_to(ROOT).as_posix()
+        for p in _tracked("replay")
+        if p.relative_to(ROOT / "replay").parts[0] not in REPLAY_NOT_SERVED
+    ]
     assert "replay/commissioning.html" in served and "replay/index.html" in served
+
     def copied(rel: str) -> bool:
         return any(rel == c or rel.startswith(c.rstrip("/") + "/") for c in copies)
 

@@ -31,8 +31,15 @@ def _tarball(files: dict[str, bytes]) -> bytes:
 def _project(tmp_path: Path, data: bytes, integrity_of: bytes) -> Path:
     (tmp_path / "pkg.tgz").write_bytes(data)
     sri = "sha512-" + base64.b64encode(hashlib.sha512(integrity_of).digest()).decode()
-    lock = {"packages": {"node_modules/three": {"version": "1.0.0", "integrity": sri,
-                                                  "resolved": (tmp_path / "pkg.tgz").as_uri()}}}
+    lock = {
+        "packages": {
+            "node_modules/three": {
+                "version": "1.0.0",
+                "integrity": sri,
+                "resolved": (tmp_path / "pkg.tgz").as_uri(),
+            }
+        }
+    }
     (tmp_path / "package-lock.json").write_text(json.dumps(lock))
     return tmp_path
 

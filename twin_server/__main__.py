@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so a broken or
-heavy part never slows the others down.
+heavy part never slows the others down. The command modules sit together in
+:mod:`twin_server.cli` (``simulate`` and ``evaluate`` keep theirs next to their code).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("twin_server.cli_analyze", "analyse a recorded shift (docs/analyze-contract.md)"),
+    "analyze": ("twin_server.cli.analyze", "analyse a recorded shift (docs/analyze-contract.md)"),
     "simulate": ("twin_server.simulate.cli", "simulate a shift: readings.csv + truth.json"),
     "evaluate": ("twin_server.evaluate", "score a result against a truth file"),
-    "serve": ("twin_server.cli_serve", "run the twin server (ingest, journal, API, viewer)"),
-    "demo": ("twin_server.demo", "embedded broker + simulated agents + server, in one process"),
-    "backup": ("twin_server.cli_backup", "online, consistent backup of a data directory into one file"),
-    "restore": ("twin_server.cli_restore", "restore a data directory from a backup file"),
+    "serve": ("twin_server.cli.serve", "run the twin server (ingest, journal, API, viewer)"),
+    "demo": ("twin_server.cli.demo", "embedded broker + simulated agents + server, in one process"),
+    "forecast": ("twin_server.forecast.cli", "forecast runs, changeovers and the shift end from a journal"),
+    "backup": ("twin_server.cli.backup", "online, consistent backup of a data directory into one file"),
+    "restore": ("twin_server.cli.restore", "restore a data directory from a backup file"),
+    "deploy-acl": ("twin_server.cli.deploy_acl", "mosquitto users, passwords and ACLs for a site's devices"),
 }
 
 

@@ -180,10 +180,15 @@ def load_readings_any(path: Path, site: Site) -> LoadedReadings:
         raise ReadingsError(f"{path}: not a readings table (missing {','.join(missing)})")
     if not len(table):
         raise ReadingsError(f"{path}: not a readings table (no rows)")
-    frame = pd.DataFrame({"t": table["time"], "kind": table["kind"].astype(str),
-                          "source": table["source"].astype(str),
-                          "channel": table["channel"].fillna("").astype(str),
-                          "value": table["value"].astype(str)})
+    frame = pd.DataFrame(
+        {
+            "t": table["time"],
+            "kind": table["kind"].astype(str),
+            "source": table["source"].astype(str),
+            "channel": table["channel"].fillna("").astype(str),
+            "value": table["value"].astype(str),
+        }
+    )
     return validate_readings(frame, site, rejected)
 
 
@@ -280,7 +285,11 @@ def write_readings_csv(frame: pd.DataFrame, path: str | Path) -> None:
         fh.writelines(
             f"{t:.6f},{k},{s},{c},{v}\n"
             for t, k, s, c, v in zip(
-                frame["t"].tolist(), frame["kind"].tolist(), frame["source"].tolist(),
-                frame["channel"].tolist(), values, strict=True,
+                frame["t"].tolist(),
+                frame["kind"].tolist(),
+                frame["source"].tolist(),
+                frame["channel"].tolist(),
+                values,
+                strict=True,
             )
         )

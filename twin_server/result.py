@@ -127,31 +127,52 @@ class Result:
             raise ResultError("result must be a JSON object")
         try:
             window = doc["window"]
-            known = {"site", "window", "machine_states", "worker_zones", "tasks", "beacon_lag",
-                     "rejected_rows"}
+            known = {
+                "site",
+                "window",
+                "machine_states",
+                "worker_zones",
+                "tasks",
+                "beacon_lag",
+                "rejected_rows",
+            }
             return cls(
                 site=str(doc["site"]),
                 window_start=_num(window["start"], "window.start"),
                 window_end=_num(window["end"], "window.end"),
                 machine_states=[
-                    MachineState(str(r["machine"]), str(r["state"]), _num(r["start"], "start"),
-                                 _num(r["end"], "end"))
+                    MachineState(
+                        str(r["machine"]), str(r["state"]), _num(r["start"], "start"), _num(r["end"], "end")
+                    )
                     for r in doc.get("machine_states", [])
                 ],
                 worker_zones=[
-                    WorkerZone(str(r["worker"]), str(r["zone"]), _num(r["start"], "start"),
-                               _num(r["end"], "end"), r.get("confidence"))
+                    WorkerZone(
+                        str(r["worker"]),
+                        str(r["zone"]),
+                        _num(r["start"], "start"),
+                        _num(r["end"], "end"),
+                        r.get("confidence"),
+                    )
                     for r in doc.get("worker_zones", [])
                 ],
                 tasks=[
-                    Task(str(r["machine"]), str(r["task"]),
-                         None if r.get("worker") is None else str(r["worker"]),
-                         _num(r["start"], "start"), _num(r["end"], "end"))
+                    Task(
+                        str(r["machine"]),
+                        str(r["task"]),
+                        None if r.get("worker") is None else str(r["worker"]),
+                        _num(r["start"], "start"),
+                        _num(r["end"], "end"),
+                    )
                     for r in doc.get("tasks", [])
                 ],
                 beacon_lag=[
-                    BeaconLag(str(r["worker"]), _num(r["lag_s"], "lag_s"),
-                              _num(r["start"], "start"), _num(r["end"], "end"))
+                    BeaconLag(
+                        str(r["worker"]),
+                        _num(r["lag_s"], "lag_s"),
+                        _num(r["start"], "start"),
+                        _num(r["end"], "end"),
+                    )
                     for r in doc.get("beacon_lag", [])
                 ],
                 rejected_rows=int(doc.get("rejected_rows", 0)),

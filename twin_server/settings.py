@@ -1,9 +1,17 @@
-"""Settings of one twin server process (one site), with defaults for a single small shop."""
+"""Settings of one twin server process (one site), with defaults for a single small shop.
+
+:class:`Settings` is a pydantic-settings model: every field can also come from an environment
+variable ``TWIN_<FIELD>`` (``TWIN_INFLUX_URL``, ``TWIN_WS_FLUSH_S``, ...; table in
+``docs/server.md``). Values given to the constructor (the command line's options) win over the
+environment, which wins over the defaults.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from twin_server.site import Site
 
@@ -26,9 +34,8 @@ def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
     return host, port_n
 
 
-@dataclass
-class Settings:
-    """Everything :func:`twin_server.app.create_app` needs.
+class Settings(BaseSettings):
+    """Everything :func:`twin_server.api.app.create_app` needs.
 
     Parameters
     ----------
@@ -76,11 +83,11 @@ class Settings:
         one ``data_dir`` (see ``docs/scale-out.md``).
     retention_days : float or None
         Prune readings older than this many days (device time) once InfluxDB has them
-        (``twin_server.retention``); None keeps everything.
+        (``twin_server.store.retention``); None keeps everything.
     replay_days : float
         How far back the viewer replays shifts from the journal: never pruned sooner.
     analysis_isolated : bool
-        Run each analysis in a short-lived child process (``twin_server.analysis_worker``):
+        Run each analysis in a short-lived child process (``twin_server.live.analysis_worker``):
         the server's memory stays flat however large the day's analysis gets.
     journal_max_mb : float or None
         Cap on the journal file, MiB (None: the disk is the limit). When reached, ingest
@@ -88,8 +95,25 @@ class Settings:
     end_to_end_ack : bool
         Publish each device's retained acknowledgement (``twin/v1/SITE/DEVICE/ack``: per
         sensor, how far the journal holds every reading), so agents keep readings until
-        the journal has them (``twin_server.delivery``).
+        the journal has them (``twin_server.ingest.delivery``).
+    site_path : Path or None
+        The site file served (the editor saves it, the viewer reloads it); None: none.
+    analysis_params : AnalysisParams or None
+        The analysis's parameters (e.g. the survey's fingerprint map); None: the defaults.
+    simulated_clock : str or None
+        Says why the clock is simulated (``"replay at 60x"`` in the demo), for the
+        commissioning page.
+    influx_replace_derived : bool
+        Re-export a day's derived series by replacing what InfluxDB holds for it.
+    max_body_bytes : int or None
+        Request body limit of the server (None: ``api.body_limit.DEFAULT_MAX_BODY_BYTES``).
+    forecast_interval_s : float
+        Seconds between live forecast refreshes.
+    forecast_params : ForecastParams or None
+        The forecast's parameters (:class:`twin_server.forecast.ForecastParams`); None: defaults.
     """
+
+    model_config = SettingsConfigDict(env_prefix="TWIN_", arbitrary_types_allowed=True)
 
     site: Site
     data_dir: Path = Path("twin-data")
@@ -121,7 +145,15 @@ class Settings:
     retention_days: float | None = None
     replay_days: float = 31.0
     clock_tolerance_s: float | None = 86_400.0
-    extra: dict = field(default_factory=dict)
+    site_path: Path | None = None
+    # twin_server.analysis.AnalysisParams: typed loosely, the shared models import no layer.
+    analysis_params: Any = None
+    simulated_clock: str | None = None
+    influx_replace_derived: bool = True
+    max_body_bytes: int | None = None
+    forecast_interval_s: float = 2.0
+    # twin_server.forecast.ForecastParams, typed loosely like analysis_params.
+    forecast_params: Any = None
 
     @property
     def journal_path(self) -> Path:

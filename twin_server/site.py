@@ -17,9 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin_contract import vocabulary as vocab
+from twin_server.geometry import Point2, point_in_polygon, polygon_area, polygon_centroid
 
 __all__ = [
     "Break",
+    "FloorPlan",
     "Machine",
     "Marking",
     "Receiver",
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 Id = Annotated[str, Field(pattern=vocab.ID_PATTERN)]
-Point2 = tuple[float, float]
 Point3 = tuple[float, float, float]
 TASKS = vocab.TASKS
 
@@ -213,6 +214,18 @@ class Marking(_Model):
         return self
 
 
+class FloorPlan(_Model):
+    """The floor-plan image the site was drawn on, and how its pixels map to floor metres.
+
+    Floor point ``(x, y)`` is at image pixel ``(origin_px[0] + x / m_per_px,
+    origin_px[1] - y / m_per_px)``: image y points down, floor y up (away from the door).
+    """
+
+    image: str  # PNG, JPEG or SVG, relative to the site file
+    m_per_px: float = Field(gt=0, allow_inf_nan=False)  # metres per image pixel (the scale)
+    origin_px: Point2  # image pixel of floor point (0, 0)
+
+
 class SurveyWalk(_Model):
     """A calibration walk: a beacon carried along known positions while receivers listen."""
 
@@ -231,8 +244,8 @@ class Survey(_Model):
 
     @model_validator(mode="after")
     def _something(self) -> Survey:
-        if self.points is None and not self.walks:
-            raise ValueError("a survey needs 'points' or at least one of 'walks'")
+        if self.points is None and not self.walks and not self.blocked:
+            raise ValueError("a survey needs 'points', 'walks' or 'blocked' areas")
         for poly in self.blocked:
             _polygon(poly)
         return self
@@ -254,6 +267,7 @@ class Site(_Named):
     shift: Shift = Field(default_factory=Shift)
     floor_markings: list[Marking] = Field(default_factory=list)
     survey: Survey | None = None  # RSSI site survey (optional; see docs/analysis.md)
+    plan: FloorPlan | None = None  # floor-plan image drawn on in the site editor
 
     @field_validator("timezone")
     @classmethod
@@ -280,7 +294,7 @@ class Site(_Named):
                 raise ValueError(f"receivers[{i}].machine: unknown machine {r.machine!r}")
         for i, m in enumerate(self.machines):
             _unique(f"machines[{i}].sensors", [s.id for s in m.sensors])
-        if self.survey is not None and not self.receivers:
+        if self.survey is not None and (self.survey.points or self.survey.walks) and not self.receivers:
             raise ValueError("survey: a survey needs the site's receivers")
         return self
 
@@ -355,41 +369,6 @@ def _unique(path: str, ids: list[str]) -> None:
         if i in seen:
             raise ValueError(f"{path}: duplicate id {i!r}")
         seen.add(i)
-
-
-def polygon_area(points: list[Point2]) -> float:
-    """Signed area by the shoelace formula (positive when counter-clockwise)."""
-    n = len(points)
-    return 0.5 * sum(
-        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
-        for i in range(n)
-    )
-
-
-def polygon_centroid(points: list[Point2]) -> Point2:
-    """Area centroid of a simple polygon."""
-    a = polygon_area(points)
-    n = len(points)
-    cx = cy = 0.0
-    for i in range(n):
-        x0, y0 = points[i]
-        x1, y1 = points[(i + 1) % n]
-        cross = x0 * y1 - x1 * y0
-        cx += (x0 + x1) * cross
-        cy += (y0 + y1) * cross
-    return cx / (6 * a), cy / (6 * a)
-
-
-def point_in_polygon(x: float, y: float, polygon: list[Point2]) -> bool:
-    """Even-odd ray test; points on an edge may fall either way."""
-    inside = False
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

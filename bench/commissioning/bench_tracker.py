@@ -15,8 +15,8 @@ from pathlib import Path
 
 from edge_agent.wire import Reading
 from twin_server.api.commissioning import CommissioningTracker
-from twin_server.journal import Journal
 from twin_server.site import load_site
+from twin_server.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def pilot_rows(site_id: str, n: int, t0_ns: int) -> list[tuple[Reading, int]]:
     """A pilot-like mix: levels every second, state changes, presses, RSSI windows."""
     out = []
-    kinds = [("light", "light", "raw", ""), ("pressure", "pressure", "raw", ""),
-             ("light_state", "light", "bool", ""), ("switch", "sw-tool", "bool", "tool_change"),
-             ("rssi", "R{m}.b-01", "dBm", "b-01")]
+    kinds = [
+        ("light", "light", "raw", ""),
+        ("pressure", "pressure", "raw", ""),
+        ("light_state", "light", "bool", ""),
+        ("switch", "sw-tool", "bool", "tool_change"),
+        ("rssi", "R{m}.b-01", "dBm", "b-01"),
+    ]
     seq: dict[tuple[str, str], int] = {}
     for i in range(n):
         m = (3, 7, 10)[i % 3]
@@ -51,7 +55,7 @@ def main() -> int:
         tracker = CommissioningTracker(site, journal)  # starts before the rows: all of them count
         rows = pilot_rows(site.site, args.rows, time.time_ns() - args.rows * 10_000_000)
         for i in range(0, len(rows), 5000):
-            journal.write_batch(rows[i:i + 5000])
+            journal.write_batch(rows[i : i + 5000])
 
         t = time.perf_counter()
         after = 0
@@ -72,11 +76,15 @@ def main() -> int:
     lines = sum(len(m["checklist"]) for m in doc["machines"])
     print(f"rows: {args.rows:,}")
     print(f"baseline: read the rows from the journal        {args.rows / read_s:12,.0f} rows/s")
-    print(f"read + fold into the commissioning sessions     {args.rows / fold_s:12,.0f} rows/s"
-          f"  ({fold_s / read_s:.2f} x the read alone)")
+    print(
+        f"read + fold into the commissioning sessions     {args.rows / fold_s:12,.0f} rows/s"
+        f"  ({fold_s / read_s:.2f} x the read alone)"
+    )
     machines = len(doc["machines"])
-    print(f"one refresh with nothing new + the full view    {view_ms:8.2f} ms"
-          f"  ({machines} machines, {lines} lines)")
+    print(
+        f"one refresh with nothing new + the full view    {view_ms:8.2f} ms"
+        f"  ({machines} machines, {lines} lines)"
+    )
     return 0
 
 

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from services import free_port, run_influxd, run_mosquitto  # noqa: E402
 
 from edge_agent.wire import Reading, encode_reading  # noqa: E402
-from twin_server.influx.writer import InfluxWriter  # noqa: E402
-from twin_server.ingest import Ingest  # noqa: E402
-from twin_server.ingest_publish import Publisher  # noqa: E402
-from twin_server.journal import Journal  # noqa: E402
+from twin_server.ingest.publish import Publisher  # noqa: E402
+from twin_server.ingest.subscriber import Ingest  # noqa: E402
+from twin_server.store.influx.writer import InfluxWriter  # noqa: E402
+from twin_server.store.journal import Journal  # noqa: E402
 
 SITE = "bench"
 T0_NS = 1_795_996_800 * 10**9
@@ -49,10 +49,18 @@ def make_messages(n: int, site: str = SITE) -> list[tuple[str, bytes]]:
     for i in range(n):
         dev = f"pi-m{i % 3}"
         kind = ("light", "pressure", "rssi")[i % 3]
-        r = Reading(site=site, device=dev, sensor=f"{kind}{i % 10}", kind=kind, t_ns=T0_NS + i * 10**6,
-                    seq=i // 30, source=f"R{i % 3}" if kind == "rssi" else f"M{i % 3}",
-                    value=-70.0 + (i % 20) if kind == "rssi" else float(i % 1000),
-                    unit="dBm" if kind == "rssi" else "raw", channel="b-01" if kind == "rssi" else "")
+        r = Reading(
+            site=site,
+            device=dev,
+            sensor=f"{kind}{i % 10}",
+            kind=kind,
+            t_ns=T0_NS + i * 10**6,
+            seq=i // 30,
+            source=f"R{i % 3}" if kind == "rssi" else f"M{i % 3}",
+            value=-70.0 + (i % 20) if kind == "rssi" else float(i % 1000),
+            unit="dBm" if kind == "rssi" else "raw",
+            channel="b-01" if kind == "rssi" else "",
+        )
         out.append(encode_reading(r))
     return out
 
@@ -71,14 +79,27 @@ def ceiling_mosquitto_sub(host: str, port: int, messages: list[tuple[str, bytes]
     exe = shutil.which("mosquitto_sub")
     if exe is None:
         raise SystemExit("mosquitto_sub is missing: apt-get install mosquitto-clients")
-    base = [exe, "-h", host, "-p", str(port), "-i", "bench-ceiling", "-c", "-q", "1",
-            "-t", f"twin/v1/{SITE}/#"]
+    base = [
+        exe,
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-i",
+        "bench-ceiling",
+        "-c",
+        "-q",
+        "1",
+        "-t",
+        f"twin/v1/{SITE}/#",
+    ]
     # Create the persistent session, then go offline.
     subprocess.run([*base, "-C", "1", "-W", "1"], capture_output=True, check=False)
     preload(host, port, messages)
     t = time.perf_counter()
-    proc = subprocess.run([*base, "-C", str(len(messages))], stdout=subprocess.DEVNULL, check=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [*base, "-C", str(len(messages))], stdout=subprocess.DEVNULL, check=True, timeout=600
+    )
     dt = time.perf_counter() - t
     assert proc.returncode == 0
     return len(messages) / dt
@@ -93,8 +114,12 @@ def bare_paho_drain(host: str, port: int, messages: list[tuple[str, bytes]]) -> 
     import paho.mqtt.client as mqtt
 
     def client() -> mqtt.Client:
-        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-paho", clean_session=False,
-                           protocol=mqtt.MQTTv311)
+        return mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id="bench-paho",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
 
     c = client()
     subscribed = threading.Event()
@@ -194,8 +219,17 @@ def soak(host: str, port: int, seconds: float, rate_per_s: float, workdir: Path)
     while (el := time.perf_counter() - t0) < seconds:
         batch = max(1, int(rate_per_s / 10))
         for _ in range(batch):
-            r = Reading(site="soak", device=f"pi-{i % 5}", sensor="light", kind="light",
-                        t_ns=T0_NS + i * 10**6, seq=i // 5, source="M3", value=float(i % 1000), unit="raw")
+            r = Reading(
+                site="soak",
+                device=f"pi-{i % 5}",
+                sensor="light",
+                kind="light",
+                t_ns=T0_NS + i * 10**6,
+                seq=i // 5,
+                source="M3",
+                value=float(i % 1000),
+                unit="raw",
+            )
             pub.publish_raw(*encode_reading(r))
             i += 1
         if el >= next_sample:
@@ -221,9 +255,26 @@ def ws_latency(host: str, port: int, seconds: float, rate_per_s: float, workdir:
     site_yaml = ROOT / "examples" / "pilot_site.yaml"
     http_port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "twin_server", "serve", "--site", str(site_yaml), "--broker", f"{host}:{port}",
-         "--data-dir", str(workdir / "ws-data"), "--port", str(http_port), "--log-level", "WARNING",
-         "--client-id", "bench-ws"], cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "serve",
+            "--site",
+            str(site_yaml),
+            "--broker",
+            f"{host}:{port}",
+            "--data-dir",
+            str(workdir / "ws-data"),
+            "--port",
+            str(http_port),
+            "--log-level",
+            "WARNING",
+            "--client-id",
+            "bench-ws",
+        ],
+        cwd=ROOT,
+    )
     try:
         from services import wait_for_port
 
@@ -256,8 +307,17 @@ def ws_latency(host: str, port: int, seconds: float, rate_per_s: float, workdir:
             t0 = time.perf_counter()
             for i in range(n):
                 # pi-m3 reporting on its own machine: in the device scope the server enforces.
-                r = Reading(site="toyama-pilot", device="pi-m3", sensor="bench", kind="light",
-                            t_ns=time.time_ns(), seq=i, source="M3", value=float(i), unit="raw")
+                r = Reading(
+                    site="toyama-pilot",
+                    device="pi-m3",
+                    sensor="bench",
+                    kind="light",
+                    t_ns=time.time_ns(),
+                    seq=i,
+                    source="M3",
+                    value=float(i),
+                    unit="raw",
+                )
                 topic, payload = encode_reading(r)
                 sent[i] = time.time_ns()
                 pub.publish_raw(topic, payload)
@@ -286,53 +346,72 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"bench/ingest: {args.messages} messages, {os.cpu_count()} cores, load average {load}, "
-          f"work dir {work}")
+    print(
+        f"bench/ingest: {args.messages} messages, {os.cpu_count()} cores, load average {load}, "
+        f"work dir {work}"
+    )
     msgs = make_messages(args.messages)
     print(f"payload {sum(len(p) for _, p in msgs) / len(msgs):.0f} B average")
     with run_mosquitto(work / "mq") as mq:
         ceiling = ceiling_mosquitto_sub(mq.host, mq.port, msgs)
         print(f"ceiling  mosquitto_sub drain : {ceiling:10.0f} msg/s")
         paho_rate = bare_paho_drain(mq.host, mq.port, msgs)
-        print(f"python   bare paho drain     : {paho_rate:10.0f} msg/s   ratio to ceiling "
-              f"{paho_rate / ceiling:.2f}  (a Python client doing nothing)")
+        print(
+            f"python   bare paho drain     : {paho_rate:10.0f} msg/s   ratio to ceiling "
+            f"{paho_rate / ceiling:.2f}  (a Python client doing nothing)"
+        )
         if not args.no_stock:
             stock, _, stock_cpu = server_drain(mq.host, mq.port, msgs, work, fast=False)
-            print(f"server   broker -> journal   : {stock:10.0f} msg/s   ratio to ceiling "
-                  f"{stock / ceiling:.2f}  on stock paho (on_message, unbuffered reads), "
-                  f"{stock_cpu:.1f} µs CPU/msg")
+            print(
+                f"server   broker -> journal   : {stock:10.0f} msg/s   ratio to ceiling "
+                f"{stock / ceiling:.2f}  on stock paho (on_message, unbuffered reads), "
+                f"{stock_cpu:.1f} µs CPU/msg"
+            )
         rate, journal, cpu_us = server_drain(mq.host, mq.port, msgs, work)
-        print(f"server   broker -> journal   : {rate:10.0f} msg/s   ratio to ceiling {rate / ceiling:.2f}"
-              f"  (target >= 0.3); to bare paho {rate / paho_rate:.2f}, {cpu_us:.1f} µs CPU/msg"
-              + ("" if args.no_stock else f"; to stock paho ingest {rate / stock:.2f}, "
-                 f"CPU/msg {cpu_us / stock_cpu:.2f}"))
+        print(
+            f"server   broker -> journal   : {rate:10.0f} msg/s   ratio to ceiling {rate / ceiling:.2f}"
+            f"  (target >= 0.3); to bare paho {rate / paho_rate:.2f}, {cpu_us:.1f} µs CPU/msg"
+            + (
+                ""
+                if args.no_stock
+                else f"; to stock paho ingest {rate / stock:.2f}, CPU/msg {cpu_us / stock_cpu:.2f}"
+            )
+        )
         print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.no_influx:
             shutil.rmtree(work, ignore_errors=True)
             return 0
         influx_rate = influx_export(journal, work)
-        print(f"server   journal -> InfluxDB : {influx_rate:10.0f} points/s ratio to ceiling "
-              f"{influx_rate / ceiling:.2f}")
+        print(
+            f"server   journal -> InfluxDB : {influx_rate:10.0f} points/s ratio to ceiling "
+            f"{influx_rate / ceiling:.2f}"
+        )
         end_to_end = 1 / (1 / rate + 1 / influx_rate)
-        print(f"server   broker -> InfluxDB  : {end_to_end:10.0f} msg/s   ratio to ceiling "
-              f"{end_to_end / ceiling:.2f} (sequential; the two run concurrently in the server)")
+        print(
+            f"server   broker -> InfluxDB  : {end_to_end:10.0f} msg/s   ratio to ceiling "
+            f"{end_to_end / ceiling:.2f} (sequential; the two run concurrently in the server)"
+        )
         if args.soak_s > 0:
             samples = soak(mq.host, mq.port, args.soak_s, args.soak_rate, work)
             first_half = [m for t, m in samples if t < args.soak_s / 2]
             second_half = [m for t, m in samples if t >= args.soak_s / 2]
             print("memory   RSS MiB over the soak: " + " ".join(f"{m:.0f}" for _, m in samples))
             if first_half and second_half:
-                print(f"memory   mean first half {sum(first_half) / len(first_half):.1f} MiB, second half "
-                      f"{sum(second_half) / len(second_half):.1f} MiB")
+                print(
+                    f"memory   mean first half {sum(first_half) / len(first_half):.1f} MiB, second half "
+                    f"{sum(second_half) / len(second_half):.1f} MiB"
+                )
         if args.latency_s > 0:
             lat = sorted(ws_latency(mq.host, mq.port, args.latency_s, args.pilot_rate, work))
             if not lat:
                 print("latency  no WebSocket pushes received")
                 return 1
             p95 = lat[int(0.95 * (len(lat) - 1))]
-            print(f"latency  publish -> /ws/live push at {args.pilot_rate:.0f} msg/s: n={len(lat)} "
-                  f"p50 {lat[len(lat) // 2]:.0f} ms, p95 {p95:.0f} ms, max {lat[-1]:.0f} ms"
-                  " (target p95 < 500 ms)")
+            print(
+                f"latency  publish -> /ws/live push at {args.pilot_rate:.0f} msg/s: n={len(lat)} "
+                f"p50 {lat[len(lat) // 2]:.0f} ms, p95 {p95:.0f} ms, max {lat[-1]:.0f} ms"
+                " (target p95 < 500 ms)"
+            )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -48,9 +48,9 @@ def worker(args: argparse.Namespace) -> int:
     """One member: create its session (``--create``), or wait for ``go`` and ingest until ``stop``."""
     from run import SITE
 
-    import twin_server.journal as journal_mod
-    from twin_server.ingest import Ingest
-    from twin_server.journal import Journal
+    import twin_server.store.journal as journal_mod
+    from twin_server.ingest.subscriber import Ingest
+    from twin_server.store.journal import Journal
 
     waited = [0.0]
     begin = journal_mod._begin_immediate
@@ -79,15 +79,38 @@ def worker(args: argparse.Namespace) -> int:
     sys.stdin.readline()  # "stop"
     cpu = time.process_time() - cpu
     ing.stop()
-    print(json.dumps({"accepted": ing.stats.accepted, "duplicates": ing.stats.duplicates,
-                      "received": ing.stats.received, "cpu_s": cpu, "lock_wait_s": waited[0],
-                      "batches": ing.stats.batches}), flush=True)
+    print(
+        json.dumps(
+            {
+                "accepted": ing.stats.accepted,
+                "duplicates": ing.stats.duplicates,
+                "received": ing.stats.received,
+                "cpu_s": cpu,
+                "lock_wait_s": waited[0],
+                "batches": ing.stats.batches,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
 def _spawn(host: str, port: int, journal: Path, client_id: str, create: bool, group: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--worker", "--host", host, "--port", str(port),
-           "--journal", str(journal), "--client-id", client_id, "--group", group]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--journal",
+        str(journal),
+        "--client-id",
+        client_id,
+        "--group",
+        group,
+    ]
     if create:
         cmd.append("--create")
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -114,7 +137,8 @@ def _counts(journals: list[Path]) -> tuple[int, int]:
     union = " UNION ALL ".join(parts)
     rows = db.execute(f"SELECT count(*) FROM ({union})").fetchone()[0]
     distinct = db.execute(
-        f"SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM ({union}))").fetchone()[0]
+        f"SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM ({union}))"
+    ).fetchone()[0]
     db.close()
     return int(rows), int(distinct)
 
@@ -128,8 +152,9 @@ def drain(messages: list[tuple[str, bytes]], workdir: Path, n_procs: int, split:
         return _drain(mq, messages, workdir, n_procs, split, tag)
 
 
-def _drain(mq: object, messages: list[tuple[str, bytes]], workdir: Path, n_procs: int, split: bool,
-           tag: str) -> dict:
+def _drain(
+    mq: object, messages: list[tuple[str, bytes]], workdir: Path, n_procs: int, split: bool, tag: str
+) -> dict:
     import psutil
     from run import preload
 
@@ -176,19 +201,28 @@ def _drain(mq: object, messages: list[tuple[str, bytes]], workdir: Path, n_procs
         stats.append(json.loads(proc.stdout.readline()))
         proc.wait(30)
     rows, distinct = _counts(sorted(set(journals)))
-    return {"rate": n / dt, "rows": rows, "distinct": distinct, "published": n,
-            "shares": [s["accepted"] for s in stats], "duplicates": sum(s["duplicates"] for s in stats),
-            "cpu_us": sum(s["cpu_s"] for s in stats) / n * 1e6, "broker_cpu_us": broker_cpu / n * 1e6,
-            "ours_cores": (sum(s["cpu_s"] for s in stats) + broker_cpu) / dt, "idle_cores": idle_cores,
-            "lock_wait": [round(s["lock_wait_s"] / dt, 2) for s in stats],
-            "batch": [round(s["accepted"] / max(1, s["batches"])) for s in stats]}
+    return {
+        "rate": n / dt,
+        "rows": rows,
+        "distinct": distinct,
+        "published": n,
+        "shares": [s["accepted"] for s in stats],
+        "duplicates": sum(s["duplicates"] for s in stats),
+        "cpu_us": sum(s["cpu_s"] for s in stats) / n * 1e6,
+        "broker_cpu_us": broker_cpu / n * 1e6,
+        "ours_cores": (sum(s["cpu_s"] for s in stats) + broker_cpu) / dt,
+        "idle_cores": idle_cores,
+        "lock_wait": [round(s["lock_wait_s"] / dt, 2) for s in stats],
+        "batch": [round(s["accepted"] / max(1, s["batches"])) for s in stats],
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="rounds (the machine is shared: compare within a round)")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="rounds (the machine is shared: compare within a round)"
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--create", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--host", help=argparse.SUPPRESS)
@@ -204,25 +238,36 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     msgs = make_messages(args.messages)
-    print(f"bench/ingest/scale: {args.messages} messages, {os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"bench/ingest/scale: {args.messages} messages, {os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     ok = True
     for r in range(args.repeat):
         one = drain(msgs, work / f"r{r}-1", 1, False, f"r{r}-1")
         two = drain(msgs, work / f"r{r}-2", 2, False, f"r{r}-2")
         split = drain(msgs, work / f"r{r}-2s", 2, True, f"r{r}-2s")
-        for name, res in (("1 process,   one journal ", one), ("2 processes, one journal ", two),
-                          ("2 processes, 2 journals  ", split)):
+        for name, res in (
+            ("1 process,   one journal ", one),
+            ("2 processes, one journal ", two),
+            ("2 processes, 2 journals  ", split),
+        ):
             exact = res["rows"] == res["distinct"] == res["published"]
             ok &= exact
-            check = (f"rows {res['rows']} distinct {res['distinct']} of {res['published']} "
-                     f"{'exact' if exact else 'MISMATCH'}")
-            cpu = (f"CPU/msg: ingest {res['cpu_us']:.1f} µs, broker {res['broker_cpu_us']:.1f} µs; cores: "
-                   f"ours {res['ours_cores']:.2f}, idle {res['idle_cores']:.2f}; "
-                   f"{res['rate'] / res['ours_cores']:.0f} msg/s per core used")
-            print(f"round {r + 1}  {name}: {res['rate']:8.0f} msg/s  x{res['rate'] / one['rate']:.2f} "
-                  f"of 1 process  shares {res['shares']}  {check}  {cpu}; share of the time waiting for "
-                  f"the write lock {res['lock_wait']}, rows per commit {res['batch']}")
+            check = (
+                f"rows {res['rows']} distinct {res['distinct']} of {res['published']} "
+                f"{'exact' if exact else 'MISMATCH'}"
+            )
+            cpu = (
+                f"CPU/msg: ingest {res['cpu_us']:.1f} µs, broker {res['broker_cpu_us']:.1f} µs; cores: "
+                f"ours {res['ours_cores']:.2f}, idle {res['idle_cores']:.2f}; "
+                f"{res['rate'] / res['ours_cores']:.0f} msg/s per core used"
+            )
+            print(
+                f"round {r + 1}  {name}: {res['rate']:8.0f} msg/s  x{res['rate'] / one['rate']:.2f} "
+                f"of 1 process  shares {res['shares']}  {check}  {cpu}; share of the time waiting for "
+                f"the write lock {res['lock_wait']}, rows per commit {res['batch']}"
+            )
         print(f"round {r + 1}  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1

@@ -11,7 +11,7 @@ batches, WAL, unique index), and prints:
 - the size projected to 30 days (one shift a day), for the simulated rate and for the
   pilot's measured ~18 readings/s;
 - ``python -m twin_server backup`` time and throughput on the journal;
-- pruning one day (``twin_server.retention.prune``) time.
+- pruning one day (``twin_server.store.retention.prune``) time.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from twin_server.backup import backup  # noqa: E402
-from twin_server.ingest_publish import frame_to_wire  # noqa: E402
-from twin_server.journal import Journal  # noqa: E402
-from twin_server.retention import DAY_NS, prune  # noqa: E402
+from twin_server.ingest.publish import frame_to_wire  # noqa: E402
 from twin_server.simulate import simulate  # noqa: E402
 from twin_server.site import load_site  # noqa: E402
+from twin_server.store.backup import backup  # noqa: E402
+from twin_server.store.journal import Journal  # noqa: E402
+from twin_server.store.retention import DAY_NS, prune  # noqa: E402
 
 
 def main() -> int:
@@ -60,29 +60,37 @@ def main() -> int:
             seq_base[(r.device, r.sensor)] = max(seq_base.get((r.device, r.sensor), 0), r.seq + 1)
         t0 = time.perf_counter()
         for i in range(0, len(shifted), 2000):
-            journal.write_batch([(r, r.t_ns + 50_000_000) for r in shifted[i:i + 2000]])
+            journal.write_batch([(r, r.t_ns + 50_000_000) for r in shifted[i : i + 2000]])
         t_write += time.perf_counter() - t0
         n += len(shifted)
         print(f"day {day + 1}: {len(shifted)} readings", flush=True)
-    journal._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    journal.checkpoint()
     size = journal.disk()["size_bytes"]
     machines = len(site.machines)
     per_day = size / args.days
-    print(f"journal: {n} readings, {size / 2**20:.1f} MiB: {size / n:.0f} B per reading; readings CSV "
-          f"{csv_bytes / n:.0f} B per reading (journal / CSV = {size / csv_bytes:.2f})")
-    print(f"per pilot day ({args.hours:g} h, {machines} machines): {per_day / 2**20:.1f} MiB = "
-          f"{per_day / machines / 2**20:.1f} MiB per machine-day; 30 days: {30 * per_day / 2**30:.2f} GiB")
+    print(
+        f"journal: {n} readings, {size / 2**20:.1f} MiB: {size / n:.0f} B per reading; readings CSV "
+        f"{csv_bytes / n:.0f} B per reading (journal / CSV = {size / csv_bytes:.2f})"
+    )
+    print(
+        f"per pilot day ({args.hours:g} h, {machines} machines): {per_day / 2**20:.1f} MiB = "
+        f"{per_day / machines / 2**20:.1f} MiB per machine-day; 30 days: {30 * per_day / 2**30:.2f} GiB"
+    )
     rate = n / (args.days * args.hours * 3600)
     pilot = 18.0 * args.hours * 3600 * size / n  # the pilot shop's measured ~18 readings/s
-    print(f"the simulated shifts make {rate:.1f} readings/s; at the pilot's 18 readings/s: "
-          f"{pilot / machines / 2**20:.1f} MiB per machine-day, 30 days {30 * pilot / 2**30:.2f} GiB")
+    print(
+        f"the simulated shifts make {rate:.1f} readings/s; at the pilot's 18 readings/s: "
+        f"{pilot / machines / 2**20:.1f} MiB per machine-day, 30 days {30 * pilot / 2**30:.2f} GiB"
+    )
     print(f"write: {n / t_write:.0f} readings/s into the journal (batches of 2,000)")
     t0 = time.perf_counter()
     backup(work / "data", work / "backup.tar", say=lambda _m: None)
     dt = time.perf_counter() - t0
-    print(f"backup: {dt:.2f} s for {size / 2**20:.1f} MiB ({size / 2**20 / dt:.0f} MiB/s), "
-          f"file {(work / 'backup.tar').stat().st_size / 2**20:.1f} MiB")
-    first = journal._conn().execute("SELECT min(t_ns) FROM readings").fetchone()[0]
+    print(
+        f"backup: {dt:.2f} s for {size / 2**20:.1f} MiB ({size / 2**20 / dt:.0f} MiB/s), "
+        f"file {(work / 'backup.tar').stat().st_size / 2**20:.1f} MiB"
+    )
+    first = sqlite3.connect(journal.path).execute("SELECT min(t_ns) FROM readings").fetchone()[0]
     t0 = time.perf_counter()
     pruned = prune(journal, site.site, first + DAY_NS // 2, journal.max_id())
     dt = time.perf_counter() - t0

@@ -11,7 +11,7 @@ Runs the real ``python -m twin_server serve`` process against a real mosquitto, 
 - one WebSocket client on ``/ws/live`` reading every push.
 
 The server process's RSS is sampled every ``--sample-s`` seconds (10 s); its analysis
-children (``twin_server.analysis_worker``: one per analysis run, gone after it) are sampled
+children (``twin_server.live.analysis_worker``: one per analysis run, gone after it) are sampled
 too and printed beside it, as the machine's view. The figure is the slope of
 a least-squares line through the second half of the samples, in MiB per hour (target
 <= 5 MiB/h); the first half's slope is printed beside it (warm-up: caches, the day's
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from services import free_port, run_mosquitto, wait_for_port  # noqa: E402
 
 from edge_agent.wire import encode_reading  # noqa: E402
-from twin_server.ingest_publish import Publisher, frame_to_wire  # noqa: E402
+from twin_server.ingest.publish import Publisher, frame_to_wire  # noqa: E402
 from twin_server.simulate import simulate  # noqa: E402
 from twin_server.simulate.site_gen import synthetic_site_dict  # noqa: E402
 from twin_server.site import parse_site  # noqa: E402
@@ -84,8 +84,9 @@ class Feed:
     def start(self) -> None:
         for r in self.readings:
             if r.device not in self.clients:
-                self.clients[r.device] = Publisher(self.host, self.port, client_id=f"soak-{r.device}",
-                                                   max_inflight=500)
+                self.clients[r.device] = Publisher(
+                    self.host, self.port, client_id=f"soak-{r.device}", max_inflight=500
+                )
         self._thread.start()
 
     def _run(self) -> None:
@@ -165,9 +166,12 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"bench/soak: {args.minutes:g} min at {args.rate:g} readings/s, synthetic site "
-          f"{args.machines} machines / {args.workers} workers, {os.cpu_count()} cores, load {load}, "
-          f"work dir {work}", flush=True)
+    print(
+        f"bench/soak: {args.minutes:g} min at {args.rate:g} readings/s, synthetic site "
+        f"{args.machines} machines / {args.workers} workers, {os.cpu_count()} cores, load {load}, "
+        f"work dir {work}",
+        flush=True,
+    )
     site_doc = synthetic_site_dict(args.machines, args.workers, "soak")
     site_path = work / "site.yaml"
     site_path.write_text(yaml.safe_dump(site_doc, sort_keys=False))
@@ -177,16 +181,39 @@ def main() -> int:
         http_port = free_port()
         log = open(work / "server.log", "ab")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
-            [sys.executable, "-m", "twin_server", "serve", "--site", str(site_path),
-             "--broker", f"{mq.host}:{mq.port}", "--data-dir", str(work / "data"), "--port", str(http_port),
-             "--analysis-interval", str(args.analysis_interval), "--log-level", "WARNING",
-             "--client-id", "soak-server"], cwd=ROOT, stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "twin_server",
+                "serve",
+                "--site",
+                str(site_path),
+                "--broker",
+                f"{mq.host}:{mq.port}",
+                "--data-dir",
+                str(work / "data"),
+                "--port",
+                str(http_port),
+                "--analysis-interval",
+                str(args.analysis_interval),
+                "--log-level",
+                "WARNING",
+                "--client-id",
+                "soak-server",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
         try:
             wait_for_port(http_port, 60, server)
             feed = Feed(mq.host, mq.port, site, args.minutes, args.rate, args.seed)
             devices = len({r.device for r in feed.readings})
-            print(f"feed: {len(feed.readings)} simulated readings, natural rate {feed.natural_rate:.0f}/s, "
-                  f"time scale x{feed.speed:.2f}, {devices} devices", flush=True)
+            print(
+                f"feed: {len(feed.readings)} simulated readings, natural rate {feed.natural_rate:.0f}/s, "
+                f"time scale x{feed.speed:.2f}, {devices} devices",
+                flush=True,
+            )
             ws = WsClient(f"ws://127.0.0.1:{http_port}/ws/live")
             ws.start()
             proc = psutil.Process(server.pid)
@@ -207,11 +234,13 @@ def main() -> int:
                 if el >= next_print:
                     h = health(http_port)
                     ing = h.get("ingest") or {}
-                    print(f"  t={el:6.0f} s  RSS {rss:7.1f} MiB (with children {rss + kids:7.1f})  "
-                          f"published {feed.sent:9d}  journalled "
-                          f"{ing.get('accepted', 0):9d}  analyses {h['analysis']['runs']:4d} "
-                          f"(last {h['analysis']['last_run_s'] or 0:.1f} s)  ws messages {ws.messages}",
-                          flush=True)
+                    print(
+                        f"  t={el:6.0f} s  RSS {rss:7.1f} MiB (with children {rss + kids:7.1f})  "
+                        f"published {feed.sent:9d}  journalled "
+                        f"{ing.get('accepted', 0):9d}  analyses {h['analysis']['runs']:4d} "
+                        f"(last {h['analysis']['last_run_s'] or 0:.1f} s)  ws messages {ws.messages}",
+                        flush=True,
+                    )
                     next_print += max(60.0, args.minutes * 60 / 30)
                 time.sleep(max(0.0, t0 + len(samples) * args.sample_s - time.monotonic()))
             feed.stop()
@@ -229,20 +258,30 @@ def main() -> int:
             ing = h.get("ingest") or {}
             print("RSS MiB every {:g} s: {}".format(args.sample_s, " ".join(f"{m:.0f}" for _, m in samples)))
             an = h["analysis"]
-            print(f"readings published {feed.sent}, journalled {ing.get('accepted')}, dead letters "
-                  f"{ing.get('dead_letters')}, analyses {an['runs']} (last {an['last_run_s']}"
-                  f" s, error {an['last_error']}), ws messages {ws.messages} "
-                  f"({ws.readings} readings){'; ws errors ' + '; '.join(ws.errors) if ws.errors else ''}")
-            print(f"RSS start {samples[0][1]:.1f} MiB, end {samples[-1][1]:.1f} MiB, max "
-                  f"{max(m for _, m in samples):.1f} MiB")
-            print(f"RSS with children (the analysis processes, alive only while analysing) every "
-                  f"{args.sample_s:g} s: " + " ".join(f"{m:.0f}" for _, m in totals))
-            print(f"RSS with children: max {max(m for _, m in totals):.1f} MiB, second-half slope "
-                  f"{slope_mib_per_h([s for s in totals if s[0] >= end_s / 2]):+.1f} MiB/h (grows with the "
-                  f"day's readings: one analysis holds the day)")
-            print(f"RSS slope first half {slope_mib_per_h(first):+.1f} MiB/h, second half "
-                  f"{second_slope:+.1f} MiB/h (target <= {TARGET_MIB_PER_H:g} MiB/h; ratio "
-                  f"{second_slope / TARGET_MIB_PER_H:.2f})")
+            print(
+                f"readings published {feed.sent}, journalled {ing.get('accepted')}, dead letters "
+                f"{ing.get('dead_letters')}, analyses {an['runs']} (last {an['last_run_s']}"
+                f" s, error {an['last_error']}), ws messages {ws.messages} "
+                f"({ws.readings} readings){'; ws errors ' + '; '.join(ws.errors) if ws.errors else ''}"
+            )
+            print(
+                f"RSS start {samples[0][1]:.1f} MiB, end {samples[-1][1]:.1f} MiB, max "
+                f"{max(m for _, m in samples):.1f} MiB"
+            )
+            print(
+                f"RSS with children (the analysis processes, alive only while analysing) every "
+                f"{args.sample_s:g} s: " + " ".join(f"{m:.0f}" for _, m in totals)
+            )
+            print(
+                f"RSS with children: max {max(m for _, m in totals):.1f} MiB, second-half slope "
+                f"{slope_mib_per_h([s for s in totals if s[0] >= end_s / 2]):+.1f} MiB/h (grows with the "
+                f"day's readings: one analysis holds the day)"
+            )
+            print(
+                f"RSS slope first half {slope_mib_per_h(first):+.1f} MiB/h, second half "
+                f"{second_slope:+.1f} MiB/h (target <= {TARGET_MIB_PER_H:g} MiB/h; ratio "
+                f"{second_slope / TARGET_MIB_PER_H:.2f})"
+            )
             if ing.get("accepted", 0) < feed.sent:
                 print("server did not journal every published reading")
                 status = 1

@@ -19,15 +19,17 @@ Unlike ``python -m twin_server demo`` it starts no broker and no server: the sta
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import tempfile
 import threading
+import tomllib
 from pathlib import Path
 
-from twin_server.deploy_acl import parse_credentials
+import tomli_w
+
+from twin_server.cli.deploy_acl import parse_credentials
 from twin_server.settings import parse_hostport
 from twin_server.site import SiteError, load_site
 
@@ -47,9 +49,12 @@ class ThreadedAgents:
 
         self.agents = [Agent(parse_config(text)) for text in configs]
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=a.run, args=(self._stop,),
-                                          name=f"agent-{a.cfg.agent.device}", daemon=True)
-                         for a in self.agents]
+        self._threads = [
+            threading.Thread(
+                target=a.run, args=(self._stop,), name=f"agent-{a.cfg.agent.device}", daemon=True
+            )
+            for a in self.agents
+        ]
 
     def start(self) -> None:
         for t in self._threads:
@@ -66,23 +71,25 @@ class ThreadedAgents:
 
 def with_login(config_toml: str, username: str, password: str) -> str:
     """An agent config with MQTT credentials added to its ``[mqtt]`` table."""
-    if "\n[mqtt]\n" not in "\n" + config_toml:
+    doc = tomllib.loads(config_toml)
+    if not isinstance(doc.get("mqtt"), dict):
         raise ValueError("agent config has no [mqtt] table")
-    # JSON strings are valid TOML basic strings for this text (ids and URL-safe passwords).
-    login = f"username = {json.dumps(username)}\npassword = {json.dumps(password)}\n"
-    return ("\n" + config_toml).replace("\n[mqtt]\n", "\n[mqtt]\n" + login, 1)[1:]
+    doc["mqtt"].update(username=username, password=password)
+    return tomli_w.dumps(doc)
 
 
 def with_replay_options(config_toml: str, restamp: bool, loop: bool) -> str:
     """An agent config whose ``[replay]`` table restamps rows with the clock and/or loops."""
-    extra = f"restamp = {str(restamp).lower()}\nloop = {str(loop).lower()}\n"
-    if "\n[replay]\n" not in "\n" + config_toml:
+    doc = tomllib.loads(config_toml)
+    if not isinstance(doc.get("replay"), dict):
         raise ValueError("agent config has no [replay] table")
-    return ("\n" + config_toml).replace("\n[replay]\n", "\n[replay]\n" + extra, 1)[1:]
+    doc["replay"].update(restamp=restamp, loop=loop)
+    return tomli_w.dumps(doc)
 
 
-def agent_logins(devices: list[str], site_id: str, credentials: dict[str, str] | None,
-                 env: dict[str, str]) -> dict[str, tuple[str, str]]:
+def agent_logins(
+    devices: list[str], site_id: str, credentials: dict[str, str] | None, env: dict[str, str]
+) -> dict[str, tuple[str, str]]:
     """device -> (username, password): its own user from ``credentials``, else the env's user."""
     out = {}
     for device in devices:
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop and not args.restamp:
         parser.error("--loop needs --restamp (a second pass would repeat the same timestamps)")
 
-    from twin_server.demo import agent_configs
+    from twin_server.cli.demo import agent_configs
     from twin_server.readings import write_readings_csv
     from twin_server.simulate import simulate
 

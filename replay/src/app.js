@@ -9,6 +9,7 @@ import {
   displayName, formatDate, formatMinutesIn, formatMinutesShort, machineName, speedLabel, translator,
 } from './i18n.js';
 import { idealDay, idealWorkerLanes, moveTask, resizeTask } from './ideal.js';
+import { ForecastUi, ft } from './forecast.js';
 import { renderStrip, renderStripSkeleton, renderSummary } from './kpi.js';
 import { liveEnded, liveRate, parseLiveMessage } from './live.js';
 import { standingSpots, workerPose } from './pose.js';
@@ -34,6 +35,7 @@ let layout = null;
 let lanes = null;
 let spots = null;
 let centres = null;
+let forecastUi = null;
 const stats = { frames: 0, firstFrameMs: null, dataMs: null, lastFrame: null, glb: 'pending', kpiMs: null, skips: 0 };
 const fmtMin = (m) => formatMinutesIn(m, S.lang);
 const nameOf = (thing) => displayName(thing, S.lang);
@@ -156,6 +158,15 @@ async function boot() {
     renderStripSkeleton($('kpi-strip'), layout.machines, { name: (m) => machineName(m, S.lang) });
   } else {
     $('kpi-strip').hidden = true;
+  }
+  if (kpiWanted()) {  // staff only, like the KPI strip (the forecast names workers)
+    forecastUi = new ForecastUi({
+      el: $('forecast-panel'), site: S.site, getJson, tz: layout.timezone, lang: S.lang,
+      machineName: (id) => machineName(layout.machines.find((m) => m.id === id) ?? { id }, S.lang),
+      workerName: (id) => nameOf(layout.workers.find((w) => w.id === id) ?? { id }),
+      onChange: () => refreshTimeline(),
+    });
+    forecastUi.render();
   }
   buildControls();
   $('notes-panel').hidden = !canUseNotes();
@@ -439,6 +450,7 @@ function setLang(lang) {
   for (const w of Object.values(scene.workers)) { w.key = ''; w.idealKey = ''; }
   buildControls();
   renderNotes();
+  forecastUi?.setLang(lang);
   refreshIdeal();
   if (S.kpis) renderKpis();
   else if (kpiWanted()) renderStripSkeleton($('kpi-strip'), layout.machines, { name: (m) => machineName(m, S.lang) });
@@ -492,6 +504,7 @@ function frame(nowMs) {
     if (iw) scene.setIdealWorkerPose(w.id, workerPose(iw.zones, iw.tasks, spots[w.id], centres, tt), tt);
   });
   timeline.draw(tt, clock.playing);
+  forecastUi?.tick(tt, !!S.live);
   const text = formatClock(tt, layout.timezone);
   if (text !== lastClockText) { $('clock').textContent = text; lastClockText = text; }
   scene.render();
@@ -508,8 +521,11 @@ function frame(nowMs) {
 }
 
 function refreshTimeline() {
+  // Live, the forecast's hour lies past the data: the timeline reaches it (in 15-min steps).
+  const fc = forecastUi?.doc;
+  const fcEnd = fc ? fc.at + fc.horizon_s : null;
   timeline.setData({
-    lanes,
+    lanes: fcEnd && fcEnd > lanes.end ? { ...lanes, end: Math.ceil(fcEnd / 900) * 900 } : lanes,
     breaks: S.payload.breaks,
     notes: S.notes,
     ideal: S.ideal ? S.idealDay : null,
@@ -523,6 +539,9 @@ function refreshTimeline() {
     machineName: (id) => machineName(layout.machines.find((m) => m.id === id) ?? { id }, S.lang),
     taskLabel: (task) => t(task),
     fmtDuration: (s) => fmtMin(s / 60),
+    lang: S.lang,
+    forecastRow: forecastUi ? (id) => forecastUi.rowFor(id) : null,
+    forecastLabel: (id) => ft(S.lang)('laneLabel', { m: id }),
   });
 }
 
@@ -759,6 +778,7 @@ let liveRefetchDay = null;
  * the shift's analysis when the server says it changed.
  */
 function onLive(msg) {
+  if (msg?.type === 'forecast') { forecastUi?.push(msg.forecast); return; }
   const { edge, day, result } = parseLiveMessage(msg);
   if (result) setResult(result);
   if (day) {
@@ -911,6 +931,9 @@ function started() {
       timelineX: (tt) => timeline.x(tt) + timeline.canvas.getBoundingClientRect().left,
       timeline: () => timeline,
       kpis: () => S.kpis,
+      forecast: () => forecastUi?.doc ?? null,
+      forecastFetches: () => forecastUi?.fetches ?? 0,
+      liveMessage: (msg) => onLive(msg),  // as if it came over /ws/live (tests)
       setSkip,
     };
   }

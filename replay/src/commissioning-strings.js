@@ -1,7 +1,7 @@
 // Japanese and English strings of the commissioning page (replay/commissioning.html).
 // Japanese is the default for a site whose language is ja, as in the viewer.
 // Checklist reasons come from the server as a stable code plus arguments
-// (twin_server/commissioning.py); each code has a formatter here, and the server's English
+// (twin_server/live/commissioning.py); each code has a formatter here, and the server's English
 // reason is shown for a code this file does not know.
 
 const s1 = (v) => (v == null ? '?' : Number(v).toFixed(v >= 10 ? 0 : 1));

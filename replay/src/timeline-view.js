@@ -4,10 +4,11 @@
 // zoomed and panned (wheel, pinch, drag on the hour axis, buttons); hovering or tapping a lane
 // shows what is there (task, worker, start, duration, confidence).
 
+import { describeForecast, drawForecastRow } from './forecast.js';
 import { STATE_COLORS, TASK_COLORS, formatClock, indexAt, localTimeOnDay } from './timeline.js';
 
 const AXIS_H = 26;
-const ROW_H = { machine: 40, ideal: 48, worker: 40 };
+const ROW_H = { machine: 40, ideal: 48, worker: 40, forecast: 36 };
 const ZONE_COLORS = ['#cfe3f7', '#f7e3cf', '#dff2d8', '#eadcf5', '#f5dce4', '#e0e0e0'];
 /** Zone intervals whose location confidence is below this are drawn hatched. */
 export const LOW_CONFIDENCE = 0.6;
@@ -106,6 +107,9 @@ export class TimelineView {
         const il = data.ideal.machines.find((x) => x.id === m.id);
         this.rows.push({ kind: 'ideal', id: m.id, lane: il, conf: il ? il.tasks.map(() => null) : [] });
       }
+      // The forecast of the next hour (forecast.js), under its machine, once the page has one.
+      const fr = data.forecastRow?.(m.id);
+      if (fr) this.rows.push({ kind: 'forecast', id: m.id, ...fr });
     }
     for (const w of data.lanes.workers) this.rows.push({ kind: 'worker', id: w.id, lane: w, conf: w.tasks.map(lowConf) });
     let y = AXIS_H;
@@ -259,8 +263,9 @@ export class TimelineView {
     g.fillRect(0, AXIS_H, L, this.height - AXIS_H);
     for (const r of this.rows) {
       g.fillStyle = '#222';
-      g.font = r.kind === 'ideal' ? 'italic 13px system-ui, sans-serif' : 'bold 14px system-ui, sans-serif';
-      const label = r.kind === 'worker' ? d.workerLabel(r.id, this.narrow) : d.machineLabel(r.id, r.kind === 'ideal', this.narrow);
+      g.font = r.kind === 'ideal' || r.kind === 'forecast' ? 'italic 13px system-ui, sans-serif' : 'bold 14px system-ui, sans-serif';
+      const label = r.kind === 'worker' ? d.workerLabel(r.id, this.narrow)
+        : r.kind === 'forecast' ? d.forecastLabel(r.id, this.narrow) : d.machineLabel(r.id, r.kind === 'ideal', this.narrow);
       this._text(g, label, 6, r.y + r.h / 2, L - 10);
     }
   }
@@ -272,6 +277,7 @@ export class TimelineView {
   }
 
   _drawRow(g, r) {
+    if (r.kind === 'forecast') { drawForecastRow(g, this, r); return; }
     g.fillStyle = r.kind === 'ideal' ? '#f3f8ee' : '#f7f8fa';
     g.fillRect(this.labelW, r.y + 1, this.cssW - this.labelW, r.h - 2);
     if (!r.lane) return;
@@ -363,6 +369,7 @@ export class TimelineView {
   /** What lies at canvas point (x, y): `{row, item, kind}` or null. */
   hit(x, y) {
     const row = this.rows.find((r) => y >= r.y && y < r.y + r.h);
+    if (row?.kind === 'forecast') return row.lane && x >= this.labelW ? { row, kind: 'forecast', t: this.tAt(x) } : null;
     if (!row || !row.lane || x < this.labelW) return null;
     const t = this.tAt(x);
     const slack = (6 / (this.cssW - this.labelW)) * (this.view.end - this.view.start);
@@ -384,6 +391,7 @@ export class TimelineView {
   /** The tooltip's lines for a hit: task, worker, start, duration, confidence. */
   describe(h) {
     const d = this.data;
+    if (h.kind === 'forecast') return describeForecast(h.row, h.t, d.lang, d.tz);
     const t = d.t;
     const it = h.item;
     const conf = h.conf == null ? '—' : `${Math.round(h.conf * 100)}%${h.conf < LOW_CONFIDENCE ? ` (${t('lowConfidence')})` : ''}`;

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 
 import { STRINGS, commissioningText, itemLabel, itemReason } from '../src/commissioning-strings.js';
 
-// Every reason code and check the server emits (twin_server/commissioning.py: Item(key, check, status, code, ...)).
-const PY = readFileSync(new URL('../../twin_server/commissioning.py', import.meta.url), 'utf8');
+// Every reason code and check the server emits (twin_server/live/commissioning.py: Item(key, check, status, code, ...)).
+const PY = readFileSync(new URL('../../twin_server/live/commissioning.py', import.meta.url), 'utf8');
 const EMITTED = [...PY.matchAll(/Item\([^,]+,\s*"(\w+)",\s*"(\w+)",\s*"(\w+)"/g)];
 const CODES = new Set(EMITTED.map((m) => m[3]));
 const CHECKS = new Set(EMITTED.map((m) => m[1]));

@@ -76,8 +76,10 @@ def foreign_data(doc: object, worker: str = "W2", beacon: str = "b-02") -> bool:
     """Whether a JSON document holds data of ``worker``: a row of theirs, a series keyed by
     them, or their beacon (the site layout's bare list of names does not count)."""
     if isinstance(doc, dict):
-        return any(k == worker or (k == "worker" and v == worker) or foreign_data(v, worker, beacon)
-                   for k, v in doc.items())
+        return any(
+            k == worker or (k == "worker" and v == worker) or foreign_data(v, worker, beacon)
+            for k, v in doc.items()
+        )
     if isinstance(doc, list):
         return any(foreign_data(v, worker, beacon) for v in doc)
     return isinstance(doc, str) and beacon in doc

@@ -14,16 +14,21 @@ def test_reads_changes_and_refusals_are_audited(env):
     before = env.clock()
     sup, csrf = env.login("sup", address="10.0.5.1")
     assert sup.get(f"/api/worker/{s}/W2").status_code == 200
-    note = sup.post(f"/api/notes/{s}", json={"t": 1.8e9, "target": "W1", "text": "nice jig change"},
-                    headers={"X-CSRF-Token": csrf})
+    note = sup.post(
+        f"/api/notes/{s}",
+        json={"t": 1.8e9, "target": "W1", "text": "nice jig change"},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert note.status_code == 201
     w1, _ = env.login("w1", address="10.0.5.2")
     assert w1.get(f"/api/worker/{s}/W2").status_code == 403
     assert sup.get(f"/api/sites/{s}/machines").status_code == 200  # no worker data: not audited
     assert sup.get(f"/api/sites/{s}/workers").status_code == 200  # names and beacons: audited
     rows = [r for r in env.store.audit_rows(site=s, since=before) if r["client"] in ("10.0.5.1", "10.0.5.2")]
-    got = [(r["user"], r["role"], r["action"], r["method"], r["route"], r["target_worker"], r["status"])
-           for r in rows]
+    got = [
+        (r["user"], r["role"], r["action"], r["method"], r["route"], r["target_worker"], r["status"])
+        for r in rows
+    ]
     assert got == [
         ("sup", "supervisor", "login", "POST", "/api/auth/login", None, 200),
         ("sup", "supervisor", "read", "GET", "/api/worker/{site}/{worker}", "W2", 200),

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.auth import AuthStore, install_auth
 from twin_server.auth.policy import uncovered_routes
 from twin_server.settings import Settings
@@ -19,8 +19,12 @@ def test_login_me_logout_cookies(env):
     c = TestClient(env.app, client=("10.0.2.1", 1))
     assert c.get("/api/auth/me").status_code == 401
     r = c.post("/api/auth/login", json={"name": "sup", "password": PASSWORD})
-    assert r.status_code == 200 and r.json()["user"] == {"name": "sup", "site": env.site,
-                                                         "role": "supervisor", "worker": None}
+    assert r.status_code == 200 and r.json()["user"] == {
+        "name": "sup",
+        "site": env.site,
+        "role": "supervisor",
+        "worker": None,
+    }
     cookies = [h.lower() for h in r.headers.get_list("set-cookie")]
     session = next(h for h in cookies if h.startswith("twin_session="))
     csrf = next(h for h in cookies if h.startswith("twin_csrf="))
@@ -109,8 +113,12 @@ def test_failed_logins_are_limited_per_user_and_address(env):
     # The lock is per user AND address: a colleague behind the same address (one NAT, one
     # proxy) still signs in, and so does w2 from another address.
     assert c.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 200
-    assert TestClient(env.app, client=("10.0.3.2", 1)).post(
-        "/api/auth/login", json={"name": "w2", "password": PASSWORD}).status_code == 200
+    assert (
+        TestClient(env.app, client=("10.0.3.2", 1))
+        .post("/api/auth/login", json={"name": "w2", "password": PASSWORD})
+        .status_code
+        == 200
+    )
     # A success forgets that pair's failures: 4 + success + 4 is not a lock.
     e = TestClient(env.app, client=("10.0.3.5", 1))
     for expected in [401] * 4 + [200] + [401] * 4 + [200]:
@@ -130,14 +138,23 @@ def test_guessing_many_names_from_one_address_or_one_name_from_many_is_bounded(e
     # Distributed guessing of one name: each address below its pair limit, the name is stopped.
     for i in range(limits.per_name):
         r = TestClient(env.app, client=(f"10.0.6.{i}", 1)).post(
-            "/api/auth/login", json={"name": "sup", "password": "guess-guess"})
+            "/api/auth/login", json={"name": "sup", "password": "guess-guess"}
+        )
         assert r.status_code == 401
-    assert TestClient(env.app, client=("10.0.7.1", 1)).post(
-        "/api/auth/login", json={"name": "sup", "password": PASSWORD}).status_code == 429
+    assert (
+        TestClient(env.app, client=("10.0.7.1", 1))
+        .post("/api/auth/login", json={"name": "sup", "password": PASSWORD})
+        .status_code
+        == 429
+    )
     env.clock.advance(15 * 60 + 1)
     assert d.post("/api/auth/login", json={"name": "eng", "password": PASSWORD}).status_code == 200
-    assert TestClient(env.app, client=("10.0.7.1", 1)).post(
-        "/api/auth/login", json={"name": "sup", "password": PASSWORD}).status_code == 200
+    assert (
+        TestClient(env.app, client=("10.0.7.1", 1))
+        .post("/api/auth/login", json={"name": "sup", "password": PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_sessions_and_tokens_expire_and_can_be_revoked(env):
@@ -179,8 +196,10 @@ def test_websocket_needs_a_staff_role_and_the_same_origin(env):
         pass
     c, _ = env.login("eng", address="10.0.4.4")
     cookie = {"Cookie": f"twin_session={c.cookies.get('twin_session')}"}
-    with pytest.raises(WebSocketDisconnect), env.client.websocket_connect(
-            "/ws/live", headers={**cookie, "Origin": "http://evil.example"}):
+    with (
+        pytest.raises(WebSocketDisconnect),
+        env.client.websocket_connect("/ws/live", headers={**cookie, "Origin": "http://evil.example"}),
+    ):
         pass
     with env.client.websocket_connect("/ws/live", headers={**cookie, "Origin": "http://testserver"}) as ws:
         assert ws.receive_json()["type"] == "snapshot"
@@ -221,6 +240,9 @@ def test_disabled_auth_keeps_todays_behaviour(tmp_path, pilot_site):
 
 def test_non_ascii_csrf_header_is_a_403_not_a_crash(env):
     c, _ = env.login("sup", address="10.0.6.1")
-    r = c.post(f"/api/notes/{env.site}", json={"t": 1.8e9, "target": "M3", "text": "x"},
-               headers={"X-CSRF-Token": b"caf\xe9"})
+    r = c.post(
+        f"/api/notes/{env.site}",
+        json={"t": 1.8e9, "target": "M3", "text": "x"},
+        headers={"X-CSRF-Token": b"caf\xe9"},
+    )
     assert r.status_code == 403

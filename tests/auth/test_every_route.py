@@ -24,24 +24,52 @@ from auth_helpers import Env, foreign_data
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from twin_server.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.auth.policy import app_routes, is_public
-from twin_server.body_limit import DEFAULT_MAX_BODY_BYTES
 from twin_server.site import Site
 
 # Status expected per route and case; a case not named in a row takes DEFAULTS. "sup" is a
 # supervisor with a live session (and the CSRF header), "worker" is W1 asking for W2 (W2 in
 # every worker slot, W2's token for a token id). "traversal" is the status for a traversal
 # id in each path parameter that stays one path segment; one that adds a segment ("../",
-# "..%2F") matches no route (403 for a signed-in caller).
-DEFAULTS = {"anonymous": 401, "forged_cookie": 401, "expired_cookie": 401, "no_csrf": 403,
-            "oversized_body": 413}
+# "..%2F") matches no route (403 for a signed-in caller), unless the parameter is a path
+# ("path/" names its status then).
+DEFAULTS = {
+    "anonymous": 401,
+    "forged_cookie": 401,
+    "expired_cookie": 401,
+    "no_csrf": 403,
+    "oversized_body": 413,
+}
 WS_DEFAULTS = {"anonymous": 403, "forged_cookie": 403, "expired_cookie": 403}
 SITE_404 = {"site": 404}
+
+
+def _editor(sup: int, oversized_body: int | None = None, **traversal: int) -> dict[str, Any]:
+    """A site-editor row: workers refused, the site 404 in traversal (``path_slash``: "path/")."""
+    named = {k.replace("_slash", "/"): v for k, v in traversal.items()}
+    row: dict[str, Any] = {"sup": sup, "worker": 403, "traversal": {"site": 404, **named}}
+    if oversized_body is not None:
+        row["oversized_body"] = oversized_body
+    return row
+
+
 ROUTES: dict[tuple[str, str], dict[str, Any]] = {
-    ("GET", "/health"): {"anonymous": 200, "forged_cookie": 200, "expired_cookie": 200, "sup": 200,
-                         "worker": 200},
-    ("POST", "/api/auth/login"): {"anonymous": 401, "forged_cookie": 401, "expired_cookie": 401, "sup": 200,
-                                  "worker": 401, "no_csrf": 401},
+    ("GET", "/health"): {
+        "anonymous": 200,
+        "forged_cookie": 200,
+        "expired_cookie": 200,
+        "sup": 200,
+        "worker": 200,
+    },
+    ("POST", "/api/auth/login"): {
+        "anonymous": 401,
+        "forged_cookie": 401,
+        "expired_cookie": 401,
+        "sup": 200,
+        "worker": 401,
+        "no_csrf": 401,
+    },
     ("GET", "/api/sites"): {"sup": 200, "worker": 200},
     ("GET", "/api/sites/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/sites/{site}/machines"): {"sup": 200, "worker": 200, "traversal": SITE_404},
@@ -49,25 +77,47 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/sites/{site}/shifts"): {"sup": 200, "worker": 200, "traversal": SITE_404},
     ("GET", "/api/sites/{site}/readings"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/sites/{site}/aligned"): {"sup": 200, "worker": 403, "traversal": SITE_404},
-    ("GET", "/api/sites/{site}/shifts/{day}/analysis"): {"sup": 200, "worker": 403,
-                                                         "traversal": {"site": 404, "day": 422}},
-    ("GET", "/api/sites/{site}/shifts/{day}/kpis"): {"sup": 200, "worker": 403,
-                                                     "traversal": {"site": 404, "day": 422}},
-    ("GET", "/api/sites/{site}/shifts/{day}/replay"): {"sup": 200, "worker": 403,
-                                                       "traversal": {"site": 404, "day": 422}},
+    ("GET", "/api/sites/{site}/shifts/{day}/analysis"): {
+        "sup": 200,
+        "worker": 403,
+        "traversal": {"site": 404, "day": 422},
+    },
+    ("GET", "/api/sites/{site}/shifts/{day}/kpis"): {
+        "sup": 200,
+        "worker": 403,
+        "traversal": {"site": 404, "day": 422},
+    },
+    ("GET", "/api/sites/{site}/shifts/{day}/replay"): {
+        "sup": 200,
+        "worker": 403,
+        "traversal": {"site": 404, "day": 422},
+    },
+    # Without ?at= it forecasts the server's today, which has no readings here: 404 naming the day.
+    ("GET", "/api/sites/{site}/forecast"): {"sup": 404, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/dead-letters"): {"sup": 200, "worker": 403},
     ("GET", "/api/live"): {"sup": 200, "worker": 403},
     ("GET", "/api/viewer/sites"): {"sup": 200, "worker": 200},
+    ("GET", "/api/kpis/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
+    ("GET", "/api/viewer/layout/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("GET", "/api/replay/{site}/shifts"): {"sup": 200, "worker": 200, "traversal": SITE_404},
     ("GET", "/api/replay/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
-    ("GET", "/api/worker/{site}/{worker}"): {"sup": 200, "worker": 403,
-                                             "traversal": {"site": 404, "worker": 404}},
-    ("GET", "/api/worker/{site}/{worker}/replay"): {"sup": 200, "worker": 403,
-                                                    "traversal": {"site": 404, "worker": 404}},
+    ("GET", "/api/worker/{site}/{worker}"): {
+        "sup": 200,
+        "worker": 403,
+        "traversal": {"site": 404, "worker": 404},
+    },
+    ("GET", "/api/worker/{site}/{worker}/replay"): {
+        "sup": 200,
+        "worker": 403,
+        "traversal": {"site": 404, "worker": 404},
+    },
     ("GET", "/api/notes/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
     ("POST", "/api/notes/{site}"): {"sup": 201, "worker": 403, "traversal": SITE_404},
-    ("DELETE", "/api/notes/{site}/{note_id}"): {"sup": 404, "worker": 403,
-                                                "traversal": {"site": 404, "note_id": 422}},
+    ("DELETE", "/api/notes/{site}/{note_id}"): {
+        "sup": 404,
+        "worker": 403,
+        "traversal": {"site": 404, "note_id": 422},
+    },
     # No scene is built here (no site file): 404 for whoever may ask.
     ("GET", "/api/scene/{site}.glb"): {"sup": 404, "worker": 404, "traversal": SITE_404},
     ("GET", "/api/commissioning/{site}"): {"sup": 200, "worker": 403, "traversal": SITE_404},
@@ -79,6 +129,28 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/api/auth/tokens/{token_id}"): {"sup": 404, "worker": 404, "traversal": {"token_id": 422}},
     ("GET", "/api/audit"): {"sup": 200, "worker": 403},
     ("GET", "/api/audit.csv"): {"sup": 200, "worker": 403},
+    # The site editor (engineers and supervisors). No site file here: most answers are 404;
+    # the uploads stream and cap their own bodies (a 256 KiB JSON body is the wrong type: 415).
+    ("DELETE", "/api/editor/{site}/survey/walks/{walk_id}"): _editor(404, walk_id=404),
+    ("GET", "/api/editor/{site}"): _editor(404),
+    ("GET", "/api/editor/{site}/devices"): _editor(200),
+    ("GET", "/api/editor/{site}/drafts/{name}"): _editor(404, name=404),
+    ("GET", "/api/editor/{site}/files/{path}"): _editor(404, path=404, path_slash=404),
+    ("GET", "/api/editor/{site}/history"): _editor(404),
+    ("GET", "/api/editor/{site}/models"): _editor(404),
+    ("GET", "/api/editor/{site}/survey/walks/{walk_id}"): _editor(404, walk_id=404),
+    ("GET", "/api/editor/{site}/versions/{version}"): _editor(404, version=404),
+    ("POST", "/api/editor/{site}/check"): _editor(422),
+    ("POST", "/api/editor/{site}/import"): _editor(422),
+    ("POST", "/api/editor/{site}/reload"): _editor(404),
+    ("POST", "/api/editor/{site}/restore"): _editor(422),
+    ("POST", "/api/editor/{site}/survey/walks"): _editor(422),
+    ("POST", "/api/editor/{site}/survey/walks/{walk_id}/finish"): _editor(404, walk_id=404),
+    ("POST", "/api/editor/{site}/survey/walks/{walk_id}/taps"): _editor(422, walk_id=422),
+    ("POST", "/api/editor/{site}/undo"): _editor(422),
+    ("PUT", "/api/editor/{site}"): _editor(422),
+    ("PUT", "/api/editor/{site}/models/{name}"): _editor(415, name=422, oversized_body=415),
+    ("PUT", "/api/editor/{site}/plan"): _editor(404, oversized_body=404),
     ("WS", "/ws/live"): {"sup": 101, "worker": 403},
     ("WS", "/ws/commissioning/{site}"): {"sup": 101, "worker": 403, "traversal": {"site": 403}},
 }
@@ -117,8 +189,10 @@ def _body(path: str, case: str) -> dict[str, Any] | None:
         return {"label": "walk", "ttl_days": 1, **({"user": "w2"} if case == "worker" else {})}
     if path == "/api/auth/login":
         ok = case == "sup"
-        return {"name": "sup" if ok else f"nobody-{case}",
-                "password": "correct horse battery" if ok else "wrong-guess"}
+        return {
+            "name": "sup" if ok else f"nobody-{case}",
+            "password": "correct horse battery" if ok else "wrong-guess",
+        }
     return None
 
 
@@ -133,10 +207,24 @@ class Walk:
         store = env.store
         w2_token_id, _, _ = store.create_token(store.user("w2"), 3600)
         site: Site = env.app.state.twin.settings.site
-        lo = min(s["start"] for s in env.client.get(f"/api/sites/{env.site}/shifts",
-                                                    headers=env.token("sup")).json())
-        self.values = {"site": env.site, "day": env.day, "worker": "W1", "note_id": "999999",
-                       "token_id": "999999", "machine": "M3", "start": str(lo), "end": str(lo + 600)}
+        lo = min(
+            s["start"]
+            for s in env.client.get(f"/api/sites/{env.site}/shifts", headers=env.token("sup")).json()
+        )
+        self.values = {
+            "site": env.site,
+            "day": env.day,
+            "worker": "W1",
+            "note_id": "999999",
+            "token_id": "999999",
+            "machine": "M3",
+            "start": str(lo),
+            "end": str(lo + 600),
+            "walk_id": "999999",
+            "name": "nosuch",
+            "path": "nosuch.png",
+            "version": "999999",
+        }
         self.worker_values = {**self.values, "worker": "W2", "token_id": str(w2_token_id)}
         colleague = next(w for w in site.workers if w.id == "W2")
         self.colleague = [f'"{colleague.id}"', colleague.name, colleague.beacon, '"w2"']
@@ -184,8 +272,13 @@ class Walk:
         self.client.cookies.clear()
         if case == "oversized_body":
             body = b"{" + b" " * DEFAULT_MAX_BODY_BYTES + b"}"
-            r = self.client.request(method, url, params=params, content=body,
-                                    headers={**headers, "Content-Type": "application/json"})
+            r = self.client.request(
+                method,
+                url,
+                params=params,
+                content=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )
         else:
             r = self.client.request(method, url, params=params, json=_body(path, case), headers=headers)
         self.check(what, self.expect(method, path, case), r.status_code, r.content)
@@ -208,8 +301,9 @@ class Walk:
         normalisation of ``../``), as a supervisor with a live session and CSRF header."""
         for name in re.findall(r"\{(\w+)\}", path):
             expected = ROUTES[(method, path)].get("traversal", {})
-            for raw, want in [(v, expected.get(name)) for v in TRAVERSAL_SEGMENT] + \
-                             [(v, 403) for v in TRAVERSAL_SLASH]:
+            for raw, want in [(v, expected.get(name)) for v in TRAVERSAL_SEGMENT] + [
+                (v, expected.get(f"{name}/", 403)) for v in TRAVERSAL_SLASH
+            ]:
                 url = _fill(path, {**self.values, name: raw})
                 what = f"traversal {name}={raw!r} {method} {path}"
                 if want is None:
@@ -256,10 +350,19 @@ class Walk:
 
 def _scope(kind: str, raw_path: str, headers: dict[str, str]) -> dict[str, Any]:
     """An ASGI scope as uvicorn builds it: ``path`` percent-decoded, ``raw_path`` as sent."""
-    return {"type": kind, "asgi": {"version": "3.0"}, "scheme": "http" if kind == "http" else "ws",
-            "path": unquote(raw_path), "raw_path": raw_path.encode(), "root_path": "", "query_string": b"",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-            "client": ("10.0.9.2", 40000), "server": ("testserver", 80), "state": {}}
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0"},
+        "scheme": "http" if kind == "http" else "ws",
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("10.0.9.2", 40000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
 
 
 def test_every_route_of_openapi_is_in_the_table(env: Env):
@@ -270,8 +373,19 @@ def test_every_route_of_openapi_is_in_the_table(env: Env):
     assert not sorted(set(ROUTES) - routes), "rows of ROUTES that are no longer routes"
 
 
-@pytest.mark.parametrize("case", ["anonymous", "forged_cookie", "expired_cookie", "sup", "worker", "no_csrf",
-                                  "oversized_body", "traversal"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "anonymous",
+        "forged_cookie",
+        "expired_cookie",
+        "sup",
+        "worker",
+        "no_csrf",
+        "oversized_body",
+        "traversal",
+    ],
+)
 def test_every_route_every_case(env: Env, case: str):
     walk = Walk(env)
     for method, path, op in _routes(env):

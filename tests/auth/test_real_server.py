@@ -10,7 +10,7 @@ import websockets
 from argon2 import PasswordHasher
 from auth_helpers import PASSWORD, serve_in_thread
 
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.auth import AuthStore, install_auth
 from twin_server.settings import Settings
 

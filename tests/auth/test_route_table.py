@@ -15,12 +15,12 @@ SKIP = {"/api/auth/logout"}  # would end the session the walk runs on; tested in
 
 
 def _fill(path: str, **values: str) -> str:
-    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
+    # Parameters the walk does not name (a version, a file name) get a dummy value.
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), path)
 
 
 def _guarded(env: Env) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in app_routes(env.app)
-            if m != "MOUNT" and not is_public(p) and p not in SKIP]
+    return [(m, p) for m, p in app_routes(env.app) if m != "MOUNT" and not is_public(p) and p not in SKIP]
 
 
 def _call(client, method: str, url: str, headers: dict[str, str]):

@@ -29,11 +29,25 @@ def test_worker_replays_their_own_shift_only(env):
 
 
 def test_unknown_result_fields_are_dropped():
-    payload = {"site": {"workers": [{"id": "W1"}, {"id": "W2"}]}, "shift": {}, "debug": {"W2": 1},
-               "result": {"machine_states": [{"machine": "M3"}],
-                          "tasks": [{"worker": "W2"}, {"worker": None}], "worker_zones": [{"worker": "W1"}],
-                          "new_per_worker_field": [{"worker": "W2"}]}}
+    payload = {
+        "site": {"workers": [{"id": "W1"}, {"id": "W2"}]},
+        "shift": {},
+        "debug": {"W2": 1},
+        "result": {
+            "machine_states": [{"machine": "M3"}],
+            "tasks": [{"worker": "W2"}, {"worker": None}],
+            "worker_zones": [{"worker": "W1"}],
+            "new_per_worker_field": [{"worker": "W2"}],
+        },
+    }
     got = own_replay(payload, "W1")
-    assert got == {"site": {"workers": [{"id": "W1"}]}, "shift": {},
-                   "result": {"machine_states": [{"machine": "M3"}], "worker_zones": [{"worker": "W1"}],
-                              "tasks": [], "beacon_lag": []}}
+    assert got == {
+        "site": {"workers": [{"id": "W1"}]},
+        "shift": {},
+        "result": {
+            "machine_states": [{"machine": "M3"}],
+            "worker_zones": [{"worker": "W1"}],
+            "tasks": [],
+            "beacon_lag": [],
+        },
+    }

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deploy_broker import Deployment, SecureMosquitto
 from services import free_port
 
-from twin_server.deploy_acl import write_deployment
+from twin_server.cli.deploy_acl import write_deployment
 
 
 @pytest.fixture(scope="module")
@@ -29,5 +29,3 @@ def secured(tmp_path_factory: pytest.TempPathFactory, pilot_site) -> Iterator[De
         yield Deployment(broker, out, passwords)
     finally:
         broker.stop()
-
-

@@ -19,12 +19,13 @@ import uuid
 from pathlib import Path
 
 import jsonschema
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from deploy_broker import SecureMosquitto, connect
+from deploy_broker import SecureMosquitto, connect, subscribe
 from services import free_port, wait_for_port
 
-from twin_server.deploy_acl import write_deployment
+from twin_server.cli.deploy_acl import write_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -167,12 +168,17 @@ def test_no_secret_is_committed(example_env) -> None:
         if re.search(r"PASSWORD|TOKEN|SECRET", key):
             assert value.startswith("change-me"), f"{key} in .env.example must be a placeholder"
     ignored = ["git", "-C", str(ROOT), "check-ignore", "-q"]
-    for path in (".env", "deploy/mosquitto/secrets/passwd", "deploy/mosquitto/secrets/credentials.txt",
-                 "deploy/mosquitto/certs/server.key"):
+    for path in (
+        ".env",
+        "deploy/mosquitto/secrets/passwd",
+        "deploy/mosquitto/secrets/credentials.txt",
+        "deploy/mosquitto/certs/server.key",
+    ):
         assert subprocess.run([*ignored, path]).returncode == 0, f"{path} is not git-ignored"
     assert subprocess.run([*ignored, ".env.example"]).returncode == 1
-    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "deploy/mosquitto"],
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "deploy/mosquitto"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert not [p for p in tracked if p.rsplit("/", 1)[-1] in ("passwd", "acl", "credentials.txt")]
 
 
@@ -226,8 +232,11 @@ def test_every_referenced_file_exists(compose, generated_secrets) -> None:
 
 def test_dockerfile_copies_only_what_exists_and_is_not_ignored() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#") and not line.startswith("!")]
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("!")
+    ]
     sources = []
     for line in re.sub(r"\\\n", " ", text).splitlines():
         parts = line.split()
@@ -236,15 +245,16 @@ def test_dockerfile_copies_only_what_exists_and_is_not_ignored() -> None:
     assert "twin_server" in sources and "pyproject.toml" in sources
     for src in sources:
         assert (ROOT / src).exists(), f"COPY {src}: missing"
-        assert not any(src.rstrip("/") == pat.rstrip("/") or src.startswith(pat.rstrip("/") + "/")
-                       for pat in ignored), f"COPY {src} is excluded by .dockerignore"
+        assert not any(
+            src.rstrip("/") == pat.rstrip("/") or src.startswith(pat.rstrip("/") + "/") for pat in ignored
+        ), f"COPY {src} is excluded by .dockerignore"
     for secret in (".env", "deploy/mosquitto/secrets/"):
         assert secret in ignored, f"{secret} must never enter the build context"
     assert '".[server]"' in text  # installs the server extra of pyproject.toml
 
 
 def test_twin_server_command_parses_with_the_real_serve_parser(compose) -> None:
-    from twin_server import cli_serve
+    from twin_server.cli import serve as cli_serve
 
     cmd = compose["services"]["twin-server"]["command"]
     assert cmd[:4] == ["python", "-m", "twin_server", "serve"]
@@ -357,9 +367,22 @@ def test_shipped_mosquitto_conf_locks_the_broker(tmp_path: Path, compose, pilot_
     broker.start()
     try:
         anon = connect(broker, f"anon-{uuid.uuid4().hex[:6]}")
-        dev = connect(broker, f"m3-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"])
+        dev = connect(broker, f"m3-{uuid.uuid4().hex[:6]}", "pi-m3", passwords["pi-m3"], mqtt.MQTTv5)
         assert anon.connect_rc != 0 and dev.connect_rc == 0
+        server = connect(broker, f"srv-{uuid.uuid4().hex[:6]}", "twin-server", passwords["twin-server"])
+        assert subscribe(server, "twin/v1/#") == [1]
+        topic = f"twin/v1/{pilot_site.site}/pi-m3/status"
+        # The message size limit: 1 MB never reaches the server, 60 KiB does (and then the
+        # server's own 4 KiB limit dead-letters it), the reading after both arrives.
+        dev.mqttc.publish(topic, b"x" * 1_000_000, qos=0)
+        dev.mqttc.publish(topic, b"y" * 60_000, qos=0)
+        dev.publish_all([(topic, b"after")])
+        got = []
+        while not got or got[-1][1] != b"after":
+            got.append(server.inbox.get(timeout=10))
+        assert [len(payload) for _, payload in got] == [60_000, 5]
         dev.close()
+        server.close()
     finally:
         broker.stop()
     # Every folder the config points into is mounted (the commented TLS lines included).
@@ -385,8 +408,23 @@ def _make_certs(certs: Path) -> None:
     ssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.crt")
     ssl("req", *ec, "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
     (certs / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
 
 
 def test_shipped_tls_listener_works_when_switched_on(tmp_path: Path, compose, pilot_site) -> None:

@@ -32,7 +32,8 @@ DEVICES = {"pi-m3", "pi-m7", "pi-m10", "tagsys"}
 def test_logins_prefer_the_devices_own_user() -> None:
     creds = {"pi-m3@s": "a", "pi-m7": "b", "edge-sim": "c"}
     assert agent_logins(["pi-m3", "pi-m7"], "s", creds, {}) == {
-        "pi-m3": ("pi-m3@s", "a"), "pi-m7": ("pi-m7", "b")
+        "pi-m3": ("pi-m3@s", "a"),
+        "pi-m7": ("pi-m7", "b"),
     }
     with pytest.raises(KeyError):
         agent_logins(["pi-m10"], "s", creds, {})
@@ -55,18 +56,35 @@ def test_config_edits_land_in_the_right_tables() -> None:
 
 @pytest.mark.broker
 def test_real_agents_publish_within_their_acl(secured, tmp_path: Path) -> None:
-    server = connect(secured.broker, f"srv-{uuid.uuid4().hex[:6]}", "twin-server",
-                     secured.passwords["twin-server"])
+    server = connect(
+        secured.broker, f"srv-{uuid.uuid4().hex[:6]}", "twin-server", secured.passwords["twin-server"]
+    )
     assert server.connect_rc == 0
     try:
         subscribe(server, "twin/v1/#")
         log = secured.broker.workdir / "mosquitto.log"
         log_before = log.read_text().count("Denied PUBLISH")
         done = subprocess.run(
-            [sys.executable, str(SCRIPT), "--site", str(ROOT / "examples" / "pilot_site.yaml"),
-             "--broker", f"{secured.broker.host}:{secured.broker.port}", "--hours", "0.1", "--speed", "600",
-             "--credentials", str(secured.out_dir / "credentials.txt"), "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--site",
+                str(ROOT / "examples" / "pilot_site.yaml"),
+                "--broker",
+                f"{secured.broker.host}:{secured.broker.port}",
+                "--hours",
+                "0.1",
+                "--speed",
+                "600",
+                "--credentials",
+                str(secured.out_dir / "credentials.txt"),
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
         )
         assert done.returncode == 0, done.stderr[-2000:]
         time.sleep(0.5)  # the last acknowledged messages are on their way to the server

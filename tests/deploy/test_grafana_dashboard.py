@@ -86,27 +86,30 @@ def _points() -> str:
     tags = f"site={SITE},shift=2026-11-24"
     raw = f"site={SITE},device=pi-m3"
     lines = []
-    for i, (machine, state, running) in enumerate([("M3", "running", 1), ("M3", "stopped", 0),
-                                                    ("M7", "running", 1)]):
+    for i, (machine, state, running) in enumerate(
+        [("M3", "running", 1), ("M3", "stopped", 0), ("M7", "running", 1)]
+    ):
         t = T0_S + 600 * i
-        lines.append(f"machine_state,{tags},machine={machine},state={state} "
-                     f"running={running}i,duration_s=600,end_s={t + 600} {t}")
+        lines.append(
+            f"machine_state,{tags},machine={machine},state={state} "
+            f"running={running}i,duration_s=600,end_s={t + 600} {t}"
+        )
     lines += [
         f"task,{tags},machine=M3,task=tool_change,worker=W1 duration_s=300,end_s={T0_S + 400} {T0_S + 100}",
         f"task,{tags},machine=M7,task=jig_change,worker=unknown duration_s=120,end_s={T0_S + 320} "
         f"{T0_S + 200}",
-        f"worker_zone,{tags},worker=W1,zone=M3 zone=\"M3\",duration_s=500,end_s={T0_S + 500} {T0_S}",
+        f'worker_zone,{tags},worker=W1,zone=M3 zone="M3",duration_s=500,end_s={T0_S + 500} {T0_S}',
         f"beacon_lag,{tags},worker=W1 lag_s=21.5,duration_s=900,end_s={T0_S + 900} {T0_S}",
         f"kpi,{tags},machine=M3 utilisation=0.5,running_min=10,stopped_min=10,unknown_min=0,changeover_min=5,"
         f"idle_min=5,task_count=1i {T0_S}",
-        f"light,{raw},sensor=light,machine=M3 value=0.81,seq=1i,delay_s=0.04,unit=\"raw\" {T0_S + 5}",
-        f"pressure,{raw},sensor=pressure,machine=M3 value=0.3,seq=1i,delay_s=0.05,unit=\"raw\" {T0_S + 6}",
-        f"switch,{raw},sensor=sw-tool,machine=M3,task=tool_change value=1,seq=1i,delay_s=0.02,unit=\"bool\" "
+        f'light,{raw},sensor=light,machine=M3 value=0.81,seq=1i,delay_s=0.04,unit="raw" {T0_S + 5}',
+        f'pressure,{raw},sensor=pressure,machine=M3 value=0.3,seq=1i,delay_s=0.05,unit="raw" {T0_S + 6}',
+        f'switch,{raw},sensor=sw-tool,machine=M3,task=tool_change value=1,seq=1i,delay_s=0.02,unit="bool" '
         f"{T0_S + 7}",
-        f"rssi,{raw},sensor=ble,receiver=R3,beacon=b-01 value=-61,seq=1i,delay_s=0.3,unit=\"dBm\",count=4i "
+        f'rssi,{raw},sensor=ble,receiver=R3,beacon=b-01 value=-61,seq=1i,delay_s=0.3,unit="dBm",count=4i '
         f"{T0_S + 8}",
-        f"zone,site={SITE},device=tagsys,sensor=zone,locator=tagsys,beacon=b-01 zone=\"M3\",seq=1i,"
-        f"delay_s=31.0,unit=\"zone\" {T0_S + 9}",
+        f'zone,site={SITE},device=tagsys,sensor=zone,locator=tagsys,beacon=b-01 zone="M3",seq=1i,'
+        f'delay_s=31.0,unit="zone" {T0_S + 9}',
     ]
     return "\n".join(lines) + "\n"
 
@@ -132,7 +135,7 @@ def test_dashboard_queries_run_on_real_influxd(dashboard: Path, influxd) -> None
 
 def test_fill_macros_leaves_nothing_unfilled() -> None:
     assert fill_macros('WHERE "site" =~ /^$site$/ AND $timeFilter GROUP BY time($__interval)') == (
-        f"WHERE \"site\" =~ /^{SITE}$/ AND {MACROS['$timeFilter']} GROUP BY time(1m)"
+        f'WHERE "site" =~ /^{SITE}$/ AND {MACROS["$timeFilter"]} GROUP BY time(1m)'
     )
     with pytest.raises(AssertionError):
         fill_macros("$__unknown")

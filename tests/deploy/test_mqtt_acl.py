@@ -13,7 +13,7 @@ import pytest
 from deploy_broker import Client, Deployment, SecureMosquitto, connect, subscribe
 from services import free_port
 
-from twin_server.deploy_acl import (
+from twin_server.cli.deploy_acl import (
     DeployError,
     acl_text,
     hash_password,
@@ -49,11 +49,21 @@ def test_acl_text_has_one_block_per_user_and_nothing_for_anonymous(pilot_site) -
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules[0] == "user twin-server"  # no topic line may precede the first user (= anonymous)
     assert rules == [
-        "user twin-server", f"topic write twin/v1/{SITE}/+/ack", "topic read twin/v1/#",
-        "user pi-m3", f"topic write twin/v1/{SITE}/pi-m3/#", f"topic read twin/v1/{SITE}/pi-m3/ack",
-        "user pi-m7", f"topic write twin/v1/{SITE}/pi-m7/#", f"topic read twin/v1/{SITE}/pi-m7/ack",
-        "user pi-m10", f"topic write twin/v1/{SITE}/pi-m10/#", f"topic read twin/v1/{SITE}/pi-m10/ack",
-        "user tagsys", f"topic write twin/v1/{SITE}/tagsys/#", f"topic read twin/v1/{SITE}/tagsys/ack",
+        "user twin-server",
+        f"topic write twin/v1/{SITE}/+/ack",
+        "topic read twin/v1/#",
+        "user pi-m3",
+        f"topic write twin/v1/{SITE}/pi-m3/#",
+        f"topic read twin/v1/{SITE}/pi-m3/ack",
+        "user pi-m7",
+        f"topic write twin/v1/{SITE}/pi-m7/#",
+        f"topic read twin/v1/{SITE}/pi-m7/ack",
+        "user pi-m10",
+        f"topic write twin/v1/{SITE}/pi-m10/#",
+        f"topic read twin/v1/{SITE}/pi-m10/ack",
+        "user tagsys",
+        f"topic write twin/v1/{SITE}/tagsys/#",
+        f"topic read twin/v1/{SITE}/tagsys/ack",
     ]
 
 
@@ -66,15 +76,17 @@ def test_names_that_would_widen_an_acl_are_refused(pilot_site) -> None:
 
 
 def test_devices_are_unique_in_file_order() -> None:
-    site = parse_site({
-        "site": "s1",
-        "machines": [
-            {"id": "A", "zone": [[0, 0], [1, 0], [1, 1]], "device": "pi-1"},
-            {"id": "B", "zone": [[2, 0], [3, 0], [3, 1]], "device": "pi-1"},  # one Pi, two machines
-            {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no device named: the default pi-c
-        ],
-        "locators": ["loc"],
-    })
+    site = parse_site(
+        {
+            "site": "s1",
+            "machines": [
+                {"id": "A", "zone": [[0, 0], [1, 0], [1, 1]], "device": "pi-1"},
+                {"id": "B", "zone": [[2, 0], [3, 0], [3, 1]], "device": "pi-1"},  # one Pi, two machines
+                {"id": "C", "zone": [[4, 0], [5, 0], [5, 1]]},  # no device named: the default pi-c
+            ],
+            "locators": ["loc"],
+        }
+    )
     assert site_devices(site, ["scanner", "pi-1"]) == ["pi-1", "pi-c", "loc", "scanner"]
 
 
@@ -167,8 +179,11 @@ def test_device_publishes_only_under_its_own_topics(secured: Deployment) -> None
         m3.close()
         server.close()
     assert acks == [0x87] * len(forbidden) + [0, 0]
-    denied = [line for line in (secured.broker.workdir / "mosquitto.log").read_text().splitlines()
-              if "Denied PUBLISH" in line]
+    denied = [
+        line
+        for line in (secured.broker.workdir / "mosquitto.log").read_text().splitlines()
+        if "Denied PUBLISH" in line
+    ]
     assert all(any(f"'{t}'" in line for line in denied) for t in forbidden)  # the broker says so too
     assert got == [(t, b"ok-" + tag) for t in own]
 
@@ -201,8 +216,12 @@ def test_the_servers_ack_reaches_its_device_only(secured: Deployment) -> None:
         assert subscribe(m3, f"twin/v1/{SITE}/pi-m3/ack") == [1]
         subscribe(spy, f"twin/v1/{SITE}/+/ack")  # granted, then the ACL delivers nothing of pi-m3
         tag = uuid.uuid4().hex.encode()
-        acks = server.publish_all([(f"twin/v1/{SITE}/pi-m3/ack", b"ack-" + tag),
-                                   (f"twin/v1/{SITE}/pi-m3/light/light", b"forged-" + tag)])
+        acks = server.publish_all(
+            [
+                (f"twin/v1/{SITE}/pi-m3/ack", b"ack-" + tag),
+                (f"twin/v1/{SITE}/pi-m3/light/light", b"forged-" + tag),
+            ]
+        )
         assert m3.inbox.get(timeout=10) == (f"twin/v1/{SITE}/pi-m3/ack", b"ack-" + tag)
         with pytest.raises(queue.Empty):
             spy.inbox.get(timeout=1.0)
@@ -272,6 +291,7 @@ def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> Non
     broker.start()
     clients = []
     try:
+
         def login(user: str) -> Client:
             c = connect(broker, f"{user}-{uuid.uuid4().hex[:6]}", user, pw[user], mqtt.MQTTv5)
             assert c.connect_rc == 0, user
@@ -287,8 +307,12 @@ def test_one_broker_keeps_two_factories_apart(tmp_path: Path, pilot_site) -> Non
         kanazawa_pi, toyama_pi = login("pi-m3@kanazawa"), login("pi-m3@toyama-pilot")
         tag = uuid.uuid4().hex.encode()
         # Kanazawa's pi-m3 may publish at home, never under Toyama (same device id or not).
-        acks = kanazawa_pi.publish_all([("twin/v1/toyama-pilot/pi-m3/light/light", b"forged-" + tag),
-                                        ("twin/v1/kanazawa/pi-m3/light/light", b"kanazawa-" + tag)])
+        acks = kanazawa_pi.publish_all(
+            [
+                ("twin/v1/toyama-pilot/pi-m3/light/light", b"forged-" + tag),
+                ("twin/v1/kanazawa/pi-m3/light/light", b"kanazawa-" + tag),
+            ]
+        )
         # 0: accepted (Toyama's server has a matching subscription; the read ACL filters delivery).
         assert acks == [0x87, 0]
         # mosquitto routes a QoS 1 message before it acknowledges it, so anything Toyama's

@@ -46,26 +46,76 @@ def test_serve_with_auth_and_broker_login_from_env(secured: Deployment, tmp_path
     site = pilot_site.site
     data_dir = tmp_path / "data"
     add = subprocess.run(
-        [sys.executable, "-m", "twin_server.auth", "add-user", "--data-dir", str(data_dir), "--site", site,
-         "--role", "supervisor", "--name", "sato", "--password-stdin"],
-        input=PASSWORD, capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "twin_server.auth",
+            "add-user",
+            "--data-dir",
+            str(data_dir),
+            "--site",
+            site,
+            "--role",
+            "supervisor",
+            "--name",
+            "sato",
+            "--password-stdin",
+        ],
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert add.returncode == 0, add.stderr
     port = free_port()
-    env = {**os.environ, "TWIN_MQTT_USERNAME": "twin-server",
-           "TWIN_MQTT_PASSWORD": secured.passwords["twin-server"], "TWIN_AUTH": "1"}
+    env = {
+        **os.environ,
+        "TWIN_MQTT_USERNAME": "twin-server",
+        "TWIN_MQTT_PASSWORD": secured.passwords["twin-server"],
+        "TWIN_AUTH": "1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin_server", "serve", "--site", str(ROOT / "examples" / "pilot_site.yaml"),
-         "--broker", f"{secured.broker.host}:{secured.broker.port}", "--data-dir", str(data_dir),
-         "--port", str(port), "--client-id", f"twin-{uuid.uuid4().hex[:6]}", "--log-level", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "serve",
+            "--site",
+            str(ROOT / "examples" / "pilot_site.yaml"),
+            "--broker",
+            f"{secured.broker.host}:{secured.broker.port}",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--client-id",
+            f"twin-{uuid.uuid4().hex[:6]}",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_health(base, proc)
         t_ns = time.time_ns()
-        reading = Reading(site=site, device="pi-m3", kind="switch", sensor="sw-tool", t_ns=t_ns, seq=1,
-                          source="M3", channel="tool_change", value=1.0, unit="bool")
+        reading = Reading(
+            site=site,
+            device="pi-m3",
+            kind="switch",
+            sensor="sw-tool",
+            t_ns=t_ns,
+            seq=1,
+            source="M3",
+            channel="tool_change",
+            value=1.0,
+            unit="bool",
+        )
         device = connect(secured.broker, f"pi-m3-{uuid.uuid4().hex[:6]}", "pi-m3", secured.passwords["pi-m3"])
         assert device.connect_rc == 0
         topic, payload = encode_reading(reading)

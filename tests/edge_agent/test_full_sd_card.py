@@ -82,8 +82,9 @@ def test_full_sd_card_keeps_the_newest_and_says_so(tmp_path: Path) -> None:
         (tmp_path / "mq").mkdir()
         cfg = _config(tmp_path, data, broker.port, "" if mnt is not None else "max_mb = 0.3")
         log = open(tmp_path / "agent.log", "ab")  # noqa: SIM115 - closed below
-        agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "-c", str(cfg)], cwd=ROOT,
-                                 stdout=log, stderr=log)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "run", "-c", str(cfg)], cwd=ROOT, stdout=log, stderr=log
+        )
         sub = None
         try:
             # The broker is down: every reading goes to the outbox, until the disk is full.

@@ -128,8 +128,18 @@ def test_decode_bounds_every_stored_field(kind, fields, reason) -> None:
 
 
 def test_decode_accepts_the_bounds_themselves() -> None:
-    body = {"v": 1, "t_ns": T_OK, "seq": 2**63 - 1, "source": "R3", "channel": "b-01", "value": -60.0,
-            "unit": "dBm", "count": 10**6, "window_ms": 86_400_000, "rssi_max_dbm": 20.0}
+    body = {
+        "v": 1,
+        "t_ns": T_OK,
+        "seq": 2**63 - 1,
+        "source": "R3",
+        "channel": "b-01",
+        "value": -60.0,
+        "unit": "dBm",
+        "count": 10**6,
+        "window_ms": 86_400_000,
+        "rssi_max_dbm": 20.0,
+    }
     r = decode("twin/v1/s/d/rssi/x", json.dumps(body))
     assert (r.seq, r.count, r.window_ms) == (2**63 - 1, 10**6, 86_400_000)
 

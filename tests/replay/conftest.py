@@ -34,7 +34,7 @@ def shifts(tmp_path_factory: pytest.TempPathFactory) -> Shifts:
 @pytest.fixture(scope="session")
 def viewer_url(shifts: Shifts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from twin_server.api.viewer import create_viewer_app
-    from twin_server.replay_data import FileReplayProvider
+    from twin_server.store.replay_data import FileReplayProvider
 
     app = create_viewer_app(FileReplayProvider(shifts.dir), tmp_path_factory.mktemp("viewer-data"),
                             build_scenes=False)

@@ -11,8 +11,8 @@ import pytest
 from viewer_harness import serve
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
@@ -29,11 +29,7 @@ def server(tmp_path, mosquitto, site) -> Iterator[str]:
                         broker_port=mosquitto.port, client_id=f"{site.site}-server", analysis_interval_s=60)
     app = create_app(settings)
     with serve(app, lifespan="on") as url:
-        deadline = time.monotonic() + 15
-        while not (app.state.twin.ingest and app.state.twin.ingest.connected):
-            assert time.monotonic() < deadline, "ingest did not connect"
-            time.sleep(0.05)
-        time.sleep(0.3)  # subscribed
+        assert app.state.twin.ingest.wait_subscribed(15), "ingest did not subscribe"
         yield url
 
 

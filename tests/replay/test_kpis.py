@@ -9,10 +9,10 @@ import httpx
 import pytest
 from viewer_harness import DAY0_START_S, PILOT_SITE, serve
 
-from twin_server.api.kpis import changeover_starts, shift_kpis
 from twin_server.api.viewer import create_viewer_app
-from twin_server.replay_data import FileReplayProvider, clip_result
+from twin_server.kpis import changeover_starts, shift_kpis
 from twin_server.result import Result
+from twin_server.store.replay_data import FileReplayProvider, clip_result
 
 SITE = "toyama-pilot"
 T0 = DAY0_START_S  # 2023-02-06 08:30 Asia/Tokyo

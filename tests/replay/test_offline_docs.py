@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_api_docs_render_offline_in_chromium(browser, tmp_path, pilot_site):
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     app = create_app(Settings(site=pilot_site, data_dir=tmp_path, broker_host=None))

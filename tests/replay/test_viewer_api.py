@@ -13,7 +13,7 @@ import pytest
 from viewer_harness import serve, write_scene_glb
 
 from twin_server.api.viewer import NoteIn, NotesStore, create_viewer_app
-from twin_server.replay_data import FileReplayProvider, ReplayError, clip_result
+from twin_server.store.replay_data import FileReplayProvider, ReplayError, clip_result
 
 SITE = "toyama-pilot"
 
@@ -176,7 +176,7 @@ def test_clip_result_cuts_intervals_at_the_window():
 
 def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_site):
     """The server includes this router: page, three.js, notes, and clear 404s before any data."""
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     app = create_app(Settings(site=pilot_site, data_dir=tmp_path, broker_host=None))

@@ -21,7 +21,7 @@ def auth_url(shifts, tmp_path_factory) -> Iterator[str]:
 
     from twin_server.api.viewer import create_viewer_app
     from twin_server.auth import AuthStore, install_auth
-    from twin_server.replay_data import FileReplayProvider
+    from twin_server.store.replay_data import FileReplayProvider
 
     data = tmp_path_factory.mktemp("viewer-auth")
     app = create_viewer_app(FileReplayProvider(shifts.dir), data, build_scenes=False)
@@ -140,12 +140,12 @@ def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, t
 
     from viewer_harness import ROOT
 
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.auth import AuthStore
-    from twin_server.ingest_publish import frame_to_wire
-    from twin_server.journal import Journal
+    from twin_server.ingest.publish import frame_to_wire
     from twin_server.readings import load_readings_csv
     from twin_server.settings import Settings
+    from twin_server.store.journal import Journal
 
     subprocess.run([sys.executable, "-m", "twin_server", "simulate", "--site", str(pilot_site_path),
                     "--hours", "0.2", "--seed", "3", "--out", str(tmp_path / "sim")], cwd=ROOT, check=True,

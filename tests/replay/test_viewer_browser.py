@@ -13,7 +13,7 @@ from fastapi import WebSocket, WebSocketDisconnect  # module level: annotations 
 from viewer_harness import next_frame, serve, wait_ready, write_scene_glb
 
 from twin_server.api.viewer import create_viewer_app
-from twin_server.replay_data import FileReplayProvider
+from twin_server.store.replay_data import FileReplayProvider
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ import pytest
 from viewer_harness import ROOT, next_frame, serve, wait_ready
 
 from twin_server.api.viewer import create_viewer_app
-from twin_server.replay_data import FileReplayProvider
+from twin_server.store.replay_data import FileReplayProvider
 
 pytestmark = pytest.mark.browser
 SITE = "toyama-pilot"

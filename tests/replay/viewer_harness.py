@@ -30,7 +30,7 @@ def simulate_days(out: Path, hours: list[float], site: Path = PILOT_SITE) -> lis
     """Simulate one shift per entry of ``hours`` on consecutive days into ``out``.
 
     ``out`` then holds ``site.yaml`` and ``day{k}.json`` (the simulator's truth, which has the
-    contract result schema), ready for :class:`twin_server.replay_data.FileReplayProvider`.
+    contract result schema), ready for :class:`twin_server.store.replay_data.FileReplayProvider`.
     The simulator runs in-process (its public ``simulate``): the viewer needs no readings.csv.
     """
     import dataclasses

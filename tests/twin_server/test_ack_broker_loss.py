@@ -51,10 +51,14 @@ def _stream_csv(path: Path, seconds: float) -> None:
 
 def _agent_config(tmp_path: Path, port: int, keep_until: str) -> Path:
     _stream_csv(tmp_path / "stream.csv", 40.0)
-    switches = "".join(f'\n[[sensors]]\nid = "{sid}"\nkind = "switch"\ndriver = "replay"\n'
-                       f'channel = "{task}"\n'
-                       for sid, task in (("sw-tool", "tool_change"), ("sw-program", "program_input"),
-                                         ("sw-material", "material_setting")))
+    switches = "".join(
+        f'\n[[sensors]]\nid = "{sid}"\nkind = "switch"\ndriver = "replay"\nchannel = "{task}"\n'
+        for sid, task in (
+            ("sw-tool", "tool_change"),
+            ("sw-program", "program_input"),
+            ("sw-material", "material_setting"),
+        )
+    )
     cfg = tmp_path / "agent.toml"
     cfg.write_text(f"""
 [agent]
@@ -62,7 +66,7 @@ site = "toyama-pilot"
 device = "pi-m3"
 machine = "M3"
 receiver = "R3"
-data_dir = "{tmp_path / 'agent-data'}"
+data_dir = "{tmp_path / "agent-data"}"
 status_period_s = 2.0
 stop_drain_s = 60.0
 
@@ -107,10 +111,30 @@ class Server:
     def start(self) -> None:
         out = open(self.log, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin_server", "serve", "--site", str(SITE_YAML),
-             "--broker", f"127.0.0.1:{self.broker_port}", "--data-dir", str(self.data),
-             "--port", str(self.port), "--analysis-interval", "3600", "--log-level", "WARNING",
-             "--client-id", "ack-test-server"], cwd=ROOT, stdout=out, stderr=out)
+            [
+                sys.executable,
+                "-m",
+                "twin_server",
+                "serve",
+                "--site",
+                str(SITE_YAML),
+                "--broker",
+                f"127.0.0.1:{self.broker_port}",
+                "--data-dir",
+                str(self.data),
+                "--port",
+                str(self.port),
+                "--analysis-interval",
+                "3600",
+                "--log-level",
+                "WARNING",
+                "--client-id",
+                "ack-test-server",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
         wait_for_port(self.port, 60, self.proc)
 
     def kill(self) -> None:
@@ -165,9 +189,19 @@ def test_broker_replaced_twice_and_server_restarted(tmp_path: Path, keep_until: 
         server = Server(tmp_path, broker.port)
         server.start()
         log = open(tmp_path / "agent.log", "ab")  # noqa: SIM115 - closed below
-        agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "-c",
-                                  str(_agent_config(tmp_path, broker.port, keep_until))],
-                                 cwd=ROOT, stdout=log, stderr=log)
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edge_agent",
+                "run",
+                "-c",
+                str(_agent_config(tmp_path, broker.port, keep_until)),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
         try:
             wait_until(lambda: server.count() >= 400, 30, "the first readings in the journal")
             # 1. The server dies; the broker queues its readings; the broker dies with them.
@@ -210,8 +244,10 @@ def test_broker_replaced_twice_and_server_restarted(tmp_path: Path, keep_until: 
     if keep_until == "server":
         assert lost == dict.fromkeys(SENSORS, 0), lost
         assert pending == 0
-        assert all(delivery[s]["upto"] == n - 1 and delivery[s]["missing"] == 0 and delivery[s]["lost"] == 0
-                   for s, n in assigned.items()), delivery
+        assert all(
+            delivery[s]["upto"] == n - 1 and delivery[s]["missing"] == 0 and delivery[s]["lost"] == 0
+            for s, n in assigned.items()
+        ), delivery
         agent_log = (tmp_path / "agent.log").read_text()
         assert "sending again from outbox row" in agent_log  # the broker did lose readings
     else:

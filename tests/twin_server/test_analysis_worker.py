@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from twin_server.analysis_worker import AnalysisWorkerError, analyze_isolated, analyze_journal
-from twin_server.ingest_publish import frame_to_wire
-from twin_server.journal import Journal
+from twin_server.ingest.publish import frame_to_wire
+from twin_server.live.analysis_worker import AnalysisWorkerError, analyze_isolated, analyze_journal
 from twin_server.simulate import simulate
+from twin_server.store.journal import Journal
 
 
 class _DiesWhenUnpickled:
@@ -44,3 +44,17 @@ def test_child_errors_and_deaths_are_errors_here(tmp_path: Path, pilot_site) -> 
         analyze_isolated(j.path, j.synchronous, pilot_site, _DiesWhenUnpickled(), lo, hi)
     # ... and the next run works again.
     assert analyze_isolated(j.path, j.synchronous, pilot_site, None, lo, hi).machine_states
+
+
+def test_isolation_only_where_the_main_module_is_imported_by_name(monkeypatch) -> None:
+    import sys
+    import types
+
+    from twin_server.live.analysis_worker import isolation_safe
+
+    assert isolation_safe()  # pytest runs as a module
+    script = types.ModuleType("__main__")
+    script.__file__ = "/somewhere/my_script.py"  # a plain script: it would run again in the child
+    script.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert not isolation_safe()

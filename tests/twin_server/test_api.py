@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from twin_server.app import create_app
-from twin_server.ingest_publish import frame_to_wire
-from twin_server.journal import DeadLetter, Journal
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import frame_to_wire
 from twin_server.readings import load_readings_csv
 from twin_server.settings import Settings
+from twin_server.store.journal import DeadLetter, Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 T_ARRIVAL_NS = 1_800_000_000 * 10**9
@@ -26,13 +26,31 @@ T_ARRIVAL_NS = 1_800_000_000 * 10**9
 def recorded(tmp_path_factory, pilot_site, pilot_site_path):
     """A data dir whose journal holds 6 simulated minutes of the pilot, and the CSV."""
     d = tmp_path_factory.mktemp("api")
-    subprocess.run([sys.executable, "-m", "twin_server", "simulate", "--site", str(pilot_site_path),
-                    "--hours", "0.1", "--seed", "5", "--out", str(d / "sim")], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "simulate",
+            "--site",
+            str(pilot_site_path),
+            "--hours",
+            "0.1",
+            "--seed",
+            "5",
+            "--out",
+            str(d / "sim"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     loaded = load_readings_csv(d / "sim" / "readings.csv", pilot_site)
     journal = Journal(d / "data" / "journal.sqlite")
-    journal.write_batch([(r, T_ARRIVAL_NS) for r in frame_to_wire(loaded.frame, pilot_site)],
-                        [DeadLetter("twin/v1/x", b"{", "bad_json", "truncated", T_ARRIVAL_NS)])
+    journal.write_batch(
+        [(r, T_ARRIVAL_NS) for r in frame_to_wire(loaded.frame, pilot_site)],
+        [DeadLetter("twin/v1/x", b"{", "bad_json", "truncated", T_ARRIVAL_NS)],
+    )
     journal.close()
     return d, loaded
 
@@ -63,8 +81,9 @@ def test_shifts_readings_and_dead_letters(client, recorded, pilot_site):
     assert len(shifts) == 1 and shifts[0]["readings"] == len(loaded.frame)
     assert shifts[0]["start"] == pytest.approx(loaded.frame["t"].min(), abs=1e-6)
     t0 = float(loaded.frame["t"].min())
-    got = client.get(f"/api/sites/{pilot_site.site}/readings",
-                     params={"start": t0, "end": t0 + 60, "kind": "light"}).json()
+    got = client.get(
+        f"/api/sites/{pilot_site.site}/readings", params={"start": t0, "end": t0 + 60, "kind": "light"}
+    ).json()
     want = loaded.frame[(loaded.frame["kind"] == "light") & (loaded.frame["t"] < t0 + 60)]
     assert got["count"] == len(want) > 0
     assert [r["value"] for r in got["readings"]] == pytest.approx(list(want["value"]))
@@ -82,16 +101,18 @@ def test_analysis_kpis_replay_aligned(client, recorded, pilot_site):
     day = client.get(f"/api/sites/{pilot_site.site}/shifts").json()[0]["day"]
     doc = client.get(f"/api/sites/{pilot_site.site}/shifts/{day}/analysis").json()
     offline = analyze(loaded.frame, pilot_site).to_dict()
-    assert [(s["machine"], s["state"]) for s in doc["machine_states"]] == \
-        [(s["machine"], s["state"]) for s in offline["machine_states"]]
+    assert [(s["machine"], s["state"]) for s in doc["machine_states"]] == [
+        (s["machine"], s["state"]) for s in offline["machine_states"]
+    ]
     assert len(doc["tasks"]) == len(offline["tasks"])
     # KPIs add up: running + stopped + unknown = the window, per machine.
     window_min = (doc["window"]["end"] - doc["window"]["start"]) / 60
     for m, k in doc["kpis"]["machines"].items():
         total_min = k["running_min"] + k["stopped_min"] + k["unknown_min"]
         assert total_min == pytest.approx(window_min, abs=1e-6), m
-        assert k["changeover_min"] == pytest.approx(sum(
-            (t["end"] - t["start"]) / 60 for t in doc["tasks"] if t["machine"] == m))
+        assert k["changeover_min"] == pytest.approx(
+            sum((t["end"] - t["start"]) / 60 for t in doc["tasks"] if t["machine"] == m)
+        )
         assert 0 <= k["idle_min"] <= k["stopped_min"] + 1e-9
     kpis = client.get(f"/api/sites/{pilot_site.site}/shifts/{day}/kpis").json()
     assert kpis["machines"] == doc["kpis"]["machines"]
@@ -141,8 +162,13 @@ def test_openapi_no_server_errors(app):
     ],
 )
 def test_serve_bad_options_exit_2_with_one_line(argv, needle):
-    proc = subprocess.run([sys.executable, "-m", "twin_server", "serve", *argv], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "twin_server", "serve", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], proc.stderr
@@ -162,8 +188,17 @@ def test_viewer_routes_read_the_journal(client, pilot_site):
 def test_dead_letters_route_answers_in_pages_of_bounded_size(tmp_path, pilot_site):
     journal = Journal(tmp_path / "journal.sqlite")
     # 1,500 letters of 4 KiB each from 20 devices (the caps keep 100 per device and day).
-    letters = [DeadLetter(f"twin/v1/{pilot_site.site}/pi-{k}/light/x", bytes([i % 256]) * 4096, "too_large",
-                          "payload of 4096 bytes", T_ARRIVAL_NS + i) for k in range(20) for i in range(75)]
+    letters = [
+        DeadLetter(
+            f"twin/v1/{pilot_site.site}/pi-{k}/light/x",
+            bytes([i % 256]) * 4096,
+            "too_large",
+            "payload of 4096 bytes",
+            T_ARRIVAL_NS + i,
+        )
+        for k in range(20)
+        for i in range(75)
+    ]
     journal.write_batch([], letters)
     journal.close()
     app = create_app(Settings(site=pilot_site, data_dir=tmp_path, broker_host=None))
@@ -174,8 +209,10 @@ def test_dead_letters_route_answers_in_pages_of_bounded_size(tmp_path, pilot_sit
         assert doc["counts"] == {"too_large": 1500} and doc["kept"] == 1500
         seen = [r["id"] for r in doc["dead_letters"]]
         while doc["next_before_id"] is not None:
-            doc = c.get("/api/dead-letters", params={"limit": 10_000, "max_bytes": 65536,
-                                                      "before_id": doc["next_before_id"]}).json()
+            doc = c.get(
+                "/api/dead-letters",
+                params={"limit": 10_000, "max_bytes": 65536, "before_id": doc["next_before_id"]},
+            ).json()
             seen += [r["id"] for r in doc["dead_letters"]]
         assert len(seen) == len(set(seen)) == 1500
         # Binary payloads grow in JSON (escapes, U+FFFD): the default page stops at 1 MiB.

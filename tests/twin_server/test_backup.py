@@ -13,9 +13,9 @@ import pytest
 from services import free_port, run_mosquitto, wait_for_port, wait_until
 
 from edge_agent.wire import Reading
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
-from twin_server.retention import DAY_NS, Retention, cutoff_ns, prune
+from twin_server.ingest.publish import Publisher
+from twin_server.store.journal import Journal
+from twin_server.store.retention import DAY_NS, Retention, cutoff_ns, prune
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "toyama-pilot"
@@ -32,8 +32,9 @@ def _seqs(path: Path, sensor: str) -> list[int]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin_server", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "twin_server", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.broker
@@ -48,11 +49,30 @@ def test_backup_while_ingesting_restores_every_reading_committed_before_it(tmp_p
         http = free_port()
         log = open(tmp_path / "server.log", "ab")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
-            [sys.executable, "-m", "twin_server", "serve",
-             "--site", str(ROOT / "examples" / "pilot_site.yaml"), "--broker", f"127.0.0.1:{broker.port}",
-             "--data-dir", str(data), "--port", str(http),
-             "--analysis-interval", "3600", "--log-level", "WARNING", "--client-id", "backup-test"],
-            cwd=ROOT, stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "twin_server",
+                "serve",
+                "--site",
+                str(ROOT / "examples" / "pilot_site.yaml"),
+                "--broker",
+                f"127.0.0.1:{broker.port}",
+                "--data-dir",
+                str(data),
+                "--port",
+                str(http),
+                "--analysis-interval",
+                "3600",
+                "--log-level",
+                "WARNING",
+                "--client-id",
+                "backup-test",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
         stop = threading.Event()
         sent = [0]
 
@@ -68,8 +88,9 @@ def test_backup_while_ingesting_restores_every_reading_committed_before_it(tmp_p
         try:
             wait_for_port(http, 60, server)
             feeder.start()
-            wait_until(lambda: len(_seqs(data / "journal.sqlite", "light")) >= 2000, 60,
-                       "the stream journalled")
+            wait_until(
+                lambda: len(_seqs(data / "journal.sqlite", "light")) >= 2000, 60, "the stream journalled"
+            )
             before = _seqs(data / "journal.sqlite", "light")  # committed before the backup starts
             done = _cli("backup", "--data-dir", str(data), "--out", str(archive))
             after = _seqs(data / "journal.sqlite", "light")
@@ -129,12 +150,19 @@ def test_serve_prunes_what_influxdb_holds_and_says_so(tmp_path: Path, pilot_site
 
     from fastapi.testclient import TestClient
 
-    from twin_server.app import create_app
+    from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
     now = time.time_ns()
-    settings = Settings(site=pilot_site, data_dir=tmp_path / "data", broker_host=None, retention_days=10,
-                        replay_days=5, influx_url=influxd.url, influx_db=f"ret_{uuid.uuid4().hex[:8]}")
+    settings = Settings(
+        site=pilot_site,
+        data_dir=tmp_path / "data",
+        broker_host=None,
+        retention_days=10,
+        replay_days=5,
+        influx_url=influxd.url,
+        influx_db=f"ret_{uuid.uuid4().hex[:8]}",
+    )
     app = create_app(settings)
     twin = app.state.twin
     days_ago = [20 - d - 0.5 for d in range(20)]  # 19.5 .. 0.5

@@ -151,8 +151,9 @@ def test_jsonl_readings(tmp_path: Path, pilot_site_path: Path, capsys) -> None:
     header, *rows = csv_path.read_text().splitlines()
     keys = header.split(",")
     jsonl = tmp_path / "readings.jsonl"
-    jsonl.write_text("\n".join(json.dumps(dict(zip(keys, r.split(","), strict=True))) for r in rows)
-                     + "\n{broken\n")
+    jsonl.write_text(
+        "\n".join(json.dumps(dict(zip(keys, r.split(","), strict=True))) for r in rows) + "\n{broken\n"
+    )
     code, err = _run(tmp_path, pilot_site_path, jsonl, capsys)
     assert code == 0, err
     doc = json.loads((tmp_path / "result.json").read_text())
@@ -164,8 +165,19 @@ def test_switch_free_flag_ignores_switch_rows(tmp_path: Path, pilot_site_path: P
     readings = tmp_path / "readings.csv"
     _shift_csv(readings)
     out = tmp_path / "result.json"
-    code = main(["analyze", "--site", str(pilot_site_path), "--readings", str(readings), "--out", str(out),
-                 "--quiet", "--switch-free"])
+    code = main(
+        [
+            "analyze",
+            "--site",
+            str(pilot_site_path),
+            "--readings",
+            str(readings),
+            "--out",
+            str(out),
+            "--quiet",
+            "--switch-free",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
     # The M3 stop is a 10-minute visit by W1: filled from priors, not from the two presses.
@@ -177,8 +189,19 @@ def test_switch_free_flag_ignores_switch_rows(tmp_path: Path, pilot_site_path: P
 def test_bad_clock_offset_is_one_clear_line(tmp_path: Path, pilot_site_path: Path, capsys) -> None:
     readings = tmp_path / "readings.csv"
     _shift_csv(readings, hours=0.1)
-    code = main(["analyze", "--site", str(pilot_site_path), "--readings", str(readings),
-                 "--out", str(tmp_path / "r.json"), "--clock-offset", "M3=soon"])
+    code = main(
+        [
+            "analyze",
+            "--site",
+            str(pilot_site_path),
+            "--readings",
+            str(readings),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--clock-offset",
+            "M3=soon",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1

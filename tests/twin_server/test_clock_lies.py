@@ -4,6 +4,7 @@ steers "today" nor slows the day listings (real mosquitto, real server app)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -12,26 +13,41 @@ from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
-from twin_server.replay_data import local_day
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
+from twin_server.store.journal import Journal
+from twin_server.store.replay_data import local_day
 
 pytestmark = pytest.mark.broker
 
 
 def _light(site: str, seq: int, t_ns: int, value: float) -> Reading:
-    return Reading(site=site, device="pi-m3", sensor="light", kind="light", t_ns=t_ns, seq=seq,
-                   source="M3", value=value, unit="raw")
+    return Reading(
+        site=site,
+        device="pi-m3",
+        sensor="light",
+        kind="light",
+        t_ns=t_ns,
+        seq=seq,
+        source="M3",
+        value=value,
+        unit="raw",
+    )
 
 
 @contextlib.contextmanager
 def _server(tmp_path, mosquitto, pilot_site, name: str):
     """The server app (default clock tolerance: one day) on its own site id, started."""
     site = pilot_site.model_copy(update={"site": name})
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id=f"t-{name}", analysis_interval_s=600)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id=f"t-{name}",
+        analysis_interval_s=600,
+    )
     app = create_app(settings)
     ctx = app.state.twin
     pub = Publisher(mosquitto.host, mosquitto.port)
@@ -50,8 +66,12 @@ def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosqu
     with _server(tmp_path, mosquitto, pilot_site, "clock-lies") as (site, ctx, client, pub):
         pub.publish([_light(site.site, 0, now_ns - 10**9, 0.25)])
         wait_until(lambda: ctx.journal.count(site.site) == 1)
-        pub.publish([_light(site.site, 1, _epoch_ns(2199, 6, 1), 0.99),
-                     _light(site.site, 2, _epoch_ns(2000, 1, 2), 0.98)])
+        pub.publish(
+            [
+                _light(site.site, 1, _epoch_ns(2199, 6, 1), 0.99),
+                _light(site.site, 2, _epoch_ns(2000, 1, 2), 0.98),
+            ]
+        )
         wait_until(lambda: ctx.journal.count(site.site) == 3)  # journalled, not dropped
 
         health = client.get("/health").json()
@@ -85,7 +105,7 @@ def test_readings_stamped_2199_and_2000_are_flagged_not_followed(tmp_path, mosqu
 def test_simulated_clock_follows_the_newest_reading(tmp_path, pilot_site):
     """The demo replays a recorded shift: with simulated time there is no clock check, and the
     live day is the day of the newest reading."""
-    from twin_server.live import AnalysisCache
+    from twin_server.live.hub import AnalysisCache
 
     journal = Journal(tmp_path / "j.sqlite")
     t_ns = _epoch_ns(2023, 2, 7)
@@ -99,9 +119,9 @@ def test_day_index_of_an_older_journal_is_built_on_open(tmp_path, pilot_site):
     base = _epoch_ns(2023, 2, 7)
     journal.write_batch([(_light(pilot_site.site, i, base + i * 3600 * 10**9, 0.5), base) for i in range(30)])
     expected = journal.days(pilot_site.site, pilot_site.timezone)
-    conn = journal._conn()
-    conn.execute("DROP TABLE reading_buckets")  # as a journal written before the index
     journal.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "j.sqlite")) as conn:
+        conn.execute("DROP TABLE reading_buckets")  # as a journal written before the index
     reopened = Journal(tmp_path / "j.sqlite")
     assert reopened.days(pilot_site.site, pilot_site.timezone) == expected
     assert [d["readings"] for d in expected] == [12, 18]  # from 12:00 JST, 30 hours

@@ -26,9 +26,25 @@ def test_demo_ingests_through_real_agents_and_stops_on_sigint(tmp_path):
     port = free_port()
     log = tmp_path / "demo.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin_server", "demo", "--hours", "0.1", "--speed", "30", "--seed", "2",
-         "--port", str(port), "--data-dir", str(tmp_path / "demo")],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "demo",
+            "--hours",
+            "0.1",
+            "--speed",
+            "30",
+            "--seed",
+            "2",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 90
@@ -38,8 +54,9 @@ def test_demo_ingests_through_real_agents_and_stops_on_sigint(tmp_path):
                 got = get(f"http://127.0.0.1:{port}/api/sites/toyama-pilot/readings?limit=100000")
                 readings = got["readings"]
                 # Every kind, and every agent process heard (they start a moment apart).
-                if ({"light", "pressure", "rssi", "zone"} <= {r["kind"] for r in readings}
-                        and {r["device"] for r in readings} >= {"pi-m3", "pi-m7", "pi-m10", "tagsys"}):
+                if {"light", "pressure", "rssi", "zone"} <= {r["kind"] for r in readings} and {
+                    r["device"] for r in readings
+                } >= {"pi-m3", "pi-m7", "pi-m10", "tagsys"}:
                     break
             except OSError:
                 pass

@@ -25,7 +25,7 @@ from services import free_port, run_mosquitto, wait_for_port, wait_until
 from small_fs import fill, small_filesystem
 
 from edge_agent.wire import Reading
-from twin_server.ingest_publish import Publisher
+from twin_server.ingest.publish import Publisher
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,10 +37,31 @@ T0 = 1_764_000_000 * 10**9
 def _serve(data: Path, broker_port: int, http_port: int, log: Path, extra: list[str]) -> subprocess.Popen:
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin_server", "serve", "--site", str(ROOT / "examples" / "pilot_site.yaml"),
-         "--broker", f"127.0.0.1:{broker_port}", "--data-dir", str(data), "--port", str(http_port),
-         "--analysis-interval", "3600", "--log-level", "WARNING", "--client-id", "disk-full-test", *extra],
-        cwd=ROOT, stdout=out, stderr=out)
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "serve",
+            "--site",
+            str(ROOT / "examples" / "pilot_site.yaml"),
+            "--broker",
+            f"127.0.0.1:{broker_port}",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(http_port),
+            "--analysis-interval",
+            "3600",
+            "--log-level",
+            "WARNING",
+            "--client-id",
+            "disk-full-test",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=out,
+        stderr=out,
+    )
     wait_for_port(http_port, 60, proc)
     return proc
 
@@ -65,11 +86,29 @@ def test_full_disk_stops_acknowledging_and_loses_nothing(tmp_path: Path) -> None
         try:
             ballast = fill(mnt, int(1.5 * 2**20)) if mnt is not None else None
             pub = Publisher(broker.host, broker.port)
-            pub.publish([Reading("toyama-pilot", "pi-m3", "light", "light", T0 + i * 10**7, i, "M3",
-                                 float(i % 7), "raw") for i in range(N)], rate_per_s=4000)
+            pub.publish(
+                [
+                    Reading(
+                        "toyama-pilot",
+                        "pi-m3",
+                        "light",
+                        "light",
+                        T0 + i * 10**7,
+                        i,
+                        "M3",
+                        float(i % 7),
+                        "raw",
+                    )
+                    for i in range(N)
+                ],
+                rate_per_s=4000,
+            )
             pub.close()  # every reading is with the broker now
-            wait_until(lambda: "full" in str((_health(http)["ingest"] or {}).get("last_error")), 60,
-                       "the server reporting a full disk")
+            wait_until(
+                lambda: "full" in str((_health(http)["ingest"] or {}).get("last_error")),
+                60,
+                "the server reporting a full disk",
+            )
             counts: list[int] = []
 
             def stalled() -> bool:
@@ -95,8 +134,11 @@ def test_full_disk_stops_acknowledging_and_loses_nothing(tmp_path: Path) -> None
             if ballast is not None:
                 ballast.unlink()
             server = _serve(data, broker.port, http, tmp_path / "server.log", [])
-            wait_until(lambda: _journal(data, "SELECT count(*) FROM readings")[0][0] >= N, 120,
-                       "every reading after space was freed")
+            wait_until(
+                lambda: _journal(data, "SELECT count(*) FROM readings")[0][0] >= N,
+                120,
+                "every reading after space was freed",
+            )
             time.sleep(1.0)
         finally:
             server.terminate()

@@ -193,10 +193,10 @@ def test_live_zone_accuracy_through_the_live_path(tmp_path, pilot_site):
     function its child process runs) is ``analyze`` itself, and its causal accuracy, what the
     live view shows at each instant from the readings received so far, sits beside the
     offline figure on the same instants."""
-    from twin_server.analysis_worker import analyze_journal
     from twin_server.evaluate import label_grid
-    from twin_server.ingest_publish import frame_to_wire
-    from twin_server.journal import Journal
+    from twin_server.ingest.publish import frame_to_wire
+    from twin_server.live.analysis_worker import analyze_journal
+    from twin_server.store.journal import Journal
 
     draw = fixed_scenario(pilot_site, 7, hours=1.5, sensing="locator", lag_process="per_move")
     sim = simulate_scenario(draw)

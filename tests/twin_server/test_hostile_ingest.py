@@ -36,9 +36,9 @@ from services import free_port, run_mosquitto, wait_for_port, wait_until
 
 from edge_agent.wire import Reading, encode_reading, subscription_topics
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.ingest import ScopeFilter, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import (
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import ScopeFilter, classify
+from twin_server.store.journal import (
     DEAD_ROWS_PER_DAY,
     DEAD_ROWS_PER_DEVICE_DAY,
     MAX_DEAD_PAYLOAD_BYTES,
@@ -99,20 +99,45 @@ def server(tmp_path_factory, pilot_site, pilot_site_path) -> Iterator[Server]:
         log = d / "server.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "twin_server", "serve", "--site", str(pilot_site_path), "--broker",
-                 f"{broker.host}:{broker.port}", "--port", str(port), "--data-dir", str(d / "data"),
-                 "--analysis-interval", "1", "--log-level", "WARNING"],
-                cwd=ROOT, stdout=out, stderr=out)
+                [
+                    sys.executable,
+                    "-m",
+                    "twin_server",
+                    "serve",
+                    "--site",
+                    str(pilot_site_path),
+                    "--broker",
+                    f"{broker.host}:{broker.port}",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(d / "data"),
+                    "--analysis-interval",
+                    "1",
+                    "--log-level",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                stdout=out,
+                stderr=out,
+            )
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         pub = None
         try:
             wait_for_port(port, 60, proc)
-            wait_until(lambda: http.get("/health").json()["broker"]["connected"], 30, "server connected")
-            time.sleep(0.3)  # subscriptions acknowledged
+            wait_until(lambda: http.get("/health").json()["broker"]["subscribed"], 30, "server subscribed")
             pub = Publisher(broker.host, broker.port, max_inflight=500)
             seq = iter(range(10**9))
-            srv = Server(proc, http, d / "data" / "journal.sqlite", log, pub, pilot_site.site,
-                         ScopeFilter(DeviceScope.of(pilot_site)), seq)
+            srv = Server(
+                proc,
+                http,
+                d / "data" / "journal.sqlite",
+                log,
+                pub,
+                pilot_site.site,
+                ScopeFilter(DeviceScope.of(pilot_site)),
+                seq,
+            )
             yield srv
         finally:
             if pub is not None:
@@ -138,8 +163,11 @@ def _body(**over: Any) -> dict[str, Any]:
 
 _DROP = object()
 _SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
-_JSON = st.recursive(_SCALAR, lambda kids: st.lists(kids, max_size=3)
-                     | st.dictionaries(st.text(max_size=4), kids, max_size=3), max_leaves=6)
+_JSON = st.recursive(
+    _SCALAR,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
+    max_leaves=6,
+)
 # Characters MQTT topics may carry (mosquitto refuses control characters, surrogates,
 # non-characters, and '+' '#' in a published topic); '/' would add a level.
 _TOPIC_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Cn"), blacklist_characters="/+#")
@@ -165,8 +193,10 @@ def _nested(depth: int, opener: str) -> tuple[str, bytes]:
 
 
 def _non_finite(constant: str, name: str) -> tuple[str, bytes]:
-    body = (b'{"v":1,"t_ns":%d,"seq":3,"source":"R3","channel":"b-01","value":-60,"unit":"dBm",'
-            b'"count":2,"window_ms":1000,"%s":%s}' % (T_OK, name.encode(), constant.encode()))
+    body = (
+        b'{"v":1,"t_ns":%d,"seq":3,"source":"R3","channel":"b-01","value":-60,"unit":"dBm",'
+        b'"count":2,"window_ms":1000,"%s":%s}' % (T_OK, name.encode(), constant.encode())
+    )
     return RSSI if name == "rssi_max_dbm" else LIGHT, body
 
 
@@ -180,8 +210,9 @@ def _topic_id(text: str, where: str, status: bool) -> tuple[str, bytes]:
 
 
 def _wrong_device(device: str, kind: str, source: str) -> tuple[str, bytes]:
-    body = _body(source=source, unit=_UNITS[kind], value=_VALUES.get(kind, 12.5),
-                 channel=_CHANNELS.get(kind, ""))
+    body = _body(
+        source=source, unit=_UNITS[kind], value=_VALUES.get(kind, 12.5), channel=_CHANNELS.get(kind, "")
+    )
     return f"twin/v1/{SITE}/{device}/{kind}/s", _dumps(body)
 
 
@@ -195,42 +226,73 @@ HOSTILE = {
     "random_bytes": st.tuples(st.just(LIGHT), st.binary(max_size=700)),
     "truncated": st.integers(0, 10_000).map(_truncated),
     # Depths the server parses, depths past its recursion limit (within 4 KiB), and larger.
-    "nested": st.builds(_nested, st.integers(1, 400) | st.integers(1_300, 2_000) | st.integers(2_001, 50_000),
-                        st.sampled_from(["[", '{"a":'])),
-    "non_finite": st.builds(_non_finite,
-                            st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]),
-                            st.sampled_from(["value", "rssi_max_dbm"])),
-    "wrong_type": st.builds(lambda name, v: (LIGHT, _dumps(_body(**{name: v}))),
-                            st.sampled_from(["v", "t_ns", "seq", "source", "channel", "value", "unit",
-                                             "count", "window_ms", "rssi_max_dbm"]),
-                            _JSON | st.just(_DROP)),
-    "topic_ids": st.builds(_topic_id, st.text(_TOPIC_CHARS, max_size=70),
-                           st.sampled_from(["device", "kind", "sensor", "site"]), st.booleans()),
-    "payload_ids": st.builds(lambda text, name: (LIGHT, _dumps(_body(**{name: text}))),
-                             st.text(_ANY_CHARS, min_size=1, max_size=70),
-                             st.sampled_from(["source", "channel"])),
-    "wrong_device": st.builds(_wrong_device,
-                              st.sampled_from(["pi-m7", "pi-m10", "pi-zz", "rx-R3", "tagsys", "pi-m3"]),
-                              st.sampled_from(sorted(_UNITS)),
-                              st.sampled_from(["M3", "M7", "M10", "R3", "tagsys"])),
+    "nested": st.builds(
+        _nested,
+        st.integers(1, 400) | st.integers(1_300, 2_000) | st.integers(2_001, 50_000),
+        st.sampled_from(["[", '{"a":']),
+    ),
+    "non_finite": st.builds(
+        _non_finite,
+        st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]),
+        st.sampled_from(["value", "rssi_max_dbm"]),
+    ),
+    "wrong_type": st.builds(
+        lambda name, v: (LIGHT, _dumps(_body(**{name: v}))),
+        st.sampled_from(
+            ["v", "t_ns", "seq", "source", "channel", "value", "unit", "count", "window_ms", "rssi_max_dbm"]
+        ),
+        _JSON | st.just(_DROP),
+    ),
+    "topic_ids": st.builds(
+        _topic_id,
+        st.text(_TOPIC_CHARS, max_size=70),
+        st.sampled_from(["device", "kind", "sensor", "site"]),
+        st.booleans(),
+    ),
+    "payload_ids": st.builds(
+        lambda text, name: (LIGHT, _dumps(_body(**{name: text}))),
+        st.text(_ANY_CHARS, min_size=1, max_size=70),
+        st.sampled_from(["source", "channel"]),
+    ),
+    "wrong_device": st.builds(
+        _wrong_device,
+        st.sampled_from(["pi-m7", "pi-m10", "pi-zz", "rx-R3", "tagsys", "pi-m3"]),
+        st.sampled_from(sorted(_UNITS)),
+        st.sampled_from(["M3", "M7", "M10", "R3", "tagsys"]),
+    ),
     "bad_time": (st.integers(max_value=T_NS_MIN - 1) | st.integers(min_value=T_NS_MAX + 1)).map(
-        lambda t: (LIGHT, _dumps(_body(t_ns=t)))),
+        lambda t: (LIGHT, _dumps(_body(t_ns=t)))
+    ),
     # Integers past what the journal stores (2^63 and up): once a poison message that halted ingest.
-    "big_integers": st.builds(lambda name, n: (RSSI, _dumps({**_body(source="R3", channel="b-01", value=-60,
-                                                                     unit="dBm", count=2, window_ms=1000),
-                                                             name: n})),
-                              st.sampled_from(["seq", "t_ns", "count", "window_ms"]),
-                              st.integers(2**63 - 1, 2**70) | st.sampled_from([2**63, 2**64, -(2**63) - 1])),
-    "oversize": st.builds(_oversize, st.one_of(*[st.integers(4_097, 65_536)] * 3, st.integers(65_537, 2**20)),
-                          st.booleans()),
-    "bad_status": st.fixed_dictionaries({"v": st.just(1), "state": _JSON},
-                                        optional={"t_ns": _JSON, "agent_version": _JSON}).map(
-        lambda b: (STATUS, _dumps(b))),
+    "big_integers": st.builds(
+        lambda name, n: (
+            RSSI,
+            _dumps(
+                {
+                    **_body(source="R3", channel="b-01", value=-60, unit="dBm", count=2, window_ms=1000),
+                    name: n,
+                }
+            ),
+        ),
+        st.sampled_from(["seq", "t_ns", "count", "window_ms"]),
+        st.integers(2**63 - 1, 2**70) | st.sampled_from([2**63, 2**64, -(2**63) - 1]),
+    ),
+    "oversize": st.builds(
+        _oversize, st.one_of(*[st.integers(4_097, 65_536)] * 3, st.integers(65_537, 2**20)), st.booleans()
+    ),
+    "bad_status": st.fixed_dictionaries(
+        {"v": st.just(1), "state": _JSON}, optional={"t_ns": _JSON, "agent_version": _JSON}
+    ).map(lambda b: (STATUS, _dumps(b))),
 }
 # Topics the server does not subscribe to: another site, another root, too many levels.
-IGNORED = st.sampled_from(["twin/v1/other-site/pi-m3/light/s", "factory/x",
-                           f"twin/v1/{SITE}/pi-m3/light/s/t", f"twin/v2/{SITE}/pi-m3/light/s"]).map(
-    lambda t: (t, _dumps(_body())))
+IGNORED = st.sampled_from(
+    [
+        "twin/v1/other-site/pi-m3/light/s",
+        "factory/x",
+        f"twin/v1/{SITE}/pi-m3/light/s/t",
+        f"twin/v2/{SITE}/pi-m3/light/s",
+    ]
+).map(lambda t: (t, _dumps(_body())))
 
 
 def _expect(scope: ScopeFilter, topic: str, payload: bytes) -> DeadLetter | object:
@@ -254,17 +316,30 @@ def _is_dead(scope: ScopeFilter, msg: tuple[str, bytes]) -> bool:
 
 def _item(scope: ScopeFilter) -> st.SearchStrategy[tuple[str, Any]]:
     hostile = st.one_of(*[s.map(lambda m, k=k: (k, m)) for k, s in HOSTILE.items()]).filter(
-        lambda km: _is_dead(scope, km[1]))
-    return st.one_of(hostile, hostile, hostile, hostile, hostile, hostile,
-                     st.tuples(st.just("duplicate"), st.integers(0, 10**6)),
-                     st.tuples(st.just("ignored"), IGNORED),
-                     st.tuples(st.just("valid"), st.floats(0, 100_000)))
+        lambda km: _is_dead(scope, km[1])
+    )
+    return st.one_of(
+        hostile,
+        hostile,
+        hostile,
+        hostile,
+        hostile,
+        hostile,
+        st.tuples(st.just("duplicate"), st.integers(0, 10**6)),
+        st.tuples(st.just("ignored"), IGNORED),
+        st.tuples(st.just("valid"), st.floats(0, 100_000)),
+    )
 
 
 def _counts(h: dict[str, Any]) -> tuple[Counter[str], Counter[str], int, int, int]:
     ing = h["ingest"]
-    return (Counter(ing["dead_by_reason"]), Counter(h["journal"]["dead_letters"]), ing["duplicates"],
-            ing["received"], ing["accepted"])
+    return (
+        Counter(ing["dead_by_reason"]),
+        Counter(h["journal"]["dead_letters"]),
+        ing["duplicates"],
+        ing["received"],
+        ing["accepted"],
+    )
 
 
 def _burst(srv: Server, items: list[tuple[str, Any]]) -> None:
@@ -331,8 +406,13 @@ def test_hostile_input_at_volume(server: Server):
 
     @given(st.lists(_item(srv.scope), min_size=250, max_size=300))
     # No shrinking: each example runs against the one long-lived server, whose state moves on.
-    @settings(max_examples=10, deadline=None, database=None, phases=(Phase.generate,),
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=10,
+        deadline=None,
+        database=None,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+    )
     def bursts(items: list[tuple[str, Any]]) -> None:
         _burst(srv, items)
 
@@ -340,8 +420,10 @@ def test_hostile_input_at_volume(server: Server):
     elapsed_s = time.monotonic() - started
     end_mib = _rss_mib(srv.proc.pid)
     n_hostile = sum(srv.hostile.values())
-    print(f"\n{n_hostile} hostile messages {dict(srv.hostile)} in {elapsed_s:.1f} s; server RSS "
-          f"{start_mib:.0f} -> {end_mib:.0f} MiB; slowest sentinel {srv.sentinel_s * 1000:.0f} ms")
+    print(
+        f"\n{n_hostile} hostile messages {dict(srv.hostile)} in {elapsed_s:.1f} s; server RSS "
+        f"{start_mib:.0f} -> {end_mib:.0f} MiB; slowest sentinel {srv.sentinel_s * 1000:.0f} ms"
+    )
     assert n_hostile >= MIN_HOSTILE
     assert all(srv.hostile[k] > 0 for k in HOSTILE), srv.hostile
     assert end_mib - start_mib <= RSS_GROWTH_MAX_MIB, (start_mib, end_mib)
@@ -349,8 +431,9 @@ def test_hostile_input_at_volume(server: Server):
     with sqlite3.connect(f"file:{srv.journal}?mode=ro", uri=True) as db:
         rows, longest = db.execute("SELECT count(*), max(length(payload)) FROM dead_letters").fetchone()
         assert 0 < rows <= DEAD_ROWS_PER_DAY and longest <= MAX_DEAD_PAYLOAD_BYTES, (rows, longest)
-        per_device = db.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM dead_letters "
-                                "GROUP BY day, device)").fetchone()[0]
+        per_device = db.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM dead_letters GROUP BY day, device)"
+        ).fetchone()[0]
     assert per_device <= DEAD_ROWS_PER_DEVICE_DAY
     page = srv.http.get("/api/dead-letters", params={"limit": 10_000})
     assert len(page.content) <= 2**20 + 4096

@@ -10,16 +10,20 @@ from hypothesis import strategies as st
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server.influx.line_protocol import escape_tag, field_value, point
-from twin_server.influx.writer import InfluxWriter
-from twin_server.journal import Journal
+from twin_server.store.influx.line_protocol import escape_tag, field_value, point
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
 
 T0 = 1_795_996_800 * 10**9  # 2026-11-30T00:00:00Z
 
 
 def test_point_format_and_escaping():
-    line = point("task", {"site": "a b", "machine": "M,3", "empty": ""},
-                 {"duration_s": 1.5, "n": 3, "ok": True, "s": 'x"y'}, 123)
+    line = point(
+        "task",
+        {"site": "a b", "machine": "M,3", "empty": ""},
+        {"duration_s": 1.5, "n": 3, "ok": True, "s": 'x"y'},
+        123,
+    )
     assert line == 'task,machine=M\\,3,site=a\\ b duration_s=1.5,n=3i,ok=true,s="x\\"y" 123'
     with pytest.raises(ValueError, match="no fields"):
         point("m", {}, {"a": None}, 1)
@@ -43,8 +47,17 @@ def test_escaped_tags_have_no_bare_separators(text):
 def _readings(n: int, start: int = 0) -> list[tuple[Reading, int]]:
     out = []
     for i in range(start, start + n):
-        r = Reading(site="flux", device="pi-m3", sensor="light", kind="light", t_ns=T0 + i * 10**9,
-                    seq=i, source="M3", value=float(i % 97), unit="raw")
+        r = Reading(
+            site="flux",
+            device="pi-m3",
+            sensor="light",
+            kind="light",
+            t_ns=T0 + i * 10**9,
+            seq=i,
+            source="M3",
+            value=float(i % 97),
+            unit="raw",
+        )
         out.append((r, T0 + i * 10**9 + 5_000_000))
     return out
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from edge_agent.wire import Reading
-from twin_server.api.kpis import compute_kpis
-from twin_server.influx.writer import InfluxWriter
-from twin_server.journal import Journal
+from twin_server.kpis import compute_kpis
 from twin_server.result import BeaconLag, MachineState, Result, Task, WorkerZone
+from twin_server.store.influx.writer import InfluxWriter
+from twin_server.store.journal import Journal
 
 pytestmark = pytest.mark.influx
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrators.md"
@@ -78,9 +78,23 @@ def raw_readings(rng: random.Random) -> list[tuple[Reading, int]]:
         for b in ("b-01", "b-02"):
             for i in range(rng.randint(20, 60)):
                 t = base + i * 10**9
-                out.append((Reading(SITE, f"pi-{rx.lower()}", f"{rx}.{b}", "rssi", t, i, rx,
-                                    float(rng.randint(-95, -40)), "dBm", channel=b),
-                            t + rng.randint(10**6, 5 * 10**9)))
+                out.append(
+                    (
+                        Reading(
+                            SITE,
+                            f"pi-{rx.lower()}",
+                            f"{rx}.{b}",
+                            "rssi",
+                            t,
+                            i,
+                            rx,
+                            float(rng.randint(-95, -40)),
+                            "dBm",
+                            channel=b,
+                        ),
+                        t + rng.randint(10**6, 5 * 10**9),
+                    )
+                )
     return out
 
 
@@ -111,9 +125,16 @@ def test_documented_queries_answer_correctly(tmp_path, influxd):
         pass
     w.stop()
     queries = documented_queries()
-    assert set(queries) >= {"changeover_per_machine_per_day", "changeover_per_task_and_machine",
-                            "kpis_per_machine", "running_minutes_per_machine", "worker_minutes_per_zone",
-                            "mean_beacon_lag", "light_per_minute", "rssi_count_per_receiver"}
+    assert set(queries) >= {
+        "changeover_per_machine_per_day",
+        "changeover_per_task_and_machine",
+        "kpis_per_machine",
+        "running_minutes_per_machine",
+        "worker_minutes_per_zone",
+        "mean_beacon_lag",
+        "light_per_minute",
+        "rssi_count_per_receiver",
+    }
     ans = {name: series(influxd.query(q, db)) for name, q in queries.items()}
 
     # Independent expectations from the generated segments.

@@ -9,17 +9,26 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.ingest import ClockOffsets, Ingest, RateLimitedLog, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import DeadLetter, Journal
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import ClockOffsets, Ingest, RateLimitedLog, classify
+from twin_server.store.journal import DeadLetter, Journal
 
 pytestmark = pytest.mark.broker
 T0 = 1_700_000_000 * 10**9
 
 
 def _reading(seq: int, site: str = "ingest-t") -> Reading:
-    return Reading(site=site, device="pi-m3", sensor="light", kind="light", t_ns=T0 + seq * 10**8,
-                   seq=seq, source="M3", value=float(seq), unit="raw")
+    return Reading(
+        site=site,
+        device="pi-m3",
+        sensor="light",
+        kind="light",
+        t_ns=T0 + seq * 10**8,
+        seq=seq,
+        source="M3",
+        value=float(seq),
+        unit="raw",
+    )
 
 
 def test_classify_never_raises_and_names_reason():
@@ -28,8 +37,11 @@ def test_classify_never_raises_and_names_reason():
         (b"twin/v1/s/d/light/x", b"\xff\xfe", "bad_json"),
         (b"\xff/v1", b"{}", "bad_topic"),
         ("twin/v1/s/d/light/x", b"[1]", "bad_json"),
-        ("twin/v1/s/d/nope/x", json.dumps({"v": 1, "t_ns": T0, "seq": 0, "source": "M3", "value": 1,
-                                           "unit": "raw"}).encode(), "bad_kind"),
+        (
+            "twin/v1/s/d/nope/x",
+            json.dumps({"v": 1, "t_ns": T0, "seq": 0, "source": "M3", "value": 1, "unit": "raw"}).encode(),
+            "bad_kind",
+        ),
         ("other/topic", b"{}", "bad_topic"),
     ]
     for topic, payload, reason in bad:
@@ -62,21 +74,32 @@ def test_rate_limited_log(caplog):
 def test_ingest_end_to_end(tmp_path, mosquitto):
     journal = Journal(tmp_path / "j.sqlite")
     seen = []
-    ing = Ingest(journal, mosquitto.host, mosquitto.port, site="ingest-t", client_id="t-ingest-e2e",
-                 listeners=[lambda r, s: seen.extend(r)])
+    ing = Ingest(
+        journal,
+        mosquitto.host,
+        mosquitto.port,
+        site="ingest-t",
+        client_id="t-ingest-e2e",
+        listeners=[lambda r, s: seen.extend(r)],
+    )
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)  # subscription acknowledged
+        assert ing.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
         good = [_reading(i) for i in range(500)]
         pub.publish(good)
         pub.publish(good[100:150])  # redelivered / republished: duplicates
         pub.publish_raw("twin/v1/ingest-t/pi-m3/light/light", b"not json")
-        pub.publish_raw("twin/v1/ingest-t/pi-m3/light/light", json.dumps({"v": 1, "t_ns": T0, "seq": -1,
-                        "source": "M3", "value": 1.0, "unit": "raw"}).encode())
-        pub.publish_raw("twin/v1/ingest-t/pi-m3/light/light", json.dumps({"v": 1, "t_ns": T0, "seq": 9999,
-                        "source": "M3", "value": 1.0, "unit": "furlong"}).encode())
+        pub.publish_raw(
+            "twin/v1/ingest-t/pi-m3/light/light",
+            json.dumps({"v": 1, "t_ns": T0, "seq": -1, "source": "M3", "value": 1.0, "unit": "raw"}).encode(),
+        )
+        pub.publish_raw(
+            "twin/v1/ingest-t/pi-m3/light/light",
+            json.dumps(
+                {"v": 1, "t_ns": T0, "seq": 9999, "source": "M3", "value": 1.0, "unit": "furlong"}
+            ).encode(),
+        )
         pub.publish_raw(*encode_status(Status("ingest-t", "pi-m3", True, T0, True, "0.1")))
         pub.publish([_reading(i) for i in range(500, 600)])  # ingest keeps going after bad input
         pub.close()

@@ -12,11 +12,11 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server import ingest_client
-from twin_server.ingest import Ingest
-from twin_server.ingest_client import FastClient, fast_path_available
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.ingest import paho_client as ingest_client
+from twin_server.ingest.paho_client import FastClient, fast_path_available
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest
+from twin_server.store.journal import Journal
 
 T0 = 1_700_000_000 * 10**9
 
@@ -39,8 +39,14 @@ def _publish_packet(topic: str, payload: bytes, mid: int, qos: int) -> bytes:
 def _drain(buffered: bool, stream: bytes, expected: int, chunk: int) -> list[tuple[bytes, bytes, int, int]]:
     """Feed ``stream`` through a socket in ``chunk``-byte writes; collect what the client hands over."""
     got: list[tuple[bytes, bytes, int, int]] = []
-    client = FastClient(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv311,
-                        manual_ack=True, buffered=buffered, on_publish_fast=lambda *m: got.append(m))
+    client = FastClient(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id="t",
+        protocol=mqtt.MQTTv311,
+        manual_ack=True,
+        buffered=buffered,
+        on_publish_fast=lambda *m: got.append(m),
+    )
     client.on_message = lambda c, u, m: got.append((m._topic, m.payload, m.mid, m.qos))
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
@@ -49,7 +55,7 @@ def _drain(buffered: bool, stream: bytes, expected: int, chunk: int) -> list[tup
 
     def feed() -> None:
         for i in range(0, len(stream), chunk):
-            theirs.sendall(stream[i:i + chunk])
+            theirs.sendall(stream[i : i + chunk])
             time.sleep(0)
 
     th = threading.Thread(target=feed)
@@ -94,11 +100,11 @@ def test_stock_fallback_when_paho_internals_are_missing(tmp_path, mosquitto, mon
     assert not ing._client.fast
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
-        pub.publish(Reading("fallback-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw")
-                    for i in range(300))
+        pub.publish(
+            Reading("fallback-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw") for i in range(300)
+        )
         pub.close()
         wait_until(lambda: ing.stats.accepted >= 300)
     finally:
@@ -116,20 +122,20 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, own_mosquitto):
 
     def publish(seqs: range) -> None:
         pub = Publisher(own_mosquitto.host, own_mosquitto.port)
-        pub.publish(Reading("restart-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw")
-                    for i in seqs)
+        pub.publish(
+            Reading("restart-t", "pi-m3", "light", "light", T0 + i, i, "M3", 1.0, "raw") for i in seqs
+        )
         pub.close()
 
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         publish(range(0, 2000))
         wait_until(lambda: ing.stats.accepted >= 2000)
         own_mosquitto.stop()
         wait_until(lambda: not ing.connected, 10)
         own_mosquitto.start()
-        wait_until(lambda: ing.stats.connects >= 2, 20, "reconnect")
-        time.sleep(0.3)  # subscribed again (the test broker keeps no sessions across restarts)
+        # Subscribed again (the test broker keeps no sessions across restarts).
+        wait_until(lambda: ing.stats.connects >= 2 and ing.subscribed.is_set(), 20, "reconnect")
         publish(range(2000, 4000))
         wait_until(lambda: ing.stats.accepted >= 4000)
     finally:

@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading
-from twin_server import journal as journal_mod
-from twin_server.app import create_app
-from twin_server.ingest import Ingest
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest
 from twin_server.settings import Settings
+from twin_server.store import journal as journal_mod
+from twin_server.store.journal import Journal
 
 pytestmark = pytest.mark.broker
 T0 = 1_700_000_000 * 10**9
@@ -24,13 +24,29 @@ TOPIC = "twin/v1/{site}/pi-m3/light/light"
 
 
 def _reading(site: str, seq: int) -> Reading:
-    return Reading(site=site, device="pi-m3", sensor="light", kind="light", t_ns=T0 + seq * 10**8,
-                   seq=seq, source="M3", value=float(seq), unit="raw")
+    return Reading(
+        site=site,
+        device="pi-m3",
+        sensor="light",
+        kind="light",
+        t_ns=T0 + seq * 10**8,
+        seq=seq,
+        source="M3",
+        value=float(seq),
+        unit="raw",
+    )
 
 
 def _body(n: int, **over: object) -> dict:
-    return {"v": 1, "t_ns": T0 + n * 10**8, "seq": n, "source": "M3", "channel": "", "value": 1.0,
-            "unit": "raw"} | over
+    return {
+        "v": 1,
+        "t_ns": T0 + n * 10**8,
+        "seq": n,
+        "source": "M3",
+        "channel": "",
+        "value": 1.0,
+        "unit": "raw",
+    } | over
 
 
 # Each payload is valid JSON of the contract's shape with one hostile value; before the wire
@@ -39,10 +55,20 @@ HOSTILE = [
     ("light", _body(1000, seq=2**63), "bad_seq"),
     ("light", _body(1001, seq=2**64), "bad_seq"),
     ("light", _body(1002, t_ns=2**70), "bad_time"),
-    ("rssi", {**_body(1003, source="R3", channel="b-01", value=-60.0, unit="dBm"), "count": 2**64,
-              "window_ms": 1000}, "bad_count"),
-    ("rssi", {**_body(1004, source="R3", channel="b-01", value=-60.0, unit="dBm"), "count": 3,
-              "window_ms": 2**63}, "bad_window_ms"),
+    (
+        "rssi",
+        {
+            **_body(1003, source="R3", channel="b-01", value=-60.0, unit="dBm"),
+            "count": 2**64,
+            "window_ms": 1000,
+        },
+        "bad_count",
+    ),
+    (
+        "rssi",
+        {**_body(1004, source="R3", channel="b-01", value=-60.0, unit="dBm"), "count": 3, "window_ms": 2**63},
+        "bad_window_ms",
+    ),
     ("light", _body(1005, source="M\ud8003"), "bad_source"),
     ("status", {"v": 1, "state": "online", "agent_version": "0.1\ud800"}, "bad_agent_version"),
     ("status", {"v": 1, "state": "online", "note": "x\udfff"}, "bad_status"),
@@ -107,11 +133,19 @@ def test_message_the_journal_refuses_is_dead_lettered_alone(tmp_path, mosquitto)
     site = "poison-refused"
     journal = Journal(tmp_path / "j.sqlite")
     with sqlite3.connect(journal.path) as conn:  # SQLite itself refuses seq 13 (a real refusal)
-        conn.execute("CREATE TRIGGER refuse_13 BEFORE INSERT ON readings WHEN NEW.seq = 13 "
-                     "BEGIN SELECT RAISE(ABORT, 'seq 13 refused'); END")
+        conn.execute(
+            "CREATE TRIGGER refuse_13 BEFORE INSERT ON readings WHEN NEW.seq = 13 "
+            "BEGIN SELECT RAISE(ABORT, 'seq 13 refused'); END"
+        )
     seen: list[int] = []
-    ing = Ingest(journal, mosquitto.host, mosquitto.port, site=site, client_id="t-poison-refused",
-                 listeners=[lambda rs, _s: seen.extend(r.seq for r, _rx in rs)])
+    ing = Ingest(
+        journal,
+        mosquitto.host,
+        mosquitto.port,
+        site=site,
+        client_id="t-poison-refused",
+        listeners=[lambda rs, _s: seen.extend(r.seq for r, _rx in rs)],
+    )
     ing.start()
     pub = Publisher(mosquitto.host, mosquitto.port)
     try:
@@ -143,15 +177,22 @@ def test_message_the_journal_refuses_is_dead_lettered_alone(tmp_path, mosquitto)
     assert len(journal.dead_letters(limit=10)) == 1
 
 
-def test_health_degraded_while_commits_fail_and_nothing_dead_lettered(tmp_path, mosquitto, pilot_site,
-                                                                      monkeypatch):
+def test_health_degraded_while_commits_fail_and_nothing_dead_lettered(
+    tmp_path, mosquitto, pilot_site, monkeypatch
+):
     """A journal locked by another process is the environment, not the message: /health says
     degraded and why, nothing is acknowledged or dead-lettered, and the reading lands after."""
     monkeypatch.setattr(journal_mod, "_BUSY_TIMEOUT_S", 0.2)
     site = pilot_site.model_copy(update={"site": "poison-health"})
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id="t-poison-health", analysis_interval_s=600,
-                        device_scope=False)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id="t-poison-health",
+        analysis_interval_s=600,
+        device_scope=False,
+    )
     app = create_app(settings)
     ctx = app.state.twin
     pub = Publisher(mosquitto.host, mosquitto.port)

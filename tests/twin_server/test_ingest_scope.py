@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_reading, encode_status
-from twin_server.app import create_app
+from twin_server.api.app import create_app
 from twin_server.auth.device_scope import DeviceScope
-from twin_server.ingest import Ingest, ScopeFilter, classify
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import DeadLetter, Journal
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest, ScopeFilter, classify
 from twin_server.settings import Settings
+from twin_server.store.journal import DeadLetter, Journal
 
 T0 = 1_700_000_000 * 10**9
 
@@ -25,8 +24,18 @@ def _light(site: str, device: str, source: str, seq: int, sensor: str = "light")
 
 
 def _rssi(site: str, device: str, receiver: str, seq: int) -> Reading:
-    return Reading(site, device, f"{receiver}.b-01", "rssi", T0 + seq * 10**9, seq, receiver, -60.0, "dBm",
-                   channel="b-01")
+    return Reading(
+        site,
+        device,
+        f"{receiver}.b-01",
+        "rssi",
+        T0 + seq * 10**9,
+        seq,
+        receiver,
+        -60.0,
+        "dBm",
+        channel="b-01",
+    )
 
 
 def _zone(site: str, device: str, source: str, seq: int) -> Reading:
@@ -72,12 +81,17 @@ def test_out_of_scope_readings_are_dead_letters_and_ingest_goes_on(tmp_path, own
     """A device publishing another machine's sensor, another receiver, another site: counted, not kept."""
     journal = Journal(tmp_path / "j.sqlite")
     # Subscribed to every site ("+"), so a foreign site's topic reaches this server at all.
-    ing = Ingest(journal, own_mosquitto.host, own_mosquitto.port, site="+", client_id="t-scope",
-                 scope=DeviceScope.of(site))
+    ing = Ingest(
+        journal,
+        own_mosquitto.host,
+        own_mosquitto.port,
+        site="+",
+        client_id="t-scope",
+        scope=DeviceScope.of(site),
+    )
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connected)
-        time.sleep(0.3)
+        assert ing.wait_subscribed(10)
         pub = Publisher(own_mosquitto.host, own_mosquitto.port)
         good = [_light("scope-t", "pi-m3", "M3", i) for i in range(50)]
         good += [_rssi("scope-t", "pi-m7", "R7", i) for i in range(10)]
@@ -108,7 +122,10 @@ def test_out_of_scope_readings_are_dead_letters_and_ingest_goes_on(tmp_path, own
     assert ing.stats.accepted == len(good) == journal.count()
     assert journal.count("other-site") == 0
     assert {(r["device"], r["source"]) for r in journal.rows("scope-t")} == {
-        ("pi-m3", "M3"), ("pi-m7", "R7"), ("tagsys", "tagsys")}
+        ("pi-m3", "M3"),
+        ("pi-m7", "R7"),
+        ("tagsys", "tagsys"),
+    }
     assert [d["device"] for d in journal.device_status()] == ["pi-m3"]
     letter = journal.dead_letters(reason="foreign_machine")[0]
     assert letter["topic"] == "twin/v1/scope-t/pi-m3/light/m7-light" and '"source":"M7"' in letter["payload"]
@@ -117,14 +134,24 @@ def test_out_of_scope_readings_are_dead_letters_and_ingest_goes_on(tmp_path, own
 @pytest.mark.broker
 def test_serve_counts_out_of_scope_in_health(tmp_path, mosquitto, site):
     """The app wires the site's scope into ingest by default; /health counts per reason."""
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id="t-scope-app", analysis_interval_s=600)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id="t-scope-app",
+        analysis_interval_s=600,
+    )
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.get("/health").json()["ingest"]["connected"])
-        time.sleep(0.3)
+        wait_until(lambda: client.get("/health").json()["broker"]["subscribed"])
         pub = Publisher(mosquitto.host, mosquitto.port)
-        pub.publish([_light("scope-t", "pi-m3", "M3", 0), _light("scope-t", "pi-m3", "M10", 0, sensor="x"),
-                     _light("scope-t", "pi-m3", "M3", 1)])
+        pub.publish(
+            [
+                _light("scope-t", "pi-m3", "M3", 0),
+                _light("scope-t", "pi-m3", "M10", 0, sensor="x"),
+                _light("scope-t", "pi-m3", "M3", 1),
+            ]
+        )
         pub.close()
         wait_until(lambda: client.get("/health").json()["ingest"]["received"] >= 3)
         ingest = client.get("/health").json()["ingest"]

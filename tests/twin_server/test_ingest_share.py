@@ -10,32 +10,43 @@ import pytest
 from services import wait_until
 
 from edge_agent.wire import Reading, Status, encode_status
-from twin_server.cli_serve import add_arguments, settings_from_args
-from twin_server.ingest import Ingest, check_share_group
-from twin_server.ingest_publish import Publisher
-from twin_server.journal import Journal
+from twin_server.cli.serve import add_arguments, settings_from_args
+from twin_server.ingest.publish import Publisher
+from twin_server.ingest.subscriber import Ingest, check_share_group
+from twin_server.store.journal import Journal
 
 T0 = 1_700_000_000 * 10**9
 SITE = "share-t"
 
 
 def _readings(seqs: range) -> list[Reading]:
-    return [Reading(SITE, f"pi-{d}", f"s{k}", "light", T0 + i * 10**6, i, f"M{d}", float(i), "raw")
-            for i in seqs for d in range(3) for k in range(2)]
+    return [
+        Reading(SITE, f"pi-{d}", f"s{k}", "light", T0 + i * 10**6, i, f"M{d}", float(i), "raw")
+        for i in seqs
+        for d in range(3)
+        for k in range(2)
+    ]
 
 
 def _distinct(path) -> tuple[int, int]:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT count(*) FROM readings").fetchone()[0]
         distinct = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM readings)").fetchone()[0]
+            "SELECT count(*) FROM (SELECT DISTINCT device, sensor, seq FROM readings)"
+        ).fetchone()[0]
     return rows, distinct
 
 
 def _member(path, mosquitto, n: int) -> Ingest:
     # Each member has a Journal of its own on the same file, as separate processes would.
-    return Ingest(Journal(path), mosquitto.host, mosquitto.port, site=SITE, client_id=f"t-share-{n}",
-                  share_group="twin-share-t")
+    return Ingest(
+        Journal(path),
+        mosquitto.host,
+        mosquitto.port,
+        site=SITE,
+        client_id=f"t-share-{n}",
+        share_group="twin-share-t",
+    )
 
 
 @pytest.mark.broker
@@ -46,8 +57,7 @@ def test_two_members_share_the_stream_each_reading_once(tmp_path, mosquitto):
     a.start()
     b.start()
     try:
-        wait_until(lambda: a.stats.connected and b.stats.connected)
-        time.sleep(0.3)
+        assert a.wait_subscribed(10) and b.wait_subscribed(10)
         pub = Publisher(mosquitto.host, mosquitto.port)
         first = _readings(range(0, 250))
         pub.publish(first)
@@ -116,10 +126,11 @@ def test_a_writer_waits_for_the_other_process_lock_and_gets_it_at_once(tmp_path)
 _MEMBER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from twin_server.ingest import Ingest
-from twin_server.journal import Journal
+from twin_server.ingest.subscriber import Ingest
+from twin_server.store.journal import Journal
 ing = Ingest(Journal({path!r}), {host!r}, {port}, site={site!r}, client_id={cid!r}, share_group="twin-kill-t")
 ing.start()
+ing.wait_subscribed(30)
 while True:
     print(ing.stats.accepted, flush=True)
     time.sleep(0.05)
@@ -139,16 +150,19 @@ def test_kill_9_of_one_member_loses_nothing(tmp_path, mosquitto):
     path = str(tmp_path / "journal.sqlite")
 
     def member(cid: str) -> subprocess.Popen:
-        code = _MEMBER.format(root=root, path=path, host=mosquitto.host, port=mosquitto.port,
-                              site=SITE + "-k", cid=cid)
+        code = _MEMBER.format(
+            root=root, path=path, host=mosquitto.host, port=mosquitto.port, site=SITE + "-k", cid=cid
+        )
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "0"
+        assert proc.stdout.readline().strip() == "0"  # printed once subscribed
         return proc
 
     a, b = member("t-kill-1"), member("t-kill-2")
-    time.sleep(1.0)  # both subscribed
-    readings = [Reading(SITE + "-k", f"pi-{d}", "light", "light", T0 + i, i, f"M{d}", 1.0, "raw")
-                for i in range(3000) for d in range(3)]
+    readings = [
+        Reading(SITE + "-k", f"pi-{d}", "light", "light", T0 + i, i, f"M{d}", 1.0, "raw")
+        for i in range(3000)
+        for d in range(3)
+    ]
     try:
         pub = Publisher(mosquitto.host, mosquitto.port)
         pub.publish(readings[:4000])

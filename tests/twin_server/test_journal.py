@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from edge_agent.wire import Reading, Status
-from twin_server.journal import (
+from twin_server.readings import parse_readings_text
+from twin_server.store.journal import (
     DEAD_KEEP_DAYS,
     DEAD_ROWS_PER_DAY,
     DEAD_ROWS_PER_DEVICE_DAY,
@@ -17,14 +18,22 @@ from twin_server.journal import (
     DeadLetter,
     Journal,
 )
-from twin_server.readings import parse_readings_text
 
 T0 = 1_700_000_000 * 10**9
 
 
 def _r(seq: int, kind: str = "light", value: float | str = 10.0, **kw) -> Reading:
-    base = dict(site="toyama-pilot", device="pi-m3", sensor=kind, kind=kind, t_ns=T0 + seq * 10**9,
-                seq=seq, source="M3", value=value, unit={"light": "raw", "zone": "zone"}.get(kind, "raw"))
+    base = dict(
+        site="toyama-pilot",
+        device="pi-m3",
+        sensor=kind,
+        kind=kind,
+        t_ns=T0 + seq * 10**9,
+        seq=seq,
+        source="M3",
+        value=value,
+        unit={"light": "raw", "zone": "zone"}.get(kind, "raw"),
+    )
     base.update(kw)
     return Reading(**base).check()
 
@@ -43,8 +52,11 @@ def test_duplicates_are_dropped_and_counted(tmp_path):
 
 def test_survives_reopen_and_keeps_arrival_time(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
-    j.write_batch([(_r(0), T0 + 123)], [DeadLetter("t", b"\xff", "bad_json", "x", T0)],
-                  [(Status("toyama-pilot", "pi-m3", True, T0, True, "1.0"), T0)])
+    j.write_batch(
+        [(_r(0), T0 + 123)],
+        [DeadLetter("t", b"\xff", "bad_json", "x", T0)],
+        [(Status("toyama-pilot", "pi-m3", True, T0, True, "1.0"), T0)],
+    )
     j.close()
     j2 = Journal(tmp_path / "j.sqlite")
     rows = j2.rows("toyama-pilot")
@@ -64,14 +76,18 @@ def test_readings_frame_matches_csv_loader(tmp_path, pilot_site):
         "1700000005,light,M99,,3\n"
     )
     expected = parse_readings_text(csv, pilot_site)
-    from twin_server.ingest_publish import frame_to_wire
+    from twin_server.ingest.publish import frame_to_wire
 
-    raw = pd.DataFrame({"t": [1700000001.5, 1700000002.25, 1700000003, 1700000004, 1700000005],
-                        "kind": ["light", "zone", "switch", "rssi", "light"],
-                        "source": ["M3", "tagsys", "M7", "R3", "M99"],
-                        "channel": ["", "b-01", "tool_change", "b-02", ""],
-                        "value": [812.25, np.nan, 1.0, -71.5, 3.0],
-                        "label": ["", "M7", "", "", ""]})
+    raw = pd.DataFrame(
+        {
+            "t": [1700000001.5, 1700000002.25, 1700000003, 1700000004, 1700000005],
+            "kind": ["light", "zone", "switch", "rssi", "light"],
+            "source": ["M3", "tagsys", "M7", "R3", "M99"],
+            "channel": ["", "b-01", "tool_change", "b-02", ""],
+            "value": [812.25, np.nan, 1.0, -71.5, 3.0],
+            "label": ["", "M7", "", "", ""],
+        }
+    )
     j = Journal(tmp_path / "j.sqlite")
     j.write_batch([(r, T0) for r in frame_to_wire(raw, pilot_site)])
     got = j.load_readings(pilot_site)
@@ -87,29 +103,47 @@ def test_journal_of_an_older_version_gains_the_status_extras_column(tmp_path):
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE device_status (site TEXT NOT NULL, device TEXT NOT NULL,"
-                     " online INTEGER NOT NULL, t_ns INTEGER, received_ns INTEGER NOT NULL,"
-                     " clock_synced INTEGER, agent_version TEXT,"
-                     " PRIMARY KEY (site, device))")
+        conn.execute(
+            "CREATE TABLE device_status (site TEXT NOT NULL, device TEXT NOT NULL,"
+            " online INTEGER NOT NULL, t_ns INTEGER, received_ns INTEGER NOT NULL,"
+            " clock_synced INTEGER, agent_version TEXT,"
+            " PRIMARY KEY (site, device))"
+        )
         conn.execute("INSERT INTO device_status VALUES ('s', 'pi-m3', 1, 1, 2, 1, '0.1')")
     j = Journal(path)
-    assert j.device_status() == [{"site": "s", "device": "pi-m3", "online": 1, "t_ns": 1, "received_ns": 2,
-                                   "clock_synced": 1, "agent_version": "0.1", "extra": {}}]
+    assert j.device_status() == [
+        {
+            "site": "s",
+            "device": "pi-m3",
+            "online": 1,
+            "t_ns": 1,
+            "received_ns": 2,
+            "clock_synced": 1,
+            "agent_version": "0.1",
+            "extra": {},
+        }
+    ]
     j.close()
 
 
 def _dead(device: str, i: int, day: int = 20_000, reason: str = "bad_json", size: int = 600) -> DeadLetter:
-    return DeadLetter(f"twin/v1/s/{device}/light/x", b"%06d" % i + b"y" * (size - 6), reason, f"letter {i}",
-                      day * 86_400 * 10**9 + i)
+    return DeadLetter(
+        f"twin/v1/s/{device}/light/x",
+        b"%06d" % i + b"y" * (size - 6),
+        reason,
+        f"letter {i}",
+        day * 86_400 * 10**9 + i,
+    )
 
 
 def test_dead_letters_are_all_counted_but_kept_within_caps(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
     # 30 devices x 150 letters on one day: 100 per device would be 3,000 rows, the day keeps 2,000.
-    letters = [_dead(f"pi-{k}", i, reason="bad_json" if i % 3 else "bad_seq")
-               for k in range(30) for i in range(150)]
+    letters = [
+        _dead(f"pi-{k}", i, reason="bad_json" if i % 3 else "bad_seq") for k in range(30) for i in range(150)
+    ]
     for i in range(0, len(letters), 700):
-        j.write_batch([], letters[i:i + 700])
+        j.write_batch([], letters[i : i + 700])
     assert j.dead_letter_counts() == {"bad_json": 3_000, "bad_seq": 1_500}
     assert j.dead_letters_kept() == DEAD_ROWS_PER_DAY
     per_device = Counter(r["device"] for r in j.dead_letters(limit=10_000))
@@ -153,17 +187,21 @@ def test_dead_letters_of_an_older_journal_are_cut_and_counted(tmp_path):
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
-                     " payload BLOB NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,"
-                     " received_ns INTEGER NOT NULL)")
-        conn.executemany("INSERT INTO dead_letters (topic, payload, reason, detail, received_ns)"
-                         " VALUES (?,?,?,?,?)",
-                         [("twin/v1/s/pi-m3/light/x", b"z" * 65536, "too_large", "", T0)] * 3)
+        conn.execute(
+            "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+            " payload BLOB NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,"
+            " received_ns INTEGER NOT NULL)"
+        )
+        conn.executemany(
+            "INSERT INTO dead_letters (topic, payload, reason, detail, received_ns) VALUES (?,?,?,?,?)",
+            [("twin/v1/s/pi-m3/light/x", b"z" * 65536, "too_large", "", T0)] * 3,
+        )
     j = Journal(path)
     assert j.dead_letter_counts() == {"too_large": 3}
     rows = j.dead_letters()
-    assert [(r["payload_bytes"], len(r["payload"]), r["payload_truncated"]) for r in rows] == \
-        [(65536, MAX_DEAD_PAYLOAD_BYTES, True)] * 3
+    assert [(r["payload_bytes"], len(r["payload"]), r["payload_truncated"]) for r in rows] == [
+        (65536, MAX_DEAD_PAYLOAD_BYTES, True)
+    ] * 3
     j.write_batch([], [_dead("pi-m3", 1, reason="too_large")])
     assert j.dead_letter_counts() == {"too_large": 4}
     j.close()

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from services import free_port
 
-from twin_server.influx.line_protocol import RAW_MEASUREMENTS
-from twin_server.ingest_publish import Publisher, frame_to_wire
+from twin_server.ingest.publish import Publisher, frame_to_wire
 from twin_server.readings import load_readings_csv
+from twin_server.store.influx.line_protocol import RAW_MEASUREMENTS
 
 pytestmark = [pytest.mark.broker, pytest.mark.influx, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

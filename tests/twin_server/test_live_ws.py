@@ -6,14 +6,15 @@ import json
 import threading
 import time
 
+import httpx
 import pytest
 import uvicorn
-from services import free_port, wait_for_port
+from services import free_port, wait_for_port, wait_until
 from websockets.sync.client import connect
 
 from edge_agent.wire import Reading
-from twin_server.app import create_app
-from twin_server.ingest_publish import Publisher
+from twin_server.api.app import create_app
+from twin_server.ingest.publish import Publisher
 from twin_server.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -35,6 +36,8 @@ def server(tmp_path, mosquitto, site):
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     wait_for_port(port, 20)
+    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health").json()["broker"]["subscribed"], 20,
+               "ingest subscribed")
     yield port
     srv.should_exit = True
     thread.join(20)
@@ -45,7 +48,6 @@ def test_ws_pushes_readings_within_a_second(server, mosquitto, site):
     with connect(f"ws://127.0.0.1:{port}/ws/live", open_timeout=10) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello["type"] == "snapshot" and hello["site"] == site.site
-        time.sleep(0.5)  # ingest subscribed
         pub = Publisher(mosquitto.host, mosquitto.port)
         t_ns = time.time_ns()
         sent = [Reading(site.site, "pi-m7", "sw-tool", "switch", t_ns + i, i, "M7", 1.0, "bool",

@@ -80,8 +80,14 @@ def test_missing_file_is_a_clear_error(pilot_site, tmp_path: Path) -> None:
 @given(st.lists(st.tuples(st.floats(1.6e9, 1.8e9), st.floats(-1e4, 1e4)), min_size=1, max_size=30))
 def test_write_then_load_round_trips(pilot_site, tmp_path_factory, rows) -> None:
     frame = pd.DataFrame(
-        {"t": [r[0] for r in rows], "kind": "light", "source": "M7", "channel": "",
-         "value": [r[1] for r in rows], "label": ""}
+        {
+            "t": [r[0] for r in rows],
+            "kind": "light",
+            "source": "M7",
+            "channel": "",
+            "value": [r[1] for r in rows],
+            "label": "",
+        }
     )
     path = tmp_path_factory.mktemp("rt") / "r.csv"
     write_readings_csv(frame, path)
@@ -102,15 +108,24 @@ def test_arbitrary_text_never_crashes(pilot_site, text: str) -> None:
     if text.strip():  # a line with content is either read or counted as rejected, never dropped
         assert len(loaded.frame) + loaded.rejected_rows >= 1
     assert np.isfinite(loaded.frame["t"].to_numpy(dtype=float)).all()
-    assert set(loaded.frame["kind"]) <= {"light", "pressure", "switch", "rssi", "zone", "light_state",
-                                          "pressure_state"}
+    assert set(loaded.frame["kind"]) <= {
+        "light",
+        "pressure",
+        "switch",
+        "rssi",
+        "zone",
+        "light_state",
+        "pressure_state",
+    }
 
 
 def test_unterminated_quote_loses_only_its_line(pilot_site) -> None:
-    text = ("time,kind,source,channel,value\n"
-            "1795500000.0,light,M3,,812\n"
-            '1795500001.0,light,M3,,"813\n'
-            "1795500002.0,light,M3,,814\n")
+    text = (
+        "time,kind,source,channel,value\n"
+        "1795500000.0,light,M3,,812\n"
+        '1795500001.0,light,M3,,"813\n'
+        "1795500002.0,light,M3,,814\n"
+    )
     loaded = parse_readings_text(text, pilot_site)
     assert list(loaded.frame["value"].astype(float)) == [812.0, 814.0]
     assert loaded.rejected_rows == 1

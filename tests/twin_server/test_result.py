@@ -14,8 +14,9 @@ CONTRACT_EXAMPLE = {
     "window": {"start": 1700000000.0, "end": 1700028800.0},
     "machine_states": [{"machine": "M3", "state": "running", "start": 1700000000.0, "end": 1700000600.0}],
     "worker_zones": [{"worker": "W1", "zone": "M3", "start": 1700000000.0, "end": 1700000035.0}],
-    "tasks": [{"machine": "M3", "task": "tool_change", "worker": "W1", "start": 1700000600.0,
-               "end": 1700000780.0}],
+    "tasks": [
+        {"machine": "M3", "task": "tool_change", "worker": "W1", "start": 1700000600.0, "end": 1700000780.0}
+    ],
     "beacon_lag": [{"worker": "W1", "lag_s": 27.5, "start": 1700000000.0, "end": 1700028800.0}],
     "rejected_rows": 0,
 }
@@ -32,8 +33,14 @@ def test_contract_example_round_trips(tmp_path: Path) -> None:
 
 
 def test_extra_keys_and_confidence_survive() -> None:
-    r = Result("s", 0.0, 10.0, [MachineState("M", "unknown", 0, 10)], [WorkerZone("W", "none", 0, 10, 0.8)],
-               extra={"rejected_by_reason": {"bad_time": 2}})
+    r = Result(
+        "s",
+        0.0,
+        10.0,
+        [MachineState("M", "unknown", 0, 10)],
+        [WorkerZone("W", "none", 0, 10, 0.8)],
+        extra={"rejected_by_reason": {"bad_time": 2}},
+    )
     doc = r.to_dict()
     assert doc["worker_zones"][0]["confidence"] == 0.8
     assert Result.from_dict(doc).extra == {"rejected_by_reason": {"bad_time": 2}}

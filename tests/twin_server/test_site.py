@@ -32,7 +32,10 @@ def test_pilot_site_reproduces_the_pilot(pilot_site) -> None:
         assert pilot_site.zone_at(sum(xs) / len(xs), sum(ys) / len(ys)) == m.id
     assert pilot_site.zone_at(8.0, 2.0) == "none"
     assert {s.channel for s in pilot_site.machines[0].sensors if s.kind == "switch"} == {
-        "tool_change", "program_input", "material_setting"}
+        "tool_change",
+        "program_input",
+        "material_setting",
+    }
 
 
 def test_contract_site_file_is_a_valid_subset() -> None:
@@ -46,22 +49,32 @@ def test_contract_site_file_is_a_valid_subset() -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["machines"][2].__setitem__("zone", [[0, 0], [1, 1]]),
-         "machines[2].zone: polygon needs >= 3 points"),
-        (lambda d: d["machines"][0].__setitem__("zone", [[0, 0], [1, 1], [2, 2]]),
-         "machines[0].zone: polygon has zero area"),
+        (
+            lambda d: d["machines"][2].__setitem__("zone", [[0, 0], [1, 1]]),
+            "machines[2].zone: polygon needs >= 3 points",
+        ),
+        (
+            lambda d: d["machines"][0].__setitem__("zone", [[0, 0], [1, 1], [2, 2]]),
+            "machines[0].zone: polygon has zero area",
+        ),
         (lambda d: d["workers"][1].pop("beacon"), "workers[1].beacon: required key is missing"),
         (lambda d: d["workers"][0].__setitem__("colour", "red"), "workers[0].colour: unknown key"),
-        (lambda d: d["receivers"][1].__setitem__("machine", "M99"),
-         "receivers[1].machine: unknown machine 'M99'"),
+        (
+            lambda d: d["receivers"][1].__setitem__("machine", "M99"),
+            "receivers[1].machine: unknown machine 'M99'",
+        ),
         (lambda d: d["machines"][1].__setitem__("id", "M3"), "machines: duplicate id 'M3'"),
-        (lambda d: d["machines"][0]["sensors"][2].__setitem__("channel", "coffee"),
-         "machines[0].sensors[2]: switch channel must be one of"),
+        (
+            lambda d: d["machines"][0]["sensors"][2].__setitem__("channel", "coffee"),
+            "machines[0].sensors[2]: switch channel must be one of",
+        ),
         (lambda d: d["machines"][0]["sensors"][0].__setitem__("gpio", 99), "machines[0].sensors[0].gpio"),
         (lambda d: d.__setitem__("timezone", "Mars/Olympus"), "timezone: unknown timezone"),
         (lambda d: d["shift"]["breaks"][0].__setitem__("end", "07:00"), "shift: break 'morning break'"),
-        (lambda d: d["floor_markings"][0].__setitem__("points", [[0, 0]]),
-         "floor_markings[0]: a line needs >= 2"),
+        (
+            lambda d: d["floor_markings"][0].__setitem__("points", [[0, 0]]),
+            "floor_markings[0]: a line needs >= 2",
+        ),
         (lambda d: d.__setitem__("machines", []), "machines: List should have at least 1 item"),
     ],
 )
@@ -117,8 +130,10 @@ def test_display_names_in_both_languages_or_the_old_single_string(pilot_site):
     # `name` + `name_ja` for machines: both forms load the same way.
     assert pilot_site.name == "Toyama machining shop (pilot)"
     assert pilot_site.name_ja == "富山 機械加工工場（実証）"
-    assert [(w.name, w.name_ja) for w in pilot_site.workers] == [("Operator A", "作業者A"),
-                                                                 ("Operator B", "作業者B")]
+    assert [(w.name, w.name_ja) for w in pilot_site.workers] == [
+        ("Operator A", "作業者A"),
+        ("Operator B", "作業者B"),
+    ]
     assert pilot_site.shift.breaks[1].name_ja == "昼休み"
     assert pilot_site.machines[0].name_ja == "NC旋盤 3号機"
     base = {"site": "s", "machines": [{"id": "M1", "zone": [[0, 0], [1, 0], [1, 1]]}]}
@@ -126,8 +141,10 @@ def test_display_names_in_both_languages_or_the_old_single_string(pilot_site):
     assert (one.name, one.name_ja) == ("Plain name", "")
     ja_only = parse_site({**base, "workers": [{"id": "W1", "beacon": "b", "name": {"ja": "山田"}}]})
     assert (ja_only.workers[0].name, ja_only.workers[0].name_ja) == ("山田", "山田")
-    for bad, msg in (({"name": {"jp": "x"}}, "languages are ja and en"),
-                     ({"name": {"ja": 3}}, "must be text"),
-                     ({"name": {"ja": "x"}, "name_ja": "y"}, "not both")):
+    for bad, msg in (
+        ({"name": {"jp": "x"}}, "languages are ja and en"),
+        ({"name": {"ja": 3}}, "must be text"),
+        ({"name": {"ja": "x"}, "name_ja": "y"}, "not both"),
+    ):
         with pytest.raises(SiteError, match=msg):
             parse_site({**base, **bad})

@@ -151,7 +151,7 @@ def test_bad_survey_files_end_the_command_clearly(site_dir: Path, capsys, survey
 
 
 def test_survey_needs_points_or_walks_and_receivers(site_dir: Path) -> None:
-    with pytest.raises(SiteError, match="survey: a survey needs 'points' or at least one of 'walks'"):
+    with pytest.raises(SiteError, match="survey: a survey needs 'points', 'walks' or 'blocked' areas"):
         load_site(_write_site(site_dir, {"blocked": []}))
     doc = _site_doc({"points": "points.csv"})
     doc["receivers"] = []
@@ -164,15 +164,15 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
     """``serve`` builds the survey map once at start; the live analysis runs with it."""
     import argparse
 
-    from twin_server.app import create_app
-    from twin_server.cli_serve import add_arguments, settings_from_args
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import add_arguments, settings_from_args
 
     site_path = _write_site(site_dir, {"points": "points.csv"})
     argv = ["--site", str(site_path), "--broker", "none", "--data-dir", str(site_dir / "data")]
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     settings = settings_from_args(parser.parse_args(argv))
-    params = settings.extra["analysis_params"]
+    params = settings.analysis_params
     assert params.survey_map[0].zones == ["station1", "station2", "station3", "station4"]
     app = create_app(settings)
     twin = app.state.twin
@@ -201,8 +201,8 @@ def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> Non
     import argparse
 
     from edge_agent.wire import Reading
-    from twin_server.app import create_app
-    from twin_server.cli_serve import add_arguments, settings_from_args
+    from twin_server.api.app import create_app
+    from twin_server.cli.serve import add_arguments, settings_from_args
 
     site_path = _write_site(site_dir, {"points": "points.csv"})
     parser = argparse.ArgumentParser()
@@ -211,7 +211,7 @@ def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> Non
                                                      "--data-dir", str(site_dir / "data")]))
     twin = create_app(settings).state.twin
     assert twin.analysis.isolated
-    cache = settings.extra["analysis_params"].survey_map[0].cache
+    cache = settings.analysis_params.survey_map[0].cache
     assert len(cache) == 0
     track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
     track = track[track["rssi_dbm"] < 0]

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.ndimage import convolve1d
 
 from twin_server.analysis.rssi_zones import calibrate_from_survey
-from twin_server.simulate.shift import polygon_mask
+from twin_server.geometry import polygon_mask
 from twin_server.site import Site
 
 

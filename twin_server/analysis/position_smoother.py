@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin_server.simulate.shift import polygon_mask
+from twin_server.geometry import polygon_mask
 from twin_server.site import Site
 
 #: Likelihood multiplier of the cells outside a zone a presence event puts the worker in (the

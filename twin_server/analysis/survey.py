@@ -21,8 +21,8 @@ from twin_server.analysis.fingerprint_zones import (
     build_map,
     walk_survey_points,
 )
+from twin_server.geometry import polygon_mask
 from twin_server.readings import ReadingsError, load_readings_any
-from twin_server.simulate.shift import polygon_mask
 from twin_server.site import Site
 
 POINT_COLUMNS = ("x_m", "y_m", "z_m", "receiver_id", "rssi_dbm")
@@ -117,8 +117,8 @@ def survey_map(site: Site, base_dir: str | Path, params: FingerprintParams | Non
     SurveyError
         A survey file is missing, not a CSV, lacks columns, or leaves no usable point.
     """
-    if site.survey is None:
-        return None
+    if site.survey is None or (site.survey.points is None and not site.survey.walks):
+        return None  # no survey, or only the blocked areas drawn so far
     fparams = params or FingerprintParams()
     points, dropped = survey_points(site, Path(base_dir))
     if say is not None:

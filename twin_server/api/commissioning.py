@@ -3,7 +3,7 @@
 Routes (engineer and supervisor roles, see :mod:`twin_server.auth.policy`):
 
 ``GET /api/commissioning/{site}``
-    Every machine's view (:func:`twin_server.commissioning.machine_view`).
+    Every machine's view (:func:`twin_server.live.commissioning.machine_view`).
 ``POST /api/commissioning/{site}/start?machine=M3``
     Start (or restart) that machine's commissioning: forget what was seen, so each button
     must be pressed again; returns the machine's fresh view.
@@ -30,9 +30,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, RedirectResponse
 
-from twin_server.commissioning import MachineSession, device_of_machine, machine_of_reading, machine_view
-from twin_server.journal import Journal
+from twin_server.live.commissioning import MachineSession, device_of_machine, machine_of_reading, machine_view
 from twin_server.site import Site
+from twin_server.store.journal import Journal
 
 __all__ = ["CommissioningTracker", "install_commissioning", "router"]
 
@@ -68,7 +68,7 @@ class CommissioningTracker:
         (``Ingest.clock_suspects.snapshot()``: ``"site/device"`` -> ``{"readings", "offset_s"}``).
     delivery : callable
         ``delivery(device, since_ns)``: the device's sequence gaps
-        (:meth:`twin_server.delivery.Delivery.device_summary`), or None.
+        (:meth:`twin_server.ingest.delivery.Delivery.device_summary`), or None.
     """
 
     def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
@@ -93,8 +93,7 @@ class CommissioningTracker:
         self._devices = {m.device: m.id for m in site.machines if m.device}
 
     def _max_dead_id(self) -> int:
-        row = self.journal._conn().execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()
-        return int(row[0])
+        return self.journal.max_dead_letter_id()
 
     def refresh(self) -> int:
         """Fold every reading and dead letter committed since the last call; returns how many."""
@@ -120,9 +119,7 @@ class CommissioningTracker:
             n += len(rows)
             if len(rows) < _BATCH_ROWS:
                 break
-        dead = self.journal._conn().execute(
-            "SELECT id, topic, reason FROM dead_letters WHERE id > ? ORDER BY id", (self._last_dead_id,)
-        ).fetchall()
+        dead = self.journal.dead_letter_reasons_after(self._last_dead_id)
         for dead_id, topic, reason in dead:
             self._last_dead_id = dead_id
             parts = str(topic).split("/")
@@ -247,5 +244,5 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
 
     app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
                                                    clock_suspects=suspects, delivery=delivery,
-                                                   simulated=ctx.settings.extra.get("simulated_clock"))
+                                                   simulated=ctx.settings.simulated_clock)
     app.include_router(router)

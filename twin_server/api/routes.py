@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 
-from twin_server.live import day_bounds
-from twin_server.replay_data import local_day, shift_window
+from twin_server.live.hub import day_bounds
 from twin_server.result import Result
 from twin_server.site import Site, polygon_centroid
+from twin_server.store.replay_data import local_day, shift_window
 
 router = APIRouter()
 
@@ -84,7 +84,7 @@ def health(request: Request) -> dict[str, Any]:
     broker = None
     if ingest is not None:
         broker = {"host": ingest.host, "port": ingest.port, "connected": ingest.connected,
-                  "client_id": ingest.client_id}
+                  "subscribed": ingest.subscribed.is_set(), "client_id": ingest.client_id}
     stats = ingest.stats.to_dict() if ingest is not None else None
     problems = []
     if ingest is not None and not ingest.connected:

@@ -6,7 +6,7 @@ Use it in any FastAPI app::
     viewer.install(app, provider=my_provider, data_dir=settings.data_dir)
 
 or piecewise: ``app.include_router(viewer.router)`` + ``viewer.mount_static(app)`` with
-``app.state.replay_provider`` (a :class:`twin_server.replay_data.ReplayProvider`) and
+``app.state.replay_provider`` (a :class:`twin_server.store.replay_data.ReplayProvider`) and
 ``app.state.notes_store`` (:class:`NotesStore`) set. The page is served at ``/viewer/`` and
 three.js from the npm package at ``/viewer/vendor/three/`` (no CDN: shop networks are offline).
 
@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, field_validator
 
 from twin_contract import vocabulary as vocab
-from twin_server.replay_data import (
+from twin_server.store.replay_data import (
     FileReplayProvider,
     ReplayError,
     ReplayProvider,
@@ -383,7 +383,7 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
 
         ids = getattr(provider, "site_ids", None)
         install_auth(app, data_dir=Path(data_dir), site_ids=list(ids()) if ids is not None else [])
-    from twin_server.body_limit import BodyLimitMiddleware
+    from twin_server.api.body_limit import BodyLimitMiddleware
 
     app.add_middleware(BodyLimitMiddleware)  # outermost: before sign-in reads a body
     return app

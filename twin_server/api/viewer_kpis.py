@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from twin_server.api.kpis import shift_kpis, with_trend
-from twin_server.replay_data import ReplayError, clip_result, site_layout
+from twin_server.kpis import shift_kpis, with_trend
 from twin_server.result import Result, ResultError
+from twin_server.store.replay_data import ReplayError, clip_result, site_layout
 
 __all__ = ["kpi_document", "router"]
 

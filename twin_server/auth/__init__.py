@@ -22,16 +22,36 @@ from twin_server.auth.middleware import AuthConfig, AuthMiddleware
 from twin_server.auth.policy import POLICY, RoutePolicy, uncovered_routes
 from twin_server.auth.store import ROLES, AuthError, AuthStore, LoginLimits, Principal, User
 
-__all__ = ["POLICY", "ROLES", "AuthConfig", "AuthError", "AuthStore", "DeviceScope", "LoginLimits",
-           "Principal", "RoutePolicy", "User", "check_device_scope", "install_auth"]
+__all__ = [
+    "POLICY",
+    "ROLES",
+    "AuthConfig",
+    "AuthError",
+    "AuthStore",
+    "DeviceScope",
+    "LoginLimits",
+    "Principal",
+    "RoutePolicy",
+    "User",
+    "check_device_scope",
+    "install_auth",
+]
 
 log = logging.getLogger("twin_server.auth")
 DB_NAME = "auth.sqlite"
 
 
-def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: bool = True,
-                 store: AuthStore | None = None, clock: Callable[[], float] = time.time,
-                 session_ttl_s: float = 8 * 3600.0, login_limits: LoginLimits | None = None) -> None:
+def install_auth(
+    app: FastAPI,
+    *,
+    data_dir: Path,
+    site_ids: list[str],
+    enabled: bool = True,
+    store: AuthStore | None = None,
+    clock: Callable[[], float] = time.time,
+    session_ttl_s: float = 8 * 3600.0,
+    login_limits: LoginLimits | None = None,
+) -> None:
     """Add login/logout/me/token/audit routes and enforce the route policy on every request.
 
     Parameters
@@ -63,8 +83,12 @@ def install_auth(app: FastAPI, *, data_dir: Path, site_ids: list[str], enabled: 
     from twin_server.auth.routes import router
     from twin_server.auth.worker_replay import router as worker_replay_router
 
-    app.state.auth = AuthConfig(store=store, site_ids=list(site_ids), session_ttl_s=session_ttl_s,
-                                login_limits=login_limits or LoginLimits())
+    app.state.auth = AuthConfig(
+        store=store,
+        site_ids=list(site_ids),
+        session_ttl_s=session_ttl_s,
+        login_limits=login_limits or LoginLimits(),
+    )
     app.include_router(router)
     if getattr(app.state, "replay_provider", None) is not None:  # the viewer is there
         app.include_router(worker_replay_router)

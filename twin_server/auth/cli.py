@@ -33,8 +33,9 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m twin_server.auth",
-                                     description="Manage the twin server's users and API tokens.")
+    parser = argparse.ArgumentParser(
+        prog="python -m twin_server.auth", description="Manage the twin server's users and API tokens."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add-user", help="create a user of one site")
     add.add_argument("--data-dir", required=True, help="the server's data directory")
@@ -73,8 +74,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "add-user":
             password, generated = (None, False) if args.no_password else _password(args)
             user = store.add_user(args.name, args.site, args.role, password, worker=args.worker)
-            print(f"user {user.name}: role {user.role}, site {user.site}"
-                  + (f", worker {user.worker}" if user.worker else ""))
+            print(
+                f"user {user.name}: role {user.role}, site {user.site}"
+                + (f", worker {user.worker}" if user.worker else "")
+            )
             if generated:
                 print(f"password (shown once): {password}")
         elif args.command == "add-token":
@@ -92,8 +95,10 @@ def _run(args: argparse.Namespace) -> int:
                 if not t["revoked"] and not t["expired"]:
                     tokens[t["user"]] = tokens.get(t["user"], 0) + 1
             for u in store.users(args.site):
-                print(f"{u.name}\t{u.site}\t{u.role}\t{u.worker or '-'}\t"
-                      f"{'disabled' if u.disabled else 'active'}\ttokens={tokens.get(u.name, 0)}")
+                print(
+                    f"{u.name}\t{u.site}\t{u.role}\t{u.worker or '-'}\t"
+                    f"{'disabled' if u.disabled else 'active'}\ttokens={tokens.get(u.name, 0)}"
+                )
         elif args.command == "disable-user":
             store.set_disabled(args.name)
             print(f"user {args.name} disabled")

@@ -6,7 +6,7 @@ where one account is shared): a reading is rejected, and counted under the retur
 when its topic names another site, when its device is not one of the site's publishing
 devices, or when a device speaks for a station that is not its own.
 
-Who may publish what (mirrors :func:`twin_server.ingest_publish.device_of`):
+Who may publish what (mirrors :func:`twin_server.ingest.publish.device_of`):
 
 * a machine's edge agent (``Machine.device_id``): the machine kinds (light, pressure, switch,
   light_state, pressure_state) with ``source`` = that machine, and ``rssi`` with ``source`` = a
@@ -44,8 +44,12 @@ class DeviceScope:
         receivers: dict[str, set[str]] = {}
         for r in site.receivers:
             receivers.setdefault(site.receiver_device(r.id), set()).add(r.id)
-        return cls(site.site, machine_of_device, {d: frozenset(v) for d, v in receivers.items()},
-                   frozenset(site.locators))
+        return cls(
+            site.site,
+            machine_of_device,
+            {d: frozenset(v) for d, v in receivers.items()},
+            frozenset(site.locators),
+        )
 
     def check(self, reading: Any) -> str | None:
         """The rejection reason for a reading (a :class:`edge_agent.wire.Reading`), or None.

@@ -22,8 +22,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twin_server.auth.policy import POLICY, SITE_NEUTRAL, RoutePolicy, is_public, match_policy
 from twin_server.auth.store import AuthStore, LoginLimits, Principal
 
-__all__ = ["CSRF_COOKIE", "CSRF_HEADER", "SESSION_COOKIE", "AuthConfig", "AuthMiddleware", "Denied",
-           "authenticate", "authorize", "client_address", "cookie_value"]
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "AuthConfig",
+    "AuthMiddleware",
+    "Denied",
+    "authenticate",
+    "authorize",
+    "client_address",
+    "cookie_value",
+]
 
 SESSION_COOKIE = "twin_session"
 CSRF_COOKIE = "twin_csrf"
@@ -90,8 +100,15 @@ def _locate(where: str | None, params: dict[str, str], query: dict[str, list[str
     return vals[0] if vals else None
 
 
-def authorize(p: Principal, row: RoutePolicy, method: str, params: dict[str, str],
-              query: dict[str, list[str]], headers: Headers, site_ids: list[str]) -> Denied | None:
+def authorize(
+    p: Principal,
+    row: RoutePolicy,
+    method: str,
+    params: dict[str, str],
+    query: dict[str, list[str]],
+    headers: Headers,
+    site_ids: list[str],
+) -> Denied | None:
     """The policy decision for an authenticated caller (pure: no I/O); None = allowed."""
     user = p.user
     admin = user.role == "admin"
@@ -167,8 +184,14 @@ class AuthMiddleware:
             await self._refuse(scope, receive, send, Denied(401, msg))
             return
         if row is None:
-            await self._refuse(scope, receive, send, Denied(
-                403, f"{method} {path} is not allowed" if known else f"{path} is not in the route policy"))
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                Denied(
+                    403, f"{method} {path} is not allowed" if known else f"{path} is not in the route policy"
+                ),
+            )
             return
         denied = authorize(principal, row, method, params, query, headers, self.config.site_ids)
         audited = (row.worker_data or method not in SAFE_METHODS) and row.path not in SITE_NEUTRAL
@@ -216,8 +239,18 @@ class AuthMiddleware:
         headers = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
         await JSONResponse({"detail": denied.reason}, denied.status, headers=headers)(scope, receive, send)
 
-    def _audit(self, scope: Scope, p: Principal, row: RoutePolicy, method: str, params: dict[str, str],
-               query: dict[str, list[str]], status: int, action: str, body: bytes | None) -> None:
+    def _audit(
+        self,
+        scope: Scope,
+        p: Principal,
+        row: RoutePolicy,
+        method: str,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        status: int,
+        action: str,
+        body: bytes | None,
+    ) -> None:
         site = _locate(row.site, params, query) if row.site else None
         if site is None:
             site = p.user.site if p.user.site in self.config.site_ids else ",".join(self.config.site_ids)
@@ -236,7 +269,17 @@ class AuthMiddleware:
                     worker = target
                 elif model is not None and target in model.machine_ids:
                     machine = target
-        self.config.store.audit(user=p.user.name, role=p.user.role, site=site, action=action, method=method,
-                                route=row.path, path=scope["path"], status=status,
-                                client=client_address(scope), target_worker=worker,
-                                target_machine=machine, target=target)
+        self.config.store.audit(
+            user=p.user.name,
+            role=p.user.role,
+            site=site,
+            action=action,
+            method=method,
+            route=row.path,
+            path=scope["path"],
+            status=status,
+            client=client_address(scope),
+            target_worker=worker,
+            target_machine=machine,
+            target=target,
+        )

@@ -37,10 +37,21 @@ SUP_INT = frozenset({"supervisor", "integrator"})
 ENG_SUP = frozenset({"engineer", "supervisor"})
 ANY_USER = ALL  # auth routes: any signed-in user (admin passes every role check)
 
-PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/viewer", "/commissioning", "/api/auth/login"})
-# The viewer's and the commissioning page's static files; their data comes from the API behind auth.
-PUBLIC_PREFIXES = ("/viewer/", "/commissioning/")
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/viewer",
+        "/commissioning",
+        "/editor",
+        "/api/auth/login",
+    }
+)
+# Static files of the viewer, the commissioning page and the site editor; their data is behind auth.
+PUBLIC_PREFIXES = ("/viewer/", "/commissioning/", "/editor/")
 
 
 @dataclass(frozen=True)
@@ -101,12 +112,18 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/dead-letters", STAFF, site=None, worker_data=True),
     _p("/api/live", STAFF, site=None, worker_data=True),
     _p("/ws/live", STAFF, "WS", site=None, worker_data=True),
+    # --- twin_server/api/forecast.py (names the worker doing each changeover) ---
+    _p("/api/sites/{site}/forecast", STAFF, worker_data=True),
     # --- twin_server/api/viewer.py ---
     _p("/api/viewer/sites", ALL, site=None),
     _p("/api/replay/{site}/shifts", ALL),
     _p("/api/replay/{site}", SUP_INT, worker_data=True),
-    _p("/api/worker/{site}/{worker}", frozenset({"supervisor", "integrator", "worker"}), worker="path:worker",
-       worker_data=True),
+    _p(
+        "/api/worker/{site}/{worker}",
+        frozenset({"supervisor", "integrator", "worker"}),
+        worker="path:worker",
+        worker_data=True,
+    ),
     _p("/api/notes/{site}", SUP, "GET POST", worker_data=True),
     _p("/api/notes/{site}/{note_id}", SUP, "DELETE", worker_data=True),
     _p("/api/scene/{site}.glb", ALL),
@@ -116,9 +133,32 @@ POLICY: tuple[RoutePolicy, ...] = (
     _p("/api/commissioning/{site}", ENG_SUP, worker_data=True),
     _p("/api/commissioning/{site}/start", ENG_SUP, "POST", machine="query:machine"),
     _p("/ws/commissioning/{site}", ENG_SUP, "WS", worker_data=True),
+    # --- twin_server/api/editor.py (the site editor: layout, workers and their beacons) ---
+    _p("/api/editor/{site}", ENG_SUP, "GET PUT", worker_data=True),
+    _p("/api/editor/{site}/check", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/undo", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/restore", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/reload", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/history", ENG_SUP),
+    _p("/api/editor/{site}/versions/{version}", ENG_SUP, worker_data=True),
+    _p("/api/editor/{site}/drafts/{name}", ENG_SUP, worker_data=True),
+    _p("/api/editor/{site}/import", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/plan", ENG_SUP, "PUT"),
+    _p("/api/editor/{site}/files/{path:path}", ENG_SUP),
+    _p("/api/editor/{site}/models", ENG_SUP),
+    _p("/api/editor/{site}/models/{name}", ENG_SUP, "PUT"),
+    _p("/api/editor/{site}/devices", ENG_SUP, worker_data=True),  # beacons heard
+    _p("/api/editor/{site}/survey/walks", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}", ENG_SUP, "GET DELETE", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}/taps", ENG_SUP, "POST", worker_data=True),
+    _p("/api/editor/{site}/survey/walks/{walk_id}/finish", ENG_SUP, "POST", worker_data=True),
     # --- twin_server/auth/worker_replay.py (the worker's own replay) ---
-    _p("/api/worker/{site}/{worker}/replay", frozenset({"supervisor", "integrator", "worker"}),
-       worker="path:worker", worker_data=True),
+    _p(
+        "/api/worker/{site}/{worker}/replay",
+        frozenset({"supervisor", "integrator", "worker"}),
+        worker="path:worker",
+        worker_data=True,
+    ),
     # --- twin_server/auth (this package) ---
     _p("/api/auth/logout", ANY_USER, "POST", site=None),
     _p("/api/auth/me", ANY_USER, site=None),
@@ -129,8 +169,9 @@ POLICY: tuple[RoutePolicy, ...] = (
 )
 
 # Auth routes live on every server whatever sites it serves: the site check is done inside.
-SITE_NEUTRAL = frozenset({"/api/auth/logout", "/api/auth/me", "/api/auth/tokens",
-                          "/api/auth/tokens/{token_id}"})
+SITE_NEUTRAL = frozenset(
+    {"/api/auth/logout", "/api/auth/me", "/api/auth/tokens", "/api/auth/tokens/{token_id}"}
+)
 
 
 def is_public(path: str) -> bool:
@@ -138,8 +179,9 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def match_policy(path: str, method: str,
-                 table: tuple[RoutePolicy, ...] = POLICY) -> tuple[RoutePolicy | None, dict[str, str], bool]:
+def match_policy(
+    path: str, method: str, table: tuple[RoutePolicy, ...] = POLICY
+) -> tuple[RoutePolicy | None, dict[str, str], bool]:
     """The row for a request: ``(row or None, path params, path known but method not allowed)``."""
     method = "GET" if method == "HEAD" else method
     known_path = False

@@ -50,20 +50,37 @@ def _user_doc(u: User) -> dict[str, Any]:
     return {"name": u.name, "site": u.site, "role": u.role, "worker": u.worker}
 
 
-def _audit(request: Request, user: User | None, name: str, action: str, status: int,
-           target: str | None = None) -> None:
+def _audit(
+    request: Request, user: User | None, name: str, action: str, status: int, target: str | None = None
+) -> None:
     cfg = _cfg(request)
     site = user.site if user is not None else ",".join(cfg.site_ids)
-    cfg.store.audit(user=user.name if user else name, role=user.role if user else "", site=site,
-                    action=action,
-                    method=request.method, route=request.url.path, path=request.url.path, status=status,
-                    client=client_address(request.scope), target=target)
+    cfg.store.audit(
+        user=user.name if user else name,
+        role=user.role if user else "",
+        site=site,
+        action=action,
+        method=request.method,
+        route=request.url.path,
+        path=request.url.path,
+        status=status,
+        client=client_address(request.scope),
+        target=target,
+    )
 
 
-def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int,
-                http_only: bool) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=http_only, samesite="strict",
-                        secure=request.url.scheme == "https")
+def _set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int, http_only: bool
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=http_only,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 @router.post("/api/auth/login", summary="Sign in with name and password: session cookie + CSRF token")
@@ -74,8 +91,11 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
     wait_s, attempt = store.begin_login(body.name, client, cfg.login_limits)
     if attempt is None:
         _audit(request, None, body.name, "login_blocked", 429)
-        raise HTTPException(429, f"too many failed logins; retry in {math.ceil(wait_s)} s",
-                            headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+        raise HTTPException(
+            429,
+            f"too many failed logins; retry in {math.ceil(wait_s)} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
     user = store.verify_password(body.name, body.password)
     if user is not None and user.role != "admin" and user.site not in cfg.site_ids:
         # A user of another site: to this server they do not exist.
@@ -110,8 +130,12 @@ def logout(request: Request, response: Response) -> dict[str, bool]:
 @router.get("/api/auth/me", summary="Who is signed in, how, and until when")
 def me(request: Request) -> dict[str, Any]:
     p = _me(request)
-    return {"user": _user_doc(p.user), "via": p.via, "read_only": p.read_only or p.user.role == "integrator",
-            "expires": p.expires}
+    return {
+        "user": _user_doc(p.user),
+        "via": p.via,
+        "read_only": p.read_only or p.user.role == "integrator",
+        "expires": p.expires,
+    }
 
 
 @router.get("/api/auth/tokens", summary="API tokens (yours; a supervisor sees the site's)")
@@ -132,8 +156,9 @@ def create_token(body: TokenIn, request: Request) -> dict[str, Any]:
     owner = p.user
     if body.user is not None and body.user != p.user.name:
         other = store.user(body.user)
-        allowed = other is not None and (p.user.role == "admin"
-                                         or (p.user.role == "supervisor" and other.site == p.user.site))
+        allowed = other is not None and (
+            p.user.role == "admin" or (p.user.role == "supervisor" and other.site == p.user.site)
+        )
         if not allowed or other is None:
             raise HTTPException(404, f"no user {body.user!r} at your site")
         owner = other
@@ -147,8 +172,11 @@ def revoke_token(token_id: int, request: Request) -> Response:
     p = _me(request)
     store = _cfg(request).store
     mine = next((t for t in store.tokens() if t["id"] == token_id), None)
-    allowed = mine is not None and (p.user.role == "admin" or mine["user"] == p.user.name
-                                    or (p.user.role == "supervisor" and mine["site"] == p.user.site))
+    allowed = mine is not None and (
+        p.user.role == "admin"
+        or mine["user"] == p.user.name
+        or (p.user.role == "supervisor" and mine["site"] == p.user.site)
+    )
     if not allowed:
         raise HTTPException(404, f"no token {token_id}")
     store.revoke_token(token_id)
@@ -171,39 +199,65 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _audit_rows(request: Request, site: str | None, since: float | None, until: float | None,
-                user: str | None, worker: str | None, limit: int) -> tuple[str | None, list[dict[str, Any]]]:
+def _audit_rows(
+    request: Request,
+    site: str | None,
+    since: float | None,
+    until: float | None,
+    user: str | None,
+    worker: str | None,
+    limit: int,
+) -> tuple[str | None, list[dict[str, Any]]]:
     p = _me(request)
     if p.user.role != "admin":
         site = p.user.site  # the middleware already refused another site
-    return site, _cfg(request).store.audit_rows(site=site, since=since, until=until, user=user, worker=worker,
-                                                limit=limit)
+    return site, _cfg(request).store.audit_rows(
+        site=site, since=since, until=until, user=user, worker=worker, limit=limit
+    )
 
 
 _FILTERS: dict[str, Any] = {
-    "site": Query(None, max_length=64), "since": Query(None, description="epoch seconds, inclusive"),
-    "until": Query(None, description="epoch seconds, exclusive"), "user": Query(None, max_length=64),
-    "worker": Query(None, max_length=64), "limit": Query(10_000, ge=1, le=1_000_000),
+    "site": Query(None, max_length=64),
+    "since": Query(None, description="epoch seconds, inclusive"),
+    "until": Query(None, description="epoch seconds, exclusive"),
+    "user": Query(None, max_length=64),
+    "worker": Query(None, max_length=64),
+    "limit": Query(10_000, ge=1, le=1_000_000),
 }
 
 
 @router.get("/api/audit", summary="The audit log of your site (supervisors)")
-def audit_view(request: Request, site: str | None = _FILTERS["site"], since: float | None = _FILTERS["since"],
-               until: float | None = _FILTERS["until"], user: str | None = _FILTERS["user"],
-               worker: str | None = _FILTERS["worker"], limit: int = _FILTERS["limit"]) -> dict[str, Any]:
+def audit_view(
+    request: Request,
+    site: str | None = _FILTERS["site"],
+    since: float | None = _FILTERS["since"],
+    until: float | None = _FILTERS["until"],
+    user: str | None = _FILTERS["user"],
+    worker: str | None = _FILTERS["worker"],
+    limit: int = _FILTERS["limit"],
+) -> dict[str, Any]:
     site, rows = _audit_rows(request, site, since, until, user, worker, limit)
     return {"site": site, "count": len(rows), "entries": rows}
 
 
 @router.get("/api/audit.csv", summary="The audit log of your site as CSV (supervisors)")
-def audit_csv(request: Request, site: str | None = _FILTERS["site"], since: float | None = _FILTERS["since"],
-              until: float | None = _FILTERS["until"], user: str | None = _FILTERS["user"],
-              worker: str | None = _FILTERS["worker"], limit: int = _FILTERS["limit"]) -> Response:
+def audit_csv(
+    request: Request,
+    site: str | None = _FILTERS["site"],
+    since: float | None = _FILTERS["since"],
+    until: float | None = _FILTERS["until"],
+    user: str | None = _FILTERS["user"],
+    worker: str | None = _FILTERS["worker"],
+    limit: int = _FILTERS["limit"],
+) -> Response:
     site, rows = _audit_rows(request, site, since, until, user, worker, limit)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     name = f"audit-{site or 'all'}.csv"
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -22,14 +22,36 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["ADMIN_SITE", "AUDIT_COLUMNS", "ROLES", "AuthError", "AuthStore", "LoginLimits", "Principal",
-           "User"]
+__all__ = [
+    "ADMIN_SITE",
+    "AUDIT_COLUMNS",
+    "ROLES",
+    "AuthError",
+    "AuthStore",
+    "LoginLimits",
+    "Principal",
+    "User",
+]
 
 ROLES = ("supervisor", "worker", "engineer", "integrator", "admin")
 # The site of an ``admin`` user: sees every site served.
 ADMIN_SITE = "*"
-AUDIT_COLUMNS = ("id", "t", "user", "role", "site", "action", "method", "route", "path",
-                 "target_worker", "target_machine", "target", "status", "client")
+AUDIT_COLUMNS = (
+    "id",
+    "t",
+    "user",
+    "role",
+    "site",
+    "action",
+    "method",
+    "route",
+    "path",
+    "target_worker",
+    "target_machine",
+    "target",
+    "status",
+    "client",
+)
 _NAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 
 _SCHEMA = """
@@ -166,8 +188,13 @@ class AuthStore:
         Defaults to argon2-cffi's RFC 9106 low-memory profile.
     """
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
-                 hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
@@ -194,8 +221,9 @@ class AuthStore:
             return self._db.execute(sql, args)
 
     # --- users ------------------------------------------------------------------------------
-    def add_user(self, name: str, site: str, role: str, password: str | None,
-                 worker: str | None = None) -> User:
+    def add_user(
+        self, name: str, site: str, role: str, password: str | None, worker: str | None = None
+    ) -> User:
         """Create a user; ``password=None`` makes a token-only user (e.g. an integrator).
 
         Raises
@@ -222,8 +250,11 @@ class AuthStore:
             raise AuthError("password: at least 8 characters")
         pw_hash = self.hasher.hash(password) if password is not None else None
         try:
-            cur = self._x("INSERT INTO users (name, site, role, worker, password_hash, created)"
-                          " VALUES (?, ?, ?, ?, ?, ?)", (name, site, role, worker, pw_hash, self.clock()))
+            cur = self._x(
+                "INSERT INTO users (name, site, role, worker, password_hash, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, site, role, worker, pw_hash, self.clock()),
+            )
         except sqlite3.IntegrityError:
             raise AuthError(f"user {name!r} exists") from None
         return User(int(cur.lastrowid or 0), name, site, role, worker)
@@ -231,8 +262,12 @@ class AuthStore:
     def set_password(self, name: str, password: str) -> None:
         if len(password) < 8:
             raise AuthError("password: at least 8 characters")
-        if self._x("UPDATE users SET password_hash = ? WHERE name = ?",
-                   (self.hasher.hash(password), name)).rowcount == 0:
+        if (
+            self._x(
+                "UPDATE users SET password_hash = ? WHERE name = ?", (self.hasher.hash(password), name)
+            ).rowcount
+            == 0
+        ):
             raise AuthError(f"no user {name!r}")
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
@@ -258,8 +293,9 @@ class AuthStore:
 
     def verify_password(self, name: str, password: str) -> User | None:
         """The user if the password matches (and the user is enabled), else None."""
-        rows = self._q("SELECT id, name, site, role, worker, disabled, password_hash FROM users"
-                       " WHERE name = ?", (name,))
+        rows = self._q(
+            "SELECT id, name, site, role, worker, disabled, password_hash FROM users WHERE name = ?", (name,)
+        )
         stored = rows[0][6] if rows and rows[0][6] else self._dummy_hash
         try:
             self.hasher.verify(stored, password)
@@ -268,8 +304,9 @@ class AuthStore:
         if not rows or not rows[0][6] or rows[0][5]:
             return None
         if self.hasher.check_needs_rehash(stored):  # parameters raised since it was stored
-            self._x("UPDATE users SET password_hash = ? WHERE id = ?",
-                    (self.hasher.hash(password), rows[0][0]))
+            self._x(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (self.hasher.hash(password), rows[0][0])
+            )
         return self._user(rows[0][:6])
 
     # --- sessions -----------------------------------------------------------------------------
@@ -278,15 +315,19 @@ class AuthStore:
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock()
         self._x("DELETE FROM sessions WHERE expires <= ?", (now,))
-        self._x("INSERT INTO sessions (id_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
-                (_digest(sid), user.id, csrf, now, now + ttl_s))
+        self._x(
+            "INSERT INTO sessions (id_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
+            (_digest(sid), user.id, csrf, now, now + ttl_s),
+        )
         return sid, csrf, now + ttl_s
 
     def session(self, sid: str) -> Principal | None:
         """The caller of a live session of an enabled user, else None (expired sessions are removed)."""
-        rows = self._q("SELECT u.id, u.name, u.site, u.role, u.worker, u.disabled, s.csrf, s.expires"
-                       " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
-                       (_digest(sid),))
+        rows = self._q(
+            "SELECT u.id, u.name, u.site, u.role, u.worker, u.disabled, s.csrf, s.expires"
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+            (_digest(sid),),
+        )
         if not rows:
             return None
         r = rows[0]
@@ -305,16 +346,19 @@ class AuthStore:
         """A new read-only API token: ``(token id, secret shown once, expiry epoch s)``."""
         secret = "twt_" + secrets.token_urlsafe(32)
         now = self.clock()
-        cur = self._x("INSERT INTO tokens (token_hash, user_id, label, created, expires)"
-                      " VALUES (?, ?, ?, ?, ?)",
-                      (_digest(secret), user.id, label[:80], now, now + ttl_s))
+        cur = self._x(
+            "INSERT INTO tokens (token_hash, user_id, label, created, expires) VALUES (?, ?, ?, ?, ?)",
+            (_digest(secret), user.id, label[:80], now, now + ttl_s),
+        )
         return int(cur.lastrowid or 0), secret, now + ttl_s
 
     def token(self, secret: str) -> Principal | None:
         """The caller of a live, unrevoked token of an enabled user, else None."""
-        rows = self._q("SELECT u.id, u.name, u.site, u.role, u.worker, u.disabled, t.id, t.expires, t.revoked"
-                       " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
-                       (_digest(secret),))
+        rows = self._q(
+            "SELECT u.id, u.name, u.site, u.role, u.worker, u.disabled, t.id, t.expires, t.revoked"
+            " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
+            (_digest(secret),),
+        )
         if not rows:
             return None
         r = rows[0]
@@ -324,8 +368,10 @@ class AuthStore:
 
     def tokens(self, *, user_id: int | None = None, site: str | None = None) -> list[dict[str, Any]]:
         """Token metadata (never the secret), of one user or of a site's users."""
-        sql = ("SELECT t.id, u.name, u.site, t.label, t.created, t.expires, t.revoked FROM tokens t"
-               " JOIN users u ON u.id = t.user_id")
+        sql = (
+            "SELECT t.id, u.name, u.site, t.label, t.created, t.expires, t.revoked FROM tokens t"
+            " JOIN users u ON u.id = t.user_id"
+        )
         if user_id is not None:
             rows = self._q(sql + " WHERE u.id = ? ORDER BY t.id", (user_id,))
         elif site is not None:
@@ -334,8 +380,9 @@ class AuthStore:
             rows = self._q(sql + " ORDER BY t.id")
         now = self.clock()
         keys = ("id", "user", "site", "label", "created", "expires", "revoked")
-        return [{**dict(zip(keys, r, strict=True)), "revoked": bool(r[6]), "expired": r[5] <= now}
-                for r in rows]
+        return [
+            {**dict(zip(keys, r, strict=True)), "revoked": bool(r[6]), "expired": r[5] <= now} for r in rows
+        ]
 
     def revoke_token(self, token_id: int) -> None:
         self._x("UPDATE tokens SET revoked = 1 WHERE id = ?", (token_id,))
@@ -362,12 +409,14 @@ class AuthStore:
                 self._db.execute("DELETE FROM login_failures WHERE t <= ?", (since,))
                 wait = 0.0
                 for where, args, limit in (
-                        ("name = ? AND client = ?", (name, client), limits.per_name_and_address),
-                        ("client = ?", (client,), limits.per_address),
-                        ("name = ?", (name,), limits.per_name)):
+                    ("name = ? AND client = ?", (name, client), limits.per_name_and_address),
+                    ("client = ?", (client,), limits.per_address),
+                    ("name = ?", (name,), limits.per_name),
+                ):
                     rows = self._db.execute(
                         f"SELECT t FROM login_failures WHERE {where} AND t > ? ORDER BY t DESC LIMIT ?",
-                        (*args, since, limit)).fetchall()
+                        (*args, since, limit),
+                    ).fetchall()
                     if len(rows) >= limit:
                         # The oldest of the last N failures leaves the window first.
                         wait = max(wait, rows[-1][0] + limits.window_s - now, 1e-3)
@@ -385,26 +434,68 @@ class AuthStore:
     def end_login(self, attempt_id: int, name: str, client: str) -> None:
         """A login succeeded: forget its try and the earlier failures of that name from that address."""
         with self._lock:
-            self._db.execute("DELETE FROM login_failures WHERE rowid = ? OR (name = ? AND client = ?)",
-                             (attempt_id, name, client))
+            self._db.execute(
+                "DELETE FROM login_failures WHERE rowid = ? OR (name = ? AND client = ?)",
+                (attempt_id, name, client),
+            )
 
     # --- audit ---------------------------------------------------------------------------------
-    def audit(self, *, user: str, role: str, site: str, action: str, method: str, route: str, path: str,
-              status: int, client: str, target_worker: str | None = None, target_machine: str | None = None,
-              target: str | None = None) -> None:
+    def audit(
+        self,
+        *,
+        user: str,
+        role: str,
+        site: str,
+        action: str,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        client: str,
+        target_worker: str | None = None,
+        target_machine: str | None = None,
+        target: str | None = None,
+    ) -> None:
         """Append one audit entry (time from the store's clock)."""
-        self._x("INSERT INTO audit (t, user, role, site, action, method, route, path, target_worker,"
-                " target_machine, target, status, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.clock(), user, role, site, action, method, route, path, target_worker,
-                 target_machine, target, int(status), client))
+        self._x(
+            "INSERT INTO audit (t, user, role, site, action, method, route, path, target_worker,"
+            " target_machine, target, status, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.clock(),
+                user,
+                role,
+                site,
+                action,
+                method,
+                route,
+                path,
+                target_worker,
+                target_machine,
+                target,
+                int(status),
+                client,
+            ),
+        )
 
-    def audit_rows(self, *, site: str | None = None, since: float | None = None, until: float | None = None,
-                   user: str | None = None, worker: str | None = None,
-                   limit: int = 10_000) -> list[dict[str, Any]]:
+    def audit_rows(
+        self,
+        *,
+        site: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        user: str | None = None,
+        worker: str | None = None,
+        limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
         """Audit entries, oldest first, filtered; ``site=None`` means every site."""
         where, args = [], []
-        for col, op, v in (("site", "=", site), ("t", ">=", since), ("t", "<", until), ("user", "=", user),
-                           ("target_worker", "=", worker)):
+        for col, op, v in (
+            ("site", "=", site),
+            ("t", ">=", since),
+            ("t", "<", until),
+            ("user", "=", user),
+            ("target_worker", "=", worker),
+        ):
             if v is not None:
                 where.append(f"{col} {op} ?")
                 args.append(v)

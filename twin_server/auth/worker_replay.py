@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from twin_server.replay_data import ReplayError, pick_window, recording_of, replay_payload
+from twin_server.store.replay_data import ReplayError, pick_window, recording_of, replay_payload
 
 __all__ = ["own_replay", "router"]
 
@@ -31,7 +31,7 @@ def own_replay(payload: dict[str, Any], worker_id: str) -> dict[str, Any]:
     Parameters
     ----------
     payload : dict
-        A :func:`twin_server.replay_data.replay_payload` document.
+        A :func:`twin_server.store.replay_data.replay_payload` document.
     worker_id : str
         The worker whose rows are kept.
 
@@ -76,8 +76,9 @@ def worker_replay(
             raise ReplayError(f"site {site!r} has no worker {worker!r}")
         shifts = provider.shifts(site)
         lo, hi = pick_window(shifts, day, start, end)
-        payload = replay_payload(site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts,
-                                 recording_of(provider, site))
+        payload = replay_payload(
+            site_obj, provider.get_replay(site, lo, hi), lo, hi, shifts, recording_of(provider, site)
+        )
     except ReplayError as exc:
         raise HTTPException(404, str(exc)) from None
     return own_replay(payload, worker)

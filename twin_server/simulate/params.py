@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 __all__ = [
     "LAG_PROCESSES",
     "PILOT_LAG_SAMPLES_S",
+    "RUN_MODELS",
     "TASK_SPECS",
     "SimParams",
     "TaskSpec",
@@ -24,6 +25,8 @@ __all__ = [
 PILOT_LAG_SAMPLES_S: tuple[float, ...] = (20.0, 17.0, 15.0, 11.0, 85.0, 6.0, 24.0, 11.0)
 #: How the locator lag may vary (``SimParams.lag_process``).
 LAG_PROCESSES = ("stretches", "per_move", "drift", "outliers")
+#: How run lengths arise (``SimParams.run_model``).
+RUN_MODELS = ("lognormal", "parts")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,24 @@ class SimParams:
     )
     restart_delay_s: tuple[float, float] = _doc(
         "machine starts this long (uniform range) after the last task of a changeover ends", (10.0, 60.0)
+    )
+    run_model: str = _doc(
+        "how run lengths arise: 'lognormal' (each run drawn on its own from run_median_min, "
+        "run_sigma; minor_stop_share of the stops are minor) or 'parts' (batches of parts, "
+        "twin_server/simulate/parts.py: a changeover with program input starts a new part, one "
+        "without repeats the part; minor stops interrupt a batch at interruptions_per_h)",
+        "lognormal",
+    )
+    parts_per_machine: tuple[float, float] = _doc("'parts': parts a machine makes (integer range)",
+                                                  (1.0, 5.0))
+    part_spread: float = _doc("'parts': log-sd of the parts' median batch lengths around run_median_min", 0.7)
+    batch_sigma: float = _doc("'parts': log-sd of one batch's length around its part's median", 0.15)
+    interruptions_per_h: float = _doc("'parts': minor stops per running hour within a batch", 0.2)
+    worker_speed_sd: float = _doc("log-sd of each worker's constant pace factor on task durations", 0.0)
+    shop_seed: int = _doc(
+        "seed of the shop's constants (part catalogues, worker paces): days simulated with the same "
+        "shop_seed share them",
+        0,
     )
     # -- changeovers ---------------------------------------------------------------------
     jig_first_share: float = _doc("probability that a jig change, when present, comes first", 0.9)
@@ -246,6 +267,10 @@ class SimParams:
             if name == "lag_process":
                 if value not in LAG_PROCESSES:
                     raise ValueError(f"lag_process: must be one of {list(LAG_PROCESSES)} (got {value!r})")
+                continue
+            if name == "run_model":
+                if value not in RUN_MODELS:
+                    raise ValueError(f"run_model: must be one of {list(RUN_MODELS)} (got {value!r})")
                 continue
             parts = value if isinstance(value, tuple) else (value,)
             if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from twin_contract import vocabulary as vocab
+from twin_server.geometry import polygon_mask
 from twin_server.site import Site, point_in_polygon, polygon_centroid
 
 from .params import PILOT_LAG_SAMPLES_S, SimParams
+from .parts import PartShop, worker_pace
 
 __all__ = [
     "Place",
@@ -153,21 +155,6 @@ def off_intervals(site: Site, t0: float, t1: float) -> list[tuple[float, float]]
 
 
 # -- geometry ---------------------------------------------------------------------------
-
-
-def polygon_mask(x: np.ndarray, y: np.ndarray, polygon: list[tuple[float, float]]) -> np.ndarray:
-    """Vectorised even-odd point-in-polygon test (same rule as :func:`point_in_polygon`)."""
-    inside = np.zeros(x.shape, dtype=bool)
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if y1 == y0:
-            continue
-        crosses = (y0 > y) != (y1 > y)
-        xc = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < xc)
-    return inside
 
 
 def zone_labels(site: Site, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -455,23 +442,35 @@ def build_schedule(
                 return a, b
         return math.inf, math.inf
 
-    def new_service(stop_t: float, changeover: bool = False) -> tuple[float, list[tuple[str, float]], float]:
+    def new_service(
+        stop_t: float, changeover: bool = False, minor: bool | None = None
+    ) -> tuple[float, list[tuple[str, float]], float]:
         notice = stop_t + _uniform(rng, params.reaction_s)
-        if rng.random() < params.minor_stop_share and not changeover:
+        if minor is None:  # the default run model: a share of the stops are minor
+            minor = rng.random() < params.minor_stop_share and not changeover
+        if minor:
             return notice, [], _uniform(rng, (60.0, 240.0))
         return notice, draw_changeover(rng, params), 0.0
 
+    shop = PartShop.create(site, params, rng)  # None: runs drawn on their own
+    pace = worker_pace(site, params)
     machines: dict[str, _MachineState] = {}
     for m in site.machines:
+        minor = None
         if rng.random() < params.initial_running_share:
-            remaining = 60.0 * params.run_median_min * rng.uniform(0.1, 1.2)
+            if shop is not None:
+                remaining, minor = shop.initial_run(m.id)
+            else:
+                remaining = 60.0 * params.run_median_min * rng.uniform(0.1, 1.2)
             stop = t0 + remaining
             runs = [(t0, stop)]
         else:
             stop = t0
             runs = []
         # A machine stopped at the start waits for its first set-up of the day.
-        notice, plan, fix = new_service(stop, changeover=stop == t0)
+        if shop is not None and stop == t0:
+            minor = False
+        notice, plan, fix = new_service(stop, changeover=stop == t0, minor=minor)
         if stop == t0:
             notice = t0
         machines[m.id] = _MachineState(stop, notice, plan, fix, runs)
@@ -529,7 +528,9 @@ def build_schedule(
                 route = p.route(places[mid])
                 walk_s = _route_length(p.xy, route) / speed
                 # Planned time; fetch trips may take a little longer than the gap they replace.
-                work_s = sum(d for _, d in ms.plan) + sum(gaps[: len(ms.plan) - 1]) if ms.plan else ms.fix_s
+                work_s = ms.fix_s
+                if ms.plan:
+                    work_s = sum(d * pace[wid] for _, d in ms.plan) + sum(gaps[: len(ms.plan) - 1])
                 # Nobody starts what they cannot finish before the break (longest waiting first).
                 if t + walk_s + work_s + restart_s <= br_start:
                     chosen = mid
@@ -555,7 +556,7 @@ def build_schedule(
                 )
                 p.walk([spot], speed)
                 start = p.now
-                p.stay_until(start + dur, facing)
+                p.stay_until(start + dur * pace[wid], facing)
                 tasks.append(TaskRun(mid, name, wid, start, p.now))
                 if k < len(ms.plan) - 1:
                     if crib_u[k] < params.crib_share:
@@ -578,12 +579,16 @@ def build_schedule(
                         p.stay_until(p.now + gaps[k], facing)
             restart = p.now + restart_s
             p.stay_until(restart, facing)
-            run_s = 60.0 * _lognormal(
-                rng, params.run_median_min, params.run_sigma, params.run_min_min, params.run_max_min
-            )
+            minor = None
+            if shop is not None:
+                run_s, minor = shop.after_service(mid, [name for name, _ in ms.plan])
+            else:
+                run_s = 60.0 * _lognormal(
+                    rng, params.run_median_min, params.run_sigma, params.run_min_min, params.run_max_min
+                )
             ms.runs.append((restart, restart + run_s))
             ms.stop_at = restart + run_s
-            ms.notice_at, ms.plan, ms.fix_s = new_service(ms.stop_at)
+            ms.notice_at, ms.plan, ms.fix_s = new_service(ms.stop_at, minor=minor)
             linger_end = restart + _uniform(rng, params.linger_s)
             if linger_end > br_start:
                 linger_end = max(restart, br_start)
