@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twin_contract import vocabulary as vocab
 from twin_server.site import Site, parse_site
 
 __all__ = ["LAYOUT_KINDS", "RECEIVER_MOUNTS", "Layout", "draw_layout", "place_receivers"]
@@ -344,7 +345,8 @@ def draw_layout(
         machines.append({
             "id": mid, "name": f"Machine {i + 1}", "position": [round(mx, 3), round(my, 3)],
             "rotation_deg": sp.rotation_deg(), "footprint": [round(sp.foot_w, 2), round(sp.foot_d, 2)],
-            "zone": sp.zone(), "device": f"pi-{mid.lower()}", "sensors": [dict(s) for s in _SENSORS],
+            "zone": sp.zone(), "device": vocab.default_machine_device(mid),
+            "sensors": [dict(s) for s in _SENSORS],
         })
     for r in receivers:
         r["position"][0] = round(r["position"][0] + dx, 3)
