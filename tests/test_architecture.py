@@ -117,6 +117,7 @@ def test_every_command_sits_in_cli_or_next_to_its_code_and_runs() -> None:
     for name, (module, _help) in COMMANDS.items():
         assert module.startswith("twin_server.cli.") or module in (
             "twin_server.simulate.cli",
+            "twin_server.forecast.cli",
             "twin_server.evaluate",
         ), name
     out = subprocess.run(

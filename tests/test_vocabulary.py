@@ -97,3 +97,9 @@ def test_names_are_written_down_once() -> None:
     ]  # synthetic load devices
     assert where == []
     assert vocab.default_machine_device("M10") == "pi-m10"
+
+
+def test_an_id_is_the_whole_string() -> None:
+    assert vocab.is_id("M3") and vocab.is_id("a" * 64)
+    for bad in ("M3\n", "", "a" * 65, "M 3", "../x", None, 3):
+        assert not vocab.is_id(bad), repr(bad)

@@ -65,7 +65,7 @@ SEQ_MAX: Final = 2**63 - 1
 
 def is_id(value: object) -> bool:
     """Whether ``value`` is a valid id (1-64 of ``A-Z a-z 0-9 _ . -``)."""
-    return isinstance(value, str) and _ID.match(value) is not None
+    return isinstance(value, str) and _ID.fullmatch(value) is not None  # "$" alone lets "M3\n" through
 
 
 # -- devices -------------------------------------------------------------------------------

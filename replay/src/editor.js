@@ -1612,7 +1612,9 @@ async function loadDevices() {
     if (JSON.stringify(S.devices) !== before) {
       for (const w of document.querySelectorAll('[data-devchips]')) if (w.refill) w.refill();
       const focused = document.activeElement && $('ed-panel').contains(document.activeElement) && document.activeElement.tagName === 'INPUT';
-      if (!focused && (S.tool === 'site' || S.tool === 'survey' || !S.sel)) renderPanel(true);
+      // Only panels that list devices are rebuilt; rebuilding the scale panel would empty its distance field.
+      const listsDevices = S.tool === 'site' || S.tool === 'survey' || (!S.sel && S.tool !== 'scale' && S.tool !== 'history');
+      if (!focused && listsDevices) renderPanel(true);
     }
   } catch { /* the next poll tries again */ }
 }

@@ -91,7 +91,7 @@ def test_walkthrough_draws_the_pilot_in_under_150_actions(page, tmp_path, mosqui
         wall_y = ORIGIN_PX[1] - 5 * PX_PER_M
         act.tap(*plan_screen(page, ORIGIN_PX[0] + 2, wall_y))
         act.tap(*plan_screen(page, ORIGIN_PX[0] + 16 * PX_PER_M - 3, wall_y))
-        page.wait_for_selector("#ed-distance")
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'ed-distance'")
         act.type("16")
         act.step("scale")
         act.press("Enter")

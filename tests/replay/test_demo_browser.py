@@ -127,7 +127,7 @@ def test_the_demo_shows_scanned_machines_a_filling_shift_and_its_end(browser, de
     page.locator("#live-btn").click()
     page.wait_for_function("document.querySelector('#live-status').dataset.state === 'liveOn'")
     # Live follows the data at its own pace (the demo replays at 60x), not at 1x.
-    page.wait_for_function("window.__replay.clock.speed > 20", timeout=20000)
+    page.wait_for_function("window.__replay.clock.speed > 20", timeout=60000)
     # The simulated 12 minutes are over after ~12 s; live then says the shift ended and stays.
     page.wait_for_function("document.querySelector('#live-status').dataset.state === 'liveEnded'",
                            timeout=120000)

@@ -51,8 +51,8 @@ def server(recorded, pilot_site):
     from twin_server.settings import Settings
 
     settings = Settings(site=pilot_site, data_dir=recorded, broker_host=None, clock_tolerance_s=None,
-                        analysis_interval_s=0.5, extra={"forecast_interval_s": 0.5,
-                                                        "site_path": ROOT / "examples" / "pilot_site.yaml"})
+                        analysis_interval_s=0.5, forecast_interval_s=0.5,
+                        site_path=ROOT / "examples" / "pilot_site.yaml")
     with serve(create_app(settings), lifespan="on") as url:
         yield url
 
