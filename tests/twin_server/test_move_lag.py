@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from twin_server.analysis import move_lag as mv
 from twin_server.analysis.align import make_grid
 from twin_server.analysis.move_lag import (
     locator_track,
@@ -78,3 +80,54 @@ def test_unexplained_events_place_the_free_worker():
     assert conf["W1"][450] < 1.0
     # An event some zone already explains changes nothing.
     assert repair_unexplained(zones, conf, [(450, 0)], NONE) == 0
+
+
+def test_sure_cells_are_those_no_lag_can_move():
+    # Reports at 100 s (zone 1) and 500 s (zone 2); any lag in 0 .. 240 s: from a report until
+    # 240 s before the next one the zone is certain, and nothing before the first report.
+    sure = mv.sure_zone_cells(np.array([500.0, 100.0]), np.array([2, 1]), 0.0, 1.0, 1000, 240.0)
+    assert (sure[:100] == -1).all()
+    assert (sure[100:260] == 1).all() and (sure[260:500] == -1).all()
+    assert (sure[500:760] == 2).all() and (sure[760:] == -1).all()
+
+
+def _said(zones: list[int], n_z: int = 3) -> np.ndarray:
+    post = np.full((len(zones), n_z), 0.01)
+    post[np.arange(len(zones)), zones] = 0.98
+    return post
+
+
+def test_rssi_channel_is_calibrated_on_the_files_sure_seconds():
+    """RSSI that names machine B while the worker waits beside it (truth ``none``) must not
+    pull a move to B as hard as RSSI that names B only when the worker is there."""
+    b_, none = 1, 2
+    truth = np.array([none] * 1000 + [b_] * 1000)
+    honest = _said([none] * 1000 + [b_] * 1000)
+    # The same walk, RSSI saying B for 400 of the 1000 waiting seconds (in short runs).
+    fooled_zones = [b_ if (k // 10) % 5 < 2 else none for k in range(1000)] + [b_] * 1000
+    fooled = _said(fooled_zones)
+    (ev_honest,), info_h = mv.rssi_confusion_evidence([(honest, truth)], 0.5)
+    (ev_fooled,), info_f = mv.rssi_confusion_evidence([(fooled, truth)], 0.5)
+    k = 1500  # RSSI names B: how much more likely B is than none, per second
+    pull_honest = ev_honest[k, b_] - ev_honest[k, none]
+    pull_fooled = ev_fooled[k, b_] - ev_fooled[k, none]
+    assert pull_honest > 0 and pull_fooled > 0
+    assert pull_fooled < pull_honest / 3
+    assert info_h["right"] == 1.0 and info_f["right"] == pytest.approx(0.8, abs=0.01)
+    # Unknown seconds carry no evidence.
+    gap = honest.copy()
+    gap[5] = np.nan
+    (ev_gap,), _ = mv.rssi_confusion_evidence([(gap, truth)], 0.5)
+    assert (ev_gap[5] == 0).all()
+
+
+def test_rssi_channel_weighs_runs_of_errors_as_fewer_seconds():
+    """Errors in one long run (a worker standing still) count less than scattered ones."""
+    b_, none = 1, 2
+    truth = np.array([none] * 1000 + [b_] * 1000)
+    scattered = _said([b_ if k % 10 == 0 else none for k in range(1000)] + [b_] * 1000)
+    one_run = _said([b_] * 100 + [none] * 900 + [b_] * 1000)
+    _, info_s = mv.rssi_confusion_evidence([(scattered, truth)], 0.5)
+    _, info_r = mv.rssi_confusion_evidence([(one_run, truth)], 0.5)
+    assert info_r["rho"] > 0.9 and info_s["rho"] < 0.1
+    assert info_r["weight"] < info_s["weight"] / 10

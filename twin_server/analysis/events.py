@@ -92,11 +92,20 @@ def pressure_excursions(t: np.ndarray, level: np.ndarray, grid: Grid, *, z: floa
     # window, so the median stays at the normal level); a 10 s decimation keeps this cheap.
     dec = max(1, int(10 / grid.step_s))
     coarse = filled[::dec]
-    # Mirrored at the ends, never longer than the recording: padding with the edge value
-    # ("nearest") made a jig change still open at the window's end the baseline there, and
-    # the normal level before it an excursion.
-    size = max(3, min(int(baseline_s / (grid.step_s * dec)), len(coarse)) | 1)
-    base = np.repeat(median_filter(coarse, size=size, mode="mirror"), dec)[: grid.n]
+    # Near the ends the window is kept whole inside the recording (the median of the first or
+    # last window): padding with the edge value made a jig change still open at the window's
+    # end the baseline there, and mirroring counted the last minutes twice (a tool change
+    # ending a 1 h recording then raised the baseline and made a jig change of the level
+    # before it). A recording shorter than the window has one baseline, its median.
+    size = max(3, int(baseline_s / (grid.step_s * dec)) | 1)
+    if size >= len(coarse):
+        slow = np.full(len(coarse), np.median(coarse))
+    else:
+        slow = median_filter(coarse, size=size, mode="nearest")
+        half = size // 2
+        slow[:half] = np.median(coarse[:size])
+        slow[len(coarse) - half:] = np.median(coarse[-size:])
+    base = np.repeat(slow, dec)[: grid.n]
     dev = filled - base
     mad = np.median(np.abs(dev[known] - np.median(dev[known])))
     sigma = 1.4826 * mad if mad > 0 else (np.std(dev[known]) or 1.0)

@@ -43,16 +43,15 @@ __all__ = [
     "neighbour_share",
     "presence_evidence",
     "repair_unexplained",
-    "rssi_evidence",
+    "rssi_confusion_evidence",
     "rssi_weight",
     "steady_lag_pmf",
+    "sure_zone_cells",
 ]
 
 _NEG = -1e18
 #: Refits of the lag distribution (EM) before the final pass.
 LAG_EM_ITERATIONS = 2
-#: RSSI evidence of a second is bounded below by this posterior (bad radio cannot veto a zone).
-RSSI_FLOOR = 0.05
 #: RSSI gets lag weight only when it names the right machine at more than this share of the
 #: presence events (full weight at 90 %); set on the tuning draws (0.5 let bad RSSI drag lags).
 RSSI_RIGHT_FROM = 0.8
@@ -149,13 +148,6 @@ def presence_evidence(
             row[code] = 0.0
             ell[k] = np.minimum(ell[k], row)
     return ell
-
-
-def rssi_evidence(posterior: np.ndarray, weight: float, floor: float = RSSI_FLOOR) -> np.ndarray:
-    """Tempered log zone posterior from RSSI (each second's evidence bounded by ``floor``)."""
-    post = np.nan_to_num(np.asarray(posterior, dtype="float64"), nan=1.0 / posterior.shape[1])
-    known = post.sum(axis=1, keepdims=True) > 0
-    return np.where(known, weight * np.log(np.maximum(post, floor)), 0.0)
 
 
 def _dedupe(
@@ -506,7 +498,7 @@ def locator_track(
         Report times (locator clock, offsets applied) and zone codes (``0 .. Z-1``).
     evidence : numpy.ndarray
         ``(grid.n, Z)`` per-cell log-likelihood of each zone (:func:`presence_evidence`,
-        :func:`rssi_evidence`); zeros = no evidence.
+        :func:`rssi_confusion_evidence`); zeros = no evidence.
     grid : Grid
         Common grid (true time).
     max_lag_s : float
@@ -808,3 +800,71 @@ def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[i
                 hits += int((path[lo:hi] == c).any())
     return (hits / total if total else 0.0), total
 
+
+
+def sure_zone_cells(loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, step_s: float, n: int,
+                    max_lag_s: float) -> np.ndarray:
+    """Cells whose zone the locator alone makes certain (``-1`` elsewhere).
+
+    A report at ``t_i`` says the beacon entered ``c_i`` at ``t_i - lag`` (``0 <= lag <=
+    max_lag_s``), and the next change happened no earlier than ``t_{i+1} - max_lag_s``: every
+    cell in ``[t_i, t_{i+1} - max_lag_s)`` is in ``c_i``, whatever each move's lag was.
+    """
+    out = np.full(n, -1, dtype=np.int64)
+    order = np.argsort(loc_t, kind="stable")
+    t, c = np.asarray(loc_t, dtype="float64")[order], np.asarray(loc_code)[order]
+    end = grid_start + n * step_s
+    for i in range(len(t)):
+        b = (t[i + 1] if i + 1 < len(t) else end) - max_lag_s
+        k0 = max(int(np.ceil((t[i] - grid_start) / step_s)), 0)
+        k1 = min(int(np.floor((b - grid_start) / step_s)), n)
+        if k1 > k0:
+            out[k0:k1] = int(c[i])
+    return out
+
+
+def rssi_confusion_evidence(labelled: list[tuple[np.ndarray, np.ndarray]], weight: float,
+                            prior_weight: float = 20.0) -> tuple[list[np.ndarray], dict]:
+    """Per-second zone log-likelihoods from RSSI, calibrated on the file's own sure seconds.
+
+    ``labelled`` pairs each worker's per-second RSSI zone evidence ``(T, Z)`` with the zone
+    each second surely had (``-1`` unknown: :func:`sure_zone_cells` and presence events). What
+    RSSI names is modelled as a noisy channel of the true zone: ``P(RSSI names j | true z)``
+    is counted on the labelled seconds (pooled: the radio is the site's), so a receiver that
+    names machine B while the worker waits in the aisle beside it stops pulling moves there.
+    Its errors come in runs (a worker standing still), so each second counts only as much as
+    an independent one would: the weight is scaled by ``(1 - rho) / (1 + rho)``, ``rho`` the
+    lag-1 autocorrelation of "RSSI is wrong" over labelled seconds.
+    """
+    n_z = labelled[0][0].shape[1] if labelled else 0
+    counts = np.zeros((n_z, n_z))
+    err_pairs = []
+    said = []
+    for ev, lab in labelled:
+        post = np.nan_to_num(np.asarray(ev, dtype="float64"), nan=0.0)
+        known = post.sum(axis=1) > 0
+        a = np.where(known, post.argmax(axis=1), -1)
+        said.append(a)
+        ok = (lab >= 0) & (a >= 0)
+        np.add.at(counts, (lab[ok], a[ok]), 1.0)
+        wrong = np.where(ok, (a != lab).astype(float), np.nan)
+        both = np.isfinite(wrong[1:]) & np.isfinite(wrong[:-1])
+        err_pairs.append(np.stack([wrong[:-1][both], wrong[1:][both]], axis=1))
+    pairs = np.concatenate(err_pairs) if err_pairs else np.zeros((0, 2))
+    rho = 0.0
+    if len(pairs) > 30 and pairs[:, 0].std() > 0 and pairs[:, 1].std() > 0:
+        rho = float(np.clip(np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1], 0.0, 0.999))
+    prior = 0.5 * np.eye(n_z) + 0.5 / n_z
+    conf = counts + prior_weight * prior
+    conf /= conf.sum(axis=1, keepdims=True)
+    w_eff = weight * (1.0 - rho) / (1.0 + rho)
+    log_c = np.log(conf)  # [true z, said j]
+    out = []
+    for a in said:
+        ell = np.zeros((len(a), n_z))
+        known = a >= 0
+        ell[known] = w_eff * log_c[:, a[known]].T
+        out.append(ell)
+    info = {"rho": round(rho, 3), "weight": round(w_eff, 4), "labelled_s": int(counts.sum()),
+            "right": round(float(np.trace(counts) / max(counts.sum(), 1.0)), 3)}
+    return out, info

@@ -204,12 +204,27 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
         return {}
     weight = mv.rssi_weight([(rz.local_evidence(rssi_est[w]), [(a.k, a.code) for a in owns[w]])
                              for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
+    # RSSI enters the lag as a noisy channel calibrated on the seconds the file itself makes
+    # sure (the raw per-second evidence misled it: a receiver naming machine B while the worker
+    # waited beside it pulled moves 240 s early; docs/accuracy.md).
+    channel: dict[str, np.ndarray] = {}
+    heard = [w for w in loc_streams if w in rssi_est] if weight > 0 else []
+    if heard:
+        labelled = []
+        for w in heard:
+            sure = mv.sure_zone_cells(*loc_streams[w], grid.start, grid.step_s, grid.n, p.move_max_lag_s)
+            for a in owns[w]:
+                if 0 <= a.k < grid.n:
+                    sure[a.k] = a.code
+            labelled.append((rz.local_evidence(rssi_est[w]), sure))
+        evs, diag["rssi_lag_channel"] = mv.rssi_confusion_evidence(labelled, p.rssi_lag_weight)
+        channel = dict(zip(heard, evs, strict=True))
     evidence = {}
     for w in loc_streams:
         pairs = [(a.k, a.code) for a in owns[w]]
         ev = mv.presence_evidence(pairs, grid.n, n_z, p.presence_penalty)
-        if weight > 0 and w in rssi_est:
-            ev += mv.rssi_evidence(rz.local_evidence(rssi_est[w]), weight)
+        if w in channel:
+            ev += channel[w]
         evidence[w] = (ev, pairs)
 
     # The lag prior starts at the median entry lag read off the recording (report minus first press).
