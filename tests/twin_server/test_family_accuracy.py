@@ -208,19 +208,24 @@ def test_live_zone_accuracy_through_the_live_path(tmp_path, pilot_site):
     offline = analyze(sim.readings, draw.site)
 
     def zone_at(res, w, t):
-        return label_grid([(z.start, z.end, z.zone) for z in res.worker_zones if z.worker == w],
-                          np.array([t]), "?")[0]
+        return label_grid(
+            [(z.start, z.end, z.zone) for z in res.worker_zones if z.worker == w], np.array([t]), "?"
+        )[0]
 
     live_hits, offline_hits = [], []
     for i, T in enumerate(np.arange(t0 + 300.0, t1, 60.0)):
         live = analyze_journal(journal, draw.site, None, lo, float(T))
         if i == 0:
             same = analyze(sim.readings[sim.readings["t"] < T].reset_index(drop=True), draw.site)
-            assert [(z.worker, z.zone, z.start) for z in live.worker_zones] == \
-                [(z.worker, z.zone, z.start) for z in same.worker_zones]
+            assert [(z.worker, z.zone, z.start) for z in live.worker_zones] == [
+                (z.worker, z.zone, z.start) for z in same.worker_zones
+            ]
         for w in draw.site.worker_ids:
-            truth = label_grid([(z.start, z.end, z.zone) for z in sim.truth.worker_zones if z.worker == w],
-                               np.array([T - 0.5]), "?")[0]
+            truth = label_grid(
+                [(z.start, z.end, z.zone) for z in sim.truth.worker_zones if z.worker == w],
+                np.array([T - 0.5]),
+                "?",
+            )[0]
             mine = [z for z in live.worker_zones if z.worker == w]
             live_hits.append(bool(mine) and max(mine, key=lambda z: z.start).zone == truth)
             offline_hits.append(zone_at(offline, w, T - 0.5) == truth)

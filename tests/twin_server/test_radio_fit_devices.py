@@ -33,14 +33,20 @@ def uji():
     def square(x: float, y: float, half: float = 1.0) -> list[list[float]]:
         return [[x - half, y - half], [x + half, y - half], [x + half, y + half], [x - half, y + half]]
 
-    site = parse_site({
-        "site": "uji-lib", "floor": [32.0, 16.0],
-        "machines": [{"id": f"p{p}", "zone": square(where.loc[p, "x_m"], where.loc[p, "y_m"])}
-                     for p in where.index[::4][:4]],
-        "workers": [{"id": ph, "beacon": ph} for ph in PHONES],
-        "receivers": [{"id": str(r.receiver_id), "position": [r.x_m, r.y_m, RECEIVER_Z_M]}
-                      for r in rec.itertuples()],
-    })
+    site = parse_site(
+        {
+            "site": "uji-lib",
+            "floor": [32.0, 16.0],
+            "machines": [
+                {"id": f"p{p}", "zone": square(where.loc[p, "x_m"], where.loc[p, "y_m"])}
+                for p in where.index[::4][:4]
+            ],
+            "workers": [{"id": ph, "beacon": ph} for ph in PHONES],
+            "receivers": [
+                {"id": str(r.receiver_id), "position": [r.x_m, r.y_m, RECEIVER_Z_M]} for r in rec.itertuples()
+            ],
+        }
+    )
     grid = psm.floor_grid(site)
     col = {r: i for i, r in enumerate(grid.receivers)}
     mats, truth = {}, {}

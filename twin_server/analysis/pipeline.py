@@ -234,11 +234,13 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     def track(w: str, rho: float, pmf: np.ndarray, final: bool,
               iterations: int | None = None) -> mv.LocatorTrack:
         ev, pairs = evidence[w]
-        return mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
+        got = mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
                                 none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
                                 lag_pmf=pmf, drop_gain=p.lag_drop_gain if final else 0.0,
                                 iterations=(0 if final else mv.LAG_EM_ITERATIONS) if iterations is None
                                 else iterations, share_neighbours=rho > 0)
+        assert got is not None, f"locator stream of {w} without reports"  # loc_streams holds none such
+        return got
 
     # First pass: each worker's lag distribution (EM), every move on its own; then how much
     # neighbouring moves share their lag, pooled; last, each track with both (no refit).
@@ -470,7 +472,7 @@ def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], mo
     """
     if not anchors:
         return {w: None for w in mats}
-    out = {w: np.full(n, -1, dtype=np.int64) for w in mats}
+    out: dict[str, np.ndarray | None] = {w: np.full(n, -1, dtype=np.int64) for w in mats}
     ks = np.array([k for k, _ in anchors], dtype=np.int64)
     zs = np.array([z for _, z in anchors], dtype=np.int64)
     if len(mats) == 1:
