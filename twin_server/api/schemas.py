@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from twin_server.result import ResultDocument
 from twin_server.store.replay_schema import ShiftSpan
@@ -26,6 +26,7 @@ __all__ = [
     "LiveOut",
     "MachineView",
     "NoteOut",
+    "Out",
     "ReadingsOut",
     "ShiftKpisOut",
     "ShiftOut",
@@ -36,6 +37,15 @@ __all__ = [
     "file_responses",
 ]
 
+
+
+class Out(BaseModel):
+    """An answer's model: a key the route sends that the model lacks is an error (a 500 the
+    tests see), not a key silently dropped from the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # A number as the journal or a counter stores it: an int stays an int in the JSON.
 Number = int | float
 # A KPI table: per machine (or worker) id, figure name -> value (minutes, shares, counts).
@@ -43,7 +53,7 @@ KpiTable = dict[str, dict[str, Any]]
 
 
 # --- health, sites, series --------------------------------------------------------------------
-class JournalHealth(BaseModel):
+class JournalHealth(Out):
     path: str
     readings: int
     size_bytes: int | None = None
@@ -53,13 +63,13 @@ class JournalHealth(BaseModel):
     devices: list[dict[str, Any]] = Field(description="the latest status message of each device")
 
 
-class AnalysisHealth(BaseModel):
+class AnalysisHealth(Out):
     runs: int
     last_run_s: float | None
     last_error: str | None
 
 
-class HealthOut(BaseModel):
+class HealthOut(Out):
     """``GET /health``: ingest counters, dead letters, clock offsets, broker and InfluxDB status."""
 
     status: str = Field(description="ok or degraded")
@@ -79,7 +89,7 @@ class HealthOut(BaseModel):
     websocket_clients: int
 
 
-class SiteSummary(BaseModel):
+class SiteSummary(Out):
     id: str
     name: str | None
     timezone: str
@@ -95,7 +105,7 @@ class ShiftOut(ShiftSpan):
     shift_end: float
 
 
-class ReadingRow(BaseModel):
+class ReadingRow(Out):
     """A journal row (device time ``t_ns``, arrival ``received_ns``)."""
 
     id: int
@@ -116,14 +126,14 @@ class ReadingRow(BaseModel):
     window_ms: int | None
 
 
-class ReadingsOut(BaseModel):
+class ReadingsOut(Out):
     site: str
     count: int
     truncated: bool = Field(description="true when limit rows were returned (there may be more)")
     readings: list[ReadingRow]
 
 
-class AlignedOut(BaseModel):
+class AlignedOut(Out):
     """Samples at ``t``: per machine its state and task, per worker the corrected zone (null: none)."""
 
     site: str
@@ -134,7 +144,7 @@ class AlignedOut(BaseModel):
 
 
 # --- analysis ----------------------------------------------------------------------------------
-class ShiftKpis(BaseModel):
+class ShiftKpis(Out):
     machines: KpiTable
     totals: dict[str, Any]
 
@@ -148,7 +158,7 @@ class AnalysisOut(ResultDocument):
     day: str
 
 
-class ShiftKpisOut(BaseModel):
+class ShiftKpisOut(Out):
     """KPIs of a shift, per machine and in total."""
 
     site: str
@@ -157,7 +167,7 @@ class ShiftKpisOut(BaseModel):
     totals: dict[str, Any]
 
 
-class ShiftReplayOut(BaseModel):
+class ShiftReplayOut(Out):
     """The analysis of a shift with per-second worker positions (zone centroids, null: none)."""
 
     site: str
@@ -169,7 +179,7 @@ class ShiftReplayOut(BaseModel):
     positions: dict[str, list[list[float] | None]]
 
 
-class DeadLetterRow(BaseModel):
+class DeadLetterRow(Out):
     id: int
     topic: str
     device: str
@@ -181,14 +191,14 @@ class DeadLetterRow(BaseModel):
     received_ns: int
 
 
-class DeadLettersOut(BaseModel):
+class DeadLettersOut(Out):
     counts: dict[str, int] = Field(description="every dead letter received, per reason")
     kept: int = Field(description="rows stored within the caps")
     dead_letters: list[DeadLetterRow]
     next_before_id: int | None = Field(description="pass as before_id for the next page; null: last page")
 
 
-class LiveOut(BaseModel):
+class LiveOut(Out):
     """Latest value of every sensor and device status, and the current analysis summary."""
 
     site: str
@@ -198,13 +208,13 @@ class LiveOut(BaseModel):
 
 
 # --- viewer ------------------------------------------------------------------------------------
-class ViewerSites(BaseModel):
+class ViewerSites(Out):
     sites: list[str]
     names: dict[str, str]
     names_ja: dict[str, str]
 
 
-class NoteOut(BaseModel):
+class NoteOut(Out):
     """A stored coaching note."""
 
     id: int
@@ -217,7 +227,7 @@ class NoteOut(BaseModel):
     created: float
 
 
-class ViewerKpis(BaseModel):
+class ViewerKpis(Out):
     """The viewer's KPI strip: the shift's figures per machine and worker, and a trend."""
 
     day: str
@@ -228,7 +238,7 @@ class ViewerKpis(BaseModel):
 
 
 # --- commissioning -----------------------------------------------------------------------------
-class SensorView(BaseModel):
+class SensorView(Out):
     id: str
     kind: str
     channel: str
@@ -242,7 +252,7 @@ class SensorView(BaseModel):
     first_press_ns: int | None
 
 
-class BeaconView(BaseModel):
+class BeaconView(Out):
     receiver: str
     beacon: str
     worker: str | None
@@ -252,14 +262,14 @@ class BeaconView(BaseModel):
     age_s: float | None
 
 
-class DeviceView(BaseModel):
+class DeviceView(Out):
     online: bool
     clock_synced: bool | None
     agent_version: str | None
     age_s: float | None
 
 
-class ChecklistItem(BaseModel):
+class ChecklistItem(Out):
     key: str
     check: str
     status: str
@@ -268,7 +278,7 @@ class ChecklistItem(BaseModel):
     reason: str
 
 
-class MachineView(BaseModel):
+class MachineView(Out):
     """One machine's commissioning checklist and what its device sent."""
 
     id: str
@@ -285,7 +295,7 @@ class MachineView(BaseModel):
     checklist: list[ChecklistItem]
 
 
-class CommissioningDoc(BaseModel):
+class CommissioningDoc(Out):
     site: str
     name: str | None
     language: str

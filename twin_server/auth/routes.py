@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from twin_server.auth.middleware import (
     CSRF_COOKIE,
@@ -35,31 +35,36 @@ class TokenIn(BaseModel):
     user: str | None = Field(default=None, max_length=64, description="supervisors: a user of their site")
 
 
-class UserOut(BaseModel):
+class _Out(BaseModel):
+    # A key the route sends that the model lacks is an error, not silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserOut(_Out):
     name: str
     site: str
     role: str
     worker: str | None = Field(description="the worker id of a worker's account")
 
 
-class LoginOut(BaseModel):
+class LoginOut(_Out):
     user: UserOut
     csrf_token: str = Field(description="echo it in the X-CSRF-Token header of state-changing requests")
     expires: float = Field(description="end of the session, epoch seconds")
 
 
-class LogoutOut(BaseModel):
+class LogoutOut(_Out):
     ok: bool
 
 
-class MeOut(BaseModel):
+class MeOut(_Out):
     user: UserOut
     via: str = Field(description="session (cookie) or token (bearer API token)")
     read_only: bool
     expires: float
 
 
-class TokenRow(BaseModel):
+class TokenRow(_Out):
     """An API token's metadata (never its secret)."""
 
     id: int
@@ -72,7 +77,7 @@ class TokenRow(BaseModel):
     expired: bool
 
 
-class TokenCreated(BaseModel):
+class TokenCreated(_Out):
     id: int
     token: str = Field(description="the secret, shown only now")
     user: str
@@ -80,7 +85,7 @@ class TokenCreated(BaseModel):
     read_only: bool
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(_Out):
     id: int
     t: float
     user: str
@@ -97,7 +102,7 @@ class AuditEntry(BaseModel):
     client: str
 
 
-class AuditOut(BaseModel):
+class AuditOut(_Out):
     site: str | None = Field(description="the site filtered on; null: every site (admins)")
     count: int
     entries: list[AuditEntry]

@@ -7,7 +7,7 @@ order the builders write keys in, so a response validated through a model keeps 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from twin_server.result import BeaconLagRow, MachineStateRow, TaskRow, Window
 
@@ -15,6 +15,7 @@ __all__ = [
     "Break",
     "ClippedResult",
     "ClippedZoneRow",
+    "Closed",
     "LayoutMachine",
     "LayoutShift",
     "Marking",
@@ -30,7 +31,14 @@ __all__ = [
 ]
 
 
-class WorkerName(BaseModel):
+class Closed(BaseModel):
+    """A document's model: a key the builder writes that the model lacks is an error, not a
+    key silently dropped from the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkerName(Closed):
     """A worker's id and display names (``name_ja`` falls back to ``name``, then the id)."""
 
     id: str
@@ -38,7 +46,7 @@ class WorkerName(BaseModel):
     name_ja: str
 
 
-class LayoutMachine(BaseModel):
+class LayoutMachine(Closed):
     """A machine as the viewer draws it (metres, degrees)."""
 
     id: str
@@ -51,7 +59,7 @@ class LayoutMachine(BaseModel):
     zone: list[list[float]]
 
 
-class Marking(BaseModel):
+class Marking(Closed):
     """A floor marking: a line or an area."""
 
     kind: str
@@ -61,7 +69,7 @@ class Marking(BaseModel):
     label: str | None
 
 
-class NamedSpan(BaseModel):
+class NamedSpan(Closed):
     """A break: name and local clock times ``HH:MM``."""
 
     name: str
@@ -70,7 +78,7 @@ class NamedSpan(BaseModel):
     end: str
 
 
-class LayoutShift(BaseModel):
+class LayoutShift(Closed):
     """The shift's local clock times ``HH:MM`` and its breaks."""
 
     start: str
@@ -78,7 +86,7 @@ class LayoutShift(BaseModel):
     breaks: list[NamedSpan]
 
 
-class SiteLayout(BaseModel):
+class SiteLayout(Closed):
     """Everything the viewer draws that does not change over a shift (``site_layout``)."""
 
     id: str
@@ -94,7 +102,7 @@ class SiteLayout(BaseModel):
     shift: LayoutShift
 
 
-class ShiftSpan(BaseModel):
+class ShiftSpan(Closed):
     """A recorded shift: its local day and its span in epoch seconds."""
 
     day: str
@@ -109,7 +117,7 @@ class ReplayShift(ShiftSpan):
     recording: bool | None = None
 
 
-class Break(BaseModel):
+class Break(Closed):
     """A break of the shown day, epoch seconds."""
 
     name: str
@@ -118,7 +126,7 @@ class Break(BaseModel):
     end: float
 
 
-class ClippedZoneRow(BaseModel):
+class ClippedZoneRow(Closed):
     """A worker-zone interval clipped to the window (``confidence`` left out when unknown)."""
 
     worker: str
@@ -128,7 +136,7 @@ class ClippedZoneRow(BaseModel):
     end: float
 
 
-class ClippedResult(BaseModel):
+class ClippedResult(Closed):
     """A contract result clipped to the shown window, times rounded (``clip_result``)."""
 
     site: str | None
@@ -140,7 +148,7 @@ class ClippedResult(BaseModel):
     beacon_lag: list[BeaconLagRow]
 
 
-class ReplayPayload(BaseModel):
+class ReplayPayload(Closed):
     """The viewer's replay document (``replay_payload``)."""
 
     site: SiteLayout
@@ -150,7 +158,7 @@ class ReplayPayload(BaseModel):
     result: ClippedResult
 
 
-class WorkerTask(BaseModel):
+class WorkerTask(Closed):
     """One task a worker did."""
 
     machine: str
@@ -165,7 +173,7 @@ class WorkerDay(ShiftSpan):
     tasks: list[WorkerTask]
 
 
-class WorkerDays(BaseModel):
+class WorkerDays(Closed):
     """One worker's tasks per recorded day (``worker_days``); the layout lists only them."""
 
     site: SiteLayout
