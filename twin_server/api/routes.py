@@ -295,16 +295,20 @@ def positions(site: Site, result: Result, step_s: float = 1.0) -> dict[str, list
 
 
 # Per-second positions of a shift: validating them through the model made the whole request
-# 1.1-1.5x slower (bench/api/bench_response_models.py), so the model documents the answer and
+# 1.07-1.5x slower (bench/api/bench_response_models.py), so the model documents the answer and
 # the document is serialised as before; tests/twin_server/test_api.py checks it against the model.
 @router.get("/api/sites/{site}/shifts/{day}/replay", response_model=ShiftReplayOut,
             summary="Replay frames for the viewer: the analysis plus per-second worker positions")
 def replay(site: str, request: Request, day: str) -> Response:
+    return Response(_UNTYPED.dump_json(replay_document(site, request, day)), media_type="application/json")
+
+
+def replay_document(site: str, request: Request, day: str) -> dict[str, Any]:
+    """The replay route's document (a :class:`~twin_server.api.schemas.ShiftReplayOut`)."""
     s = _site(request, site)
     result, k = _analysis(request, s, _checked_day(day))
-    doc = {"site": s.site, "day": day, "result": result.to_dict(), "kpis": k, "step_s": 1.0,
-           "t0": result.window_start, "positions": positions(s, result)}
-    return Response(_UNTYPED.dump_json(doc), media_type="application/json")
+    return {"site": s.site, "day": day, "result": result.to_dict(), "kpis": k, "step_s": 1.0,
+            "t0": result.window_start, "positions": positions(s, result)}
 
 
 @router.get("/api/dead-letters", response_model=DeadLettersOut,
