@@ -63,6 +63,68 @@ class JournalHealth(Out):
     devices: list[dict[str, Any]] = Field(description="the latest status message of each device")
 
 
+class BrokerHealth(Out):
+    host: str
+    port: int
+    connected: bool
+    subscribed: bool
+    client_id: str
+
+
+class IngestHealth(Out):
+    """The ingest's counters since the server started."""
+
+    received: int
+    accepted: int
+    duplicates: int
+    statuses: int
+    dead_letters: int
+    dead_by_reason: dict[str, int]
+    batches: int
+    connects: int
+    connected: bool
+    last_error: str | None
+    last_received_ns: int | None
+    last_commit_ns: int | None
+    commit_failures: int
+    commits_failing: bool = Field(description="the journal refuses commits now: nothing is acknowledged")
+    failing_since_ns: int | None
+
+
+class DeliveryHealth(Out):
+    """Sequence tracking: readings missing now, declared lost, and the acknowledgements sent."""
+
+    missing: int
+    lost: int
+    sensors: list[dict[str, Any]] = Field(description="per device and sensor: sequence state")
+    lost_gaps: list[dict[str, Any]]
+    acks_published: int
+    last_error: str | None
+
+
+class RetentionHealth(Out):
+    retention_days: Number
+    replay_days: Number
+    pruned: int
+    last_run_ns: int | None
+    cutoff_ns: int | None
+    waiting_for: str | None = Field(description="why nothing is pruned yet, if so")
+    last_error: str | None
+
+
+class InfluxHealth(Out):
+    url: str
+    db: str
+    ok: bool | None
+    last_error: str | None
+    last_success_ns: int | None
+    points_written: int
+    pending: int | None = Field(description="journal rows not exported yet")
+    rejected_batches: int
+    retries: int
+    reachable: bool
+
+
 class AnalysisHealth(Out):
     runs: int
     last_run_s: float | None
@@ -77,14 +139,14 @@ class HealthOut(Out):
     warnings: list[str]
     site: str
     uptime_s: float
-    broker: dict[str, Any] | None = Field(description="host, port, connected, subscribed, client_id")
-    ingest: dict[str, Any] | None = Field(description="the ingest's counters; null without a broker")
+    broker: BrokerHealth | None = Field(description="null without a broker")
+    ingest: IngestHealth | None = Field(description="null without a broker")
     journal: JournalHealth
     clock_offsets: dict[str, dict[str, Any]] = Field(description="per site/device: the clock offset estimate")
-    delivery: dict[str, Any] | None
-    retention: dict[str, Any] | None
+    delivery: DeliveryHealth | None
+    retention: RetentionHealth | None = Field(description="null without --retention-days")
     clock_suspects: dict[str, dict[str, Any]]
-    influx: dict[str, Any] | None = Field(description="the exporter's status and reachable")
+    influx: InfluxHealth | None = Field(description="null without InfluxDB")
     analysis: AnalysisHealth
     websocket_clients: int
 
