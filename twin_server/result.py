@@ -144,7 +144,7 @@ class Result:
 
 # --- the JSON document ----------------------------------------------------------------------
 # A number that is a JSON number (not a string or a bool) and finite, as the contract needs.
-Seconds = Annotated[float, Strict(), AllowInfNan(False)]
+FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 # Rows are TypedDicts: parsed as dicts in pydantic's core, 2-4x faster than a model per row on
@@ -156,8 +156,8 @@ _IDS_AS_TEXT = ConfigDict(coerce_numbers_to_str=True)  # str() before: a numeric
 class Window(BaseModel):
     """The span of the readings, epoch seconds."""
 
-    start: Seconds
-    end: Seconds
+    start: FiniteNumber
+    end: FiniteNumber
 
 
 @with_config(_IDS_AS_TEXT)
@@ -166,8 +166,8 @@ class MachineStateRow(TypedDict):
 
     machine: str
     state: str
-    start: Seconds
-    end: Seconds
+    start: FiniteNumber
+    end: FiniteNumber
 
 
 @with_config(_IDS_AS_TEXT)
@@ -177,9 +177,9 @@ class WorkerZoneRow(TypedDict):
 
     worker: str
     zone: str
-    start: Seconds
-    end: Seconds
-    confidence: NotRequired[Seconds | None]
+    start: FiniteNumber
+    end: FiniteNumber
+    confidence: NotRequired[FiniteNumber | None]
 
 
 @with_config(_IDS_AS_TEXT)
@@ -189,8 +189,8 @@ class TaskRow(TypedDict):
     machine: str
     task: str
     worker: NotRequired[str | None]
-    start: Seconds
-    end: Seconds
+    start: FiniteNumber
+    end: FiniteNumber
 
 
 @with_config(_IDS_AS_TEXT)
@@ -198,9 +198,9 @@ class BeaconLagRow(TypedDict):
     """Estimated lag of a worker's location data over ``[start, end)``."""
 
     worker: str
-    lag_s: Seconds
-    start: Seconds
-    end: Seconds
+    lag_s: FiniteNumber
+    start: FiniteNumber
+    end: FiniteNumber
 
 
 class ResultDocument(BaseModel):
