@@ -260,13 +260,43 @@ class DeadLettersOut(Out):
     next_before_id: int | None = Field(description="pass as before_id for the next page; null: last page")
 
 
+class LiveReading(Out):
+    """The newest reading of a sensor (by device time ``t``, epoch seconds)."""
+
+    device: str
+    sensor: str
+    seq: int
+    kind: str
+    t: float
+    source: str
+    channel: str
+    value: Number | str = Field(description="a level, or a zone for zone readings")
+    received_ns: int
+
+
+class LiveDevice(Out):
+    online: bool
+    t_ns: int | None
+    received_ns: int
+    clock_synced: bool | None
+
+
+class LiveAnalysis(Out):
+    """The newest live analysis: its day, window [start, end] (epoch s), KPIs and task count."""
+
+    day: str
+    window: list[float]
+    kpis: dict[str, Any]
+    tasks: int
+
+
 class LiveOut(Out):
     """Latest value of every sensor and device status, and the current analysis summary."""
 
     site: str
-    sensors: dict[str, dict[str, Any]]
-    devices: dict[str, dict[str, Any]]
-    analysis: dict[str, Any] | None
+    sensors: dict[str, LiveReading] = Field(description="per kind/source/channel")
+    devices: dict[str, LiveDevice] = Field(description="per site/device: the latest status message")
+    analysis: LiveAnalysis | None
 
 
 # --- viewer ------------------------------------------------------------------------------------
