@@ -206,9 +206,36 @@ class AlignedOut(Out):
 
 
 # --- analysis ----------------------------------------------------------------------------------
+class MachineKpis(Out):
+    """A machine's shift in minutes (``twin_server.kpis.compute_kpis``)."""
+
+    running_min: float
+    stopped_min: float
+    unknown_min: float
+    utilisation: float | None = Field(description="running share of the time with a known state; null: none")
+    changeover_min: float
+    task_count: int
+    idle_min: float = Field(description="stopped with no changeover going on")
+    changeover_jig_change_min: float
+    changeover_tool_change_min: float
+    changeover_program_input_min: float
+    changeover_material_setting_min: float
+
+
+class KpiTotals(Out):
+    running_min: float
+    stopped_min: float
+    changeover_min: float
+    idle_min: float
+    task_count: int
+    utilisation: float | None
+
+
 class ShiftKpis(Out):
-    machines: KpiTable
-    totals: dict[str, Any]
+    """KPIs of a shift, per machine and over the machines."""
+
+    machines: dict[str, MachineKpis]
+    totals: KpiTotals
 
 
 class AnalysisOut(ResultDocument):
@@ -221,12 +248,12 @@ class AnalysisOut(ResultDocument):
 
 
 class ShiftKpisOut(Out):
-    """KPIs of a shift, per machine and in total."""
+    """KPIs of a shift, per machine and over the machines."""
 
     site: str
     day: str
-    machines: KpiTable
-    totals: dict[str, Any]
+    machines: dict[str, MachineKpis]
+    totals: KpiTotals
 
 
 class ShiftReplayOut(Out):
@@ -286,7 +313,7 @@ class LiveAnalysis(Out):
 
     day: str
     window: list[float]
-    kpis: dict[str, Any]
+    kpis: ShiftKpis
     tasks: int
 
 
