@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,8 +26,8 @@ from twin_server.api import routes
 from twin_server.api.app import create_app
 from twin_server.api.schemas import AnalysisOut, ShiftReplayOut
 from twin_server.ingest.publish import frame_to_wire
-from twin_server.readings import load_readings_csv
 from twin_server.settings import Settings
+from twin_server.simulate import simulate
 from twin_server.site import load_site
 from twin_server.store.journal import Journal
 
@@ -39,30 +37,11 @@ MODELS = {"replay": ShiftReplayOut, "analysis": AnalysisOut}
 
 
 def journal_of_shift(d: Path, hours: float, seed: int) -> Any:
-    site_path = ROOT / "examples" / "pilot_site.yaml"
-    site = load_site(site_path)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "twin_server",
-            "simulate",
-            "--site",
-            str(site_path),
-            "--hours",
-            str(hours),
-            "--seed",
-            str(seed),
-            "--out",
-            str(d / "sim"),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    loaded = load_readings_csv(d / "sim" / "readings.csv", site)
+    """A journal holding a simulated pilot shift; returns the site."""
+    site = load_site(ROOT / "examples" / "pilot_site.yaml")
     journal = Journal(d / "data" / "journal.sqlite")
-    journal.write_batch([(r, T_ARRIVAL_NS) for r in frame_to_wire(loaded.frame, site)])
+    readings = frame_to_wire(simulate(site, hours, seed).readings, site)
+    journal.write_batch([(r, T_ARRIVAL_NS) for r in readings])
     journal.close()
     return site
 
