@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -183,6 +184,38 @@ def test_viewer_routes_read_the_journal(client, pilot_site):
     assert replay.status_code == 200
     analysis = client.get(f"/api/sites/{pilot_site.site}/shifts/{days[0]['day']}/analysis").json()
     assert len(replay.json()["result"]["tasks"]) == len(analysis["tasks"])
+
+
+def _key_orders(doc):
+    """Every object's key order, depth first (a model re-dumping a document must keep it)."""
+    if isinstance(doc, dict):
+        return [list(doc), *(o for v in doc.values() for o in _key_orders(v))]
+    if isinstance(doc, list):
+        return [o for v in doc for o in _key_orders(v)]
+    return []
+
+
+def test_prebuilt_answers_match_their_response_models(client, pilot_site):
+    """Routes that send a document serialised beforehand (big, or gzipped) declare a response
+    model without FastAPI running it: their answers must still be exactly that model."""
+    from twin_server.api.schemas import ShiftReplayOut, ViewerKpis
+    from twin_server.store.replay_schema import ReplayPayload, WorkerDays
+
+    site = pilot_site.site
+    day = client.get(f"/api/sites/{site}/shifts").json()[0]["day"]
+    answers = {
+        f"/api/sites/{site}/shifts/{day}/replay": ShiftReplayOut,
+        f"/api/replay/{site}": ReplayPayload,
+        f"/api/worker/{site}/W1": WorkerDays,
+        f"/api/kpis/{site}": ViewerKpis,
+    }
+    for path, model in answers.items():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        doc = response.json()
+        again = json.loads(model.model_validate(doc).model_dump_json(exclude_unset=True))
+        assert again == doc, path  # no key dropped or added, no value changed
+        assert _key_orders(again) == _key_orders(doc), path
 
 
 def test_dead_letters_route_answers_in_pages_of_bounded_size(tmp_path, pilot_site):

@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, RedirectResponse
 
+from twin_server.api.schemas import CommissioningDoc, MachineView
 from twin_server.live.commissioning import MachineSession, device_of_machine, machine_of_reading, machine_view
 from twin_server.site import Site
 from twin_server.store.journal import Journal
@@ -172,12 +173,14 @@ def _tracker(app: Any, site: str) -> CommissioningTracker:
     return tracker
 
 
-@router.get("/api/commissioning/{site}", summary="Live commissioning checklist of every machine")
+@router.get("/api/commissioning/{site}", response_model=CommissioningDoc,
+            summary="Live commissioning checklist of every machine")
 def get_commissioning(site: str, request: Request) -> dict[str, Any]:
     return _tracker(request.app, site).view()
 
 
-@router.post("/api/commissioning/{site}/start", summary="Start a machine's commissioning (reset its lines)")
+@router.post("/api/commissioning/{site}/start", response_model=MachineView,
+             summary="Start a machine's commissioning (reset its lines)")
 def start_commissioning(site: str, request: Request,
                         machine: str = Query(..., description="machine id")) -> dict[str, Any]:
     tracker = _tracker(request.app, site)

@@ -38,6 +38,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from twin_contract.vocabulary import ID_PATTERN, is_id
+from twin_server.api.schemas import file_responses
 from twin_server.editor.checks import Finding, check_document
 from twin_server.editor.devices import devices_seen
 from twin_server.editor.plan import PlanError, convert_plan, plan_size
@@ -658,6 +659,8 @@ async def upload_plan(site: str, request: Request) -> PlanOut:
     "/api/editor/{site}/files/{path:path}",
     summary="A plan or model file next to the site file",
     include_in_schema=True,
+    response_class=FileResponse,
+    responses=file_responses("the file", *sorted(set(_SERVED_SUFFIXES.values()))),
 )
 def get_file(site: str, path: str, request: Request) -> FileResponse:
     svc = _svc(request, site)

@@ -13,11 +13,24 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from pydantic import TypeAdapter
 
+from twin_server.api.schemas import (
+    AlignedOut,
+    AnalysisOut,
+    DeadLettersOut,
+    HealthOut,
+    LiveOut,
+    ReadingsOut,
+    ShiftKpisOut,
+    ShiftOut,
+    ShiftReplayOut,
+    SiteSummary,
+)
 from twin_server.live.hub import day_bounds
 from twin_server.result import Result
-from twin_server.site import Site, polygon_centroid
+from twin_server.site import Machine, Site, Worker, polygon_centroid
 from twin_server.store.replay_data import local_day, shift_window
 
 router = APIRouter()
@@ -31,6 +44,8 @@ DAY_END = date(2200, 1, 1)
 MAX_ALIGNED_SAMPLES = 86_400
 MAX_ALIGNED_DAYS = 31
 DEAD_LETTERS_PAGE_BYTES = 2**20
+# What FastAPI serialised an untyped dict with: the same bytes, without a model's validation.
+_UNTYPED: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
 def _ctx(request: Request | WebSocket) -> Any:
@@ -72,7 +87,8 @@ def _analysis(request: Request, site: Site, day: str) -> tuple[Result, dict[str,
 
 
 # --- health and sites ---------------------------------------------------------------------
-@router.get("/health", summary="Ingest counters, dead letters, clock offsets, broker and InfluxDB status")
+@router.get("/health", response_model=HealthOut,
+            summary="Ingest counters, dead letters, clock offsets, broker and InfluxDB status")
 def health(request: Request) -> dict[str, Any]:
     ctx = _ctx(request)
     ingest = ctx.ingest
@@ -124,29 +140,34 @@ def _clock_warning(device: str, v: dict[str, Any]) -> str:
             "(a backlog from an outage, or a clock behind)")
 
 
-@router.get("/api/sites", summary="Sites served here")
+@router.get("/api/sites", response_model=list[SiteSummary],
+            summary="Sites served here")
 def sites(request: Request) -> list[dict[str, Any]]:
     s = _ctx(request).settings.site
     return [{"id": s.site, "name": s.name, "timezone": s.timezone, "machines": len(s.machines),
              "workers": len(s.workers)}]
 
 
-@router.get("/api/sites/{site}", summary="The site model (machines, workers, receivers, shift, markings)")
-def site_detail(site: str, request: Request) -> dict[str, Any]:
-    return _site(request, site).model_dump(mode="json")
+@router.get("/api/sites/{site}", response_model=Site,
+            summary="The site model (machines, workers, receivers, shift, markings)")
+def site_detail(site: str, request: Request) -> Site:
+    return _site(request, site)
 
 
-@router.get("/api/sites/{site}/machines", summary="Machines of the site")
-def machines(site: str, request: Request) -> list[dict[str, Any]]:
-    return [m.model_dump(mode="json") for m in _site(request, site).machines]
+@router.get("/api/sites/{site}/machines", response_model=list[Machine],
+            summary="Machines of the site")
+def machines(site: str, request: Request) -> list[Machine]:
+    return list(_site(request, site).machines)
 
 
-@router.get("/api/sites/{site}/workers", summary="Workers of the site")
-def workers(site: str, request: Request) -> list[dict[str, Any]]:
-    return [w.model_dump(mode="json") for w in _site(request, site).workers]
+@router.get("/api/sites/{site}/workers", response_model=list[Worker],
+            summary="Workers of the site")
+def workers(site: str, request: Request) -> list[Worker]:
+    return list(_site(request, site).workers)
 
 
-@router.get("/api/sites/{site}/shifts", summary="Recorded shifts (local days with readings)")
+@router.get("/api/sites/{site}/shifts", response_model=list[ShiftOut],
+            summary="Recorded shifts (local days with readings)")
 def shifts(site: str, request: Request) -> list[dict[str, Any]]:
     s = _site(request, site)
     out = []
@@ -157,7 +178,8 @@ def shifts(site: str, request: Request) -> list[dict[str, Any]]:
 
 
 # --- series ------------------------------------------------------------------------------
-@router.get("/api/sites/{site}/readings", summary="Raw readings of a time range (device time)")
+@router.get("/api/sites/{site}/readings", response_model=ReadingsOut,
+            summary="Raw readings of a time range (device time)")
 def readings(
     site: str,
     request: Request,
@@ -187,7 +209,7 @@ def _segments_at(segments: list[Any], key: str, value: str, times: list[float]) 
     return out
 
 
-@router.get("/api/sites/{site}/aligned",
+@router.get("/api/sites/{site}/aligned", response_model=AlignedOut,
             summary="Aligned series: machine state, lag-corrected worker zone and task, sampled every step")
 def aligned(
     site: str,
@@ -222,7 +244,8 @@ def aligned(
 
 
 # --- analysis ----------------------------------------------------------------------------
-@router.get("/api/sites/{site}/shifts/{day}/analysis",
+@router.get("/api/sites/{site}/shifts/{day}/analysis", response_model=AnalysisOut,
+            response_model_exclude_unset=True,  # a zone's confidence stays out when the result has none
             summary="Analysis of a shift: machine states, zones, tasks, lag, KPIs")
 def analysis(site: str, request: Request, day: str) -> dict[str, Any]:
     s = _site(request, site)
@@ -233,7 +256,7 @@ def analysis(site: str, request: Request, day: str) -> dict[str, Any]:
     return doc
 
 
-@router.get("/api/sites/{site}/shifts/{day}/kpis",
+@router.get("/api/sites/{site}/shifts/{day}/kpis", response_model=ShiftKpisOut,
             summary="KPIs of a shift: utilisation, changeover minutes per task and machine, idle minutes")
 def kpis(site: str, request: Request, day: str) -> dict[str, Any]:
     s = _site(request, site)
@@ -271,16 +294,25 @@ def positions(site: Site, result: Result, step_s: float = 1.0) -> dict[str, list
     return out
 
 
-@router.get("/api/sites/{site}/shifts/{day}/replay",
+# Per-second positions of a shift: validating them through the model takes 2.1-3.1x the untyped
+# serialisation (bench/api/bench_response_models.py), so the model documents the answer and
+# the document is serialised as before; tests/twin_server/test_api.py checks it against the model.
+@router.get("/api/sites/{site}/shifts/{day}/replay", response_model=ShiftReplayOut,
             summary="Replay frames for the viewer: the analysis plus per-second worker positions")
-def replay(site: str, request: Request, day: str) -> dict[str, Any]:
+def replay(site: str, request: Request, day: str) -> Response:
+    return Response(_UNTYPED.dump_json(replay_document(site, request, day)), media_type="application/json")
+
+
+def replay_document(site: str, request: Request, day: str) -> dict[str, Any]:
+    """The replay route's document (a :class:`~twin_server.api.schemas.ShiftReplayOut`)."""
     s = _site(request, site)
     result, k = _analysis(request, s, _checked_day(day))
     return {"site": s.site, "day": day, "result": result.to_dict(), "kpis": k, "step_s": 1.0,
             "t0": result.window_start, "positions": positions(s, result)}
 
 
-@router.get("/api/dead-letters", summary="Messages that broke the wire contract (newest first), in pages")
+@router.get("/api/dead-letters", response_model=DeadLettersOut,
+            summary="Messages that broke the wire contract (newest first), in pages")
 def dead_letters(
     request: Request,
     limit: int = Query(100, ge=1, le=10_000),
@@ -298,7 +330,8 @@ def dead_letters(
             "next_before_id": rows[-1]["id"] if more else None}
 
 
-@router.get("/api/live", summary="Latest value of every sensor and the current analysis summary")
+@router.get("/api/live", response_model=LiveOut,
+            summary="Latest value of every sensor and the current analysis summary")
 def live(request: Request) -> dict[str, Any]:
     ctx = _ctx(request)
     return {"site": ctx.settings.site.site, **ctx.state.snapshot(), "analysis": ctx.latest_analysis}

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, field_validator
 
 from twin_contract import vocabulary as vocab
+from twin_server.api.schemas import NoteOut, ViewerSites, file_responses
 from twin_server.store.replay_data import (
     FileReplayProvider,
     ReplayError,
@@ -46,6 +47,7 @@ from twin_server.store.replay_data import (
     to_json_bytes,
     worker_days,
 )
+from twin_server.store.replay_schema import ReplayPayload, ShiftSpan, WorkerDays
 
 __all__ = ["NoteIn", "NotesStore", "create_viewer_app", "install", "mount_static", "router"]
 
@@ -176,7 +178,8 @@ def _site_or_404(provider: ReplayProvider, site: str) -> Any:
 
 
 # --- routes ---------------------------------------------------------------------------------
-@router.get("/api/viewer/sites", summary="Sites the viewer can show: ids and display names")
+@router.get("/api/viewer/sites", response_model=ViewerSites,
+            summary="Sites the viewer can show: ids and display names")
 def list_sites(request: Request) -> dict[str, Any]:
     provider = _provider(request)
     ids = getattr(provider, "site_ids", None)
@@ -191,14 +194,17 @@ def list_sites(request: Request) -> dict[str, Any]:
     return {"sites": sites, "names": names, "names_ja": names_ja}
 
 
-@router.get("/api/replay/{site}/shifts", summary="Recorded shifts of a site")
+@router.get("/api/replay/{site}/shifts", response_model=list[ShiftSpan], summary="Recorded shifts of a site")
 def list_shifts(site: str, request: Request) -> list[dict[str, Any]]:
     provider = _provider(request)
     _site_or_404(provider, site)
     return provider.shifts(site)
 
 
-@router.get("/api/replay/{site}", summary="Replay data: site layout, shift, breaks, analysis result")
+# The replay and the worker's days are serialised once and gzipped by ``_json`` (the replay is
+# the biggest document the server sends): the model documents them and is not run on them.
+@router.get("/api/replay/{site}", response_model=ReplayPayload,
+            summary="Replay data: site layout, shift, breaks, analysis result")
 def get_replay(
     site: str,
     request: Request,
@@ -223,7 +229,8 @@ def get_replay(
     return _json(request, payload)
 
 
-@router.get("/api/worker/{site}/{worker}", summary="One worker's own tasks per day")
+@router.get("/api/worker/{site}/{worker}", response_model=WorkerDays,
+            summary="One worker's own tasks per day")
 def get_worker(site: str, worker: str, request: Request) -> Response:
     provider = _provider(request)
     try:
@@ -236,14 +243,15 @@ def get_worker(site: str, worker: str, request: Request) -> Response:
     return _json(request, doc)
 
 
-@router.get("/api/notes/{site}", summary="Coaching notes of a site")
+@router.get("/api/notes/{site}", response_model=list[NoteOut], summary="Coaching notes of a site")
 def list_notes(site: str, request: Request, start: float | None = None,
                end: float | None = None) -> list[dict[str, Any]]:
     _site_or_404(_provider(request), site)
     return _notes(request).list(site, start, end)
 
 
-@router.post("/api/notes/{site}", status_code=201, summary="Pin a note to a moment and a machine or worker")
+@router.post("/api/notes/{site}", status_code=201, response_model=NoteOut,
+             summary="Pin a note to a moment and a machine or worker")
 def add_note(site: str, note: NoteIn, request: Request) -> dict[str, Any]:
     site_obj = _site_or_404(_provider(request), site)
     if note.target in site_obj.machine_ids:
@@ -282,7 +290,8 @@ def _build_scene(site_path: Path, out: Path, timeout_s: float = 120.0) -> str | 
     return None
 
 
-@router.get("/api/scene/{site}.glb", summary="The factory scene made by models3d (404: draw from layout)")
+@router.get("/api/scene/{site}.glb", summary="The factory scene made by models3d (404: draw from layout)",
+            response_class=Response, responses=file_responses("a binary glTF scene", "model/gltf-binary"))
 def get_scene(site: str, request: Request) -> Response:
     provider = _provider(request)
     _site_or_404(provider, site)

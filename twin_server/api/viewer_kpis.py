@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from twin_server.api.schemas import ViewerKpis
 from twin_server.kpis import shift_kpis, with_trend
 from twin_server.result import Result, ResultError
 from twin_server.store.replay_data import ReplayError, clip_result, site_layout
+from twin_server.store.replay_schema import SiteLayout
 
 __all__ = ["kpi_document", "router"]
 
@@ -53,7 +55,9 @@ def kpi_document(provider: Any, site_id: str, day: str | None = None, days: int 
     return out
 
 
-@router.get("/api/kpis/{site}", summary="KPI strip and shift summary of a shift, with a trend")
+# Serialised and gzipped by the viewer's ``_json``: the model documents the answer.
+@router.get("/api/kpis/{site}", response_model=ViewerKpis,
+            summary="KPI strip and shift summary of a shift, with a trend")
 def get_kpis(
     site: str,
     request: Request,
@@ -68,7 +72,8 @@ def get_kpis(
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/api/viewer/layout/{site}", summary="Site layout: machines, worker names, time zone")
+@router.get("/api/viewer/layout/{site}", response_model=SiteLayout,
+            summary="Site layout: machines, worker names, time zone")
 def get_layout(site: str, request: Request) -> dict[str, Any]:
     from twin_server.api.viewer import _provider, _site_or_404
 

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from twin_server.auth.middleware import (
     CSRF_COOKIE,
@@ -33,6 +33,79 @@ class TokenIn(BaseModel):
     label: str = Field(default="", max_length=80)
     ttl_days: float = Field(default=90.0, gt=0, le=365)
     user: str | None = Field(default=None, max_length=64, description="supervisors: a user of their site")
+
+
+class _Out(BaseModel):
+    # A key the route sends that the model lacks is an error, not silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserOut(_Out):
+    name: str
+    site: str
+    role: str
+    worker: str | None = Field(description="the worker id of a worker's account")
+
+
+class LoginOut(_Out):
+    user: UserOut
+    csrf_token: str = Field(description="echo it in the X-CSRF-Token header of state-changing requests")
+    expires: float = Field(description="end of the session, epoch seconds")
+
+
+class LogoutOut(_Out):
+    ok: bool
+
+
+class MeOut(_Out):
+    user: UserOut
+    via: str = Field(description="session (cookie) or token (bearer API token)")
+    read_only: bool
+    expires: float
+
+
+class TokenRow(_Out):
+    """An API token's metadata (never its secret)."""
+
+    id: int
+    user: str
+    site: str
+    label: str
+    created: float
+    expires: float
+    revoked: bool
+    expired: bool
+
+
+class TokenCreated(_Out):
+    id: int
+    token: str = Field(description="the secret, shown only now")
+    user: str
+    expires: float
+    read_only: bool
+
+
+class AuditEntry(_Out):
+    id: int
+    t: float
+    user: str
+    role: str
+    site: str
+    action: str
+    method: str
+    route: str
+    path: str
+    target_worker: str | None
+    target_machine: str | None
+    target: str | None
+    status: int
+    client: str
+
+
+class AuditOut(_Out):
+    site: str | None = Field(description="the site filtered on; null: every site (admins)")
+    count: int
+    entries: list[AuditEntry]
 
 
 def _cfg(request: Request) -> AuthConfig:
@@ -83,7 +156,11 @@ def _set_cookie(
     )
 
 
-@router.post("/api/auth/login", summary="Sign in with name and password: session cookie + CSRF token")
+@router.post(
+    "/api/auth/login",
+    response_model=LoginOut,
+    summary="Sign in with name and password: session cookie + CSRF token",
+)
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
     cfg = _cfg(request)
     store = cfg.store
@@ -115,7 +192,7 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
     return {"user": _user_doc(user), "csrf_token": csrf, "expires": expires}
 
 
-@router.post("/api/auth/logout", summary="End the session")
+@router.post("/api/auth/logout", response_model=LogoutOut, summary="End the session")
 def logout(request: Request, response: Response) -> dict[str, bool]:
     p = _me(request)
     sid = cookie_value(request.headers, SESSION_COOKIE)
@@ -127,7 +204,7 @@ def logout(request: Request, response: Response) -> dict[str, bool]:
     return {"ok": True}
 
 
-@router.get("/api/auth/me", summary="Who is signed in, how, and until when")
+@router.get("/api/auth/me", response_model=MeOut, summary="Who is signed in, how, and until when")
 def me(request: Request) -> dict[str, Any]:
     p = _me(request)
     return {
@@ -138,7 +215,11 @@ def me(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/api/auth/tokens", summary="API tokens (yours; a supervisor sees the site's)")
+@router.get(
+    "/api/auth/tokens",
+    response_model=list[TokenRow],
+    summary="API tokens (yours; a supervisor sees the site's)",
+)
 def list_tokens(request: Request) -> list[dict[str, Any]]:
     p = _me(request)
     store = _cfg(request).store
@@ -149,7 +230,12 @@ def list_tokens(request: Request) -> list[dict[str, Any]]:
     return store.tokens(user_id=p.user.id)
 
 
-@router.post("/api/auth/tokens", status_code=201, summary="A new read-only API token (shown once)")
+@router.post(
+    "/api/auth/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    summary="A new read-only API token (shown once)",
+)
 def create_token(body: TokenIn, request: Request) -> dict[str, Any]:
     p = _me(request)
     store = _cfg(request).store
@@ -226,7 +312,7 @@ _FILTERS: dict[str, Any] = {
 }
 
 
-@router.get("/api/audit", summary="The audit log of your site (supervisors)")
+@router.get("/api/audit", response_model=AuditOut, summary="The audit log of your site (supervisors)")
 def audit_view(
     request: Request,
     site: str | None = _FILTERS["site"],
@@ -240,7 +326,14 @@ def audit_view(
     return {"site": site, "count": len(rows), "entries": rows}
 
 
-@router.get("/api/audit.csv", summary="The audit log of your site as CSV (supervisors)")
+@router.get(
+    "/api/audit.csv",
+    summary="The audit log of your site as CSV (supervisors)",
+    response_class=Response,
+    responses={
+        200: {"description": "CSV with a header row", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
 def audit_csv(
     request: Request,
     site: str | None = _FILTERS["site"],

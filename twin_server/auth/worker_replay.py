@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from twin_server.store.replay_data import ReplayError, pick_window, recording_of, replay_payload
+from twin_server.store.replay_schema import ReplayPayload
 
 __all__ = ["own_replay", "router"]
 
@@ -53,7 +54,12 @@ def own_replay(payload: dict[str, Any], worker_id: str) -> dict[str, Any]:
     return out
 
 
-@router.get("/api/worker/{site}/{worker}/replay", summary="One worker's own replay of a shift")
+@router.get(
+    "/api/worker/{site}/{worker}/replay",
+    summary="One worker's own replay of a shift",
+    response_model=ReplayPayload,
+    response_model_exclude_unset=True,  # keys the document leaves out (shift.recording, confidence) stay out
+)
 def worker_replay(
     site: str,
     worker: str,
