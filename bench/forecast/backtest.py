@@ -460,6 +460,27 @@ def jitter(days: list[dict]) -> list[str]:
     return lines
 
 
+def same_rows_table(raw: list[dict], shown: list[dict]) -> list[str]:
+    """MAE of the model alone, the forecast as shown and the naive forecasts over identical
+    forecasts: all of them, and by the true lead time."""
+    lines = ["| event | true lead | forecasts | MAE model alone | MAE as shown | MAE naive median | "
+             "MAE naive elapsed | as shown vs naive median |", "|---|---|---|---|---|---|---|---|"]
+    for event in (None, "run_end", "restart"):
+        a, b = scored(raw, event), scored(shown, event)
+        for label in ("all", 5, 15, 30, 60):
+            idx = [i for i, x in enumerate(a) if label == "all" or x["true_bin"] == label]
+            if not idx:
+                continue
+            m_raw = statistics.fmean(a[i]["model"] for i in idx)
+            m_shown = statistics.fmean(b[i]["model"] for i in idx)
+            med = statistics.fmean(a[i]["med"] for i in idx)
+            el = statistics.fmean(a[i]["el"] for i in idx)
+            lead = "all" if label == "all" else f"{label} min"
+            lines.append(f"| {event or 'all'} | {lead} | {len(idx)} | {m_raw:.1f} | {m_shown:.1f} | "
+                         f"{med:.1f} | {el:.1f} | {100 * (m_shown / med - 1):+.0f} % |")
+    return lines
+
+
 def shift_end_table(days: list[dict]) -> list[str]:
     lines = [
         "| lead | days | running min: MAE forecast / naive, 80 % coverage | changeovers: MAE forecast "
@@ -532,6 +553,8 @@ def report(title: str, days: list[dict], raw: list[dict] | None = None) -> str:
             out += horizon_table(scored(raw, event))
             out.append("")
         out += ["#### model alone: minute-to-minute change of the predicted end", "", *jitter(raw), ""]
+        out += ["### the same forecasts, every one (not binned by each method's own lead)", "",
+                *same_rows_table(raw, days), ""]
     out += ["### minute-to-minute change of the predicted end", "", *jitter(days), ""]
     out += ["### shift end (site totals)", "", *shift_end_table(days), ""]
     ms = [1000 * s for d in days for s in d["forecast_s"]]

@@ -75,7 +75,8 @@ def test_too_few_earlier_forecasts_leave_the_model_alone():
     got = apply_guard(cal, "run_end", r["t"], r["p10"], r["p50"], r["p90"], r["naive_med"])
     assert got == (r["p10"], r["p50"], r["p90"])
     # a missing naive median (nothing seen at the site) or median passes through
-    assert apply_guard(fit_calibration(_rows(400, rng)), "run_end", T0, None, None, None, T0) == (None, None, None)
+    cal = fit_calibration(_rows(400, rng))
+    assert apply_guard(cal, "run_end", T0, None, None, None, T0) == (None, None, None)
 
 
 def test_guarded_range_never_before_now_and_ordered():
@@ -100,7 +101,8 @@ def test_shift_end_totals_widened_from_earlier_misses():
 def test_steady_end_moves_only_as_far_as_pushed():
     # within the band: held; beyond it: moved to the band's edge; passed: follows the model
     assert steady(T0 + 1800, T0 + 1000, T0 + 1850, T0 + 2600, T0, 0.1) == T0 + 1800
-    assert steady(T0 + 1800, T0 + 1000, T0 + 2400, T0 + 3000, T0, 0.1) == pytest.approx(T0 + 2400 - 200)
+    assert steady(T0 + 1800, T0 + 1000, T0 + 2400, T0 + 3000, T0, 0.1) == pytest.approx(T0 + 2400 - 180)
+    assert steady(T0 + 1800, T0 + 500, T0 + 1000, T0 + 3000, T0, 0.1) == pytest.approx(T0 + 1000 + 100)
     assert steady(T0 - 10, T0 + 100, T0 + 400, T0 + 900, T0, 0.1) == T0 + 400
     assert steady(None, T0 + 100, T0 + 400, T0 + 900, T0, 0.1) == T0 + 400
 

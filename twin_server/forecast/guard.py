@@ -210,12 +210,12 @@ def observed_event(result: Result, machine: str, t: float, event: str) -> float 
 def steady(prev_p50: float | None, p10: float | None, p50: float | None, p90: float | None, t: float,
            band: float) -> float | None:
     """The predicted end held where it was while the new median stays within ``band`` times the
-    80 % range of it (a backlash: it moves only as far as the new median pushes it).
+    time left of it (a backlash: it moves only as far as the new median pushes it, so it never
+    strays further than that from the model's).
 
     ``prev_p50``: the median shown a minute before for the same run (None: nothing shown).
     """
     if p50 is None or prev_p50 is None or prev_p50 <= t or band <= 0:
         return p50
-    lo_w, hi_w = _widths(p10, p50, p90)
-    d = band * (lo_w + hi_w)
+    d = band * (min(p50, prev_p50) - t)
     return max(t, min(max(prev_p50, p50 - d), p50 + d))

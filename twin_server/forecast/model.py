@@ -251,7 +251,8 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
     beta = np.zeros(14)
     # How far machines' levels lie apart (known machines; the prior counting as prior_weight).
     known = [level[m] - site_level for m in machines if n_batches[m] >= p.cold_below]
-    level_sd = math.sqrt((sum(v * v for v in known) + p.prior_weight * prior_sd**2) / (len(known) + p.prior_weight))
+    level_sd = math.sqrt((sum(v * v for v in known) + p.prior_weight * prior_sd**2)
+                         / (len(known) + p.prior_weight))
     model = BatchModel(level, site_level, beta, {}, {}, n_batches, {}, params=p, level_sd=level_sd)
     y_all = np.log(np.maximum(length, 1.0))
     lp = np.log(np.where(np.isfinite(prev) & (prev > 0), prev, np.nan))
