@@ -234,14 +234,19 @@ def test_guard_learns_from_earlier_days_only(recorded, pilot_site, monkeypatch):
         assert got == [(m.p10, m.p50, m.p90) for m in want.machines]
         assert got != [(m.p10, m.p50, m.p90) for m in raw.machines]  # the guard did something
         assert (shown.running_min, shown.changeovers) == (want.running_min, want.changeovers)
-        # a minute later the shown end of a run moves no further than the model's, and stays
-        # within STEADY_BAND of the time left from it (a fresh service remembers nothing shown)
+        # live, a minute later the shown end of a run moves no further than the guarded model's
+        # (a moment asked for explicitly is not held), and stays within STEADY_BAND of the time
+        # left from it
         from twin_server.forecast.service import STEADY_BAND
 
-        later = svc.forecast_at(at + 60)
-        fresh = ForecastService(pilot_site, svc.analysis).forecast_at(at + 60)
+        first = svc.forecast_live(day, truncate_result(result, at))
+        assert [(m.p10, m.p50, m.p90) for m in first.machines] == got  # nothing shown before
+        later = svc.forecast_live(day, truncate_result(result, at + 60))
+        fresh = svc.forecast_at(at + 60)
+        again = svc.forecast_at(at + 60)  # asked twice, one answer
+        assert [m.p50 for m in again.machines] == [m.p50 for m in fresh.machines]
         held = 0
-        for a, b, f in zip(shown.machines, later.machines, fresh.machines, strict=True):
+        for a, b, f in zip(first.machines, later.machines, fresh.machines, strict=True):
             if a.event == b.event == "run_end" and a.since == b.since and a.p50 > at + 60:
                 assert abs(b.p50 - a.p50) <= abs(f.p50 - a.p50) + 1e-6
                 assert abs(b.p50 - f.p50) <= STEADY_BAND * (min(b.p50, f.p50) - (at + 60)) + 1e-6

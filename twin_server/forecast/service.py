@@ -177,6 +177,7 @@ class ForecastService:
         self._records: dict[str, tuple[list[float], DayRecords]] = {}
         self.last: Forecast | None = None
         self._cal_rows: dict[str, tuple[list[float], list[dict[str, Any]]]] = {}
+        self._cal: dict[str, tuple[list[Any], Calibration]] = {}
         self._shown: dict[tuple[str, str, float], tuple[float, float]] = {}
         self.last_error: str | None = None
         self._load_cache()
@@ -249,6 +250,11 @@ class ForecastService:
         """The guard's rules for ``day``, from the forecasts of the recorded days before it
         (each day's forecasts made once and kept while its readings do not change)."""
         earlier = [d for d in self.analysis.days() if d["day"] < day][-CAL_DAYS:]
+        markers = [[d["day"], d["readings"], d["end"]] for d in earlier]
+        with self._lock:
+            known = self._cal.get(day)
+        if known is not None and known[0] == markers:
+            return known[1]  # fitted once per day (and again when an earlier day's readings change)
         rows: list[dict[str, Any]] = []
         for d in earlier:
             marker = [d["readings"], d["end"]]
@@ -262,18 +268,27 @@ class ForecastService:
                                                 self.params))
                 with self._lock:
                     self._cal_rows[d["day"]] = hit
+                    while len(self._cal_rows) > 3 * CAL_DAYS:  # a replay wandering over months
+                        self._cal_rows.pop(next(iter(self._cal_rows)))
             rows += hit[1]
-        return fit_calibration(rows, len(earlier))
+        cal = fit_calibration(rows, len(earlier))
+        with self._lock:
+            self._cal[day] = (markers, cal)
+            while len(self._cal) > 3 * CAL_DAYS:
+                self._cal.pop(next(iter(self._cal)))
+        return cal
 
     # -- forecasts ---------------------------------------------------------------------------
     def forecast_at(self, at: float | None = None, guard: bool = True) -> Forecast:
-        """The forecast at ``at`` (default: the newest reading of the day being recorded).
+        """The forecast at ``at`` (default: the newest reading of the day being recorded, held
+        steady like the live view's), corrected by the guard unless ``guard`` is False.
 
         Raises
         ------
         ForecastError
             No readings on that day, or ``at`` before the day's first reading.
         """
+        live = at is None
         if at is None:
             day = self.analysis.current_day()
             if day is None:
@@ -297,11 +312,29 @@ class ForecastService:
         history = self.history(day)
         fc = forecast_result(self.site, result, history, at, self.params)
         if guard:
-            pools = naive_pools([*history, records_of(self.site, truncate_result(result, at), day)])
-            with self._lock:
-                shown = dict(self._shown)
-            guarded(fc, self.calibration(day), pools, shown)
-            with self._lock:
-                self._shown = {k: v for k, v in shown.items() if at - v[0] <= 90.0}
+            self._guard(fc, day, result, history, steady_end=live)
         self.last = fc
         return fc
+
+    def forecast_live(self, day: str, result: Result) -> Forecast:
+        """The live view's forecast at the newest reading of ``result`` (the day being
+        recorded): guarded, the shown ends held steady against the last live forecast."""
+        history = self.history(day)
+        fc = forecast_result(self.site, result, history, result.window_end, self.params)
+        self._guard(fc, day, result, history, steady_end=True)
+        self.last = fc
+        return fc
+
+    def _guard(self, fc: Forecast, day: str, result: Result, history: list[DayRecords],
+               steady_end: bool) -> None:
+        """Correct ``fc`` by the guard; ``steady_end``: hold the shown ends against the last live
+        forecast (a moment asked for explicitly gets the same answer whatever was asked before)."""
+        pools = naive_pools([*history, records_of(self.site, truncate_result(result, fc.at), day)])
+        if not steady_end:
+            guarded(fc, self.calibration(day), pools)
+            return
+        with self._lock:
+            shown = dict(self._shown)
+        guarded(fc, self.calibration(day), pools, shown)
+        with self._lock:
+            self._shown = {k: v for k, v in shown.items() if fc.at - v[0] <= 90.0}
