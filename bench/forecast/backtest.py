@@ -47,9 +47,17 @@ from data import (
 )
 
 from twin_server.forecast.engine import _changeovers_so_far, _so_far
+from twin_server.forecast.guard import apply_guard, apply_guard_total, fit_calibration, steady
 from twin_server.forecast.history import merge_segments, truncate_result
 from twin_server.forecast.model import ForecastParams
-from twin_server.forecast.service import forecast_result, records_of
+from twin_server.forecast.service import (
+    CAL_DAYS,
+    CAL_STEP_S,
+    STEADY_BAND,
+    calibration_rows,
+    forecast_result,
+    records_of,
+)
 from twin_server.result import Result
 from twin_server.store.replay_data import shift_window
 
@@ -200,15 +208,68 @@ def backtest_day(
     }
 
 
+#: The model's code: what the cached forecasts depend on. The guard (guard.py, applied by the
+#: service) is applied here after the cache, so changing it re-runs only the report.
+_MODEL_FILES = ("dists.py", "engine.py", "history.py", "model.py")
+
+
 def _params_key(params: ForecastParams) -> str:
-    """Changes with the parameters and with the forecast's code: cached backtests stay honest."""
+    """Changes with the parameters and with the model's code: cached backtests stay honest."""
     h = hashlib.sha1(json.dumps(asdict(params), sort_keys=True).encode())
-    for f in sorted((Path(__file__).resolve().parents[2] / "twin_server" / "forecast").glob("*.py")):
-        h.update(f.read_bytes())
+    for name in _MODEL_FILES:
+        h.update((Path(__file__).resolve().parents[2] / "twin_server" / "forecast" / name).read_bytes())
     return h.hexdigest()[:10]
 
 
-def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: ForecastParams, log) -> list[dict]:
+#: Changes with what calibration_rows records (not covered by the model's key).
+CAL_VERSION = 2
+
+
+def cal_rows_cached(shop: Shop, k: int, day: str, analysis: Result, hist_rec, cache: Path,
+                    params: ForecastParams, tag: str | None = None) -> list[dict]:
+    """The guard's rows of day ``k`` (its forecasts every CAL_STEP_S with its own history), cached."""
+    key = cache / f"cal{CAL_VERSION}-{tag or shop.name}-{k:02d}-{_params_key(params)}.json.gz"
+    if key.exists():
+        with gzip.open(key, "rt") as f:
+            return json.load(f)
+    rows = calibration_rows(shop.site, analysis, hist_rec, day, params, CAL_STEP_S)
+    with gzip.open(key, "wt") as f:
+        json.dump(rows, f)
+    return rows
+
+
+def guard_days(days: list[dict], cal_rows: dict[tuple[str, int], list[dict]]) -> list[dict]:
+    """The evaluated days as the service shows them: each minute's forecast corrected by the
+    guard fitted on the CAL_DAYS days before it (never the day itself), the shown end held
+    steady minute to minute. ``cal_rows``: (shop, day index) -> rows."""
+    out = []
+    for d in days:
+        k = d["k"]
+        rows = [r for j in range(k - CAL_DAYS, k) for r in cal_rows.get((d["shop"], j), [])]
+        cal = fit_calibration(rows)
+        new = []
+        shown: dict = {}
+        for r in sorted(d["rows"], key=lambda r: r["t"]):
+            r = dict(r)
+            r["p10"], r["p50"], r["p90"] = apply_guard(cal, r["event"], r["t"], r["p10"], r["p50"], r["p90"],
+                                                       r["naive_med"])
+            key = (r["machine"], r["event"], r["since"])
+            prev = shown.get(key)
+            fresh = prev is not None and 0 < r["t"] - prev[0] <= 90.0
+            r["p50"] = steady(prev[1] if fresh else None, r["p10"], r["p50"], r["p90"], r["t"], STEADY_BAND)
+            if r["p50"] is not None:
+                r["p10"] = min(r["p10"], r["p50"]) if r["p10"] is not None else None
+                r["p90"] = max(r["p90"], r["p50"]) if r["p90"] is not None else None
+            shown[key] = (r["t"], r["p50"])
+            new.append(r)
+        ends = [{**e, **{name: apply_guard_total(cal, name, 60.0 * e["lead_min"], e[name])
+                         for name in ("running_min", "changeovers")}} for e in d["ends"]]
+        out.append({**d, "rows": new, "ends": ends, "guard_rows": len(rows)})
+    return out
+
+
+def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: ForecastParams, log,
+               cal: dict | None = None) -> list[dict]:
     out = []
     for seed in seeds:
         shop = family_shop(seed)
@@ -218,10 +279,17 @@ def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: Forecast
         )
         days = family_days(shop, n_history + n_eval, cache, log)
         for k in range(n_history, n_history + n_eval):
+            if cal is not None:
+                for j in range(max(0, k - CAL_DAYS), k):
+                    if (shop.name, j) not in cal:
+                        dj, aj, _ = days[j]
+                        before = days[max(0, j - params.history_days) : j]
+                        hj = [records_of(shop.site, a, d) for d, a, _ in before]
+                        cal[(shop.name, j)] = cal_rows_cached(shop, j, dj, aj, hj, cache, params)
             key = cache / f"bt-{shop.name}-{k:02d}-{_params_key(params)}.json.gz"
             if key.exists():
                 with gzip.open(key, "rt") as f:
-                    out.append(json.load(f))
+                    out.append({**json.load(f), "k": k})
                 continue
             day, analysis, truth = days[k]
             earlier = days[max(0, k - params.history_days) : k]
@@ -233,11 +301,12 @@ def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: Forecast
                 f"  {shop.name} {day}: {len(res['rows'])} forecasts, "
                 f"{1000 * statistics.median(res['forecast_s']):.0f} ms median"
             )
-            out.append(res)
+            out.append({**res, "k": k})
     return out
 
 
-def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, log) -> list[dict]:
+def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, log,
+             cal: dict | None = None) -> list[dict]:
     """The demo's pilot through its journal and the live server's analysis cache."""
     from twin_server.forecast.service import ForecastService
     from twin_server.live.hub import AnalysisCache
@@ -252,18 +321,25 @@ def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, l
         svc = ForecastService(shop.site, analysis, params, db.parent / "forecast-history.json")
         for k in range(n_history, n_history + n_eval):
             day, truth = truths[k]
+            if cal is not None:
+                for j in range(max(0, k - CAL_DAYS), k):
+                    if ("demo-pilot", j) not in cal:
+                        dj = truths[j][0]
+                        cal[("demo-pilot", j)] = cal_rows_cached(
+                            shop, j, dj, analysis.get(dj)[0], svc.history(dj), cache, params, tag="demo")
             key = cache / f"bt-demo-{k:02d}-{_params_key(params)}.json.gz"
             if key.exists():
                 with gzip.open(key, "rt") as f:
-                    out.append(json.load(f))
+                    out.append({**json.load(f), "k": k})
                 continue
             result = analysis.get(day)[0]
             earlier = [analysis.get(d)[0] for d, _ in truths[max(0, k - params.history_days) : k]]
-            res = backtest_day(shop, day, result, truth, None, earlier, params, forecast_fn=svc.forecast_at)
+            res = backtest_day(shop, day, result, truth, None, earlier, params,
+                               forecast_fn=lambda t: svc.forecast_at(t, guard=False))
             with gzip.open(key, "wt") as f:
                 json.dump(res, f)
             log(f"  demo {day}: {len(res['rows'])} forecasts")
-            out.append(res)
+            out.append({**res, "k": k})
     finally:
         journal.close()
     return out
@@ -384,6 +460,27 @@ def jitter(days: list[dict]) -> list[str]:
     return lines
 
 
+def same_rows_table(raw: list[dict], shown: list[dict]) -> list[str]:
+    """MAE of the model alone, the forecast as shown and the naive forecasts over identical
+    forecasts: all of them, and by the true lead time."""
+    lines = ["| event | true lead | forecasts | MAE model alone | MAE as shown | MAE naive median | "
+             "MAE naive elapsed | as shown vs naive median |", "|---|---|---|---|---|---|---|---|"]
+    for event in (None, "run_end", "restart"):
+        a, b = scored(raw, event), scored(shown, event)
+        for label in ("all", 5, 15, 30, 60):
+            idx = [i for i, x in enumerate(a) if label == "all" or x["true_bin"] == label]
+            if not idx:
+                continue
+            m_raw = statistics.fmean(a[i]["model"] for i in idx)
+            m_shown = statistics.fmean(b[i]["model"] for i in idx)
+            med = statistics.fmean(a[i]["med"] for i in idx)
+            el = statistics.fmean(a[i]["el"] for i in idx)
+            lead = "all" if label == "all" else f"{label} min"
+            lines.append(f"| {event or 'all'} | {lead} | {len(idx)} | {m_raw:.1f} | {m_shown:.1f} | "
+                         f"{med:.1f} | {el:.1f} | {100 * (m_shown / med - 1):+.0f} % |")
+    return lines
+
+
 def shift_end_table(days: list[dict]) -> list[str]:
     lines = [
         "| lead | days | running min: MAE forecast / naive, 80 % coverage | changeovers: MAE forecast "
@@ -411,7 +508,8 @@ def shift_end_table(days: list[dict]) -> list[str]:
     return lines
 
 
-def report(title: str, days: list[dict]) -> str:
+def report(title: str, days: list[dict], raw: list[dict] | None = None) -> str:
+    """The tables of the forecast as shown (``days``), and of the model alone (``raw``) beside."""
     out = [f"## {title}", ""]
     shops = sorted({d["shop"] for d in days})
     n_rows = sum(len(d["rows"]) for d in days)
@@ -441,6 +539,22 @@ def report(title: str, days: list[dict]) -> str:
             f"{100 * statistics.fmean(x['cover'] for x in cold):.1f} %."
         )
         out.append("")
+    if raw is not None:
+        n_guard = [d.get("guard_rows", 0) for d in days]
+        out.append(
+            f"The forecast as shown: the model's range corrected by the guard learnt from the forecasts of "
+            f"the {CAL_DAYS} days before each day (every {CAL_STEP_S / 60:.0f} min; median "
+            f"{statistics.median(n_guard):.0f} machine forecasts, {sum(1 for x in n_guard if x == 0)} days "
+            f"with none). The model alone, before the guard:"
+        )
+        out.append("")
+        for event, name in ((None, "all"), ("run_end", "end of the current run"), ("restart", "restart")):
+            out += [f"#### model alone, {name}: by the forecast's horizon", ""]
+            out += horizon_table(scored(raw, event))
+            out.append("")
+        out += ["#### model alone: minute-to-minute change of the predicted end", "", *jitter(raw), ""]
+        out += ["### the same forecasts, every one (not binned by each method's own lead)", "",
+                *same_rows_table(raw, days), ""]
     out += ["### minute-to-minute change of the predicted end", "", *jitter(days), ""]
     out += ["### shift end (site totals)", "", *shift_end_table(days), ""]
     ms = [1000 * s for d in days for s in d["forecast_s"]]
@@ -468,18 +582,22 @@ def main() -> None:
         print(msg, file=sys.stderr, flush=True)
 
     parts = []
+    cal: dict = {}
     if args.set in ("tuning", "report", "all"):
         seeds = TUNING_SHOPS if args.set == "tuning" else REPORT_SHOPS
         seeds = seeds[: args.shops] if args.shops else seeds
-        days = run_family(seeds, args.history, args.days, cache, params, log)
-        parts.append(report(f"scenario family ({args.set if args.set != 'all' else 'report'} shops)", days))
+        raw = run_family(seeds, args.history, args.days, cache, params, log, cal)
+        days = guard_days(raw, cal)
+        name = args.set if args.set != "all" else "report"
+        parts.append(report(f"scenario family ({name} shops)", days, raw))
         for world in ("parts", "lognormal"):
             sub = [d for d in days if d["world"] == world]
             if sub and len({d["world"] for d in days}) > 1:
-                parts.append(report(f"scenario family, runs: {world}", sub))
+                parts.append(report(f"scenario family, runs: {world}", sub,
+                                    [d for d in raw if d["world"] == world]))
     if args.set in ("demo", "all"):
-        days = run_demo(args.history, args.days, cache, params, log)
-        parts.append(report("demo journals (pilot site, simulator defaults)", days))
+        raw = run_demo(args.history, args.days, cache, params, log, cal)
+        parts.append(report("demo journals (pilot site, simulator defaults)", guard_days(raw, cal), raw))
     text = "\n\n".join(parts)
     print(text)
     if args.out:

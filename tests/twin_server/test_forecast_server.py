@@ -193,3 +193,64 @@ def test_live_loop_pushes_and_writes_influx(recorded, pilot_site, influxd):
     res = influxd.query(queries["forecast_shift_end"], db)["results"][0]["series"][0]
     row = dict(zip(res["columns"], res["values"][0], strict=True))
     assert row["running_min_p50"] == pytest.approx(fc["running_min"][1])
+
+
+def test_guard_learns_from_earlier_days_only(recorded, pilot_site, monkeypatch):
+    """What the API shows is the model's forecast corrected by rules learnt from the forecasts of
+    earlier days (never the day asked about), with the naive median from the records."""
+    import copy
+
+    from twin_server.forecast import guard
+    from twin_server.forecast.guard import naive_pools
+
+    # 1.5 h of a 3-machine site a day: fewer forecasts per kind than a real site's day has
+    monkeypatch.setattr(guard, "MIN_ROWS", 5)
+    from twin_server.forecast.history import truncate_result
+    from twin_server.forecast.service import ForecastService, guarded, records_of
+    from twin_server.live.hub import AnalysisCache
+
+    journal = Journal(recorded / "journal.sqlite")
+    try:
+        svc = ForecastService(pilot_site, AnalysisCache(pilot_site, journal, simulated_clock=True))
+        first = svc.calibration(DAYS[0].isoformat())
+        assert first.days == 0 and first.rules == {}
+        day = DAYS[2].isoformat()
+        cal = svc.calibration(day)
+        assert cal.days == 2 and cal.rules, cal
+        assert set(svc._cal_rows) == {DAYS[0].isoformat(), DAYS[1].isoformat()}  # not the day itself
+        rows = [r for d in svc._cal_rows.values() for r in d[1]]
+        assert rows and all(r["t"] < _at(pilot_site, DAYS[2], 0, 0) for r in rows)
+        # (1.5 h recorded a day: the shift end's totals were never seen, so none to learn from)
+        assert {r["event"] for r in rows} == {"run_end", "restart"}
+        assert all(r["observed"] is None or r["observed"] >= r["t"] for r in rows if r["event"] in
+                   ("run_end", "restart"))
+        at = _at(pilot_site, DAYS[2], 9, 45)
+        raw = svc.forecast_at(at, guard=False)
+        shown = svc.forecast_at(at)
+        result = svc.analysis.get(day)[0]
+        pools = naive_pools([*svc.history(day), records_of(pilot_site, truncate_result(result, at), day)])
+        want = guarded(copy.deepcopy(raw), cal, pools)
+        got = [(m.p10, m.p50, m.p90) for m in shown.machines]
+        assert got == [(m.p10, m.p50, m.p90) for m in want.machines]
+        assert got != [(m.p10, m.p50, m.p90) for m in raw.machines]  # the guard did something
+        assert (shown.running_min, shown.changeovers) == (want.running_min, want.changeovers)
+        # live, a minute later the shown end of a run moves no further than the guarded model's
+        # (a moment asked for explicitly is not held), and stays within STEADY_BAND of the time
+        # left from it
+        from twin_server.forecast.service import STEADY_BAND
+
+        first = svc.forecast_live(day, truncate_result(result, at))
+        assert [(m.p10, m.p50, m.p90) for m in first.machines] == got  # nothing shown before
+        later = svc.forecast_live(day, truncate_result(result, at + 60))
+        fresh = svc.forecast_at(at + 60)
+        again = svc.forecast_at(at + 60)  # asked twice, one answer
+        assert [m.p50 for m in again.machines] == [m.p50 for m in fresh.machines]
+        held = 0
+        for a, b, f in zip(first.machines, later.machines, fresh.machines, strict=True):
+            if a.event == b.event == "run_end" and a.since == b.since and a.p50 > at + 60:
+                assert abs(b.p50 - a.p50) <= abs(f.p50 - a.p50) + 1e-6
+                assert abs(b.p50 - f.p50) <= STEADY_BAND * (min(b.p50, f.p50) - (at + 60)) + 1e-6
+                held += b.p50 != f.p50
+        assert held, "no run's end was held steady"
+    finally:
+        journal.close()

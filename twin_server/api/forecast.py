@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from twin_server.forecast.engine import Forecast
 from twin_server.forecast.influx import forecast_lines
 from twin_server.forecast.model import ForecastParams
-from twin_server.forecast.service import ForecastError, ForecastService, forecast_result
+from twin_server.forecast.service import ForecastError, ForecastService
 from twin_server.result import Result
 from twin_server.store.replay_data import local_day
 
@@ -172,9 +172,7 @@ def install_forecast(app: FastAPI, ctx: Any) -> None:
 
 
 def _live_forecast(svc: ForecastService, day: str, result: Result) -> Forecast:
-    fc = forecast_result(svc.site, result, svc.history(day), result.window_end, svc.params)
-    svc.last = fc
-    return fc
+    return svc.forecast_live(day, result)
 
 
 async def forecast_loop(app: FastAPI, interval_s: float = 2.0, influx_interval_s: float = 60.0) -> None:

@@ -77,6 +77,7 @@ class BatchModel:
     own: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)  # machine -> its batches
     compact: dict[str, Points] = field(default_factory=dict)  # class -> resid in 64 quantiles
     params: ForecastParams | None = None
+    level_sd: float = 0.0  # spread of the machines' levels: how far an unseen machine may be
 
     def current(self, machine: str, context: str, prev_s: float | None, hour: float,
                 weekday: int) -> tuple[Points, float]:
@@ -91,7 +92,12 @@ class BatchModel:
         """
         p = self.params or ForecastParams()
         loc = float(self.loc(machine, context, prev_s, hour, weekday)[0])
-        prior = self.compact[self.klass(context)].shifted(loc, self.scale_of(machine, context))
+        scale = self.scale_of(machine, context)
+        if not self.n_batches.get(machine, 0):
+            # A machine never seen running may be as far from the site's level as machines
+            # differ: the range carries that too (else it would be a known machine's width).
+            scale = math.sqrt(scale**2 + self.level_sd**2)
+        prior = self.compact[self.klass(context)].shifted(loc, scale)
         got = self.own.get(machine)
         if got is None or not len(got[0]):
             return prior, 0.0
@@ -243,7 +249,11 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
         n_batches[m] = len(ym)
         level[m] = float((ym.sum() + p.machine_pseudo * site_level) / (len(ym) + p.machine_pseudo))
     beta = np.zeros(14)
-    model = BatchModel(level, site_level, beta, {}, {}, n_batches, {}, params=p)
+    # How far machines' levels lie apart (known machines; the prior counting as prior_weight).
+    known = [level[m] - site_level for m in machines if n_batches[m] >= p.cold_below]
+    level_sd = math.sqrt((sum(v * v for v in known) + p.prior_weight * prior_sd**2)
+                         / (len(known) + p.prior_weight))
+    model = BatchModel(level, site_level, beta, {}, {}, n_batches, {}, params=p, level_sd=level_sd)
     y_all = np.log(np.maximum(length, 1.0))
     lp = np.log(np.where(np.isfinite(prev) & (prev > 0), prev, np.nan))
     for m in machines:
