@@ -137,3 +137,18 @@ def test_clock_offsets_are_applied(pilot_site) -> None:
     good = score(sim.truth, fixed).machine_state_accuracy
     assert good >= 0.999
     assert good > score(sim.truth, skewed).machine_state_accuracy
+
+
+def test_a_worker_never_heard_is_not_placed_by_elimination(pilot_site) -> None:
+    """Operator B's beacon is not heard all day (not on site, or not worn): presses W1's zone
+    does not explain must not be given to B just because B is the only other worker."""
+    sim = simulate(pilot_site, 1.0, 5)
+    beacon = next(w.beacon for w in pilot_site.workers if w.id == "W2")
+    frame = sim.readings
+    heard = frame["kind"].isin(["zone", "rssi"]) & (frame["channel"].astype(str) == beacon)
+    frame = frame[~heard].reset_index(drop=True)
+    assert any(t.worker == "W2" for t in sim.truth.tasks)  # B did work: the events are there
+    result = analyze(frame, pilot_site)
+    assert {z.zone for z in result.worker_zones if z.worker == "W2"} == {"none"}
+    assert not [t for t in result.tasks if t.worker == "W2"]
+    assert result.extra["analysis"]["zone_cells_repaired"] >= 0

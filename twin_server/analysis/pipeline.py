@@ -157,11 +157,13 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
                 conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
             diag["zones_led_by"] = "rssi"
     if p.lag_model == "per_move" and loc_streams and p.repair_unexplained:
-        # Events no worker's zone explains (a lost report, a locator outage) place a worker.
+        # Events no worker's zone explains (a lost report, a locator outage) place a worker;
+        # only one whose beacon was heard that day (one never heard may not have been there).
         reports = {w: {int(c): grid.index(lt[lc == c]) for c in np.unique(lc)}
                    for w, (lt, lc) in loc_streams.items()}
+        heard = {w: z for w, z in zones.items() if w in loc_streams or w in rssi_est}
         diag["zone_cells_repaired"] = mv.repair_unexplained(
-            zones, conf, anchors, none_code, report_cells=reports,
+            heard, conf, anchors, none_code, report_cells=reports,
             rssi_post={w: e.posterior for w, e in rssi_est.items()},
         )
 
