@@ -654,8 +654,12 @@ def locator_track(
     )
 
 
-def rssi_weight(labelled: list[tuple[np.ndarray, list[tuple[int, int]]]], max_weight: float = 0.5,
-                right_from: float = 0.5, right_full: float = 0.9) -> float:
+def rssi_weight(
+    labelled: list[tuple[np.ndarray, list[tuple[int, int]]]],
+    max_weight: float = 0.5,
+    right_from: float = 0.5,
+    right_full: float = 0.9,
+) -> float:
     """How much RSSI evidence to trust: by how often its most probable zone is right at the events.
 
     Presence events are labelled seconds ("this worker is at M"); ``labelled`` pairs each
@@ -753,8 +757,13 @@ def repair_unexplained(
     return changed
 
 
-def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list[tuple[int, int]], grid: Grid,
-                     none_code: int, search_s: float = 150.0) -> float | None:
+def entry_lag_median(
+    streams: list[tuple[np.ndarray, np.ndarray]],
+    anchors: list[tuple[int, int]],
+    grid: Grid,
+    none_code: int,
+    search_s: float = 150.0,
+) -> float | None:
     """A first guess of the typical lag: median over entries of report time minus first event.
 
     For every report of a worker entering machine M, the first presence event at M (by
@@ -780,8 +789,9 @@ def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list
     return float(np.median(vals)) if vals else None
 
 
-def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[int, int]]],
-                   near_cells: int = 5) -> tuple[float, int]:
+def event_accuracy(
+    codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[int, int]]], near_cells: int = 5
+) -> tuple[float, int]:
     """Share of the workers' presence events at which a zone path puts them at that machine.
 
     ``codes[w]`` is a per-cell zone path, ``anchors[w]`` the worker's events ``(cell,
@@ -801,9 +811,9 @@ def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[i
     return (hits / total if total else 0.0), total
 
 
-
-def sure_zone_cells(loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, step_s: float, n: int,
-                    max_lag_s: float) -> np.ndarray:
+def sure_zone_cells(
+    loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, step_s: float, n: int, max_lag_s: float
+) -> np.ndarray:
     """Cells whose zone the locator alone makes certain (``-1`` elsewhere).
 
     A report at ``t_i`` says the beacon entered ``c_i`` at ``t_i - lag`` (``0 <= lag <=
@@ -823,8 +833,9 @@ def sure_zone_cells(loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, 
     return out
 
 
-def rssi_confusion_evidence(labelled: list[tuple[np.ndarray, np.ndarray]], weight: float,
-                            prior_weight: float = 20.0) -> tuple[list[np.ndarray], dict]:
+def rssi_confusion_evidence(
+    labelled: list[tuple[np.ndarray, np.ndarray]], weight: float, prior_weight: float = 20.0
+) -> tuple[list[np.ndarray], dict]:
     """Per-second zone log-likelihoods from RSSI, calibrated on the file's own sure seconds.
 
     ``labelled`` pairs each worker's per-second RSSI zone evidence ``(T, Z)`` with the zone
@@ -865,6 +876,10 @@ def rssi_confusion_evidence(labelled: list[tuple[np.ndarray, np.ndarray]], weigh
         known = a >= 0
         ell[known] = w_eff * log_c[:, a[known]].T
         out.append(ell)
-    info = {"rho": round(rho, 3), "weight": round(w_eff, 4), "labelled_s": int(counts.sum()),
-            "right": round(float(np.trace(counts) / max(counts.sum(), 1.0)), 3)}
+    info = {
+        "rho": round(rho, 3),
+        "weight": round(w_eff, 4),
+        "labelled_s": int(counts.sum()),
+        "right": round(float(np.trace(counts) / max(counts.sum(), 1.0)), 3),
+    }
     return out, info

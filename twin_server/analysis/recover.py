@@ -45,9 +45,18 @@ def lp_sum(pri: TaskPriors, seq: tuple[str, ...] | list[str], total_s: float) ->
     return lp, durs
 
 
-def best_fill(h0: float, h1: float, prev: str, nxt: str, pri: TaskPriors, allowed: list[str],
-              gap_s: float, *, present_lp: dict[str, float], absent_lp: dict[str, float],
-              ) -> tuple[float, list[tuple[str, float, float]]]:
+def best_fill(
+    h0: float,
+    h1: float,
+    prev: str,
+    nxt: str,
+    pri: TaskPriors,
+    allowed: list[str],
+    gap_s: float,
+    *,
+    present_lp: dict[str, float],
+    absent_lp: dict[str, float],
+) -> tuple[float, list[tuple[str, float, float]]]:
     """Most probable sequence of tasks (possibly none) filling ``[h0, h1)``.
 
     Parameters
@@ -98,9 +107,16 @@ def forgotten_odds(pri: TaskPriors, tasks: list[str]) -> tuple[dict[str, float],
     return present, absent
 
 
-def recover_changeover(rows: list[Row], arrival_s: float | None, pri: TaskPriors, gap_s: float,
-                       *, switch_free: bool = False, end_s: float | None = None,
-                       min_gain: float = 1.0) -> list[Row]:
+def recover_changeover(
+    rows: list[Row],
+    arrival_s: float | None,
+    pri: TaskPriors,
+    gap_s: float,
+    *,
+    switch_free: bool = False,
+    end_s: float | None = None,
+    min_gain: float = 1.0,
+) -> list[Row]:
     """Add the tasks a changeover most probably had but nobody pressed for.
 
     Parameters
@@ -166,8 +182,14 @@ def recover_changeover(rows: list[Row], arrival_s: float | None, pri: TaskPriors
     return out
 
 
-def split_long_tasks(rows: list[Row], pri: TaskPriors, gap_s: float, present: dict[str, float],
-                     absent: dict[str, float], min_gain: float) -> list[Row]:
+def split_long_tasks(
+    rows: list[Row],
+    pri: TaskPriors,
+    gap_s: float,
+    present: dict[str, float],
+    absent: dict[str, float],
+    min_gain: float,
+) -> list[Row]:
     """Split a task into itself plus a forgotten one where the priors favour it."""
     out = list(rows)
     i = 0
