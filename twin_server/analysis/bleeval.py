@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def station_site(
         for rid, r in pos.iterrows()
         if use is None or rid in use
     ]
-    doc = {
+    doc: dict[str, Any] = {
         "site": "ble-eval",
         "machines": machines,
         "workers": [{"id": "W", "beacon": beacon}],
@@ -110,7 +111,8 @@ def load_occupancy(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.nd
 
     def walkable(x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
         _, i = tree.query(np.column_stack([np.ravel(x_m), np.ravel(y_m)]))
-        return free[i].reshape(np.shape(x_m))
+        inside: np.ndarray = free[i].reshape(np.shape(x_m))
+        return inside
 
     return walkable
 
@@ -171,7 +173,7 @@ def naive_zones(
     )
     per = per[(per["k"] >= 0) & (per["k"] < len(times))].groupby(["k", "r"])["v"].mean().reset_index()
     out = np.full(len(times), "none", dtype=object)
-    last = -1e9
+    last = -(10**9)  # no second heard yet
     best = per.loc[per.groupby("k")["v"].idxmax()].set_index("k") if len(per) else per
     for i in range(len(times)):
         if i in best.index:

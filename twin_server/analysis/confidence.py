@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 #: ``(raw, calibrated)`` knots of the monotone map (linear in between, clamped at the ends).
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
@@ -88,7 +89,8 @@ NOT_HEARD: dict[str, float] = {"rssi": 0.99}  # measured 1,561 of 1,561 right; k
 def calibrate(raw: np.ndarray, table: tuple[tuple[float, float], ...] = CALIBRATION) -> np.ndarray:
     """Calibrated confidence of raw zone probabilities (monotone, piecewise linear)."""
     xs, ys = zip(*table, strict=True)
-    return np.interp(np.asarray(raw, dtype="float64"), xs, ys)
+    out: npt.NDArray[np.float64] = np.interp(np.asarray(raw, dtype="float64"), xs, ys)
+    return out
 
 
 def zone_confidence(raw: np.ndarray, codes: np.ndarray, source: str) -> np.ndarray:

@@ -122,7 +122,7 @@ def pressure_excursions(
     if len(idx) == 0:
         return []
     merge = max(1, int(merge_s / grid.step_s))
-    out: list[tuple[float, float]] = []
+    out: list[tuple[int, int]] = []  # grid cells
     s = e = int(idx[0])
     for k in idx[1:]:
         k = int(k)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.ndimage import convolve1d
 
@@ -64,7 +65,10 @@ class FingerprintMap:
     origin_m: tuple[float, float] = (0.0, 0.0)  # floor position of the grid's corner
     #: Zone posteriors of analysed windows by content: a live server re-analysing a growing
     #: day recomputes only the windows whose packets changed.
-    cache: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    #: Key: (digest of the window's packets, first and end step kept, params, step_s).
+    cache: OrderedDict[tuple[str, int, int, FingerprintParams, float], np.ndarray] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """``(x_m, y_m)`` of every cell, each ``(NX, NY)``."""
@@ -279,11 +283,13 @@ class _Walker:
         self.walkable = walkable
 
     def _mix(self, a: np.ndarray) -> np.ndarray:
-        return self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
+        mixed: np.ndarray = self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
+        return mixed
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         """``a``: ``(..., V, NX, NY)``."""
-        return np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
         return self._mix(np.matmul(self.mx_t, (b * self.walkable) @ self.my))
@@ -303,7 +309,8 @@ def smooth_positions(
     """Position posterior ``(T, NX, NY)`` from per-step log-likelihoods ``(T, NX, NY)``."""
     n = ll.shape[0]
     # float32: half the memory and faster convolutions; every step is renormalised.
-    lik = np.exp(ll - ll.reshape(n, -1).max(axis=1)[:, None, None]).astype(np.float32)
+    peak = ll.reshape(n, -1).max(axis=1)[:, None, None]
+    lik: npt.NDArray[np.float32] = np.exp(ll - peak).astype(np.float32)
     # A floor far below any real odds (28 nats) keeps the messages out of subnormal floats,
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
@@ -409,6 +416,8 @@ def _zone_mass(
     post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s)
     k = len(fmap.zones)
     flat = fmap.zone_of_cell.ravel()
-    mass = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
+    # float64 (weighted bincount; numpy's stub says intp whatever the weights)
+    mass: np.ndarray = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
     mass[:, :k] *= params.zone_weight
-    return mass / mass.sum(axis=1, keepdims=True)
+    share: np.ndarray = mass / mass.sum(axis=1, keepdims=True)
+    return share

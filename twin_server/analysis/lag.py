@@ -17,6 +17,7 @@ visit in time, so the lag varies over the shift as the locator's does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,7 +213,7 @@ def robust_lags(
     *,
     neighbours: int = 3,
     tolerance_s: float = 10.0,
-    agree=None,
+    agree: Callable[[int, list[float]], list[float]] | None = None,
 ) -> list[tuple[int, float]]:
     """Replace visits whose lag looks wrong by the median of their neighbours.
 

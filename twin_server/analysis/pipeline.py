@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -135,13 +135,13 @@ def analyze(
             order = np.argsort(true_t, kind="stable")
             codes = lg.locator_codes_at(true_t[order], lc[order], grid.centres(), UNKNOWN_ZONE)
             c = np.where(codes >= 0, 0.9, 0.0)
-            if rssi_codes is not None:
+            if rz_est is not None:
                 # Both: the lag-corrected locator is the more reliable at the zone level (RSSI
                 # flickers at zone edges); RSSI fills what the locator has not reported yet
                 # and, above, pins the locator's lag.
                 rssi_p = rz_est.confidence
                 use_rssi = codes < 0
-                codes = np.where(use_rssi, rssi_codes, codes)
+                codes = np.where(use_rssi, rz_est.zone, codes)
                 c = np.where(use_rssi, rssi_p, c)
             zones[w.id] = codes
             conf[w.id] = c
@@ -168,15 +168,15 @@ def analyze(
         shifted = {
             w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1) for w, (lt, lc) in loc_streams.items()
         }
-        own = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
-        a_loc, n_ev = mv.event_accuracy(shifted, own)
-        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own)
+        own_events = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
+        a_loc, n_ev = mv.event_accuracy(shifted, own_events)
+        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own_events)
         diag["events_placed"] = {"locator": round(a_loc, 3), "rssi": round(a_rssi, 3), "events": n_ev}
         if n_ev >= 10 and a_rssi >= min(p.rssi_trusted, max(0.8, a_loc + p.rssi_lead_margin)):
-            for w in own:
-                sure = rssi_est[w].posterior.max(axis=1) >= p.rssi_sure
-                zones[w] = np.where(sure, rssi_est[w].zone, zones[w])
-                conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
+            for wid in own_events:
+                sure = rssi_est[wid].posterior.max(axis=1) >= p.rssi_sure
+                zones[wid] = np.where(sure, rssi_est[wid].zone, zones[wid])
+                conf[wid] = np.where(sure, rssi_est[wid].posterior.max(axis=1), conf[wid])
             diag["zones_led_by"] = "rssi"
     if p.lag_model == "per_move" and loc_streams and p.repair_unexplained:
         # Events no worker's zone explains (a lost report, a locator outage) place a worker.
@@ -206,12 +206,12 @@ def analyze(
             result.machine_states.append(
                 MachineState(m, ms.STATE_NAMES[int(code)], _t(grid, s, window_end), _t(grid, e, window_end))
             )
-    for w in site.worker_ids:
-        for s, e, code in runs(zones[w]):
+    for wid in site.worker_ids:
+        for s, e, code in runs(zones[wid]):
             name = zone_names[int(code)] if code >= 0 else "none"
-            c = float(np.round(np.mean(conf[w][s:e]), 3))
+            mean_conf = float(np.round(np.mean(conf[wid][s:e]), 3))
             result.worker_zones.append(
-                WorkerZone(w, name, _t(grid, s, window_end), _t(grid, e, window_end), c)
+                WorkerZone(wid, name, _t(grid, s, window_end), _t(grid, e, window_end), mean_conf)
             )
     result.tasks = [Task(m, task, worker, s, e) for m, task, worker, s, e in task_rows]
     result.beacon_lag = lags
@@ -226,7 +226,7 @@ def per_move_tracks(
     grid: Grid,
     p: AnalysisParams,
     n_z: int,
-    diag: dict,
+    diag: dict[str, object],
     press_cells: list[tuple[int, int]],
 ) -> dict[str, mv.LocatorTrack]:
     """Every worker's locator track, each move's lag its own (:mod:`move_lag`).
@@ -301,7 +301,9 @@ def per_move_tracks(
     if p.lag_pool_workers and len(first) > 1:
         # One locator system: its lag distribution is the workers' pooled, each by its moves.
         moves = {w: float(len(t.report_t)) for w, t in first.items()}
-        pooled = sum(moves[w] * t.lag_pmf for w, t in first.items()) / max(sum(moves.values()), 1.0)
+        total = sum(moves[w] * t.lag_pmf for w, t in first.items())
+        assert isinstance(total, np.ndarray)  # len(first) > 1: a sum of arrays, not the start 0
+        pooled = total / max(sum(moves.values()), 1.0)
         pmfs = {w: pooled for w in first}
     else:
         pmfs = {w: t.lag_pmf for w, t in first.items()}
@@ -537,11 +539,11 @@ def rssi_zone_estimates(
         level = np.array([p.rssi_p0_by_receiver.get(r, np.nan) for r in fgrid.receivers])
         level = np.where(np.isfinite(level), level, np.nanmedian(level))
         model = rf.RadioModel({w: level for w in mats}, p.rssi_exponent, 0.0, p.rssi_sigma_db, 1)
-        clamps = {w: None for w in mats}
+        clamps: dict[str, np.ndarray | None] = {w: None for w in mats}
     else:
         model = rf.fit_radio(mats, events, fgrid, p.beacon_height_m)
-        clamps = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
-        clamps = {w: None if w in (unpinned or set()) else c for w, c in clamps.items()}
+        fitted = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
+        clamps = {w: None if w in (unpinned or set()) else c for w, c in fitted.items()}
     diag["rssi_model"] = {
         "exponent": round(model.exponent, 2),
         "body_loss_db": round(model.body_loss_db, 1),
@@ -571,7 +573,7 @@ def event_clamps(
     fgrid: psm.FloorGrid,
     n: int,
     beacon_height_m: float,
-) -> dict[str, np.ndarray | None]:
+) -> Mapping[str, np.ndarray | None]:
     """Per worker, ``(n,)`` zone of the presence events given to them (-1 elsewhere).
 
     An event goes to the only worker, or to the worker whose fitted zone probability for
@@ -579,7 +581,7 @@ def event_clamps(
     """
     if not anchors:
         return {w: None for w in mats}
-    out: dict[str, np.ndarray | None] = {w: np.full(n, -1, dtype=np.int64) for w in mats}
+    out = {w: np.full(n, -1, dtype=np.int64) for w in mats}
     ks = np.array([k for k, _ in anchors], dtype=np.int64)
     zs = np.array([z for _, z in anchors], dtype=np.int64)
     if len(mats) == 1:

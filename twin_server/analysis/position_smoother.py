@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from twin_server.geometry import polygon_mask
 from twin_server.site import Site
@@ -69,7 +70,8 @@ class FloorGrid:
         d = np.sqrt(
             (gx[..., None] - r[:, 0]) ** 2 + (gy[..., None] - r[:, 1]) ** 2 + (beacon_height_m - r[:, 2]) ** 2
         )
-        return 10 * np.log10(np.maximum(d, 0.3))
+        log_d: npt.NDArray[np.float64] = 10 * np.log10(np.maximum(d, 0.3))
+        return log_d
 
     def shadow(self, facings: int) -> np.ndarray:
         """Body-shadow share ``(1 - cos(bearing - facing)) / 2`` per facing, ``(F, NX, NY, R)``."""
@@ -144,8 +146,8 @@ def floor_grid(
 def _kernel(sd_cells: float) -> np.ndarray:
     reach = int(np.ceil(3 * sd_cells)) + 1
     d = np.arange(-reach, reach + 1)
-    g = np.exp(-0.5 * (d / max(sd_cells, 1e-6)) ** 2)
-    return (g / g.sum()).astype(np.float32)
+    g: npt.NDArray[np.float64] = np.exp(-0.5 * (d / max(sd_cells, 1e-6)) ** 2)
+    return (g / float(g.sum())).astype(np.float32)
 
 
 def _band(kernel: np.ndarray, n: int) -> np.ndarray:
@@ -224,7 +226,8 @@ def smooth(
     def turn(a: np.ndarray) -> np.ndarray:
         if facings == 1:
             return a
-        return same * a + other * a.sum(axis=1, keepdims=True)
+        mixed: np.ndarray = same * a + other * a.sum(axis=1, keepdims=True)
+        return mixed
 
     # A stander keeps a facing (and turns now and then); a walker's facing is drawn afresh each
     # second (its likelihood is the mean over facings), so only one walking layer is blurred.

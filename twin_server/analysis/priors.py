@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,11 +69,12 @@ class TaskPriors:
     minor_max_s: float = 240.0
     n_changeovers: int = 0
 
-    def lp_duration(self, task: str, d_s: float | np.ndarray) -> np.ndarray:
-        """Log density of a task lasting ``d_s`` seconds."""
+    def lp_duration(self, task: str, d_s: float | np.ndarray) -> float | np.ndarray:
+        """Log density of a task lasting ``d_s`` seconds (a numpy float for a float, else an array)."""
         d = np.maximum(np.asarray(d_s, dtype="float64"), 1.0)
         mu, sd = self.log_mu[task], self.log_sd[task]
-        return -0.5 * ((np.log(d) - mu) / sd) ** 2 - math.log(sd) - np.log(d) - 0.9189385
+        lp: float | np.ndarray = -0.5 * ((np.log(d) - mu) / sd) ** 2 - math.log(sd) - np.log(d) - 0.9189385
+        return lp
 
     def is_changeover(self, visit_s: float) -> bool:
         """Whether a stop attended this long is more probably a changeover than a minor fix."""
@@ -88,12 +90,12 @@ class TaskPriors:
         """Log probability that ``b`` follows ``a`` in a changeover (floored)."""
         return math.log(max(self.follows.get(a, {}).get(b, 0.0), 0.01))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict) -> TaskPriors:
+    def from_dict(cls, doc: dict[str, Any]) -> TaskPriors:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 

@@ -24,6 +24,7 @@ cost 12 points of accuracy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class RadioModel:
     labelled_windows: int = 0
     occupancy: np.ndarray | None = None  # (F * cells, Z): where in each zone the beacons are
     window_s: int = 5
-    diag: dict = field(default_factory=dict)
+    diag: dict[str, Any] = field(default_factory=dict)
 
     def mean_map(self, worker: str, log_d: np.ndarray, shadow: np.ndarray) -> np.ndarray:
         """Expected per-second RSSI ``(F, NX, NY, R)`` of ``worker``'s beacon."""
@@ -77,7 +78,7 @@ class FitSettings:
 
 def _windows(mat: np.ndarray, window: int, settings: FitSettings) -> np.ndarray:
     """Centres of the pooled windows used for fitting (heard ones, in blocks spread over the day)."""
-    centres = np.arange(window // 2, len(mat), window)
+    centres: np.ndarray = np.arange(window // 2, len(mat), window)
     heard = np.isfinite(
         mat[np.clip(centres[:, None] + np.arange(-(window // 2), window - window // 2), 0, len(mat) - 1)]
     ).any(axis=(1, 2))
@@ -93,7 +94,8 @@ def _windows(mat: np.ndarray, window: int, settings: FitSettings) -> np.ndarray:
         )
     ]
     keep = np.concatenate([np.arange(b, min(b + settings.block_windows, len(centres))) for b in pick])
-    return centres[keep]
+    kept: np.ndarray = centres[keep]
+    return kept
 
 
 def _initial_level(
@@ -192,8 +194,8 @@ def fit_radio(
     # Start: each beacon's level by marginal likelihood (positions unknown, zones equally likely).
     occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
     occ0 /= occ0.sum(axis=0, keepdims=True)
-    level = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
-    offset = np.zeros(n_r)
+    level: np.ndarray = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
+    offset: np.ndarray = np.zeros(n_r)
     n_exp, sigma = settings.exponent_prior, settings.sigma_start_db
     body = settings.body_prior_db if fit_body else 0.0
     occupancy = share * walk[:, None]  # (S, Z) weight of each state within each zone
@@ -329,7 +331,14 @@ def zone_probabilities_at(
     Zones equally likely a priori, positions within a zone by the fitted occupancy, no
     smoothing over time: cheap and coarse (it decides which worker a presence event belongs
     to), and evidence that may be multiplied over seconds. ``seconds`` default: all.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no fitted occupancy (a surveyed model, not :func:`fit_radio`'s).
     """
+    if model.occupancy is None:
+        raise ValueError("zone_probabilities_at needs a fitted model: its occupancy is None")
     n_r = len(grid.receivers)
     win = model.window_s
     ld = np.tile(grid.log_distance(beacon_height_m).reshape(-1, n_r), (model.facings, 1))

@@ -81,7 +81,10 @@ def best_fill(
     tasks : list of (task, start, end)
     """
     total = h1 - h0
-    best = (lp_gap(total, gap_s) + pri.lp_follow(prev, nxt) + sum(absent_lp[t] for t in allowed), [])
+    best: tuple[float, list[tuple[str, float, float]]] = (
+        lp_gap(total, gap_s) + pri.lp_follow(prev, nxt) + sum(absent_lp[t] for t in allowed),
+        [],
+    )
     for k in range(1, len(allowed) + 1):
         avail = total - (k + 1) * gap_s
         if avail <= 30.0 * k:
@@ -203,7 +206,7 @@ def split_long_tasks(
         nxt = out[i + 1][0] if i + 1 < len(out) else END
         dur = e - s
         base = float(pri.lp_duration(task, dur)) + pri.lp_follow(task, nxt)
-        best = (base + min_gain, None)
+        best: tuple[float, tuple[str, float] | None] = (base + min_gain, None)
         avail = dur - gap_s
         if not avail > 60.0:  # room for two tasks of 30 s at least (60 s exactly: no split points)
             i += 1
@@ -219,8 +222,8 @@ def split_long_tasks(
             if sc > best[0]:
                 best = (sc, (b, float(x[int(np.argmax(lp))])))
         if best[1] is not None:
-            b, x = best[1]
-            out[i] = (task, worker, s, s + x)
-            out.insert(i + 1, (b, worker, s + x + gap_s, e))
+            b, split_s = best[1]
+            out[i] = (task, worker, s, s + split_s)
+            out.insert(i + 1, (b, worker, s + split_s + gap_s, e))
         i += 1
     return out

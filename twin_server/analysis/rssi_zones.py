@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from twin_server.analysis.align import Grid, bin_mean
@@ -199,7 +200,8 @@ def silent_seconds(rssi: np.ndarray, window_s: int = SILENCE_WINDOW_S) -> np.nda
     from scipy.ndimage import uniform_filter1d
 
     heard = np.isfinite(rssi).any(axis=1).astype("float64")
-    return uniform_filter1d(heard, window_s, mode="constant") < 1e-9
+    silent: npt.NDArray[np.bool_] = uniform_filter1d(heard, window_s, mode="constant") < 1e-9
+    return silent
 
 
 def estimate_zones(
@@ -252,9 +254,15 @@ def estimate_zones(
         wt = heard.astype(np.float32)
         silent = silent_seconds(rssi)
 
-        def loglik(steps: np.ndarray, y=y, wt=wt, m=m, silent=silent) -> np.ndarray:
+        def loglik(
+            steps: np.ndarray,
+            y: np.ndarray = y,
+            wt: np.ndarray = wt,
+            m: np.ndarray = m,
+            silent: np.ndarray = silent,
+        ) -> np.ndarray:
             ys, ws = y[steps], wt[steps]
-            ll = -((ys * ys).sum(axis=1)[:, None] - 2 * ys @ m.T + ws @ (m * m).T) * scale
+            ll: np.ndarray = -((ys * ys).sum(axis=1)[:, None] - 2 * ys @ m.T + ws @ (m * m).T) * scale
             ll = ll.reshape(len(steps), facings, -1)
             ll[silent[steps]] -= zone_cost
             return ll.reshape(len(steps), *shape)
