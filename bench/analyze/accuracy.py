@@ -50,8 +50,10 @@ KEYS = ("zone_accuracy", "task_accuracy", "task_macro_f1", "machine_state_accura
 
 
 def _sites():
-    return {"3 machines / 2 workers (pilot)": load_site(ROOT / "examples" / "pilot_site.yaml"),
-            "8 machines / 4 workers": synthetic_site(8, 4)}
+    return {
+        "3 machines / 2 workers (pilot)": load_site(ROOT / "examples" / "pilot_site.yaml"),
+        "8 machines / 4 workers": synthetic_site(8, 4),
+    }
 
 
 def _fmt(v: float | None, key: str) -> str:
@@ -74,8 +76,11 @@ def run_sites(seeds: list[int], hours: float, log) -> dict:
                 dt = time.perf_counter() - t0
                 s = score(sim.truth, res).to_dict()
                 rows.append(s)
-                log(f"{name} | {mode} | seed {seed}: " + ", ".join(f"{k}={_fmt(s[k], k)}" for k in KEYS)
-                    + f" ({dt:.1f} s)")
+                log(
+                    f"{name} | {mode} | seed {seed}: "
+                    + ", ".join(f"{k}={_fmt(s[k], k)}" for k in KEYS)
+                    + f" ({dt:.1f} s)"
+                )
                 if mode == "locator + RSSI":
                     base = baseline_results(sim.truth, sim.readings, site)
                     raw.append(score(sim.truth, base["raw"], zones_only=True).to_dict())
@@ -89,8 +94,10 @@ def run_sites(seeds: list[int], hours: float, log) -> dict:
                     res_sf = analyze(sim.readings, site, params=AnalysisParams(switch_free=True, priors=pri))
                     sf = score(sim.truth, res_sf).to_dict()
                     sf_rows.append(sf)
-                    log(f"   switch-free seed {seed}: task {_fmt(sf['task_accuracy'], 'x')}, "
-                        f"F1 {_fmt(sf['task_macro_f1'], 'x')}")
+                    log(
+                        f"   switch-free seed {seed}: task {_fmt(sf['task_accuracy'], 'x')}, "
+                        f"F1 {_fmt(sf['task_macro_f1'], 'x')}"
+                    )
             out[(name, mode)] = {"analysis": rows, "raw": raw, "shifted": shifted, "switch_free": sf_rows}
     return out
 
@@ -113,48 +120,77 @@ def tetam(log, fingerprint: bool = True) -> list[dict]:
     for label, use in (("12 receivers", None), ("4 Pi receivers", list(pis["receiver_id"]))):
         site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64), use=use)
         p0, n = calibrate_from_survey(survey, [r.id for r in site.receivers], site)
-        for calib, params in (("survey-calibrated", AnalysisParams(rssi_p0_by_receiver=p0, rssi_exponent=n)),
-                              ("self-fitted", AnalysisParams())):
+        for calib, params in (
+            ("survey-calibrated", AnalysisParams(rssi_p0_by_receiver=p0, rssi_exponent=n)),
+            ("self-fitted", AnalysisParams()),
+        ):
             secs = acc = nones = naive = 0.0
             delays = []
             for tr in tracks:
-                s = score_track(pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"),
-                                site, params=params, zone_names={"aisle": "none"})
+                s = score_track(
+                    pd.read_csv(base / f"{tr}_rssi.csv"),
+                    pd.read_csv(base / f"{tr}_zones.csv"),
+                    site,
+                    params=params,
+                    zone_names={"aisle": "none"},
+                )
                 secs += s.seconds
                 acc += s.accuracy * s.seconds
                 nones += s.always_none * s.seconds
                 naive += s.naive * s.seconds
                 delays.append(s.delay_s)
-            row = {"receivers": label, "calibration": f"{calib}, each track alone", "tracks": len(tracks),
-                   "seconds": int(secs), "accuracy": acc / secs, "always_none": nones / secs,
-                   "naive": naive / secs,
-                   "delay_median_s": statistics.median(delays),
-                   "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)}
+            row = {
+                "receivers": label,
+                "calibration": f"{calib}, each track alone",
+                "tracks": len(tracks),
+                "seconds": int(secs),
+                "accuracy": acc / secs,
+                "always_none": nones / secs,
+                "naive": naive / secs,
+                "delay_median_s": statistics.median(delays),
+                "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays),
+            }
             log(f"ble_tetam {row}")
             out.append(row)
             # The nine tracks as one recording (one session on one floor): the self-calibration
             # sees all of it, as it does on a working floor watched for hours.
-            ses = score_session([(pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
-                                 for tr in tracks], site, params=params, zone_names={"aisle": "none"})
-            row = {"receivers": label, "calibration": f"{calib}, all tracks as one session",
-                   "tracks": len(tracks),
-                   "seconds": ses.seconds, "accuracy": ses.accuracy, "always_none": ses.always_none,
-                   "naive": ses.naive, "ece": cf.expected_calibration_error(ses.confidence, ses.correct)}
+            ses = score_session(
+                [
+                    (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
+                    for tr in tracks
+                ],
+                site,
+                params=params,
+                zone_names={"aisle": "none"},
+            )
+            row = {
+                "receivers": label,
+                "calibration": f"{calib}, all tracks as one session",
+                "tracks": len(tracks),
+                "seconds": ses.seconds,
+                "accuracy": ses.accuracy,
+                "always_none": ses.always_none,
+                "naive": ses.naive,
+                "ece": cf.expected_calibration_error(ses.confidence, ses.correct),
+            }
             log(f"ble_tetam {row}")
             out.append(row)
     if not fingerprint:
         return out
     site = station_site(receivers, stations, "e78f135624ce", floor_m=(20.66, 17.64))
-    data = {tr: (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv"))
-            for tr in tracks}
+    data = {
+        tr: (pd.read_csv(base / f"{tr}_rssi.csv"), pd.read_csv(base / f"{tr}_zones.csv")) for tr in tracks
+    }
     occ = Path("/work/shared/data/ble_tetam/raw/occ/tetam_0.1.occ")
     walkable = load_occupancy(occ if occ.is_file() else ROOT / "tests/data/ble_tetam/tetam_0.2.occ")
     gt = {tr: pd.read_csv(base / f"{tr}_gt.csv") for tr in tracks if (base / f"{tr}_gt.csv").is_file()}
     plans = [("survey fingerprint + floor plan + walking model", lambda tr: survey)]
     if len(gt) == len(tracks) and len({_family(t) for t in tracks}) > 1:
+
         def with_walk(tr: str) -> pd.DataFrame:
             walks = [walk_survey_points(data[u][0], gt[u]) for u in tracks if _family(u) != _family(tr)]
             return pd.concat([survey, *walks], ignore_index=True)
+
         plans.append(("same + calibration walk (other track shapes)", with_walk))
     for label, survey_for in plans:
         for row in tetam_fingerprint(site, survey_for, walkable, data, log):
@@ -177,8 +213,11 @@ def family_rssi(seeds: list[int], hours: float, jobs: int, log) -> list[str]:
         rows = list(pool.imap_unordered(_rssi_draw, work))
     for r in rows:
         log(f"RSSI only {r}")
-    out = ["| draws | RSSI-only zone acc. mean (worst decile) | strongest receiver | below it | "
-           "every zone with a receiver within 2 m |", "|---|---|---|---|---|"]
+    out = [
+        "| draws | RSSI-only zone acc. mean (worst decile) | strongest receiver | below it | "
+        "every zone with a receiver within 2 m |",
+        "|---|---|---|---|---|",
+    ]
     for name in ("family", "pilot", "8x4"):
         rs = [r for r in rows if r["group"] == name]
         acc = [r["zone"] for r in rs]
@@ -186,8 +225,10 @@ def family_rssi(seeds: list[int], hours: float, jobs: int, log) -> list[str]:
         worst = sorted(acc)[len(acc) // 10]
         below = sum(r["zone"] < r["naive"] for r in rs)
         near_cell = f"{statistics.fmean(near):.3f} ({len(near)})" if near else "-"
-        out.append(f"| {name} ({len(rs)}) | {statistics.fmean(acc):.3f} ({worst:.3f}) | "
-                   f"{statistics.fmean(r['naive'] for r in rs):.3f} | {below} | {near_cell} |")
+        out.append(
+            f"| {name} ({len(rs)}) | {statistics.fmean(acc):.3f} ({worst:.3f}) | "
+            f"{statistics.fmean(r['naive'] for r in rs):.3f} | {below} | {near_cell} |"
+        )
     return out
 
 
@@ -205,9 +246,13 @@ def _rssi_draw(job: tuple[str, int, float]) -> dict:
     sim = simulate_scenario(draw)
     res = analyze(sim.readings, draw.site)
     naive = strongest_receiver_result(sim.truth, sim.readings, draw.site)
-    return {"group": group, "seed": seed, "zone": score(sim.truth, res, zones_only=True).zone_accuracy,
-            "naive": score(sim.truth, naive, zones_only=True).zone_accuracy,
-            "near_2m": draw.facts.get("zones_without_receiver_within_2m", 1) == 0}
+    return {
+        "group": group,
+        "seed": seed,
+        "zone": score(sim.truth, res, zones_only=True).zone_accuracy,
+        "naive": score(sim.truth, naive, zones_only=True).zone_accuracy,
+        "near_2m": draw.facts.get("zones_without_receiver_within_2m", 1) == 0,
+    }
 
 
 def _family(track: str) -> str:
@@ -215,8 +260,12 @@ def _family(track: str) -> str:
     return track.split("_")[0]
 
 
-FP_GRID = [dict(kernel_m=k, zone_weight=w, map_sigma_db=m)
-           for k in (0.5, 0.8) for w in (1.5, 2.0, 3.0) for m in (2.0, 3.0)]
+FP_GRID = [
+    dict(kernel_m=k, zone_weight=w, map_sigma_db=m)
+    for k in (0.5, 0.8)
+    for w in (1.5, 2.0, 3.0)
+    for m in (2.0, 3.0)
+]
 
 
 def tetam_fingerprint(site, survey_for, walkable, data: dict, log) -> list[dict]:
@@ -244,13 +293,23 @@ def tetam_fingerprint(site, survey_for, walkable, data: dict, log) -> list[dict]
     choice = {tr: max(per, key=lambda i: pooled(per[i], [u for u in data if u != tr])) for tr in data}
     rows = []
     for mode, lag_s in (("offline", None), ("fixed lag 3 s", 3), ("causal", 0)):
-        got = {tr: per[choice[tr]][tr] if lag_s is None else one(tr, FingerprintParams(**FP_GRID[choice[tr]],
-                                                                                         lag_s=lag_s))
-               for tr in data}
+        got = {
+            tr: per[choice[tr]][tr]
+            if lag_s is None
+            else one(tr, FingerprintParams(**FP_GRID[choice[tr]], lag_s=lag_s))
+            for tr in data
+        }
         delays = [s.delay_s for s in got.values()]
-        rows.append({"mode": mode, "tracks": len(data), "seconds": sum(s.seconds for s in got.values()),
-                     "accuracy": pooled(got, list(data)), "delay_median_s": statistics.median(delays),
-                     "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays)})
+        rows.append(
+            {
+                "mode": mode,
+                "tracks": len(data),
+                "seconds": sum(s.seconds for s in got.values()),
+                "accuracy": pooled(got, list(data)),
+                "delay_median_s": statistics.median(delays),
+                "delay_abs_mean_s": statistics.fmean(abs(d) for d in delays),
+            }
+        )
     return rows
 
 
@@ -261,12 +320,15 @@ def pooled(scores: dict, tracks: list[str]) -> float:
 
 
 def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:
-    lines = [f"Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {hours:g} h each, 5 % of presses forgotten.",
-             "Mean over seeds (worst seed in brackets).", "",
-             "| site | recording | method | zone acc. | task acc. | task macro-F1 | machine state "
-             "| lag MAE |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), {hours:g} h each, 5 % of presses forgotten.",
+        "Mean over seeds (worst seed in brackets).",
+        "",
+        "| site | recording | method | zone acc. | task acc. | task macro-F1 | machine state | lag MAE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for (name, mode), r in res.items():
+
         def cells(rows, keys=KEYS):
             out = []
             for k in KEYS:
@@ -280,26 +342,34 @@ def markdown(res: dict, tet: list[dict], seeds: list[int], hours: float) -> str:
                 worst = max(vals) if k.endswith("_s") else min(vals)
                 out.append(f"{_fmt(statistics.fmean(vals), k)} ({_fmt(worst, k)})")
             return " | ".join(out)
+
         lines.append(f"| {name} | {mode} | **analysis** | {cells(r['analysis'])} |")
         if r["raw"]:
             zl = ("zone_accuracy", "lag_mae_s")
             lines.append(f"| {name} | {mode} | raw locator | {cells(r['raw'], zl)} |")
-            lines.append(f"| {name} | {mode} | raw shifted 30 s | "
-                         f"{cells(r['shifted'], ('zone_accuracy', 'lag_mae_s'))} |")
+            lines.append(
+                f"| {name} | {mode} | raw shifted 30 s | "
+                f"{cells(r['shifted'], ('zone_accuracy', 'lag_mae_s'))} |"
+            )
         if r["switch_free"]:
             lines.append(f"| {name} | {mode} | switch-free (held-out seeds) | {cells(r['switch_free'])} |")
-    lines += ["", "| ble_tetam receivers | calibration | tracks | seconds | zone acc. (per second) |"
-              " always none | strongest receiver | ECE | delay, median | delay, mean abs |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| ble_tetam receivers | calibration | tracks | seconds | zone acc. (per second) |"
+        " always none | strongest receiver | ECE | delay, median | delay, mean abs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
 
     def opt(t: dict, key: str, fmt: str) -> str:
         return fmt.format(t[key]) if t.get(key) is not None else "-"
 
     for t in tet:
-        lines.append(f"| {t['receivers']} | {t['calibration']} | {t['tracks']} | {t['seconds']} | "
-                     f"{100 * t['accuracy']:.1f} % | {opt(t, 'always_none', '{:.1%}')} | "
-                     f"{opt(t, 'naive', '{:.1%}')} | {opt(t, 'ece', '{:.3f}')} | "
-                     f"{opt(t, 'delay_median_s', '{:+.0f} s')} | {opt(t, 'delay_abs_mean_s', '{:.1f} s')} |")
+        lines.append(
+            f"| {t['receivers']} | {t['calibration']} | {t['tracks']} | {t['seconds']} | "
+            f"{100 * t['accuracy']:.1f} % | {opt(t, 'always_none', '{:.1%}')} | "
+            f"{opt(t, 'naive', '{:.1%}')} | {opt(t, 'ece', '{:.3f}')} | "
+            f"{opt(t, 'delay_median_s', '{:+.0f} s')} | {opt(t, 'delay_abs_mean_s', '{:.1f} s')} |"
+        )
     return "\n".join(lines)
 
 
@@ -308,11 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--no-sim", action="store_true", help="only the ble_tetam part")
-    ap.add_argument("--family-rssi", type=int, default=0, metavar="N",
-                    help="also N small tuning draws forced to RSSI only (1 h each), and fixed sites")
+    ap.add_argument(
+        "--family-rssi",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N small tuning draws forced to RSSI only (1 h each), and fixed sites",
+    )
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--no-fingerprint", action="store_true",
-                    help="leave out the survey fingerprint rows of ble_tetam (their settings search is slow)")
+    ap.add_argument(
+        "--no-fingerprint",
+        action="store_true",
+        help="leave out the survey fingerprint rows of ble_tetam (their settings search is slow)",
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:

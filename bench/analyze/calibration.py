@@ -81,8 +81,14 @@ def run(job: tuple) -> dict:
         cf.NOT_HEARD.clear()
     res = analyze(sim.readings, draw.site)
     conf, ok = per_second(sim.truth, res, draw.site)
-    return {"group": group, "seed": seed, "sensing": draw.sensing,
-            "source": "rssi" if draw.sensing == "rssi" else "locator", "conf": conf, "ok": ok}
+    return {
+        "group": group,
+        "seed": seed,
+        "sensing": draw.sensing,
+        "source": "rssi" if draw.sensing == "rssi" else "locator",
+        "conf": conf,
+        "ok": ok,
+    }
 
 
 def tetam_session() -> tuple[np.ndarray, np.ndarray] | None:
@@ -92,8 +98,12 @@ def tetam_session() -> tuple[np.ndarray, np.ndarray] | None:
     tracks = [ln.split(",")[0] for ln in (TETAM / "tracks_summary.csv").read_text().splitlines()[1:] if ln]
     receivers = pd.read_csv(TETAM / "receivers.csv")
     pis = receivers[receivers["alias"].str.endswith("0")]
-    site = station_site(receivers, dict(zip(pis["group"], pis["receiver_id"], strict=True)), "e78f135624ce",
-                        floor_m=(20.66, 17.64))
+    site = station_site(
+        receivers,
+        dict(zip(pis["group"], pis["receiver_id"], strict=True)),
+        "e78f135624ce",
+        floor_m=(20.66, 17.64),
+    )
     frames = {tr: pd.read_csv(TETAM / f"{tr}_rssi.csv") for tr in tracks}
     session = pd.concat(frames.values(), ignore_index=True).sort_values("t_seconds")
     res = analyze(rssi_frame(session, site), site)
@@ -126,10 +136,16 @@ def fit_tables(rows: list[dict]) -> tuple[dict, dict]:
 
 def reliability_lines(name: str, conf: np.ndarray, ok: np.ndarray) -> list[str]:
     ece = cf.expected_calibration_error(conf, ok)
-    out = [f"**{name}**: {int(np.isfinite(conf).sum())} seconds, accuracy {ok.mean():.3f}, ECE {ece:.3f}", "",
-           "| confidence | seconds | mean confidence | share right |", "|---|---|---|---|"]
-    out += [f"| {b.lo:.1f}-{b.hi:.1f} | {b.seconds} | {b.mean_confidence:.3f} | {b.accuracy:.3f} |"
-            for b in cf.reliability(conf, ok)]
+    out = [
+        f"**{name}**: {int(np.isfinite(conf).sum())} seconds, accuracy {ok.mean():.3f}, ECE {ece:.3f}",
+        "",
+        "| confidence | seconds | mean confidence | share right |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| {b.lo:.1f}-{b.hi:.1f} | {b.seconds} | {b.mean_confidence:.3f} | {b.accuracy:.3f} |"
+        for b in cf.reliability(conf, ok)
+    ]
     return [*out, ""]
 
 
@@ -148,41 +164,59 @@ def plot(panels: list[tuple[str, np.ndarray, np.ndarray]], path: Path) -> None:
         total = sum(b.seconds for b in bins)
         for b in bins:
             bx0, bx1 = x0 + b.lo * size, x0 + b.hi * size
-            draw.rectangle([bx0 + 2, y0 + size - b.accuracy * size, bx1 - 2, y0 + size],
-                           fill=(70, 120, 200), outline=(30, 60, 120))
+            draw.rectangle(
+                [bx0 + 2, y0 + size - b.accuracy * size, bx1 - 2, y0 + size],
+                fill=(70, 120, 200),
+                outline=(30, 60, 120),
+            )
             share = b.seconds / total
-            draw.rectangle([bx0 + 2, y0 + size + 4, bx0 + 2 + (bx1 - bx0 - 4) * min(1.0, 4 * share),
-                            y0 + size + 10], fill=(200, 120, 60))
+            draw.rectangle(
+                [bx0 + 2, y0 + size + 4, bx0 + 2 + (bx1 - bx0 - 4) * min(1.0, 4 * share), y0 + size + 10],
+                fill=(200, 120, 60),
+            )
             mx = x0 + b.mean_confidence * size
-            draw.ellipse([mx - 3, y0 + size - b.mean_confidence * size - 3, mx + 3,
-                          y0 + size - b.mean_confidence * size + 3], fill="black")
+            draw.ellipse(
+                [
+                    mx - 3,
+                    y0 + size - b.mean_confidence * size - 3,
+                    mx + 3,
+                    y0 + size - b.mean_confidence * size + 3,
+                ],
+                fill="black",
+            )
         ece = cf.expected_calibration_error(conf, ok)
         draw.text((x0, y0 - 34), name, fill="black")
         draw.text((x0, y0 - 20), f"ECE {ece:.3f}, {total} s, accuracy {ok.mean():.3f}", fill="black")
         for v in (0.0, 0.5, 1.0):
             draw.text((x0 + v * size - 6, y0 + size + 14), f"{v:.1f}", fill="black")
             draw.text((x0 - 24, y0 + size - v * size - 6), f"{v:.1f}", fill="black")
-    draw.text((pad, size + 2 * pad), "x: confidence given; bars: share right per bin (dots: mean confidence; "
-              "grey: perfect calibration; orange: seconds per bin)", fill="black")
+    draw.text(
+        (pad, size + 2 * pad),
+        "x: confidence given; bars: share right per bin (dots: mean confidence; "
+        "grey: perfect calibration; orange: seconds per bin)",
+        fill="black",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", type=int, default=20,
-                    help="small tuning draws to fit on (each RSSI only and locator only)")
+    ap.add_argument(
+        "--fit", type=int, default=20, help="small tuning draws to fit on (each RSSI only and locator only)"
+    )
     ap.add_argument("--check", type=int, default=16, help="further small tuning draws to check on")
     ap.add_argument("--fixed", type=int, default=2, help="pilot and 8 x 4 draws to check on, each sensing")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-fit", action="store_true", help="only check the tables in the code")
-    ap.add_argument("--raw", type=Path,
-                    help="keep the fit draws' raw per-second rows in this .npz (reused if present)")
+    ap.add_argument(
+        "--raw", type=Path, help="keep the fit draws' raw per-second rows in this .npz (reused if present)"
+    )
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "calibration.png")
     args = ap.parse_args(argv)
     seeds = small_tuning_seeds()
-    fit_seeds, check_seeds = seeds[: args.fit], seeds[args.fit: args.fit + args.check]
+    fit_seeds, check_seeds = seeds[: args.fit], seeds[args.fit : args.fit + args.check]
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -193,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                 got = np.load(args.raw, allow_pickle=True)
                 rows = list(got["rows"])
             else:
-                jobs = [("family", s, args.hours, sensing, True)
-                        for s in fit_seeds for sensing in ("rssi", "locator")]
+                jobs = [
+                    ("family", s, args.hours, sensing, True)
+                    for s in fit_seeds
+                    for sensing in ("rssi", "locator")
+                ]
                 rows = list(pool.imap_unordered(run, jobs))
                 if args.raw:
                     np.savez(args.raw, rows=np.array(rows, dtype=object))
@@ -214,15 +251,24 @@ def main(argv: list[str] | None = None) -> int:
     # A new pool: its processes start after the tables are set.
     with mp.Pool(max(1, min(args.jobs, 2)), initializer=os.nice, initargs=(10,)) as pool:
         jobs = [("family", s, args.hours, None, False) for s in check_seeds]
-        jobs += [(g, s, args.hours, sensing, False) for g in ("pilot", "8x4")
-                 for s in range(101, 101 + args.fixed) for sensing in ("rssi", "locator", "both")]
+        jobs += [
+            (g, s, args.hours, sensing, False)
+            for g in ("pilot", "8x4")
+            for s in range(101, 101 + args.fixed)
+            for sensing in ("rssi", "locator", "both")
+        ]
         checks = list(pool.imap_unordered(run, jobs))
     panels = []
-    lines = [f"Check draws: tuning seeds {check_seeds}, pilot and 8 x 4 seeds 101..{100 + args.fixed}, "
-             f"{args.hours:g} h each.", ""]
-    for name, sel in (("family and fixed sites, RSSI only", lambda r: r["sensing"] == "rssi"),
-                      ("family and fixed sites, with a locator", lambda r: r["sensing"] != "rssi"),
-                      ("family and fixed sites, all", lambda r: True)):
+    lines = [
+        f"Check draws: tuning seeds {check_seeds}, pilot and 8 x 4 seeds 101..{100 + args.fixed}, "
+        f"{args.hours:g} h each.",
+        "",
+    ]
+    for name, sel in (
+        ("family and fixed sites, RSSI only", lambda r: r["sensing"] == "rssi"),
+        ("family and fixed sites, with a locator", lambda r: r["sensing"] != "rssi"),
+        ("family and fixed sites, all", lambda r: True),
+    ):
         mine = [r for r in checks if sel(r)]
         if mine:
             c = np.concatenate([r["conf"] for r in mine])

@@ -259,8 +259,11 @@ def guardrail(rows: list[dict]) -> list[str]:
 
 
 def _m(rows: list[dict], method: str, key: str) -> list[float]:
-    return [r["methods"][method][key] for r in rows
-            if method in r["methods"] and r["methods"][method].get(key) is not None]
+    return [
+        r["methods"][method][key]
+        for r in rows
+        if method in r["methods"] and r["methods"][method].get(key) is not None
+    ]
 
 
 def targets(rows: list[dict]) -> list[str]:
@@ -275,25 +278,44 @@ def targets(rows: list[dict]) -> list[str]:
         vals = _m(rs, method, key)
         return f"| {name} | {len(vals)} | {_cell(vals, key)} | {target} |"
 
-    out = ["| figure | draws | mean (worst decile) | target |", "|---|---|---|---|",
-           line("zone accuracy, all family draws", fam, "zone", ">= 0.97 (>= 0.93)"),
-           line("zone accuracy 120 s after a move, locator only", loc, "after_move", ">= 0.93"),
-           line("zone accuracy 120 s after a move, locator + RSSI", both, "after_move", ">= 0.95")]
+    out = [
+        "| figure | draws | mean (worst decile) | target |",
+        "|---|---|---|---|",
+        line("zone accuracy, all family draws", fam, "zone", ">= 0.97 (>= 0.93)"),
+        line("zone accuracy 120 s after a move, locator only", loc, "after_move", ">= 0.93"),
+        line("zone accuracy 120 s after a move, locator + RSSI", both, "after_move", ">= 0.95"),
+    ]
     for proc in ("per_move", "stretches", "drift", "outliers"):
-        out.append(line(f"lag MAE, locator only, `{proc}`", [r for r in loc if r["lag_process"] == proc],
-                        "lag_mae", "<= 8 s" if proc == "per_move" else "-"))
-        out.append(line(f"lag MAE, locator + RSSI, `{proc}`", [r for r in both if r["lag_process"] == proc],
-                        "lag_mae", "<= 5 s" if proc == "per_move" else "-"))
-    out += [line("task accuracy", fam, "task", ">= 0.97 (mean)"),
-            line("task macro-F1", fam, "f1", ">= 0.93 (mean)"),
-            line("task worker right (task seconds with the right task)", fam, "worker", "-"),
-            line("RSSI only, zone accuracy (no survey)", rssi, "zone", ">= 0.93"),
-            line("RSSI only, every zone with a receiver within 2 m", near, "zone", ">= 0.97")]
+        out.append(
+            line(
+                f"lag MAE, locator only, `{proc}`",
+                [r for r in loc if r["lag_process"] == proc],
+                "lag_mae",
+                "<= 8 s" if proc == "per_move" else "-",
+            )
+        )
+        out.append(
+            line(
+                f"lag MAE, locator + RSSI, `{proc}`",
+                [r for r in both if r["lag_process"] == proc],
+                "lag_mae",
+                "<= 5 s" if proc == "per_move" else "-",
+            )
+        )
+    out += [
+        line("task accuracy", fam, "task", ">= 0.97 (mean)"),
+        line("task macro-F1", fam, "f1", ">= 0.93 (mean)"),
+        line("task worker right (task seconds with the right task)", fam, "worker", "-"),
+        line("RSSI only, zone accuracy (no survey)", rssi, "zone", ">= 0.93"),
+        line("RSSI only, every zone with a receiver within 2 m", near, "zone", ">= 0.97"),
+    ]
     live = [r for r in rows if r.get("live_zone") is not None]
     if live:
-        out.append(f"| live (causal) zone accuracy, {len(live)} small draws of all groups | {len(live)} | "
-                   f"{_cell([r['live_zone'] for r in live], 'zone')} (offline on the same draws: "
-                   f"{_cell([r['methods']['analysis']['zone'] for r in live], 'zone')}) | - |")
+        out.append(
+            f"| live (causal) zone accuracy, {len(live)} small draws of all groups | {len(live)} | "
+            f"{_cell([r['live_zone'] for r in live], 'zone')} (offline on the same draws: "
+            f"{_cell([r['methods']['analysis']['zone'] for r in live], 'zone')}) | - |"
+        )
     return [*out, ""]
 
 
@@ -355,20 +377,44 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use the tuning draws (TUNING_SEEDS, fixed sites from seed 101) instead of the report draws",
     )
-    ap.add_argument("--params", type=json.loads, default={},
-                    help='AnalysisParams overrides as JSON, e.g. \'{"lag_model": "visits"}\'')
-    ap.add_argument("--sensing", choices=("locator", "rssi", "both"), action="append",
-                    help="only family draws with this sensing (repeatable)")
-    ap.add_argument("--skip", type=int, default=0,
-                    help="start at the N-th report (or tuning) seed, e.g. 200 for draws not reported before")
-    ap.add_argument("--fixed-from", type=int, default=None,
-                    help="first seed of the fixed sites (default 1; 101 with --tuning)")
-    ap.add_argument("--groups", action="append",
-                    choices=("family", "pilot", "8x4", "pilot default", "8x4 default"),
-                    help="only these groups (repeatable; default all)")
+    ap.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help='AnalysisParams overrides as JSON, e.g. \'{"lag_model": "visits"}\'',
+    )
+    ap.add_argument(
+        "--sensing",
+        choices=("locator", "rssi", "both"),
+        action="append",
+        help="only family draws with this sensing (repeatable)",
+    )
+    ap.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="start at the N-th report (or tuning) seed, e.g. 200 for draws not reported before",
+    )
+    ap.add_argument(
+        "--fixed-from",
+        type=int,
+        default=None,
+        help="first seed of the fixed sites (default 1; 101 with --tuning)",
+    )
+    ap.add_argument(
+        "--groups",
+        action="append",
+        choices=("family", "pilot", "8x4", "pilot default", "8x4 default"),
+        help="only these groups (repeatable; default all)",
+    )
     ap.add_argument("--out", type=Path, help="write per-draw rows (JSON Lines)")
-    ap.add_argument("--from", dest="src", type=Path, action="append",
-                    help="make the tables from JSON Lines files (repeatable: shards are joined)")
+    ap.add_argument(
+        "--from",
+        dest="src",
+        type=Path,
+        action="append",
+        help="make the tables from JSON Lines files (repeatable: shards are joined)",
+    )
     args = ap.parse_args(argv)
     if args.src:
         rows = [json.loads(ln) for src in args.src for ln in src.read_text().splitlines() if ln.strip()]
@@ -385,11 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     picked = seeds[args.skip : args.skip + args.draws]
     jobs = [("family", s, i < args.causal, kw) for i, s in enumerate(picked) if wanted("family", s)]
     for g in ("pilot", "8x4"):
-        jobs += [(g, s, i < args.causal, kw) for i, s in enumerate(range(first, first + args.fixed))
-                 if wanted(g, s)]
+        jobs += [
+            (g, s, i < args.causal, kw)
+            for i, s in enumerate(range(first, first + args.fixed))
+            if wanted(g, s)
+        ]
     for g in ("pilot default", "8x4 default"):
-        jobs += [(g, s, False, kw) for s in range(first, first + max(1, args.fixed // 2))
-                 if args.fixed and wanted(g, s)]
+        jobs += [
+            (g, s, False, kw)
+            for s in range(first, first + max(1, args.fixed // 2))
+            if args.fixed and wanted(g, s)
+        ]
     print(f"{len(jobs)} draws", file=sys.stderr, flush=True)
     rows = []
     t0 = time.perf_counter()

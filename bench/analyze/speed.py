@@ -48,8 +48,9 @@ def yardstick_s(tries: int = 3) -> float:
     return best
 
 
-def time_analysis(site, hours: float, seed: int = 1, repeat: int = 2, params=None,
-                  sim_params: SimParams | None = None) -> tuple[float, int, float]:
+def time_analysis(
+    site, hours: float, seed: int = 1, repeat: int = 2, params=None, sim_params: SimParams | None = None
+) -> tuple[float, int, float]:
     """Best wall time of ``analyze`` on a simulated recording, its row count, and the best
     ratio of a run's time to a yardstick measured just before it."""
     sim = simulate(site, hours, seed, params=sim_params)
@@ -71,13 +72,18 @@ def time_survey_hour(repeat: int = 2) -> tuple[float, int, float]:
     data = ROOT / "tests" / "data" / "ble_tetam"
     receivers = pd.read_csv(data / "receivers.csv")
     pis = receivers[receivers["alias"].str.endswith("0")]
-    site = station_site(receivers, dict(zip(pis["group"], pis["receiver_id"], strict=True)), "e78f135624ce",
-                        floor_m=(20.66, 17.64))
+    site = station_site(
+        receivers,
+        dict(zip(pis["group"], pis["receiver_id"], strict=True)),
+        "e78f135624ce",
+        floor_m=(20.66, 17.64),
+    )
     track = pd.read_csv(data / "rectangular_without_rotation_rssi.csv")
     span = float(track["t_seconds"].max() - track["t_seconds"].min()) + 1.0
     copies = int(np.ceil(3600.0 / span))
-    hour = pd.concat([track.assign(t_seconds=track["t_seconds"] + i * span) for i in range(copies)],
-                     ignore_index=True)
+    hour = pd.concat(
+        [track.assign(t_seconds=track["t_seconds"] + i * span) for i in range(copies)], ignore_index=True
+    )
     hour = hour[hour["t_seconds"] < track["t_seconds"].min() + 3600.0]
     survey = pd.read_csv(data / "survey_points.csv").rename(columns={"rssi_mean": "rssi_dbm"})
     fp = FingerprintParams()
@@ -110,24 +116,30 @@ def main() -> None:
         label = f"{hours:g} h" if hours < 168 else "7 days"
         print(f"| {label} | {rows:,} | {dt:.2f} s | {dt / hours:.3f} s | {ratio:.1f} |", flush=True)
     dt, rows, ratio = time_analysis(pilot, 8.0, params=AnalysisParams(lag_model="visits"))
-    print(f"| 8 h, per-visit lag model | {rows:,} | {dt:.2f} s | {dt / 8:.3f} s | {ratio:.1f} |",
-          flush=True)
+    print(f"| 8 h, per-visit lag model | {rows:,} | {dt:.2f} s | {dt / 8:.3f} s | {ratio:.1f} |", flush=True)
     print("\nsynthetic sites, 2 h")
     print("| machines / workers | readings | analyze | per machine-hour | x yardstick |")
     print("|---|---|---|---|---|")
     for machines, workers in ((3, 2), (30, 20)):
         dt, rows, ratio = time_analysis(synthetic_site(machines, workers), 2.0)
-        print(f"| {machines} / {workers} | {rows:,} | {dt:.2f} s | {dt / (2 * machines):.3f} s "
-              f"| {ratio:.1f} |", flush=True)
+        print(
+            f"| {machines} / {workers} | {rows:,} | {dt:.2f} s | {dt / (2 * machines):.3f} s | {ratio:.1f} |",
+            flush=True,
+        )
     print("\nRSSI zones (target: 8 h pilot < 2 s; survey mode <= 1 s per worker-hour)")
     print("| recording | readings | analyze | per worker-hour | x yardstick |")
     print("|---|---|---|---|---|")
     dt, rows, ratio = time_analysis(pilot, 8.0, sim_params=SimParams(locator=False))
-    print(f"| pilot 8 h, RSSI only, self-calibrated | {rows:,} | {dt:.2f} s | {dt / 16:.3f} s "
-          f"| {ratio:.1f} |", flush=True)
+    print(
+        f"| pilot 8 h, RSSI only, self-calibrated | {rows:,} | {dt:.2f} s | {dt / 16:.3f} s | {ratio:.1f} |",
+        flush=True,
+    )
     dt, rows, ratio = time_survey_hour()
-    print(f"| ble_tetam 1 worker-hour, survey fingerprint map | {rows:,} | {dt:.2f} s | {dt:.3f} s "
-          f"| {ratio:.1f} |", flush=True)
+    print(
+        f"| ble_tetam 1 worker-hour, survey fingerprint map | {rows:,} | {dt:.2f} s | {dt:.3f} s "
+        f"| {ratio:.1f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

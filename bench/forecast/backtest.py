@@ -225,8 +225,16 @@ def _params_key(params: ForecastParams) -> str:
 CAL_VERSION = 2
 
 
-def cal_rows_cached(shop: Shop, k: int, day: str, analysis: Result, hist_rec, cache: Path,
-                    params: ForecastParams, tag: str | None = None) -> list[dict]:
+def cal_rows_cached(
+    shop: Shop,
+    k: int,
+    day: str,
+    analysis: Result,
+    hist_rec,
+    cache: Path,
+    params: ForecastParams,
+    tag: str | None = None,
+) -> list[dict]:
     """The guard's rows of day ``k`` (its forecasts every CAL_STEP_S with its own history), cached."""
     key = cache / f"cal{CAL_VERSION}-{tag or shop.name}-{k:02d}-{_params_key(params)}.json.gz"
     if key.exists():
@@ -251,8 +259,9 @@ def guard_days(days: list[dict], cal_rows: dict[tuple[str, int], list[dict]]) ->
         shown: dict = {}
         for r in sorted(d["rows"], key=lambda r: r["t"]):
             r = dict(r)
-            r["p10"], r["p50"], r["p90"] = apply_guard(cal, r["event"], r["t"], r["p10"], r["p50"], r["p90"],
-                                                       r["naive_med"])
+            r["p10"], r["p50"], r["p90"] = apply_guard(
+                cal, r["event"], r["t"], r["p10"], r["p50"], r["p90"], r["naive_med"]
+            )
             key = (r["machine"], r["event"], r["since"])
             prev = shown.get(key)
             fresh = prev is not None and 0 < r["t"] - prev[0] <= 90.0
@@ -262,14 +271,23 @@ def guard_days(days: list[dict], cal_rows: dict[tuple[str, int], list[dict]]) ->
                 r["p90"] = max(r["p90"], r["p50"]) if r["p90"] is not None else None
             shown[key] = (r["t"], r["p50"])
             new.append(r)
-        ends = [{**e, **{name: apply_guard_total(cal, name, 60.0 * e["lead_min"], e[name])
-                         for name in ("running_min", "changeovers")}} for e in d["ends"]]
+        ends = [
+            {
+                **e,
+                **{
+                    name: apply_guard_total(cal, name, 60.0 * e["lead_min"], e[name])
+                    for name in ("running_min", "changeovers")
+                },
+            }
+            for e in d["ends"]
+        ]
         out.append({**d, "rows": new, "ends": ends, "guard_rows": len(rows)})
     return out
 
 
-def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: ForecastParams, log,
-               cal: dict | None = None) -> list[dict]:
+def run_family(
+    seeds, n_history: int, n_eval: int, cache: Path, params: ForecastParams, log, cal: dict | None = None
+) -> list[dict]:
     out = []
     for seed in seeds:
         shop = family_shop(seed)
@@ -305,8 +323,9 @@ def run_family(seeds, n_history: int, n_eval: int, cache: Path, params: Forecast
     return out
 
 
-def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, log,
-             cal: dict | None = None) -> list[dict]:
+def run_demo(
+    n_history: int, n_eval: int, cache: Path, params: ForecastParams, log, cal: dict | None = None
+) -> list[dict]:
     """The demo's pilot through its journal and the live server's analysis cache."""
     from twin_server.forecast.service import ForecastService
     from twin_server.live.hub import AnalysisCache
@@ -326,7 +345,8 @@ def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, l
                     if ("demo-pilot", j) not in cal:
                         dj = truths[j][0]
                         cal[("demo-pilot", j)] = cal_rows_cached(
-                            shop, j, dj, analysis.get(dj)[0], svc.history(dj), cache, params, tag="demo")
+                            shop, j, dj, analysis.get(dj)[0], svc.history(dj), cache, params, tag="demo"
+                        )
             key = cache / f"bt-demo-{k:02d}-{_params_key(params)}.json.gz"
             if key.exists():
                 with gzip.open(key, "rt") as f:
@@ -334,8 +354,16 @@ def run_demo(n_history: int, n_eval: int, cache: Path, params: ForecastParams, l
                 continue
             result = analysis.get(day)[0]
             earlier = [analysis.get(d)[0] for d, _ in truths[max(0, k - params.history_days) : k]]
-            res = backtest_day(shop, day, result, truth, None, earlier, params,
-                               forecast_fn=lambda t: svc.forecast_at(t, guard=False))
+            res = backtest_day(
+                shop,
+                day,
+                result,
+                truth,
+                None,
+                earlier,
+                params,
+                forecast_fn=lambda t: svc.forecast_at(t, guard=False),
+            )
             with gzip.open(key, "wt") as f:
                 json.dump(res, f)
             log(f"  demo {day}: {len(res['rows'])} forecasts")
@@ -463,8 +491,11 @@ def jitter(days: list[dict]) -> list[str]:
 def same_rows_table(raw: list[dict], shown: list[dict]) -> list[str]:
     """MAE of the model alone, the forecast as shown and the naive forecasts over identical
     forecasts: all of them, and by the true lead time."""
-    lines = ["| event | true lead | forecasts | MAE model alone | MAE as shown | MAE naive median | "
-             "MAE naive elapsed | as shown vs naive median |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| event | true lead | forecasts | MAE model alone | MAE as shown | MAE naive median | "
+        "MAE naive elapsed | as shown vs naive median |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for event in (None, "run_end", "restart"):
         a, b = scored(raw, event), scored(shown, event)
         for label in ("all", 5, 15, 30, 60):
@@ -476,8 +507,10 @@ def same_rows_table(raw: list[dict], shown: list[dict]) -> list[str]:
             med = statistics.fmean(a[i]["med"] for i in idx)
             el = statistics.fmean(a[i]["el"] for i in idx)
             lead = "all" if label == "all" else f"{label} min"
-            lines.append(f"| {event or 'all'} | {lead} | {len(idx)} | {m_raw:.1f} | {m_shown:.1f} | "
-                         f"{med:.1f} | {el:.1f} | {100 * (m_shown / med - 1):+.0f} % |")
+            lines.append(
+                f"| {event or 'all'} | {lead} | {len(idx)} | {m_raw:.1f} | {m_shown:.1f} | "
+                f"{med:.1f} | {el:.1f} | {100 * (m_shown / med - 1):+.0f} % |"
+            )
     return lines
 
 
@@ -553,8 +586,12 @@ def report(title: str, days: list[dict], raw: list[dict] | None = None) -> str:
             out += horizon_table(scored(raw, event))
             out.append("")
         out += ["#### model alone: minute-to-minute change of the predicted end", "", *jitter(raw), ""]
-        out += ["### the same forecasts, every one (not binned by each method's own lead)", "",
-                *same_rows_table(raw, days), ""]
+        out += [
+            "### the same forecasts, every one (not binned by each method's own lead)",
+            "",
+            *same_rows_table(raw, days),
+            "",
+        ]
     out += ["### minute-to-minute change of the predicted end", "", *jitter(days), ""]
     out += ["### shift end (site totals)", "", *shift_end_table(days), ""]
     ms = [1000 * s for d in days for s in d["forecast_s"]]
@@ -593,8 +630,9 @@ def main() -> None:
         for world in ("parts", "lognormal"):
             sub = [d for d in days if d["world"] == world]
             if sub and len({d["world"] for d in days}) > 1:
-                parts.append(report(f"scenario family, runs: {world}", sub,
-                                    [d for d in raw if d["world"] == world]))
+                parts.append(
+                    report(f"scenario family, runs: {world}", sub, [d for d in raw if d["world"] == world])
+                )
     if args.set in ("demo", "all"):
         raw = run_demo(args.history, args.days, cache, params, log, cal)
         parts.append(report("demo journals (pilot site, simulator defaults)", guard_days(raw, cal), raw))

@@ -32,8 +32,9 @@ from data import REPORT_SHOPS, demo_shop, family_shop
 from twin_server.forecast.model import ForecastParams
 
 
-def conditional_median_s(elapsed_s: float, median_min: float, sigma: float, lo_min: float,
-                         hi_min: float) -> float:
+def conditional_median_s(
+    elapsed_s: float, median_min: float, sigma: float, lo_min: float, hi_min: float
+) -> float:
     """Median run length (s) of ``clip(median * exp(sigma Z), lo, hi)`` given it exceeds ``elapsed_s``."""
     e = elapsed_s / 60.0
     surv = 1.0 if e < lo_min else 1.0 - norm.cdf(math.log(max(e, 1e-9) / median_min) / sigma)
@@ -49,27 +50,41 @@ def table(rows: list[dict], params) -> list[str]:
         if r["event"] != "run_end" or r["status"] != "ok" or r["naive_med"] is None:
             continue
         t, y = r["t"], r["truth"]
-        oracle = r["since"] + conditional_median_s(t - r["since"], params.run_median_min, params.run_sigma,
-                                                   params.run_min_min, params.run_max_min)
+        oracle = r["since"] + conditional_median_s(
+            t - r["since"], params.run_median_min, params.run_sigma, params.run_min_min, params.run_max_min
+        )
         oracle = max(oracle, t)
-        scored.append({"bin": _bin((oracle - t) / 60.0), "oracle": abs(oracle - y) / 60.0,
-                       "model": abs(r["p50"] - y) / 60.0 if r["p50"] is not None else math.nan,
-                       "med": abs(r["naive_med"] - y) / 60.0, "el": abs(r["naive_el"] - y) / 60.0})
-    out = ["| horizon (oracle's median lead) | forecasts | MAE oracle | MAE naive median | MAE naive elapsed "
-           "| oracle vs best naive |", "|---|---|---|---|---|---|"]
+        scored.append(
+            {
+                "bin": _bin((oracle - t) / 60.0),
+                "oracle": abs(oracle - y) / 60.0,
+                "model": abs(r["p50"] - y) / 60.0 if r["p50"] is not None else math.nan,
+                "med": abs(r["naive_med"] - y) / 60.0,
+                "el": abs(r["naive_el"] - y) / 60.0,
+            }
+        )
+    out = [
+        "| horizon (oracle's median lead) | forecasts | MAE oracle | MAE naive median | MAE naive elapsed "
+        "| oracle vs best naive |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, _, _ in BINS:
         sel = [x for x in scored if x["bin"] == label]
         if not sel:
             continue
         o = statistics.fmean(x["oracle"] for x in sel)
         best = min(statistics.fmean(x["med"] for x in sel), statistics.fmean(x["el"] for x in sel))
-        out.append(f"| {label} min | {len(sel)} | {o:.1f} | {statistics.fmean(x['med'] for x in sel):.1f} | "
-                   f"{statistics.fmean(x['el'] for x in sel):.1f} | {100 * (o / best - 1):+.0f} % |")
+        out.append(
+            f"| {label} min | {len(sel)} | {o:.1f} | {statistics.fmean(x['med'] for x in sel):.1f} | "
+            f"{statistics.fmean(x['el'] for x in sel):.1f} | {100 * (o / best - 1):+.0f} % |"
+        )
     o = statistics.fmean(x["oracle"] for x in scored)
     med = statistics.fmean(x["med"] for x in scored)
     el = statistics.fmean(x["el"] for x in scored)
-    out.append(f"| all | {len(scored)} | {o:.1f} | {med:.1f} | {el:.1f} "
-               f"| {100 * (o / med - 1):+.0f} % vs naive median |")
+    out.append(
+        f"| all | {len(scored)} | {o:.1f} | {med:.1f} | {el:.1f} "
+        f"| {100 * (o / med - 1):+.0f} % vs naive median |"
+    )
     return out
 
 
@@ -94,9 +109,11 @@ def main() -> None:
                     rows += json.load(fh)["rows"]
         if not rows:
             continue
-        out += [f"### {name} (runs: log-normal, median {params.run_median_min:.0f} min, log-sd "
-                f"{params.run_sigma:.2f}, clipped to {params.run_min_min:.0f}-{params.run_max_min:.0f} min)",
-                ""]
+        out += [
+            f"### {name} (runs: log-normal, median {params.run_median_min:.0f} min, log-sd "
+            f"{params.run_sigma:.2f}, clipped to {params.run_min_min:.0f}-{params.run_max_min:.0f} min)",
+            "",
+        ]
         out += [*table(rows, params), ""]
     print("\n".join(out))
 

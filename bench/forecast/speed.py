@@ -110,8 +110,10 @@ def main() -> None:
         f"{len(fc.machines)} machines forecast, {fp.samples} draws"
     )
     print(f"earlier day -> records (once per day, cached): {per_day_ms:.0f} ms per day")
-    print(f"earlier day -> the guard's rows (once per day, cached): {cal_ms:.0f} ms per day "
-          f"({len(rows)} machine forecasts; the service learns from {CAL_DAYS} days)")
+    print(
+        f"earlier day -> the guard's rows (once per day, cached): {cal_ms:.0f} ms per day "
+        f"({len(rows)} machine forecasts; the service learns from {CAL_DAYS} days)"
+    )
     print("| refresh | median ms | max ms | x yardstick (median) |")
     print("|---|---|---|---|")
     print(

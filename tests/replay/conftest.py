@@ -36,8 +36,9 @@ def viewer_url(shifts: Shifts, tmp_path_factory: pytest.TempPathFactory) -> Iter
     from twin_server.api.viewer import create_viewer_app
     from twin_server.store.replay_data import FileReplayProvider
 
-    app = create_viewer_app(FileReplayProvider(shifts.dir), tmp_path_factory.mktemp("viewer-data"),
-                            build_scenes=False)
+    app = create_viewer_app(
+        FileReplayProvider(shifts.dir), tmp_path_factory.mktemp("viewer-data"), build_scenes=False
+    )
     with serve(app) as url:
         yield url
 

@@ -25,8 +25,14 @@ def site(pilot_site):
 
 @pytest.fixture
 def server(tmp_path, mosquitto, site) -> Iterator[str]:
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id=f"{site.site}-server", analysis_interval_s=60)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id=f"{site.site}-server",
+        analysis_interval_s=60,
+    )
     app = create_app(settings)
     with serve(app, lifespan="on") as url:
         assert app.state.twin.ingest.wait_subscribed(15), "ingest did not subscribe"
@@ -38,28 +44,54 @@ def item(page: Any, machine: str, key: str):
 
 
 def wait_status(page: Any, machine: str, key: str, status: str, timeout_ms: float = 10000) -> None:
-    page.wait_for_selector(f'#machine-{machine} .cm-item[data-key="{key}"][data-status="{status}"]',
-                           timeout=timeout_ms)
+    page.wait_for_selector(
+        f'#machine-{machine} .cm-item[data-key="{key}"][data-status="{status}"]', timeout=timeout_ms
+    )
 
 
 def publish_m3(mosquitto: Any, site: str, first_seq: int = 0, switch: str = "tool_change") -> None:
     now = time.time_ns()
     sensor = {"tool_change": "sw-tool", "program_input": "sw-program"}[switch]
 
-    def rd(seq: int, kind: str, value: float, sensor: str, unit: str = "raw", channel: str = "",
-           source: str = "M3", **kw: Any) -> Reading:
-        return Reading(site, "pi-m3", sensor, kind, now + seq * 1000, first_seq + seq, source, value, unit,
-                       channel, **kw)
+    def rd(
+        seq: int,
+        kind: str,
+        value: float,
+        sensor: str,
+        unit: str = "raw",
+        channel: str = "",
+        source: str = "M3",
+        **kw: Any,
+    ) -> Reading:
+        return Reading(
+            site, "pi-m3", sensor, kind, now + seq * 1000, first_seq + seq, source, value, unit, channel, **kw
+        )
 
     pub = Publisher(mosquitto.host, mosquitto.port)
     try:
         pub.publish_raw(*encode_status(Status(site, "pi-m3", True, t_ns=now, clock_synced=True)))
-        pub.publish([rd(0, "light", 0.12, "light"), rd(1, "light_state", 0.0, "light", "bool"),
-                     rd(2, "light", 0.81, "light"), rd(3, "light_state", 1.0, "light", "bool"),
-                     rd(0, "switch", 1.0, sensor, "bool", switch),
-                     rd(1, "switch", 0.0, sensor, "bool", switch),
-                     rd(0, "rssi", -58.0, "R3.b-01", "dBm", "b-01", source="R3", count=10,
-                        rssi_max_dbm=-52.0, window_ms=1000)])
+        pub.publish(
+            [
+                rd(0, "light", 0.12, "light"),
+                rd(1, "light_state", 0.0, "light", "bool"),
+                rd(2, "light", 0.81, "light"),
+                rd(3, "light_state", 1.0, "light", "bool"),
+                rd(0, "switch", 1.0, sensor, "bool", switch),
+                rd(1, "switch", 0.0, sensor, "bool", switch),
+                rd(
+                    0,
+                    "rssi",
+                    -58.0,
+                    "R3.b-01",
+                    "dBm",
+                    "b-01",
+                    source="R3",
+                    count=10,
+                    rssi_max_dbm=-52.0,
+                    window_ms=1000,
+                ),
+            ]
+        )
         pub.publish_raw(f"twin/v1/{site}/pi-m3/light/light", b"{broken")
         pub.flush()
     finally:
@@ -92,9 +124,12 @@ def test_page_ticks_published_lines_and_start_resets_them(page, server, mosquitt
     # Touch targets: the buttons and every checklist line are at least 48 px high.
     # (Measured in one evaluation: the checklist lines are rebuilt every second.)
     for sel in (".cm-start", "#cm-lang", ".cm-item"):
-        boxes = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map((e) => {"
-                              " const r = e.getBoundingClientRect();"
-                              " return {width: r.width, height: r.height}; })", sel)
+        boxes = page.evaluate(
+            "(sel) => [...document.querySelectorAll(sel)].map((e) => {"
+            " const r = e.getBoundingClientRect();"
+            " return {width: r.width, height: r.height}; })",
+            sel,
+        )
         assert boxes and min(b["height"] for b in boxes) >= 48, sel
         if sel != ".cm-item":
             assert min(b["width"] for b in boxes) >= 48, sel

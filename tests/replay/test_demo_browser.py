@@ -32,9 +32,27 @@ def demo(tmp_path_factory):
     log = tmp / "demo.log"
     # 12 simulated minutes at 60x: the shift fills in for 12 s of wall time, then ends.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin_server", "demo", "--hours", "0.2", "--speed", "60", "--seed", "3",
-         "--port", str(port), "--data-dir", str(tmp / "data"), "--auth"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "demo",
+            "--hours",
+            "0.2",
+            "--speed",
+            "60",
+            "--seed",
+            "3",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp / "data"),
+            "--auth",
+        ],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     users: dict[str, str] = {}
@@ -129,8 +147,9 @@ def test_the_demo_shows_scanned_machines_a_filling_shift_and_its_end(browser, de
     # Live follows the data at its own pace (the demo replays at 60x), not at 1x.
     page.wait_for_function("window.__replay.clock.speed > 20", timeout=60000)
     # The simulated 12 minutes are over after ~12 s; live then says the shift ended and stays.
-    page.wait_for_function("document.querySelector('#live-status').dataset.state === 'liveEnded'",
-                           timeout=120000)
+    page.wait_for_function(
+        "document.querySelector('#live-status').dataset.state === 'liveEnded'", timeout=120000
+    )
     assert page.locator("#live-status").inner_text().startswith("Live: the shift ended at ")
     t_end = page.evaluate("window.__replay.clock.time(performance.now())")
     time.sleep(1.5)

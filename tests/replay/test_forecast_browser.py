@@ -21,8 +21,10 @@ from viewer_harness import ROOT, serve, wait_ready
 
 pytestmark = pytest.mark.browser
 DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23), dt.date(2026, 11, 24))
-EN_EVENT = re.compile(r"^(ends|runs again) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$"
-                      r"|after the shift|state unknown")
+EN_EVENT = re.compile(
+    r"^(ends|runs again) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$"
+    r"|after the shift|state unknown"
+)
 JA_EVENT = re.compile(r"^(終了|再開) ~\d\d:\d\d \(\d\d:\d\d–(\d\d:\d\d|\?)\)$|シフト後|状態不明")
 
 
@@ -38,8 +40,10 @@ def recorded(tmp_path_factory, pilot_site):
     params = SimParams(run_model="parts", shop_seed=5, run_median_min=30.0, rssi=False)
     for k, day in enumerate(DAYS):
         sim = simulate(pilot_site, 2.0, 60 + k, start=default_start(pilot_site, day), params=params)
-        wire = [dataclasses.replace(r, seq=r.seq + k * 10_000_000)
-                for r in frame_to_wire(sim.readings, pilot_site)]
+        wire = [
+            dataclasses.replace(r, seq=r.seq + k * 10_000_000)
+            for r in frame_to_wire(sim.readings, pilot_site)
+        ]
         journal.write_batch([(r, 0) for r in wire])
     journal.close()
     return d
@@ -50,9 +54,15 @@ def server(recorded, pilot_site):
     from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
-    settings = Settings(site=pilot_site, data_dir=recorded, broker_host=None, clock_tolerance_s=None,
-                        analysis_interval_s=0.5, forecast_interval_s=0.5,
-                        site_path=ROOT / "examples" / "pilot_site.yaml")
+    settings = Settings(
+        site=pilot_site,
+        data_dir=recorded,
+        broker_host=None,
+        clock_tolerance_s=None,
+        analysis_interval_s=0.5,
+        forecast_interval_s=0.5,
+        site_path=ROOT / "examples" / "pilot_site.yaml",
+    )
     with serve(create_app(settings), lifespan="on") as url:
         yield url
 
@@ -98,16 +108,20 @@ def test_replay_moment_panel_lane_scrub_and_language(server, browser, pilot_site
     panel = page.inner_text("#forecast-panel")
     assert "Operator's next hour" in panel and "By the shift end 17:30" in panel
     assert "learnt from 2 earlier days" in panel
-    queue = page.evaluate("[...document.querySelectorAll('#forecast-panel .fc-queue li[data-machine]')]"
-                          ".map(li => [li.dataset.machine, li.textContent])")
+    queue = page.evaluate(
+        "[...document.querySelectorAll('#forecast-panel .fc-queue li[data-machine]')]"
+        ".map(li => [li.dataset.machine, li.textContent])"
+    )
     assert [m for m, _ in queue] == [q["machine"] for q in doc["queue"]]
     for (_m, text), q in zip(queue, doc["queue"], strict=True):
         assert _hm(q["need_at"], pilot_site.timezone) in text
         assert re.search(r"will wait ~\d+ min for the operator at|needs the operator at", text), text
     # the timeline: a forecast lane under each machine, drawn from the moment on
-    rows = page.evaluate("window.__replay.timeline().rows.filter(r => r.kind === 'forecast')"
-                         ".map(r => ({id: r.id, at: r.at, n: r.lane ? r.lane.lane.length : 0,"
-                         " text: r.text}))")
+    rows = page.evaluate(
+        "window.__replay.timeline().rows.filter(r => r.kind === 'forecast')"
+        ".map(r => ({id: r.id, at: r.at, n: r.lane ? r.lane.lane.length : 0,"
+        " text: r.text}))"
+    )
     assert [r["id"] for r in rows] == ["M3", "M7", "M10"]
     assert all(r["at"] == at and r["n"] >= 1 and EN_EVENT.search(r["text"]) for r in rows), rows
     labels = [x["text"] for x in page.evaluate("window.__replay.timeline().labelRects()")]
@@ -168,8 +182,9 @@ def test_live_view_shows_the_pushed_forecast(server, browser, pilot_site):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{server}/viewer/?site={pilot_site.site}&live=1&lang=ja")
     wait_ready(page, timeout_ms=120000)
-    page.wait_for_function("window.__replay.forecast() && window.__replay.forecast().day === '2026-11-24'",
-                           timeout=180000)
+    page.wait_for_function(
+        "window.__replay.forecast() && window.__replay.forecast().day === '2026-11-24'", timeout=180000
+    )
     doc = page.evaluate("window.__replay.forecast()")
     # the live forecast is made at the newest reading, not at a whole minute of a replay
     end = _at(pilot_site, DAYS[2], 10, 30)

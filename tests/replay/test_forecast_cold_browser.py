@@ -36,8 +36,10 @@ def _simulate(site, k, day):
 def _absent(frame, site):
     """The day without M10's Pi and without operator B's beacon."""
     dev = next(m.device for m in site.machines if m.id == NEW_MACHINE)
-    keep = ~((frame["source"] == NEW_MACHINE)
-             | ((frame["kind"] == "zone") & (frame["channel"].astype(str) == NEW_BEACON)))
+    keep = ~(
+        (frame["source"] == NEW_MACHINE)
+        | ((frame["kind"] == "zone") & (frame["channel"].astype(str) == NEW_BEACON))
+    )
     out = frame[keep]
     assert len(out) < len(frame) and dev  # something was left out
     return out
@@ -71,8 +73,10 @@ def known(pilot_site, days):
     from twin_server.forecast.service import forecast_result, records_of
 
     def history(frames):
-        return [records_of(pilot_site, analyze(f, pilot_site), d.isoformat())
-                for f, d in zip(frames, DAYS[:2], strict=True)]
+        return [
+            records_of(pilot_site, analyze(f, pilot_site), d.isoformat())
+            for f, d in zip(frames, DAYS[:2], strict=True)
+        ]
 
     full = history(days[:2])
     today = analyze(days[2], pilot_site)
@@ -84,9 +88,15 @@ def server(recorded, pilot_site):
     from twin_server.api.app import create_app
     from twin_server.settings import Settings
 
-    settings = Settings(site=pilot_site, data_dir=recorded, broker_host=None, clock_tolerance_s=None,
-                        analysis_interval_s=0.5, forecast_interval_s=0.5,
-                        site_path=ROOT / "examples" / "pilot_site.yaml")
+    settings = Settings(
+        site=pilot_site,
+        data_dir=recorded,
+        broker_host=None,
+        clock_tolerance_s=None,
+        analysis_interval_s=0.5,
+        forecast_interval_s=0.5,
+        site_path=ROOT / "examples" / "pilot_site.yaml",
+    )
     with serve(create_app(settings), lifespan="on") as url:
         yield url
 
@@ -120,8 +130,12 @@ def _show(browser, server, site, at):
 
 def _row(page, machine):
     li = page.locator(f'#forecast-panel .fc-machines li[data-machine="{machine}"]')
-    return {"text": li.locator(".fc-end").text_content(), "cold": "cold" in (li.get_attribute("class") or ""),
-            "why": li.locator(".fc-why").all_text_contents(), "all": li.inner_text()}
+    return {
+        "text": li.locator(".fc-end").text_content(),
+        "cold": "cold" in (li.get_attribute("class") or ""),
+        "why": li.locator(".fc-why").all_text_contents(),
+        "all": li.inner_text(),
+    }
 
 
 def _no_nonsense(page, errors):
@@ -133,8 +147,17 @@ def _no_nonsense(page, errors):
 
 def test_machine_never_seen_running(server, browser, pilot_site, known):
     site, tz = pilot_site.site, pilot_site.timezone
-    doc, m = _moment(server, site, tz, lambda m: m["machine"] == NEW_MACHINE and m["event"] == "run_end"
-                     and "machine_never_seen_running" in m["cold"] and m["p90"] is not None)
+    doc, m = _moment(
+        server,
+        site,
+        tz,
+        lambda m: (
+            m["machine"] == NEW_MACHINE
+            and m["event"] == "run_end"
+            and "machine_never_seen_running" in m["cold"]
+            and m["p90"] is not None
+        ),
+    )
     at = doc["at"]
     # wider than the same moment with M10's earlier days known
     seen = known(at).machine(NEW_MACHINE)
@@ -151,8 +174,17 @@ def test_machine_never_seen_running(server, browser, pilot_site, known):
 
 def test_worker_with_no_history(server, browser, pilot_site, known):
     site, tz = pilot_site.site, pilot_site.timezone
-    doc, m = _moment(server, site, tz, lambda m: m["event"] == "restart" and m["worker"] == NEW_WORKER
-                     and f"worker_no_history:{NEW_WORKER}" in m["cold"] and m["p90"] is not None)
+    doc, m = _moment(
+        server,
+        site,
+        tz,
+        lambda m: (
+            m["event"] == "restart"
+            and m["worker"] == NEW_WORKER
+            and f"worker_no_history:{NEW_WORKER}" in m["cold"]
+            and m["p90"] is not None
+        ),
+    )
     at = doc["at"]
     other = known(at).machine(m["machine"])
     assert other.worker == NEW_WORKER and not other.cold and other.event == "restart"

@@ -20,14 +20,19 @@ T0 = DAY0_START_S  # 2023-02-06 08:30 Asia/Tokyo
 
 def hand_shift(t0: float, jig_s: float = 600) -> dict:
     """Two hours of the pilot, small enough to compute every figure by hand (see the test)."""
+
     def iv(a: float, b: float, **kw) -> dict:
         return {**kw, "start": t0 + a, "end": t0 + b}
 
     return {
-        "site": SITE, "window": {"start": t0, "end": t0 + 7200}, "rejected_rows": 0,
+        "site": SITE,
+        "window": {"start": t0, "end": t0 + 7200},
+        "rejected_rows": 0,
         "machine_states": [
-            iv(0, 1800, machine="M3", state="running"), iv(1800, 3600, machine="M3", state="stopped"),
-            iv(3600, 7200, machine="M3", state="running"), iv(0, 7200, machine="M7", state="running"),
+            iv(0, 1800, machine="M3", state="running"),
+            iv(1800, 3600, machine="M3", state="stopped"),
+            iv(3600, 7200, machine="M3", state="running"),
+            iv(0, 7200, machine="M7", state="running"),
         ],
         "tasks": [
             iv(1800, 1800 + jig_s, machine="M3", task="jig_change", worker="W1"),
@@ -35,9 +40,11 @@ def hand_shift(t0: float, jig_s: float = 600) -> dict:
             iv(3000, 3300, machine="M3", task="material_setting", worker="W2"),  # 300 s later: a new one
         ],
         "worker_zones": [
-            iv(0, 1700, worker="W1", zone="none"), iv(1700, 2800, worker="W1", zone="M3"),
+            iv(0, 1700, worker="W1", zone="none"),
+            iv(1700, 2800, worker="W1", zone="M3"),
             iv(2800, 7200, worker="W1", zone="none"),
-            iv(0, 2900, worker="W2", zone="none"), iv(2900, 3500, worker="W2", zone="M3"),
+            iv(0, 2900, worker="W2", zone="none"),
+            iv(2900, 3500, worker="W2", zone="M3"),
             iv(3500, 7200, worker="W2", zone="M7"),
         ],
         "beacon_lag": [],
@@ -56,8 +63,9 @@ def hand_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(hand_dir, tmp_path_factory):
-    app = create_viewer_app(FileReplayProvider(hand_dir), tmp_path_factory.mktemp("kpi-data"),
-                            build_scenes=False)
+    app = create_viewer_app(
+        FileReplayProvider(hand_dir), tmp_path_factory.mktemp("kpi-data"), build_scenes=False
+    )
     with serve(app) as url, httpx.Client(base_url=url, timeout=30) as c:
         yield c
 
@@ -73,9 +81,11 @@ def test_kpis_of_a_hand_computed_shift(client):
     # jig 1800-2400 + tool 2460-2700 are one changeover (60 s apart); material 3000-3300 another.
     assert m3["changeover_count"] == 2
     assert m3["changeover_min"] == pytest.approx((600 + 240 + 300) / 60, abs=0.01)
-    assert m3["by_task"]["jig_change"] == {"count": 1, "min": 10.0,
-                                          "longest": {"start": T0 + 86400 + 1800, "end": T0 + 86400 + 2400,
-                                                      "min": 10.0}}
+    assert m3["by_task"]["jig_change"] == {
+        "count": 1,
+        "min": 10.0,
+        "longest": {"start": T0 + 86400 + 1800, "end": T0 + 86400 + 2400, "min": 10.0},
+    }
     assert m3["by_task"]["tool_change"]["min"] == 4.0
     assert m3["by_task"]["program_input"] == {"count": 0, "min": 0.0, "longest": None}
     # Stopped 1800-3600 minus tasks = 2400-2460, 2700-3000, 3300-3600; attended (W1 1700-2800,

@@ -20,8 +20,9 @@ SITE = "toyama-pilot"
 
 @pytest.fixture(scope="module")
 def api(shifts, tmp_path_factory):
-    app = create_viewer_app(FileReplayProvider(shifts.dir), tmp_path_factory.mktemp("api-data"),
-                            build_scenes=False)
+    app = create_viewer_app(
+        FileReplayProvider(shifts.dir), tmp_path_factory.mktemp("api-data"), build_scenes=False
+    )
     with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
 
@@ -57,8 +58,11 @@ def test_window_requests_clip_and_bad_requests_are_clear(api, shifts):
     w = shifts.last["window"]
     r = api.get(f"/api/replay/{SITE}", params={"start": w["start"] + 3600, "end": w["start"] + 7200})
     res = r.json()["result"]
-    assert all(w["start"] + 3600 <= i["start"] < i["end"] <= w["start"] + 7200
-               for key in ("machine_states", "worker_zones", "tasks") for i in res[key])
+    assert all(
+        w["start"] + 3600 <= i["start"] < i["end"] <= w["start"] + 7200
+        for key in ("machine_states", "worker_zones", "tasks")
+        for i in res[key]
+    )
     assert api.get("/api/replay/nowhere").status_code == 404
     assert api.get(f"/api/replay/{SITE}", params={"day": "2020-01-01"}).status_code == 404
     assert api.get(f"/api/replay/{SITE}", params={"start": 10, "end": 5}).status_code == 422
@@ -72,8 +76,12 @@ def test_notes_are_validated_stored_and_deleted(api, shifts):
     assert ok.status_code == 201
     note = ok.json()
     assert (note["target_kind"], note["text"]) == ("worker", "good jig order")
-    for bad in ({"t": t, "target": "M99", "text": "x"}, {"t": t, "target": "M3", "text": "   "},
-                {"t": "soon", "target": "M3", "text": "x"}, {"target": "M3", "text": "x"}):
+    for bad in (
+        {"t": t, "target": "M99", "text": "x"},
+        {"t": t, "target": "M3", "text": "   "},
+        {"t": "soon", "target": "M3", "text": "x"},
+        {"target": "M3", "text": "x"},
+    ):
         assert api.post(f"/api/notes/{SITE}", json=bad).status_code == 422, bad
     assert api.post("/api/notes/nowhere", json={"t": t, "target": "M3", "text": "x"}).status_code == 404
     listed = api.get(f"/api/notes/{SITE}", params={"start": t - 1, "end": t + 1}).json()
@@ -164,9 +172,14 @@ def test_provider_skips_bad_files_and_refuses_unknown_sites(shifts, tmp_path):
 
 
 def test_clip_result_cuts_intervals_at_the_window():
-    doc = {"site": "s", "window": {"start": 0, "end": 100}, "tasks": [
-        {"machine": "M3", "task": "tool_change", "worker": None, "start": 10.04, "end": 60},
-        {"machine": "M3", "task": "jig_change", "worker": "W1", "start": 80, "end": 120}]}
+    doc = {
+        "site": "s",
+        "window": {"start": 0, "end": 100},
+        "tasks": [
+            {"machine": "M3", "task": "tool_change", "worker": None, "start": 10.04, "end": 60},
+            {"machine": "M3", "task": "jig_change", "worker": "W1", "start": 80, "end": 120},
+        ],
+    }
     out = clip_result(doc, 50, 90)
     assert [(t["start"], t["end"]) for t in out["tasks"]] == [(50, 60), (80, 90)]
     assert out["window"] == {"start": 50, "end": 90}
@@ -184,8 +197,11 @@ def test_the_twin_server_app_serves_the_viewer_over_its_journal(tmp_path, pilot_
         assert c.get("/viewer/").status_code == 200
         assert c.get("/viewer/vendor/three/build/three.module.js").status_code == 200
         # The page opened without ?site= lists the server's sites (JournalReplayProvider.site_ids).
-        assert c.get("/api/viewer/sites").json() == {"sites": [SITE], "names": {SITE: pilot_site.name},
-                                                     "names_ja": {SITE: pilot_site.name_ja}}
+        assert c.get("/api/viewer/sites").json() == {
+            "sites": [SITE],
+            "names": {SITE: pilot_site.name},
+            "names_ja": {SITE: pilot_site.name_ja},
+        }
         assert c.get(f"/api/replay/{SITE}/shifts").json() == []
         empty = c.get(f"/api/replay/{SITE}")
         assert empty.status_code == 404

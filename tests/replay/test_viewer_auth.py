@@ -47,7 +47,8 @@ def sign_in(page: Any, name: str, password: str = PASSWORD) -> None:
 def post_without_csrf(page: Any) -> int:
     return page.evaluate(
         f"fetch('/api/notes/{SITE}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},"
-        " body: JSON.stringify({t: 1675817400, target: 'M3', text: 'no token'})}).then(r => r.status)")
+        " body: JSON.stringify({t: 1675817400, target: 'M3', text: 'no token'})}).then(r => r.status)"
+    )
 
 
 def test_supervisor_signs_in_adds_a_note_with_csrf_and_signs_out(page, auth_url, shifts):
@@ -89,8 +90,10 @@ def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_ur
     # Asked for W2's page, in the site's default language (Japanese).
     page.goto(f"{auth_url}/viewer/?site={SITE}&view=worker&worker=W2")
     sign_in(page, "alice", "wrong")
-    page.wait_for_function("document.querySelector('#signin .signin-msg').textContent.length > 5"
-                           " && !document.querySelector('#signin .signin-msg').textContent.endsWith('…')")
+    page.wait_for_function(
+        "document.querySelector('#signin .signin-msg').textContent.length > 5"
+        " && !document.querySelector('#signin .signin-msg').textContent.endsWith('…')"
+    )
     assert page.locator("#signin .signin-msg").inner_text() == "ユーザー名またはパスワードが違います"
     assert page.locator("#signin button[type=submit]").inner_text() == "サインイン"
     sign_in(page, "alice")
@@ -131,8 +134,9 @@ def test_a_worker_lands_on_their_own_page_and_cannot_open_anothers(page, auth_ur
     page.wait_for_url("**view=worker**")
 
 
-def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, tmp_path, pilot_site,
-                                                                          pilot_site_path):
+def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(
+    page, tmp_path, pilot_site, pilot_site_path
+):
     """`serve --auth` as the server runs it: create_app with Settings(auth=True), a journal holding
     a few simulated minutes of readings, the live analysis in the lifespan."""
     import subprocess
@@ -147,9 +151,25 @@ def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, t
     from twin_server.settings import Settings
     from twin_server.store.journal import Journal
 
-    subprocess.run([sys.executable, "-m", "twin_server", "simulate", "--site", str(pilot_site_path),
-                    "--hours", "0.2", "--seed", "3", "--out", str(tmp_path / "sim")], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin_server",
+            "simulate",
+            "--site",
+            str(pilot_site_path),
+            "--hours",
+            "0.2",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "sim"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     data = tmp_path / "data"
     loaded = load_readings_csv(tmp_path / "sim" / "readings.csv", pilot_site)
     journal = Journal(data / "journal.sqlite")
@@ -158,8 +178,9 @@ def test_the_twin_server_with_auth_on_serves_the_viewer_over_its_journal(page, t
     store = AuthStore(data / "auth.sqlite")
     store.add_user("sato", SITE, "supervisor", PASSWORD)
     store.close()
-    app = create_app(Settings(site=pilot_site, data_dir=data, broker_host=None, auth=True,
-                              analysis_interval_s=0.5))
+    app = create_app(
+        Settings(site=pilot_site, data_dir=data, broker_host=None, auth=True, analysis_interval_s=0.5)
+    )
     with serve(app, lifespan="on") as url:
         page.goto(f"{url}/viewer/?lang=en")  # no ?site=: the server's one site, after a sign-in
         sign_in(page, "sato")
@@ -197,8 +218,10 @@ def test_access_log_page_for_supervisors_filters_and_exports(browser, auth_url):
     # Filter by worker: W2's rows are W2's own pages and the views of everyone (none of W1's page).
     page.locator("#f-worker").select_option("W2")
     page.wait_for_function("[...document.querySelectorAll('#access-table tr[data-worker=W1]')].length === 0")
-    workers = {page.locator("#access-table tr[data-id]").nth(k).get_attribute("data-worker")
-               for k in range(page.locator("#access-table tr[data-id]").count())}
+    workers = {
+        page.locator("#access-table tr[data-id]").nth(k).get_attribute("data-worker")
+        for k in range(page.locator("#access-table tr[data-id]").count())
+    }
     assert workers <= {"", "W2"} and "" in workers
     page.locator("#f-worker").select_option("W1")
     # Filter by day (the site's local day): yesterday has nothing, today has W1's rows.

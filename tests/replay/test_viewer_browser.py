@@ -18,8 +18,12 @@ from twin_server.store.replay_data import FileReplayProvider
 pytestmark = pytest.mark.browser
 
 SITE = "toyama-pilot"
-EN = {"jig_change": "Jig change", "tool_change": "Tool change", "program_input": "Program input",
-      "material_setting": "Material setting"}
+EN = {
+    "jig_change": "Jig change",
+    "tool_change": "Tool change",
+    "program_input": "Program input",
+    "material_setting": "Material setting",
+}
 
 
 def long_task(truth: dict[str, Any], machine: str | None = None, min_s: float = 150) -> dict[str, Any]:
@@ -41,7 +45,8 @@ def test_page_loads_a_simulated_shift_and_the_canvas_renders(page, viewer_url, s
     open_replay(page, viewer_url, "&lang=en")
     truth = shifts.last
     lanes = page.evaluate(
-        "window.__replay.lanes().machines.map(m => [m.id, m.tasks.length, m.states.length])")
+        "window.__replay.lanes().machines.map(m => [m.id, m.tasks.length, m.states.length])"
+    )
     for machine, n_tasks, n_states in lanes:
         assert n_tasks == sum(t["machine"] == machine for t in truth["tasks"])
         assert n_states == sum(s["machine"] == machine for s in truth["machine_states"])
@@ -91,8 +96,11 @@ def test_a_shared_moment_shows_the_task_under_way(page, viewer_url, shifts):
     # The worker doing it stands in the machine's zone, facing the machine (+y on the floor,
     # which is a heading of about +90 degrees).
     assert task["worker"] is not None
-    zone = next(z for z in shifts.last["worker_zones"]
-                if z["worker"] == task["worker"] and z["start"] <= mid < z["end"])
+    zone = next(
+        z
+        for z in shifts.last["worker_zones"]
+        if z["worker"] == task["worker"] and z["start"] <= mid < z["end"]
+    )
     assert zone["zone"] == task["machine"]
     heading = page.evaluate(f"window.__replay.scene().workers['{task['worker']}'].group.rotation.y")
     assert heading == pytest.approx(math.pi / 2, abs=0.35)
@@ -210,8 +218,12 @@ def test_japanese_by_default_big_touch_targets_and_switchable(page, viewer_url, 
     open_replay(page, viewer_url, f"&t={(task['start'] + task['end']) / 2:.0f}")
     assert page.evaluate("document.documentElement.lang") == "ja"
     assert page.locator("#play-btn").inner_text() == "再生"
-    ja = {"jig_change": "治具交換", "tool_change": "工具交換", "program_input": "プログラム入力",
-          "material_setting": "材料設置"}
+    ja = {
+        "jig_change": "治具交換",
+        "tool_change": "工具交換",
+        "program_input": "プログラム入力",
+        "material_setting": "材料設置",
+    }
     label = page.locator(f".machine-label[data-machine='{task['machine']}'] .task")
     assert label.inner_text() == ja[task["task"]]
     small = page.evaluate(
@@ -220,7 +232,8 @@ def test_japanese_by_default_big_touch_targets_and_switchable(page, viewer_url, 
         ".filter(e => e.offsetParent !== null)"
         ".map(e => [e.id || e.textContent.trim(), e.getBoundingClientRect().width,"
         " e.getBoundingClientRect().height])"
-        ".filter(([, w, h]) => w < 48 || h < 48)")
+        ".filter(([, w, h]) => w < 48 || h < 48)"
+    )
     assert small == [], f"touch targets under 48 px: {small}"
     page.locator("#lang-btn").click()
     assert page.locator("#play-btn").inner_text() == "Play"
@@ -343,7 +356,9 @@ def test_side_by_side_the_shortened_task_ends_earlier_in_the_ideal_view(page, vi
           const st = tl.machineStatusAt(day.machines[0], t);
           return { gain: tl.formatMinutes(day.totalGainedMin), min: day.totalGainedMin,
                    state: st.state, task: st.task ?? '' };
-        }""", [breaks, t_in])
+        }""",
+        [breaks, t_in],
+    )
     assert ideal == {"state": model["state"], "task": model["task"]}
     assert model["min"] > 0
     assert page.locator("#split-gain").inner_text() == model["gain"]
@@ -351,7 +366,8 @@ def test_side_by_side_the_shortened_task_ends_earlier_in_the_ideal_view(page, vi
     # The worker who did it: at the task in the recording, done with it on the ideal day.
     w = task["worker"]
     tags = page.evaluate(
-        f"[...document.querySelectorAll(\".worker-label[data-worker='{w}']\")].map(e => e.dataset.task)")
+        f"[...document.querySelectorAll(\".worker-label[data-worker='{w}']\")].map(e => e.dataset.task)"
+    )
     assert tags[0] == task["task"] and tags[1] != task["task"]
     # The right half of the canvas is a rendered scene too, not the clear colour.
     img = Image.open(io.BytesIO(page.locator("#scene-canvas").screenshot())).convert("RGB")
@@ -373,8 +389,11 @@ def test_without_a_site_the_page_lists_the_servers_sites(page, viewer_url, shift
     other = tmp_path / "other"
     other.mkdir()
     text = (shifts.dir / "site.yaml").read_text()
-    (other / "site.yaml").write_text(text.replace(f"site: {SITE}", "site: second-shop")
-                                     .replace("en: Toyama machining shop (pilot)", "en: Second shop"))
+    (other / "site.yaml").write_text(
+        text.replace(f"site: {SITE}", "site: second-shop").replace(
+            "en: Toyama machining shop (pilot)", "en: Second shop"
+        )
+    )
     app = create_viewer_app(FileReplayProvider(shifts.dir, other), tmp_path / "data", build_scenes=False)
     with serve(app) as url:
         page.goto(f"{url}/viewer/?lang=en")

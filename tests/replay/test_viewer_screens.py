@@ -68,14 +68,18 @@ BOXES_JS = """() => {
 
 
 def _overlaps(a: dict[str, Any], b: dict[str, Any], tol: float = 0.5) -> bool:
-    return (a["x0"] < b["x1"] - tol and b["x0"] < a["x1"] - tol
-            and a["y0"] < b["y1"] - tol and b["y0"] < a["y1"] - tol)
+    return (
+        a["x0"] < b["x1"] - tol
+        and b["x0"] < a["x1"] - tol
+        and a["y0"] < b["y1"] - tol
+        and b["y0"] < a["y1"] - tol
+    )
 
 
 def check_layout(page: Any, touch: bool) -> None:
     got = page.evaluate(BOXES_JS)
     boxes = got["boxes"]
-    clashes = [(a["what"], b["what"]) for i, a in enumerate(boxes) for b in boxes[i + 1:] if _overlaps(a, b)]
+    clashes = [(a["what"], b["what"]) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlaps(a, b)]
     assert clashes == [], clashes
     assert got["sw"] <= got["vw"], f"the page scrolls sideways ({got['sw']} > {got['vw']} px)"
     need = 56 if touch else 48
@@ -213,16 +217,23 @@ def uncertain_url(shifts, tmp_path_factory):
     for z in doc["worker_zones"]:
         z["confidence"] = 0.3 if z["worker"] == "W1" and z["start"] < t0 + 3600 else 0.95
     (d / "day.json").write_text(json.dumps(doc))
-    app = create_viewer_app(FileReplayProvider(d), tmp_path_factory.mktemp("uncertain-data"),
-                            build_scenes=False)
+    app = create_viewer_app(
+        FileReplayProvider(d), tmp_path_factory.mktemp("uncertain-data"), build_scenes=False
+    )
     with serve(app) as url:
         yield url, doc
 
 
 def _zone(doc: dict[str, Any], worker: str, low: bool) -> dict[str, Any]:
     t0 = doc["window"]["start"]
-    return max((z for z in doc["worker_zones"] if z["worker"] == worker and z["zone"] != "none"
-                and (z["start"] < t0 + 3600) == low), key=lambda z: z["end"] - z["start"])
+    return max(
+        (
+            z
+            for z in doc["worker_zones"]
+            if z["worker"] == worker and z["zone"] != "none" and (z["start"] < t0 + 3600) == low
+        ),
+        key=lambda z: z["end"] - z["start"],
+    )
 
 
 def test_timeline_legend_zoom_pan_tooltips_and_uncertain_location(page, uncertain_url):
@@ -234,8 +245,17 @@ def test_timeline_legend_zoom_pan_tooltips_and_uncertain_location(page, uncertai
     page.goto(f"{url}/viewer/?site={SITE}&lang=en")
     wait_ready(page)
     keys = page.locator("#legend .legend-item").evaluate_all("els => els.map(e => e.dataset.key)")
-    assert keys == ["jig_change", "tool_change", "program_input", "material_setting", "running", "stopped",
-                    "break", "low", "note"]
+    assert keys == [
+        "jig_change",
+        "tool_change",
+        "program_input",
+        "material_setting",
+        "running",
+        "stopped",
+        "break",
+        "low",
+        "note",
+    ]
 
     def span() -> float:
         return page.evaluate("(() => { const v = window.__replay.timeline().view; return v.end-v.start })()")
@@ -343,8 +363,10 @@ def test_no_ascii_only_label_on_the_japanese_screen(page, viewer_url, shifts):
     # Everything on screen, the ideal day with its reasons, the summary and a tooltip included.
     page.locator("#ideal-btn").click()
     last = max((t for t in shifts.last["tasks"] if t["machine"] == "M3"), key=lambda t: t["start"])
-    page.mouse.click(page.evaluate(f"window.__replay.timelineX({(last['start'] + last['end']) / 2})"),
-                     page.locator("#timeline").bounding_box()["y"] + 26 + 40 + 24)
+    page.mouse.click(
+        page.evaluate(f"window.__replay.timelineX({(last['start'] + last['end']) / 2})"),
+        page.locator("#timeline").bounding_box()["y"] + 26 + 40 + 24,
+    )
     page.locator("#ideal-edit [data-resize='-60']").click()
     assert page.locator("#ideal-reasons li").count() >= 1
     assert "分" in page.locator("#ideal-gain").inner_text()
@@ -367,6 +389,3 @@ def test_screenshots_in_the_docs_are_there():
     for size in SIZES:
         assert (ROOT / "docs" / "img" / f"viewer-{size}.png").is_file()
         assert f"img/viewer-{size}.png" in doc
-
-
-

@@ -18,9 +18,16 @@ PILOT_SITE = ROOT / "examples" / "pilot_site.yaml"
 CHROMIUM = "/usr/bin/chromium"
 # Software WebGL through SwiftShader (environment notes: --use-gl=swiftshader fails here).
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 # The pilot's first day, 08:30 Asia/Tokyo (the simulator's default start).
 DAY0_START_S = 1675639800.0
@@ -97,7 +104,8 @@ def wait_ready(page: Any, min_frames: int = 2, timeout_ms: float = 30000) -> Non
     page.wait_for_function(
         f"window.__replay && (window.__replay.ready === false || (window.__replay.ready"
         f" && (window.__replay.view !== 'replay' || window.__replay.stats.frames >= {min_frames})))",
-        timeout=timeout_ms)
+        timeout=timeout_ms,
+    )
     err = page.evaluate("window.__replay.error || null")
     if err:
         raise AssertionError(f"viewer failed to load: {err}")
@@ -108,7 +116,8 @@ def next_frame(page: Any) -> dict[str, float]:
     return page.evaluate(
         "new Promise(r => { const n = window.__replay.stats.frames;"
         " const f = () => window.__replay.stats.frames > n + 1 ? r(window.__replay.stats.lastFrame)"
-        " : requestAnimationFrame(f); requestAnimationFrame(f); })")
+        " : requestAnimationFrame(f); requestAnimationFrame(f); })"
+    )
 
 
 def write_scene_glb(path: Path, site_path: Path = PILOT_SITE, z_sign: float = 1.0) -> None:
@@ -126,15 +135,21 @@ def write_scene_glb(path: Path, site_path: Path = PILOT_SITE, z_sign: float = 1.
     scene = trimesh.Scene()
     x0, y0, x1, y1 = site.floor_size()
     floor = trimesh.creation.box(extents=[x1 - x0, 0.02, y1 - y0])
-    scene.add_geometry(floor, node_name="floor", geom_name="floor",
-                       transform=trimesh.transformations.translation_matrix(
-                           [(x0 + x1) / 2, -0.01, z_sign * (y0 + y1) / 2]))
+    scene.add_geometry(
+        floor,
+        node_name="floor",
+        geom_name="floor",
+        transform=trimesh.transformations.translation_matrix([(x0 + x1) / 2, -0.01, z_sign * (y0 + y1) / 2]),
+    )
     for m in site.machines:
         cx, cy = m.centre
         box = trimesh.creation.box(extents=[m.footprint[0], m.height_m, m.footprint[1]])
         box.visual.face_colors = np.array([200, 120, 40, 255], dtype=np.uint8)
-        scene.add_geometry(box, node_name=f"machine:{m.id}", geom_name=f"machine:{m.id}",
-                           transform=trimesh.transformations.translation_matrix(
-                               [cx, m.height_m / 2, z_sign * cy]))
+        scene.add_geometry(
+            box,
+            node_name=f"machine:{m.id}",
+            geom_name=f"machine:{m.id}",
+            transform=trimesh.transformations.translation_matrix([cx, m.height_m / 2, z_sign * cy]),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(scene.export(file_type="glb"))

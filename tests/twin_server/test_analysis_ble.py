@@ -98,8 +98,13 @@ def test_floor_plan_keeps_the_walker_in_the_aisles(tetam) -> None:
     fmap = build_map(survey, site, fp, (20.66, 17.64), walkable=walkable)
     assert 0.3 < float((fmap.walkable == 1.0).mean()) < 0.8
     with_plan = score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap, fp))
-    without = score_track(rssi, zones, site, zone_names={"aisle": "none"},
-                          fingerprint=(build_map(survey, site, fp, (20.66, 17.64)), fp))
+    without = score_track(
+        rssi,
+        zones,
+        site,
+        zone_names={"aisle": "none"},
+        fingerprint=(build_map(survey, site, fp, (20.66, 17.64)), fp),
+    )
     assert with_plan.accuracy >= 0.83
     assert with_plan.accuracy > without.accuracy
 
@@ -120,8 +125,13 @@ def test_calibration_walk_becomes_survey_points(tetam) -> None:
     late = walk_rssi.assign(t_seconds=walk_rssi["t_seconds"] + 1e4)
     assert walk_survey_points(late, walk_gt).empty
     fp = FingerprintParams()
-    fmap = build_map(pd.concat([survey, pts], ignore_index=True), site, fp, (20.66, 17.64),
-                     walkable=load_occupancy(DATA / "tetam_0.2.occ"))
+    fmap = build_map(
+        pd.concat([survey, pts], ignore_index=True),
+        site,
+        fp,
+        (20.66, 17.64),
+        walkable=load_occupancy(DATA / "tetam_0.2.occ"),
+    )
     got = score_track(rssi, zones, site, zone_names={"aisle": "none"}, fingerprint=(fmap, fp))
     assert got.accuracy >= 0.84
 
@@ -155,8 +165,9 @@ def test_fingerprint_smoother_without_packets_is_empty(tetam) -> None:
     site, survey, _, _ = tetam
     fp = FingerprintParams()
     none = np.array([])
-    secs = zone_posterior(none, none.astype(str), none, build_map(survey, site, fp, (20.66, 17.64)), fp,
-                          0.0, 0)
+    secs = zone_posterior(
+        none, none.astype(str), none, build_map(survey, site, fp, (20.66, 17.64)), fp, 0.0, 0
+    )
     assert len(secs) == 0
 
 
@@ -167,8 +178,11 @@ def test_long_recordings_are_smoothed_in_cached_windows(tetam, monkeypatch) -> N
     site, survey, rssi, _ = tetam
     fp = FingerprintParams()
     fmap = build_map(survey, site, fp, (20.66, 17.64))
-    t, rec, val = (rssi["t_seconds"].to_numpy(), rssi["receiver_id"].astype(str).to_numpy(),
-                   rssi["rssi_dbm"].to_numpy())
+    t, rec, val = (
+        rssi["t_seconds"].to_numpy(),
+        rssi["receiver_id"].astype(str).to_numpy(),
+        rssi["rssi_dbm"].to_numpy(),
+    )
     t0, n = float(t.min()), 84
     whole = zone_posterior(t, rec, val, fmap, fp, t0, n, window_s=600)
     windowed = zone_posterior(t, rec, val, fmap, fp, t0, n, window_s=20, margin_s=30)
@@ -202,8 +216,10 @@ def test_a_session_of_tracks_self_fits_better_than_each_track(tetam) -> None:
     walk = pd.read_csv(DATA / f"{WALK}_rssi.csv")
     gt = pd.read_csv(DATA / f"{WALK}_gt.csv")
     pis = pd.read_csv(DATA / "receivers.csv").query("alias.str.endswith('0')", engine="python")
-    d = np.hypot(gt["x_m"].to_numpy()[:, None] - pis["x_m"].to_numpy(),
-                 gt["y_m"].to_numpy()[:, None] - pis["y_m"].to_numpy())
+    d = np.hypot(
+        gt["x_m"].to_numpy()[:, None] - pis["x_m"].to_numpy(),
+        gt["y_m"].to_numpy()[:, None] - pis["y_m"].to_numpy(),
+    )
     near = np.where(d.min(axis=1) <= 2.5, pis["group"].to_numpy()[d.argmin(axis=1)], "aisle")
     walk_zones = pd.DataFrame({"t_seconds": gt["t_seconds"], "zone": near})
     tracks = [(rssi, zones), (walk, walk_zones)]

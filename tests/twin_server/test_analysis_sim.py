@@ -26,8 +26,10 @@ def pilot_runs(pilot_site):
 
 
 def _check_schema(result, site, *, locator: bool = True) -> None:
-    covered = [("machine", site.machine_ids, result.machine_states),
-               ("worker", site.worker_ids, result.worker_zones)]
+    covered = [
+        ("machine", site.machine_ids, result.machine_states),
+        ("worker", site.worker_ids, result.worker_zones),
+    ]
     if locator:
         covered.append(("worker", site.worker_ids, result.beacon_lag))
     else:
@@ -120,8 +122,10 @@ def test_switch_free_mode_finds_tasks_without_switches(pilot_runs, pilot_site) -
     assert {"tool_change", "material_setting"} <= names
     # Measured 0.91 task accuracy and 0.55 macro-F1 with default priors on a held-out
     # seed: well short of the switch-based 0.97/0.95, but far above leaving them out.
-    only_jigs = score(sim.truth, type(result)(**{**result.__dict__, "tasks": [
-        t for t in result.tasks if t.task == "jig_change"]}))
+    only_jigs = score(
+        sim.truth,
+        type(result)(**{**result.__dict__, "tasks": [t for t in result.tasks if t.task == "jig_change"]}),
+    )
     assert s.task_accuracy > only_jigs.task_accuracy
     assert s.task_macro_f1 >= 0.45
 

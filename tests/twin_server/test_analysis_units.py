@@ -74,8 +74,13 @@ def test_pressure_excursion_found_under_slow_drift() -> None:
 def test_lag_recovered_per_visit_and_varying() -> None:
     """Visits at two machines; the locator's lag is 20 s, then 60 s (an outlier), then 12 s."""
     grid = make_grid(T0, T0 + 3 * 3600)
-    visits = [(600, 1500, 0, 20.0), (2400, 3000, 1, 20.0), (4000, 4300, 0, 60.0),
-              (6000, 7000, 1, 12.0), (8000, 9000, 0, 12.0)]
+    visits = [
+        (600, 1500, 0, 20.0),
+        (2400, 3000, 1, 20.0),
+        (4000, 4300, 0, 60.0),
+        (6000, 7000, 1, 12.0),
+        (8000, 9000, 0, 12.0),
+    ]
     loc_t, loc_c, anchors = [T0], [2], []
     for a, b, code, lag_s in visits:
         loc_t += [T0 + a + lag_s, T0 + b + lag_s]
@@ -99,7 +104,7 @@ def test_rssi_lag_ignores_zones_the_change_is_not_about() -> None:
     loc_t = np.array([T0, T0 + true_entry + lag_s, T0 + true_exit + lag_s])
     loc_c = np.array([2, 0, 2])
     rssi = np.full(grid.n, 1)  # the idle spot read as machine 1
-    rssi[int(true_entry):int(true_exit)] = 0
+    rssi[int(true_entry) : int(true_exit)] = 0
     lags = np.arange(0.0, 151.0)
     got = lg.rssi_lag(loc_t, loc_c, 1, lags, rssi, grid, none_code=2)
     assert got == pytest.approx(lag_s, abs=1.0)
@@ -205,13 +210,22 @@ def test_tiny_recordings_do_not_crash(n: int) -> None:
     from twin_server.readings import validate_readings
     from twin_server.site import parse_site
 
-    site = parse_site({"site": "s", "machines": [{"id": "M3", "zone": [[0, 0], [2, 0], [2, 1.5], [0, 1.5]]}],
-                       "workers": [{"id": "W1", "beacon": "b-01"}],
-                       "receivers": [{"id": "R3", "position": [1.0, 0.5, 1.2]}]})
+    site = parse_site(
+        {
+            "site": "s",
+            "machines": [{"id": "M3", "zone": [[0, 0], [2, 0], [2, 1.5], [0, 1.5]]}],
+            "workers": [{"id": "W1", "beacon": "b-01"}],
+            "receivers": [{"id": "R3", "position": [1.0, 0.5, 1.2]}],
+        }
+    )
     rows = []
     for i in range(n):
-        rows += [(T0 + i, "rssi", "R3", "b-01", -60.0), (T0 + i, "light", "M3", "", 300.0),
-                 (T0 + i, "pressure", "M3", "", 500.0), (T0 + i, "zone", "tagsys", "b-01", "M3")]
+        rows += [
+            (T0 + i, "rssi", "R3", "b-01", -60.0),
+            (T0 + i, "light", "M3", "", 300.0),
+            (T0 + i, "pressure", "M3", "", 500.0),
+            (T0 + i, "zone", "tagsys", "b-01", "M3"),
+        ]
     frame = pd.DataFrame(rows, columns=["t", "kind", "source", "channel", "value"])
     result = analyze(validate_readings(frame, site).frame, site)
     if n:
@@ -225,8 +239,14 @@ def test_split_long_tasks_with_exactly_room_for_two_tasks_does_not_crash():
     rows = [("tool_change", "W1", 0.0, 90.0)]
     out = split_long_tasks(rows, TaskPriors(), 30.0, {"program_input": 5.0}, {"program_input": 0.0}, 1.0)
     assert out == rows
-    longer = split_long_tasks([("tool_change", "W1", 0.0, 900.0)], TaskPriors(), 30.0,
-                              {"program_input": 50.0}, {"program_input": 0.0}, 1.0)
+    longer = split_long_tasks(
+        [("tool_change", "W1", 0.0, 900.0)],
+        TaskPriors(),
+        30.0,
+        {"program_input": 50.0},
+        {"program_input": 0.0},
+        1.0,
+    )
     assert [r[0] for r in longer] == ["tool_change", "program_input"]
 
 

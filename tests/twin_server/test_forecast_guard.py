@@ -29,8 +29,17 @@ def _rows(n, rng, *, model_bias_s=0.0, spread_s=600.0, half_width_s=300.0, lead_
         truth = t + lead_s + rng.normal(0.0, spread_s)
         naive = t + lead_s
         p50 = naive + model_bias_s
-        out.append({"t": t, "event": event, "p10": p50 - half_width_s, "p50": p50, "p90": p50 + half_width_s,
-                    "naive_med": naive, "observed": truth})
+        out.append(
+            {
+                "t": t,
+                "event": event,
+                "p10": p50 - half_width_s,
+                "p50": p50,
+                "p90": p50 + half_width_s,
+                "naive_med": naive,
+                "observed": truth,
+            }
+        )
     return out
 
 
@@ -89,8 +98,18 @@ def test_guarded_range_never_before_now_and_ordered():
 
 def test_shift_end_totals_widened_from_earlier_misses():
     rng = np.random.default_rng(5)
-    rows = [{"t": T0, "event": "running_min", "lead_s": 3600.0, "p10": 500.0, "p50": 510.0, "p90": 520.0,
-             "observed": 510.0 + rng.normal(0, 40)} for _ in range(200)]
+    rows = [
+        {
+            "t": T0,
+            "event": "running_min",
+            "lead_s": 3600.0,
+            "p10": 500.0,
+            "p50": 510.0,
+            "p90": 520.0,
+            "observed": 510.0 + rng.normal(0, 40),
+        }
+        for _ in range(200)
+    ]
     cal = fit_calibration(rows)
     lo, mid, hi = apply_guard_total(cal, "running_min", 3600.0, [500.0, 510.0, 520.0])
     assert mid == 510.0 and lo < 470.0 and hi > 550.0
@@ -111,8 +130,11 @@ def test_naive_median_from_records():
     def stop(m, a, b):
         return StopRecord(m, a, b, (), True, True)
 
-    rec = DayRecords("s", T0, stops=[stop("M1", T0, T0 + 60), stop("M1", T0 + 660, T0 + 700),
-                                     stop("M1", T0 + 1900, T0 + 2000)])
+    rec = DayRecords(
+        "s",
+        T0,
+        stops=[stop("M1", T0, T0 + 60), stop("M1", T0 + 660, T0 + 700), stop("M1", T0 + 1900, T0 + 2000)],
+    )
     pools = naive_pools([rec])
     assert sorted(pools[0]["M1"]) == [600.0, 1200.0] and sorted(pools[1]["M1"]) == [40.0, 60.0, 100.0]
     assert naive_median(pools, "M1", "run_end", T0 + 3000, T0 + 3100) == T0 + 3000 + 900

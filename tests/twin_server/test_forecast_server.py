@@ -222,8 +222,11 @@ def test_guard_learns_from_earlier_days_only(recorded, pilot_site, monkeypatch):
         assert rows and all(r["t"] < _at(pilot_site, DAYS[2], 0, 0) for r in rows)
         # (1.5 h recorded a day: the shift end's totals were never seen, so none to learn from)
         assert {r["event"] for r in rows} == {"run_end", "restart"}
-        assert all(r["observed"] is None or r["observed"] >= r["t"] for r in rows if r["event"] in
-                   ("run_end", "restart"))
+        assert all(
+            r["observed"] is None or r["observed"] >= r["t"]
+            for r in rows
+            if r["event"] in ("run_end", "restart")
+        )
         at = _at(pilot_site, DAYS[2], 9, 45)
         raw = svc.forecast_at(at, guard=False)
         shown = svc.forecast_at(at)

@@ -46,14 +46,39 @@ def wait_for(cond, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-def start_server(site_path: Path, broker_port: int, influx_url: str, data_dir: Path, port: int,
-                 log: Path) -> subprocess.Popen:
+def start_server(
+    site_path: Path, broker_port: int, influx_url: str, data_dir: Path, port: int, log: Path
+) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [PY, "-m", "twin_server", "serve", "--site", str(site_path), "--broker", f"127.0.0.1:{broker_port}",
-         "--influx", influx_url, "--influx-db", "live", "--data-dir", str(data_dir), "--port", str(port),
-         "--analysis-interval", "1", "--derived-interval", "1", "--log-level", "WARNING",
-         "--clock-tolerance", "0"],  # a simulated shift of 2023 replayed: simulated time
-        cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [
+            PY,
+            "-m",
+            "twin_server",
+            "serve",
+            "--site",
+            str(site_path),
+            "--broker",
+            f"127.0.0.1:{broker_port}",
+            "--influx",
+            influx_url,
+            "--influx-db",
+            "live",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--analysis-interval",
+            "1",
+            "--derived-interval",
+            "1",
+            "--log-level",
+            "WARNING",
+            "--clock-tolerance",
+            "0",
+        ],  # a simulated shift of 2023 replayed: simulated time
+        cwd=ROOT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     wait_for(lambda: get(f"http://127.0.0.1:{port}/health")["broker"]["connected"], 30, "server up")
     return proc
@@ -101,8 +126,25 @@ def test_kill_9_and_influx_outage_lose_nothing_and_live_equals_offline(
     tmp_path, own_mosquitto, own_influxd, pilot_site, pilot_site_path
 ):
     sim = tmp_path / "sim"
-    subprocess.run([PY, "-m", "twin_server", "simulate", "--site", str(pilot_site_path), "--hours", "0.15",
-                    "--seed", "11", "--out", str(sim)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "twin_server",
+            "simulate",
+            "--site",
+            str(pilot_site_path),
+            "--hours",
+            "0.15",
+            "--seed",
+            "11",
+            "--out",
+            str(sim),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     loaded = load_readings_csv(sim / "readings.csv", pilot_site)
     wire = frame_to_wire(loaded.frame, pilot_site)
     n = len(wire)
@@ -118,23 +160,29 @@ def test_kill_9_and_influx_outage_lose_nothing_and_live_equals_offline(
         pub.publish(wire[:first])
         # kill -9 while the server is busy with the stream.
         wait_for(lambda: journal_count(data_dir)[0] >= first // 3, 30, "some readings journaled")
-        pub.publish(wire[first:first + 1000])
+        pub.publish(wire[first : first + 1000])
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)
         killed_at = journal_count(data_dir)[0]
-        pub.publish(wire[first + 1000:])  # the broker queues them for the persistent session
+        pub.publish(wire[first + 1000 :])  # the broker queues them for the persistent session
         pub.close()
         own_influxd.stop()  # and InfluxDB goes away too
         server = start_server(pilot_site_path, own_mosquitto.port, own_influxd.url, data_dir, port, log)
-        wait_for(lambda: get(f"http://127.0.0.1:{port}/health")["journal"]["readings"] >= n, 90,
-                 "every reading journaled after the restart")
+        wait_for(
+            lambda: get(f"http://127.0.0.1:{port}/health")["journal"]["readings"] >= n,
+            90,
+            "every reading journaled after the restart",
+        )
         health = get(f"http://127.0.0.1:{port}/health")
         assert health["influx"]["reachable"] is False and health["status"] == "degraded"
         assert health["influx"]["pending"] > 0
         time.sleep(2)
         own_influxd.start()
-        wait_for(lambda: get(f"http://127.0.0.1:{port}/health")["influx"]["pending"] == 0, 90,
-                 "InfluxDB export caught up")
+        wait_for(
+            lambda: get(f"http://127.0.0.1:{port}/health")["influx"]["pending"] == 0,
+            90,
+            "InfluxDB export caught up",
+        )
         assert 0 < killed_at < n
 
         # Exactly once, in the journal and in InfluxDB.
@@ -145,9 +193,24 @@ def test_kill_9_and_influx_outage_lose_nothing_and_live_equals_offline(
         shifts = get(f"http://127.0.0.1:{port}/api/sites/{pilot_site.site}/shifts")
         assert [s["readings"] for s in shifts] == [n]
         live = get(f"http://127.0.0.1:{port}/api/sites/{pilot_site.site}/shifts/{shifts[0]['day']}/analysis")
-        subprocess.run([PY, "-m", "twin_server", "analyze", "--site", str(pilot_site_path), "--readings",
-                        str(sim / "readings.csv"), "--out", str(tmp_path / "offline.json"), "--quiet"],
-                       cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                PY,
+                "-m",
+                "twin_server",
+                "analyze",
+                "--site",
+                str(pilot_site_path),
+                "--readings",
+                str(sim / "readings.csv"),
+                "--out",
+                str(tmp_path / "offline.json"),
+                "--quiet",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         offline = json.loads((tmp_path / "offline.json").read_text())
         kpis = live.pop("kpis")
         live.pop("day")
@@ -158,6 +221,7 @@ def test_kill_9_and_influx_outage_lose_nothing_and_live_equals_offline(
         def derived_tasks() -> int:
             res = own_influxd.query('SELECT count("duration_s") FROM "task"', "live")["results"][0]
             return res["series"][0]["values"][0][1] if "series" in res else -1
+
         if offline["tasks"]:
             wait_for(lambda: derived_tasks() == len(offline["tasks"]), 30, "task segments in InfluxDB")
     finally:

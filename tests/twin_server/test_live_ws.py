@@ -28,16 +28,25 @@ def site(pilot_site):
 
 @pytest.fixture
 def server(tmp_path, mosquitto, site):
-    settings = Settings(site=site, data_dir=tmp_path / "data", broker_host=mosquitto.host,
-                        broker_port=mosquitto.port, client_id="ws-test", analysis_interval_s=60)
+    settings = Settings(
+        site=site,
+        data_dir=tmp_path / "data",
+        broker_host=mosquitto.host,
+        broker_port=mosquitto.port,
+        client_id="ws-test",
+        analysis_interval_s=60,
+    )
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     wait_for_port(port, 20)
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health").json()["broker"]["subscribed"], 20,
-               "ingest subscribed")
+    wait_until(
+        lambda: httpx.get(f"http://127.0.0.1:{port}/health").json()["broker"]["subscribed"],
+        20,
+        "ingest subscribed",
+    )
     yield port
     srv.should_exit = True
     thread.join(20)
@@ -50,8 +59,12 @@ def test_ws_pushes_readings_within_a_second(server, mosquitto, site):
         assert hello["type"] == "snapshot" and hello["site"] == site.site
         pub = Publisher(mosquitto.host, mosquitto.port)
         t_ns = time.time_ns()
-        sent = [Reading(site.site, "pi-m7", "sw-tool", "switch", t_ns + i, i, "M7", 1.0, "bool",
-                        channel="tool_change") for i in range(3)]
+        sent = [
+            Reading(
+                site.site, "pi-m7", "sw-tool", "switch", t_ns + i, i, "M7", 1.0, "bool", channel="tool_change"
+            )
+            for i in range(3)
+        ]
         t_pub = time.time_ns()
         pub.publish(sent)
         pub.close()

@@ -7,6 +7,7 @@ the three devices' RSSI and nothing else (no positions, no events) and must find
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,15 @@ def test_per_device_levels_place_the_phones_better(uji) -> None:
     own, one = mean_error(lambda ph: model.level_dbm[ph]), mean_error(lambda ph: shared)
     assert own <= 2.1
     assert own <= 0.75 * one, (own, one)
+
+
+def test_zone_probabilities_need_a_fitted_model(uji) -> None:
+    """Per-second zone probabilities come from the fitted occupancy; a model without one (a
+    surveyed level) gets an error naming it, not an AttributeError on None."""
+    _pts, grid, mats, _truth, model = uji
+    probs = rf.zone_probabilities_at(mats["a5"], "a5", model, grid, DEVICE_Z_M)
+    assert probs.shape == (len(mats["a5"]), len(grid.zones))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    surveyed = dataclasses.replace(model, occupancy=None)
+    with pytest.raises(ValueError, match="occupancy is None"):
+        rf.zone_probabilities_at(mats["a5"], "a5", surveyed, grid, DEVICE_Z_M)

@@ -28,8 +28,14 @@ def test_default_model_draws_no_parts(pilot_site):
 
 
 def test_parts_catalogue_is_the_shops_and_program_input_changes_the_part(pilot_site):
-    p = SimParams(run_model="parts", shop_seed=4, parts_per_machine=(3.0, 3.0), part_spread=1.0,
-                  batch_sigma=0.05, interruptions_per_h=0.0)
+    p = SimParams(
+        run_model="parts",
+        shop_seed=4,
+        parts_per_machine=(3.0, 3.0),
+        part_spread=1.0,
+        batch_sigma=0.05,
+        interruptions_per_h=0.0,
+    )
     one = PartShop(pilot_site, p, np.random.default_rng(1))
     two = PartShop(pilot_site, p, np.random.default_rng(2))  # another day of the same shop
     for m in pilot_site.machine_ids:
@@ -50,8 +56,13 @@ def test_parts_catalogue_is_the_shops_and_program_input_changes_the_part(pilot_s
 
 
 def test_interruptions_continue_the_batch(pilot_site):
-    p = SimParams(run_model="parts", shop_seed=4, parts_per_machine=(1.0, 1.0), batch_sigma=0.01,
-                  interruptions_per_h=2.0)
+    p = SimParams(
+        run_model="parts",
+        shop_seed=4,
+        parts_per_machine=(1.0, 1.0),
+        batch_sigma=0.01,
+        interruptions_per_h=2.0,
+    )
     shop = PartShop(pilot_site, p, np.random.default_rng(3))
     total, runs, minor = 0.0, 0, True
     run, minor = shop.after_service("M3", ["program_input"])

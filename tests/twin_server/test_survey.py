@@ -27,18 +27,30 @@ WALK = "zigzagging_without_rotation"
 
 
 def _readings_csv(rssi: pd.DataFrame, path: Path) -> None:
-    pd.DataFrame({"time": rssi["t_seconds"], "kind": "rssi", "source": rssi["receiver_id"],
-                  "channel": rssi["beacon_id"], "value": rssi["rssi_dbm"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "time": rssi["t_seconds"],
+            "kind": "rssi",
+            "source": rssi["receiver_id"],
+            "channel": rssi["beacon_id"],
+            "value": rssi["rssi_dbm"],
+        }
+    ).to_csv(path, index=False)
 
 
 def _site_doc(survey: dict | None) -> dict:
     rec = pd.read_csv(DATA / "receivers.csv", dtype={"receiver_id": str})
     pis = rec[rec["alias"].str.endswith("0")]
-    doc = {"site": "tetam", "floor": [20.66, 17.64],
-           "machines": [{"id": g, "zone": circle(float(r.x_m), float(r.y_m), 2.5)}
-                        for g, r in zip(pis["group"], pis.itertuples(), strict=True)],
-           "workers": [{"id": "W", "beacon": BEACON}],
-           "receivers": [{"id": r.receiver_id, "position": [r.x_m, r.y_m, r.z_m]} for r in rec.itertuples()]}
+    doc = {
+        "site": "tetam",
+        "floor": [20.66, 17.64],
+        "machines": [
+            {"id": g, "zone": circle(float(r.x_m), float(r.y_m), 2.5)}
+            for g, r in zip(pis["group"], pis.itertuples(), strict=True)
+        ],
+        "workers": [{"id": "W", "beacon": BEACON}],
+        "receivers": [{"id": r.receiver_id, "position": [r.x_m, r.y_m, r.z_m]} for r in rec.itertuples()],
+    }
     if survey is not None:
         doc["survey"] = survey
     return doc
@@ -68,15 +80,19 @@ def _zone_accuracy(result_path: Path) -> float:
     pred = label_grid([(z["start"], z["end"], z["zone"]) for z in res["worker_zones"]], times, "none")
     zones = pd.read_csv(DATA / f"{TRACK}_zones.csv")
     pos = np.searchsorted(zones["t_seconds"].to_numpy(), times, side="right") - 1
-    truth = np.where(zones["zone"].to_numpy()[np.maximum(pos, 0)] == "aisle", "none",
-                     zones["zone"].to_numpy()[np.maximum(pos, 0)])
+    truth = np.where(
+        zones["zone"].to_numpy()[np.maximum(pos, 0)] == "aisle",
+        "none",
+        zones["zone"].to_numpy()[np.maximum(pos, 0)],
+    )
     return float(np.mean(pred == truth))
 
 
 def _analyze(site_path: Path, d: Path, capsys) -> tuple[int, str, Path]:
     out = d / "result.json"
-    code = main(["analyze", "--site", str(site_path), "--readings", str(d / "readings.csv"),
-                 "--out", str(out)])
+    code = main(
+        ["analyze", "--site", str(site_path), "--readings", str(d / "readings.csv"), "--out", str(out)]
+    )
     return code, capsys.readouterr().err, out
 
 
@@ -85,8 +101,11 @@ def test_cli_uses_the_site_survey(site_dir: Path, capsys) -> None:
     code, _, out = _analyze(_write_site(site_dir, None), site_dir, capsys)
     assert code == 0
     without = _zone_accuracy(out)
-    survey = {"points": "points.csv", "walks": [{"readings": "walk.csv", "track": "walk_track.csv",
-                                                 "beacon": BEACON}], "walk_height_m": 1.75}
+    survey = {
+        "points": "points.csv",
+        "walks": [{"readings": "walk.csv", "track": "walk_track.csv", "beacon": BEACON}],
+        "walk_height_m": 1.75,
+    }
     code, err, out = _analyze(_write_site(site_dir, survey), site_dir, capsys)
     assert code == 0, err
     assert "survey:" in err and "receiver-point(s)" in err
@@ -137,11 +156,14 @@ def test_walk_readings_as_json_lines_with_bad_rows_counted(site_dir: Path) -> No
     assert dropped["bad_readings_row"] == 2
 
 
-@pytest.mark.parametrize(("survey", "message"), [
-    ({"points": "missing.csv"}, "missing.csv does not exist"),
-    ({"points": "walk.csv"}, "lacks column(s) x_m, y_m, z_m, receiver_id, rssi_dbm"),
-    ({"walks": [{"readings": "walk.csv", "track": "points.csv"}]}, "walks[0].track"),
-])
+@pytest.mark.parametrize(
+    ("survey", "message"),
+    [
+        ({"points": "missing.csv"}, "missing.csv does not exist"),
+        ({"points": "walk.csv"}, "lacks column(s) x_m, y_m, z_m, receiver_id, rssi_dbm"),
+        ({"walks": [{"readings": "walk.csv", "track": "points.csv"}]}, "walks[0].track"),
+    ],
+)
 def test_bad_survey_files_end_the_command_clearly(site_dir: Path, capsys, survey: dict, message: str) -> None:
     code, err, _ = _analyze(_write_site(site_dir, survey), site_dir, capsys)
     assert code == 2
@@ -182,10 +204,26 @@ def test_server_analysis_uses_the_survey(site_dir: Path, capsys) -> None:
 
     track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
     track = track[track["rssi_dbm"] < 0]
-    twin.journal.write_batch([
-        (Reading(site="tetam", device=r.receiver_id, sensor="ble", kind="rssi", t_ns=round(r.t_seconds * 1e9),
-                 seq=i, source=r.receiver_id, channel=BEACON, value=float(r.rssi_dbm), unit="dBm").check(), 0)
-        for i, r in enumerate(track.itertuples())])
+    twin.journal.write_batch(
+        [
+            (
+                Reading(
+                    site="tetam",
+                    device=r.receiver_id,
+                    sensor="ble",
+                    kind="rssi",
+                    t_ns=round(r.t_seconds * 1e9),
+                    seq=i,
+                    source=r.receiver_id,
+                    channel=BEACON,
+                    value=float(r.rssi_dbm),
+                    unit="dBm",
+                ).check(),
+                0,
+            )
+            for i, r in enumerate(track.itertuples())
+        ]
+    )
     result, _kpis = twin.analysis.get("2020-02-09")
     assert result.extra["analysis"]["rssi_model"] == "survey fingerprint map"
     assert {z.zone for z in result.worker_zones} >= {"none", "station1"}
@@ -207,18 +245,37 @@ def test_isolated_analysis_brings_the_survey_windows_back(site_dir: Path) -> Non
     site_path = _write_site(site_dir, {"points": "points.csv"})
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    settings = settings_from_args(parser.parse_args(["--site", str(site_path), "--broker", "none",
-                                                     "--data-dir", str(site_dir / "data")]))
+    settings = settings_from_args(
+        parser.parse_args(
+            ["--site", str(site_path), "--broker", "none", "--data-dir", str(site_dir / "data")]
+        )
+    )
     twin = create_app(settings).state.twin
     assert twin.analysis.isolated
     cache = settings.analysis_params.survey_map[0].cache
     assert len(cache) == 0
     track = pd.read_csv(DATA / f"{TRACK}_rssi.csv", dtype={"receiver_id": str})
     track = track[track["rssi_dbm"] < 0]
-    twin.journal.write_batch([
-        (Reading(site="tetam", device=r.receiver_id, sensor="ble", kind="rssi", t_ns=round(r.t_seconds * 1e9),
-                 seq=i, source=r.receiver_id, channel=BEACON, value=float(r.rssi_dbm), unit="dBm").check(), 0)
-        for i, r in enumerate(track.itertuples())])
+    twin.journal.write_batch(
+        [
+            (
+                Reading(
+                    site="tetam",
+                    device=r.receiver_id,
+                    sensor="ble",
+                    kind="rssi",
+                    t_ns=round(r.t_seconds * 1e9),
+                    seq=i,
+                    source=r.receiver_id,
+                    channel=BEACON,
+                    value=float(r.rssi_dbm),
+                    unit="dBm",
+                ).check(),
+                0,
+            )
+            for i, r in enumerate(track.itertuples())
+        ]
+    )
     isolated, _ = twin.analysis.get("2020-02-09")
     windows = set(cache)
     assert windows  # sent back by the child

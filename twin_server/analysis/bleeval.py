@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,15 @@ def circle(x: float, y: float, r: float, n: int = 96) -> list[list[float]]:
     return [[x + r * math.cos(2 * math.pi * i / n), y + r * math.sin(2 * math.pi * i / n)] for i in range(n)]
 
 
-def station_site(receivers: pd.DataFrame, stations: dict[str, str], beacon: str, *,
-                 radius_m: float = 2.5, floor_m: tuple[float, float] | None = None,
-                 use: list[str] | None = None) -> Site:
+def station_site(
+    receivers: pd.DataFrame,
+    stations: dict[str, str],
+    beacon: str,
+    *,
+    radius_m: float = 2.5,
+    floor_m: tuple[float, float] | None = None,
+    use: list[str] | None = None,
+) -> Site:
     """A site whose machines are the stations' circles.
 
     Parameters
@@ -52,12 +59,21 @@ def station_site(receivers: pd.DataFrame, stations: dict[str, str], beacon: str,
         Receiver ids to use (default all).
     """
     pos = receivers.set_index("receiver_id")
-    machines = [{"id": name, "zone": circle(float(pos.loc[rid, "x_m"]), float(pos.loc[rid, "y_m"]), radius_m)}
-                for name, rid in stations.items()]
-    recs = [{"id": str(rid), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
-            for rid, r in pos.iterrows() if use is None or rid in use]
-    doc = {"site": "ble-eval", "machines": machines, "workers": [{"id": "W", "beacon": beacon}],
-           "receivers": recs}
+    machines = [
+        {"id": name, "zone": circle(float(pos.loc[rid, "x_m"]), float(pos.loc[rid, "y_m"]), radius_m)}
+        for name, rid in stations.items()
+    ]
+    recs = [
+        {"id": str(rid), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
+        for rid, r in pos.iterrows()
+        if use is None or rid in use
+    ]
+    doc: dict[str, Any] = {
+        "site": "ble-eval",
+        "machines": machines,
+        "workers": [{"id": "W", "beacon": beacon}],
+        "receivers": recs,
+    }
     if floor_m is not None:
         doc["floor"] = list(floor_m)
     return parse_site(doc)
@@ -95,15 +111,23 @@ def load_occupancy(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.nd
 
     def walkable(x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
         _, i = tree.query(np.column_stack([np.ravel(x_m), np.ravel(y_m)]))
-        return free[i].reshape(np.shape(x_m))
+        inside: np.ndarray = free[i].reshape(np.shape(x_m))
+        return inside
 
     return walkable
 
 
 def rssi_frame(rssi: pd.DataFrame, site: Site) -> pd.DataFrame:
     """Readings frame from ``t_seconds, receiver_id, beacon_id, rssi_dbm`` rows (validated)."""
-    frame = pd.DataFrame({"t": rssi["t_seconds"], "kind": "rssi", "source": rssi["receiver_id"].astype(str),
-                          "channel": rssi["beacon_id"].astype(str), "value": rssi["rssi_dbm"]})
+    frame = pd.DataFrame(
+        {
+            "t": rssi["t_seconds"],
+            "kind": "rssi",
+            "source": rssi["receiver_id"].astype(str),
+            "channel": rssi["beacon_id"].astype(str),
+            "value": rssi["rssi_dbm"],
+        }
+    )
     # Physically impossible positive RSSI (logging glitches) are bad rows.
     frame = frame[pd.to_numeric(frame["value"], errors="coerce") < 0]
     return validate_readings(frame, site).frame
@@ -130,8 +154,9 @@ def truth_at(zones: pd.DataFrame, times: np.ndarray, zone_names: dict[str, str] 
     return np.where(pos >= 0, zl[np.maximum(pos, 0)], "none")
 
 
-def naive_zones(rssi: pd.DataFrame, site: Site, times: np.ndarray, *, none_below_dbm: float = -70.0,
-                hold_s: float = 3.0) -> np.ndarray:
+def naive_zones(
+    rssi: pd.DataFrame, site: Site, times: np.ndarray, *, none_below_dbm: float = -70.0, hold_s: float = 3.0
+) -> np.ndarray:
     """The naive method at each time: the zone nearest to the loudest receiver of that second.
 
     Per second (``times`` are second centres) the mean RSSI of each receiver; the loudest one's
@@ -143,11 +168,12 @@ def naive_zones(rssi: pd.DataFrame, site: Site, times: np.ndarray, *, none_below
     cent = {m.id: np.asarray(m.zone, dtype="float64").mean(axis=0) for m in site.machines}
     near = {r: min(cent, key=lambda m: float(np.linalg.norm(cent[m] - xy))) for r, xy in pos.items()}
     k = np.floor(frame["t"].to_numpy(dtype="float64") - (times[0] - 0.5)).astype(np.int64)
-    per = pd.DataFrame({"k": k, "r": frame["source"].to_numpy(),
-                        "v": frame["value"].to_numpy(dtype="float64")})
+    per = pd.DataFrame(
+        {"k": k, "r": frame["source"].to_numpy(), "v": frame["value"].to_numpy(dtype="float64")}
+    )
     per = per[(per["k"] >= 0) & (per["k"] < len(times))].groupby(["k", "r"])["v"].mean().reset_index()
     out = np.full(len(times), "none", dtype=object)
-    last = -1e9
+    last = -(10**9)  # no second heard yet
     best = per.loc[per.groupby("k")["v"].idxmax()].set_index("k") if len(per) else per
     for i in range(len(times)):
         if i in best.index:
@@ -159,10 +185,16 @@ def naive_zones(rssi: pd.DataFrame, site: Site, times: np.ndarray, *, none_below
     return out
 
 
-def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
-                params: AnalysisParams | None = None, zone_names: dict[str, str] | None = None,
-                max_shift_s: int = 10,
-                fingerprint: tuple[FingerprintMap, FingerprintParams] | None = None) -> TrackScore:
+def score_track(
+    rssi: pd.DataFrame,
+    zones: pd.DataFrame,
+    site: Site,
+    *,
+    params: AnalysisParams | None = None,
+    zone_names: dict[str, str] | None = None,
+    max_shift_s: int = 10,
+    fingerprint: tuple[FingerprintMap, FingerprintParams] | None = None,
+) -> TrackScore:
     """Analyse a track's RSSI and score the zones once per second.
 
     Parameters
@@ -196,9 +228,14 @@ def score_track(rssi: pd.DataFrame, zones: pd.DataFrame, site: Site, *,
         a = float(np.mean(label_grid(pred_iv, times[inside] + d, "none") == truth[inside]))
         if a > best[0] + 1e-9:
             best = (a, d)
-    return TrackScore(seconds=len(times), accuracy=acc, delay_s=float(best[1]), accuracy_at_delay=best[0],
-                      always_none=float(np.mean(truth == "none")),
-                      naive=float(np.mean(naive_zones(rssi, site, times) == truth)))
+    return TrackScore(
+        seconds=len(times),
+        accuracy=acc,
+        delay_s=float(best[1]),
+        accuracy_at_delay=best[0],
+        always_none=float(np.mean(truth == "none")),
+        naive=float(np.mean(naive_zones(rssi, site, times) == truth)),
+    )
 
 
 @dataclass
@@ -213,9 +250,13 @@ class SessionScore:
     correct: np.ndarray  # per scored second, whether the zone was right
 
 
-def score_session(tracks: list[tuple[pd.DataFrame, pd.DataFrame]], site: Site, *,
-                  params: AnalysisParams | None = None,
-                  zone_names: dict[str, str] | None = None) -> SessionScore:
+def score_session(
+    tracks: list[tuple[pd.DataFrame, pd.DataFrame]],
+    site: Site,
+    *,
+    params: AnalysisParams | None = None,
+    zone_names: dict[str, str] | None = None,
+) -> SessionScore:
     """Analyse several tracks' RSSI as one recording and score each track's seconds.
 
     A floor is watched for hours, so the self-calibration sees all of it at once; here the
@@ -225,8 +266,9 @@ def score_session(tracks: list[tuple[pd.DataFrame, pd.DataFrame]], site: Site, *
     rssi = pd.concat([r for r, _ in tracks], ignore_index=True).sort_values("t_seconds", kind="stable")
     result = analyze(rssi_frame(rssi, site), site, params=params)
     pred_iv = [(z.start, z.end, z.zone) for z in result.worker_zones]
-    conf_iv = [(z.start, z.end, np.nan if z.confidence is None else z.confidence)
-               for z in result.worker_zones]
+    conf_iv = [
+        (z.start, z.end, np.nan if z.confidence is None else z.confidence) for z in result.worker_zones
+    ]
     right, nones, naive, conf, ok = [], [], [], [], []
     for rs, zs in tracks:
         times = score_times(float(rs["t_seconds"].min()), float(rs["t_seconds"].max()))
@@ -238,5 +280,11 @@ def score_session(tracks: list[tuple[pd.DataFrame, pd.DataFrame]], site: Site, *
         nones.append(truth == "none")
         naive.append(naive_zones(rs, site, times) == truth)
     cat = np.concatenate
-    return SessionScore(len(cat(right)), float(cat(right).mean()), float(cat(nones).mean()),
-                        float(cat(naive).mean()), cat(conf), cat(ok))
+    return SessionScore(
+        len(cat(right)),
+        float(cat(right).mean()),
+        float(cat(nones).mean()),
+        float(cat(naive).mean()),
+        cat(conf),
+        cat(ok),
+    )

@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 #: ``(raw, calibrated)`` knots of the monotone map (linear in between, clamped at the ends).
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
@@ -25,20 +26,60 @@ CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
 #: channel and the pressure baseline changed: held-out ECE 0.036 on 28 recordings, 0.044 on
 #: the ble_tetam session).
 TABLES: dict[str, tuple[tuple[float, float], ...]] = {
-    'rssi': (
-        (0.0, 0.0), (0.5337, 0.4276), (0.6163, 0.5107), (0.6719, 0.6065), (0.7058, 0.6983),
-        (0.7178, 0.7302), (0.7281, 0.7302), (0.7483, 0.7302), (0.7836, 0.7302), (0.8081, 0.7836),
-        (0.8313, 0.7884), (0.8564, 0.8018), (0.8761, 0.8102), (0.8913, 0.8102), (0.9053, 0.8102),
-        (0.9134, 0.8102), (0.9267, 0.8102), (0.9436, 0.8102), (0.9612, 0.8102), (0.972, 0.8102),
-        (0.9781, 0.8534), (0.9848, 0.8647), (0.99, 0.8994), (0.9934, 0.9282), (0.9978, 0.9866),
+    "rssi": (
+        (0.0, 0.0),
+        (0.5337, 0.4276),
+        (0.6163, 0.5107),
+        (0.6719, 0.6065),
+        (0.7058, 0.6983),
+        (0.7178, 0.7302),
+        (0.7281, 0.7302),
+        (0.7483, 0.7302),
+        (0.7836, 0.7302),
+        (0.8081, 0.7836),
+        (0.8313, 0.7884),
+        (0.8564, 0.8018),
+        (0.8761, 0.8102),
+        (0.8913, 0.8102),
+        (0.9053, 0.8102),
+        (0.9134, 0.8102),
+        (0.9267, 0.8102),
+        (0.9436, 0.8102),
+        (0.9612, 0.8102),
+        (0.972, 0.8102),
+        (0.9781, 0.8534),
+        (0.9848, 0.8647),
+        (0.99, 0.8994),
+        (0.9934, 0.9282),
+        (0.9978, 0.9866),
         (1.0, 0.9866),
     ),
-    'locator': (
-        (0.0, 0.0), (0.6049, 0.7721), (0.8219, 0.8136), (0.9251, 0.8321), (0.9532, 0.8843),
-        (0.9677, 0.9076), (0.9753, 0.9076), (0.9788, 0.9121), (0.9823, 0.9357), (0.9846, 0.9357),
-        (0.9863, 0.9357), (0.9876, 0.9357), (0.9896, 0.9357), (0.9901, 0.9357), (0.991, 0.9357),
-        (0.9915, 0.9357), (0.9929, 0.9372), (0.9942, 0.9531), (0.9952, 0.9531), (0.996, 0.9531),
-        (0.9961, 0.9531), (0.9977, 0.9531), (0.998, 0.9531), (0.9988, 0.9531), (1.0, 0.9531),
+    "locator": (
+        (0.0, 0.0),
+        (0.6049, 0.7721),
+        (0.8219, 0.8136),
+        (0.9251, 0.8321),
+        (0.9532, 0.8843),
+        (0.9677, 0.9076),
+        (0.9753, 0.9076),
+        (0.9788, 0.9121),
+        (0.9823, 0.9357),
+        (0.9846, 0.9357),
+        (0.9863, 0.9357),
+        (0.9876, 0.9357),
+        (0.9896, 0.9357),
+        (0.9901, 0.9357),
+        (0.991, 0.9357),
+        (0.9915, 0.9357),
+        (0.9929, 0.9372),
+        (0.9942, 0.9531),
+        (0.9952, 0.9531),
+        (0.996, 0.9531),
+        (0.9961, 0.9531),
+        (0.9977, 0.9531),
+        (0.998, 0.9531),
+        (0.9988, 0.9531),
+        (1.0, 0.9531),
     ),
 }
 #: Per zone source, the confidence of a second without any estimate (shown as ``none``).
@@ -48,7 +89,8 @@ NOT_HEARD: dict[str, float] = {"rssi": 0.99}  # measured 1,561 of 1,561 right; k
 def calibrate(raw: np.ndarray, table: tuple[tuple[float, float], ...] = CALIBRATION) -> np.ndarray:
     """Calibrated confidence of raw zone probabilities (monotone, piecewise linear)."""
     xs, ys = zip(*table, strict=True)
-    return np.interp(np.asarray(raw, dtype="float64"), xs, ys)
+    out: npt.NDArray[np.float64] = np.interp(np.asarray(raw, dtype="float64"), xs, ys)
+    return out
 
 
 def zone_confidence(raw: np.ndarray, codes: np.ndarray, source: str) -> np.ndarray:
@@ -99,8 +141,9 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
     for b in range(bins):
         sel = idx == b
         if sel.any():
-            out.append(Bin(b / bins, (b + 1) / bins, int(sel.sum()), float(c[sel].mean()),
-                           float(ok[sel].mean())))
+            out.append(
+                Bin(b / bins, (b + 1) / bins, int(sel.sum()), float(c[sel].mean()), float(ok[sel].mean()))
+            )
     return out
 
 

@@ -45,10 +45,18 @@ def debounce_presses(t: np.ndarray, value: np.ndarray, debounce_s: float) -> np.
     return np.asarray(kept)
 
 
-def pressure_excursions(t: np.ndarray, level: np.ndarray, grid: Grid, *, z: float = 6.0,
-                        merge_s: float = 20.0, min_s: float = 10.0,
-                        max_hold_periods: float = 5.0, baseline_s: float = 10800.0,
-                        pad_s: float = 0.0) -> list[tuple[float, float]]:
+def pressure_excursions(
+    t: np.ndarray,
+    level: np.ndarray,
+    grid: Grid,
+    *,
+    z: float = 6.0,
+    merge_s: float = 20.0,
+    min_s: float = 10.0,
+    max_hold_periods: float = 5.0,
+    baseline_s: float = 10800.0,
+    pad_s: float = 0.0,
+) -> list[tuple[float, float]]:
     """Intervals where the pressure leaves its normal level (jig changes).
 
     The normal level and its noise are found from the data (median and MAD of the
@@ -104,7 +112,7 @@ def pressure_excursions(t: np.ndarray, level: np.ndarray, grid: Grid, *, z: floa
         slow = median_filter(coarse, size=size, mode="nearest")
         half = size // 2
         slow[:half] = np.median(coarse[:size])
-        slow[len(coarse) - half:] = np.median(coarse[-size:])
+        slow[len(coarse) - half :] = np.median(coarse[-size:])
     base = np.repeat(slow, dec)[: grid.n]
     dev = filled - base
     mad = np.median(np.abs(dev[known] - np.median(dev[known])))
@@ -114,7 +122,7 @@ def pressure_excursions(t: np.ndarray, level: np.ndarray, grid: Grid, *, z: floa
     if len(idx) == 0:
         return []
     merge = max(1, int(merge_s / grid.step_s))
-    out: list[tuple[float, float]] = []
+    out: list[tuple[int, int]] = []  # grid cells
     s = e = int(idx[0])
     for k in idx[1:]:
         k = int(k)

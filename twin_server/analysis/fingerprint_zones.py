@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.ndimage import convolve1d
 
@@ -64,7 +65,10 @@ class FingerprintMap:
     origin_m: tuple[float, float] = (0.0, 0.0)  # floor position of the grid's corner
     #: Zone posteriors of analysed windows by content: a live server re-analysing a growing
     #: day recomputes only the windows whose packets changed.
-    cache: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    #: Key: (digest of the window's packets, first and end step kept, params, step_s).
+    cache: OrderedDict[tuple[str, int, int, FingerprintParams, float], np.ndarray] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """``(x_m, y_m)`` of every cell, each ``(NX, NY)``."""
@@ -74,9 +78,13 @@ class FingerprintMap:
         return np.meshgrid(xs, ys, indexing="ij")
 
 
-def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
-              floor_m: tuple[float, ...],
-              walkable: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> FingerprintMap:
+def build_map(
+    survey: pd.DataFrame,
+    site: Site,
+    params: FingerprintParams,
+    floor_m: tuple[float, ...],
+    walkable: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> FingerprintMap:
     """Fingerprint map from survey points.
 
     Parameters
@@ -116,7 +124,7 @@ def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
             dp = np.sqrt((px - rp[0]) ** 2 + (py - rp[1]) ** 2 + (pz - rp[2]) ** 2)
             fit = p0[rid] - 10 * n * np.log10(np.maximum(dp, 0.3))
             resid = pts["rssi_dbm"].to_numpy(dtype="float64") - fit
-            w = np.exp(-((gx[..., None] - px) ** 2 + (gy[..., None] - py) ** 2) / (2 * params.kernel_m ** 2))
+            w = np.exp(-((gx[..., None] - px) ** 2 + (gy[..., None] - py) ** 2) / (2 * params.kernel_m**2))
             base = base + (w @ resid) / (params.shrink + w.sum(axis=-1))
         mean[i] = base
     zone_of_cell = np.full(gx.shape, len(site.machines), dtype=int)
@@ -125,12 +133,20 @@ def build_map(survey: pd.DataFrame, site: Site, params: FingerprintParams,
     free = np.ones(gx.shape, dtype=bool) if walkable is None else np.asarray(walkable(gx, gy), dtype=bool)
     if not free.any():
         raise ValueError("floor plan: no cell of the floor is walkable")
-    return FingerprintMap(recs, mean, zone_of_cell, list(site.machine_ids), params.cell_m,
-                          np.where(free, 1.0, params.blocked_weight), (float(x0), float(y0)))
+    return FingerprintMap(
+        recs,
+        mean,
+        zone_of_cell,
+        list(site.machine_ids),
+        params.cell_m,
+        np.where(free, 1.0, params.blocked_weight),
+        (float(x0), float(y0)),
+    )
 
 
-def walk_survey_points(rssi: pd.DataFrame, track: pd.DataFrame, *, cell_m: float = 0.5,
-                       z_m: float = 1.75, min_packets: int = 3) -> pd.DataFrame:
+def walk_survey_points(
+    rssi: pd.DataFrame, track: pd.DataFrame, *, cell_m: float = 0.5, z_m: float = 1.75, min_packets: int = 3
+) -> pd.DataFrame:
     """Survey points from a calibration walk (a beacon carried along known positions).
 
     Parameters
@@ -161,16 +177,41 @@ def walk_survey_points(rssi: pd.DataFrame, track: pd.DataFrame, *, cell_m: float
     r, t = r[inside], t[inside]
     cx = (np.floor(np.interp(t, tt, tr["x_m"].to_numpy(dtype="float64")) / cell_m) + 0.5) * cell_m
     cy = (np.floor(np.interp(t, tt, tr["y_m"].to_numpy(dtype="float64")) / cell_m) + 0.5) * cell_m
-    g = (pd.DataFrame({"x_m": cx, "y_m": cy, "receiver_id": r["receiver_id"].astype(str).to_numpy(),
-                       "rssi_dbm": r["rssi_dbm"].to_numpy(dtype="float64")})
-         .groupby(["x_m", "y_m", "receiver_id"])["rssi_dbm"].agg(["mean", "size"]).reset_index())
+    g = (
+        pd.DataFrame(
+            {
+                "x_m": cx,
+                "y_m": cy,
+                "receiver_id": r["receiver_id"].astype(str).to_numpy(),
+                "rssi_dbm": r["rssi_dbm"].to_numpy(dtype="float64"),
+            }
+        )
+        .groupby(["x_m", "y_m", "receiver_id"])["rssi_dbm"]
+        .agg(["mean", "size"])
+        .reset_index()
+    )
     g = g[g["size"] >= min_packets]
-    return pd.DataFrame({"x_m": g["x_m"], "y_m": g["y_m"], "z_m": z_m, "receiver_id": g["receiver_id"],
-                         "rssi_dbm": g["mean"], "n": g["size"]}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "x_m": g["x_m"],
+            "y_m": g["y_m"],
+            "z_m": z_m,
+            "receiver_id": g["receiver_id"],
+            "rssi_dbm": g["mean"],
+            "n": g["size"],
+        }
+    ).reset_index(drop=True)
 
 
-def _step_means(t: np.ndarray, rid: np.ndarray, val: np.ndarray, receivers: list[str], t0: float,
-                n_steps: int, step_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _step_means(
+    t: np.ndarray,
+    rid: np.ndarray,
+    val: np.ndarray,
+    receivers: list[str],
+    t0: float,
+    n_steps: int,
+    step_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-step RSSI sum and packet count ``(T, R)`` of each receiver."""
     k = np.floor((t - t0) / step_s).astype(int)
     idx = {r: i for i, r in enumerate(receivers)}
@@ -187,7 +228,7 @@ def _loglik(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: Fingerpr
     """``(T, NX, NY)`` log-likelihood of each step's packets (steps without packets: 0)."""
     ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]))
     for t, r in zip(*np.nonzero(c > 0), strict=True):
-        var = params.sigma_db ** 2 / c[t, r] + params.map_sigma_db ** 2
+        var = params.sigma_db**2 / c[t, r] + params.map_sigma_db**2
         ll[t] += -0.5 * (s[t, r] / c[t, r] - fmap.mean_dbm[r]) ** 2 / var
     return ll
 
@@ -242,11 +283,13 @@ class _Walker:
         self.walkable = walkable
 
     def _mix(self, a: np.ndarray) -> np.ndarray:
-        return self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
+        mixed: np.ndarray = self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
+        return mixed
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         """``a``: ``(..., V, NX, NY)``."""
-        return np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
         return self._mix(np.matmul(self.mx_t, (b * self.walkable) @ self.my))
@@ -260,12 +303,14 @@ TINY = np.float32(1e-12)  # keeps a step whose packets fit no cell from zeroing 
 LIK_FLOOR = np.float32(1e-12)
 
 
-def smooth_positions(ll: np.ndarray, fmap: FingerprintMap, params: FingerprintParams,
-                     step_s: float = 1.0) -> np.ndarray:
+def smooth_positions(
+    ll: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float = 1.0
+) -> np.ndarray:
     """Position posterior ``(T, NX, NY)`` from per-step log-likelihoods ``(T, NX, NY)``."""
     n = ll.shape[0]
     # float32: half the memory and faster convolutions; every step is renormalised.
-    lik = np.exp(ll - ll.reshape(n, -1).max(axis=1)[:, None, None]).astype(np.float32)
+    peak = ll.reshape(n, -1).max(axis=1)[:, None, None]
+    lik: npt.NDArray[np.float32] = np.exp(ll - peak).astype(np.float32)
     # A floor far below any real odds (28 nats) keeps the messages out of subnormal floats,
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
@@ -294,9 +339,19 @@ def smooth_positions(ll: np.ndarray, fmap: FingerprintMap, params: FingerprintPa
     return post
 
 
-def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, fmap: FingerprintMap,
-                   params: FingerprintParams, t0: float, n_steps: int, step_s: float = 1.0, *,
-                   window_s: float = 300.0, margin_s: float = 30.0) -> np.ndarray:
+def zone_posterior(
+    t_s: np.ndarray,
+    receiver: np.ndarray,
+    rssi_dbm: np.ndarray,
+    fmap: FingerprintMap,
+    params: FingerprintParams,
+    t0: float,
+    n_steps: int,
+    step_s: float = 1.0,
+    *,
+    window_s: float = 300.0,
+    margin_s: float = 30.0,
+) -> np.ndarray:
     """Zone probabilities of every step ``[t0 + k step_s, t0 + (k + 1) step_s)``.
 
     Long recordings are smoothed in windows of ``window_s`` with ``margin_s`` of packets on
@@ -322,8 +377,15 @@ def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, 
         columns are weighed by ``params.zone_weight`` before normalising (the decision
         weight against ``none``).
     """
-    s, c = _step_means(np.asarray(t_s, dtype="float64"), np.asarray(receiver),
-                       np.asarray(rssi_dbm, dtype="float64"), fmap.receivers, t0, n_steps, step_s)
+    s, c = _step_means(
+        np.asarray(t_s, dtype="float64"),
+        np.asarray(receiver),
+        np.asarray(rssi_dbm, dtype="float64"),
+        fmap.receivers,
+        t0,
+        n_steps,
+        step_s,
+    )
     win = max(1, round(window_s / step_s))
     margin = round(max(margin_s, params.lag_s or 0.0) / step_s)
     out = np.empty((n_steps, len(fmap.zones) + 1))
@@ -334,7 +396,7 @@ def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, 
         key = (digest, a - lo, b - lo, params, step_s)
         hit = fmap.cache.get(key)
         if hit is None:
-            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s)[a - lo:b - lo]
+            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s)[a - lo : b - lo]
             fmap.cache[key] = hit
             while len(fmap.cache) > CACHE_WINDOWS:
                 fmap.cache.popitem(last=False)
@@ -347,12 +409,15 @@ def zone_posterior(t_s: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, 
 CACHE_WINDOWS = 2048
 
 
-def _zone_mass(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams,
-               step_s: float) -> np.ndarray:
+def _zone_mass(
+    s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float
+) -> np.ndarray:
     """Weighed, normalised zone mass ``(T, Z + 1)`` of a window's per-step sums and counts."""
     post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s)
     k = len(fmap.zones)
     flat = fmap.zone_of_cell.ravel()
-    mass = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
+    # float64 (weighted bincount; numpy's stub says intp whatever the weights)
+    mass: np.ndarray = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
     mass[:, :k] *= params.zone_weight
-    return mass / mass.sum(axis=1, keepdims=True)
+    share: np.ndarray = mass / mass.sum(axis=1, keepdims=True)
+    return share

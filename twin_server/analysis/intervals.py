@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
-def runs(labels: np.ndarray) -> list[tuple[int, int, object]]:
+def runs(labels: np.ndarray) -> list[tuple[int, int, Any]]:
     """Split an array into runs of equal labels.
 
     Parameters
@@ -16,7 +18,8 @@ def runs(labels: np.ndarray) -> list[tuple[int, int, object]]:
     Returns
     -------
     list of (start_index, end_index, label)
-        Half-open index ranges covering the whole array, in order.
+        Half-open index ranges covering the whole array, in order; each label is an element
+        of ``labels`` (a numpy scalar of its dtype).
     """
     n = len(labels)
     if n == 0:

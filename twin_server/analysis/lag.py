@@ -17,6 +17,7 @@ visit in time, so the lag varies over the shift as the locator's does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +39,18 @@ def locator_codes_at(loc_t: np.ndarray, loc_code: np.ndarray, times: np.ndarray,
     return np.where(pos >= 0, loc_code[np.maximum(pos, 0)], before)
 
 
-def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], grid: Grid, *,
-               none_code: int, rssi_zone: np.ndarray | None = None, max_lag_s: float = 150.0,
-               arrival_delay_s: float = 2.0, rssi_lead_s: float = 0.0) -> list[tuple[int, float]]:
+def visit_lags(
+    loc_t: np.ndarray,
+    loc_code: np.ndarray,
+    anchors: list[Anchor],
+    grid: Grid,
+    *,
+    none_code: int,
+    rssi_zone: np.ndarray | None = None,
+    max_lag_s: float = 150.0,
+    arrival_delay_s: float = 2.0,
+    rssi_lead_s: float = 0.0,
+) -> list[tuple[int, float]]:
     """Lag estimates of the visits the evidence constrains.
 
     Parameters
@@ -107,13 +117,16 @@ def visit_lags(loc_t: np.ndarray, loc_code: np.ndarray, anchors: list[Anchor], g
     out = sorted([*anchored.items(), *rssi_based.items()])
     agree = None
     if rssi_zone is not None:
+
         def agree(j: int, lags: list[float]) -> list[float]:
             return rssi_agreement(loc_t, loc_code, j, lags, rssi_zone, grid, none_code)
+
     return smooth_lags(robust_lags(out, loc_t, agree=agree), loc_t)
 
 
-def smooth_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, half_s: float = 600.0,
-                tolerance_s: float = 5.0) -> list[tuple[int, float]]:
+def smooth_lags(
+    visits: list[tuple[int, float]], loc_t: np.ndarray, *, half_s: float = 600.0, tolerance_s: float = 5.0
+) -> list[tuple[int, float]]:
     """Median of each estimate with its agreeing neighbours close in time.
 
     The lag holds for stretches of many minutes while single estimates scatter by a few
@@ -133,8 +146,17 @@ def smooth_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, half_s: f
     return out
 
 
-def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, rssi_zone: np.ndarray,
-             grid: Grid, none_code: int, margin_s: float = 45.0, min_agree: float = 0.9) -> float | None:
+def rssi_lag(
+    loc_t: np.ndarray,
+    loc_code: np.ndarray,
+    j: int,
+    lags: np.ndarray,
+    rssi_zone: np.ndarray,
+    grid: Grid,
+    none_code: int,
+    margin_s: float = 45.0,
+    min_agree: float = 0.9,
+) -> float | None:
     """Lag of report ``j`` that best aligns the locator with the RSSI zones (None if unclear).
 
     The window covers every true time the change could have happened at; the middle of
@@ -161,8 +183,16 @@ def rssi_lag(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: np.ndarray, 
     return float(0.5 * (lags[best[0]] + lags[best[-1]]))
 
 
-def rssi_agreement(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: list[float],
-                   rssi_zone: np.ndarray, grid: Grid, none_code: int, half_s: float = 120.0) -> list[float]:
+def rssi_agreement(
+    loc_t: np.ndarray,
+    loc_code: np.ndarray,
+    j: int,
+    lags: list[float],
+    rssi_zone: np.ndarray,
+    grid: Grid,
+    none_code: int,
+    half_s: float = 120.0,
+) -> list[float]:
     """Share of seconds around report ``j`` where the locator, moved back by each lag, agrees with RSSI."""
     centres = grid.centres()
     mid = loc_t[j] - float(np.mean(lags))
@@ -171,12 +201,20 @@ def rssi_agreement(loc_t: np.ndarray, loc_code: np.ndarray, j: int, lags: list[f
     k = k[rssi_zone[k] >= 0]
     if len(k) == 0:
         return [0.0 for _ in lags]
-    return [float(np.mean(locator_codes_at(loc_t, loc_code, centres[k] + lag, none_code) == rssi_zone[k]))
-            for lag in lags]
+    return [
+        float(np.mean(locator_codes_at(loc_t, loc_code, centres[k] + lag, none_code) == rssi_zone[k]))
+        for lag in lags
+    ]
 
 
-def robust_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, neighbours: int = 3,
-                tolerance_s: float = 10.0, agree=None) -> list[tuple[int, float]]:
+def robust_lags(
+    visits: list[tuple[int, float]],
+    loc_t: np.ndarray,
+    *,
+    neighbours: int = 3,
+    tolerance_s: float = 10.0,
+    agree: Callable[[int, list[float]], list[float]] | None = None,
+) -> list[tuple[int, float]]:
     """Replace visits whose lag looks wrong by the median of their neighbours.
 
     A visit's estimate errs low when the worker waited before the first event (the lower
@@ -201,8 +239,9 @@ def robust_lags(visits: list[tuple[int, float]], loc_t: np.ndarray, *, neighbour
     return out
 
 
-def report_lags(loc_t: np.ndarray, loc_code: np.ndarray, constrained: list[tuple[int, float]],
-                default_lag_s: float) -> np.ndarray:
+def report_lags(
+    loc_t: np.ndarray, loc_code: np.ndarray, constrained: list[tuple[int, float]], default_lag_s: float
+) -> np.ndarray:
     """Lag of every report: its visit's estimate, else the nearest estimated visit's in time."""
     n = len(loc_t)
     if not constrained:
@@ -237,9 +276,18 @@ def keep_report_order(loc_t: np.ndarray, lags: np.ndarray) -> tuple[np.ndarray, 
     return true_t, loc_t - true_t
 
 
-def lag_segments(loc_t: np.ndarray, lags: np.ndarray, grid: Grid, window_end: float, *,
-                 long_gap_s: float = 600.0, piece_s: float = 300.0, typical_lag_s: float | None = None,
-                 pull_tau_s: float = 1800.0, pull_max: float = 0.5) -> list[tuple[float, float, float]]:
+def lag_segments(
+    loc_t: np.ndarray,
+    lags: np.ndarray,
+    grid: Grid,
+    window_end: float,
+    *,
+    long_gap_s: float = 600.0,
+    piece_s: float = 300.0,
+    typical_lag_s: float | None = None,
+    pull_tau_s: float = 1800.0,
+    pull_max: float = 0.5,
+) -> list[tuple[float, float, float]]:
     """Piecewise-constant lag over the window in true time, as ``(start, end, lag_s)``.
 
     Between two reports with different lags the change is put halfway; across a long

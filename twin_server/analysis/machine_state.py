@@ -54,7 +54,11 @@ def otsu(values: np.ndarray, bins: int = 64) -> tuple[float, float]:
 
 
 def rolling_threshold(
-    values: np.ndarray, window: int, *, min_eta: float = 0.75, min_share: float = 0.03,
+    values: np.ndarray,
+    window: int,
+    *,
+    min_eta: float = 0.75,
+    min_share: float = 0.03,
     min_separation: float = 8.0,
 ) -> np.ndarray | None:
     """Per-cell lamp threshold from Otsu splits on overlapping windows.

@@ -24,9 +24,12 @@ that probability is its confidence.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from twin_server.analysis.align import Grid
 
@@ -116,21 +119,21 @@ def initial_lag_pmf(
     x = np.maximum(lags, 0.5 * step_s)
 
     def lognormal(sd: float) -> np.ndarray:
-        dens = np.exp(-0.5 * (np.log(x / median_s) / sd) ** 2) / x
-        return dens / dens.sum()
+        dens: npt.NDArray[np.float64] = np.exp(-0.5 * (np.log(x / median_s) / sd) ** 2) / x
+        return dens / float(dens.sum())
 
     # The floor is a wider log-normal, not uniform: a lag of minutes stays possible but rare.
     out = (1 - floor) * lognormal(sigma) + floor * lognormal(2.0 * sigma)
-    return out / out.sum()
+    return out / float(out.sum())
 
 
 def steady_lag_pmf(pmf: np.ndarray, step_s: float, sd_s: float = 3.0, floor: float = 0.02) -> np.ndarray:
     """A lag that holds: narrow around ``pmf``'s median (sd ``sd_s``), with ``floor`` of ``pmf`` kept."""
     lags = np.arange(len(pmf)) * step_s
     med = float(np.searchsorted(np.cumsum(pmf) / pmf.sum(), 0.5)) * step_s
-    bump = np.exp(-0.5 * ((lags - med) / sd_s) ** 2)
-    out = (1 - floor) * bump / bump.sum() + floor * pmf / pmf.sum()
-    return out / out.sum()
+    bump: npt.NDArray[np.float64] = np.exp(-0.5 * ((lags - med) / sd_s) ** 2)
+    out = (1 - floor) * bump / float(bump.sum()) + floor * pmf / float(pmf.sum())
+    return out / float(out.sum())
 
 
 def presence_evidence(
@@ -387,20 +390,29 @@ def _neighbour_priors(
     return out
 
 
+#: One pass of the move model over a worker's reports: each move's posterior over cells, the
+#: first cell of each, and the log evidence.
+Pass = tuple[list[np.ndarray], list[int], float]
+#: ``run(report_t, zone, first_event, log_pmf, virtual)`` -> :data:`Pass`.
+RunPass = Callable[[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray], Pass]
+
+
 def _drop_stale(
-    r,
-    z,
-    first,
-    log_pmf,
-    virtual,
-    posts,
-    los,
-    run,
+    r: np.ndarray,
+    z: np.ndarray,
+    first: np.ndarray | None,
+    log_pmf: np.ndarray,
+    virtual: np.ndarray,
+    posts: list[np.ndarray],
+    los: list[int],
+    run: RunPass,
     grid: Grid,
     pmf: np.ndarray,
     gain: float,
     max_rounds: int = 20,
-):
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray], list[int], int
+]:
     """Drop reports that look overtaken or stale, one at a time, while that pays off.
 
     A candidate is a report whose lag comes out beyond the fitted distribution's 99th
@@ -411,7 +423,7 @@ def _drop_stale(
     lo_q = float(np.searchsorted(cdf, 0.01)) * grid.step_s
     hi_q = float(np.searchsorted(cdf, 0.99)) * grid.step_s
     dropped = 0
-    log_z = None
+    log_z: float | None = None
     for _round in range(max_rounds):
         med, _iqr = _summaries(posts, los, r, grid)
         odd = np.flatnonzero((med > hi_q) | (med < lo_q))
@@ -420,7 +432,9 @@ def _drop_stale(
             break
         if log_z is None:
             log_z = run(r, z, first, log_pmf, virtual)[2]
-        best, best_gain, best_state = None, gain, None
+        best: np.ndarray | None = None
+        best_gain = gain
+        best_state: tuple[Pass, np.ndarray, np.ndarray | None] | None = None
         for c in cands:
             keep = np.ones(len(r), dtype=bool)
             keep[c] = False
@@ -431,7 +445,7 @@ def _drop_stale(
             got = run(r[keep], z[keep], f, lp, virtual[keep])
             if got[2] - log_z > best_gain:
                 best, best_gain, best_state = keep, got[2] - log_z, (got, lp, f)
-        if best is None:
+        if best is None or best_state is None:  # set together
             break
         (posts, los, log_z), log_pmf, first = best_state
         r, z, virtual = r[best], z[best], virtual[best]
@@ -548,7 +562,9 @@ def locator_track(
     n_lag = len(pmf)
     first = first_events(r, z, anchors, grid, none_code, max_lag_s) if anchors else None
 
-    def run(r: np.ndarray, z: np.ndarray, first: np.ndarray | None, log_pmf: np.ndarray, virtual: np.ndarray):
+    def run(
+        r: np.ndarray, z: np.ndarray, first: np.ndarray | None, log_pmf: np.ndarray, virtual: np.ndarray
+    ) -> Pass:
         priors, los = _report_priors(r, grid, log_pmf, first, arrival_scale_s, virtual)
         posts, log_z = _forward_backward(z, cum, priors, los)
         return posts, los, log_z
@@ -654,8 +670,12 @@ def locator_track(
     )
 
 
-def rssi_weight(labelled: list[tuple[np.ndarray, list[tuple[int, int]]]], max_weight: float = 0.5,
-                right_from: float = 0.5, right_full: float = 0.9) -> float:
+def rssi_weight(
+    labelled: list[tuple[np.ndarray, list[tuple[int, int]]]],
+    max_weight: float = 0.5,
+    right_from: float = 0.5,
+    right_full: float = 0.9,
+) -> float:
     """How much RSSI evidence to trust: by how often its most probable zone is right at the events.
 
     Presence events are labelled seconds ("this worker is at M"); ``labelled`` pairs each
@@ -753,8 +773,13 @@ def repair_unexplained(
     return changed
 
 
-def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list[tuple[int, int]], grid: Grid,
-                     none_code: int, search_s: float = 150.0) -> float | None:
+def entry_lag_median(
+    streams: list[tuple[np.ndarray, np.ndarray]],
+    anchors: list[tuple[int, int]],
+    grid: Grid,
+    none_code: int,
+    search_s: float = 150.0,
+) -> float | None:
     """A first guess of the typical lag: median over entries of report time minus first event.
 
     For every report of a worker entering machine M, the first presence event at M (by
@@ -780,8 +805,9 @@ def entry_lag_median(streams: list[tuple[np.ndarray, np.ndarray]], anchors: list
     return float(np.median(vals)) if vals else None
 
 
-def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[int, int]]],
-                   near_cells: int = 5) -> tuple[float, int]:
+def event_accuracy(
+    codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[int, int]]], near_cells: int = 5
+) -> tuple[float, int]:
     """Share of the workers' presence events at which a zone path puts them at that machine.
 
     ``codes[w]`` is a per-cell zone path, ``anchors[w]`` the worker's events ``(cell,
@@ -801,9 +827,9 @@ def event_accuracy(codes: dict[str, np.ndarray], anchors: dict[str, list[tuple[i
     return (hits / total if total else 0.0), total
 
 
-
-def sure_zone_cells(loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, step_s: float, n: int,
-                    max_lag_s: float) -> np.ndarray:
+def sure_zone_cells(
+    loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, step_s: float, n: int, max_lag_s: float
+) -> np.ndarray:
     """Cells whose zone the locator alone makes certain (``-1`` elsewhere).
 
     A report at ``t_i`` says the beacon entered ``c_i`` at ``t_i - lag`` (``0 <= lag <=
@@ -823,8 +849,9 @@ def sure_zone_cells(loc_t: np.ndarray, loc_code: np.ndarray, grid_start: float, 
     return out
 
 
-def rssi_confusion_evidence(labelled: list[tuple[np.ndarray, np.ndarray]], weight: float,
-                            prior_weight: float = 20.0) -> tuple[list[np.ndarray], dict]:
+def rssi_confusion_evidence(
+    labelled: list[tuple[np.ndarray, np.ndarray]], weight: float, prior_weight: float = 20.0
+) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Per-second zone log-likelihoods from RSSI, calibrated on the file's own sure seconds.
 
     ``labelled`` pairs each worker's per-second RSSI zone evidence ``(T, Z)`` with the zone
@@ -865,6 +892,10 @@ def rssi_confusion_evidence(labelled: list[tuple[np.ndarray, np.ndarray]], weigh
         known = a >= 0
         ell[known] = w_eff * log_c[:, a[known]].T
         out.append(ell)
-    info = {"rho": round(rho, 3), "weight": round(w_eff, 4), "labelled_s": int(counts.sum()),
-            "right": round(float(np.trace(counts) / max(counts.sum(), 1.0)), 3)}
+    info = {
+        "rho": round(rho, 3),
+        "weight": round(w_eff, 4),
+        "labelled_s": int(counts.sum()),
+        "right": round(float(np.trace(counts) / max(counts.sum(), 1.0)), 3),
+    }
     return out, info

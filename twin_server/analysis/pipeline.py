@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,14 @@ from twin_server.site import Site
 UNKNOWN_ZONE = -1
 
 
-def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
-            params: AnalysisParams | None = None,
-            progress: Callable[[str], None] | None = None) -> Result:
+def analyze(
+    readings: pd.DataFrame,
+    site: Site,
+    *,
+    rejected_rows: int = 0,
+    params: AnalysisParams | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Result:
     """Analyse a recording: machine states, worker zones (true time), tasks and beacon lag.
 
     Parameters
@@ -78,19 +83,24 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     none_code = len(site.machine_ids)
     anchors = presence_anchors(presses, jigs, states, site, grid, press_delay_s=p.press_delay_s)
     loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
-    rssi_est = rssi_zone_estimates(by_kind.get("rssi"), site, grid, p, anchors, diag,
-                                   unpinned=set(loc_streams))
+    rssi_est = rssi_zone_estimates(
+        by_kind.get("rssi"), site, grid, p, anchors, diag, unpinned=set(loc_streams)
+    )
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
     lags: list[BeaconLag] = []
     visit_diag: dict[str, list[list[float]]] = {}
     diag["lag_visits"] = visit_diag
-    owns = {w: attribute_anchors(anchors, w, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
-            for w in loc_streams}
+    owns = {
+        w: attribute_anchors(anchors, w, loc_streams, rssi_est, grid, p.max_lag_s, none_code)
+        for w in loc_streams
+    }
     press_cells = [(int(grid.index(pr.t)), site.machine_ids.index(pr.machine)) for pr in presses]
-    tracks = per_move_tracks(loc_streams, owns, rssi_est, grid, p, none_code + 1,
-                             diag, press_cells) \
-        if p.lag_model == "per_move" else {}
+    tracks = (
+        per_move_tracks(loc_streams, owns, rssi_est, grid, p, none_code + 1, diag, press_cells)
+        if p.lag_model == "per_move"
+        else {}
+    )
     for w in site.workers:
         rz_est = rssi_est.get(w.id)
         rssi_codes = rz_est.zone if rz_est is not None else None
@@ -107,9 +117,17 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
         elif w.id in loc_streams:
             lt, lc = loc_streams[w.id]
             own = owns[w.id]
-            visits = lg.visit_lags(lt, lc, own, grid, none_code=none_code, rssi_zone=rssi_codes,
-                                   max_lag_s=p.max_lag_s, arrival_delay_s=p.arrival_delay_s,
-                                   rssi_lead_s=p.rssi_lag_lead_s)
+            visits = lg.visit_lags(
+                lt,
+                lc,
+                own,
+                grid,
+                none_code=none_code,
+                rssi_zone=rssi_codes,
+                max_lag_s=p.max_lag_s,
+                arrival_delay_s=p.arrival_delay_s,
+                rssi_lead_s=p.rssi_lag_lead_s,
+            )
             rep_lag = lg.report_lags(lt, lc, visits, p.default_lag_s)
             typical = float(np.median([v for _, v in visits])) if visits else None
             visit_diag[w.id] = [[round(float(lt[j]), 1), round(v, 1)] for j, v in visits]
@@ -117,19 +135,22 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
             order = np.argsort(true_t, kind="stable")
             codes = lg.locator_codes_at(true_t[order], lc[order], grid.centres(), UNKNOWN_ZONE)
             c = np.where(codes >= 0, 0.9, 0.0)
-            if rssi_codes is not None:
+            if rz_est is not None:
                 # Both: the lag-corrected locator is the more reliable at the zone level (RSSI
                 # flickers at zone edges); RSSI fills what the locator has not reported yet
                 # and, above, pins the locator's lag.
                 rssi_p = rz_est.confidence
                 use_rssi = codes < 0
-                codes = np.where(use_rssi, rssi_codes, codes)
+                codes = np.where(use_rssi, rz_est.zone, codes)
                 c = np.where(use_rssi, rssi_p, c)
             zones[w.id] = codes
             conf[w.id] = c
-            lags += [BeaconLag(w.id, round(lag, 1), s, e)
-                     for s, e, lag in lg.lag_segments(lt[order], rep_lag[order], grid, window_end,
-                                                      typical_lag_s=typical)]
+            lags += [
+                BeaconLag(w.id, round(lag, 1), s, e)
+                for s, e, lag in lg.lag_segments(
+                    lt[order], rep_lag[order], grid, window_end, typical_lag_s=typical
+                )
+            ]
         elif rz_est is not None:
             zones[w.id] = rz_est.zone
             conf[w.id] = rz_est.confidence
@@ -144,26 +165,32 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
         # losing reports or down), or places nearly all of them, confident RSSI seconds lead
         # (the per-move track is tied to the locator's sequence of reports, RSSI is not).
         guess = diag.get("lag_first_guess_s") or p.default_lag_s
-        shifted = {w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1)
-                   for w, (lt, lc) in loc_streams.items()}
-        own = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
-        a_loc, n_ev = mv.event_accuracy(shifted, own)
-        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own)
+        shifted = {
+            w: lg.locator_codes_at(lt, lc, grid.centres() + guess, -1) for w, (lt, lc) in loc_streams.items()
+        }
+        own_events = {w: [(a.k, a.code) for a in owns[w]] for w in loc_streams if w in rssi_est}
+        a_loc, n_ev = mv.event_accuracy(shifted, own_events)
+        a_rssi, _ = mv.event_accuracy({w: e.zone for w, e in rssi_est.items()}, own_events)
         diag["events_placed"] = {"locator": round(a_loc, 3), "rssi": round(a_rssi, 3), "events": n_ev}
         if n_ev >= 10 and a_rssi >= min(p.rssi_trusted, max(0.8, a_loc + p.rssi_lead_margin)):
-            for w in own:
-                sure = rssi_est[w].posterior.max(axis=1) >= p.rssi_sure
-                zones[w] = np.where(sure, rssi_est[w].zone, zones[w])
-                conf[w] = np.where(sure, rssi_est[w].posterior.max(axis=1), conf[w])
+            for wid in own_events:
+                sure = rssi_est[wid].posterior.max(axis=1) >= p.rssi_sure
+                zones[wid] = np.where(sure, rssi_est[wid].zone, zones[wid])
+                conf[wid] = np.where(sure, rssi_est[wid].posterior.max(axis=1), conf[wid])
             diag["zones_led_by"] = "rssi"
     if p.lag_model == "per_move" and loc_streams and p.repair_unexplained:
         # Events no worker's zone explains (a lost report, a locator outage) place a worker;
         # only one whose beacon was heard that day (one never heard may not have been there).
-        reports = {w: {int(c): grid.index(lt[lc == c]) for c in np.unique(lc)}
-                   for w, (lt, lc) in loc_streams.items()}
+        reports = {
+            w: {int(c): grid.index(lt[lc == c]) for c in np.unique(lc)} for w, (lt, lc) in loc_streams.items()
+        }
         heard = {w: z for w, z in zones.items() if w in loc_streams or w in rssi_est}
         diag["zone_cells_repaired"] = mv.repair_unexplained(
-            heard, conf, anchors, none_code, report_cells=reports,
+            heard,
+            conf,
+            anchors,
+            none_code,
+            report_cells=reports,
             rssi_post={w: e.posterior for w, e in rssi_est.items()},
         )
 
@@ -173,27 +200,37 @@ def analyze(readings: pd.DataFrame, site: Site, *, rejected_rows: int = 0,
     say("analyze: tasks")
     task_rows = classify_tasks(site, grid, states, zones, presses, jigs, p)
 
-    result = Result(site=site.site, window_start=grid.start, window_end=window_end,
-                    rejected_rows=rejected_rows)
+    result = Result(
+        site=site.site, window_start=grid.start, window_end=window_end, rejected_rows=rejected_rows
+    )
     for m in site.machine_ids:
         for s, e, code in runs(states[m]):
             result.machine_states.append(
-                MachineState(m, ms.STATE_NAMES[int(code)], _t(grid, s, window_end), _t(grid, e, window_end)))
-    for w in site.worker_ids:
-        for s, e, code in runs(zones[w]):
+                MachineState(m, ms.STATE_NAMES[int(code)], _t(grid, s, window_end), _t(grid, e, window_end))
+            )
+    for wid in site.worker_ids:
+        for s, e, code in runs(zones[wid]):
             name = zone_names[int(code)] if code >= 0 else "none"
-            c = float(np.round(np.mean(conf[w][s:e]), 3))
+            mean_conf = float(np.round(np.mean(conf[wid][s:e]), 3))
             result.worker_zones.append(
-                WorkerZone(w, name, _t(grid, s, window_end), _t(grid, e, window_end), c))
+                WorkerZone(wid, name, _t(grid, s, window_end), _t(grid, e, window_end), mean_conf)
+            )
     result.tasks = [Task(m, task, worker, s, e) for m, task, worker, s, e in task_rows]
     result.beacon_lag = lags
     result.extra["analysis"] = diag
     return result
 
 
-def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns: dict[str, list[lg.Anchor]],
-                    rssi_est: dict[str, rz.ZoneEstimate], grid: Grid, p: AnalysisParams, n_z: int,
-                    diag: dict, press_cells: list[tuple[int, int]]) -> dict[str, mv.LocatorTrack]:
+def per_move_tracks(
+    loc_streams: dict[str, tuple[np.ndarray, np.ndarray]],
+    owns: dict[str, list[lg.Anchor]],
+    rssi_est: dict[str, rz.ZoneEstimate],
+    grid: Grid,
+    p: AnalysisParams,
+    n_z: int,
+    diag: dict[str, object],
+    press_cells: list[tuple[int, int]],
+) -> dict[str, mv.LocatorTrack]:
     """Every worker's locator track, each move's lag its own (:mod:`move_lag`).
 
     RSSI evidence is weighted by how often RSSI names the right machine at the presence
@@ -204,8 +241,11 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     """
     if not loc_streams:
         return {}
-    weight = mv.rssi_weight([(rz.local_evidence(rssi_est[w]), [(a.k, a.code) for a in owns[w]])
-                             for w in owns if w in rssi_est], p.rssi_lag_weight, mv.RSSI_RIGHT_FROM)
+    weight = mv.rssi_weight(
+        [(rz.local_evidence(rssi_est[w]), [(a.k, a.code) for a in owns[w]]) for w in owns if w in rssi_est],
+        p.rssi_lag_weight,
+        mv.RSSI_RIGHT_FROM,
+    )
     # RSSI enters the lag as a noisy channel calibrated on the seconds the file itself makes
     # sure (the raw per-second evidence misled it: a receiver naming machine B while the worker
     # waited beside it pulled moves 240 s early; docs/accuracy.md).
@@ -233,14 +273,24 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
     start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
 
-    def track(w: str, rho: float, pmf: np.ndarray, final: bool,
-              iterations: int | None = None) -> mv.LocatorTrack:
+    def track(
+        w: str, rho: float, pmf: np.ndarray, final: bool, iterations: int | None = None
+    ) -> mv.LocatorTrack:
         ev, pairs = evidence[w]
-        got = mv.locator_track(*loc_streams[w], ev, grid, max_lag_s=p.move_max_lag_s, anchors=pairs,
-                                none_code=n_z - 1, arrival_scale_s=p.arrival_scale_s, neighbour_rho=rho,
-                                lag_pmf=pmf, drop_gain=p.lag_drop_gain if final else 0.0,
-                                iterations=(0 if final else mv.LAG_EM_ITERATIONS) if iterations is None
-                                else iterations, share_neighbours=rho > 0)
+        got = mv.locator_track(
+            *loc_streams[w],
+            ev,
+            grid,
+            max_lag_s=p.move_max_lag_s,
+            anchors=pairs,
+            none_code=n_z - 1,
+            arrival_scale_s=p.arrival_scale_s,
+            neighbour_rho=rho,
+            lag_pmf=pmf,
+            drop_gain=p.lag_drop_gain if final else 0.0,
+            iterations=(0 if final else mv.LAG_EM_ITERATIONS) if iterations is None else iterations,
+            share_neighbours=rho > 0,
+        )
         assert got is not None, f"locator stream of {w} without reports"  # loc_streams holds none such
         return got
 
@@ -253,7 +303,9 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     if p.lag_pool_workers and len(first) > 1:
         # One locator system: its lag distribution is the workers' pooled, each by its moves.
         moves = {w: float(len(t.report_t)) for w, t in first.items()}
-        pooled = sum(moves[w] * t.lag_pmf for w, t in first.items()) / max(sum(moves.values()), 1.0)
+        total = sum(moves[w] * t.lag_pmf for w, t in first.items())
+        assert isinstance(total, np.ndarray)  # len(first) > 1: a sum of arrays, not the start 0
+        pooled = total / max(sum(moves.values()), 1.0)
         pmfs = {w: pooled for w in first}
     else:
         pmfs = {w: t.lag_pmf for w, t in first.items()}
@@ -264,8 +316,10 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
         steady = {}
         for w in loc_streams:
             alt = mv.steady_lag_pmf(pmfs[w], grid.step_s)
-            score = {name: track(w, 0.0, pmf, final=False, iterations=0).log_evidence
-                     for name, pmf in (("per_move", pmfs[w]), ("steady", alt))}
+            score = {
+                name: track(w, 0.0, pmf, final=False, iterations=0).log_evidence
+                for name, pmf in (("per_move", pmfs[w]), ("steady", alt))
+            }
             steady[w] = round(score["steady"] - score["per_move"], 1)
             if steady[w] > p.lag_steady_margin:
                 pmfs[w] = alt
@@ -275,9 +329,13 @@ def per_move_tracks(loc_streams: dict[str, tuple[np.ndarray, np.ndarray]], owns:
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
     diag["lag_reports_dropped"] = {w: t.dropped for w, t in out.items()}
-    diag["lag_moves"] = {w: [[round(float(a), 1), round(float(b), 1), round(float(c), 1)]
-                             for a, b, c in zip(t.report_t, t.lag_s, t.lag_iqr_s, strict=True)]
-                         for w, t in out.items()}
+    diag["lag_moves"] = {
+        w: [
+            [round(float(a), 1), round(float(b), 1), round(float(c), 1)]
+            for a, b, c in zip(t.report_t, t.lag_s, t.lag_iqr_s, strict=True)
+        ]
+        for w, t in out.items()
+    }
     return out
 
 
@@ -285,8 +343,9 @@ def _t(grid: Grid, k: int, window_end: float) -> float:
     return float(min(grid.time(k), window_end)) if k >= grid.n else float(grid.time(k))
 
 
-def machine_states(by_kind: dict[str, pd.DataFrame], site: Site, grid: Grid, p: AnalysisParams,
-                   diag: dict[str, object]) -> dict[str, np.ndarray]:
+def machine_states(
+    by_kind: dict[str, pd.DataFrame], site: Site, grid: Grid, p: AnalysisParams, diag: dict[str, object]
+) -> dict[str, np.ndarray]:
     """Per-cell state codes of every machine (``unknown`` where there is no data)."""
     light = by_kind.get("light")
     lstate = by_kind.get("light_state")
@@ -299,8 +358,13 @@ def machine_states(by_kind: dict[str, pd.DataFrame], site: Site, grid: Grid, p: 
         if m in groups:
             g = groups[m]
             codes, thr = ms.machine_state_codes(
-                g["t"].to_numpy(), g["value"].to_numpy(), grid, window_s=p.light_window_s,
-                max_hold_periods=p.max_hold_periods, min_state_s=p.min_state_s)
+                g["t"].to_numpy(),
+                g["value"].to_numpy(),
+                grid,
+                window_s=p.light_window_s,
+                max_hold_periods=p.max_hold_periods,
+                min_state_s=p.min_state_s,
+            )
             if thr is None:
                 pending.append(m)
             out[m], thresholds[m] = codes, thr
@@ -315,8 +379,14 @@ def machine_states(by_kind: dict[str, pd.DataFrame], site: Site, grid: Grid, p: 
         for m in pending:
             g = groups[m]
             out[m], _ = ms.machine_state_codes(
-                g["t"].to_numpy(), g["value"].to_numpy(), grid, window_s=p.light_window_s,
-                max_hold_periods=p.max_hold_periods, min_state_s=p.min_state_s, fallback_threshold=fallback)
+                g["t"].to_numpy(),
+                g["value"].to_numpy(),
+                grid,
+                window_s=p.light_window_s,
+                max_hold_periods=p.max_hold_periods,
+                min_state_s=p.min_state_s,
+                fallback_threshold=fallback,
+            )
     diag["light_threshold"] = {m: (None if v is None else round(v, 3)) for m, v in thresholds.items()}
     return out
 
@@ -332,22 +402,35 @@ def switch_presses(switch: pd.DataFrame | None, p: AnalysisParams) -> list[ev.Pr
     return sorted(out, key=lambda x: x.t)
 
 
-def jig_changes(pressure: pd.DataFrame | None, site: Site, grid: Grid,
-                p: AnalysisParams) -> dict[str, list[tuple[float, float]]]:
+def jig_changes(
+    pressure: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams
+) -> dict[str, list[tuple[float, float]]]:
     """Pressure excursions per machine."""
     out: dict[str, list[tuple[float, float]]] = {m: [] for m in site.machine_ids}
     if pressure is None:
         return out
     for m, g in pressure.groupby("source"):
-        out[str(m)] = ev.pressure_excursions(g["t"].to_numpy(), g["value"].to_numpy(), grid, z=p.pressure_z,
-                                             merge_s=p.pressure_merge_s, min_s=p.min_jig_s,
-                                             max_hold_periods=p.max_hold_periods, pad_s=p.pressure_pad_s)
+        out[str(m)] = ev.pressure_excursions(
+            g["t"].to_numpy(),
+            g["value"].to_numpy(),
+            grid,
+            z=p.pressure_z,
+            merge_s=p.pressure_merge_s,
+            min_s=p.min_jig_s,
+            max_hold_periods=p.max_hold_periods,
+            pad_s=p.pressure_pad_s,
+        )
     return out
 
 
-def presence_anchors(presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
-                     states: dict[str, np.ndarray], site: Site, grid: Grid,
-                     press_delay_s: float = 0.0) -> list[tuple[int, int]]:
+def presence_anchors(
+    presses: list[ev.Press],
+    jigs: dict[str, list[tuple[float, float]]],
+    states: dict[str, np.ndarray],
+    site: Site,
+    grid: Grid,
+    press_delay_s: float = 0.0,
+) -> list[tuple[int, int]]:
     """(cell, machine code) pairs at which someone was certainly at the machine.
 
     A jig change's (widened) start is the task's start, while a press comes a little
@@ -371,10 +454,15 @@ def presence_anchors(presses: list[ev.Press], jigs: dict[str, list[tuple[float, 
     return [(k, c) for k, c in out if 0 <= k < grid.n]
 
 
-def attribute_anchors(anchors: list[tuple[int, int]], worker: str,
-                      loc_streams: dict[str, tuple[np.ndarray, np.ndarray]],
-                      rssi_est: dict[str, rz.ZoneEstimate], grid: Grid, max_lag_s: float,
-                      none_code: int) -> list[lg.Anchor]:
+def attribute_anchors(
+    anchors: list[tuple[int, int]],
+    worker: str,
+    loc_streams: dict[str, tuple[np.ndarray, np.ndarray]],
+    rssi_est: dict[str, rz.ZoneEstimate],
+    grid: Grid,
+    max_lag_s: float,
+    none_code: int,
+) -> list[lg.Anchor]:
     """Anchors this worker is responsible for.
 
     The anchor is kept if this worker is the only one the locator shows at the machine
@@ -397,8 +485,9 @@ def attribute_anchors(anchors: list[tuple[int, int]], worker: str,
     return out
 
 
-def locator_streams(zone: pd.DataFrame | None, site: Site,
-                    zone_names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def locator_streams(
+    zone: pd.DataFrame | None, site: Site, zone_names: list[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Worker id -> (report times, zone codes) of the locator stream."""
     if zone is None:
         return {}
@@ -414,9 +503,15 @@ def locator_streams(zone: pd.DataFrame | None, site: Site,
     return out
 
 
-def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: AnalysisParams,
-                        anchors: list[tuple[int, int]], diag: dict[str, object],
-                        unpinned: set[str] | None = None) -> dict[str, rz.ZoneEstimate]:
+def rssi_zone_estimates(
+    rssi: pd.DataFrame | None,
+    site: Site,
+    grid: Grid,
+    p: AnalysisParams,
+    anchors: list[tuple[int, int]],
+    diag: dict[str, object],
+    unpinned: set[str] | None = None,
+) -> dict[str, rz.ZoneEstimate]:
     """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers.
 
     The path-loss model is fitted from the recording (:func:`radio_fit.fit_radio`), with the
@@ -436,8 +531,9 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
     for b, g in rssi.groupby("channel"):
         w = worker_of.get(str(b))
         if w is not None:
-            mats[w] = rz.rssi_matrix(g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(),
-                                     fgrid.receivers, grid)
+            mats[w] = rz.rssi_matrix(
+                g["t"].to_numpy(), g["source"].to_numpy(), g["value"].to_numpy(), fgrid.receivers, grid
+            )
     if not mats:
         return {}
     events = anchors if p.rssi_use_events else []
@@ -445,28 +541,41 @@ def rssi_zone_estimates(rssi: pd.DataFrame | None, site: Site, grid: Grid, p: An
         level = np.array([p.rssi_p0_by_receiver.get(r, np.nan) for r in fgrid.receivers])
         level = np.where(np.isfinite(level), level, np.nanmedian(level))
         model = rf.RadioModel({w: level for w in mats}, p.rssi_exponent, 0.0, p.rssi_sigma_db, 1)
-        clamps = {w: None for w in mats}
+        clamps: dict[str, np.ndarray | None] = {w: None for w in mats}
     else:
         model = rf.fit_radio(mats, events, fgrid, p.beacon_height_m)
-        clamps = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
-        clamps = {w: None if w in (unpinned or set()) else c for w, c in clamps.items()}
-    diag["rssi_model"] = {"exponent": round(model.exponent, 2), "body_loss_db": round(model.body_loss_db, 1),
-                          "sigma_db": round(model.sigma_db, 2), "labelled_windows": model.labelled_windows,
-                          "level_dbm": {w: [round(float(v), 1) for v in lv]
-                                        for w, lv in model.level_dbm.items()},
-                          "cell_m": round(fgrid.cell_m, 2)}
-    est = rz.estimate_zones(mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps,
-                            evidence_for=unpinned or set())
+        fitted = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
+        clamps = {w: None if w in (unpinned or set()) else c for w, c in fitted.items()}
+    diag["rssi_model"] = {
+        "exponent": round(model.exponent, 2),
+        "body_loss_db": round(model.body_loss_db, 1),
+        "sigma_db": round(model.sigma_db, 2),
+        "labelled_windows": model.labelled_windows,
+        "level_dbm": {w: [round(float(v), 1) for v in lv] for w, lv in model.level_dbm.items()},
+        "cell_m": round(fgrid.cell_m, 2),
+    }
+    est = rz.estimate_zones(
+        mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps, evidence_for=unpinned or set()
+    )
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
     placed_model = rz.events_placed([e.zone for e in est.values()], events)
     placed_naive = rz.events_placed(list(naive.values()), events)
-    diag["rssi_events_placed"] = {"model": round(placed_model[0], 3), "naive": round(placed_naive[0], 3),
-                                  "events": placed_model[1]}
+    diag["rssi_events_placed"] = {
+        "model": round(placed_model[0], 3),
+        "naive": round(placed_naive[0], 3),
+        "events": placed_model[1],
+    }
     return est
 
 
-def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], model: rf.RadioModel,
-                 fgrid: psm.FloorGrid, n: int, beacon_height_m: float) -> dict[str, np.ndarray | None]:
+def event_clamps(
+    mats: dict[str, np.ndarray],
+    anchors: list[tuple[int, int]],
+    model: rf.RadioModel,
+    fgrid: psm.FloorGrid,
+    n: int,
+    beacon_height_m: float,
+) -> Mapping[str, np.ndarray | None]:
     """Per worker, ``(n,)`` zone of the presence events given to them (-1 elsewhere).
 
     An event goes to the only worker, or to the worker whose fitted zone probability for
@@ -474,7 +583,7 @@ def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], mo
     """
     if not anchors:
         return {w: None for w in mats}
-    out: dict[str, np.ndarray | None] = {w: np.full(n, -1, dtype=np.int64) for w in mats}
+    out = {w: np.full(n, -1, dtype=np.int64) for w in mats}
     ks = np.array([k for k, _ in anchors], dtype=np.int64)
     zs = np.array([z for _, z in anchors], dtype=np.int64)
     if len(mats) == 1:
@@ -483,8 +592,9 @@ def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], mo
         return out
     workers = list(mats)
     rows = np.arange(len(ks))
-    probs = np.stack([rf.zone_probabilities_at(mats[w], w, model, fgrid, beacon_height_m, ks)[rows, zs]
-                      for w in workers])
+    probs = np.stack(
+        [rf.zone_probabilities_at(mats[w], w, model, fgrid, beacon_height_m, ks)[rows, zs] for w in workers]
+    )
     best = probs.argmax(axis=0)
     for i, w in enumerate(workers):
         mine = (best == i) & (probs[i] > 0.5)
@@ -492,46 +602,80 @@ def event_clamps(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], mo
     return out
 
 
-def survey_zone_estimates(rssi: pd.DataFrame, site: Site, grid: Grid, p: AnalysisParams,
-                          diag: dict[str, object]) -> dict[str, rz.ZoneEstimate]:
+def survey_zone_estimates(
+    rssi: pd.DataFrame, site: Site, grid: Grid, p: AnalysisParams, diag: dict[str, object]
+) -> dict[str, rz.ZoneEstimate]:
     """Worker id -> RSSI zone estimate from a site survey's fingerprint map (``p.survey_map``)."""
     fmap, fparams = p.survey_map
     if list(fmap.zones) != list(site.machine_ids):
-        raise ValueError(f"survey map zones {list(fmap.zones)} do not match the site's machines "
-                         f"{list(site.machine_ids)}: build the map from this site")
+        raise ValueError(
+            f"survey map zones {list(fmap.zones)} do not match the site's machines "
+            f"{list(site.machine_ids)}: build the map from this site"
+        )
     worker_of = site.worker_by_beacon()
     out: dict[str, rz.ZoneEstimate] = {}
     for b, g in rssi.groupby("channel"):
         w = worker_of.get(str(b))
         if w is None:
             continue
-        post = fp.zone_posterior(g["t"].to_numpy(), g["source"].astype(str).to_numpy(), g["value"].to_numpy(),
-                                 fmap, fparams, grid.start, grid.n, grid.step_s)
-        out[w] = rz.ZoneEstimate(zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"],
-                                 p0_dbm=float("nan"))
+        post = fp.zone_posterior(
+            g["t"].to_numpy(),
+            g["source"].astype(str).to_numpy(),
+            g["value"].to_numpy(),
+            fmap,
+            fparams,
+            grid.start,
+            grid.n,
+            grid.step_s,
+        )
+        out[w] = rz.ZoneEstimate(
+            zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"], p0_dbm=float("nan")
+        )
     diag["rssi_model"] = "survey fingerprint map"
     return out
 
 
-def classify_tasks(site: Site, grid: Grid, states: dict[str, np.ndarray], zones: dict[str, np.ndarray],
-                   presses: list[ev.Press], jigs: dict[str, list[tuple[float, float]]],
-                   p: AnalysisParams) -> list[tuple[str, str, str | None, float, float]]:
+def classify_tasks(
+    site: Site,
+    grid: Grid,
+    states: dict[str, np.ndarray],
+    zones: dict[str, np.ndarray],
+    presses: list[ev.Press],
+    jigs: dict[str, list[tuple[float, float]]],
+    p: AnalysisParams,
+) -> list[tuple[str, str, str | None, float, float]]:
     """All tasks of all machines as ``(machine, task, worker, start, end)``."""
     per_machine: dict[str, list[tk.Row]] = {}
     for i, m in enumerate(site.machine_ids):
         starts = [tk.TaskStart("jig_change", s, e) for s, e in jigs.get(m, [])]
         starts += [tk.TaskStart(pr.task, pr.t) for pr in presses if pr.machine == m]
         per_machine[m] = tk.classify_machine_tasks(
-            starts, states[m], zones, i, grid, leave_s=p.leave_s, task_gap_s=p.task_gap_s,
-            restart_gap_s=p.restart_gap_s)
+            starts,
+            states[m],
+            zones,
+            i,
+            grid,
+            leave_s=p.leave_s,
+            task_gap_s=p.task_gap_s,
+            restart_gap_s=p.restart_gap_s,
+        )
     if p.recover_forgotten or p.switch_free:
         pri = p.priors
         if pri is None:
             own = [[(t, s, e) for t, _w, s, e in rows] for rows in per_machine.values()]
             pri = pr.TaskPriors() if p.switch_free else pr.learn_priors(own)
         for i, m in enumerate(site.machine_ids):
-            per_machine[m] = tk.recover_machine(per_machine[m], states[m], zones, i, grid, pri,
-                                                task_gap_s=p.task_gap_s, restart_gap_s=p.restart_gap_s,
-                                                arrival_delay_s=p.arrival_delay_s, switch_free=p.switch_free)
+            per_machine[m] = tk.recover_machine(
+                per_machine[m],
+                states[m],
+                zones,
+                i,
+                grid,
+                pri,
+                task_gap_s=p.task_gap_s,
+                restart_gap_s=p.restart_gap_s,
+                arrival_delay_s=p.arrival_delay_s,
+                switch_free=p.switch_free,
+            )
     out = [(m, task, worker, s, e) for m, rows in per_machine.items() for task, worker, s, e in rows]
     return sorted(out, key=lambda r: (r[0], r[3]))

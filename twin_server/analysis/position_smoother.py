@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from twin_server.geometry import polygon_mask
 from twin_server.site import Site
@@ -66,9 +67,11 @@ class FloorGrid:
         """``10 log10(d)`` from every cell to every receiver, ``(NX, NY, R)`` (d >= 0.3 m)."""
         gx, gy = self.centres()
         r = self.receiver_xyz
-        d = np.sqrt((gx[..., None] - r[:, 0]) ** 2 + (gy[..., None] - r[:, 1]) ** 2
-                    + (beacon_height_m - r[:, 2]) ** 2)
-        return 10 * np.log10(np.maximum(d, 0.3))
+        d = np.sqrt(
+            (gx[..., None] - r[:, 0]) ** 2 + (gy[..., None] - r[:, 1]) ** 2 + (beacon_height_m - r[:, 2]) ** 2
+        )
+        log_d: npt.NDArray[np.float64] = 10 * np.log10(np.maximum(d, 0.3))
+        return log_d
 
     def shadow(self, facings: int) -> np.ndarray:
         """Body-shadow share ``(1 - cos(bearing - facing)) / 2`` per facing, ``(F, NX, NY, R)``."""
@@ -78,8 +81,9 @@ class FloorGrid:
         return np.stack([(1 - np.cos(bearing - 2 * np.pi * k / facings)) / 2 for k in range(facings)])
 
 
-def floor_grid(site: Site, *, cell_m: float | None = None, max_cells: int = 3000,
-               machine_weight: float = 0.02) -> FloorGrid:
+def floor_grid(
+    site: Site, *, cell_m: float | None = None, max_cells: int = 3000, machine_weight: float = 0.02
+) -> FloorGrid:
     """The floor grid of a site.
 
     Parameters
@@ -134,15 +138,16 @@ def floor_grid(site: Site, *, cell_m: float | None = None, max_cells: int = 3000
         inside = (np.abs(u) < m.footprint[0] / 2) & (np.abs(v) < m.footprint[1] / 2)
         walk[inside & (share[:, -1].reshape(shape) > 0.5)] = machine_weight
     rec = np.array([r.position for r in site.receivers], dtype="float64").reshape(-1, 3)
-    return FloorGrid((float(x0), float(y0)), float(cell_m), shape, zones, share, walk,
-                     [r.id for r in site.receivers], rec)
+    return FloorGrid(
+        (float(x0), float(y0)), float(cell_m), shape, zones, share, walk, [r.id for r in site.receivers], rec
+    )
 
 
 def _kernel(sd_cells: float) -> np.ndarray:
     reach = int(np.ceil(3 * sd_cells)) + 1
     d = np.arange(-reach, reach + 1)
-    g = np.exp(-0.5 * (d / max(sd_cells, 1e-6)) ** 2)
-    return (g / g.sum()).astype(np.float32)
+    g: npt.NDArray[np.float64] = np.exp(-0.5 * (d / max(sd_cells, 1e-6)) ** 2)
+    return (g / float(g.sum())).astype(np.float32)
 
 
 def _band(kernel: np.ndarray, n: int) -> np.ndarray:
@@ -165,8 +170,14 @@ class Track:
     clamp: np.ndarray | None = None  # (n_steps,) zone of a presence event given to it, else -1
 
 
-def smooth(tracks: list[Track], grid: FloorGrid, facings: int, motion: Motion | None = None, *,
-           batch_bytes: float = 96e6) -> list[np.ndarray]:
+def smooth(
+    tracks: list[Track],
+    grid: FloorGrid,
+    facings: int,
+    motion: Motion | None = None,
+    *,
+    batch_bytes: float = 96e6,
+) -> list[np.ndarray]:
     """Zone posterior of every second of every track, by forward-backward over (motion, facing, cell).
 
     Parameters
@@ -215,7 +226,8 @@ def smooth(tracks: list[Track], grid: FloorGrid, facings: int, motion: Motion | 
     def turn(a: np.ndarray) -> np.ndarray:
         if facings == 1:
             return a
-        return same * a + other * a.sum(axis=1, keepdims=True)
+        mixed: np.ndarray = same * a + other * a.sum(axis=1, keepdims=True)
+        return mixed
 
     # A stander keeps a facing (and turns now and then); a walker's facing is drawn afresh each
     # second (its likelihood is the mean over facings), so only one walking layer is blurred.
@@ -236,7 +248,7 @@ def smooth(tracks: list[Track], grid: FloorGrid, facings: int, motion: Motion | 
     batch = max(1, int(batch_bytes // per_chunk))
     outs = [np.zeros((tr.n_steps, nz)) for tr in tracks]
     for b0 in range(0, len(jobs), batch):
-        part = jobs[b0:b0 + batch]
+        part = jobs[b0 : b0 + batch]
         k_n = len(part)
         lik = np.empty((k_n, length, facings, nx, ny), dtype=np.float32)
         ok = np.zeros((k_n, length), dtype=bool)
@@ -278,8 +290,9 @@ def smooth(tracks: list[Track], grid: FloorGrid, facings: int, motion: Motion | 
         for j in range(length - 1, -1, -1):
             if j < length - 1:
                 bs, bw = backward(bs * lik[:, j + 1], bw * lik_w[:, j + 1])
-                norm = (bs.reshape(k_n, -1).sum(axis=1)
-                        + bw.reshape(k_n, -1).sum(axis=1))[:, None, None, None]
+                norm = (bs.reshape(k_n, -1).sum(axis=1) + bw.reshape(k_n, -1).sum(axis=1))[
+                    :, None, None, None
+                ]
                 norm += np.float32(1e-30)
                 bs /= norm
                 bw /= norm
@@ -287,7 +300,7 @@ def smooth(tracks: list[Track], grid: FloorGrid, facings: int, motion: Motion | 
             post[:, j] = p.reshape(k_n, cells) @ share
         for i, (ti, a) in enumerate(part):
             n = min(chunk, tracks[ti].n_steps - a)
-            outs[ti][a:a + n] = post[i, margin:margin + n]
+            outs[ti][a : a + n] = post[i, margin : margin + n]
     for o in outs:
         o /= np.maximum(o.sum(axis=1, keepdims=True), 1e-30)
     return outs

@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,21 +28,34 @@ START, END = "start", "end"
 class TaskPriors:
     """Log-normal durations per task, first-order task order, and task shares."""
 
-    log_mu: dict[str, float] = field(default_factory=lambda: {
-        "jig_change": math.log(600), "tool_change": math.log(300),
-        "program_input": math.log(180), "material_setting": math.log(150)})
+    log_mu: dict[str, float] = field(
+        default_factory=lambda: {
+            "jig_change": math.log(600),
+            "tool_change": math.log(300),
+            "program_input": math.log(180),
+            "material_setting": math.log(150),
+        }
+    )
     log_sd: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ALL_TASKS, 0.5))
     #: P(next | previous) with ``start``/``end`` as the changeover's ends.
-    follows: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        START: {"jig_change": 0.4, "tool_change": 0.4, "program_input": 0.1, "material_setting": 0.1},
-        "jig_change": {"tool_change": 0.6, "program_input": 0.2, "material_setting": 0.15, END: 0.05},
-        "tool_change": {"program_input": 0.6, "material_setting": 0.3, END: 0.1},
-        "program_input": {"material_setting": 0.7, "tool_change": 0.2, END: 0.1},
-        "material_setting": {END: 0.8, "tool_change": 0.1, "program_input": 0.1},
-    })
+    follows: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            START: {"jig_change": 0.4, "tool_change": 0.4, "program_input": 0.1, "material_setting": 0.1},
+            "jig_change": {"tool_change": 0.6, "program_input": 0.2, "material_setting": 0.15, END: 0.05},
+            "tool_change": {"program_input": 0.6, "material_setting": 0.3, END: 0.1},
+            "program_input": {"material_setting": 0.7, "tool_change": 0.2, END: 0.1},
+            "material_setting": {END: 0.8, "tool_change": 0.1, "program_input": 0.1},
+        }
+    )
     #: Share of changeovers containing each task.
-    share: dict[str, float] = field(default_factory=lambda: {
-        "jig_change": 0.5, "tool_change": 0.85, "program_input": 0.7, "material_setting": 0.95})
+    share: dict[str, float] = field(
+        default_factory=lambda: {
+            "jig_change": 0.5,
+            "tool_change": 0.85,
+            "program_input": 0.7,
+            "material_setting": 0.95,
+        }
+    )
     #: Share of task presses that are forgotten.
     forgotten_share: float = 0.05
     #: Shortest changeover (first task start to last task end), 5th percentile.
@@ -55,11 +69,12 @@ class TaskPriors:
     minor_max_s: float = 240.0
     n_changeovers: int = 0
 
-    def lp_duration(self, task: str, d_s: float | np.ndarray) -> np.ndarray:
-        """Log density of a task lasting ``d_s`` seconds."""
+    def lp_duration(self, task: str, d_s: float | np.ndarray) -> float | np.ndarray:
+        """Log density of a task lasting ``d_s`` seconds (a numpy float for a float, else an array)."""
         d = np.maximum(np.asarray(d_s, dtype="float64"), 1.0)
         mu, sd = self.log_mu[task], self.log_sd[task]
-        return -0.5 * ((np.log(d) - mu) / sd) ** 2 - math.log(sd) - np.log(d) - 0.9189385
+        lp: float | np.ndarray = -0.5 * ((np.log(d) - mu) / sd) ** 2 - math.log(sd) - np.log(d) - 0.9189385
+        return lp
 
     def is_changeover(self, visit_s: float) -> bool:
         """Whether a stop attended this long is more probably a changeover than a minor fix."""
@@ -75,12 +90,12 @@ class TaskPriors:
         """Log probability that ``b`` follows ``a`` in a changeover (floored)."""
         return math.log(max(self.follows.get(a, {}).get(b, 0.0), 0.01))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict) -> TaskPriors:
+    def from_dict(cls, doc: dict[str, Any]) -> TaskPriors:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
@@ -94,8 +109,9 @@ class TaskPriors:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def changeovers(tasks: list[tuple[str, float, float]],
-                max_gap_s: float = 600.0) -> list[list[tuple[str, float, float]]]:
+def changeovers(
+    tasks: list[tuple[str, float, float]], max_gap_s: float = 600.0
+) -> list[list[tuple[str, float, float]]]:
     """Group one machine's time-sorted ``(task, start, end)`` into changeovers."""
     out: list[list[tuple[str, float, float]]] = []
     for t in sorted(tasks, key=lambda x: x[1]):
@@ -106,8 +122,12 @@ def changeovers(tasks: list[tuple[str, float, float]],
     return out
 
 
-def learn_priors(per_machine_tasks: list[list[tuple[str, float, float]]], *,
-                 base: TaskPriors | None = None, min_count: int = 5) -> TaskPriors:
+def learn_priors(
+    per_machine_tasks: list[list[tuple[str, float, float]]],
+    *,
+    base: TaskPriors | None = None,
+    min_count: int = 5,
+) -> TaskPriors:
     """Learn task priors from analysed days (with switches) or ground truth.
 
     Parameters

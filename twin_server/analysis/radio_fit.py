@@ -24,6 +24,7 @@ cost 12 points of accuracy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class RadioModel:
     labelled_windows: int = 0
     occupancy: np.ndarray | None = None  # (F * cells, Z): where in each zone the beacons are
     window_s: int = 5
-    diag: dict = field(default_factory=dict)
+    diag: dict[str, Any] = field(default_factory=dict)
 
     def mean_map(self, worker: str, log_d: np.ndarray, shadow: np.ndarray) -> np.ndarray:
         """Expected per-second RSSI ``(F, NX, NY, R)`` of ``worker``'s beacon."""
@@ -77,21 +78,34 @@ class FitSettings:
 
 def _windows(mat: np.ndarray, window: int, settings: FitSettings) -> np.ndarray:
     """Centres of the pooled windows used for fitting (heard ones, in blocks spread over the day)."""
-    centres = np.arange(window // 2, len(mat), window)
-    heard = np.isfinite(mat[np.clip(centres[:, None] + np.arange(-(window // 2), window - window // 2), 0,
-                                    len(mat) - 1)]).any(axis=(1, 2))
+    centres: np.ndarray = np.arange(window // 2, len(mat), window)
+    heard = np.isfinite(
+        mat[np.clip(centres[:, None] + np.arange(-(window // 2), window - window // 2), 0, len(mat) - 1)]
+    ).any(axis=(1, 2))
     centres = centres[heard]
     if len(centres) <= settings.max_windows:
         return centres
     blocks = np.arange(0, len(centres), settings.block_windows)
-    pick = blocks[np.unique(np.linspace(0, len(blocks) - 1, settings.max_windows // settings.block_windows)
-                            .round().astype(int))]
+    pick = blocks[
+        np.unique(
+            np.linspace(0, len(blocks) - 1, settings.max_windows // settings.block_windows)
+            .round()
+            .astype(int)
+        )
+    ]
     keep = np.concatenate([np.arange(b, min(b + settings.block_windows, len(centres))) for b in pick])
-    return centres[keep]
+    kept: np.ndarray = centres[keep]
+    return kept
 
 
-def _initial_level(s_rr: np.ndarray, s_r: np.ndarray, s_w: np.ndarray, log_d: np.ndarray, occ0: np.ndarray,
-                   settings: FitSettings) -> float:
+def _initial_level(
+    s_rr: np.ndarray,
+    s_r: np.ndarray,
+    s_w: np.ndarray,
+    log_d: np.ndarray,
+    occ0: np.ndarray,
+    settings: FitSettings,
+) -> float:
     """Level at 1 m that makes a beacon's windows most probable (exponent at its prior, no body)."""
     if len(s_rr) == 0:
         return -60.0
@@ -115,9 +129,14 @@ def _initial_level(s_rr: np.ndarray, s_r: np.ndarray, s_w: np.ndarray, log_d: np
     return float(fine[int(np.argmax([total(x) for x in fine]))])
 
 
-def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid: FloorGrid,
-              beacon_height_m: float, settings: FitSettings = FitSettings(),
-              fit_body: bool | None = None) -> RadioModel:
+def fit_radio(
+    mats: dict[str, np.ndarray],
+    anchors: list[tuple[int, int]],
+    grid: FloorGrid,
+    beacon_height_m: float,
+    settings: FitSettings = FitSettings(),
+    fit_body: bool | None = None,
+) -> RadioModel:
     """Fit the path-loss model of every beacon from the recording (see the module docstring).
 
     Parameters
@@ -175,8 +194,8 @@ def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid:
     # Start: each beacon's level by marginal likelihood (positions unknown, zones equally likely).
     occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
     occ0 /= occ0.sum(axis=0, keepdims=True)
-    level = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
-    offset = np.zeros(n_r)
+    level: np.ndarray = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
+    offset: np.ndarray = np.zeros(n_r)
     n_exp, sigma = settings.exponent_prior, settings.sigma_start_db
     body = settings.body_prior_db if fit_body else 0.0
     occupancy = share * walk[:, None]  # (S, Z) weight of each state within each zone
@@ -192,8 +211,11 @@ def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid:
         # Give each anchor to the worker most probably in its zone (one worker: always).
         labels = {w: np.full(len(data[w][0]), -1) for w in workers}
         for j, (_k, z) in enumerate(anchor_arr):
-            cand = [(gammas[w][anchor_win[w][j], z] if w in gammas else 1.0, w) for w in workers
-                    if anchor_win[w][j] >= 0]
+            cand = [
+                (gammas[w][anchor_win[w][j], z] if w in gammas else 1.0, w)
+                for w in workers
+                if anchor_win[w][j] >= 0
+            ]
             if not cand:
                 continue
             if n_w > 1 and it == 0:
@@ -265,32 +287,58 @@ def fit_radio(mats: dict[str, np.ndarray], anchors: list[tuple[int, int]], grid:
             a_mat[i, i] += 1e-6
             b_vec[i] += 1e-6 * level[i]
         theta = np.linalg.lstsq(a_mat, b_vec, rcond=None)[0]
-        level, offset = theta[:n_w], theta[n_w:n_w + n_r]
+        level, offset = theta[:n_w], theta[n_w : n_w + n_r]
         n_exp = float(np.clip(theta[n_w + n_r], 1.2, 4.5))
         body = float(np.clip(theta[-1], 0.0, 15.0)) if fit_body else 0.0
         if n_obs > 0:
             sigma = float(np.clip(np.sqrt(max(sse, 0.0) / n_obs), 2.0, 12.0))
-        occ_new += settings.occupancy_pseudo * share * walk[:, None] / np.maximum(
-            (share * walk[:, None]).sum(axis=0, keepdims=True), 1e-12)
+        occ_new += (
+            settings.occupancy_pseudo
+            * share
+            * walk[:, None]
+            / np.maximum((share * walk[:, None]).sum(axis=0, keepdims=True), 1e-12)
+        )
         occupancy = occ_new / np.maximum(occ_new.sum(axis=0, keepdims=True), 1e-300)
         trace.append([round(n_exp, 2), round(body, 1), round(sigma, 2), labelled])
     if facings > 1 and body < MIN_BODY_LOSS_DB:  # too small to matter: one facing is 4x cheaper
         occupancy = occupancy.reshape(facings, cells, nz).sum(axis=0)
         occupancy /= np.maximum(occupancy.sum(axis=0, keepdims=True), 1e-300)
         facings, body = 1, 0.0
-    return RadioModel({w: level[i] + offset for i, w in enumerate(workers)}, n_exp, body, sigma, facings,
-                      labelled, occupancy, win, {"cells": cells, "trace": trace})
+    return RadioModel(
+        {w: level[i] + offset for i, w in enumerate(workers)},
+        n_exp,
+        body,
+        sigma,
+        facings,
+        labelled,
+        occupancy,
+        win,
+        {"cells": cells, "trace": trace},
+    )
 
 
-def zone_probabilities_at(rssi: np.ndarray, worker: str, model: RadioModel, grid: FloorGrid,
-                          beacon_height_m: float, seconds: np.ndarray | None = None,
-                          chunk: int = 4096) -> np.ndarray:
+def zone_probabilities_at(
+    rssi: np.ndarray,
+    worker: str,
+    model: RadioModel,
+    grid: FloorGrid,
+    beacon_height_m: float,
+    seconds: np.ndarray | None = None,
+    chunk: int = 4096,
+) -> np.ndarray:
     """Zone probabilities ``(len(seconds), Z)`` from each second's pooled window alone.
 
     Zones equally likely a priori, positions within a zone by the fitted occupancy, no
     smoothing over time: cheap and coarse (it decides which worker a presence event belongs
     to), and evidence that may be multiplied over seconds. ``seconds`` default: all.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no fitted occupancy (a surveyed model, not :func:`fit_radio`'s).
     """
+    if model.occupancy is None:
+        raise ValueError("zone_probabilities_at needs a fitted model: its occupancy is None")
     n_r = len(grid.receivers)
     win = model.window_s
     ld = np.tile(grid.log_distance(beacon_height_m).reshape(-1, n_r), (model.facings, 1))
@@ -303,15 +351,12 @@ def zone_probabilities_at(rssi: np.ndarray, worker: str, model: RadioModel, grid
     scale = np.float32(1.0 / (2 * model.sigma_db**2 * np.sqrt(win)))
     out = np.empty((len(seconds), len(grid.zones)))
     for a in range(0, len(seconds), chunk):
-        sec = seconds[a:a + chunk]
+        sec = seconds[a : a + chunk]
         sr, sw = s_r[sec].astype(np.float32), s_w[sec].astype(np.float32)
         ll = (2 * sr @ mu.T - sw @ mu2) * scale  # the s_rr term is the same for every state
         like = np.exp(ll - ll.max(axis=1, keepdims=True)) @ occ
         silent = sw.sum(axis=1) == 0
         like[silent] = 0.0
         like[silent, -1] = 1.0
-        out[a:a + chunk] = like / np.maximum(like.sum(axis=1, keepdims=True), 1e-30)
+        out[a : a + chunk] = like / np.maximum(like.sum(axis=1, keepdims=True), 1e-30)
     return out
-
-
-

@@ -45,9 +45,18 @@ def lp_sum(pri: TaskPriors, seq: tuple[str, ...] | list[str], total_s: float) ->
     return lp, durs
 
 
-def best_fill(h0: float, h1: float, prev: str, nxt: str, pri: TaskPriors, allowed: list[str],
-              gap_s: float, *, present_lp: dict[str, float], absent_lp: dict[str, float],
-              ) -> tuple[float, list[tuple[str, float, float]]]:
+def best_fill(
+    h0: float,
+    h1: float,
+    prev: str,
+    nxt: str,
+    pri: TaskPriors,
+    allowed: list[str],
+    gap_s: float,
+    *,
+    present_lp: dict[str, float],
+    absent_lp: dict[str, float],
+) -> tuple[float, list[tuple[str, float, float]]]:
     """Most probable sequence of tasks (possibly none) filling ``[h0, h1)``.
 
     Parameters
@@ -72,7 +81,10 @@ def best_fill(h0: float, h1: float, prev: str, nxt: str, pri: TaskPriors, allowe
     tasks : list of (task, start, end)
     """
     total = h1 - h0
-    best = (lp_gap(total, gap_s) + pri.lp_follow(prev, nxt) + sum(absent_lp[t] for t in allowed), [])
+    best: tuple[float, list[tuple[str, float, float]]] = (
+        lp_gap(total, gap_s) + pri.lp_follow(prev, nxt) + sum(absent_lp[t] for t in allowed),
+        [],
+    )
     for k in range(1, len(allowed) + 1):
         avail = total - (k + 1) * gap_s
         if avail <= 30.0 * k:
@@ -98,9 +110,16 @@ def forgotten_odds(pri: TaskPriors, tasks: list[str]) -> tuple[dict[str, float],
     return present, absent
 
 
-def recover_changeover(rows: list[Row], arrival_s: float | None, pri: TaskPriors, gap_s: float,
-                       *, switch_free: bool = False, end_s: float | None = None,
-                       min_gain: float = 1.0) -> list[Row]:
+def recover_changeover(
+    rows: list[Row],
+    arrival_s: float | None,
+    pri: TaskPriors,
+    gap_s: float,
+    *,
+    switch_free: bool = False,
+    end_s: float | None = None,
+    min_gain: float = 1.0,
+) -> list[Row]:
     """Add the tasks a changeover most probably had but nobody pressed for.
 
     Parameters
@@ -166,8 +185,14 @@ def recover_changeover(rows: list[Row], arrival_s: float | None, pri: TaskPriors
     return out
 
 
-def split_long_tasks(rows: list[Row], pri: TaskPriors, gap_s: float, present: dict[str, float],
-                     absent: dict[str, float], min_gain: float) -> list[Row]:
+def split_long_tasks(
+    rows: list[Row],
+    pri: TaskPriors,
+    gap_s: float,
+    present: dict[str, float],
+    absent: dict[str, float],
+    min_gain: float,
+) -> list[Row]:
     """Split a task into itself plus a forgotten one where the priors favour it."""
     out = list(rows)
     i = 0
@@ -181,7 +206,7 @@ def split_long_tasks(rows: list[Row], pri: TaskPriors, gap_s: float, present: di
         nxt = out[i + 1][0] if i + 1 < len(out) else END
         dur = e - s
         base = float(pri.lp_duration(task, dur)) + pri.lp_follow(task, nxt)
-        best = (base + min_gain, None)
+        best: tuple[float, tuple[str, float] | None] = (base + min_gain, None)
         avail = dur - gap_s
         if not avail > 60.0:  # room for two tasks of 30 s at least (60 s exactly: no split points)
             i += 1
@@ -197,8 +222,8 @@ def split_long_tasks(rows: list[Row], pri: TaskPriors, gap_s: float, present: di
             if sc > best[0]:
                 best = (sc, (b, float(x[int(np.argmax(lp))])))
         if best[1] is not None:
-            b, x = best[1]
-            out[i] = (task, worker, s, s + x)
-            out.insert(i + 1, (b, worker, s + x + gap_s, e))
+            b, split_s = best[1]
+            out[i] = (task, worker, s, s + split_s)
+            out.insert(i + 1, (b, worker, s + split_s + gap_s, e))
         i += 1
     return out

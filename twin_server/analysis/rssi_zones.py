@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from twin_server.analysis.align import Grid, bin_mean
@@ -36,8 +37,9 @@ SILENCE_WINDOW_S = 5
 EVIDENCE_WEIGHT = 0.5
 
 
-def rssi_matrix(t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str],
-                grid: Grid) -> np.ndarray:
+def rssi_matrix(
+    t: np.ndarray, receiver: np.ndarray, rssi_dbm: np.ndarray, receivers: list[str], grid: Grid
+) -> np.ndarray:
     """Per-cell mean RSSI of one beacon at each receiver, NaN where nothing was heard.
 
     Returns
@@ -135,8 +137,11 @@ def viterbi(log_em: np.ndarray, log_a: np.ndarray) -> np.ndarray:
     return path
 
 
-def calibrate_from_survey(points: pd.DataFrame, receivers: list[str], site: Site,
-                          ) -> tuple[dict[str, float], float]:
+def calibrate_from_survey(
+    points: pd.DataFrame,
+    receivers: list[str],
+    site: Site,
+) -> tuple[dict[str, float], float]:
     """Path-loss model from a site survey (a beacon held still at known positions).
 
     Parameters
@@ -195,13 +200,20 @@ def silent_seconds(rssi: np.ndarray, window_s: int = SILENCE_WINDOW_S) -> np.nda
     from scipy.ndimage import uniform_filter1d
 
     heard = np.isfinite(rssi).any(axis=1).astype("float64")
-    return uniform_filter1d(heard, window_s, mode="constant") < 1e-9
+    silent: npt.NDArray[np.bool_] = uniform_filter1d(heard, window_s, mode="constant") < 1e-9
+    return silent
 
 
-def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGrid, *,
-                   beacon_height_m: float, clamps: dict[str, np.ndarray | None] | None = None,
-                   motion: Motion | None = None, evidence_for: set[str] | None = None,
-                   ) -> dict[str, ZoneEstimate]:
+def estimate_zones(
+    mats: dict[str, np.ndarray],
+    model: RadioModel,
+    grid: FloorGrid,
+    *,
+    beacon_height_m: float,
+    clamps: dict[str, np.ndarray | None] | None = None,
+    motion: Motion | None = None,
+    evidence_for: set[str] | None = None,
+) -> dict[str, ZoneEstimate]:
     """Zone of every beacon every second.
 
     Parameters
@@ -242,9 +254,15 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
         wt = heard.astype(np.float32)
         silent = silent_seconds(rssi)
 
-        def loglik(steps: np.ndarray, y=y, wt=wt, m=m, silent=silent) -> np.ndarray:
+        def loglik(
+            steps: np.ndarray,
+            y: np.ndarray = y,
+            wt: np.ndarray = wt,
+            m: np.ndarray = m,
+            silent: np.ndarray = silent,
+        ) -> np.ndarray:
             ys, ws = y[steps], wt[steps]
-            ll = -((ys * ys).sum(axis=1)[:, None] - 2 * ys @ m.T + ws @ (m * m).T) * scale
+            ll: np.ndarray = -((ys * ys).sum(axis=1)[:, None] - 2 * ys @ m.T + ws @ (m * m).T) * scale
             ll = ll.reshape(len(steps), facings, -1)
             ll[silent[steps]] -= zone_cost
             return ll.reshape(len(steps), *shape)
@@ -258,7 +276,7 @@ def estimate_zones(mats: dict[str, np.ndarray], model: RadioModel, grid: FloorGr
         if any_heard.any():
             first, last = np.flatnonzero(any_heard)[[0, -1]]
             zone[:first] = -1
-            zone[last + 1:] = -1
+            zone[last + 1 :] = -1
         else:
             zone[:] = -1
         level = float(np.median(model.level_dbm[w]))
@@ -280,8 +298,9 @@ def local_evidence(est: ZoneEstimate) -> np.ndarray:
 NAIVE_NONE_BELOW_DBM = -70.0
 
 
-def strongest_receiver_zones(rssi: np.ndarray, grid: FloorGrid, hold_s: int = 3,
-                             none_below_dbm: float = NAIVE_NONE_BELOW_DBM) -> np.ndarray:
+def strongest_receiver_zones(
+    rssi: np.ndarray, grid: FloorGrid, hold_s: int = 3, none_below_dbm: float = NAIVE_NONE_BELOW_DBM
+) -> np.ndarray:
     """The naive zone path: each second, the zone nearest to the loudest receiver.
 
     Parameters
@@ -319,8 +338,11 @@ def strongest_receiver_zones(rssi: np.ndarray, grid: FloorGrid, hold_s: int = 3,
     return out
 
 
-def events_placed(paths: list[np.ndarray], anchors: list[tuple[int, int]], near_s: tuple[int, int] = (10, 40),
-                  ) -> tuple[float, int]:
+def events_placed(
+    paths: list[np.ndarray],
+    anchors: list[tuple[int, int]],
+    near_s: tuple[int, int] = (10, 40),
+) -> tuple[float, int]:
     """Share of presence events whose machine some worker's zone path shows near (not at) the event.
 
     Only seconds ``near_s[0]`` .. ``near_s[1]`` before or after the event count: at the event

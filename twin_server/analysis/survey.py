@@ -83,15 +83,21 @@ def survey_points(site: Site, base_dir: Path) -> tuple[pd.DataFrame, dict[str, i
         dropped["bad_readings_row"] += loaded.rejected_rows
         f = loaded.frame
         rows = f[(f["kind"] == "rssi") & ((walk.beacon is None) | (f["channel"] == walk.beacon))]
-        rssi = _numeric(pd.DataFrame({"t_seconds": rows["t"], "receiver_id": rows["source"].astype(str),
-                                      "rssi_dbm": rows["value"]}), ("t_seconds", "rssi_dbm"))
+        rssi = _numeric(
+            pd.DataFrame(
+                {"t_seconds": rows["t"], "receiver_id": rows["source"].astype(str), "rssi_dbm": rows["value"]}
+            ),
+            ("t_seconds", "rssi_dbm"),
+        )
         dropped["bad_number"] += len(rows) - len(rssi)
         track_raw = _read_csv(base_dir / walk.track, ("time", "x_m", "y_m"), f"walks[{i}].track")
         track = _numeric(track_raw.rename(columns={"time": "t_seconds"}), ("t_seconds", "x_m", "y_m"))
         dropped["bad_number"] += len(track_raw) - len(track)
         if len(track) < 2 or rssi.empty:
-            raise SurveyError(f"survey: walks[{i}] has {len(rssi)} rssi row(s) and {len(track)} track "
-                              f"point(s); it needs rssi rows and >= 2 track points")
+            raise SurveyError(
+                f"survey: walks[{i}] has {len(rssi)} rssi row(s) and {len(track)} track "
+                f"point(s); it needs rssi rows and >= 2 track points"
+            )
         parts.append(walk_survey_points(rssi, track, z_m=survey.walk_height_m)[list(POINT_COLUMNS)])
     points = pd.concat(parts, ignore_index=True)
     known = points["receiver_id"].astype(str).isin(receivers)
@@ -101,13 +107,20 @@ def survey_points(site: Site, base_dir: Path) -> tuple[pd.DataFrame, dict[str, i
     dropped["positive_rssi"] = int((~negative).sum())
     points = points[negative]
     if points.empty:
-        raise SurveyError("survey: no usable point (every row dropped: "
-                          + ", ".join(f"{k}={v}" for k, v in dropped.items() if v) + ")")
+        raise SurveyError(
+            "survey: no usable point (every row dropped: "
+            + ", ".join(f"{k}={v}" for k, v in dropped.items() if v)
+            + ")"
+        )
     return points.reset_index(drop=True), dropped
 
 
-def survey_map(site: Site, base_dir: str | Path, params: FingerprintParams | None = None,
-               say: Callable[[str], None] | None = None) -> tuple[FingerprintMap, FingerprintParams] | None:
+def survey_map(
+    site: Site,
+    base_dir: str | Path,
+    params: FingerprintParams | None = None,
+    say: Callable[[str], None] | None = None,
+) -> tuple[FingerprintMap, FingerprintParams] | None:
     """``(map, params)`` for ``AnalysisParams(survey_map=...)``, or None without a survey.
 
     ``say`` receives one line: how many points were read and how many rows were left out.

@@ -65,17 +65,25 @@ def attribute_worker(zones: dict[str, np.ndarray], machine_code: int, k0: int, k
     """The worker who spent most of ``[k0, k1)`` at the machine (None if nobody was there)."""
     best, best_n = None, 0
     for w, z in zones.items():
-        n_at = int(np.count_nonzero(z[k0:max(k1, k0 + 1)] == machine_code))
+        n_at = int(np.count_nonzero(z[k0 : max(k1, k0 + 1)] == machine_code))
         if n_at > best_n:
             best, best_n = w, n_at
     return best
 
 
-def classify_machine_tasks(starts: list[TaskStart], state: np.ndarray, zones: dict[str, np.ndarray],
-                           machine_code: int, grid: Grid, *, leave_s: float = 30.0,
-                           run_confirm_s: float = 10.0, max_task_s: float = 3600.0,
-                           task_gap_s: float = 0.0, restart_gap_s: float = 0.0,
-                           ) -> list[tuple[str, str | None, float, float]]:
+def classify_machine_tasks(
+    starts: list[TaskStart],
+    state: np.ndarray,
+    zones: dict[str, np.ndarray],
+    machine_code: int,
+    grid: Grid,
+    *,
+    leave_s: float = 30.0,
+    run_confirm_s: float = 10.0,
+    max_task_s: float = 3600.0,
+    task_gap_s: float = 0.0,
+    restart_gap_s: float = 0.0,
+) -> list[tuple[str, str | None, float, float]]:
     """Turn task starts into non-overlapping task intervals.
 
     Parameters
@@ -135,10 +143,20 @@ def classify_machine_tasks(starts: list[TaskStart], state: np.ndarray, zones: di
     return out
 
 
-def recover_machine(rows: list[Row], state: np.ndarray, zones: dict[str, np.ndarray], machine_code: int,
-                    grid: Grid, pri: TaskPriors, *, task_gap_s: float, restart_gap_s: float,
-                    arrival_delay_s: float, switch_free: bool = False,
-                    min_visit_s: float = 60.0) -> list[Row]:
+def recover_machine(
+    rows: list[Row],
+    state: np.ndarray,
+    zones: dict[str, np.ndarray],
+    machine_code: int,
+    grid: Grid,
+    pri: TaskPriors,
+    *,
+    task_gap_s: float,
+    restart_gap_s: float,
+    arrival_delay_s: float,
+    switch_free: bool = False,
+    min_visit_s: float = 60.0,
+) -> list[Row]:
     """Add forgotten (or, switch-free, all) switch tasks to one machine's tasks.
 
     Each stop of the machine (a run of ``stopped``) is one changeover; the worker's
@@ -169,8 +187,11 @@ def recover_machine(rows: list[Row], state: np.ndarray, zones: dict[str, np.ndar
         arrival = float(grid.time(k0 + at[0])) + arrival_delay_s if len(at) else None
         restarted = k1 < grid.n and state[k1] == RUNNING
         end_s = t1 - restart_gap_s if restarted else None
-        if switch_free and not mine and (end_s is None or arrival is None
-                                         or not pri.is_changeover(end_s - arrival)):
+        if (
+            switch_free
+            and not mine
+            and (end_s is None or arrival is None or not pri.is_changeover(end_s - arrival))
+        ):
             out += mine  # a minor stop: the worker fixed something, no changeover
             continue
         if not mine and not switch_free:

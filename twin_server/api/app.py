@@ -60,8 +60,12 @@ class TwinContext:
 
     def on_result(self, day: str, result: Result, kpis: dict[str, Any]) -> None:
         """After each live analysis: keep a summary; re-export derived series now and then."""
-        self.latest_analysis = {"day": day, "window": [result.window_start, result.window_end],
-                                "kpis": kpis, "tasks": len(result.tasks)}
+        self.latest_analysis = {
+            "day": day,
+            "window": [result.window_start, result.window_end],
+            "kpis": kpis,
+            "tasks": len(result.tasks),
+        }
         if self.influx is None:
             return
         now = time.monotonic()
@@ -121,8 +125,10 @@ class JournalReplayProvider:
             raise ReplayError(f"no readings of site {site_id!r} in the requested window")
         doc: dict[str, Any] = {
             "site": site_id,
-            "window": {"start": max(start, min(r.window_start for r in parts)),
-                       "end": min(end, max(r.window_end for r in parts))},
+            "window": {
+                "start": max(start, min(r.window_start for r in parts)),
+                "end": min(end, max(r.window_end for r in parts)),
+            },
             "rejected_rows": sum(r.rejected_rows for r in parts),
         }
         for key in ("machine_states", "worker_zones", "tasks", "beacon_lag"):
@@ -136,8 +142,7 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
         from twin_server.api import viewer
     except ImportError:
         return
-    app.state.replay_provider = JournalReplayProvider(ctx.settings.site, ctx.analysis,
-                                                      ctx.settings.site_path)
+    app.state.replay_provider = JournalReplayProvider(ctx.settings.site, ctx.analysis, ctx.settings.site_path)
     app.state.data_dir = Path(ctx.settings.data_dir)
     app.include_router(viewer.router)
     mount = getattr(viewer, "mount_static", None)
@@ -174,23 +179,37 @@ def _delivery(ctx: TwinContext) -> Delivery:
     ingest, influx, journal = ctx.ingest, ctx.influx, ctx.journal
     export = None
     if influx is not None:
+
         def export(lines: list[str]) -> None:
             journal.outbox_add([("write", "\n".join(lines))], time.time_ns())
             influx.notify()
-    return Delivery(journal, ctx.settings.site.site,
-                    publish=None if ingest is None or not ctx.settings.end_to_end_ack else ingest.publish,
-                    connects=(lambda: ingest.stats.connects) if ingest is not None else (lambda: 0),
-                    export=export, export_s=ctx.settings.derived_interval_s)
+
+    return Delivery(
+        journal,
+        ctx.settings.site.site,
+        publish=None if ingest is None or not ctx.settings.end_to_end_ack else ingest.publish,
+        connects=(lambda: ingest.stats.connects) if ingest is not None else (lambda: 0),
+        export=export,
+        export_s=ctx.settings.derived_interval_s,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the server app for one site; services start in the lifespan."""
     max_bytes = None if settings.journal_max_mb is None else int(settings.journal_max_mb * 2**20)
     journal = Journal(settings.journal_path, synchronous=settings.sqlite_synchronous, max_bytes=max_bytes)
-    ctx = TwinContext(settings=settings, journal=journal, state=LiveState(),
-                      analysis=AnalysisCache(settings.site, journal, settings.analysis_params,
-                                             isolated=settings.analysis_isolated,
-                                             simulated_clock=settings.clock_tolerance_s is None))
+    ctx = TwinContext(
+        settings=settings,
+        journal=journal,
+        state=LiveState(),
+        analysis=AnalysisCache(
+            settings.site,
+            journal,
+            settings.analysis_params,
+            isolated=settings.analysis_isolated,
+            simulated_clock=settings.clock_tolerance_s is None,
+        ),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,10 +218,16 @@ def create_app(settings: Settings) -> FastAPI:
         ctx.hub.start()
         if settings.influx_url:
             ctx.influx = InfluxWriter(
-                journal, settings.influx_url, settings.influx_db, token=settings.influx_token,
-                user=settings.influx_user, password=settings.influx_password,
-                create_db=settings.influx_create_db, batch_lines=settings.influx_batch_lines,
-                timeout_s=settings.influx_timeout_s, backoff_max_s=settings.influx_backoff_max_s,
+                journal,
+                settings.influx_url,
+                settings.influx_db,
+                token=settings.influx_token,
+                user=settings.influx_user,
+                password=settings.influx_password,
+                create_db=settings.influx_create_db,
+                batch_lines=settings.influx_batch_lines,
+                timeout_s=settings.influx_timeout_s,
+                backoff_max_s=settings.influx_backoff_max_s,
                 replace_derived=settings.influx_replace_derived,
             )
             ctx.influx.start()
@@ -210,26 +235,40 @@ def create_app(settings: Settings) -> FastAPI:
             listeners = [ctx.state.update, lambda r, s: ctx.hub.publish_readings(r)]
             if ctx.influx is not None:
                 listeners.append(lambda r, s: ctx.influx.notify())
-            ctx.ingest = Ingest(journal, settings.broker_host, settings.broker_port, site=settings.site.site,
-                                client_id=settings.mqtt_client_id, keepalive_s=settings.mqtt_keepalive_s,
-                                listeners=listeners, username=settings.mqtt_username,
-                                password=settings.mqtt_password,
-                                scope=DeviceScope.of(settings.site) if settings.device_scope else None,
-                                share_group=settings.share_group,
-                                clock_tolerance_s=settings.clock_tolerance_s)
+            ctx.ingest = Ingest(
+                journal,
+                settings.broker_host,
+                settings.broker_port,
+                site=settings.site.site,
+                client_id=settings.mqtt_client_id,
+                keepalive_s=settings.mqtt_keepalive_s,
+                listeners=listeners,
+                username=settings.mqtt_username,
+                password=settings.mqtt_password,
+                scope=DeviceScope.of(settings.site) if settings.device_scope else None,
+                share_group=settings.share_group,
+                clock_tolerance_s=settings.clock_tolerance_s,
+            )
             ctx.ingest.start()
         ctx.delivery = _delivery(ctx)
         ctx.delivery.start()
         if settings.retention_days is not None:
             exported = (lambda: journal.export_cursor()) if ctx.influx is not None else (lambda: None)
-            ctx.retention = Retention(journal, settings.site.site, settings.retention_days,
-                                      settings.replay_days, exported_id=exported)
+            ctx.retention = Retention(
+                journal,
+                settings.site.site,
+                settings.retention_days,
+                settings.replay_days,
+                exported_id=exported,
+            )
             ctx.retention.start()
         trimmer = asyncio.create_task(_return_free_memory())
-        task = asyncio.create_task(analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s,
-                                                 ctx.on_result))
-        forecasting = asyncio.create_task(forecast_loop(app, settings.forecast_interval_s,
-                                                        settings.derived_interval_s))
+        task = asyncio.create_task(
+            analysis_loop(ctx.analysis, ctx.hub, settings.analysis_interval_s, ctx.on_result)
+        )
+        forecasting = asyncio.create_task(
+            forecast_loop(app, settings.forecast_interval_s, settings.derived_interval_s)
+        )
         try:
             yield
         finally:
@@ -250,9 +289,14 @@ def create_app(settings: Settings) -> FastAPI:
             await ctx.hub.stop()
             journal.close()
 
-    app = FastAPI(title="factory twin server", version="0.1.0", lifespan=lifespan,
-                  description="Ingest, journal, analysis and live state of one site's digital twin.",
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="factory twin server",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Ingest, journal, analysis and live state of one site's digital twin.",
+        docs_url=None,
+        redoc_url=None,
+    )
     install_docs(app)  # Swagger UI from the project's own files (no CDN)
     app.state.twin = ctx
     app.include_router(router)
@@ -266,8 +310,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_auth(app, data_dir=Path(settings.data_dir), site_ids=[settings.site.site], enabled=settings.auth)
     # Outermost (added last): an oversized body is refused before sign-in reads it.
     # The editor's uploads are streamed and capped by their routes (BODY_LIMITS).
-    app.add_middleware(BodyLimitMiddleware,
-                       max_bytes=(DEFAULT_MAX_BODY_BYTES if settings.max_body_bytes is None
-                                  else settings.max_body_bytes),
-                       path_limits=BODY_LIMITS)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=(DEFAULT_MAX_BODY_BYTES if settings.max_body_bytes is None else settings.max_body_bytes),
+        path_limits=BODY_LIMITS,
+    )
     return app

@@ -54,8 +54,12 @@ class BodyLimitMiddleware:
         their own limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 path_limits: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
         self._path_limits = [(_route_pattern(path), int(n)) for path, n in (path_limits or {}).items()]
@@ -109,6 +113,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, max_bytes)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
-        response = JSONResponse({"detail": f"request body larger than {max_bytes} bytes"}, 413,
-                                headers={"Connection": "close"})
+        response = JSONResponse(
+            {"detail": f"request body larger than {max_bytes} bytes"}, 413, headers={"Connection": "close"}
+        )
         await response(scope, receive, send)

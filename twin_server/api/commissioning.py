@@ -43,11 +43,31 @@ _BATCH_ROWS = 5000
 # When nobody looked for a long time, only this many of the newest readings are folded (about
 # 1.5 s of work; 80 minutes of a pilot-sized site): a page must not wait for days of backlog.
 MAX_CATCHUP_ROWS = 100_000
-_ROW_KEYS = ("id", "site", "device", "sensor", "seq", "kind", "t_ns", "received_ns", "source", "channel",
-             "value", "label", "unit", "count", "rssi_max_dbm", "window_ms")
+_ROW_KEYS = (
+    "id",
+    "site",
+    "device",
+    "sensor",
+    "seq",
+    "kind",
+    "t_ns",
+    "received_ns",
+    "source",
+    "channel",
+    "value",
+    "label",
+    "unit",
+    "count",
+    "rssi_max_dbm",
+    "window_ms",
+)
 # Files of the page (relative to replay/); nothing else is served under /commissioning/.
-PAGE_FILES = {"commissioning.css": "text/css", "src/commissioning.js": "text/javascript",
-              "src/commissioning-strings.js": "text/javascript", "src/i18n.js": "text/javascript"}
+PAGE_FILES = {
+    "commissioning.css": "text/css",
+    "src/commissioning.js": "text/javascript",
+    "src/commissioning-strings.js": "text/javascript",
+    "src/i18n.js": "text/javascript",
+}
 
 
 class CommissioningTracker:
@@ -72,11 +92,16 @@ class CommissioningTracker:
         (:meth:`twin_server.ingest.delivery.Delivery.device_summary`), or None.
     """
 
-    def __init__(self, site: Site, journal: Journal, clock_ns: Callable[[], int] = time.time_ns,
-                 offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
-                 clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
-                 delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
-                 simulated: str | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        journal: Journal,
+        clock_ns: Callable[[], int] = time.time_ns,
+        offsets: Callable[[], dict[str, dict[str, Any]]] = dict,
+        clock_suspects: Callable[[], dict[str, dict[str, Any]]] = dict,
+        delivery: Callable[[str, int], dict[str, Any] | None] = lambda _device, _since: None,
+        simulated: str | None = None,
+    ) -> None:
         self.site = site
         self.simulated = simulated  # the demo's agents replay a simulated shift
         self.journal = journal
@@ -150,18 +175,33 @@ class CommissioningTracker:
                 session = self.sessions[m.id]
                 device = device_of_machine(m, session)
                 raw = statuses.get((self.site.site, device)) if device else None
-                status = None if raw is None else {
-                    "online": bool(raw["online"]), "t_ns": raw["t_ns"], "received_ns": raw["received_ns"],
-                    "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
-                    "agent_version": raw["agent_version"], "extra": raw.get("extra") or {}}
+                status = (
+                    None
+                    if raw is None
+                    else {
+                        "online": bool(raw["online"]),
+                        "t_ns": raw["t_ns"],
+                        "received_ns": raw["received_ns"],
+                        "clock_synced": None if raw["clock_synced"] is None else bool(raw["clock_synced"]),
+                        "agent_version": raw["agent_version"],
+                        "extra": raw.get("extra") or {},
+                    }
+                )
                 offset = offsets.get(f"{self.site.site}/{device}", {}).get("offset_s") if device else None
                 suspect = suspects.get(f"{self.site.site}/{device}") if device else None
                 gaps = self.delivery(device, session.started_ns) if device else None
-                machines.append(machine_view(self.site, m, session, status, now, offset, suspect, gaps,
-                                             self.simulated))
-        return {"site": self.site.site, "name": self.site.name, "language": self.site.language,
-                "timezone": self.site.timezone,
-                "now_ns": now, "skipped_rows": self.skipped_rows, "machines": machines}
+                machines.append(
+                    machine_view(self.site, m, session, status, now, offset, suspect, gaps, self.simulated)
+                )
+        return {
+            "site": self.site.site,
+            "name": self.site.name,
+            "language": self.site.language,
+            "timezone": self.site.timezone,
+            "now_ns": now,
+            "skipped_rows": self.skipped_rows,
+            "machines": machines,
+        }
 
 
 def _tracker(app: Any, site: str) -> CommissioningTracker:
@@ -173,16 +213,23 @@ def _tracker(app: Any, site: str) -> CommissioningTracker:
     return tracker
 
 
-@router.get("/api/commissioning/{site}", response_model=CommissioningDoc,
-            summary="Live commissioning checklist of every machine")
+@router.get(
+    "/api/commissioning/{site}",
+    response_model=CommissioningDoc,
+    summary="Live commissioning checklist of every machine",
+)
 def get_commissioning(site: str, request: Request) -> dict[str, Any]:
     return _tracker(request.app, site).view()
 
 
-@router.post("/api/commissioning/{site}/start", response_model=MachineView,
-             summary="Start a machine's commissioning (reset its lines)")
-def start_commissioning(site: str, request: Request,
-                        machine: str = Query(..., description="machine id")) -> dict[str, Any]:
+@router.post(
+    "/api/commissioning/{site}/start",
+    response_model=MachineView,
+    summary="Start a machine's commissioning (reset its lines)",
+)
+def start_commissioning(
+    site: str, request: Request, machine: str = Query(..., description="machine id")
+) -> dict[str, Any]:
     tracker = _tracker(request.app, site)
     if machine not in tracker.site.machine_ids:
         raise HTTPException(404, f"unknown machine {machine!r} at site {site!r}")
@@ -213,16 +260,20 @@ def page_root() -> RedirectResponse:
 
 @router.get("/commissioning/", include_in_schema=False)
 def page(request: Request) -> FileResponse:
-    return FileResponse(_replay_dir(request) / "commissioning.html", media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        _replay_dir(request) / "commissioning.html",
+        media_type="text/html",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/commissioning/{path:path}", include_in_schema=False)
 def page_file(path: str, request: Request) -> FileResponse:
     if path not in PAGE_FILES:
         raise HTTPException(404, "not found")
-    return FileResponse(_replay_dir(request) / path, media_type=PAGE_FILES[path],
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        _replay_dir(request) / path, media_type=PAGE_FILES[path], headers={"Cache-Control": "no-cache"}
+    )
 
 
 def _replay_dir(request: Request) -> Path:
@@ -233,6 +284,7 @@ def _replay_dir(request: Request) -> Path:
 
 def install_commissioning(app: FastAPI, ctx: Any) -> None:
     """Add the commissioning routes and page to the server app (``ctx`` = ``app.state.twin``)."""
+
     def offsets() -> dict[str, dict[str, Any]]:
         ingest = getattr(ctx, "ingest", None)  # started in the app's lifespan, after this
         return ingest.clock.estimates() if ingest is not None else {}
@@ -245,7 +297,12 @@ def install_commissioning(app: FastAPI, ctx: Any) -> None:
         tracker = getattr(ctx, "delivery", None)  # started in the app's lifespan, after this
         return tracker.device_summary(device, since_ns) if tracker is not None else None
 
-    app.state.commissioning = CommissioningTracker(ctx.settings.site, ctx.journal, offsets=offsets,
-                                                   clock_suspects=suspects, delivery=delivery,
-                                                   simulated=ctx.settings.simulated_clock)
+    app.state.commissioning = CommissioningTracker(
+        ctx.settings.site,
+        ctx.journal,
+        offsets=offsets,
+        clock_suspects=suspects,
+        delivery=delivery,
+        simulated=ctx.settings.simulated_clock,
+    )
     app.include_router(router)

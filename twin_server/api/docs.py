@@ -43,13 +43,17 @@ def install_docs(app: FastAPI, replay_dir: Path = REPLAY_DIR) -> None:
                 "<!doctype html><meta charset=utf-8><title>API docs</title><h1>API docs</h1>"
                 "<p>Swagger UI is not installed on this server (run <code>npm ci</code> in "
                 "<code>replay/</code>, or <code>bash scripts/setup.sh</code>). The API description is at "
-                "<a href='/openapi.json'>/openapi.json</a>.</p>", status_code=200)
+                "<a href='/openapi.json'>/openapi.json</a>.</p>",
+                status_code=200,
+            )
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API docs",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png")
+            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     def oauth2_redirect() -> HTMLResponse:

@@ -37,8 +37,10 @@ T_MAX_S = 7_258_118_400.0
 
 
 class LaneSegment(BaseModel):
-    state: str = Field(description="running, waiting (for the operator or a break), changeover, fix, "
-                                   "off (stopped until the next shift) or unknown")
+    state: str = Field(
+        description="running, waiting (for the operator or a break), changeover, fix, "
+        "off (stopped until the next shift) or unknown"
+    )
     start: float
     end: float
     p: float = Field(description="share of the draws in that state, averaged over the segment")
@@ -46,22 +48,28 @@ class LaneSegment(BaseModel):
 
 class MachineForecastDoc(BaseModel):
     machine: str
-    phase: str = Field(description="running, changeover (a task in progress), between (tasks), waiting "
-                                   "(stopped, no task yet) or unknown")
+    phase: str = Field(
+        description="running, changeover (a task in progress), between (tasks), waiting "
+        "(stopped, no task yet) or unknown"
+    )
     since: float
     event: str | None = Field(description="run_end (running) or restart (stopped); null: state unknown")
     p10: float | None = Field(description="epoch s; null: after the forecast's horizon")
     p50: float | None
     p90: float | None
     p_after_shift: float
-    cold: list[str] = Field(description="why the range leans on priors: first_day, "
-                                        "machine_never_seen_running, few_runs, few_stops, "
-                                        "worker_no_history:ID, worker_unknown")
+    cold: list[str] = Field(
+        description="why the range leans on priors: first_day, "
+        "machine_never_seen_running, few_runs, few_stops, "
+        "worker_no_history:ID, worker_unknown"
+    )
     basis: int
     task: str | None
     worker: str | None
-    context: str | None = Field(description="running: new (the changeover before had program input: a new "
-                                            "part), same (it had none), unknown")
+    context: str | None = Field(
+        description="running: new (the changeover before had program input: a new "
+        "part), same (it had none), unknown"
+    )
     need_at: float | None
     p_need: float
     wait_p50_min: float | None
@@ -126,15 +134,22 @@ def _service(request: Request) -> ForecastService:
     return request.app.state.forecast
 
 
-@router.get("/api/sites/{site}/forecast", response_model=ForecastDoc,
-            summary="Forecast: when each run ends or machine runs again (80 % ranges), the next hour's "
-                    "lane and operator queue, the shift end")
+@router.get(
+    "/api/sites/{site}/forecast",
+    response_model=ForecastDoc,
+    summary="Forecast: when each run ends or machine runs again (80 % ranges), the next hour's "
+    "lane and operator queue, the shift end",
+)
 def get_forecast(
     site: str,
     request: Request,
-    at: float | None = Query(None, ge=T_MIN_S, le=T_MAX_S,
-                             description="moment of the forecast, epoch s (default: the newest reading); "
-                                         "a past moment uses only what was known then"),
+    at: float | None = Query(
+        None,
+        ge=T_MIN_S,
+        le=T_MAX_S,
+        description="moment of the forecast, epoch s (default: the newest reading); "
+        "a past moment uses only what was known then",
+    ),
 ) -> dict[str, Any]:
     svc = _service(request)
     if site != svc.site.site:
@@ -165,8 +180,9 @@ def install_forecast(app: FastAPI, ctx: Any) -> None:
     """Add the forecast route and service to the server app (``ctx`` = ``app.state.twin``)."""
     data_dir = Path(ctx.settings.data_dir)
     params = ctx.settings.forecast_params or ForecastParams()
-    app.state.forecast = ForecastService(ctx.settings.site, ctx.analysis, params,
-                                         data_dir / "forecast-history.json")
+    app.state.forecast = ForecastService(
+        ctx.settings.site, ctx.analysis, params, data_dir / "forecast-history.json"
+    )
     app.state.forecast_memo = _Memo()
     app.include_router(router)
 

@@ -87,8 +87,11 @@ def _analysis(request: Request, site: Site, day: str) -> tuple[Result, dict[str,
 
 
 # --- health and sites ---------------------------------------------------------------------
-@router.get("/health", response_model=HealthOut,
-            summary="Ingest counters, dead letters, clock offsets, broker and InfluxDB status")
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="Ingest counters, dead letters, clock offsets, broker and InfluxDB status",
+)
 def health(request: Request) -> dict[str, Any]:
     ctx = _ctx(request)
     ingest = ctx.ingest
@@ -99,8 +102,13 @@ def health(request: Request) -> dict[str, Any]:
         influx["reachable"] = ctx.influx.ping()
     broker = None
     if ingest is not None:
-        broker = {"host": ingest.host, "port": ingest.port, "connected": ingest.connected,
-                  "subscribed": ingest.subscribed.is_set(), "client_id": ingest.client_id}
+        broker = {
+            "host": ingest.host,
+            "port": ingest.port,
+            "connected": ingest.connected,
+            "subscribed": ingest.subscribed.is_set(),
+            "client_id": ingest.client_id,
+        }
     stats = ingest.stats.to_dict() if ingest is not None else None
     problems = []
     if ingest is not None and not ingest.connected:
@@ -119,15 +127,23 @@ def health(request: Request) -> dict[str, Any]:
         "uptime_s": time.monotonic() - ctx.started_s,
         "broker": broker,
         "ingest": stats,
-        "journal": {"path": str(journal.path), "readings": journal.count(), **journal.disk(),
-                    "dead_letters": journal.dead_letter_counts(), "devices": journal.device_status()},
+        "journal": {
+            "path": str(journal.path),
+            "readings": journal.count(),
+            **journal.disk(),
+            "dead_letters": journal.dead_letter_counts(),
+            "devices": journal.device_status(),
+        },
         "clock_offsets": ingest.clock.estimates() if ingest is not None else {},
         "delivery": ctx.delivery.status() if ctx.delivery is not None else None,
         "retention": ctx.retention.status() if getattr(ctx, "retention", None) is not None else None,
         "clock_suspects": suspects,
         "influx": influx,
-        "analysis": {"runs": ctx.analysis.runs, "last_run_s": ctx.analysis.last_run_s,
-                     "last_error": ctx.analysis.last_error},
+        "analysis": {
+            "runs": ctx.analysis.runs,
+            "last_run_s": ctx.analysis.last_run_s,
+            "last_error": ctx.analysis.last_error,
+        },
         "websocket_clients": ctx.hub.clients if ctx.hub is not None else 0,
     }
 
@@ -136,38 +152,50 @@ def _clock_warning(device: str, v: dict[str, Any]) -> str:
     kept = f"{v['readings']} readings journalled but kept out of the live view"
     if v["clock_wrong"]:
         return f"clock of device {device} is wrong ({v['offset_s']:+.0f} s from arrival): {kept}"
-    return (f"device {device}: {kept}, stamped {v['offset_s']:+.0f} s before their arrival "
-            "(a backlog from an outage, or a clock behind)")
+    return (
+        f"device {device}: {kept}, stamped {v['offset_s']:+.0f} s before their arrival "
+        "(a backlog from an outage, or a clock behind)"
+    )
 
 
-@router.get("/api/sites", response_model=list[SiteSummary],
-            summary="Sites served here")
+@router.get("/api/sites", response_model=list[SiteSummary], summary="Sites served here")
 def sites(request: Request) -> list[dict[str, Any]]:
     s = _ctx(request).settings.site
-    return [{"id": s.site, "name": s.name, "timezone": s.timezone, "machines": len(s.machines),
-             "workers": len(s.workers)}]
+    return [
+        {
+            "id": s.site,
+            "name": s.name,
+            "timezone": s.timezone,
+            "machines": len(s.machines),
+            "workers": len(s.workers),
+        }
+    ]
 
 
-@router.get("/api/sites/{site}", response_model=Site,
-            summary="The site model (machines, workers, receivers, shift, markings)")
+@router.get(
+    "/api/sites/{site}",
+    response_model=Site,
+    summary="The site model (machines, workers, receivers, shift, markings)",
+)
 def site_detail(site: str, request: Request) -> Site:
     return _site(request, site)
 
 
-@router.get("/api/sites/{site}/machines", response_model=list[Machine],
-            summary="Machines of the site")
+@router.get("/api/sites/{site}/machines", response_model=list[Machine], summary="Machines of the site")
 def machines(site: str, request: Request) -> list[Machine]:
     return list(_site(request, site).machines)
 
 
-@router.get("/api/sites/{site}/workers", response_model=list[Worker],
-            summary="Workers of the site")
+@router.get("/api/sites/{site}/workers", response_model=list[Worker], summary="Workers of the site")
 def workers(site: str, request: Request) -> list[Worker]:
     return list(_site(request, site).workers)
 
 
-@router.get("/api/sites/{site}/shifts", response_model=list[ShiftOut],
-            summary="Recorded shifts (local days with readings)")
+@router.get(
+    "/api/sites/{site}/shifts",
+    response_model=list[ShiftOut],
+    summary="Recorded shifts (local days with readings)",
+)
 def shifts(site: str, request: Request) -> list[dict[str, Any]]:
     s = _site(request, site)
     out = []
@@ -178,8 +206,11 @@ def shifts(site: str, request: Request) -> list[dict[str, Any]]:
 
 
 # --- series ------------------------------------------------------------------------------
-@router.get("/api/sites/{site}/readings", response_model=ReadingsOut,
-            summary="Raw readings of a time range (device time)")
+@router.get(
+    "/api/sites/{site}/readings",
+    response_model=ReadingsOut,
+    summary="Raw readings of a time range (device time)",
+)
 def readings(
     site: str,
     request: Request,
@@ -204,13 +235,19 @@ def _segments_at(segments: list[Any], key: str, value: str, times: list[float]) 
         while i < len(mine) and mine[i].end <= t:
             i += 1
         seg = mine[i] if i < len(mine) and mine[i].start <= t else None
-        out.append(None if seg is None else getattr(seg, "state", None) or getattr(seg, "zone", None)
-                   or getattr(seg, "task", None))
+        out.append(
+            None
+            if seg is None
+            else getattr(seg, "state", None) or getattr(seg, "zone", None) or getattr(seg, "task", None)
+        )
     return out
 
 
-@router.get("/api/sites/{site}/aligned", response_model=AlignedOut,
-            summary="Aligned series: machine state, lag-corrected worker zone and task, sampled every step")
+@router.get(
+    "/api/sites/{site}/aligned",
+    response_model=AlignedOut,
+    summary="Aligned series: machine state, lag-corrected worker zone and task, sampled every step",
+)
 def aligned(
     site: str,
     request: Request,
@@ -236,7 +273,8 @@ def aligned(
     wz = [seg for r in results for seg in r.worker_zones]
     tk = [seg for r in results for seg in r.tasks]
     return {
-        "site": s.site, "t": times,
+        "site": s.site,
+        "t": times,
         "machine_state": {m: _segments_at(ms, "machine", m, times) for m in s.machine_ids},
         "task": {m: _segments_at(tk, "machine", m, times) for m in s.machine_ids},
         "worker_zone": {w: _segments_at(wz, "worker", w, times) for w in s.worker_ids},
@@ -244,9 +282,12 @@ def aligned(
 
 
 # --- analysis ----------------------------------------------------------------------------
-@router.get("/api/sites/{site}/shifts/{day}/analysis", response_model=AnalysisOut,
-            response_model_exclude_unset=True,  # a zone's confidence stays out when the result has none
-            summary="Analysis of a shift: machine states, zones, tasks, lag, KPIs")
+@router.get(
+    "/api/sites/{site}/shifts/{day}/analysis",
+    response_model=AnalysisOut,
+    response_model_exclude_unset=True,  # a zone's confidence stays out when the result has none
+    summary="Analysis of a shift: machine states, zones, tasks, lag, KPIs",
+)
 def analysis(site: str, request: Request, day: str) -> dict[str, Any]:
     s = _site(request, site)
     result, kpis = _analysis(request, s, _checked_day(day))
@@ -256,8 +297,11 @@ def analysis(site: str, request: Request, day: str) -> dict[str, Any]:
     return doc
 
 
-@router.get("/api/sites/{site}/shifts/{day}/kpis", response_model=ShiftKpisOut,
-            summary="KPIs of a shift: utilisation, changeover minutes per task and machine, idle minutes")
+@router.get(
+    "/api/sites/{site}/shifts/{day}/kpis",
+    response_model=ShiftKpisOut,
+    summary="KPIs of a shift: utilisation, changeover minutes per task and machine, idle minutes",
+)
 def kpis(site: str, request: Request, day: str) -> dict[str, Any]:
     s = _site(request, site)
     _result, k = _analysis(request, s, _checked_day(day))
@@ -289,16 +333,21 @@ def positions(site: Site, result: Result, step_s: float = 1.0) -> dict[str, list
     out: dict[str, list[list[float] | None]] = {}
     for w in site.worker_ids:
         zones = _segments_at(result.worker_zones, "worker", w, times)
-        out[w] = [None if z is None or z not in centres
-                  else [round(centres[z][0], 2), round(centres[z][1], 2)] for z in zones]
+        out[w] = [
+            None if z is None or z not in centres else [round(centres[z][0], 2), round(centres[z][1], 2)]
+            for z in zones
+        ]
     return out
 
 
 # Per-second positions of a shift: validating them through the model takes 2.1-3.1x the untyped
 # serialisation (bench/api/bench_response_models.py), so the model documents the answer and
 # the document is serialised as before; tests/twin_server/test_api.py checks it against the model.
-@router.get("/api/sites/{site}/shifts/{day}/replay", response_model=ShiftReplayOut,
-            summary="Replay frames for the viewer: the analysis plus per-second worker positions")
+@router.get(
+    "/api/sites/{site}/shifts/{day}/replay",
+    response_model=ShiftReplayOut,
+    summary="Replay frames for the viewer: the analysis plus per-second worker positions",
+)
 def replay(site: str, request: Request, day: str) -> Response:
     return Response(_UNTYPED.dump_json(replay_document(site, request, day)), media_type="application/json")
 
@@ -307,31 +356,53 @@ def replay_document(site: str, request: Request, day: str) -> dict[str, Any]:
     """The replay route's document (a :class:`~twin_server.api.schemas.ShiftReplayOut`)."""
     s = _site(request, site)
     result, k = _analysis(request, s, _checked_day(day))
-    return {"site": s.site, "day": day, "result": result.to_dict(), "kpis": k, "step_s": 1.0,
-            "t0": result.window_start, "positions": positions(s, result)}
+    return {
+        "site": s.site,
+        "day": day,
+        "result": result.to_dict(),
+        "kpis": k,
+        "step_s": 1.0,
+        "t0": result.window_start,
+        "positions": positions(s, result),
+    }
 
 
-@router.get("/api/dead-letters", response_model=DeadLettersOut,
-            summary="Messages that broke the wire contract (newest first), in pages")
+@router.get(
+    "/api/dead-letters",
+    response_model=DeadLettersOut,
+    summary="Messages that broke the wire contract (newest first), in pages",
+)
 def dead_letters(
     request: Request,
     limit: int = Query(100, ge=1, le=10_000),
     reason: str | None = Query(None, max_length=64),
-    before_id: int | None = Query(None, ge=1, le=2**63 - 1,
-                                  description="next page: the next_before_id of the previous answer"),
-    max_bytes: int = Query(DEAD_LETTERS_PAGE_BYTES, ge=4096, le=8 * 2**20,
-                           description="stop before the page's rows pass this many bytes of JSON"),
+    before_id: int | None = Query(
+        None, ge=1, le=2**63 - 1, description="next page: the next_before_id of the previous answer"
+    ),
+    max_bytes: int = Query(
+        DEAD_LETTERS_PAGE_BYTES,
+        ge=4096,
+        le=8 * 2**20,
+        description="stop before the page's rows pass this many bytes of JSON",
+    ),
 ) -> dict[str, Any]:
     j = _ctx(request).journal
     rows = j.dead_letters(limit, reason, before_id=before_id, max_bytes=max_bytes)
     more = bool(rows) and bool(j.dead_letters(1, reason, before_id=rows[-1]["id"]))
     # counts: every dead letter received, per reason; kept: rows stored within the caps.
-    return {"counts": j.dead_letter_counts(), "kept": j.dead_letters_kept(), "dead_letters": rows,
-            "next_before_id": rows[-1]["id"] if more else None}
+    return {
+        "counts": j.dead_letter_counts(),
+        "kept": j.dead_letters_kept(),
+        "dead_letters": rows,
+        "next_before_id": rows[-1]["id"] if more else None,
+    }
 
 
-@router.get("/api/live", response_model=LiveOut,
-            summary="Latest value of every sensor and the current analysis summary")
+@router.get(
+    "/api/live",
+    response_model=LiveOut,
+    summary="Latest value of every sensor and the current analysis summary",
+)
 def live(request: Request) -> dict[str, Any]:
     ctx = _ctx(request)
     return {"site": ctx.settings.site.site, **ctx.state.snapshot(), "analysis": ctx.latest_analysis}
@@ -345,8 +416,14 @@ async def ws_live(websocket: WebSocket) -> None:
     await websocket.accept()
     q = ctx.hub.subscribe()
     try:
-        await websocket.send_json({"type": "snapshot", "site": ctx.settings.site.site, **ctx.state.snapshot(),
-                                   "analysis": ctx.latest_analysis})
+        await websocket.send_json(
+            {
+                "type": "snapshot",
+                "site": ctx.settings.site.site,
+                **ctx.state.snapshot(),
+                "analysis": ctx.latest_analysis,
+            }
+        )
         receiver = asyncio.create_task(_drain(websocket))
         while True:
             getter = asyncio.create_task(q.get())

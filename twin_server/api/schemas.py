@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-
 class Out(BaseModel):
     """An answer's model: a key the route sends that the model lacks is an error (a 500 the
     tests see), not a key silently dropped from the answer."""

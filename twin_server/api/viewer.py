@@ -113,7 +113,9 @@ class NotesStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, site, t, target_kind, target, text, author, created FROM notes"
-                " WHERE site = ? AND t >= ? AND t < ? ORDER BY t, id", (site, lo, hi)).fetchall()
+                " WHERE site = ? AND t >= ? AND t < ? ORDER BY t, id",
+                (site, lo, hi),
+            ).fetchall()
         return [self._row(r) for r in rows]
 
     def add(self, site: str, note: NoteIn, target_kind: str) -> dict[str, Any]:
@@ -122,11 +124,13 @@ class NotesStore:
             cur = self._db.execute(
                 "INSERT INTO notes (site, t, target_kind, target, text, author, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (site, note.t, target_kind, note.target, note.text, note.author, time.time()))
+                (site, note.t, target_kind, note.target, note.text, note.author, time.time()),
+            )
             self._db.commit()
             row = self._db.execute(
                 "SELECT id, site, t, target_kind, target, text, author, created FROM notes WHERE id = ?",
-                (cur.lastrowid,)).fetchone()
+                (cur.lastrowid,),
+            ).fetchone()
         return self._row(row)
 
     def delete(self, site: str, note_id: int) -> bool:
@@ -178,8 +182,11 @@ def _site_or_404(provider: ReplayProvider, site: str) -> Any:
 
 
 # --- routes ---------------------------------------------------------------------------------
-@router.get("/api/viewer/sites", response_model=ViewerSites,
-            summary="Sites the viewer can show: ids and display names")
+@router.get(
+    "/api/viewer/sites",
+    response_model=ViewerSites,
+    summary="Sites the viewer can show: ids and display names",
+)
 def list_sites(request: Request) -> dict[str, Any]:
     provider = _provider(request)
     ids = getattr(provider, "site_ids", None)
@@ -203,8 +210,11 @@ def list_shifts(site: str, request: Request) -> list[dict[str, Any]]:
 
 # The replay and the worker's days are serialised once and gzipped by ``_json`` (the replay is
 # the biggest document the server sends): the model documents them and is not run on them.
-@router.get("/api/replay/{site}", response_model=ReplayPayload,
-            summary="Replay data: site layout, shift, breaks, analysis result")
+@router.get(
+    "/api/replay/{site}",
+    response_model=ReplayPayload,
+    summary="Replay data: site layout, shift, breaks, analysis result",
+)
 def get_replay(
     site: str,
     request: Request,
@@ -229,8 +239,9 @@ def get_replay(
     return _json(request, payload)
 
 
-@router.get("/api/worker/{site}/{worker}", response_model=WorkerDays,
-            summary="One worker's own tasks per day")
+@router.get(
+    "/api/worker/{site}/{worker}", response_model=WorkerDays, summary="One worker's own tasks per day"
+)
 def get_worker(site: str, worker: str, request: Request) -> Response:
     provider = _provider(request)
     try:
@@ -244,14 +255,19 @@ def get_worker(site: str, worker: str, request: Request) -> Response:
 
 
 @router.get("/api/notes/{site}", response_model=list[NoteOut], summary="Coaching notes of a site")
-def list_notes(site: str, request: Request, start: float | None = None,
-               end: float | None = None) -> list[dict[str, Any]]:
+def list_notes(
+    site: str, request: Request, start: float | None = None, end: float | None = None
+) -> list[dict[str, Any]]:
     _site_or_404(_provider(request), site)
     return _notes(request).list(site, start, end)
 
 
-@router.post("/api/notes/{site}", status_code=201, response_model=NoteOut,
-             summary="Pin a note to a moment and a machine or worker")
+@router.post(
+    "/api/notes/{site}",
+    status_code=201,
+    response_model=NoteOut,
+    summary="Pin a note to a moment and a machine or worker",
+)
 def add_note(site: str, note: NoteIn, request: Request) -> dict[str, Any]:
     site_obj = _site_or_404(_provider(request), site)
     if note.target in site_obj.machine_ids:
@@ -280,7 +296,11 @@ def _build_scene(site_path: Path, out: Path, timeout_s: float = 120.0) -> str | 
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "models3d", "scene", "--site", str(site_path), "--out", str(tmp)],
-            capture_output=True, text=True, timeout=timeout_s, check=False)
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"models3d scene did not run: {exc}"
     if proc.returncode != 0 or not tmp.is_file():
@@ -290,8 +310,12 @@ def _build_scene(site_path: Path, out: Path, timeout_s: float = 120.0) -> str | 
     return None
 
 
-@router.get("/api/scene/{site}.glb", summary="The factory scene made by models3d (404: draw from layout)",
-            response_class=Response, responses=file_responses("a binary glTF scene", "model/gltf-binary"))
+@router.get(
+    "/api/scene/{site}.glb",
+    summary="The factory scene made by models3d (404: draw from layout)",
+    response_class=Response,
+    responses=file_responses("a binary glTF scene", "model/gltf-binary"),
+)
 def get_scene(site: str, request: Request) -> Response:
     provider = _provider(request)
     _site_or_404(provider, site)
@@ -355,8 +379,12 @@ def mount_static(app: FastAPI, replay_dir: str | Path = REPLAY_DIR) -> None:
     app.mount("/viewer", StaticFiles(directory=root, html=True), name="viewer")
 
 
-def install(app: FastAPI, provider: ReplayProvider | None = None, data_dir: str | Path | None = None,
-            replay_dir: str | Path = REPLAY_DIR) -> None:
+def install(
+    app: FastAPI,
+    provider: ReplayProvider | None = None,
+    data_dir: str | Path | None = None,
+    replay_dir: str | Path = REPLAY_DIR,
+) -> None:
     """Add the viewer to an app: state, routes, static files."""
     if provider is not None:
         app.state.replay_provider = provider
@@ -366,9 +394,13 @@ def install(app: FastAPI, provider: ReplayProvider | None = None, data_dir: str 
     mount_static(app, replay_dir)
 
 
-def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
-                      replay_dir: str | Path = REPLAY_DIR, build_scenes: bool = True,
-                      auth: bool = False) -> FastAPI:
+def create_viewer_app(
+    provider: ReplayProvider,
+    data_dir: str | Path,
+    replay_dir: str | Path = REPLAY_DIR,
+    build_scenes: bool = True,
+    auth: bool = False,
+) -> FastAPI:
     """A stand-alone app serving only the viewer (tests, benchmarks, a laptop in a meeting room).
 
     ``build_scenes=False`` serves a scene GLB only if one is already in ``DATA_DIR/scenes/``
@@ -399,16 +431,23 @@ def create_viewer_app(provider: ReplayProvider, data_dir: str | Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m twin_server.api.viewer",
-                                     description="Serve the browser replay over result files.")
-    parser.add_argument("--dir", action="append", required=True,
-                        help="directory with site.yaml and result JSON files (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="python -m twin_server.api.viewer", description="Serve the browser replay over result files."
+    )
+    parser.add_argument(
+        "--dir",
+        action="append",
+        required=True,
+        help="directory with site.yaml and result JSON files (repeatable)",
+    )
     parser.add_argument("--data-dir", default="twin-data", help="where notes and scenes are kept")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--auth", action="store_true",
-                        help="require sign-in (create users with python -m twin_server.auth add-user "
-                             "--data-dir DATA_DIR)")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="require sign-in (create users with python -m twin_server.auth add-user --data-dir DATA_DIR)",
+    )
     args = parser.parse_args(argv)
     import uvicorn
 

@@ -42,7 +42,7 @@ def kpi_document(provider: Any, site_id: str, day: str | None = None, days: int 
             raise ReplayError(f"no recorded shift on {day}")
     machines, workers = site.machine_ids, site.worker_ids
     docs = []
-    for sh in shifts[max(0, k + 1 - days):k + 1]:
+    for sh in shifts[max(0, k + 1 - days) : k + 1]:
         try:
             lo, hi = sh["start"], sh["end"]
             clipped = clip_result(provider.get_replay(site_id, lo, hi), lo, hi)
@@ -56,8 +56,11 @@ def kpi_document(provider: Any, site_id: str, day: str | None = None, days: int 
 
 
 # Serialised and gzipped by the viewer's ``_json``: the model documents the answer.
-@router.get("/api/kpis/{site}", response_model=ViewerKpis,
-            summary="KPI strip and shift summary of a shift, with a trend")
+@router.get(
+    "/api/kpis/{site}",
+    response_model=ViewerKpis,
+    summary="KPI strip and shift summary of a shift, with a trend",
+)
 def get_kpis(
     site: str,
     request: Request,
@@ -72,8 +75,11 @@ def get_kpis(
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/api/viewer/layout/{site}", response_model=SiteLayout,
-            summary="Site layout: machines, worker names, time zone")
+@router.get(
+    "/api/viewer/layout/{site}",
+    response_model=SiteLayout,
+    summary="Site layout: machines, worker names, time zone",
+)
 def get_layout(site: str, request: Request) -> dict[str, Any]:
     from twin_server.api.viewer import _provider, _site_or_404
 

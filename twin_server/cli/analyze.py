@@ -25,10 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", required=True, help="site YAML file")
     parser.add_argument("--readings", required=True, help="readings CSV (or .jsonl / .parquet)")
     parser.add_argument("--out", required=True, help="result JSON to write")
-    parser.add_argument("--switch-free", action="store_true",
-                        help="ignore switch rows and infer the three switch tasks from other sensors")
-    parser.add_argument("--clock-offset", action="append", default=[], metavar="SOURCE=SECONDS",
-                        help="add SECONDS to the timestamps of SOURCE (repeatable)")
+    parser.add_argument(
+        "--switch-free",
+        action="store_true",
+        help="ignore switch rows and infer the three switch tasks from other sensors",
+    )
+    parser.add_argument(
+        "--clock-offset",
+        action="append",
+        default=[],
+        metavar="SOURCE=SECONDS",
+        help="add SECONDS to the timestamps of SOURCE (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -79,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     params = AnalysisParams(switch_free=args.switch_free, clock_offsets_s=offsets, survey_map=smap)
-    result = analyze(loaded.frame, site, rejected_rows=loaded.rejected_rows, params=params,
-                     progress=say)
+    result = analyze(loaded.frame, site, rejected_rows=loaded.rejected_rows, params=params, progress=say)
     result.extra["rejected_by_reason"] = dict(sorted(loaded.rejected.items()))
     try:
         result.write(args.out)

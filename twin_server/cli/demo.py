@@ -50,23 +50,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``demo`` command."""
     parser.add_argument("--site", default=str(DEFAULT_SITE), help="site YAML (default: the pilot site)")
     parser.add_argument("--hours", type=float, default=8.0, help="length of the simulated shift (default 8)")
-    parser.add_argument("--speed", type=float, default=60.0,
-                        help="replay speed, times real time (default 60: an 8-hour shift in 8 minutes)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="replay speed, times real time (default 60: an 8-hour shift in 8 minutes)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
-    parser.add_argument("--broker", default=None, metavar="HOST:PORT",
-                        help="use this MQTT broker instead of the embedded one")
-    parser.add_argument("--broker-port", type=int, default=0,
-                        help="port of the embedded broker on 127.0.0.1 (default: a free port)")
+    parser.add_argument(
+        "--broker", default=None, metavar="HOST:PORT", help="use this MQTT broker instead of the embedded one"
+    )
+    parser.add_argument(
+        "--broker-port",
+        type=int,
+        default=0,
+        help="port of the embedded broker on 127.0.0.1 (default: a free port)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     parser.add_argument("--data-dir", default=None, help="journal and agent outboxes (default: a temp dir)")
     parser.add_argument("--influx", default=None, metavar="URL", help="also export to this InfluxDB")
-    parser.add_argument("--machine-model", default=str(DEFAULT_MODEL), metavar="GLB",
-                        help="models3d model for machines the site file gives none (default: the scanned "
-                             "model in examples/models; 'none' draws boxes)")
-    parser.add_argument("--auth", action="store_true",
-                        help="require sign-in; demo users (supervisor, two workers, engineer) are created "
-                             "and their passwords printed")
+    parser.add_argument(
+        "--machine-model",
+        default=str(DEFAULT_MODEL),
+        metavar="GLB",
+        help="models3d model for machines the site file gives none (default: the scanned "
+        "model in examples/models; 'none' draws boxes)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="require sign-in; demo users (supervisor, two workers, engineer) are created "
+        "and their passwords printed",
+    )
     parser.add_argument("--log-level", default="WARNING")
 
 
@@ -120,8 +136,9 @@ class EmbeddedBroker:
 
 
 # --- simulated edge agents --------------------------------------------------------------
-def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir: Path,
-                  speed: float) -> list[str]:
+def agent_configs(
+    site: Site, readings_csv: Path, host: str, port: int, data_dir: Path, speed: float
+) -> list[str]:
     """TOML configs of the edge agents an installation of the site has, replaying a CSV.
 
     One per machine with a Pi (light, pressure, the three switches, and the BLE scanner of
@@ -129,15 +146,27 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
     and one per commercial locator (its zone reports), named as :meth:`Site.publishing_devices`.
     """
     common: dict[str, Any] = {
-        "mqtt": {"host": host, "port": port, "keepalive_s": 30, "max_inflight": 200,
-                 "reconnect_min_s": 1, "reconnect_max_s": 5},
+        "mqtt": {
+            "host": host,
+            "port": port,
+            "keepalive_s": 30,
+            "max_inflight": 200,
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 5,
+        },
         "outbox": {"synchronous": "NORMAL"},
         "replay": {"file": str(readings_csv), "speed": float(speed)},
     }
 
     def config(device: str, machine: str, receiver: str, sensors: list[dict[str, Any]]) -> str:
-        agent = {"site": site.site, "device": device, "machine": machine, "receiver": receiver,
-                 "data_dir": str(data_dir / device), "stop_drain_s": 2.0}
+        agent = {
+            "site": site.site,
+            "device": device,
+            "machine": machine,
+            "receiver": receiver,
+            "data_dir": str(data_dir / device),
+            "stop_drain_s": 2.0,
+        }
         return tomli_w.dumps({"agent": agent, **common, "sensors": sensors})
 
     ble = {"id": "ble", "kind": "ble", "driver": "replay", "window_ms": 1000}
@@ -149,8 +178,15 @@ def agent_configs(site: Site, readings_csv: Path, host: str, port: int, data_dir
             {"id": wired.get(("light", ""), "light"), "kind": "light", "driver": "replay"},
             {"id": wired.get(("pressure", ""), "pressure"), "kind": "pressure", "driver": "replay"},
         ]
-        sensors += [{"id": wired.get(("switch", task), "sw-" + task), "kind": "switch", "driver": "replay",
-                     "channel": task} for task in vocab.SWITCH_TASKS]
+        sensors += [
+            {
+                "id": wired.get(("switch", task), "sw-" + task),
+                "kind": "switch",
+                "driver": "replay",
+                "channel": task,
+            }
+            for task in vocab.SWITCH_TASKS
+        ]
         if m.id in receivers:
             sensors.append(ble)
         out.append(config(m.device_id, m.id, receivers.get(m.id, f"rx-{m.id}"), sensors))
@@ -188,10 +224,15 @@ class Agents:
     def start(self) -> None:
         log_file = self._log.open("ab")
         for path in self.paths:
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "edge_agent", "run", "-c", str(path)],
-                cwd=ROOT, stdout=log_file, stderr=log_file, start_new_session=True,
-            ))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "edge_agent", "run", "-c", str(path)],
+                    cwd=ROOT,
+                    stdout=log_file,
+                    stderr=log_file,
+                    start_new_session=True,
+                )
+            )
 
     def stop(self) -> None:
         for p in self.procs:
@@ -236,8 +277,12 @@ def site_with_models(site_path: Path, model: Path | None, out: Path) -> Path:
     return out
 
 
-DEMO_USERS = (("supervisor", "supervisor", None), ("worker-a", "worker", 0), ("worker-b", "worker", 1),
-              ("engineer", "engineer", None))
+DEMO_USERS = (
+    ("supervisor", "supervisor", None),
+    ("worker-a", "worker", 0),
+    ("worker-b", "worker", 1),
+    ("engineer", "engineer", None),
+)
 
 
 def demo_users(site: Site, data_dir: Path) -> list[tuple[str, str, str, str | None]]:
@@ -274,14 +319,17 @@ def _start_agents_when_subscribed(app: Any, agents: Agents, stop: threading.Even
     if stop.wait(0.5):  # the SUBACK follows the CONNACK
         return
     agents.start()
-    print(f"demo: {len(agents.paths)} simulated edge agents (python -m edge_agent run) replaying the shift",
-          flush=True)
+    print(
+        f"demo: {len(agents.paths)} simulated edge agents (python -m edge_agent run) replaying the shift",
+        flush=True,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C; 0 on a clean stop, 2 on bad options."""
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         site = load_site(args.site)
         if not args.hours > 0 or not args.speed > 0:
@@ -301,8 +349,11 @@ def run(args: argparse.Namespace) -> int:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_readings_csv(sim.readings, csv_path)
     sim.truth.write(csv_path.with_name("truth.json"))
-    print(f"demo: simulated {args.hours:g} h of {site.site!r} ({len(sim.readings)} readings, "
-          f"seed {args.seed}) in {csv_path.parent}", flush=True)
+    print(
+        f"demo: simulated {args.hours:g} h of {site.site!r} ({len(sim.readings)} readings, "
+        f"seed {args.seed}) in {csv_path.parent}",
+        flush=True,
+    )
 
     broker = None
     if external is None:
@@ -313,8 +364,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"demo: cannot start the embedded MQTT broker: {exc}", file=sys.stderr)
             return 1
         host, port = broker.host, broker.port
-        print(f"demo: embedded MQTT broker (amqtt, MQTT 3.1.1) on {host}:{port}, its log in "
-              f"{data_dir / 'broker.log'}", flush=True)
+        print(
+            f"demo: embedded MQTT broker (amqtt, MQTT 3.1.1) on {host}:{port}, its log in "
+            f"{data_dir / 'broker.log'}",
+            flush=True,
+        )
     else:
         host, port = external
 
@@ -328,28 +382,44 @@ def run(args: argparse.Namespace) -> int:
     served_site = site_with_models(Path(args.site).resolve(), model, data_dir / "site" / "site.yaml")
     if model is not None:
         print(f"demo: machines drawn from the scanned model {model.name} ({served_site})", flush=True)
-    settings = Settings(site=site, data_dir=data_dir / "server", broker_host=host, broker_port=port,
-                        client_id=f"twin-demo-{site.site}"[:64], influx_url=args.influx,
-                        analysis_interval_s=2.0, derived_interval_s=30.0, auth=args.auth,
-                        clock_tolerance_s=None,  # a recorded shift replayed: simulated time
-                        site_path=served_site, simulated_clock=f"replay at {args.speed:g}x")
+    settings = Settings(
+        site=site,
+        data_dir=data_dir / "server",
+        broker_host=host,
+        broker_port=port,
+        client_id=f"twin-demo-{site.site}"[:64],
+        influx_url=args.influx,
+        analysis_interval_s=2.0,
+        derived_interval_s=30.0,
+        auth=args.auth,
+        clock_tolerance_s=None,  # a recorded shift replayed: simulated time
+        site_path=served_site,
+        simulated_clock=f"replay at {args.speed:g}x",
+    )
     if args.auth:
         (data_dir / "server").mkdir(parents=True, exist_ok=True)
         print("demo: sign-in is on; demo users (new passwords each run):", flush=True)
         for name, role, password, worker in demo_users(site, data_dir / "server"):
             print(f"demo:   {name:<11} {password}   {role}{f' ({worker})' if worker else ''}", flush=True)
     app = create_app(settings)
-    agents = Agents(agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed),
-                    data_dir / "agents")
+    agents = Agents(
+        agent_configs(site, csv_path, host, port, data_dir / "agents", args.speed), data_dir / "agents"
+    )
     stop = threading.Event()
-    starter = threading.Thread(target=_start_agents_when_subscribed, args=(app, agents, stop),
-                               name="agent-starter", daemon=True)
+    starter = threading.Thread(
+        target=_start_agents_when_subscribed, args=(app, agents, stop), name="agent-starter", daemon=True
+    )
     starter.start()
     base = f"http://{args.host}:{args.port}"
     viewer = _viewer_available()
-    print(f"demo: open {base}/viewer/?site={site.site} in a browser" if viewer
-          else f"demo: the site's live state is at {base}/api/live", flush=True)
+    print(
+        f"demo: open {base}/viewer/?site={site.site} in a browser"
+        if viewer
+        else f"demo: the site's live state is at {base}/api/live",
+        flush=True,
+    )
     print(f"demo: API docs at {base}/docs, health at {base}/health; Ctrl-C stops", flush=True)
+
     def stop_agents_first() -> None:
         # The agents drain their outboxes on SIGTERM; give the server a moment to take
         # those last readings before it stops.

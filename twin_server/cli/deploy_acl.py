@@ -144,8 +144,13 @@ def plan_users(
     def user(name: str) -> str:
         return f"{name}@{sid}" if qualify else name
 
-    users = [MqttUser(user(_check_name("server user", server_user)), write=(f"{root}/+/ack",),
-                      read=(f"{root}/#" if qualify else f"{TOPIC_ROOT}/#",))]
+    users = [
+        MqttUser(
+            user(_check_name("server user", server_user)),
+            write=(f"{root}/+/ack",),
+            read=(f"{root}/#" if qualify else f"{TOPIC_ROOT}/#",),
+        )
+    ]
     devices = site_devices(site, extra_devices)
     if server_user in devices:
         raise DeployError(f"device {server_user!r} has the same name as the server user")
@@ -189,8 +194,11 @@ def plan_broker(
         if sid not in extra:
             raise DeployError(f"extra device {name!r}: write ID@SITE with one of the sites {ids}")
         extra[sid].append(device)
-    return [u for s in sites for u in plan_users(s, simulator=simulator, extra_devices=extra[s.site],
-                                                 qualify=qualify)]
+    return [
+        u
+        for s in sites
+        for u in plan_users(s, simulator=simulator, extra_devices=extra[s.site], qualify=qualify)
+    ]
 
 
 def acl_text(users: Sequence[MqttUser], site_id: str = "") -> str:
@@ -357,15 +365,31 @@ def write_deployment(
 # -- command line -----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m twin_server deploy-acl``."""
-    parser.add_argument("--site", required=True, type=Path, action="append",
-                        help="site YAML file; repeat for several sites on one broker (names become ID@SITE)")
+    parser.add_argument(
+        "--site",
+        required=True,
+        type=Path,
+        action="append",
+        help="site YAML file; repeat for several sites on one broker (names become ID@SITE)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder for passwd, acl, credentials")
-    parser.add_argument("--simulator", action="store_true",
-                        help=f"also create {SIMULATOR_USER!r}, who may publish as any device of the site")
-    parser.add_argument("--device", action="append", default=[], metavar="ID",
-                        help="an extra publishing device not in the site file: ID, or ID@SITE (repeatable)")
-    parser.add_argument("--qualify-users", action="store_true",
-                        help="ID@SITE user names even for one site (a broker that will serve more sites)")
+    parser.add_argument(
+        "--simulator",
+        action="store_true",
+        help=f"also create {SIMULATOR_USER!r}, who may publish as any device of the site",
+    )
+    parser.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an extra publishing device not in the site file: ID, or ID@SITE (repeatable)",
+    )
+    parser.add_argument(
+        "--qualify-users",
+        action="store_true",
+        help="ID@SITE user names even for one site (a broker that will serve more sites)",
+    )
     parser.add_argument("--rotate", action="store_true", help="new passwords for every user")
     parser.add_argument("--hasher", choices=("auto", "python", "mosquitto_passwd"), default="auto")
 
@@ -377,8 +401,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         sites = [load_site(p) for p in args.site]
         passwords = write_deployment(
-            sites, args.out, simulator=args.simulator, extra_devices=args.device,
-            rotate=args.rotate, hasher=args.hasher, qualify=args.qualify_users or None,
+            sites,
+            args.out,
+            simulator=args.simulator,
+            extra_devices=args.device,
+            rotate=args.rotate,
+            hasher=args.hasher,
+            qualify=args.qualify_users or None,
         )
     except (SiteError, DeployError, OSError) as e:
         print(f"deploy_acl: {e}", file=sys.stderr)

@@ -21,8 +21,9 @@ __all__ = ["add_arguments", "format_text", "parse_at", "run"]
 
 COLD_TEXT = {
     "first_day": "no earlier day yet: a rough range from priors",
-    "machine_never_seen_running":
-        "this machine was never seen running: range from the other machines and priors",
+    "machine_never_seen_running": (
+        "this machine was never seen running: range from the other machines and priors"
+    ),
     "few_runs": "few runs of this machine yet: wide range",
     "few_stops": "few stops of this machine yet: wide range",
     "worker_unknown": "the worker is not in the site file",
@@ -32,17 +33,29 @@ COLD_TEXT = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``forecast`` command."""
     parser.add_argument("--site", required=True, help="site YAML file")
-    parser.add_argument("--journal", required=True, metavar="DIR",
-                        help="the server's data dir (holding journal.sqlite) or the journal file itself")
-    parser.add_argument("--at", default=None, metavar="TIME",
-                        help="moment of the forecast: YYYY-MM-DDTHH:MM[:SS] in the site's time zone, or "
-                             "epoch seconds (default: the newest reading)")
-    parser.add_argument("--history-days", type=int, default=20,
-                        help="earlier days to learn from (default 20)")
+    parser.add_argument(
+        "--journal",
+        required=True,
+        metavar="DIR",
+        help="the server's data dir (holding journal.sqlite) or the journal file itself",
+    )
+    parser.add_argument(
+        "--at",
+        default=None,
+        metavar="TIME",
+        help="moment of the forecast: YYYY-MM-DDTHH:MM[:SS] in the site's time zone, or "
+        "epoch seconds (default: the newest reading)",
+    )
+    parser.add_argument(
+        "--history-days", type=int, default=20, help="earlier days to learn from (default 20)"
+    )
     parser.add_argument("--samples", type=int, default=200, help="Monte Carlo draws (default 200)")
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="do not read or write DIR/forecast-history.json (earlier days' learnt records)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not read or write DIR/forecast-history.json (earlier days' learnt records)",
+    )
 
 
 def parse_at(text: str | None, site: Site) -> float | None:
@@ -74,8 +87,10 @@ def format_text(doc: dict, site: Site) -> str:
     """A forecast document (``Forecast.to_dict()``) as a few lines for a terminal."""
     tz = ZoneInfo(site.timezone)
     at = datetime.fromtimestamp(doc["at"], tz)
-    lines = [f"forecast of {doc['site']} at {at:%Y-%m-%d %H:%M} ({site.timezone}); "
-             f"learnt from {doc['history_days']} earlier day(s)"]
+    lines = [
+        f"forecast of {doc['site']} at {at:%Y-%m-%d %H:%M} ({site.timezone}); "
+        f"learnt from {doc['history_days']} earlier day(s)"
+    ]
     if doc["cold"]:
         lines.append("  no earlier day to learn from: ranges come from priors and today so far (wide)")
     for m in doc["machines"]:
@@ -88,21 +103,23 @@ def format_text(doc: dict, site: Site) -> str:
         else:
             when = f"{verb} ~{_hm(m['p50'], tz)} ({_hm(m['p10'], tz)}-{_hm(m['p90'], tz)})"
         phase = m["phase"] + (f" {m['task']}" if m.get("task") else "")
-        notes = [COLD_TEXT.get(c, c.replace("worker_no_history:", "worker with no history: "))
-                 for c in m["cold"]]
+        notes = [
+            COLD_TEXT.get(c, c.replace("worker_no_history:", "worker with no history: ")) for c in m["cold"]
+        ]
         lines.append(f"  {m['machine']:<8} {phase:<28} {when}" + (f"  [{'; '.join(notes)}]" if notes else ""))
     lines.append("operator's next hour:")
     if not doc["queue"]:
         lines.append("  no machine is likely to need the operator")
     for q in doc["queue"]:
         wait = q["wait_p50_min"]
-        how = (f"will wait ~{wait:.0f} min (up to {q['wait_p90_min']:.0f})" if wait >= 1
-               else "served at once")
+        how = f"will wait ~{wait:.0f} min (up to {q['wait_p90_min']:.0f})" if wait >= 1 else "served at once"
         lines.append(f"  {_hm(q['need_at'], tz)}  {q['machine']} {how}")
     r, c = doc["running_min"], doc["changeovers"]
-    lines.append(f"shift end {_hm(doc['shift_end'], tz)}: running {r[1]:.0f} min ({r[0]:.0f}-{r[2]:.0f}), "
-                 f"changeovers {c[1]:.0f} ({c[0]:.0f}-{c[2]:.0f}); "
-                 f"so far {doc['running_min_so_far']:.0f} min, {doc['changeovers_so_far']}")
+    lines.append(
+        f"shift end {_hm(doc['shift_end'], tz)}: running {r[1]:.0f} min ({r[0]:.0f}-{r[2]:.0f}), "
+        f"changeovers {c[1]:.0f} ({c[0]:.0f}-{c[2]:.0f}); "
+        f"so far {doc['running_min_so_far']:.0f} min, {doc['changeovers_so_far']}"
+    )
     return "\n".join(lines)
 
 

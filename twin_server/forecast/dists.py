@@ -18,8 +18,9 @@ __all__ = ["Points", "km_weights", "weighted_quantiles"]
 _PRIOR_Z = ndtri((np.arange(24) + 0.5) / 24)
 
 
-def km_weights(x: np.ndarray, censored: np.ndarray,
-               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def km_weights(
+    x: np.ndarray, censored: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier masses of right-censored (optionally weighted) data.
 
     Parameters
@@ -93,8 +94,15 @@ class Points:
         return got
 
     @classmethod
-    def fit(cls, values: np.ndarray, censored: np.ndarray | None = None, *, prior_loc: float = 0.0,
-            prior_scale: float = 1.0, prior_weight: float = 3.0) -> Points:
+    def fit(
+        cls,
+        values: np.ndarray,
+        censored: np.ndarray | None = None,
+        *,
+        prior_loc: float = 0.0,
+        prior_scale: float = 1.0,
+        prior_weight: float = 3.0,
+    ) -> Points:
         """Observations (censored ones as lower bounds) mixed with a normal prior.
 
         The prior counts as ``prior_weight`` observations, so with none the distribution is the
@@ -117,8 +125,9 @@ class Points:
         return cls(x, w, _bandwidth(x, w, n + prior_weight), n)
 
     @classmethod
-    def mixed(cls, values: np.ndarray, censored: np.ndarray, weights: np.ndarray, prior: Points,
-              prior_weight: float) -> Points:
+    def mixed(
+        cls, values: np.ndarray, censored: np.ndarray, weights: np.ndarray, prior: Points, prior_weight: float
+    ) -> Points:
         """Weighted observations (Kaplan-Meier) mixed with another distribution counting as
         ``prior_weight`` observations; ``n_data`` is the observations' effective number."""
         w_sum = float(np.sum(weights)) if len(weights) else 0.0

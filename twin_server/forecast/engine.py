@@ -156,15 +156,17 @@ class _Draws:
         self.rate = np.array([bm.interruptions_per_s.get(m, 0.0) for m in ms])
         self.beta = bm.beta
         k = self.BANK
-        self.bank_z = np.stack([bm.resid[c].sample(rng.random(k), rng.standard_normal(k))
-                                for c in ("other", "same")])
+        self.bank_z = np.stack(
+            [bm.resid[c].sample(rng.random(k), rng.standard_normal(k)) for c in ("other", "same")]
+        )
         self.bank_response = self.log_points(tm.response, size=k)
         fix = self.log_points(tm.minor, size=k) - float(np.exp(tm.response.quantiles(np.array([0.5]))[0]))
         self.bank_fix = np.maximum(fix, 30.0)
         nw = len(self.workers) + 1
         w_idx = np.repeat(np.arange(nw), k)
-        dur, new = self.rest_of_changeover(np.full(nw * k, _START_I), np.zeros((nw * k, len(names)), bool),
-                                           w_idx)
+        dur, new = self.rest_of_changeover(
+            np.full(nw * k, _START_I), np.zeros((nw * k, len(names)), bool), w_idx
+        )
         self.bank_co = dur.reshape(nw, k)
         self.bank_new = new.reshape(nw, k)
 
@@ -194,8 +196,9 @@ class _Draws:
             if above_s is not None:
                 a = above_s[sel]
                 above = np.where(a > 0, np.log(np.maximum(a, 1.0)) - loc, -np.inf)
-            z = self.m.tasks.resid[name].sample(self.rng.random(len(sel)), self.rng.standard_normal(len(sel)),
-                                                above)
+            z = self.m.tasks.resid[name].sample(
+                self.rng.random(len(sel)), self.rng.standard_normal(len(sel)), above
+            )
             out[sel] = np.exp(loc + z)
         return out
 
@@ -209,8 +212,9 @@ class _Draws:
         u = self.rng.random(len(prev))[:, None]
         return np.minimum((np.cumsum(w, axis=1) < u).sum(axis=1), len(TASK_NAMES))
 
-    def rest_of_changeover(self, prev: np.ndarray, done: np.ndarray, worker_i: np.ndarray,
-                           since_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rest_of_changeover(
+        self, prev: np.ndarray, done: np.ndarray, worker_i: np.ndarray, since_s: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Seconds from the end of task ``prev`` (``_START_I``: from the arrival) to the restart,
         and whether program input was among the tasks. ``since_s``: time since ``prev`` ended,
         which already counts towards the next gap or the restart delay."""
@@ -238,16 +242,32 @@ class _Draws:
                 break
         return total, done[:, _PROGRAM_I].copy()
 
-    def batch_loc(self, j: np.ndarray, new: np.ndarray, same: np.ndarray, prev_s: np.ndarray,
-                  hour: np.ndarray, wd: np.ndarray) -> np.ndarray:
+    def batch_loc(
+        self,
+        j: np.ndarray,
+        new: np.ndarray,
+        same: np.ndarray,
+        prev_s: np.ndarray,
+        hour: np.ndarray,
+        wd: np.ndarray,
+    ) -> np.ndarray:
         """Location of log batch length (see :func:`~twin_server.forecast.model._design_rows`)."""
         b = self.beta
         lvl = self.b_level[j]
         z = np.where(np.isfinite(prev_s) & (prev_s > 0), np.log(np.where(prev_s > 0, prev_s, 1.0)) - lvl, 0.0)
         unknown = ~(new | same)
         ang = 2 * math.pi * hour / 24.0
-        return (lvl + b[0] * new + b[1] * same + b[2] * unknown + b[3] * same * z + b[4] * new * z
-                + b[5 + np.clip(wd, 0, 6)] + b[12] * np.sin(ang) + b[13] * np.cos(ang))
+        return (
+            lvl
+            + b[0] * new
+            + b[1] * same
+            + b[2] * unknown
+            + b[3] * same * z
+            + b[4] * new * z
+            + b[5 + np.clip(wd, 0, 6)]
+            + b[12] * np.sin(ang)
+            + b[13] * np.cos(ang)
+        )
 
     def set_clock(self, at: float, tz: ZoneInfo) -> None:
         """Local midnight before ``at`` and its weekday: hour and weekday of later times cheaply."""
@@ -255,8 +275,9 @@ class _Draws:
         self.midnight = at - (d.hour * 3600 + d.minute * 60 + d.second + d.microsecond / 1e6)
         self.weekday0 = d.weekday()
 
-    def batch_future(self, j: np.ndarray, newpart: np.ndarray, prev_s: np.ndarray,
-                     t: np.ndarray) -> np.ndarray:
+    def batch_future(
+        self, j: np.ndarray, newpart: np.ndarray, prev_s: np.ndarray, t: np.ndarray
+    ) -> np.ndarray:
         """Lengths (s) of batches starting at ``t`` after a changeover (bank residuals)."""
         since = t - self.midnight
         days = since // 86400.0
@@ -267,8 +288,17 @@ class _Draws:
         z = self.bank_z[same.astype(np.int64), self.pick(len(j))]
         return np.clip(np.exp(loc + self.b_scale[j, same.astype(np.int64)] * z), 60.0, 48 * 3600.0)
 
-    def batch_now(self, machine: str, context: str, prev_s: float | None, t: float, tz: ZoneInfo,
-                  above_s: float, size: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    def batch_now(
+        self,
+        machine: str,
+        context: str,
+        prev_s: float | None,
+        t: float,
+        tz: ZoneInfo,
+        above_s: float,
+        size: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, float]:
         """Lengths (s) of the batch running now, longer than its ``above_s`` so far, and how
         many of the machine's batches are behind them."""
         hour, wd = _hour_weekday(t, tz)
@@ -297,8 +327,9 @@ def _hour_weekday(t: np.ndarray | float, tz: ZoneInfo) -> tuple[np.ndarray, np.n
     return hour, wd
 
 
-def _push_past_off(start: np.ndarray, dur: np.ndarray, off: list[tuple[float, float]],
-                   whole: bool) -> np.ndarray:
+def _push_past_off(
+    start: np.ndarray, dur: np.ndarray, off: list[tuple[float, float]], whole: bool
+) -> np.ndarray:
     """Service starts moved past breaks (``whole``: also when the service would run into one)."""
     for a, b in off:
         hit = (start < b) & ((start + dur > a) if whole else (start >= a))
@@ -307,8 +338,11 @@ def _push_past_off(start: np.ndarray, dur: np.ndarray, off: list[tuple[float, fl
 
 
 def _so_far(result: Result, machine: str, lo: float, hi: float) -> float:
-    return sum(max(0.0, min(s.end, hi) - max(s.start, lo)) for s in result.machine_states
-               if s.machine == machine and s.state == "running")
+    return sum(
+        max(0.0, min(s.end, hi) - max(s.start, lo))
+        for s in result.machine_states
+        if s.machine == machine and s.state == "running"
+    )
 
 
 def _changeovers_so_far(records: DayRecords, result: Result, machine: str, lo: float, hi: float) -> int:
@@ -331,9 +365,18 @@ def _q(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     return [float(v) for v in np.quantile(x, qs)] if len(x) else [math.nan] * len(qs)
 
 
-def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, timezone: str,
-             shift: tuple[float, float], off: list[tuple[float, float]], day: str,
-             seed: int | None = None) -> Forecast:
+def forecast(
+    model: SiteModel,
+    result: Result,
+    today: DayRecords,
+    at: float,
+    *,
+    timezone: str,
+    shift: tuple[float, float],
+    off: list[tuple[float, float]],
+    day: str,
+    seed: int | None = None,
+) -> Forecast:
     """Forecast the site at ``at``.
 
     Parameters
@@ -404,8 +447,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         later = minute_t[None, :] >= t[:, None]
         lane[ii, jj, :] = np.where(later, cc[:, None], lane[ii, jj, :])
 
-    def start_runs(ii: np.ndarray, jj: np.ndarray, t: np.ndarray, new_batch: np.ndarray,
-                   newpart: np.ndarray) -> None:
+    def start_runs(
+        ii: np.ndarray, jj: np.ndarray, t: np.ndarray, new_batch: np.ndarray, newpart: np.ndarray
+    ) -> None:
         """Machines ``jj`` of draws ``ii`` start running at ``t`` (a new batch, or the batch goes on)."""
         if new_batch.any():
             s_, j_ = ii[new_batch], jj[new_batch]
@@ -423,8 +467,14 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
         phase[ii, jj] = RUN
         lane_set(ii, jj, t, RUN)
 
-    def serve(ii: np.ndarray, jj: np.ndarray, ready: np.ndarray, minor: np.ndarray,
-              preset: tuple[np.ndarray, np.ndarray] | None = None, worker: int | None = None) -> None:
+    def serve(
+        ii: np.ndarray,
+        jj: np.ndarray,
+        ready: np.ndarray,
+        minor: np.ndarray,
+        preset: tuple[np.ndarray, np.ndarray] | None = None,
+        worker: int | None = None,
+    ) -> None:
         """Machines ``jj`` of draws ``ii`` need the operator from ``ready``: wait, service, restart."""
         k = len(ii)
         w = np.argmin(w_free[ii], axis=1) if worker is None else np.full(k, worker)
@@ -477,8 +527,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
             # its own: a steady range.
             big = max(2000, n)
             own = np.random.default_rng([p.seed if seed is None else seed, 7, j])
-            bb, n_eff = dr.batch_now(now.machine, ctx, now.prev_batch_s, now.since, tz, now.batch_elapsed_s,
-                                     big, own)
+            bb, n_eff = dr.batch_now(
+                now.machine, ctx, now.prev_batch_s, now.since, tz, now.batch_elapsed_s, big, own
+            )
             batch_total[:, j] = bb[:n]
             batch_left[:, j] = bb[:n] - now.batch_elapsed_s
             start_runs(rows, jj, np.full(n, at), np.zeros(n, bool), np.zeros(n, bool))
@@ -513,8 +564,9 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
                 remaining = np.maximum(left, 0.0) + rest
             else:
                 prev = _TASK_INDEX[now.tasks_done[-1]] if now.tasks_done else _START_I
-                remaining, newpart = dr.rest_of_changeover(np.full(n, prev), done, w_idx,
-                                                           np.full(n, max(at - now.last_task_end, 1.0)))
+                remaining, newpart = dr.rest_of_changeover(
+                    np.full(n, prev), done, w_idx, np.full(n, max(at - now.last_task_end, 1.0))
+                )
             remaining = np.maximum(remaining, 1.0)
             if now.worker is not None and now.worker not in model.workers:
                 mf.cold.append("worker_unknown")
@@ -528,8 +580,14 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
                 remaining = remaining * np.exp(model.tasks.pace_sd(p) * pace_rng.standard_normal(n))
             lane[:, j, :] = CHANGEOVER
             # The worker doing it is busy until the restart (the service is already under way).
-            serve(rows, jj, np.full(n, at), np.zeros(n, bool), (remaining, newpart),
-                  worker=wi if wi < n_w and now.worker in model.workers else None)
+            serve(
+                rows,
+                jj,
+                np.full(n, at),
+                np.zeros(n, bool),
+                (remaining, newpart),
+                worker=wi if wi < n_w and now.worker in model.workers else None,
+            )
             continue
         waiting.append((now.since, j, now))
     # Machines already waiting join the queue in the order they stopped.
@@ -597,15 +655,29 @@ def forecast(model: SiteModel, result: Result, today: DayRecords, at: float, *, 
             mf.cold.insert(0, "first_day")
     total_run = site_run_so_far + run_acc.sum(axis=1) / 60.0
     total_co = site_co_so_far + co_count.sum(axis=1)
-    queue = sorted((QueueItem(mf.machine, mf.need_at, mf.p_need, mf.wait_p50_min, mf.wait_p90_min)
-                    for mf in out_machines if mf.need_at is not None and mf.p_need >= 0.5),
-                   key=lambda q_: q_.need_at)
+    queue = sorted(
+        (
+            QueueItem(mf.machine, mf.need_at, mf.p_need, mf.wait_p50_min, mf.wait_p90_min)
+            for mf in out_machines
+            if mf.need_at is not None and mf.p_need >= 0.5
+        ),
+        key=lambda q_: q_.need_at,
+    )
     out = Forecast(
-        site=result.site, at=at, day=day, shift_end=shift_end, history_days=model.history_days,
-        cold=model.history_days == 0, machines=out_machines, queue=queue,
-        running_min=_q(total_run, qs), changeovers=_q(total_co, qs),
-        running_min_so_far=site_run_so_far, changeovers_so_far=site_co_so_far,
-        horizon_s=p.horizon_s, samples=n,
+        site=result.site,
+        at=at,
+        day=day,
+        shift_end=shift_end,
+        history_days=model.history_days,
+        cold=model.history_days == 0,
+        machines=out_machines,
+        queue=queue,
+        running_min=_q(total_run, qs),
+        changeovers=_q(total_co, qs),
+        running_min_so_far=site_run_so_far,
+        changeovers_so_far=site_co_so_far,
+        horizon_s=p.horizon_s,
+        samples=n,
     )
     out.compute_ms = (time.perf_counter() - t_start) * 1000.0
     return out

@@ -106,13 +106,15 @@ def fit_calibration(rows: Iterable[dict], days: int = 0) -> Calibration:
             if r.get("observed") is not None and r.get("p50") is not None:
                 lo_w, hi_w = max(1.0, r["p50"] - r["p10"]), max(1.0, r["p90"] - r["p50"])
                 totals.setdefault(_total_key(r["event"], r["lead_s"]), []).append(
-                    (r["p50"], r["p50"], r["observed"], lo_w, hi_w))
+                    (r["p50"], r["p50"], r["observed"], lo_w, hi_w)
+                )
             continue
         if r.get("observed") is None or r.get("p50") is None or r.get("naive_med") is None:
             continue
         lo_w, hi_w = _widths(r["p10"], r["p50"], r["p90"])
         groups.setdefault(_key(r["event"], r["t"], r["p50"], r["naive_med"]), []).append(
-            (r["p50"], r["naive_med"], r["observed"], lo_w, hi_w))
+            (r["p50"], r["naive_med"], r["observed"], lo_w, hi_w)
+        )
     for (event, b_model, _b_naive), items in list(groups.items()):
         groups.setdefault((event, b_model), []).extend(items)
     rules = {}
@@ -134,8 +136,15 @@ def fit_calibration(rows: Iterable[dict], days: int = 0) -> Calibration:
 Triple = tuple[float | None, float | None, float | None]
 
 
-def apply_guard(cal: Calibration | None, event: str, t: float, p10: float | None, p50: float | None,
-                p90: float | None, naive_med: float | None) -> Triple:
+def apply_guard(
+    cal: Calibration | None,
+    event: str,
+    t: float,
+    p10: float | None,
+    p50: float | None,
+    p90: float | None,
+    naive_med: float | None,
+) -> Triple:
     """The corrected ``(p10, p50, p90)`` of one forecast made at ``t`` (unchanged without a rule)."""
     if cal is None or p50 is None or naive_med is None:
         return p10, p50, p90
@@ -183,8 +192,13 @@ def naive_pools(records: Sequence[DayRecords]) -> tuple[dict[str, list[float]], 
     return runs, stops
 
 
-def naive_median(pools: tuple[dict[str, list[float]], dict[str, list[float]]], machine: str, event: str,
-                 since: float, t: float) -> float | None:
+def naive_median(
+    pools: tuple[dict[str, list[float]], dict[str, list[float]]],
+    machine: str,
+    event: str,
+    since: float,
+    t: float,
+) -> float | None:
     """The machine's median run (stop) length counted from ``since``, at ``t`` once passed (the
     site's median for a machine never seen)."""
     pool = pools[0] if event == "run_end" else pools[1]
@@ -207,8 +221,9 @@ def observed_event(result: Result, machine: str, t: float, event: str) -> float 
     return None
 
 
-def steady(prev_p50: float | None, p10: float | None, p50: float | None, p90: float | None, t: float,
-           band: float) -> float | None:
+def steady(
+    prev_p50: float | None, p10: float | None, p50: float | None, p90: float | None, t: float, band: float
+) -> float | None:
     """The predicted end held where it was while the new median stays within ``band`` times the
     time left of it (a backlash: it moves only as far as the new median pushes it, so it never
     strays further than that from the model's).

@@ -103,6 +103,7 @@ def truncate_result(result: Result, at: float) -> Result:
     A task that went on past ``at`` ends at ``at`` (so it reads as in progress), exactly as
     the live analysis shows a task that has not ended yet.
     """
+
     def cut(items: list, make) -> list:
         return [make(it, min(it.end, at)) for it in items if it.start < at]
 
@@ -111,8 +112,9 @@ def truncate_result(result: Result, at: float) -> Result:
         window_start=result.window_start,
         window_end=min(result.window_end, at),
         machine_states=cut(result.machine_states, lambda s, e: MachineState(s.machine, s.state, s.start, e)),
-        worker_zones=cut(result.worker_zones,
-                         lambda z, e: WorkerZone(z.worker, z.zone, z.start, e, z.confidence)),
+        worker_zones=cut(
+            result.worker_zones, lambda z, e: WorkerZone(z.worker, z.zone, z.start, e, z.confidence)
+        ),
         tasks=cut(result.tasks, lambda t, e: Task(t.machine, t.task, t.worker, t.start, e)),
         beacon_lag=[],
         rejected_rows=result.rejected_rows,
@@ -138,9 +140,15 @@ def _drop_blips(segs: list[tuple[str, float, float]], tasks: list[Task]) -> list
     on. (A stop going on now is a stop, however short so far.)"""
     out: list[list] = []
     for i, (state, a, b) in enumerate(segs):
-        blip = (state == "stopped" and b - a < MIN_STOP_S and out and out[-1][0] == "running"
-                and i + 1 < len(segs) and segs[i + 1][0] == "running"
-                and not any(a - EDGE_S <= t.start < b for t in tasks))
+        blip = (
+            state == "stopped"
+            and b - a < MIN_STOP_S
+            and out
+            and out[-1][0] == "running"
+            and i + 1 < len(segs)
+            and segs[i + 1][0] == "running"
+            and not any(a - EDGE_S <= t.start < b for t in tasks)
+        )
         if blip:
             out[-1][2] = b
             continue
@@ -197,8 +205,13 @@ def _in_off(a: float, b: float, off: list[tuple[float, float]]) -> bool:
     return any(lo < b and hi > a for lo, hi in off)
 
 
-def day_records(result: Result, machines: list[str], workers: list[str], timezone: str,
-                off: list[tuple[float, float]] = ()) -> DayRecords:
+def day_records(
+    result: Result,
+    machines: list[str],
+    workers: list[str],
+    timezone: str,
+    off: list[tuple[float, float]] = (),
+) -> DayRecords:
     """Batches, stops and tasks of one analysed shift.
 
     Parameters
@@ -224,8 +237,9 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
     busy_arr = {w: np.array(v, dtype="float64") for w, v in busy.items()}
     w1 = result.window_end
     for t in result.tasks:
-        rec.tasks.append(TaskRecord(t.machine, t.task, t.worker, t.start, t.end - t.start,
-                                    censored=t.end >= w1 - EDGE_S))
+        rec.tasks.append(
+            TaskRecord(t.machine, t.task, t.worker, t.start, t.end - t.start, censored=t.end >= w1 - EDGE_S)
+        )
     for m in machines:
         segs = _drop_blips(merge_segments(result.machine_states, m), index.within(m, -math.inf, math.inf))
         batch: dict | None = None
@@ -233,8 +247,20 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
 
         def close(b: dict, censored: bool, m: str = m) -> float | None:
             h, wd = _local(b["start"], tz)
-            rec.batches.append(Batch(m, b["start"], b["length"], b["context"], b["prev"], b["runs"],
-                                     b["minor"], censored, h, wd))
+            rec.batches.append(
+                Batch(
+                    m,
+                    b["start"],
+                    b["length"],
+                    b["context"],
+                    b["prev"],
+                    b["runs"],
+                    b["minor"],
+                    censored,
+                    h,
+                    wd,
+                )
+            )
             return None if censored or b["context"] == "unknown_start" else b["length"]
 
         for i, (state, a, b) in enumerate(segs):
@@ -247,8 +273,14 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
                 # Started before the recording or after unknown state: when its batch began is unknown.
                 if batch is not None:
                     close(batch, censored=True)
-                batch = {"start": a, "length": 0.0, "context": "unknown_start", "prev": None, "runs": 0,
-                         "minor": 0}
+                batch = {
+                    "start": a,
+                    "length": 0.0,
+                    "context": "unknown_start",
+                    "prev": None,
+                    "runs": 0,
+                    "minor": 0,
+                }
                 prev_batch = None
             elif not stop_tasks and batch is not None:
                 batch["minor"] += 1  # a minor stop: the batch goes on
@@ -258,8 +290,14 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
                 context = "unknown"  # a stop without tasks and no batch known before it
                 if stop_tasks:
                     context = "new" if any(t.task == "program_input" for t in stop_tasks) else "same"
-                batch = {"start": a, "length": 0.0, "context": context, "prev": prev_batch, "runs": 0,
-                         "minor": 0}
+                batch = {
+                    "start": a,
+                    "length": 0.0,
+                    "context": context,
+                    "prev": prev_batch,
+                    "runs": 0,
+                    "minor": 0,
+                }
             batch["length"] += b - a
             batch["runs"] += 1
             if nxt is None or nxt[0] != "stopped":
@@ -279,12 +317,24 @@ def day_records(result: Result, machines: list[str], workers: list[str], timezon
             if restart is None and b < w1 - EDGE_S:
                 continue  # ends in unknown state: nothing to learn about the restart
             mine = index.within(m, a, b)
-            trecs = tuple(TaskRecord(t.machine, t.task, t.worker, t.start, t.end - t.start,
-                                     censored=t.end >= w1 - EDGE_S) for t in mine)
+            trecs = tuple(
+                TaskRecord(
+                    t.machine, t.task, t.worker, t.start, t.end - t.start, censored=t.end >= w1 - EDGE_S
+                )
+                for t in mine
+            )
             n_busy = sum(1 for w in workers if _busy_at(busy_arr.get(w), a))
             first = mine[0].start if mine else (restart if restart is not None else b)
-            rec.stops.append(StopRecord(m, a, restart, trecs, worker_free=n_busy < len(workers),
-                                        on_shift=not _in_off(a, first, off)))
+            rec.stops.append(
+                StopRecord(
+                    m,
+                    a,
+                    restart,
+                    trecs,
+                    worker_free=n_busy < len(workers),
+                    on_shift=not _in_off(a, first, off),
+                )
+            )
     return rec
 
 
@@ -326,17 +376,26 @@ def machine_now(result: Result, records: DayRecords, machine: str, at: float) ->
         if not mine:
             return MachineNow(machine, "running", a, "unknown_start", at - a, started_before_window=True)
         cur = mine[-1]  # the batch of the current run: its length so far is the batch's elapsed time
-        return MachineNow(machine, "running", a, cur.context, cur.length_s, cur.prev_length_s,
-                          started_before_window=cur.context == "unknown_start")
+        return MachineNow(
+            machine,
+            "running",
+            a,
+            cur.context,
+            cur.length_s,
+            cur.prev_length_s,
+            started_before_window=cur.context == "unknown_start",
+        )
     tasks = index.within(machine, a, at + 1.0)
     done = tuple(t.task for t in tasks if t.end < at - EDGE_S)
     if tasks and tasks[-1].end >= at - EDGE_S:
         t = tasks[-1]
-        return MachineNow(machine, "changeover", a, task=t.task, task_start=t.start, worker=t.worker,
-                          tasks_done=done)
+        return MachineNow(
+            machine, "changeover", a, task=t.task, task_start=t.start, worker=t.worker, tasks_done=done
+        )
     if tasks:
-        return MachineNow(machine, "between", a, worker=tasks[-1].worker, tasks_done=done,
-                          last_task_end=tasks[-1].end)
+        return MachineNow(
+            machine, "between", a, worker=tasks[-1].worker, tasks_done=done, last_task_end=tasks[-1].end
+        )
     present = None
     for z in result.worker_zones:
         if z.zone == machine and z.start <= at < z.end + EDGE_S and z.end >= at - EDGE_S:

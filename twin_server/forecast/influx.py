@@ -29,7 +29,9 @@ def forecast_lines(fc: Forecast) -> list[str]:
             continue
         fields = {
             "phase": m.phase,
-            "p10_s": m.p10, "p50_s": m.p50, "p90_s": m.p90,
+            "p10_s": m.p10,
+            "p50_s": m.p50,
+            "p90_s": m.p90,
             "p50_in_min": None if m.p50 is None else (m.p50 - fc.at) / 60.0,
             "p_after_shift": float(m.p_after_shift),
             "cold": bool(m.cold),
@@ -43,13 +45,24 @@ def forecast_lines(fc: Forecast) -> list[str]:
         }
         out.append(point(MEASUREMENT, {**base, "machine": m.machine, "event": m.event}, fields, t_ns))
     r, c = fc.running_min, fc.changeovers
-    out.append(point(MEASUREMENT, {**base, "machine": "_site", "event": "shift_end"}, {
-        "shift_end_s": float(fc.shift_end),
-        "running_min_p10": r[0], "running_min_p50": r[1], "running_min_p90": r[2],
-        "changeovers_p10": c[0], "changeovers_p50": c[1], "changeovers_p90": c[2],
-        "running_min_so_far": float(fc.running_min_so_far),
-        "changeovers_so_far": int(fc.changeovers_so_far),
-        "history_days": int(fc.history_days),
-        "cold": bool(fc.cold),
-    }, t_ns))
+    out.append(
+        point(
+            MEASUREMENT,
+            {**base, "machine": "_site", "event": "shift_end"},
+            {
+                "shift_end_s": float(fc.shift_end),
+                "running_min_p10": r[0],
+                "running_min_p50": r[1],
+                "running_min_p90": r[2],
+                "changeovers_p10": c[0],
+                "changeovers_p50": c[1],
+                "changeovers_p90": c[2],
+                "running_min_so_far": float(fc.running_min_so_far),
+                "changeovers_so_far": int(fc.changeovers_so_far),
+                "history_days": int(fc.history_days),
+                "cold": bool(fc.cold),
+            },
+            t_ns,
+        )
+    )
     return out

@@ -79,8 +79,9 @@ class BatchModel:
     params: ForecastParams | None = None
     level_sd: float = 0.0  # spread of the machines' levels: how far an unseen machine may be
 
-    def current(self, machine: str, context: str, prev_s: float | None, hour: float,
-                weekday: int) -> tuple[Points, float]:
+    def current(
+        self, machine: str, context: str, prev_s: float | None, hour: float, weekday: int
+    ) -> tuple[Points, float]:
         """Distribution of ``log B`` of a batch of ``machine`` (and its effective sample size).
 
         The machine's own earlier batches, weighted by how alike their context is (a batch
@@ -112,8 +113,14 @@ class BatchModel:
         pts = Points.mixed(log_len, cens, w, prior, p.local_prior_weight)
         return pts, pts.n_data
 
-    def loc(self, machine: str, context: str, prev_s: float | np.ndarray | None, hour: float | np.ndarray,
-            weekday: int | np.ndarray) -> np.ndarray:
+    def loc(
+        self,
+        machine: str,
+        context: str,
+        prev_s: float | np.ndarray | None,
+        hour: float | np.ndarray,
+        weekday: int | np.ndarray,
+    ) -> np.ndarray:
         """Location of ``log B`` for a batch starting now (vectorised over prev/hour/weekday)."""
         lvl = self.level.get(machine, self.site_level)
         x = _design_rows(context, prev_s, lvl, hour, weekday)
@@ -209,17 +216,30 @@ def _day_stats(rec: DayRecords) -> _DayStats:
             restarts.append(max(1.0, s.restart - (last.start + last.duration_s)))
         if s.worker_free and s.on_shift:
             responses.append(max(1.0, s.tasks[0].start - s.stop))
+
     def col(items: list, attr: str, dtype: object) -> np.ndarray:
         return np.array([getattr(x, attr) for x in items], dtype=dtype)
 
     out = _DayStats(
-        col(rows, "machine", object), col(rows, "context", object),
+        col(rows, "machine", object),
+        col(rows, "context", object),
         np.array([math.nan if b.prev_length_s is None else b.prev_length_s for b in rows], dtype="float64"),
-        col(rows, "hour", "float64"), col(rows, "weekday", np.int64), col(rows, "length_s", "float64"),
-        col(rows, "censored", bool), col(rows, "minor_stops", "float64"),
-        col(tasks, "task", object), np.array([t.worker or "" for t in tasks], dtype=object),
+        col(rows, "hour", "float64"),
+        col(rows, "weekday", np.int64),
+        col(rows, "length_s", "float64"),
+        col(rows, "censored", bool),
+        col(rows, "minor_stops", "float64"),
+        col(tasks, "task", object),
+        np.array([t.worker or "" for t in tasks], dtype=object),
         np.log(np.array([t.duration_s for t in tasks], dtype="float64")),
-        trans, gaps, restarts, responses, minors, stops, minor_stops)
+        trans,
+        gaps,
+        restarts,
+        responses,
+        minors,
+        stops,
+        minor_stops,
+    )
     rec.__dict__["_stats"] = out
     return out
 
@@ -251,8 +271,9 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
     beta = np.zeros(14)
     # How far machines' levels lie apart (known machines; the prior counting as prior_weight).
     known = [level[m] - site_level for m in machines if n_batches[m] >= p.cold_below]
-    level_sd = math.sqrt((sum(v * v for v in known) + p.prior_weight * prior_sd**2)
-                         / (len(known) + p.prior_weight))
+    level_sd = math.sqrt(
+        (sum(v * v for v in known) + p.prior_weight * prior_sd**2) / (len(known) + p.prior_weight)
+    )
     model = BatchModel(level, site_level, beta, {}, {}, n_batches, {}, params=p, level_sd=level_sd)
     y_all = np.log(np.maximum(length, 1.0))
     lp = np.log(np.where(np.isfinite(prev) & (prev > 0), prev, np.nan))
@@ -294,16 +315,24 @@ def _fit_batches(stats: list[_DayStats], machines: list[str], p: ForecastParams)
     return model
 
 
-def _fit_rates(model: BatchModel, mach: np.ndarray, length: np.ndarray, minor: np.ndarray,
-               machines: list[str], p: ForecastParams) -> None:
+def _fit_rates(
+    model: BatchModel,
+    mach: np.ndarray,
+    length: np.ndarray,
+    minor: np.ndarray,
+    machines: list[str],
+    p: ForecastParams,
+) -> None:
     """Minor stops per running hour, each machine's shrunk to the site's."""
     prior_expo_s = 5 * 3600.0
     site_rate = (minor.sum() + p.interruptions_prior_per_h * prior_expo_s / 3600.0) / (
-        length.sum() + prior_expo_s)
+        length.sum() + prior_expo_s
+    )
     for m in machines:
         sel = mach == m
-        model.interruptions_per_s[m] = float((minor[sel].sum() + site_rate * prior_expo_s)
-                                             / (length[sel].sum() + prior_expo_s))
+        model.interruptions_per_s[m] = float(
+            (minor[sel].sum() + site_rate * prior_expo_s) / (length[sel].sum() + prior_expo_s)
+        )
 
 
 @dataclass
@@ -342,15 +371,22 @@ class TaskModel:
         return names, w / w.sum()
 
 
-def _log_points(values: list[float], prior: tuple[float, float], weight: float,
-                censored: list[bool] | None = None) -> Points:
+def _log_points(
+    values: list[float], prior: tuple[float, float], weight: float, censored: list[bool] | None = None
+) -> Points:
     v = np.log(np.maximum(np.asarray(values, dtype="float64"), 1.0))
-    return Points.fit(v, None if censored is None else np.asarray(censored, bool),
-                      prior_loc=math.log(prior[0]), prior_scale=prior[1], prior_weight=weight)
+    return Points.fit(
+        v,
+        None if censored is None else np.asarray(censored, bool),
+        prior_loc=math.log(prior[0]),
+        prior_scale=prior[1],
+        prior_weight=weight,
+    )
 
 
-def _fit_tasks(stats: list[_DayStats], machines: list[str], workers: list[str],
-               p: ForecastParams) -> TaskModel:
+def _fit_tasks(
+    stats: list[_DayStats], machines: list[str], workers: list[str], p: ForecastParams
+) -> TaskModel:
     prior_loc = math.log(60.0 * p.task_prior_min[0])
     level, offset, resid = {}, {}, {}
     names = _cat(stats, "t_name", object)
@@ -371,27 +407,37 @@ def _fit_tasks(stats: list[_DayStats], machines: list[str], workers: list[str],
     counts = sum((st.trans for st in stats), np.zeros((len(_ORDER_ROWS), len(_ORDER_COLS))))
     trans: dict[str, dict[str, float]] = {}
     for r, prev in enumerate(_ORDER_ROWS):
-        trans[prev] = {n: p.order_pseudo + float(counts[r, c])
-                       for c, n in enumerate(_ORDER_COLS) if n != prev}
+        trans[prev] = {
+            n: p.order_pseudo + float(counts[r, c]) for c, n in enumerate(_ORDER_COLS) if n != prev
+        }
     stops_per_m, minor_per_m = Counter(), Counter()
     for st in stats:
         stops_per_m.update(st.stops)
         minor_per_m.update(st.minor_stops)
     n_stops = sum(stops_per_m.values())
     site_minor = (sum(minor_per_m.values()) + 0.15 * p.prior_weight) / (n_stops + p.prior_weight)
-    p_minor = {m: (minor_per_m[m] + site_minor * p.machine_pseudo) / (stops_per_m[m] + p.machine_pseudo)
-               for m in machines}
+    p_minor = {
+        m: (minor_per_m[m] + site_minor * p.machine_pseudo) / (stops_per_m[m] + p.machine_pseudo)
+        for m in machines
+    }
     w = p.prior_weight
 
     def joined(name: str) -> list[float]:
         return [v for st in stats for v in getattr(st, name)]
 
-    return TaskModel(level, offset, resid, n_worker, trans,
-                     _log_points(joined("gaps"), p.gap_prior_s, w),
-                     _log_points(joined("restarts"), p.restart_prior_s, w),
-                     _log_points(joined("responses"), p.response_prior_s, w),
-                     _log_points(joined("minors"), p.minor_prior_s, w),
-                     p_minor, dict(stops_per_m))
+    return TaskModel(
+        level,
+        offset,
+        resid,
+        n_worker,
+        trans,
+        _log_points(joined("gaps"), p.gap_prior_s, w),
+        _log_points(joined("restarts"), p.restart_prior_s, w),
+        _log_points(joined("responses"), p.response_prior_s, w),
+        _log_points(joined("minors"), p.minor_prior_s, w),
+        p_minor,
+        dict(stops_per_m),
+    )
 
 
 @dataclass
@@ -407,8 +453,13 @@ class SiteModel:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def fit_model(records: list[DayRecords], machines: list[str], workers: list[str],
-              params: ForecastParams | None = None, history_days: int | None = None) -> SiteModel:
+def fit_model(
+    records: list[DayRecords],
+    machines: list[str],
+    workers: list[str],
+    params: ForecastParams | None = None,
+    history_days: int | None = None,
+) -> SiteModel:
     """Fit every part of the forecast to the records of earlier days (and today so far).
 
     Parameters
@@ -427,6 +478,11 @@ def fit_model(records: list[DayRecords], machines: list[str], workers: list[str]
     """
     p = params or ForecastParams()
     stats = [_day_stats(r) for r in records]
-    return SiteModel(machines, workers, p, _fit_batches(stats, machines, p),
-                     _fit_tasks(stats, machines, workers, p),
-                     history_days=len(records) if history_days is None else history_days)
+    return SiteModel(
+        machines,
+        workers,
+        p,
+        _fit_batches(stats, machines, p),
+        _fit_tasks(stats, machines, workers, p),
+        history_days=len(records) if history_days is None else history_days,
+    )

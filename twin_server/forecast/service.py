@@ -70,8 +70,9 @@ def records_of(site: Site, result: Result, day: str) -> DayRecords:
     return day_records(result, site.machine_ids, site.worker_ids, site.timezone, off)
 
 
-def forecast_result(site: Site, result: Result, history: list[DayRecords], at: float,
-                    params: ForecastParams | None = None) -> Forecast:
+def forecast_result(
+    site: Site, result: Result, history: list[DayRecords], at: float, params: ForecastParams | None = None
+) -> Forecast:
     """Forecast at ``at`` from a day's analysis (cut at ``at`` here) and earlier days' records.
 
     Pure: the whole forecast of one moment, as the CLI, the API and the backtest make it.
@@ -81,13 +82,26 @@ def forecast_result(site: Site, result: Result, history: list[DayRecords], at: f
     today = records_of(site, known, day)
     p = params or ForecastParams()
     model = fit_model([*history, today], site.machine_ids, site.worker_ids, p, history_days=len(history))
-    return forecast(model, known, today, at, timezone=site.timezone, shift=shift_window(site, day),
-                    off=day_off(site, day), day=day)
+    return forecast(
+        model,
+        known,
+        today,
+        at,
+        timezone=site.timezone,
+        shift=shift_window(site, day),
+        off=day_off(site, day),
+        day=day,
+    )
 
 
-def calibration_rows(site: Site, result: Result, history: list[DayRecords], day: str,
-                     params: ForecastParams | None = None,
-                     step_s: float = CAL_STEP_S) -> list[dict[str, Any]]:
+def calibration_rows(
+    site: Site,
+    result: Result,
+    history: list[DayRecords],
+    day: str,
+    params: ForecastParams | None = None,
+    step_s: float = CAL_STEP_S,
+) -> list[dict[str, Any]]:
     """The forecasts of one earlier day, every ``step_s`` of its shift, beside what happened
     (``observed``, from the day's analysis) and the naive median: what the guard learns from."""
     lo, hi = shift_window(site, day)
@@ -95,23 +109,43 @@ def calibration_rows(site: Site, result: Result, history: list[DayRecords], day:
     # what the shift end brought (as analysed): the site's running minutes and changeovers
     done = records_of(site, truncate_result(result, hi), day)
     ms = site.machine_ids
-    totals = {"running_min": sum(_so_far(result, m, lo, hi) for m in ms) / 60.0,
-              "changeovers": float(sum(_changeovers_so_far(done, result, m, lo, hi) for m in ms))}
+    totals = {
+        "running_min": sum(_so_far(result, m, lo, hi) for m in ms) / 60.0,
+        "changeovers": float(sum(_changeovers_so_far(done, result, m, lo, hi) for m in ms)),
+    }
     t = lo + 60.0
     while t < hi:
         if result.window_start < t <= result.window_end:
             fc = forecast_result(site, result, history, t, params)
             if result.window_end >= hi:
                 for name, q in (("running_min", fc.running_min), ("changeovers", fc.changeovers)):
-                        out.append({"t": t, "event": name, "lead_s": hi - t, "p10": q[0], "p50": q[1],
-                                "p90": q[2], "observed": totals[name]})
+                    out.append(
+                        {
+                            "t": t,
+                            "event": name,
+                            "lead_s": hi - t,
+                            "p10": q[0],
+                            "p50": q[1],
+                            "p90": q[2],
+                            "observed": totals[name],
+                        }
+                    )
             pools = naive_pools([*history, records_of(site, truncate_result(result, t), day)])
             for m in fc.machines:
                 if m.event is None:
                     continue
-                out.append({"t": t, "machine": m.machine, "event": m.event, "p10": m.p10, "p50": m.p50,
-                            "p90": m.p90, "naive_med": naive_median(pools, m.machine, m.event, m.since, t),
-                            "observed": observed_event(result, m.machine, t, m.event)})
+                out.append(
+                    {
+                        "t": t,
+                        "machine": m.machine,
+                        "event": m.event,
+                        "p10": m.p10,
+                        "p50": m.p50,
+                        "p90": m.p90,
+                        "naive_med": naive_median(pools, m.machine, m.event, m.since, t),
+                        "observed": observed_event(result, m.machine, t, m.event),
+                    }
+                )
         t += step_s
     return out
 
@@ -146,10 +180,20 @@ def _records_to_json(rec: DayRecords) -> dict[str, Any]:
 
 def _records_from_json(doc: dict[str, Any]) -> DayRecords:
     return DayRecords(
-        site=doc["site"], day_start=doc["day_start"],
+        site=doc["site"],
+        day_start=doc["day_start"],
         batches=[Batch(**b) for b in doc["batches"]],
-        stops=[StopRecord(s["machine"], s["stop"], s["restart"], tuple(TaskRecord(**t) for t in s["tasks"]),
-                          s["worker_free"], s["on_shift"]) for s in doc["stops"]],
+        stops=[
+            StopRecord(
+                s["machine"],
+                s["stop"],
+                s["restart"],
+                tuple(TaskRecord(**t) for t in s["tasks"]),
+                s["worker_free"],
+                s["on_shift"],
+            )
+            for s in doc["stops"]
+        ],
         tasks=[TaskRecord(**t) for t in doc["tasks"]],
     )
 
@@ -167,8 +211,13 @@ class ForecastService:
         JSON file keeping earlier days' records across restarts (None: memory only).
     """
 
-    def __init__(self, site: Site, analysis: AnalysisCache, params: ForecastParams | None = None,
-                 cache_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        analysis: AnalysisCache,
+        params: ForecastParams | None = None,
+        cache_path: Path | None = None,
+    ) -> None:
         self.site = site
         self.analysis = analysis
         self.params = params or ForecastParams()
@@ -193,17 +242,22 @@ class ForecastService:
             for day, item in doc["days"].items():
                 self._records[day] = (list(item["marker"]), _records_from_json(item["records"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("forecast history cache %s ignored (%s): days will be analysed again",
-                        self.cache_path, exc)
+            log.warning(
+                "forecast history cache %s ignored (%s): days will be analysed again", self.cache_path, exc
+            )
             self._records.clear()
 
     def _save_cache(self) -> None:
         if self.cache_path is None:
             return
         with self._lock:
-            doc = {"version": CACHE_VERSION, "site": self.site.site,
-                   "days": {d: {"marker": m, "records": _records_to_json(r)}
-                            for d, (m, r) in self._records.items()}}
+            doc = {
+                "version": CACHE_VERSION,
+                "site": self.site.site,
+                "days": {
+                    d: {"marker": m, "records": _records_to_json(r)} for d, (m, r) in self._records.items()
+                },
+            }
         tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
         try:
             # numpy scalars (an analysis' times) as plain numbers
@@ -240,7 +294,7 @@ class ForecastService:
         """Records of up to ``params.history_days`` recorded days before ``day``, oldest first."""
         earlier = [d for d in self.analysis.days() if d["day"] < day]
         out = []
-        for d in earlier[-self.params.history_days:]:
+        for d in earlier[-self.params.history_days :]:
             rec = self.day_records(d["day"], [d["readings"], d["end"]])
             if rec is not None:
                 out.append(rec)
@@ -264,8 +318,10 @@ class ForecastService:
                 got = self.analysis.get(d["day"])
                 if got is None:
                     continue
-                hit = (marker, calibration_rows(self.site, got[0], self.history(d["day"]), d["day"],
-                                                self.params))
+                hit = (
+                    marker,
+                    calibration_rows(self.site, got[0], self.history(d["day"]), d["day"], self.params),
+                )
                 with self._lock:
                     self._cal_rows[d["day"]] = hit
                     while len(self._cal_rows) > 3 * CAL_DAYS:  # a replay wandering over months
@@ -325,8 +381,9 @@ class ForecastService:
         self.last = fc
         return fc
 
-    def _guard(self, fc: Forecast, day: str, result: Result, history: list[DayRecords],
-               steady_end: bool) -> None:
+    def _guard(
+        self, fc: Forecast, day: str, result: Result, history: list[DayRecords], steady_end: bool
+    ) -> None:
         """Correct ``fc`` by the guard; ``steady_end``: hold the shown ends against the last live
         forecast (a moment asked for explicitly gets the same answer whatever was asked before)."""
         pools = naive_pools([*history, records_of(self.site, truncate_result(result, fc.at), day)])

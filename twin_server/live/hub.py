@@ -51,8 +51,17 @@ def day_bounds(day: str, timezone: str) -> tuple[float, float]:
 
 def reading_json(r: Reading, received_ns: int) -> dict[str, Any]:
     """Compact JSON of a reading for the WebSocket."""
-    return {"device": r.device, "sensor": r.sensor, "seq": r.seq, "kind": r.kind, "t": r.t_ns / 1e9,
-            "source": r.source, "channel": r.channel, "value": r.value, "received_ns": received_ns}
+    return {
+        "device": r.device,
+        "sensor": r.sensor,
+        "seq": r.seq,
+        "kind": r.kind,
+        "t": r.t_ns / 1e9,
+        "source": r.source,
+        "channel": r.channel,
+        "value": r.value,
+        "received_ns": received_ns,
+    }
 
 
 class LiveState:
@@ -72,8 +81,12 @@ class LiveState:
                 if old is None or old["t"] <= r.t_ns / 1e9:
                     self.sensors[key] = reading_json(r, rx)
             for s, rx in statuses:
-                self.devices[f"{s.site}/{s.device}"] = {"online": s.online, "t_ns": s.t_ns, "received_ns": rx,
-                                                        "clock_synced": s.clock_synced}
+                self.devices[f"{s.site}/{s.device}"] = {
+                    "online": s.online,
+                    "t_ns": s.t_ns,
+                    "received_ns": rx,
+                    "clock_synced": s.clock_synced,
+                }
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -148,8 +161,9 @@ class LiveHub:
                     newest[(it["device"], it["sensor"])] = it
                 dropped = len(items) - len(newest)
                 items = list(newest.values())
-            self.publish({"type": "readings", "readings": items, "coalesced": dropped,
-                          "sent_ns": time.time_ns()})
+            self.publish(
+                {"type": "readings", "readings": items, "coalesced": dropped, "sent_ns": time.time_ns()}
+            )
 
 
 class AnalysisCache:
@@ -160,8 +174,15 @@ class AnalysisCache:
     never stays in the server.
     """
 
-    def __init__(self, site: Site, journal: Journal, params: Any = None, *, isolated: bool = False,
-                 simulated_clock: bool = False) -> None:
+    def __init__(
+        self,
+        site: Site,
+        journal: Journal,
+        params: Any = None,
+        *,
+        isolated: bool = False,
+        simulated_clock: bool = False,
+    ) -> None:
         self.site = site
         self.journal = journal
         self.simulated_clock = simulated_clock
@@ -202,8 +223,9 @@ class AnalysisCache:
         t0 = time.monotonic()
         try:
             if self.isolated and analysis_worker.isolation_safe():
-                result = analysis_worker.analyze_isolated(self.journal.path, self.journal.synchronous,
-                                                          self.site, self.params, lo, hi)
+                result = analysis_worker.analyze_isolated(
+                    self.journal.path, self.journal.synchronous, self.site, self.params, lo, hi
+                )
             else:
                 result = analysis_worker.analyze_journal(self.journal, self.site, self.params, lo, hi)
         except Exception as exc:
@@ -229,8 +251,9 @@ class AnalysisCache:
         return None if span is None else local_day(span[1], self.site.timezone)
 
 
-async def analysis_loop(cache: AnalysisCache, hub: LiveHub | None, interval_s: float,
-                        on_result: Any = None) -> None:
+async def analysis_loop(
+    cache: AnalysisCache, hub: LiveHub | None, interval_s: float, on_result: Any = None
+) -> None:
     """Re-analyse the current shift whenever new readings were committed."""
     last_marker = -1
     last_error: str | None = None
@@ -250,11 +273,16 @@ async def analysis_loop(cache: AnalysisCache, hub: LiveHub | None, interval_s: f
                 continue
             result, kpis = got
             if hub is not None:
-                hub.publish({
-                    "type": "analysis", "day": day, "window": [result.window_start, result.window_end],
-                    "kpis": kpis, "machine_states": _current(result, "machine_states", "machine"),
-                    "worker_zones": _current(result, "worker_zones", "worker"),
-                })
+                hub.publish(
+                    {
+                        "type": "analysis",
+                        "day": day,
+                        "window": [result.window_start, result.window_end],
+                        "kpis": kpis,
+                        "machine_states": _current(result, "machine_states", "machine"),
+                        "worker_zones": _current(result, "worker_zones", "worker"),
+                    }
+                )
             if on_result is not None:
                 on_result(day, result, kpis)
             # Never spend more than about a third of the time analysing.

@@ -84,8 +84,9 @@ class SimParams:
         "without repeats the part; minor stops interrupt a batch at interruptions_per_h)",
         "lognormal",
     )
-    parts_per_machine: tuple[float, float] = _doc("'parts': parts a machine makes (integer range)",
-                                                  (1.0, 5.0))
+    parts_per_machine: tuple[float, float] = _doc(
+        "'parts': parts a machine makes (integer range)", (1.0, 5.0)
+    )
     part_spread: float = _doc("'parts': log-sd of the parts' median batch lengths around run_median_min", 0.7)
     batch_sigma: float = _doc("'parts': log-sd of one batch's length around its part's median", 0.15)
     interruptions_per_h: float = _doc("'parts': minor stops per running hour within a batch", 0.2)
