@@ -155,4 +155,4 @@ def test_a_worker_never_heard_is_not_placed_by_elimination(pilot_site) -> None:
     result = analyze(frame, pilot_site)
     assert {z.zone for z in result.worker_zones if z.worker == "W2"} == {"none"}
     assert not [t for t in result.tasks if t.worker == "W2"]
-    assert result.extra["analysis"]["zone_cells_repaired"] >= 0
+    assert len(result.tasks) == len(sim.truth.tasks)  # the work is still found, only not given to B

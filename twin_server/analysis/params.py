@@ -68,8 +68,9 @@ class AnalysisParams:
     repair_unexplained: bool = True
     #: Per-move lag: log-likelihood a presence event takes from every other zone (nats).
     presence_penalty: float = 12.0
-    #: Per-move lag: weight of the RSSI zone posterior when RSSI names the right machine at
-    #: (nearly) every presence event (less when it does so less often, none below half).
+    #: Per-move lag: base weight of the RSSI channel (times ``(1 - rho) / (1 + rho)``, see
+    #: ``move_lag.rssi_confusion_evidence``); RSSI enters the lag only when it names the right
+    #: machine at more than ``move_lag.RSSI_RIGHT_FROM`` of the presence events.
     rssi_lag_weight: float = 0.5
     #: Typical time from entering a machine's zone to the first machine-side event there.
     arrival_delay_s: float = 3.5

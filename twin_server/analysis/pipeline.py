@@ -233,8 +233,9 @@ def per_move_tracks(
 ) -> dict[str, mv.LocatorTrack]:
     """Every worker's locator track, each move's lag its own (:mod:`move_lag`).
 
-    RSSI evidence is weighted by how often RSSI names the right machine at the presence
-    events (pooled over workers); how much neighbouring moves share their lag is fitted on
+    RSSI is a noisy channel calibrated on the file's sure seconds, used when it names the
+    right machine at enough presence events (pooled over workers); how much neighbouring
+    moves share their lag is fitted on
     all workers' well-determined moves together (one locator system), then each track is
     recomputed with it. ``diag["lag_moves"][worker]`` lists ``[report time, lag, lag IQR]``
     per reported change (a wide IQR: the move had no evidence of its own).
@@ -325,7 +326,7 @@ def per_move_tracks(
                 pmfs[w] = alt
         diag["lag_steady_gain"] = steady
     out = {w: track(w, rho, pmfs[w], final=True) for w in loc_streams}
-    diag["rssi_lag_weight"] = round(weight, 3)  # also: RSSI good enough to tell workers apart
+    diag["rssi_lag_weight"] = round(weight, 3)  # RSSI's standing at the events; > 0: the channel is used
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
     diag["lag_reports_dropped"] = {w: t.dropped for w, t in out.items()}
