@@ -5,7 +5,10 @@ Run: ``nice -n 10 .venv/bin/python bench/analyze/calibration.py [--fit 20] [--ch
 
 Fit: the first ``--fit`` small tuning draws (``TUNING_SEEDS``, at most 8 machines and 4
 workers) analysed twice, RSSI only and locator only, with calibration off; per zone source
-(``rssi``, ``locator``) the isotonic table of per-second correctness against the reported
+(``rssi_chain``: RSSI alone decoded with the zone chain, as every draw with presence events
+is; ``rssi``: the smoother alone, for draws whose fit had too few labelled windows, when at
+least 5 are;
+``locator``) the isotonic table of per-second correctness against the reported
 interval confidence (:func:`twin_server.analysis.confidence.isotonic_table`) and the share of
 right seconds among those without any estimate. The tables are printed as Python to paste into
 ``twin_server/analysis/confidence.py``.
@@ -81,11 +84,12 @@ def run(job: tuple) -> dict:
         cf.NOT_HEARD.clear()
     res = analyze(sim.readings, draw.site)
     conf, ok = per_second(sim.truth, res, draw.site)
+    chained = bool(res.extra["analysis"].get("rssi_zone_chain"))
     return {
         "group": group,
         "seed": seed,
         "sensing": draw.sensing,
-        "source": "rssi" if draw.sensing == "rssi" else "locator",
+        "source": ("rssi_chain" if chained else "rssi") if draw.sensing == "rssi" else "locator",
         "conf": conf,
         "ok": ok,
     }
@@ -122,9 +126,9 @@ def tetam_session() -> tuple[np.ndarray, np.ndarray] | None:
 
 def fit_tables(rows: list[dict]) -> tuple[dict, dict]:
     tables, not_heard = {}, {}
-    for src in ("rssi", "locator"):
+    for src in ("rssi", "rssi_chain", "locator"):
         mine = [r for r in rows if r["source"] == src]
-        if not mine:
+        if len(mine) < (5 if src == "rssi" else 1):  # a table from one or two draws would be noise
             continue
         c = np.concatenate([r["conf"] for r in mine])
         ok = np.concatenate([r["ok"] for r in mine])

@@ -75,8 +75,10 @@ def test_rssi_only_recording(pilot_site) -> None:
     result = analyze(sim.readings, pilot_site)
     _check_schema(result, pilot_site, locator=False)
     s = score(sim.truth, result)
-    # Measured: zone 0.9967 (0.9988 with the previous path-loss grid), task 0.974, F1 0.940.
-    assert s.zone_accuracy >= 0.993
+    # Measured: zone 0.9812 (0.9967 before the zone chain: where the smoother is under 0.8 sure
+    # the chain now has a half say, which on the family's RSSI-only tuning draws gains 3.6
+    # points and here, with good radio, costs 1.5; 0.9988 with the previous path-loss grid).
+    assert s.zone_accuracy >= 0.975
     assert s.task_accuracy >= 0.965
     assert s.task_macro_f1 >= 0.93
 

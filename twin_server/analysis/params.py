@@ -32,6 +32,18 @@ class AnalysisParams:
     #: seconds when fitting the path-loss model, and to pin the zone of the worker they are
     #: given to. Off: RSSI alone.
     rssi_use_events: bool = True
+    #: RSSI alone (no locator on the site): model each receiver's sensitivity floor (it reports
+    #: no packet weaker than its floor, so the packets it hears near the floor average more
+    #: than the path loss says).
+    rssi_censored: bool = True
+    #: RSSI alone: share of the zone chain (``rssi_zones.zone_chain_posterior``) in each
+    #: second's zone probabilities, beside the position smoother's; 0 = smoother only.
+    rssi_zone_chain_share: float = 0.5
+    #: ... in the seconds where the smoother's zone probability is under this (where it is
+    #: surer, the smoother alone: with good radio the chain cost 1.7 points on the pilot);
+    rssi_zone_chain_keep: float = 0.8
+    #: ... and only when the fit had at least this many windows labelled by presence events.
+    rssi_zone_chain_min_labels: int = 20
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey, see
     #: ``rssi_zones.calibrate_from_survey``) with its exponent and noise; skips the fit.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)

@@ -45,11 +45,34 @@ class RadioModel:
     occupancy: np.ndarray | None = None  # (F * cells, Z): where in each zone the beacons are
     window_s: int = 5
     diag: dict[str, Any] = field(default_factory=dict)
+    #: ``(R,)`` weakest RSSI each receiver reports (its sensitivity), dBm; None: not censored.
+    floor_dbm: np.ndarray | None = None
+    #: Spread of single packets around the link's mean, dB (how far the floor cuts into them).
+    packet_sd_db: float = 4.0
 
     def mean_map(self, worker: str, log_d: np.ndarray, shadow: np.ndarray) -> np.ndarray:
-        """Expected per-second RSSI ``(F, NX, NY, R)`` of ``worker``'s beacon."""
+        """Expected per-second RSSI ``(F, NX, NY, R)`` of ``worker``'s beacon (of the packets heard)."""
         body = self.body_loss_db * shadow[: self.facings]
-        return self.level_dbm[worker] - self.exponent * log_d[None] - body
+        mu = self.level_dbm[worker] - self.exponent * log_d[None] - body
+        if self.floor_dbm is None:
+            return mu
+        return censored_mean(mu, self.floor_dbm, self.packet_sd_db)
+
+
+def censored_mean(mu: np.ndarray, floor_dbm: np.ndarray | float, sd_db: float) -> np.ndarray:
+    """Mean RSSI of the packets a receiver hears when it hears none below ``floor_dbm``.
+
+    A packet's RSSI is ``mu`` plus noise of sd ``sd_db``; the receiver drops those under its
+    sensitivity, so near the floor the packets heard average more than ``mu``:
+    ``E[x | x > floor] = mu + sd * phi(a) / (1 - Phi(a))``, ``a = (floor - mu) / sd``. Without
+    this, a far receiver's few packets look like a near one's and pull the position towards it.
+    """
+    from scipy.special import erfcx
+
+    a = (np.asarray(floor_dbm) - mu) / sd_db
+    # phi(a) / (1 - Phi(a)) = sqrt(2 / pi) / erfcx(a / sqrt(2)), stable for any a.
+    out: np.ndarray = mu + sd_db * np.sqrt(2 / np.pi) / erfcx(a / np.sqrt(2))
+    return out
 
 
 #: A fitted body loss below this is dropped (the smoother then needs one facing, not four).
@@ -136,6 +159,8 @@ def fit_radio(
     beacon_height_m: float,
     settings: FitSettings = FitSettings(),
     fit_body: bool | None = None,
+    floor_dbm: np.ndarray | None = None,
+    packet_sd_db: float = 4.0,
 ) -> RadioModel:
     """Fit the path-loss model of every beacon from the recording (see the module docstring).
 
@@ -154,6 +179,12 @@ def fit_radio(
         Priors and effort.
     fit_body : bool, optional
         Fit the body loss; default: only when there are presence events.
+    floor_dbm : numpy.ndarray, optional
+        ``(R,)`` each receiver's sensitivity floor: the packets heard near it average more
+        than the path loss says (:func:`censored_mean`); the fit expects that and removes it
+        before solving for the levels. None: no floor.
+    packet_sd_db : float
+        Spread of single packets, for the floor's effect.
 
     Returns
     -------
@@ -233,7 +264,8 @@ def fit_radio(
             cen, s_rr, s_r, s_w = data[w]
             if len(cen) == 0:
                 continue
-            mu = (level[wi] + offset)[None, :] - n_exp * ld - body * sh  # (S, R)
+            mu_lin = (level[wi] + offset)[None, :] - n_exp * ld - body * sh  # (S, R)
+            mu = mu_lin if floor_dbm is None else censored_mean(mu_lin, floor_dbm, packet_sd_db)
             ll = -(s_rr[:, None] - 2 * s_r @ mu.T + s_w @ (mu * mu).T) * scale  # (T, S)
             top = ll.max(axis=1, keepdims=True)
             lik = np.exp(ll - top)
@@ -258,6 +290,10 @@ def fit_radio(
                 q[lab >= 0] *= settings.labelled_weight
                 occ_r = q.T @ s_w
                 wsum = q.T @ s_r
+            if floor_dbm is not None:
+                # The packets heard sit above the path loss by the floor's cut: solve for the
+                # levels on the RSSI with that lift taken off (fixed point of EM).
+                wsum = wsum - occ_r * (mu - mu_lin)
             # Occupancy: machine zones learn from labelled windows only, none from all of them.
             mask_lab = lab >= 0
             m_lab = lik[mask_lab].T @ ratio[mask_lab]  # (S, Z)
@@ -314,6 +350,8 @@ def fit_radio(
         occupancy,
         win,
         {"cells": cells, "trace": trace},
+        floor_dbm,
+        packet_sd_db,
     )
 
 
@@ -343,7 +381,10 @@ def zone_probabilities_at(
     win = model.window_s
     ld = np.tile(grid.log_distance(beacon_height_m).reshape(-1, n_r), (model.facings, 1))
     sh = grid.shadow(model.facings).reshape(-1, n_r)
-    mu = (model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh).astype(np.float32)
+    mu_lin = model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh
+    if model.floor_dbm is not None:
+        mu_lin = censored_mean(mu_lin, model.floor_dbm, model.packet_sd_db)
+    mu = mu_lin.astype(np.float32)
     mu2 = (mu * mu).T
     occ = model.occupancy.astype(np.float32)
     _s_rr, s_r, s_w = rssi_stats(rssi, win)

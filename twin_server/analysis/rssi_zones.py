@@ -289,6 +289,53 @@ def estimate_zones(
     return out
 
 
+def zone_chain_posterior(
+    evidence: np.ndarray, clamp: np.ndarray | None, stay_per_s: float = 0.98, weight: float = 0.2
+) -> np.ndarray:
+    """Zone posterior of a chain over zones (not positions), from each second's own evidence.
+
+    Parameters
+    ----------
+    evidence : numpy.ndarray
+        ``(T, Z)`` each second's zone probabilities from its pooled window alone, zones equally
+        likely and positions inside a zone by the fitted occupancy
+        (:func:`twin_server.analysis.radio_fit.zone_probabilities_at`).
+    clamp : numpy.ndarray, optional
+        ``(T,)`` zone of a presence event given to this worker, else -1.
+    stay_per_s : float
+        Probability of staying in the zone from one second to the next.
+    weight : float
+        Weight of each second's log evidence (neighbouring seconds share most of a window).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, Z)`` posteriors. Unlike the position smoother it knows where in a zone people
+        stand at work (the occupancy learned from the presence events), which holds a worker
+        standing at a machine in its zone where the smoother lets the position drift out.
+    """
+    log_em = np.log(np.maximum(evidence, 1e-12)) * weight
+    if clamp is not None:
+        k = np.flatnonzero(clamp >= 0)
+        log_em[k] -= 50.0
+        log_em[k, clamp[k]] += 50.0
+    nz = evidence.shape[1]
+    trans = np.full((nz, nz), (1 - stay_per_s) / max(nz - 1, 1))
+    np.fill_diagonal(trans, stay_per_s)
+    return forward_backward(log_em, np.log(trans))
+
+
+def mix_zone_chain(
+    est: ZoneEstimate, chain: np.ndarray, share: float, keep_above: float = 0.8
+) -> ZoneEstimate:
+    """``est`` with its posterior mixed with a zone chain's (``share`` of the chain) in the seconds
+    where the smoother is less sure than ``keep_above`` (elsewhere it stands), zones re-chosen."""
+    mixed = (1 - share) * est.posterior + share * chain
+    post = np.where(est.posterior.max(axis=1, keepdims=True) >= keep_above, est.posterior, mixed)
+    zone = np.where(est.zone >= 0, post.argmax(axis=1), -1)
+    return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence)
+
+
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
     """Per-second zone evidence of an estimate: ``evidence`` when it has one, else ``posterior``."""
     return est.evidence if est.evidence is not None else est.posterior
