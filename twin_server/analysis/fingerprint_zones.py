@@ -224,12 +224,33 @@ def _step_means(
     return s, c
 
 
-def _loglik(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams) -> np.ndarray:
+def _loglik(
+    s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, block: int = 16
+) -> np.ndarray:
     """``(T, NX, NY)`` log-likelihood of each step's packets (steps without packets: 0)."""
     ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]))
-    for t, r in zip(*np.nonzero(c > 0), strict=True):
-        var = params.sigma_db**2 / c[t, r] + params.map_sigma_db**2
-        ll[t] += -0.5 * (s[t, r] / c[t, r] - fmap.mean_dbm[r]) ** 2 / var
+    flat = ll.reshape(len(ll), -1)  # (T, cells): long inner loops for the broadcasts
+    mean_dbm = fmap.mean_dbm.reshape(len(fmap.mean_dbm), -1)
+    heard = c > 0
+    buf = np.empty((block, flat.shape[1]))
+    # Blocks of steps small enough to stay in cache, receiver by receiver within a block: each
+    # step's terms add up in receiver order, as one (step, receiver) pair at a time would.
+    for a in range(0, len(ll), block):
+        part = flat[a : a + block]
+        for r in range(c.shape[1]):
+            t = np.flatnonzero(heard[a : a + block, r])
+            if len(t) == 0:
+                continue
+            cnt = c[a + t, r]
+            var = params.sigma_db**2 / cnt + params.map_sigma_db**2
+            term = np.subtract((s[a + t, r] / cnt)[:, None], mean_dbm[r], out=buf[: len(t)])
+            np.square(term, out=term)
+            term *= -0.5
+            term /= var[:, None]
+            if len(t) == len(part):
+                part += term
+            else:
+                part[t] += term
     return ll
 
 
@@ -275,6 +296,10 @@ class _Walker:
         self.my_t = np.stack([_band(_step_kernel(vy * per_cell, sig), ny).T for _, vy in vel])  # (V, NY, NY)
         self.mx_t = np.ascontiguousarray(self.mx.transpose(0, 2, 1))
         self.my = np.ascontiguousarray(self.my_t.transpose(0, 2, 1))
+        # The forward pass runs in float64 (the floor's walkability is float64): numpy would
+        # cast the float32 matrices to these at every step.
+        self.mx64 = np.ascontiguousarray(self.mx, dtype=np.float64)
+        self.my_t64 = np.ascontiguousarray(self.my_t, dtype=np.float64)
         self.nv = len(vel)
         # Keep the velocity with 1 - q, else any other one (symmetric: its own adjoint).
         q = min(params.turn_per_s * step_s, 1.0) if self.nv > 1 else 0.0
@@ -288,7 +313,8 @@ class _Walker:
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         """``a``: ``(..., V, NX, NY)``."""
-        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        mx, my_t = (self.mx64, self.my_t64) if a.dtype == np.float64 else (self.mx, self.my_t)
+        moved: np.ndarray = np.matmul(mx, self._mix(a) @ my_t) * self.walkable
         return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
@@ -304,7 +330,11 @@ LIK_FLOOR = np.float32(1e-12)
 
 
 def smooth_positions(
-    ll: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float = 1.0
+    ll: np.ndarray,
+    fmap: FingerprintMap,
+    params: FingerprintParams,
+    step_s: float = 1.0,
+    walker: _Walker | None = None,
 ) -> np.ndarray:
     """Position posterior ``(T, NX, NY)`` from per-step log-likelihoods ``(T, NX, NY)``."""
     n = ll.shape[0]
@@ -314,21 +344,32 @@ def smooth_positions(
     # A floor far below any real odds (28 nats) keeps the messages out of subnormal floats,
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
-    walker = _Walker(params, step_s, fmap.walkable.astype(np.float32))
+    walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
     nv = walker.nv
     fwd = np.empty((n, nv, *lik.shape[1:]), dtype=np.float32)
     a = _norm(np.broadcast_to(fmap.walkable, fwd.shape[1:]) * lik[0])
     fwd[0] = a
+    # Each step's new message is worked on in place (same arithmetic, fewer temporaries).
     for t in range(1, n):
-        a = _norm(walker.forward(a) * lik[t] + TINY)
+        a = walker.forward(a)
+        a *= lik[t]
+        a += TINY
+        a /= max(float(a.sum()), 1e-300)
         fwd[t] = a
     post = np.empty_like(lik)
     if params.lag_s is None:
         b = np.ones(fwd.shape[1:], dtype=np.float32)
+        joint = np.empty_like(b)
         post[n - 1] = _norm(fwd[n - 1].sum(axis=0))
         for t in range(n - 1, 0, -1):
-            b = _norm(walker.backward(b * lik[t]) + TINY)
-            post[t - 1] = _norm((fwd[t - 1] * b).sum(axis=0))
+            b *= lik[t]
+            b = walker.backward(b)
+            b += TINY
+            b /= max(float(b.sum()), 1e-300)
+            np.multiply(fwd[t - 1], b, out=joint)
+            p = joint.sum(axis=0)
+            p /= max(float(p.sum()), 1e-300)
+            post[t - 1] = p
         return post
     lag = round(params.lag_s / step_s)
     for t in range(n):
@@ -389,6 +430,7 @@ def zone_posterior(
     win = max(1, round(window_s / step_s))
     margin = round(max(margin_s, params.lag_s or 0.0) / step_s)
     out = np.empty((n_steps, len(fmap.zones) + 1))
+    walker = None  # built at the first window not in the cache, shared by the others
     for a in range(0, n_steps, win):
         lo, hi = max(0, a - margin), min(n_steps, a + win + margin)
         b = min(n_steps, a + win)
@@ -396,7 +438,8 @@ def zone_posterior(
         key = (digest, a - lo, b - lo, params, step_s)
         hit = fmap.cache.get(key)
         if hit is None:
-            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s)[a - lo : b - lo]
+            walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
+            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s, walker)[a - lo : b - lo]
             fmap.cache[key] = hit
             while len(fmap.cache) > CACHE_WINDOWS:
                 fmap.cache.popitem(last=False)
@@ -410,14 +453,21 @@ CACHE_WINDOWS = 2048
 
 
 def _zone_mass(
-    s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float
+    s: np.ndarray,
+    c: np.ndarray,
+    fmap: FingerprintMap,
+    params: FingerprintParams,
+    step_s: float,
+    walker: _Walker | None = None,
 ) -> np.ndarray:
     """Weighed, normalised zone mass ``(T, Z + 1)`` of a window's per-step sums and counts."""
-    post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s)
+    post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s, walker)
     k = len(fmap.zones)
-    flat = fmap.zone_of_cell.ravel()
+    n = len(post)
+    # One weighted bincount over (step, zone) bins: each bin still sums its cells in order.
+    bins = (fmap.zone_of_cell.ravel()[None, :] + (k + 1) * np.arange(n)[:, None]).ravel()
     # float64 (weighted bincount; numpy's stub says intp whatever the weights)
-    mass: np.ndarray = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
+    mass: np.ndarray = np.bincount(bins, weights=post.ravel(), minlength=n * (k + 1)).reshape(n, k + 1)
     mass[:, :k] *= params.zone_weight
     share: np.ndarray = mass / mass.sum(axis=1, keepdims=True)
     return share
