@@ -293,19 +293,26 @@ class _Walker:
         per_cell = step_s / params.cell_m
         nx, ny = walkable.shape
         self.mx = np.stack([_band(_step_kernel(vx * per_cell, sig), nx) for vx, _ in vel])  # (V, NX, NX)
-        self.my_t = np.stack([_band(_step_kernel(vy * per_cell, sig), ny).T for _, vy in vel])  # (V, NY, NY)
+        self.my_t = np.ascontiguousarray(
+            np.stack([_band(_step_kernel(vy * per_cell, sig), ny).T for _, vy in vel])
+        )  # (V, NY, NY)
         self.mx_t = np.ascontiguousarray(self.mx.transpose(0, 2, 1))
         self.my = np.ascontiguousarray(self.my_t.transpose(0, 2, 1))
-        # The forward pass runs in float64 (the floor's walkability is float64): numpy would
-        # cast the float32 matrices to these at every step.
-        self.mx64 = np.ascontiguousarray(self.mx, dtype=np.float64)
-        self.my_t64 = np.ascontiguousarray(self.my_t, dtype=np.float64)
         self.nv = len(vel)
         # Keep the velocity with 1 - q, else any other one (symmetric: its own adjoint).
         q = min(params.turn_per_s * step_s, 1.0) if self.nv > 1 else 0.0
         self.other = np.float32(q / max(self.nv - 1, 1))
         self.keep = np.float32(1.0 - q - self.other)
         self.walkable = walkable
+        self._space = np.empty(0, dtype=np.float32)
+
+    def messages(self, n: int) -> np.ndarray:
+        """A ``(n, V, NX, NY)`` float32 buffer, reused by later windows: fresh memory of this
+        size costs a page fault per 4 kB at first touch, about a third of a forward step."""
+        size = n * self.nv * self.walkable.size
+        if self._space.size < size:
+            self._space = np.empty(size, dtype=np.float32)
+        return self._space[:size].reshape(n, self.nv, *self.walkable.shape)
 
     def _mix(self, a: np.ndarray) -> np.ndarray:
         mixed: np.ndarray = self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
@@ -313,8 +320,7 @@ class _Walker:
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         """``a``: ``(..., V, NX, NY)``."""
-        mx, my_t = (self.mx64, self.my_t64) if a.dtype == np.float64 else (self.mx, self.my_t)
-        moved: np.ndarray = np.matmul(mx, self._mix(a) @ my_t) * self.walkable
+        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
         return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
@@ -340,22 +346,21 @@ def smooth_positions(
     n = ll.shape[0]
     # float32: half the memory and faster convolutions; every step is renormalised.
     peak = ll.reshape(n, -1).max(axis=1)[:, None, None]
-    lik: npt.NDArray[np.float32] = np.exp(ll - peak).astype(np.float32)
+    rel = np.subtract(ll, peak)
+    lik: npt.NDArray[np.float32] = np.exp(rel, out=rel).astype(np.float32)
     # A floor far below any real odds (28 nats) keeps the messages out of subnormal floats,
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
     walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
-    nv = walker.nv
-    fwd = np.empty((n, nv, *lik.shape[1:]), dtype=np.float32)
-    a = _norm(np.broadcast_to(fmap.walkable, fwd.shape[1:]) * lik[0])
-    fwd[0] = a
-    # Each step's new message is worked on in place (same arithmetic, fewer temporaries).
+    fwd = walker.messages(n)
+    np.multiply(walker.walkable, lik[0], out=fwd[0])
+    fwd[0] /= max(float(fwd[0].sum()), 1e-300)
+    # Each step's message is made in place in its slot (fewer temporaries).
     for t in range(1, n):
-        a = walker.forward(a)
-        a *= lik[t]
+        a = fwd[t]
+        np.multiply(walker.forward(fwd[t - 1]), lik[t], out=a)
         a += TINY
         a /= max(float(a.sum()), 1e-300)
-        fwd[t] = a
     post = np.empty_like(lik)
     if params.lag_s is None:
         b = np.ones(fwd.shape[1:], dtype=np.float32)
