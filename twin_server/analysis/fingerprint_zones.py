@@ -324,7 +324,13 @@ class _Walker:
         return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
-        return self._mix(np.matmul(self.mx_t, (b * self.walkable) @ self.my))
+        """The adjoint of :meth:`forward`; overwrites ``b``."""
+        b *= self.walkable
+        moved: np.ndarray = np.matmul(self.mx_t, b @ self.my)
+        total = moved.sum(axis=-3, keepdims=True)
+        moved *= self.keep  # _mix, in place
+        moved += self.other * total
+        return moved
 
 
 def _norm(p: np.ndarray) -> np.ndarray:
@@ -361,21 +367,18 @@ def smooth_positions(
         np.multiply(walker.forward(fwd[t - 1]), lik[t], out=a)
         a += TINY
         a /= max(float(a.sum()), 1e-300)
-    post = np.empty_like(lik)
     if params.lag_s is None:
         b = np.ones(fwd.shape[1:], dtype=np.float32)
-        joint = np.empty_like(b)
-        post[n - 1] = _norm(fwd[n - 1].sum(axis=0))
         for t in range(n - 1, 0, -1):
             b *= lik[t]
             b = walker.backward(b)
             b += TINY
             b /= max(float(b.sum()), 1e-300)
-            np.multiply(fwd[t - 1], b, out=joint)
-            p = joint.sum(axis=0)
-            p /= max(float(p.sum()), 1e-300)
-            post[t - 1] = p
+            fwd[t - 1] *= b  # the joint; the forward message is not needed again
+        post: np.ndarray = fwd.sum(axis=1)
+        post /= post.reshape(n, -1).sum(axis=1)[:, None, None]
         return post
+    post = np.empty_like(lik)
     lag = round(params.lag_s / step_s)
     for t in range(n):
         b = np.ones(fwd.shape[1:], dtype=np.float32)
