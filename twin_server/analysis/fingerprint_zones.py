@@ -314,13 +314,12 @@ class _Walker:
             self._space = np.empty(size, dtype=np.float32)
         return self._space[:size].reshape(n, self.nv, *self.walkable.shape)
 
-    def _mix(self, a: np.ndarray) -> np.ndarray:
-        mixed: np.ndarray = self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
-        return mixed
-
     def forward(self, a: np.ndarray) -> np.ndarray:
         """``a``: ``(..., V, NX, NY)``."""
-        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+        mixed = self.keep * a  # velocity changes, then the move
+        mixed += self.other * a.sum(axis=-3, keepdims=True)
+        moved: np.ndarray = np.matmul(self.mx, mixed @ self.my_t)
+        moved *= self.walkable
         return moved
 
     def backward(self, b: np.ndarray) -> np.ndarray:
@@ -328,7 +327,7 @@ class _Walker:
         b *= self.walkable
         moved: np.ndarray = np.matmul(self.mx_t, b @ self.my)
         total = moved.sum(axis=-3, keepdims=True)
-        moved *= self.keep  # _mix, in place
+        moved *= self.keep  # velocity changes (in place)
         moved += self.other * total
         return moved
 
