@@ -227,14 +227,13 @@ def _step_means(
 def _loglik(
     s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, block: int = 16
 ) -> np.ndarray:
-    """``(T, NX, NY)`` log-likelihood of each step's packets (steps without packets: 0)."""
-    ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]))
+    """``(T, NX, NY)`` float32 log-likelihood of each step's packets (steps without packets: 0)."""
+    ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]), dtype=np.float32)
     flat = ll.reshape(len(ll), -1)  # (T, cells): long inner loops for the broadcasts
-    mean_dbm = fmap.mean_dbm.reshape(len(fmap.mean_dbm), -1)
+    mean_dbm = fmap.mean_dbm.reshape(len(fmap.mean_dbm), -1).astype(np.float32)
     heard = c > 0
-    buf = np.empty((block, flat.shape[1]))
-    # Blocks of steps small enough to stay in cache, receiver by receiver within a block: each
-    # step's terms add up in receiver order, as one (step, receiver) pair at a time would.
+    buf = np.empty((block, flat.shape[1]), dtype=np.float32)
+    # Blocks of steps small enough to stay in cache, receiver by receiver within a block.
     for a in range(0, len(ll), block):
         part = flat[a : a + block]
         for r in range(c.shape[1]):
@@ -242,10 +241,11 @@ def _loglik(
             if len(t) == 0:
                 continue
             cnt = c[a + t, r]
-            var = params.sigma_db**2 / cnt + params.map_sigma_db**2
-            term = np.subtract((s[a + t, r] / cnt)[:, None], mean_dbm[r], out=buf[: len(t)])
+            var = (params.sigma_db**2 / cnt + params.map_sigma_db**2).astype(np.float32)
+            mean = (s[a + t, r] / cnt).astype(np.float32)
+            term = np.subtract(mean[:, None], mean_dbm[r], out=buf[: len(t)])
             np.square(term, out=term)
-            term *= -0.5
+            term *= np.float32(-0.5)
             term /= var[:, None]
             if len(t) == len(part):
                 part += term
@@ -314,17 +314,20 @@ class _Walker:
             self._space = np.empty(size, dtype=np.float32)
         return self._space[:size].reshape(n, self.nv, *self.walkable.shape)
 
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        """``a``: ``(..., V, NX, NY)``."""
+    def forward(
+        self, a: np.ndarray, weight: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``a``: ``(..., V, NX, NY)``; the moved message times ``weight`` (default: the
+        walkability; a step's likelihood times it saves a pass) into ``out``."""
         mixed = self.keep * a  # velocity changes, then the move
         mixed += self.other * a.sum(axis=-3, keepdims=True)
-        moved: np.ndarray = np.matmul(self.mx, mixed @ self.my_t)
-        moved *= self.walkable
-        return moved
+        moved = np.matmul(self.mx, mixed @ self.my_t)
+        result: np.ndarray = np.multiply(moved, self.walkable if weight is None else weight, out=out)
+        return result
 
-    def backward(self, b: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`forward`; overwrites ``b``."""
-        b *= self.walkable
+    def backward(self, b: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+        """The adjoint of :meth:`forward` (``b`` times ``weight``, then moved); overwrites ``b``."""
+        b *= self.walkable if weight is None else weight
         moved: np.ndarray = np.matmul(self.mx_t, b @ self.my)
         total = moved.sum(axis=-3, keepdims=True)
         moved *= self.keep  # velocity changes (in place)
@@ -357,20 +360,19 @@ def smooth_positions(
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
     walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
+    weight = lik * walker.walkable  # each step's likelihood on walkable floor
     fwd = walker.messages(n)
     np.multiply(walker.walkable, lik[0], out=fwd[0])
     fwd[0] /= max(float(fwd[0].sum()), 1e-300)
     # Each step's message is made in place in its slot (fewer temporaries).
     for t in range(1, n):
-        a = fwd[t]
-        np.multiply(walker.forward(fwd[t - 1]), lik[t], out=a)
+        a = walker.forward(fwd[t - 1], weight[t], out=fwd[t])
         a += TINY
         a /= max(float(a.sum()), 1e-300)
     if params.lag_s is None:
         b = np.ones(fwd.shape[1:], dtype=np.float32)
         for t in range(n - 1, 0, -1):
-            b *= lik[t]
-            b = walker.backward(b)
+            b = walker.backward(b, weight[t])
             b += TINY
             b /= max(float(b.sum()), 1e-300)
             fwd[t - 1] *= b  # the joint; the forward message is not needed again
