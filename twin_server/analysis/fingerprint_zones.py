@@ -224,12 +224,33 @@ def _step_means(
     return s, c
 
 
-def _loglik(s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams) -> np.ndarray:
-    """``(T, NX, NY)`` log-likelihood of each step's packets (steps without packets: 0)."""
-    ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]))
-    for t, r in zip(*np.nonzero(c > 0), strict=True):
-        var = params.sigma_db**2 / c[t, r] + params.map_sigma_db**2
-        ll[t] += -0.5 * (s[t, r] / c[t, r] - fmap.mean_dbm[r]) ** 2 / var
+def _loglik(
+    s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, block: int = 16
+) -> np.ndarray:
+    """``(T, NX, NY)`` float32 log-likelihood of each step's packets (steps without packets: 0)."""
+    ll = np.zeros((s.shape[0], *fmap.mean_dbm.shape[1:]), dtype=np.float32)
+    flat = ll.reshape(len(ll), -1)  # (T, cells): long inner loops for the broadcasts
+    mean_dbm = fmap.mean_dbm.reshape(len(fmap.mean_dbm), -1).astype(np.float32)
+    heard = c > 0
+    buf = np.empty((block, flat.shape[1]), dtype=np.float32)
+    # Blocks of steps small enough to stay in cache, receiver by receiver within a block.
+    for a in range(0, len(ll), block):
+        part = flat[a : a + block]
+        for r in range(c.shape[1]):
+            t = np.flatnonzero(heard[a : a + block, r])
+            if len(t) == 0:
+                continue
+            cnt = c[a + t, r]
+            var = (params.sigma_db**2 / cnt + params.map_sigma_db**2).astype(np.float32)
+            mean = (s[a + t, r] / cnt).astype(np.float32)
+            term = np.subtract(mean[:, None], mean_dbm[r], out=buf[: len(t)])
+            np.square(term, out=term)
+            term *= np.float32(-0.5)
+            term /= var[:, None]
+            if len(t) == len(part):
+                part += term
+            else:
+                part[t] += term
     return ll
 
 
@@ -272,7 +293,9 @@ class _Walker:
         per_cell = step_s / params.cell_m
         nx, ny = walkable.shape
         self.mx = np.stack([_band(_step_kernel(vx * per_cell, sig), nx) for vx, _ in vel])  # (V, NX, NX)
-        self.my_t = np.stack([_band(_step_kernel(vy * per_cell, sig), ny).T for _, vy in vel])  # (V, NY, NY)
+        self.my_t = np.ascontiguousarray(
+            np.stack([_band(_step_kernel(vy * per_cell, sig), ny).T for _, vy in vel])
+        )  # (V, NY, NY)
         self.mx_t = np.ascontiguousarray(self.mx.transpose(0, 2, 1))
         self.my = np.ascontiguousarray(self.my_t.transpose(0, 2, 1))
         self.nv = len(vel)
@@ -281,18 +304,35 @@ class _Walker:
         self.other = np.float32(q / max(self.nv - 1, 1))
         self.keep = np.float32(1.0 - q - self.other)
         self.walkable = walkable
+        self._space = np.empty(0, dtype=np.float32)
 
-    def _mix(self, a: np.ndarray) -> np.ndarray:
-        mixed: np.ndarray = self.keep * a + self.other * a.sum(axis=-3, keepdims=True)
-        return mixed
+    def messages(self, n: int) -> np.ndarray:
+        """A ``(n, V, NX, NY)`` float32 buffer, reused by later windows: fresh memory of this
+        size costs a page fault per 4 kB at first touch, about a third of a forward step."""
+        size = n * self.nv * self.walkable.size
+        if self._space.size < size:
+            self._space = np.empty(size, dtype=np.float32)
+        return self._space[:size].reshape(n, self.nv, *self.walkable.shape)
 
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        """``a``: ``(..., V, NX, NY)``."""
-        moved: np.ndarray = np.matmul(self.mx, self._mix(a) @ self.my_t) * self.walkable
+    def forward(
+        self, a: np.ndarray, weight: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``a``: ``(..., V, NX, NY)``; the moved message times ``weight`` (default: the
+        walkability; a step's likelihood times it saves a pass) into ``out``."""
+        mixed = self.keep * a  # velocity changes, then the move
+        mixed += self.other * a.sum(axis=-3, keepdims=True)
+        moved = np.matmul(self.mx, mixed @ self.my_t)
+        result: np.ndarray = np.multiply(moved, self.walkable if weight is None else weight, out=out)
+        return result
+
+    def backward(self, b: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+        """The adjoint of :meth:`forward` (``b`` times ``weight``, then moved); overwrites ``b``."""
+        b *= self.walkable if weight is None else weight
+        moved: np.ndarray = np.matmul(self.mx_t, b @ self.my)
+        total = moved.sum(axis=-3, keepdims=True)
+        moved *= self.keep  # velocity changes (in place)
+        moved += self.other * total
         return moved
-
-    def backward(self, b: np.ndarray) -> np.ndarray:
-        return self._mix(np.matmul(self.mx_t, (b * self.walkable) @ self.my))
 
 
 def _norm(p: np.ndarray) -> np.ndarray:
@@ -304,32 +344,42 @@ LIK_FLOOR = np.float32(1e-12)
 
 
 def smooth_positions(
-    ll: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float = 1.0
+    ll: np.ndarray,
+    fmap: FingerprintMap,
+    params: FingerprintParams,
+    step_s: float = 1.0,
+    walker: _Walker | None = None,
 ) -> np.ndarray:
     """Position posterior ``(T, NX, NY)`` from per-step log-likelihoods ``(T, NX, NY)``."""
     n = ll.shape[0]
     # float32: half the memory and faster convolutions; every step is renormalised.
     peak = ll.reshape(n, -1).max(axis=1)[:, None, None]
-    lik: npt.NDArray[np.float32] = np.exp(ll - peak).astype(np.float32)
+    rel = np.subtract(ll, peak)
+    lik: npt.NDArray[np.float32] = np.exp(rel, out=rel).astype(np.float32)
     # A floor far below any real odds (28 nats) keeps the messages out of subnormal floats,
     # whose arithmetic is many times slower.
     np.maximum(lik, LIK_FLOOR, out=lik)
-    walker = _Walker(params, step_s, fmap.walkable.astype(np.float32))
-    nv = walker.nv
-    fwd = np.empty((n, nv, *lik.shape[1:]), dtype=np.float32)
-    a = _norm(np.broadcast_to(fmap.walkable, fwd.shape[1:]) * lik[0])
-    fwd[0] = a
+    walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
+    weight = lik * walker.walkable  # each step's likelihood on walkable floor
+    fwd = walker.messages(n)
+    np.multiply(walker.walkable, lik[0], out=fwd[0])
+    fwd[0] /= max(float(fwd[0].sum()), 1e-300)
+    # Each step's message is made in place in its slot (fewer temporaries).
     for t in range(1, n):
-        a = _norm(walker.forward(a) * lik[t] + TINY)
-        fwd[t] = a
-    post = np.empty_like(lik)
+        a = walker.forward(fwd[t - 1], weight[t], out=fwd[t])
+        a += TINY
+        a /= max(float(a.sum()), 1e-300)
     if params.lag_s is None:
         b = np.ones(fwd.shape[1:], dtype=np.float32)
-        post[n - 1] = _norm(fwd[n - 1].sum(axis=0))
         for t in range(n - 1, 0, -1):
-            b = _norm(walker.backward(b * lik[t]) + TINY)
-            post[t - 1] = _norm((fwd[t - 1] * b).sum(axis=0))
+            b = walker.backward(b, weight[t])
+            b += TINY
+            b /= max(float(b.sum()), 1e-300)
+            fwd[t - 1] *= b  # the joint; the forward message is not needed again
+        post: np.ndarray = fwd.sum(axis=1)
+        post /= post.reshape(n, -1).sum(axis=1)[:, None, None]
         return post
+    post = np.empty_like(lik)
     lag = round(params.lag_s / step_s)
     for t in range(n):
         b = np.ones(fwd.shape[1:], dtype=np.float32)
@@ -389,6 +439,7 @@ def zone_posterior(
     win = max(1, round(window_s / step_s))
     margin = round(max(margin_s, params.lag_s or 0.0) / step_s)
     out = np.empty((n_steps, len(fmap.zones) + 1))
+    walker = None  # built at the first window not in the cache, shared by the others
     for a in range(0, n_steps, win):
         lo, hi = max(0, a - margin), min(n_steps, a + win + margin)
         b = min(n_steps, a + win)
@@ -396,7 +447,8 @@ def zone_posterior(
         key = (digest, a - lo, b - lo, params, step_s)
         hit = fmap.cache.get(key)
         if hit is None:
-            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s)[a - lo : b - lo]
+            walker = walker or _Walker(params, step_s, fmap.walkable.astype(np.float32))
+            hit = _zone_mass(s[lo:hi], c[lo:hi], fmap, params, step_s, walker)[a - lo : b - lo]
             fmap.cache[key] = hit
             while len(fmap.cache) > CACHE_WINDOWS:
                 fmap.cache.popitem(last=False)
@@ -410,14 +462,21 @@ CACHE_WINDOWS = 2048
 
 
 def _zone_mass(
-    s: np.ndarray, c: np.ndarray, fmap: FingerprintMap, params: FingerprintParams, step_s: float
+    s: np.ndarray,
+    c: np.ndarray,
+    fmap: FingerprintMap,
+    params: FingerprintParams,
+    step_s: float,
+    walker: _Walker | None = None,
 ) -> np.ndarray:
     """Weighed, normalised zone mass ``(T, Z + 1)`` of a window's per-step sums and counts."""
-    post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s)
+    post = smooth_positions(_loglik(s, c, fmap, params), fmap, params, step_s, walker)
     k = len(fmap.zones)
-    flat = fmap.zone_of_cell.ravel()
+    n = len(post)
+    # One weighted bincount over (step, zone) bins: each bin still sums its cells in order.
+    bins = (fmap.zone_of_cell.ravel()[None, :] + (k + 1) * np.arange(n)[:, None]).ravel()
     # float64 (weighted bincount; numpy's stub says intp whatever the weights)
-    mass: np.ndarray = np.stack([np.bincount(flat, weights=p.ravel(), minlength=k + 1) for p in post])
+    mass: np.ndarray = np.bincount(bins, weights=post.ravel(), minlength=n * (k + 1)).reshape(n, k + 1)
     mass[:, :k] *= params.zone_weight
     share: np.ndarray = mass / mass.sum(axis=1, keepdims=True)
     return share

@@ -222,85 +222,107 @@ def smooth(
     other = np.float32(motion.turn_stand / max(facings - 1, 1))
     same = np.float32(1 - motion.turn_stand - other)
     inv_f = np.float32(1.0 / facings)
-
-    def turn(a: np.ndarray) -> np.ndarray:
-        if facings == 1:
-            return a
-        mixed: np.ndarray = same * a + other * a.sum(axis=1, keepdims=True)
-        return mixed
+    stay = 1 - p_go
+    stop_f = p_stop * inv_f
 
     # A stander keeps a facing (and turns now and then); a walker's facing is drawn afresh each
     # second (its likelihood is the mean over facings), so only one walking layer is blurred.
-    def forward(st: np.ndarray, wk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        st2 = (1 - p_go) * turn(st) + (p_stop * inv_f) * wk
-        wk2 = keep_walk * wk + p_go * st.sum(axis=1, keepdims=True)
-        return st2 * walk, np.matmul(kx, wk2 @ ky.T) * walk
+    # Both passes work in place on step-major buffers (each step's messages contiguous): at
+    # these sizes the time is in the elementwise passes, not in the blur's matrix products.
+    def forward(st: np.ndarray, wk: np.ndarray, out_st: np.ndarray, out_wk: np.ndarray) -> None:
+        total = st.sum(axis=1, keepdims=True)
+        if facings > 1:  # turning
+            np.multiply(st, same, out=out_st)
+            out_st += other * total
+            out_st *= stay
+        else:
+            np.multiply(st, stay, out=out_st)
+        out_st += stop_f * wk
+        out_st *= walk
+        wk2 = keep_walk * wk
+        wk2 += p_go * total
+        np.multiply(np.matmul(kx, wk2 @ ky.T), walk, out=out_wk)
 
-    def backward(bs: np.ndarray, bw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cs = bs * walk
-        cw = np.matmul(kx.T, (bw * walk) @ ky)
-        bs2 = turn((1 - p_go) * cs) + p_go * cw
-        bw2 = (p_stop * inv_f) * cs.sum(axis=1, keepdims=True) + keep_walk * cw
-        return bs2, bw2
+    def backward(bs: np.ndarray, bw: np.ndarray) -> np.ndarray:
+        """``bs``, ``bw``: the next step's messages times its likelihood, updated in place."""
+        bs *= walk
+        bw *= walk
+        cw = np.matmul(kx.T, bw @ ky)
+        np.multiply(stop_f, bs.sum(axis=1, keepdims=True), out=bw)
+        bw += keep_walk * cw
+        bs *= stay
+        if facings > 1:  # turning
+            total = bs.sum(axis=1, keepdims=True)
+            bs *= same
+            bs += other * total
+        bs += p_go * cw
+        return bw
 
     jobs = [(ti, a) for ti, tr in enumerate(tracks) for a in range(0, tr.n_steps, chunk)]
     per_chunk = length * (2 * facings + 1) * cells * 4
     batch = max(1, int(batch_bytes // per_chunk))
     outs = [np.zeros((tr.n_steps, nz)) for tr in tracks]
+    # One buffer for every batch's likelihoods and forward messages: fresh memory costs a page
+    # fault per 4 kB at first touch, a tenth of the smoother's time when each batch allocated.
+    layers = (facings, facings, 1, 1)  # lik, fst, fwk, lik_w
+    space = np.empty(length * min(batch, len(jobs)) * sum(layers) * cells, dtype=np.float32)
     for b0 in range(0, len(jobs), batch):
         part = jobs[b0 : b0 + batch]
         k_n = len(part)
-        lik = np.empty((k_n, length, facings, nx, ny), dtype=np.float32)
-        ok = np.zeros((k_n, length), dtype=bool)
+        ends = np.cumsum([0, *(length * k_n * f * cells for f in layers)])
+        lik, fst, fwk, lik_w = (
+            space[a:b].reshape(length, k_n, f, nx, ny)
+            for a, b, f in zip(ends[:-1], ends[1:], layers, strict=True)
+        )
         for ti in sorted({t for t, _ in part}):
-            rows = [i for i, (t, _) in enumerate(part) if t == ti]
+            rows = [i for i, (t, _) in enumerate(part) if t == ti]  # consecutive
             tr = tracks[ti]
             idx = np.array([part[i][1] for i in rows])[:, None] - margin + np.arange(length)[None, :]
             good = (idx >= 0) & (idx < tr.n_steps)
             src = np.clip(idx, 0, tr.n_steps - 1)
             ll = tr.loglik(src.ravel()).reshape(len(rows), length, facings, nx, ny)
             top = ll.reshape(len(rows), length, -1).max(axis=2)
-            part_lik = np.exp(ll - top[..., None, None, None], dtype=np.float32)
+            np.subtract(ll, top[..., None, None, None], out=ll)
+            part_lik = lik[:, rows[0] : rows[-1] + 1].swapaxes(0, 1)  # a view: (rows, length, ...)
+            np.exp(ll, out=part_lik, dtype=np.float32)
+            del ll
             part_lik[~good] = 1.0
             if tr.clamp is not None:
                 cz = tr.clamp[src]
                 sel = (cz >= 0) & good
                 part_lik[sel] *= outside[cz[sel]][:, None]
-            lik[rows] = part_lik
-            ok[rows] = good
-        lik_w = lik.mean(axis=2, keepdims=True)
-        fst = np.empty((k_n, length, facings, nx, ny), dtype=np.float32)
-        fwk = np.empty((k_n, length, 1, nx, ny), dtype=np.float32)
-        st = np.broadcast_to(walk * np.float32(0.5 / facings), (k_n, facings, nx, ny)) * lik[:, 0]
-        wk = np.broadcast_to(walk * np.float32(0.5), (k_n, 1, nx, ny)) * lik_w[:, 0]
+        np.mean(lik, axis=2, keepdims=True, out=lik_w)
+        np.multiply(walk * np.float32(0.5 / facings), lik[0], out=fst[0])
+        np.multiply(walk * np.float32(0.5), lik_w[0], out=fwk[0])
         for j in range(length):
+            st, wk = fst[j], fwk[j]
             if j:
-                st, wk = forward(st, wk)
-                st *= lik[:, j]
-                wk *= lik_w[:, j]
+                forward(fst[j - 1], fwk[j - 1], st, wk)
+                st *= lik[j]
+                wk *= lik_w[j]
             norm = (st.reshape(k_n, -1).sum(axis=1) + wk.reshape(k_n, -1).sum(axis=1))[:, None, None, None]
             norm += np.float32(1e-30)
             st /= norm
             wk /= norm
-            fst[:, j] = st
-            fwk[:, j] = wk
         bs = np.ones((k_n, facings, nx, ny), dtype=np.float32)
         bw = np.ones((k_n, 1, nx, ny), dtype=np.float32)
-        post = np.empty((k_n, length, nz), dtype=np.float32)
+        post = np.empty((length, k_n, nz), dtype=np.float32)
         for j in range(length - 1, -1, -1):
             if j < length - 1:
-                bs, bw = backward(bs * lik[:, j + 1], bw * lik_w[:, j + 1])
+                bs *= lik[j + 1]
+                bw *= lik_w[j + 1]
+                bw = backward(bs, bw)
                 norm = (bs.reshape(k_n, -1).sum(axis=1) + bw.reshape(k_n, -1).sum(axis=1))[
                     :, None, None, None
                 ]
                 norm += np.float32(1e-30)
                 bs /= norm
                 bw /= norm
-            p = (fst[:, j] * bs).sum(axis=1) + fwk[:, j, 0] * bw[:, 0]
-            post[:, j] = p.reshape(k_n, cells) @ share
+            p = (fst[j] * bs).sum(axis=1) + fwk[j][:, 0] * bw[:, 0]
+            post[j] = p.reshape(k_n, cells) @ share
         for i, (ti, a) in enumerate(part):
             n = min(chunk, tracks[ti].n_steps - a)
-            outs[ti][a : a + n] = post[i, margin : margin + n]
+            outs[ti][a : a + n] = post[margin : margin + n, i]
     for o in outs:
         o /= np.maximum(o.sum(axis=1, keepdims=True), 1e-30)
     return outs
