@@ -45,13 +45,13 @@ def zone_and_naive(draw, sim, res) -> tuple[float, float]:
 
 
 def test_rssi_only_zone_accuracy_beats_the_naive_method(runs) -> None:
-    """Measured: 1003 0.987 (naive 0.240), 1027 0.851 (0.227), 1037 0.971 (0.184), 1046 0.619
-    (0.608), pilot 0.998 (0.834); mean 0.885. Target >= 0.93 mean: not met on the family.
+    """Measured: 1003 0.887 (naive 0.240), 1027 0.953 (0.227), 1037 0.958 (0.184), 1046 0.659
+    (0.608), pilot 0.998 (0.834); mean 0.891. Target >= 0.93 mean: not met on the family.
 
     Before the receivers' floor and the zone chain: 0.883, 0.882, 0.915, 0.850 (0.765 when this
-    test was written), 0.999; mean 0.906. On these five the two changes lose (1046 falls with the
-    floor although its fitted exponent and levels move towards the truth; 1027 with the chain);
-    on 48 other RSSI-only tuning draws they gain 6 points (docs/analysis.md)."""
+    test was written), 0.999; mean 0.906. On these five the two changes lose a little (1046
+    falls with the floor although its fitted exponent and levels move towards the truth); on
+    48 other RSSI-only tuning draws they gain 7 points (docs/analysis.md)."""
     got = [zone_and_naive(*r) for r in runs]
     acc = [a for a, _ in got]
     assert np.mean(acc) >= 0.87, got
@@ -73,13 +73,12 @@ def test_self_calibration_uses_the_events(runs) -> None:
 def test_confidence_is_calibrated(runs) -> None:
     """Per second, the reported interval confidence against being right.
 
-    Measured: ECE 0.149 on these five recordings (0.094 before the zone chain); held out in
-    bench/analyze/calibration.py after the chain's table (``rssi_chain``) was fitted: 0.040 on
-    10 RSSI-only recordings, 0.040 on 28 of all sensings, 0.044 on the ble_tetam session
-    (target <= 0.05 pooled). Here the confidence is timid: 1003 is right 98.7 % of the seconds
-    with a mean confidence of 0.756, 1037 97.1 % with 0.82 (where the smoother and the chain
-    disagree the mixed probability sits near one half, and most of those seconds are right on
-    these draws, not on the draws the table was fitted on)."""
+    Measured: ECE 0.084 on these five recordings (0.094 before the zone chain); held out in
+    bench/analyze/calibration.py after the chain's table (``rssi_chain``) was fitted: 0.035 on
+    10 RSSI-only recordings, 0.038 on 28 of all sensings, 0.044 on the ble_tetam session
+    (target <= 0.05 pooled). Per recording it is timid: 1027 is right 95.3 % of the seconds
+    with a mean confidence of 0.73, 1037 95.8 % with 0.76 (per-recording ECE 0.21-0.24 on the
+    four family draws, 0.044 on the pilot)."""
     conf, ok = [], []
     for _draw, sim, res in runs:
         t = score_times(sim.truth.window_start, sim.truth.window_end)
@@ -95,7 +94,7 @@ def test_confidence_is_calibrated(runs) -> None:
     assert ece <= ECE_MAX, ece
 
 
-ECE_MAX = 0.16
+ECE_MAX = 0.10
 
 
 def test_naive_zones_and_events_placed(pilot_site) -> None:
