@@ -211,11 +211,10 @@ def analyze(
             rssi_post={w: e.posterior for w, e in rssi_est.items()},
         )
 
-    chain_list = diag.get("rssi_zone_chain")
-    chained = set(chain_list) if isinstance(chain_list, list) else set()
-
     def source(w: str) -> str:
-        return "locator" if w in loc_streams else "rssi_chain" if w in chained else "rssi"
+        if w in loc_streams:
+            return "locator"
+        return "rssi_chain" if w in rssi_est and rssi_est[w].chained else "rssi"
 
     conf = {w: cf.zone_confidence(conf[w], zones[w], source(w)) for w in conf}
 
@@ -585,7 +584,6 @@ def rssi_zone_estimates(
     est = rz.estimate_zones(
         mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps, evidence_for=unpinned or set()
     )
-    chained: list[str] = []
     if (
         p.rssi_zone_chain_share > 0
         and model.occupancy is not None
@@ -601,8 +599,7 @@ def rssi_zone_estimates(
             ev = rf.zone_probabilities_at(mats[w], w, model, fgrid, p.beacon_height_m)
             chain = rz.zone_chain_posterior(ev, clamps.get(w))
             est[w] = rz.mix_zone_chain(est[w], chain, p.rssi_zone_chain_share, p.rssi_zone_chain_keep)
-            chained.append(w)
-    diag["rssi_zone_chain"] = chained
+    diag["rssi_zone_chain"] = [w for w, e in est.items() if e.chained]
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
     placed_model = rz.events_placed([e.zone for e in est.values()], events)
     placed_naive = rz.events_placed(list(naive.values()), events)
@@ -623,11 +620,9 @@ def rssi_floor(rssi: pd.DataFrame, receivers: list[str]) -> tuple[np.ndarray, fl
     vals = rssi["value"].to_numpy(dtype="float64")
     src = rssi["source"].to_numpy(dtype=str)
     site_floor = float(np.quantile(vals, 0.002)) if len(vals) else -100.0
-    floor = np.full(len(receivers), site_floor)
-    for j, r in enumerate(receivers):
-        v = vals[src == r]
-        if len(v) >= 200:
-            floor[j] = float(np.quantile(v, 0.002))
+    by_receiver = pd.Series(vals).groupby(src)
+    low, count = by_receiver.quantile(0.002), by_receiver.size()
+    floor = np.array([float(low[r]) if count.get(r, 0) >= 200 else site_floor for r in receivers])
     sec = np.floor(rssi["t"].to_numpy(dtype="float64")).astype(np.int64)
     g = pd.DataFrame({"c": rssi["channel"].to_numpy(dtype=str), "s": src, "t": sec, "v": vals})
     sd = g.groupby(["c", "s", "t"], sort=False)["v"].std().dropna()

@@ -187,6 +187,8 @@ class ZoneEstimate:
     #: equally likely, no smoothing over time): evidence that may be multiplied over seconds,
     #: unlike ``posterior``, which already holds every other second's evidence.
     evidence: np.ndarray | None = None
+    #: ``posterior`` is the smoother's mixed with the zone chain's (:func:`mix_zone_chain`).
+    chained: bool = False
 
     @property
     def confidence(self) -> np.ndarray:
@@ -333,7 +335,7 @@ def mix_zone_chain(
     mixed = (1 - share) * est.posterior + share * chain
     post = np.where(est.posterior.max(axis=1, keepdims=True) >= keep_above, est.posterior, mixed)
     zone = np.where(est.zone >= 0, post.argmax(axis=1), -1)
-    return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence)
+    return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence, chained=True)
 
 
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
