@@ -72,10 +72,13 @@ def naive_zone(draw, sim) -> dict[str, float]:
 
 
 def test_guardrail_draws_below_their_best_naive_baseline(runs):
-    """The target is none; measured: 2 of these 8 draws (1070 by 0.011 to the 30 s shift, 1090 by
-    0.010 to the median lag read off the file), each losing to a constant shift of a lag that
+    """The target is none; measured: 2 of these 8 draws (1070 by 0.009 to the 30 s shift, 1090 by
+    0.016 to the median lag read off the file), each losing to a constant shift of a lag that
     barely moves (stretches, drift; docs/accuracy.md). 1046 (0.016 below) was fixed by the
-    pressure baseline at the window's end."""
+    pressure baseline at the window's end. The lag fit's fixed 20 s start took 1090 from 0.010
+    to 0.016 below (its zone 0.9756 -> 0.9691) and 1070 from 0.011 to 0.009; on the 48 tuning
+    draws per process it left the drifting-lag draws below their best naive method at 16 of 48
+    and cut the others' (per move 4 -> 2, outliers 8 -> 3, stretches 16 -> 14)."""
     below = {}
     for draw, sim, res in runs:
         got = score(sim.truth, res, zones_only=True).zone_accuracy
@@ -84,7 +87,7 @@ def test_guardrail_draws_below_their_best_naive_baseline(runs):
         if got < best:
             below[draw.seed] = best - got
     assert len(below) <= 2, below
-    assert max(below.values(), default=0.0) <= 0.015, below
+    assert max(below.values(), default=0.0) <= 0.02, below
 
 
 def test_zone_accuracy(runs):
@@ -103,9 +106,9 @@ def test_zone_accuracy_after_moves(runs):
         got.append(zone_accuracy_after_moves(sim.truth, res))
         shifted = locator_shift_result(sim.truth, sim.readings, draw.site, BASELINE_SHIFT_S)
         fixed.append(zone_accuracy_after_moves(sim.truth, shifted))
-    # Measured: 0.905 mean; the pilot's fixed 30 s shift 0.895 on the same draws (the target,
-    # >= 0.93, is not met here; docs/accuracy.md).
-    assert np.mean(got) >= 0.895
+    # Measured: 0.910 mean (0.905 from the read-off lag start); the pilot's fixed 30 s shift
+    # 0.895 on the same draws (the target, >= 0.93, is not met here; docs/accuracy.md).
+    assert np.mean(got) >= 0.9
     assert np.mean(got) >= np.mean(fixed)
 
 
@@ -116,8 +119,9 @@ def test_per_move_lag_locator_only(per_move):
     pooled = score(
         sim.truth, analyze(no_rssi, draw.site, params=AnalysisParams(lag_model="visits")), zones_only=True
     ).lag_mae_s
-    # Measured: 12.4 s per move, 15.3 s with visits pooled in time.
-    assert mae <= 13.0
+    # Measured: 10.3 s per move (12.4 s when the lag fit started from the lag read off the
+    # file), 15.3 s with visits pooled in time.
+    assert mae <= 11.5
     assert mae < pooled
 
 
@@ -125,9 +129,28 @@ def test_per_move_lag_with_rssi_never_worse(per_move):
     draw, sim, no_rssi = per_move
     with_rssi = score(sim.truth, analyze(sim.readings, draw.site)).lag_mae_s
     without = score(sim.truth, analyze(no_rssi, draw.site)).lag_mae_s
-    # Measured: 8.6 s with RSSI, 12.5 s without (target <= 5 s with RSSI: not met).
-    assert with_rssi <= 9.5
+    # Measured: 9.5 s with RSSI, 10.3 s without (target <= 5 s with RSSI: not met). From the lag
+    # read off the file it was 8.6 s and 12.5 s: this draw lost 0.9 s with RSSI where 24 tuning
+    # draws with RSSI and per-move lag gained 0.7 s on average (docs/analysis.md).
+    assert with_rssi <= 10.0
     assert with_rssi <= without
+
+
+def test_lag_fit_starts_from_a_fixed_lag_not_one_read_off_shared_machines():
+    """Tuning draw 1022 (2 machines shared by 2 workers, per-move lag, true median 14 s): the
+    entry lag read off the file (report minus the first press at that machine) takes the other
+    worker's presses and reads 84 s, and the lag fit stays near that start."""
+    draw = draw_scenario(1022, hours=2.0, sensing="locator", lag_process="per_move")
+    sim = simulate_scenario(draw)
+    fixed = analyze(sim.readings, draw.site)
+    read_off = analyze(sim.readings, draw.site, params=AnalysisParams(lag_em_start_s=None))
+    assert read_off.extra["analysis"]["lag_first_guess_s"] > 60.0
+    got, before = score(sim.truth, fixed, zones_only=True), score(sim.truth, read_off, zones_only=True)
+    # Measured: lag MAE 7.1 s and zone 0.969 from 20 s; 34.3 s and 0.880 from the 84 s read off.
+    assert got.lag_mae_s <= 10.0 and before.lag_mae_s >= 25.0
+    assert got.zone_accuracy >= before.zone_accuracy + 0.05
+    raw = locator_shift_result(sim.truth, sim.readings, draw.site, 0.0)
+    assert got.zone_accuracy > score(sim.truth, raw, zones_only=True).zone_accuracy  # 0.942
 
 
 def test_lag_per_process(runs):
@@ -136,15 +159,17 @@ def test_lag_per_process(runs):
         if draw.params.locator:
             by_process.setdefault(draw.lag_process, []).append(score(sim.truth, res).lag_mae_s)
     assert set(by_process) == {"stretches", "per_move", "drift", "outliers"}
-    # Measured (mean per process): stretches 13.3 s, per_move 7.7 s, drift 7.2 s, outliers 32.1 s.
+    # Measured (mean per process): stretches 12.2 s, per_move 6.7 s, drift 8.7 s, outliers 28.0 s
+    # (from the read-off start: 13.3, 7.7, 7.2, 32.1 s; the one drift draw here, 1090, lost 1.5 s
+    # and the 48 drifting-lag tuning draws gained 0.7 s, docs/analysis.md).
     means = {k: np.mean(v) for k, v in by_process.items()}
-    assert means["per_move"] <= 8.5 and means["drift"] <= 8.0, means
-    assert means["stretches"] <= 14.0 and means["outliers"] <= 34.0, means
+    assert means["per_move"] <= 7.5 and means["drift"] <= 9.5, means
+    assert means["stretches"] <= 13.0 and means["outliers"] <= 30.0, means
 
 
 def test_task_accuracy_and_macro_f1(runs):
     s = [score(sim.truth, res) for _d, sim, res in runs]
-    # Measured: task 0.983, macro-F1 0.915 (target 0.93 not met; 1070: 0.747).
+    # Measured: task 0.982, macro-F1 0.913 (target 0.93 not met; 1070: 0.747).
     assert np.mean([x.task_accuracy for x in s]) >= 0.975
     assert np.mean([x.task_macro_f1 for x in s]) >= 0.91
 

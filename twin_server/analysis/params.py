@@ -62,6 +62,10 @@ class AnalysisParams:
     arrival_scale_s: float = 40.0
     #: Per-move lag: pool the workers' fitted lag distributions (one locator system).
     lag_pool_workers: bool = True
+    #: Per-move lag: the lag (median of a broad log-normal) the fit of the lag distribution
+    #: starts from, seconds; None reads it off the recording (median of report minus first
+    #: press at each entry), which shared machines pull far up (docs/analysis.md).
+    lag_em_start_s: float | None = 20.0
     #: Per-move lag: a worker's lag is taken to hold (narrow around its median) where that
     #: model's log evidence beats independent lags by more than this (nats; None: never).
     lag_steady_margin: float | None = None

@@ -292,8 +292,14 @@ def per_move_tracks(
             ev += channel[w]
         evidence[w] = (ev, pairs)
 
-    # The lag prior starts at the median entry lag read off the recording (report minus first press).
-    guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
+    # The lag EM starts from a fixed typical lag: the entry lag read off the recording (report
+    # minus first press) is pulled far up where workers share machines (another worker's
+    # presses) and the EM stays near a wrong start (family tuning draw 1022: 84 s read, 34 s
+    # lag error; from 20 s: 7 s). ``lag_em_start_s=None`` reads it off the recording.
+    if p.lag_em_start_s is not None:
+        guess: float | None = p.lag_em_start_s
+    else:
+        guess = mv.entry_lag_median(list(loc_streams.values()), press_cells, grid, n_z - 1)
     start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
 
     def track(
