@@ -131,3 +131,66 @@ def test_rssi_channel_weighs_runs_of_errors_as_fewer_seconds():
     _, info_r = mv.rssi_confusion_evidence([(one_run, truth)], 0.5)
     assert info_r["rho"] > 0.9 and info_s["rho"] < 0.1
     assert info_r["weight"] < info_s["weight"] / 10
+
+
+def _held_lag_stream():
+    """Six visits, every report 45 s late; only the first two entries have a press."""
+    grid = make_grid(0.0, 4000.0)
+    changes = [(100.0 + 600.0 * i + d, z) for i in range(6) for d, z in ((0.0, i % 2), (300.0, NONE))]
+    t, z = _stream(changes, [45.0] * len(changes))
+    anchors = [(int(c[0] + 3), c[1]) for c in changes[:4] if c[1] != NONE]
+    return grid, t, z, anchors, presence_evidence(anchors, grid.n, 3)
+
+
+def test_lag_chain_without_sharing_is_the_independent_pass():
+    """The coupled forward-backward (dense pair factors) reduces to the running log-sum pass."""
+    grid, t, z, anchors, ev = _held_lag_stream()
+    kw = dict(anchors=anchors, none_code=NONE, share_neighbours=False, drop_gain=0.0, iterations=0)
+    plain = locator_track(t, z, ev, grid, **kw)
+    coupled = locator_track(t, z, ev, grid, chain_rho=1e-12, **kw)
+    assert coupled.log_evidence == pytest.approx(plain.log_evidence, abs=1e-6)
+    assert np.allclose(coupled.posterior, plain.posterior, atol=1e-6)
+
+
+def test_lag_chain_carries_a_held_lag_to_moves_without_evidence():
+    """A lag that holds: the moves after the two pressed entries take their 45 s, not the prior's 20 s."""
+    grid, t, z, anchors, ev = _held_lag_stream()
+    pmf = mv.initial_lag_pmf(240.0, grid.step_s, median_s=20.0)
+    kw = dict(anchors=anchors, none_code=NONE, share_neighbours=False, iterations=0, lag_pmf=pmf)
+    alone = locator_track(t, z, ev, grid, **kw)
+    held = locator_track(t, z, ev, grid, chain_rho=0.95, **kw)
+    later = slice(4, None)  # the reports after the second pressed entry
+    assert np.median(np.abs(alone.lag_s[later] - 45.0)) > 15.0, alone.lag_s
+    assert np.median(np.abs(held.lag_s[later] - 45.0)) < 8.0, held.lag_s
+
+    # With a press at every entry the file itself says the lag holds: the coupled model
+    # explains it better (that is how the analysis chooses it).
+    every = [(int(c + 3), code) for c, code in zip(t - 45.0, z, strict=True) if code != NONE]
+    ev_all = presence_evidence(every, grid.n, 3)
+    kw["anchors"] = every
+    alone = locator_track(t, z, ev_all, grid, **kw)
+    held = locator_track(t, z, ev_all, grid, chain_rho=0.95, **kw)
+    assert held.log_evidence > alone.log_evidence + 2.0, (held.log_evidence, alone.log_evidence)
+
+
+def test_lag_chain_banded_pass_equals_the_dense_pair_matrix():
+    """The short convolution gives the same posteriors and evidence as the full pair matrix."""
+    grid, t, z, _anchors, ev = _held_lag_stream()
+    t = t + np.array([0.0, 3.0, -4.0, 10.0, 0.0, 30.0, -2.0, 5.0, 0.0, 0.0, 7.0, -5.0])  # lags that move
+    n, n_z = ev.shape
+    cum = np.zeros((n + 1, n_z + 1))
+    np.cumsum(np.concatenate([ev, np.zeros((n, 1))], axis=1), axis=0, out=cum[1:])
+    log_pmf = np.log(mv.initial_lag_pmf(240.0, grid.step_s, median_s=20.0))
+    virtual = np.zeros(len(t), dtype=bool)
+    virtual[7] = True  # a lost change is never coupled
+    priors, los = mv._report_priors(t, grid, log_pmf, None, 20.0, virtual)
+    got = {}
+    for dense in (False, True):
+        chain = mv.LagChain(0.8, t, log_pmf, virtual, grid, dense=dense)
+        got[dense] = mv._forward_backward(z, cum, priors, los, chain)
+    # The band is cut at 5 sd (a share of 6e-7 of the Gaussian left out).
+    assert got[False][1] == pytest.approx(got[True][1], abs=1e-5)
+    for a, b in zip(got[False][0], got[True][0], strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+    plain = mv._forward_backward(z, cum, priors, los)
+    assert abs(plain[1] - got[False][1]) > 0.01  # the chain does change the evidence (0.036)

@@ -249,16 +249,112 @@ def _report_priors(
     return priors, los
 
 
+@dataclass(frozen=True)
+class LagChain:
+    """Consecutive moves sharing their lag: ``P(lag_{j+1} | lag_j) = rho N(lag_j, sd) + (1 - rho) P_lag``.
+
+    ``rho`` is the chance that the next move keeps the lag (within ``sd_s``) of this one, as
+    in a locator whose lag holds for minutes and then jumps; 0 is independent per-move lags.
+    The Gaussian part is cut at ``5 sd`` and is applied as a short convolution; ``dense``
+    builds the full pair matrix instead (the reference, for tests).
+    """
+
+    rho: float
+    r: np.ndarray
+    log_pmf: np.ndarray
+    virtual: np.ndarray
+    grid: Grid
+    sd_s: float = 3.0
+    dense: bool = False
+
+    def coupled(self, j: int) -> bool:
+        """Whether reports ``j`` and ``j + 1`` are coupled (a lost change is not)."""
+        return self.rho > 0 and not (self.virtual[j] or self.virtual[j + 1])
+
+    def inv_pmf(self, j: int, ks: np.ndarray) -> np.ndarray:
+        """``1 / P_lag`` of report ``j``'s lag at each candidate cell."""
+        lag = self.r[j] - (self.grid.start + ks * self.grid.step_s)
+        bins = np.clip(np.round(lag / self.grid.step_s).astype(np.int64), 0, len(self.log_pmf) - 1)
+        out: np.ndarray = np.exp(np.minimum(-self.log_pmf[bins], 50.0))
+        return out
+
+    def kernel(self, j: int) -> tuple[int, np.ndarray] | None:
+        """Offsets ``m = k_{j+1} - k_j`` (cells, from the first returned) and ``N`` per cell."""
+        step = self.grid.step_s
+        gap = float(self.r[j + 1] - self.r[j])  # lag_{j+1} - lag_j = gap - m step
+        m_lo = max(int(np.floor((gap - 5 * self.sd_s) / step)), 0)
+        m_hi = int(np.ceil((gap + 5 * self.sd_s) / step))
+        if m_hi < m_lo:
+            return None
+        d = gap - np.arange(m_lo, m_hi + 1) * step
+        return m_lo, np.exp(-0.5 * (d / self.sd_s) ** 2) * step / (self.sd_s * np.sqrt(2 * np.pi))
+
+    def factor(self, j: int, ka: np.ndarray, kb: np.ndarray) -> np.ndarray:
+        """Dense ``c(a, b) = P(change j+1 at b | change j at a) / P_lag(b)``, zero for ``b < a``."""
+        step = self.grid.step_s
+        d = (self.r[j + 1] - (self.grid.start + kb * step))[None, :] - (
+            self.r[j] - (self.grid.start + ka * step)
+        )[:, None]
+        gauss = np.exp(-0.5 * (d / self.sd_s) ** 2) * step / (self.sd_s * np.sqrt(2 * np.pi))
+        out: np.ndarray = (1.0 - self.rho) + self.rho * gauss * self.inv_pmf(j + 1, kb)[None, :]
+        out[kb[None, :] < ka[:, None]] = 0.0  # changes keep their order
+        return out
+
+
+def _chain_forward(
+    chain: LagChain, j: int, x: np.ndarray, kp: np.ndarray, ks: np.ndarray, sep: np.ndarray
+) -> np.ndarray:
+    """``log sum_a exp(x_a) c(a, b)`` at the cells ``ks`` of report ``j + 1`` (``sep``: unchained)."""
+    top = float(x.max())
+    if chain.dense:
+        out: np.ndarray = np.log(np.maximum(np.exp(x - top) @ chain.factor(j, kp, ks), 1e-300)) + top
+        return out
+    total = (1.0 - chain.rho) * np.exp(sep - top)
+    kern = chain.kernel(j)
+    if kern is not None:
+        m_lo, w = kern
+        conv = np.convolve(np.exp(x - top), w)
+        idx = ks - m_lo - kp[0]
+        ok = (idx >= 0) & (idx < len(conv))
+        gauss = np.where(ok, conv[np.clip(idx, 0, len(conv) - 1)], 0.0)
+        total += chain.rho * gauss * chain.inv_pmf(j + 1, ks)
+    return np.log(np.maximum(total, 1e-300)) + top
+
+
+def _chain_backward(
+    chain: LagChain, j: int, g: np.ndarray, ks: np.ndarray, kn: np.ndarray, sep: np.ndarray
+) -> np.ndarray:
+    """``log sum_b c(a, b) exp(g_b)`` at the cells ``ks`` of report ``j`` (``sep``: unchained)."""
+    top = float(g.max())
+    if chain.dense:
+        dense: np.ndarray = chain.factor(j, ks, kn) @ np.exp(g - top)
+        out: np.ndarray = np.log(np.maximum(dense, 1e-300)) + top
+        return out
+    total = (1.0 - chain.rho) * np.exp(sep - top)
+    kern = chain.kernel(j)
+    if kern is not None:
+        m_lo, w = kern
+        h = np.exp(g - top) * chain.inv_pmf(j + 1, kn)
+        conv = np.convolve(h, w[::-1])
+        idx = ks + m_lo - kn[0] + len(w) - 1
+        ok = (idx >= 0) & (idx < len(conv))
+        total += chain.rho * np.where(ok, conv[np.clip(idx, 0, len(conv) - 1)], 0.0)
+    return np.log(np.maximum(total, 1e-300)) + top
+
+
 def _forward_backward(
     z: np.ndarray,
     cum: np.ndarray,
     priors: list[np.ndarray],
     los: list[int],
+    chain: LagChain | None = None,
+    forward_only: bool = False,
 ) -> tuple[list[np.ndarray], float]:
     """Posterior over the change cell of every report, and the log evidence.
 
     ``cum[k, z]``: evidence of zone ``z`` summed over cells ``< k``; ``priors[j]`` over the
-    cells ``los[j] ..`` (see :func:`_report_priors`).
+    cells ``los[j] ..`` (see :func:`_report_priors`); ``chain``: consecutive lags coupled;
+    ``forward_only``: the log evidence alone (no posteriors).
     """
     unknown = cum.shape[1] - 1
     J = len(priors)
@@ -270,15 +366,20 @@ def _forward_backward(
             a_j = priors[0] + cum[ks, prev]
         else:
             kp = los[j - 1] + np.arange(len(priors[j - 1]))
-            s = _logcumsumexp(alpha[j - 1] - cum[kp, prev])
+            x = alpha[j - 1] - cum[kp, prev]
+            s = _logcumsumexp(x)
             idx = np.minimum(ks - kp[0], len(kp) - 1)
             s_at = np.where(idx >= 0, s[np.maximum(idx, 0)], _NEG)
+            if chain is not None and chain.coupled(j - 1):
+                s_at = _chain_forward(chain, j - 1, x, kp, ks, s_at)
             a_j = priors[j] + cum[ks, prev] + s_at
         alpha.append(a_j)
     last_z = int(z[-1])
     ks_last = los[-1] + np.arange(len(priors[-1]))
     end = cum[-1, last_z] - cum[ks_last, last_z]
     log_z = float(np.logaddexp.reduce(alpha[-1] + end))
+    if forward_only:
+        return [], log_z
     beta: list[np.ndarray] = [np.zeros(0)] * J
     beta[J - 1] = end
     for j in range(J - 2, -1, -1):
@@ -289,6 +390,8 @@ def _forward_backward(
         suffix = np.logaddexp.accumulate(g[::-1])[::-1]
         idx = ks - kn[0]
         s_at = np.where(idx < len(kn), suffix[np.clip(idx, 0, len(kn) - 1)], _NEG)
+        if chain is not None and chain.coupled(j):
+            s_at = _chain_backward(chain, j, g, ks, kn, s_at)
         beta[j] = s_at - cum[ks, zj]
     posts = []
     for j in range(J):
@@ -486,6 +589,54 @@ def first_events(
     return out
 
 
+def _setup(
+    loc_t: np.ndarray,
+    loc_code: np.ndarray,
+    evidence: np.ndarray,
+    grid: Grid,
+    anchors: list[tuple[int, int]] | None,
+    none_code: int,
+    max_lag_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Reports (deduplicated, lost changes marked), cumulative evidence and first events."""
+    r, z, virtual = _dedupe(
+        np.asarray(loc_t, dtype="float64"), np.asarray(loc_code, dtype=np.int64), none_code
+    )
+    n, n_z = evidence.shape
+    ell = np.concatenate([evidence, np.zeros((n, 1))], axis=1)  # last column: before the first report
+    cum = np.zeros((n + 1, n_z + 1))
+    np.cumsum(ell, axis=0, out=cum[1:])
+    first = first_events(r, z, anchors, grid, none_code, max_lag_s) if anchors else None
+    return r, z, virtual, cum, first
+
+
+def chain_log_evidence(
+    loc_t: np.ndarray,
+    loc_code: np.ndarray,
+    evidence: np.ndarray,
+    grid: Grid,
+    lag_pmf: np.ndarray,
+    chain_rho: float,
+    *,
+    max_lag_s: float = 240.0,
+    anchors: list[tuple[int, int]] | None = None,
+    none_code: int = -1,
+    arrival_scale_s: float = 20.0,
+) -> float:
+    """Log evidence of one worker's reports and events under a lag chain (forward pass only).
+
+    The same model as :func:`locator_track` with ``iterations=0`` and no neighbour share;
+    ``chain_rho`` 0 is independent per-move lags. Used to choose ``chain_rho`` by evidence.
+    """
+    if len(loc_t) == 0:
+        return 0.0
+    r, z, virtual, cum, first = _setup(loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s)
+    log_pmf = np.log(np.asarray(lag_pmf, dtype="float64") / np.sum(lag_pmf))
+    priors, los = _report_priors(r, grid, log_pmf, first, arrival_scale_s, virtual)
+    chain = LagChain(chain_rho, r, log_pmf, virtual, grid) if chain_rho > 0 else None
+    return _forward_backward(z, cum, priors, los, chain, forward_only=True)[1]
+
+
 def locator_track(
     loc_t: np.ndarray,
     loc_code: np.ndarray,
@@ -503,6 +654,7 @@ def locator_track(
     neighbour_rho: float | None = None,
     drop_gain: float = 4.0,
     prior_moves: float = 2.0,
+    chain_rho: float = 0.0,
 ) -> LocatorTrack | None:
     """Per-move lags and the per-second zone posterior of one worker's locator stream.
 
@@ -541,6 +693,9 @@ def locator_track(
     drop_gain : float
         A report whose removal raises the log evidence by more than this (nats) is taken as
         stale (overtaken by a later one) and dropped; 0 keeps every report.
+    chain_rho : float
+        Chance that a move keeps the previous move's lag (:class:`LagChain`), in the exact
+        forward-backward pass; > 0 replaces ``share_neighbours``.
 
     Returns
     -------
@@ -549,24 +704,21 @@ def locator_track(
     """
     if len(loc_t) == 0:
         return None
-    r, z, virtual = _dedupe(
-        np.asarray(loc_t, dtype="float64"), np.asarray(loc_code, dtype=np.int64), none_code
-    )
+    r, z, virtual, cum, first = _setup(loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s)
     n, n_z = evidence.shape
-    ell = np.concatenate([evidence, np.zeros((n, 1))], axis=1)  # last column: before the first report
-    cum = np.zeros((n + 1, n_z + 1))
-    np.cumsum(ell, axis=0, out=cum[1:])
     pmf = initial_lag_pmf(max_lag_s, grid.step_s) if lag_pmf is None else np.asarray(lag_pmf, dtype="float64")
     pmf = pmf / pmf.sum()
     base = pmf.copy()
     n_lag = len(pmf)
-    first = first_events(r, z, anchors, grid, none_code, max_lag_s) if anchors else None
 
     def run(
         r: np.ndarray, z: np.ndarray, first: np.ndarray | None, log_pmf: np.ndarray, virtual: np.ndarray
     ) -> Pass:
         priors, los = _report_priors(r, grid, log_pmf, first, arrival_scale_s, virtual)
-        posts, log_z = _forward_backward(z, cum, priors, los)
+        chain = None
+        if chain_rho > 0 and log_pmf.ndim == 1:
+            chain = LagChain(chain_rho, r, log_pmf, virtual, grid)
+        posts, log_z = _forward_backward(z, cum, priors, los, chain)
         return posts, los, log_z
 
     for it in range(iterations + 1):
@@ -606,7 +758,7 @@ def locator_track(
     med, iqr = _summaries(posts, los, r, grid)
     iqr[virtual] = np.inf
     pairs = neighbour_pairs(r, med, iqr, pmf, grid.step_s)
-    if share_neighbours:
+    if share_neighbours and chain_rho <= 0:
         stick = fit_share(*pairs) if neighbour_rho is None else neighbour_rho
         if stick > 0:
             log_pmf = _neighbour_priors(r, med, iqr, pmf, stick, grid.step_s)

@@ -66,6 +66,11 @@ class AnalysisParams:
     #: starts from, seconds; None reads it off the recording (median of report minus first
     #: press at each entry), which shared machines pull far up (docs/analysis.md).
     lag_em_start_s: float | None = 20.0
+    #: Per-move lag: chances that a move keeps the previous move's lag tried (the one with the
+    #: highest log evidence over all workers is used; empty: off).
+    lag_chain_rhos: tuple[float, ...] = (0.5, 0.8, 0.95)
+    #: ... and by how many nats a coupled chain must beat independent lags.
+    lag_chain_margin: float = 2.0
     #: Per-move lag: a worker's lag is taken to hold (narrow around its median) where that
     #: model's log evidence beats independent lags by more than this (nats; None: never).
     lag_steady_margin: float | None = None

@@ -303,7 +303,7 @@ def per_move_tracks(
     start_pmf = mv.initial_lag_pmf(p.move_max_lag_s, grid.step_s, median_s=guess or p.default_lag_s)
 
     def track(
-        w: str, rho: float, pmf: np.ndarray, final: bool, iterations: int | None = None
+        w: str, rho: float, pmf: np.ndarray, final: bool, iterations: int | None = None, chain: float = 0.0
     ) -> mv.LocatorTrack:
         ev, pairs = evidence[w]
         got = mv.locator_track(
@@ -319,6 +319,7 @@ def per_move_tracks(
             drop_gain=p.lag_drop_gain if final else 0.0,
             iterations=(0 if final else mv.LAG_EM_ITERATIONS) if iterations is None else iterations,
             share_neighbours=rho > 0,
+            chain_rho=chain,
         )
         assert got is not None, f"locator stream of {w} without reports"  # loc_streams holds none such
         return got
@@ -353,7 +354,32 @@ def per_move_tracks(
             if steady[w] > p.lag_steady_margin:
                 pmfs[w] = alt
         diag["lag_steady_gain"] = steady
-    out = {w: track(w, rho, pmfs[w], final=True) for w in loc_streams}
+    # Whether consecutive moves keep their lag (a locator whose lag holds for minutes, or
+    # drifts): the chance that is tried is kept where all workers' log evidence beats
+    # independent lags by ``lag_chain_margin``; it then replaces the pinned-pairs share ``rho``.
+    chain = 0.0
+    if p.lag_chain_rhos:
+        chain_ev: dict[float, float] = {}
+        for c in (0.0, *p.lag_chain_rhos):
+            chain_ev[c] = 0.0
+            for w in loc_streams:
+                chain_ev[c] += mv.chain_log_evidence(
+                    *loc_streams[w],
+                    evidence[w][0],
+                    grid,
+                    pmfs[w],
+                    c,
+                    max_lag_s=p.move_max_lag_s,
+                    anchors=evidence[w][1],
+                    none_code=n_z - 1,
+                    arrival_scale_s=p.arrival_scale_s,
+                )
+        best = max(chain_ev, key=lambda c: chain_ev[c])
+        if best > 0 and chain_ev[best] - chain_ev[0.0] > p.lag_chain_margin:
+            chain = best
+        diag["lag_chain_evidence"] = {str(c): round(v - chain_ev[0.0], 1) for c, v in chain_ev.items()}
+    diag["lag_chain_rho"] = chain
+    out = {w: track(w, rho, pmfs[w], final=True, chain=chain) for w in loc_streams}
     diag["rssi_lag_weight"] = round(weight, 3)  # RSSI's standing at the events; > 0: the channel is used
     diag["lag_neighbour_share"] = round(rho, 3)
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
