@@ -381,7 +381,8 @@ def per_move_tracks(
     diag["lag_chain_rho"] = chain
     out = {w: track(w, rho, pmfs[w], final=True, chain=chain) for w in loc_streams}
     diag["rssi_lag_weight"] = round(weight, 3)  # RSSI's standing at the events; > 0: the channel is used
-    diag["lag_neighbour_share"] = round(rho, 3)
+    # The pinned-pairs share as used: the lag chain, where chosen, replaces it.
+    diag["lag_neighbour_share"] = round(rho, 3) if chain == 0 else 0.0
     diag["lag_first_guess_s"] = None if guess is None else round(guess, 1)
     diag["lag_reports_dropped"] = {w: t.dropped for w, t in out.items()}
     diag["lag_moves"] = {
