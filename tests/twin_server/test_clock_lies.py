@@ -52,7 +52,7 @@ def _server(tmp_path, mosquitto, pilot_site, name: str):
     ctx = app.state.twin
     pub = Publisher(mosquitto.host, mosquitto.port)
     with TestClient(app) as client:
-        wait_until(lambda: ctx.ingest.stats.connects >= 1)
+        assert ctx.ingest.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         yield site, ctx, client, pub
     pub.close()
 

@@ -95,7 +95,7 @@ def test_hostile_values_between_valid_readings_lose_nothing(tmp_path, mosquitto)
     pub = Publisher(mosquitto.host, mosquitto.port)
     try:
         wait_until(lambda: ing.stats.connected)
-        wait_until(lambda: ing.stats.connects >= 1)
+        assert ing.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         pub.publish([_reading(site, 0)])
         wait_until(lambda: _journalled_seqs(journal, site) == {0})  # subscribed and committing
         seq = 1
@@ -118,7 +118,7 @@ def test_hostile_values_between_valid_readings_lose_nothing(tmp_path, mosquitto)
     ing = Ingest(journal, mosquitto.host, mosquitto.port, site=site, client_id="t-poison-hostile")
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connects >= 1)
+        assert ing.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         pub.publish([_reading(site, s) for s in range(seq, seq + 10)])
         wait_until(lambda: _journalled_seqs(journal, site) == set(range(seq + 10)), timeout_s=15)
     finally:
@@ -149,7 +149,7 @@ def test_message_the_journal_refuses_is_dead_lettered_alone(tmp_path, mosquitto)
     ing.start()
     pub = Publisher(mosquitto.host, mosquitto.port)
     try:
-        wait_until(lambda: ing.stats.connects >= 1)
+        assert ing.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         pub.publish([_reading(site, 0)])
         wait_until(lambda: _journalled_seqs(journal, site) == {0})
         pub.publish([_reading(site, s) for s in range(1, 400)])
@@ -168,7 +168,7 @@ def test_message_the_journal_refuses_is_dead_lettered_alone(tmp_path, mosquitto)
     ing = Ingest(journal, mosquitto.host, mosquitto.port, site=site, client_id="t-poison-refused")
     ing.start()
     try:
-        wait_until(lambda: ing.stats.connects >= 1)
+        assert ing.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         pub.publish([_reading(site, 400)])
         wait_until(lambda: 400 in _journalled_seqs(journal, site))
     finally:
@@ -197,7 +197,7 @@ def test_health_degraded_while_commits_fail_and_nothing_dead_lettered(
     ctx = app.state.twin
     pub = Publisher(mosquitto.host, mosquitto.port)
     with TestClient(app) as client:
-        wait_until(lambda: ctx.ingest.stats.connects >= 1)
+        assert ctx.ingest.wait_subscribed(10)  # not just connected: a publish before SUBACK is lost
         pub.publish([_reading(site.site, 0)])
         wait_until(lambda: _journalled_seqs(ctx.journal, site.site) == {0})
         assert client.get("/health").json()["status"] == "ok"
