@@ -24,7 +24,7 @@ that probability is its confidence.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -616,25 +616,30 @@ def chain_log_evidence(
     evidence: np.ndarray,
     grid: Grid,
     lag_pmf: np.ndarray,
-    chain_rho: float,
+    chain_rhos: Sequence[float],
     *,
     max_lag_s: float = 240.0,
     anchors: list[tuple[int, int]] | None = None,
     none_code: int = -1,
     arrival_scale_s: float = 20.0,
-) -> float:
-    """Log evidence of one worker's reports and events under a lag chain (forward pass only).
+) -> dict[float, float]:
+    """Log evidence of one worker's reports and events under each lag chain (forward passes only).
 
-    The same model as :func:`locator_track` with ``iterations=0`` and no neighbour share;
-    ``chain_rho`` 0 is independent per-move lags. Used to choose ``chain_rho`` by evidence.
+    The same model as :func:`locator_track` with ``iterations=0`` and no neighbour share; a
+    ``chain_rhos`` entry of 0 is independent per-move lags. The reports, evidence and priors
+    are set up once for all of them. Used to choose the chain's ``rho`` by evidence.
     """
     if len(loc_t) == 0:
-        return 0.0
+        return {c: 0.0 for c in chain_rhos}
     r, z, virtual, cum, first = _setup(loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s)
     log_pmf = np.log(np.asarray(lag_pmf, dtype="float64") / np.sum(lag_pmf))
     priors, los = _report_priors(r, grid, log_pmf, first, arrival_scale_s, virtual)
-    chain = LagChain(chain_rho, r, log_pmf, virtual, grid) if chain_rho > 0 else None
-    return _forward_backward(z, cum, priors, los, chain, forward_only=True)[1]
+    return {
+        c: _forward_backward(
+            z, cum, priors, los, LagChain(c, r, log_pmf, virtual, grid) if c > 0 else None, forward_only=True
+        )[1]
+        for c in chain_rhos
+    }
 
 
 def locator_track(

@@ -359,21 +359,21 @@ def per_move_tracks(
     # independent lags by ``lag_chain_margin``; it then replaces the pinned-pairs share ``rho``.
     chain = 0.0
     if p.lag_chain_rhos:
-        chain_ev: dict[float, float] = {}
-        for c in (0.0, *p.lag_chain_rhos):
-            chain_ev[c] = 0.0
-            for w in loc_streams:
-                chain_ev[c] += mv.chain_log_evidence(
-                    *loc_streams[w],
-                    evidence[w][0],
-                    grid,
-                    pmfs[w],
-                    c,
-                    max_lag_s=p.move_max_lag_s,
-                    anchors=evidence[w][1],
-                    none_code=n_z - 1,
-                    arrival_scale_s=p.arrival_scale_s,
-                )
+        chain_ev = dict.fromkeys((0.0, *p.lag_chain_rhos), 0.0)
+        for w in loc_streams:
+            got = mv.chain_log_evidence(
+                *loc_streams[w],
+                evidence[w][0],
+                grid,
+                pmfs[w],
+                list(chain_ev),
+                max_lag_s=p.move_max_lag_s,
+                anchors=evidence[w][1],
+                none_code=n_z - 1,
+                arrival_scale_s=p.arrival_scale_s,
+            )
+            for c, v in got.items():
+                chain_ev[c] += v
         best = max(chain_ev, key=lambda c: chain_ev[c])
         if best > 0 and chain_ev[best] - chain_ev[0.0] > p.lag_chain_margin:
             chain = best
