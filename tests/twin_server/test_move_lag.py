@@ -194,3 +194,44 @@ def test_lag_chain_banded_pass_equals_the_dense_pair_matrix():
         assert np.allclose(a, b, atol=1e-6)
     plain = mv._forward_backward(z, cum, priors, los)
     assert abs(plain[1] - got[False][1]) > 0.01  # the chain does change the evidence (0.036)
+
+
+def test_an_overtaken_exit_report_is_dropped_when_the_worker_keeps_pressing():
+    grid = make_grid(0.0, 3000.0)
+    # True: none -> M0 at 600 s (walk reported 85 s late, entry 20 s late); the worker then
+    # works at M0 until 2000 s. The walk's report overtakes: M0 at 620, `none` at 685.
+    t = np.array([0.0, 620.0, 685.0, 2020.0])
+    z = np.array([NONE, 0, NONE, 1])
+    anchors = [(603, 0), (900, 0), (1300, 0), (1700, 0), (2003, 1)]
+    ev = presence_evidence(anchors, grid.n, 3)
+    tr = locator_track(t, z, ev, grid, anchors=anchors, none_code=NONE)
+    assert tr.dropped == 1
+    assert list(tr.report_code) == [NONE, 0, 1]
+    assert (tr.codes[610:1990] == 0).mean() > 0.99
+    # Without the later presses nothing contradicts the exit: it stays.
+    early = [(603, 0), (2003, 1)]
+    kept = locator_track(t, z, presence_evidence(early, grid.n, 3), grid, anchors=early, none_code=NONE)
+    assert kept.dropped == 0 and list(kept.report_code) == [NONE, 0, NONE, 1]
+
+
+def test_an_event_after_an_overtaken_exit_goes_to_that_worker():
+    from twin_server.analysis.pipeline import attribute_anchors
+
+    grid = make_grid(0.0, 3000.0)
+    streams = {
+        # W1: M0 reported, then `none` 45 s later (the walk's report, overtaken), then M1.
+        "W1": (np.array([0.0, 620.0, 665.0, 2020.0]), np.array([NONE, 0, NONE, 1])),
+        # W2: at M0 until 300 s, then away: a real exit, long before the events.
+        "W2": (np.array([0.0, 310.0]), np.array([0, NONE])),
+    }
+    anchors = [(603, 0), (900, 0), (1200, 0), (2003, 1)]
+
+    def owned(w: str) -> list[tuple[int, int]]:
+        return [(a.k, a.code) for a in attribute_anchors(anchors, w, streams, {}, grid, 150.0, NONE)]
+
+    # The locator shows nobody at M0 at 900 or 1200 s; W1's overtaken pair says it is W1.
+    assert owned("W1") == [(603, 0), (900, 0), (1200, 0), (2003, 1)]
+    assert owned("W2") == []
+    # `none` 80 s after M0 is taken as a short visit, not an overtaken pair: no owner.
+    streams["W1"] = (np.array([0.0, 620.0, 700.0, 2020.0]), np.array([NONE, 0, NONE, 1]))
+    assert owned("W1") == [(603, 0), (2003, 1)]

@@ -513,13 +513,16 @@ def _drop_stale(
     pmf: np.ndarray,
     gain: float,
     max_rounds: int = 20,
+    events: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray], list[int], int
 ]:
     """Drop reports that look overtaken or stale, one at a time, while that pays off.
 
     A candidate is a report whose lag comes out beyond the fitted distribution's 99th
-    percentile or below its 1st (or a neighbour of one); it is dropped if the log evidence
+    percentile or below its 1st, or whose stretch holds one of the worker's presence
+    ``events`` (cells and machine codes, sorted by cell) at another zone (an overtaken
+    ``none`` can have a plain lag), or a neighbour of one; it is dropped if the log evidence
     rises by more than ``gain`` without it.
     """
     cdf = np.cumsum(pmf)
@@ -530,6 +533,14 @@ def _drop_stale(
     for _round in range(max_rounds):
         med, _iqr = _summaries(posts, los, r, grid)
         odd = np.flatnonzero((med > hi_q) | (med < lo_q))
+        if events is not None and len(events):
+            # Also a report whose stretch a presence event of another zone falls in (an
+            # overtaken `none` can have a plain lag and still claim the worker left).
+            cell = np.maximum.accumulate(np.floor((r - med - grid.start) / grid.step_s).astype(np.int64))
+            ends = np.append(cell[1:], np.iinfo(np.int64).max)
+            ek, ec = events
+            a, b = np.searchsorted(ek, cell), np.searchsorted(ek, ends)
+            odd = np.union1d(odd, [j for j in range(len(r)) if np.any(ec[a[j] : b[j]] != z[j])])
         cands = sorted({int(c) for o in odd for c in (o - 1, o, o + 1) if 1 <= c < len(r)})
         if not cands:
             break
@@ -554,6 +565,14 @@ def _drop_stale(
         r, z, virtual = r[best], z[best], virtual[best]
         dropped += 1
     return r, z, first, log_pmf, virtual, posts, los, dropped
+
+
+def _sorted_events(anchors: list[tuple[int, int]] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Presence events as ``(cells, codes)`` sorted by cell (None without any)."""
+    if not anchors:
+        return None
+    arr = np.array(sorted(anchors), dtype=np.int64).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
 
 
 def _quantile_cell(p: np.ndarray, lo: int, q: float) -> float:
@@ -772,7 +791,18 @@ def locator_track(
     dropped = 0
     if drop_gain > 0:
         r, z, first, log_pmf, virtual, posts, los, dropped = _drop_stale(
-            r, z, first, log_pmf, virtual, posts, los, run, grid, pmf, drop_gain
+            r,
+            z,
+            first,
+            log_pmf,
+            virtual,
+            posts,
+            los,
+            run,
+            grid,
+            pmf,
+            drop_gain,
+            events=_sorted_events(anchors),
         )
     cdf_lag = np.cumsum(pmf)
     pmf_median = float(np.searchsorted(cdf_lag, 0.5)) * grid.step_s

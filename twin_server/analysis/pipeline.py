@@ -522,9 +522,13 @@ def attribute_anchors(
     """Anchors this worker is responsible for.
 
     The anchor is kept if this worker is the only one the locator shows at the machine
-    within the lag search range after it; when several are, RSSI (true time) decides.
+    within the lag search range after it; when several are, RSSI (true time) decides. When
+    none is, the worker whose report of the machine was followed at once by a ``none`` report
+    (an overtaken report: the walk there reported last) may have it (:func:`_overtaken_owner`).
     """
     centres = grid.centres()
+    orders = {w: np.argsort(lt, kind="stable") for w, (lt, _lc) in loc_streams.items()}
+    streams = {w: (lt[orders[w]], lc[orders[w]]) for w, (lt, lc) in loc_streams.items()}
     probe = np.arange(0.0, max_lag_s + 1e-9, 5.0)
     out: list[lg.Anchor] = []
     for k, code in anchors:
@@ -536,9 +540,44 @@ def attribute_anchors(
         if rssi_est and len(there) > 1:
             # Several candidates by the (late) locator: RSSI says who is there right now.
             there = [w for w in there if w in rssi_est and rssi_est[w].zone[k] == code]
+        if not there:
+            there = _overtaken_owner(code, centres[k], streams, none_code)
         if there == [worker]:
             out.append(lg.Anchor(k, code))
     return out
+
+
+#: A machine report followed this soon by a ``none`` report may have been overtaken by it
+#: (a report of the walk there, with a longer lag, arriving last): the worker may still be there.
+OVERTAKEN_GAP_S = 60.0
+#: How long after such a pair an event at that machine may still be given to that worker.
+OVERTAKEN_REACH_S = 600.0
+#: The worker must be this much nearer in time than any other such worker.
+OVERTAKEN_MARGIN_S = 60.0
+
+
+def _overtaken_owner(
+    code: int, t: float, streams: dict[str, tuple[np.ndarray, np.ndarray]], none_code: int
+) -> list[str]:
+    """The worker an event nobody's locator explains belongs to, when a report was overtaken.
+
+    Candidates: workers whose last two reports before ``t`` are this machine and then ``none``
+    within :data:`OVERTAKEN_GAP_S`, the machine report at most :data:`OVERTAKEN_REACH_S`
+    before. One clear nearest (by :data:`OVERTAKEN_MARGIN_S`) is returned, else nobody.
+    """
+    dist = {}
+    for w, (lt, lc) in streams.items():
+        j = int(np.searchsorted(lt, t, side="right")) - 1
+        if j < 1 or lc[j] != none_code or lc[j - 1] != code or lt[j] - lt[j - 1] > OVERTAKEN_GAP_S:
+            continue
+        if t - lt[j - 1] <= OVERTAKEN_REACH_S:
+            dist[w] = float(t - lt[j - 1])
+    if not dist:
+        return []
+    best = min(dist, key=lambda w: dist[w])
+    if sum(d <= dist[best] + OVERTAKEN_MARGIN_S for d in dist.values()) > 1:
+        return []
+    return [best]
 
 
 def locator_streams(
