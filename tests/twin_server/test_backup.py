@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -122,6 +124,46 @@ def test_backup_while_ingesting_restores_every_reading_committed_before_it(tmp_p
     assert wrong.returncode == 2 and "not a backup file" in wrong.stderr
     missing = _cli("backup", "--data-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "o.tar"))
     assert missing.returncode == 2 and "no journal.sqlite" in missing.stderr
+
+
+def _archive(path: Path, manifest: bytes | None, *, manifest_dir: bool = False) -> Path:
+    """A tar with a small journal.sqlite and the given manifest bytes (or a directory)."""
+    db = path.parent / "j.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x)")
+    with tarfile.open(path, "w") as tar:
+        if manifest_dir:
+            info = tarfile.TarInfo("backup.json")
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        elif manifest is not None:
+            info = tarfile.TarInfo("backup.json")
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
+        tar.add(db, "journal.sqlite")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("manifest", "manifest_dir", "says"),
+    [
+        (b"{not json", False, "backup.json is not valid JSON"),
+        (b"[1, 2]", False, "no numeric 'started_ns'"),
+        (b'{"started_ns": "yesterday"}', False, "no numeric 'started_ns'"),
+        (None, True, "backup.json is not a regular file"),
+    ],
+)
+def test_restore_refuses_a_bad_manifest_before_touching_the_data_dir(
+    tmp_path: Path, manifest: bytes | None, manifest_dir: bool, says: str
+) -> None:
+    archive = _archive(tmp_path / "b.tar", manifest, manifest_dir=manifest_dir)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "journal.sqlite").write_bytes(b"the live journal")
+    got = _cli("restore", "--in", str(archive), "--data-dir", str(data), "--force")
+    assert got.returncode == 2, got.stderr
+    assert says in got.stderr and "Traceback" not in got.stderr
+    assert (data / "journal.sqlite").read_bytes() == b"the live journal"
 
 
 def test_retention_prunes_only_old_and_exported_readings(tmp_path: Path) -> None:

@@ -139,6 +139,20 @@ def _in_use(path: Path) -> bool:
     return False
 
 
+def _read_manifest(tar: tarfile.TarFile, archive: Path) -> dict[str, Any]:
+    """The backup's manifest, checked before anything is written (a bad one is a clear error)."""
+    member = tar.extractfile(MANIFEST)
+    if member is None:
+        raise BackupError(f"{archive}: {MANIFEST} is not a regular file")
+    try:
+        manifest = json.loads(member.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BackupError(f"{archive}: {MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("started_ns"), int | float):
+        raise BackupError(f"{archive}: {MANIFEST} has no numeric 'started_ns': not a twin server backup")
+    return manifest
+
+
 def restore(
     archive: Path, data_dir: Path, force: bool = False, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -155,12 +169,12 @@ def restore(
         unknown = [n for n in names if n not in (MANIFEST, *DATABASES)]
         if unknown:
             raise BackupError(f"{archive}: unexpected members {unknown}")
+        manifest = _read_manifest(tar, archive)
         data_dir.mkdir(parents=True, exist_ok=True)
         if _in_use(data_dir / "journal.sqlite"):
             raise BackupError(f"{data_dir / 'journal.sqlite'} is in use: stop the server first")
         if (data_dir / "journal.sqlite").exists() and not force:
             raise BackupError(f"{data_dir} already has a journal.sqlite: restore with --force to replace it")
-        manifest: dict[str, Any] = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory(prefix=".twin-restore-", dir=data_dir) as tmp:
             for name in names:
                 if name == MANIFEST:
