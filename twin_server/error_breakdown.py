@@ -47,7 +47,8 @@ def task_error_kinds(truth: Result, result: Result) -> dict[str, int]:
 
         * ``missed_task``: inside a true task the result gets right for less than
           :data:`MISSED_BELOW` of its seconds (e.g. a forgotten press not recovered);
-        * ``wrong_task``: inside a found true task, another task;
+        * ``wrong_task``: inside a found true task, another task, or ``none`` between its
+          first and last right seconds;
         * ``start_late`` / ``end_early``: inside a found true task, ``none`` before its first
           / after its last right second;
         * ``start_early`` / ``end_late``: a task where the truth has none, nearer the next

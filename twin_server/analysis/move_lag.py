@@ -533,7 +533,7 @@ def _drop_stale(
     for _round in range(max_rounds):
         med, _iqr = _summaries(posts, los, r, grid)
         odd = np.flatnonzero((med > hi_q) | (med < lo_q))
-        if events is not None and len(events):
+        if events is not None:
             # Also a report whose stretch a presence event of another zone falls in (an
             # overtaken `none` can have a plain lag and still claim the worker left).
             cell = np.maximum.accumulate(np.floor((r - med - grid.start) / grid.step_s).astype(np.int64))
