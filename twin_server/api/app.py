@@ -153,6 +153,20 @@ def _install_viewer(app: FastAPI, ctx: TwinContext) -> None:
             log.warning("viewer static files not served: %s", exc)
 
 
+#: How long shutdown waits for worker threads (a cancelled task's ``to_thread`` call) before
+#: the journal is closed.
+JOURNAL_CLOSE_WAIT_S = 30.0
+
+
+async def _drain_threads(loop: asyncio.AbstractEventLoop, timeout_s: float) -> bool:
+    """Wait until the loop's default executor has finished its threads; False on timeout."""
+    try:
+        await asyncio.wait_for(loop.shutdown_default_executor(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
+
+
 async def _return_free_memory(period_s: float = 60.0) -> None:
     """Give the C heap's free pages back to the system now and then (glibc keeps them, and a
     long-running server with many threads creeps up otherwise)."""
@@ -287,7 +301,16 @@ def create_app(settings: Settings) -> FastAPI:
             if ctx.influx is not None:
                 await asyncio.to_thread(ctx.influx.stop)
             await ctx.hub.stop()
-            journal.close()
+            # A cancelled task leaves its ``to_thread`` call running (e.g. the analysis loop in
+            # ``journal.time_range``); closing the journal under it crashed the process
+            # (SIGSEGV in CI). Wait for those threads first.
+            if await _drain_threads(asyncio.get_running_loop(), JOURNAL_CLOSE_WAIT_S):
+                journal.close()
+            else:
+                log.warning(
+                    "journal left open at shutdown: a worker thread still runs after %.0f s",
+                    JOURNAL_CLOSE_WAIT_S,
+                )
 
     app = FastAPI(
         title="factory twin server",
