@@ -36,6 +36,10 @@ class AnalysisParams:
     #: no packet weaker than its floor, so the packets it hears near the floor average more
     #: than the path loss says).
     rssi_censored: bool = True
+    #: RSSI alone: fit the radio a second time from levels started with the silent receivers
+    #: counted, and keep the fit that explains packets and silences better
+    #: (``radio_fit.silence_score``).
+    rssi_silent_start: bool = True
     #: RSSI alone: share of the zone chain (``rssi_zones.zone_chain_posterior``) in each
     #: second's zone probabilities, beside the position smoother's; 0 = smoother only.
     rssi_zone_chain_share: float = 0.5

@@ -642,7 +642,30 @@ def rssi_zone_estimates(
         # lag far worse (4.2 -> 41 s) through the RSSI lag channel, not yet understood.
         censored = p.rssi_censored and not unpinned
         floor, packet_sd = rssi_floor(rssi, fgrid.receivers) if censored else (None, 4.0)
-        model = rf.fit_radio(mats, events, fgrid, p.beacon_height_m, floor_dbm=floor, packet_sd_db=packet_sd)
+        heard = quiet = None
+        if floor is not None and p.rssi_silent_start:
+            # A second fit whose levels start with the silent receivers counted; the one whose
+            # model explains the heard packets and the silences better is kept. Where the
+            # silences do not move any start, the second fit would be the first: skipped.
+            heard = rf.start_levels(mats, fgrid, p.beacon_height_m)
+            quiet = rf.start_levels(mats, fgrid, p.beacon_height_m, silence=(floor, packet_sd))
+        model = rf.fit_radio(
+            mats, events, fgrid, p.beacon_height_m, floor_dbm=floor, packet_sd_db=packet_sd, start_level=heard
+        )
+        if heard is not None and quiet is not None and not np.array_equal(heard, quiet):
+            alt = rf.fit_radio(
+                mats,
+                events,
+                fgrid,
+                p.beacon_height_m,
+                floor_dbm=floor,
+                packet_sd_db=packet_sd,
+                start_level=quiet,
+            )
+            scores = [rf.silence_score(m, mats, fgrid, p.beacon_height_m) for m in (model, alt)]
+            diag["rssi_start_scores"] = [round(x, 1) for x in scores]
+            if scores[1] > scores[0]:
+                model = alt
         fitted = event_clamps(mats, events, model, fgrid, grid.n, p.beacon_height_m)
         clamps = {w: None if w in (unpinned or set()) else c for w, c in fitted.items()}
     diag["rssi_model"] = {

@@ -16,6 +16,10 @@ towards receivers behind the wearer (``s`` in 0..1). All of them are fitted by E
   the residuals; the occupancy of machine zones from labelled windows only (unlabelled
   dwells must not teach a zone where it is), that of ``none`` from all windows.
 
+The start matters (EM stays in the basin it starts in). :func:`start_levels` starts each
+beacon's level from the heard packets, or with the silent receivers counted too; the
+pipeline fits from both (RSSI alone) and keeps the model :func:`silence_score` prefers.
+
 Without presence events the body loss is not fitted (``B = 0``): with nothing to check it
 against, the extra freedom fits noise (on the real ble_tetam floor a freely fitted 4 dB loss
 cost 12 points of accuracy).
@@ -128,8 +132,17 @@ def _initial_level(
     log_d: np.ndarray,
     occ0: np.ndarray,
     settings: FitSettings,
+    silence: tuple[np.ndarray, np.ndarray, float, float] | None = None,
 ) -> float:
-    """Level at 1 m that makes a beacon's windows most probable (exponent at its prior, no body)."""
+    """Level at 1 m that makes a beacon's windows most probable (exponent at its prior, no body).
+
+    ``silence``: ``(up, floor_dbm, packet_sd_db, heard_share)``; with it, a receiver that is
+    up (``up``: ``(T, R)`` bool at the same windows) and silent for seconds of a window counts
+    too: a second is heard with
+    probability ``heard_share x Phi((mu - floor) / packet_sd)``. The heard packets alone fit
+    a loud beacon far from every receiver as well as a quiet one near one (family tuning
+    draw 1089: a start 10 dB high, and the fit stayed there); the silent receivers do not.
+    """
     if len(s_rr) == 0:
         return -60.0
     step = max(1, len(s_rr) // 300)
@@ -140,9 +153,18 @@ def _initial_level(
     base = s_rr[:, None] + 2 * s_r @ d.T + s_w @ (d * d).T
     u = -2 * (s_r.sum(axis=1)[:, None] + s_w @ d.T)
     v = s_w.sum(axis=1)[:, None]
+    quiet = None
+    if silence is not None:
+        from scipy.special import log_ndtr
+
+        up, floor, packet_sd, heard_share = silence
+        quiet = np.where(up[::step], np.maximum(settings.window_s - s_w, 0.0), 0.0)  # (T, R)
 
     def total(lv: float) -> float:
         ll = -scale * (base + lv * u + lv * lv * v)
+        if quiet is not None:
+            p_heard = heard_share * np.exp(log_ndtr((lv - d - floor[None, :]) / packet_sd))  # (C, R)
+            ll = ll + (quiet @ np.log1p(-np.minimum(p_heard, 1 - 1e-6)).T) / np.sqrt(settings.window_s)
         top = ll.max(axis=1, keepdims=True)
         return float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
 
@@ -150,6 +172,110 @@ def _initial_level(
     best = coarse[int(np.argmax([total(x) for x in coarse]))]
     fine = np.arange(best - 1.5, best + 1.6, 0.5)
     return float(fine[int(np.argmax([total(x) for x in fine]))])
+
+
+#: A receiver counts as up within this many seconds of any packet it reported.
+UP_WITHIN_S = 30
+
+
+def _silence_model(
+    mats: dict[str, np.ndarray], floor_dbm: np.ndarray, packet_sd_db: float
+) -> dict[str, tuple[np.ndarray, np.ndarray, float, float]]:
+    """Per beacon, what its silent seconds need: receivers up, floors, packet sd, heard share.
+
+    A receiver is up at a second if it heard any beacon within ``UP_WITHIN_S`` of it (a
+    receiver that drops out for minutes is not silent about anyone then). The heard share is
+    how often a loud link (a second's mean 10 dB or more above the floor) is heard the next
+    second: the adverts and the packet loss together.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    heard = np.zeros(next(iter(mats.values())).shape, dtype=bool)
+    for m in mats.values():
+        heard |= np.isfinite(m)
+    up = maximum_filter1d(heard.astype(np.uint8), 2 * UP_WITHIN_S + 1, axis=0, mode="constant") > 0
+    out = {}
+    for w, m in mats.items():
+        prev = np.where(np.isfinite(m[:-1]), m[:-1], -np.inf)
+        loud = prev >= floor_dbm[None, :] + 10
+        nxt = np.isfinite(m[1:])
+        share = float(nxt[loud].mean()) if loud.sum() >= 20 else 0.8
+        out[w] = (up, floor_dbm, packet_sd_db, float(np.clip(share, 0.05, 0.99)))
+    return out
+
+
+def silence_score(
+    model: RadioModel,
+    mats: dict[str, np.ndarray],
+    grid: FloorGrid,
+    beacon_height_m: float,
+    settings: FitSettings = FitSettings(),
+) -> float:
+    """Log-likelihood of every beacon's fitting windows under ``model``, silent receivers included.
+
+    Positions are marginalised as in :func:`_initial_level` (zones equally likely, one facing
+    at half the body loss). Compares fits of the same recording from different starts: the
+    heard packets alone cannot tell a loud beacon far away from a quiet one near by.
+    """
+    if model.floor_dbm is None:
+        raise ValueError("silence_score needs a model with the receivers' floor")
+    floor = np.asarray(model.floor_dbm, dtype="float64")
+    n_r = len(grid.receivers)
+    log_d = grid.log_distance(beacon_height_m).reshape(-1, n_r)
+    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
+    occ0 = occ0 / np.maximum(occ0.sum(axis=0, keepdims=True), 1e-12)
+    sil = _silence_model(mats, floor, model.packet_sd_db)
+    from scipy.special import log_ndtr
+
+    win = settings.window_s
+    scale = 1.0 / (2 * model.sigma_db**2 * np.sqrt(win))
+    total = 0.0
+    for w, m in mats.items():
+        s_rr, s_r, s_w = rssi_stats(m, win)
+        cen = _windows(m, win, settings)
+        if len(cen) == 0:
+            continue
+        cen = cen[:: max(1, len(cen) // 300)]
+        s_rr, s_r, s_w = s_rr[cen], s_r[cen], s_w[cen]
+        mu = model.level_dbm[w][None, :] - model.exponent * log_d - 0.5 * model.body_loss_db  # (C, R)
+        heard_mu = censored_mean(mu, floor, model.packet_sd_db)
+        ll = -scale * (s_rr[:, None] - 2 * s_r @ heard_mu.T + s_w @ (heard_mu * heard_mu).T)
+        ll -= (s_w.sum(axis=1) * np.log(model.sigma_db) / np.sqrt(win))[:, None]
+        up, _f, _sd, heard_share = sil[w]
+        quiet = np.where(up[cen], np.maximum(win - s_w, 0.0), 0.0)
+        p_heard = heard_share * np.exp(log_ndtr((mu - floor[None, :]) / model.packet_sd_db))
+        ll = ll + (quiet @ np.log1p(-np.minimum(p_heard, 1 - 1e-6)).T) / np.sqrt(win)
+        top = ll.max(axis=1, keepdims=True)
+        total += float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
+    return total
+
+
+def start_levels(
+    mats: dict[str, np.ndarray],
+    grid: FloorGrid,
+    beacon_height_m: float,
+    settings: FitSettings = FitSettings(),
+    silence: tuple[np.ndarray, float] | None = None,
+) -> np.ndarray:
+    """Each beacon's starting level at 1 m (``mats`` order), by :func:`_initial_level`.
+
+    ``silence``: ``(floor_dbm, packet_sd_db)`` to count the silent receivers too
+    (:func:`_silence_model`); None: the heard packets only.
+    """
+    n_r = len(grid.receivers)
+    log_d = grid.log_distance(beacon_height_m).reshape(-1, n_r)  # (C, R)
+    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
+    occ0 = occ0 / occ0.sum(axis=0, keepdims=True)
+    sil = None
+    if silence is not None:
+        sil = _silence_model(mats, np.asarray(silence[0], dtype="float64"), silence[1])
+    out = []
+    for w, m in mats.items():
+        s_rr, s_r, s_w = rssi_stats(m, settings.window_s)
+        cen = _windows(m, settings.window_s, settings)
+        quiet = None if sil is None else (sil[w][0][cen], *sil[w][1:])
+        out.append(_initial_level(s_rr[cen], s_r[cen], s_w[cen], log_d, occ0, settings, quiet))
+    return np.array(out)
 
 
 def fit_radio(
@@ -161,6 +287,7 @@ def fit_radio(
     fit_body: bool | None = None,
     floor_dbm: np.ndarray | None = None,
     packet_sd_db: float = 4.0,
+    start_level: np.ndarray | None = None,
 ) -> RadioModel:
     """Fit the path-loss model of every beacon from the recording (see the module docstring).
 
@@ -185,6 +312,9 @@ def fit_radio(
         before solving for the levels. None: no floor.
     packet_sd_db : float
         Spread of single packets, for the floor's effect.
+    start_level : numpy.ndarray, optional
+        ``(W,)`` each beacon's starting level, in ``mats`` order (default
+        :func:`start_levels` from the heard packets).
 
     Returns
     -------
@@ -223,9 +353,10 @@ def fit_radio(
         hit = (pos < len(cen)) & (np.abs(cen[np.minimum(pos, len(cen) - 1)] - anchor_arr[:, 0]) <= win // 2)
         anchor_win[w] = np.where(hit, pos, -1)
     # Start: each beacon's level by marginal likelihood (positions unknown, zones equally likely).
-    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
-    occ0 /= occ0.sum(axis=0, keepdims=True)
-    level: np.ndarray = np.array([_initial_level(*data[w][1:], log_d, occ0, settings) for w in workers])
+    if start_level is None:
+        level = start_levels(mats, grid, beacon_height_m, settings)
+    else:
+        level = np.asarray(start_level, dtype="float64").copy()
     offset: np.ndarray = np.zeros(n_r)
     n_exp, sigma = settings.exponent_prior, settings.sigma_start_db
     body = settings.body_prior_db if fit_body else 0.0
