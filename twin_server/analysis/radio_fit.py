@@ -138,8 +138,8 @@ def _initial_level(
 
     ``silence``: ``(up, floor_dbm, packet_sd_db, heard_share)``; with it, a receiver that is
     up (``up``: ``(T, R)`` bool at the same windows) and silent for seconds of a window counts
-    too: a second is heard with
-    probability ``heard_share x Phi((mu - floor) / packet_sd)``. The heard packets alone fit
+    too: a second is heard with probability ``heard_share x Phi((mu - floor) / packet_sd)``
+    (:func:`_silence_loglik`). The heard packets alone fit
     a loud beacon far from every receiver as well as a quiet one near one (family tuning
     draw 1089: a start 10 dB high, and the fit stayed there); the silent receivers do not.
     """
@@ -155,23 +155,43 @@ def _initial_level(
     v = s_w.sum(axis=1)[:, None]
     quiet = None
     if silence is not None:
-        from scipy.special import log_ndtr
-
         up, floor, packet_sd, heard_share = silence
         quiet = np.where(up[::step], np.maximum(settings.window_s - s_w, 0.0), 0.0)  # (T, R)
 
     def total(lv: float) -> float:
         ll = -scale * (base + lv * u + lv * lv * v)
         if quiet is not None:
-            p_heard = heard_share * np.exp(log_ndtr((lv - d - floor[None, :]) / packet_sd))  # (C, R)
-            ll = ll + (quiet @ np.log1p(-np.minimum(p_heard, 1 - 1e-6)).T) / np.sqrt(settings.window_s)
-        top = ll.max(axis=1, keepdims=True)
-        return float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
+            ll = ll + _silence_loglik(quiet, lv - d, floor, packet_sd, heard_share, settings.window_s)
+        return _log_marginal(ll, occ0)
 
     coarse = np.arange(-100.0, -25.0, 2.0)
     best = coarse[int(np.argmax([total(x) for x in coarse]))]
     fine = np.arange(best - 1.5, best + 1.6, 0.5)
     return float(fine[int(np.argmax([total(x) for x in fine]))])
+
+
+def _zone_prior(grid: FloorGrid) -> np.ndarray:
+    """``(C, Z)`` where in each zone a beacon is, before any data: its walkable cells alike."""
+    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
+    out: np.ndarray = occ0 / np.maximum(occ0.sum(axis=0, keepdims=True), 1e-12)
+    return out
+
+
+def _log_marginal(ll: np.ndarray, occ0: np.ndarray) -> float:
+    """Sum over windows of ``log mean_z sum_c occ0[c, z] exp(ll[t, c])`` (zones equally likely)."""
+    top = ll.max(axis=1, keepdims=True)
+    return float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
+
+
+def _silence_loglik(
+    quiet: np.ndarray, mu: np.ndarray, floor: np.ndarray, packet_sd: float, heard_share: float, window_s: int
+) -> np.ndarray:
+    """``(T, C)`` log-probability of the silent seconds ``quiet`` ``(T, R)`` at means ``mu`` ``(C, R)``."""
+    from scipy.special import log_ndtr
+
+    p_heard = heard_share * np.exp(log_ndtr((mu - floor[None, :]) / packet_sd))
+    out: np.ndarray = (quiet @ np.log1p(-np.minimum(p_heard, 1 - 1e-6)).T) / np.sqrt(window_s)
+    return out
 
 
 #: A receiver counts as up within this many seconds of any packet it reported.
@@ -220,13 +240,9 @@ def silence_score(
     if model.floor_dbm is None:
         raise ValueError("silence_score needs a model with the receivers' floor")
     floor = np.asarray(model.floor_dbm, dtype="float64")
-    n_r = len(grid.receivers)
-    log_d = grid.log_distance(beacon_height_m).reshape(-1, n_r)
-    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
-    occ0 = occ0 / np.maximum(occ0.sum(axis=0, keepdims=True), 1e-12)
+    log_d = grid.log_distance(beacon_height_m).reshape(-1, len(grid.receivers))
+    occ0 = _zone_prior(grid)
     sil = _silence_model(mats, floor, model.packet_sd_db)
-    from scipy.special import log_ndtr
-
     win = settings.window_s
     scale = 1.0 / (2 * model.sigma_db**2 * np.sqrt(win))
     total = 0.0
@@ -243,10 +259,8 @@ def silence_score(
         ll -= (s_w.sum(axis=1) * np.log(model.sigma_db) / np.sqrt(win))[:, None]
         up, _f, _sd, heard_share = sil[w]
         quiet = np.where(up[cen], np.maximum(win - s_w, 0.0), 0.0)
-        p_heard = heard_share * np.exp(log_ndtr((mu - floor[None, :]) / model.packet_sd_db))
-        ll = ll + (quiet @ np.log1p(-np.minimum(p_heard, 1 - 1e-6)).T) / np.sqrt(win)
-        top = ll.max(axis=1, keepdims=True)
-        total += float(np.sum(np.log(np.maximum(np.exp(ll - top) @ occ0, 1e-300).mean(axis=1)) + top[:, 0]))
+        ll = ll + _silence_loglik(quiet, mu, floor, model.packet_sd_db, heard_share, win)
+        total += _log_marginal(ll, occ0)
     return total
 
 
@@ -262,10 +276,8 @@ def start_levels(
     ``silence``: ``(floor_dbm, packet_sd_db)`` to count the silent receivers too
     (:func:`_silence_model`); None: the heard packets only.
     """
-    n_r = len(grid.receivers)
-    log_d = grid.log_distance(beacon_height_m).reshape(-1, n_r)  # (C, R)
-    occ0 = grid.zone_share * grid.walkable.ravel()[:, None]
-    occ0 = occ0 / occ0.sum(axis=0, keepdims=True)
+    log_d = grid.log_distance(beacon_height_m).reshape(-1, len(grid.receivers))  # (C, R)
+    occ0 = _zone_prior(grid)
     sil = None
     if silence is not None:
         sil = _silence_model(mats, np.asarray(silence[0], dtype="float64"), silence[1])
