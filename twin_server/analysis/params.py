@@ -48,6 +48,13 @@ class AnalysisParams:
     rssi_zone_chain_keep: float = 0.8
     #: ... and only when the fit had at least this many windows labelled by presence events.
     rssi_zone_chain_min_labels: int = 20
+    #: RSSI alone: between two presence events of one worker at one machine (no run between
+    #: them, at most ``rssi_bridge_max_s`` apart) the machine's zone probability is multiplied
+    #: by this (``rssi_zones.bridge_events``: the worker does the changeover there, away only
+    #: for fetch or crib trips); 1 = off. Odds 20, 200 and 1e4, and 1,800 s against 900 s,
+    #: were compared on tuning draws (docs/analysis.md).
+    rssi_bridge_odds: float = 1e4
+    rssi_bridge_max_s: float = 1800.0
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey, see
     #: ``rssi_zones.calibrate_from_survey``) with its exponent and noise; skips the fit.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)

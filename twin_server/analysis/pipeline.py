@@ -101,7 +101,7 @@ def analyze(
     anchors = presence_anchors(presses, jigs, states, site, grid, press_delay_s=p.press_delay_s)
     loc_streams = locator_streams(by_kind.get("zone"), site, zone_names)
     rssi_est = rssi_zone_estimates(
-        by_kind.get("rssi"), site, grid, p, anchors, diag, unpinned=set(loc_streams)
+        by_kind.get("rssi"), site, grid, p, anchors, diag, unpinned=set(loc_streams), states=states
     )
     zones: dict[str, np.ndarray] = {}
     conf: dict[str, np.ndarray] = {}
@@ -606,6 +606,7 @@ def rssi_zone_estimates(
     anchors: list[tuple[int, int]],
     diag: dict[str, object],
     unpinned: set[str] | None = None,
+    states: dict[str, np.ndarray] | None = None,
 ) -> dict[str, rz.ZoneEstimate]:
     """Worker id -> RSSI zone estimate (true time), for beacons heard by receivers.
 
@@ -695,6 +696,13 @@ def rssi_zone_estimates(
             chain = rz.zone_chain_posterior(ev, clamps.get(w))
             est[w] = rz.mix_zone_chain(est[w], chain, p.rssi_zone_chain_share, p.rssi_zone_chain_keep)
     diag["rssi_zone_chain"] = [w for w, e in est.items() if e.chained]
+    if p.rssi_bridge_odds > 1.0 and states:
+        # Workers held at a machine between two of their events there (a changeover).
+        running = np.stack([states[m] == ms.RUNNING for m in site.machine_ids])
+        max_cells = int(p.rssi_bridge_max_s / grid.step_s)
+        for w, c in clamps.items():
+            if c is not None and w in est:
+                est[w] = rz.bridge_events(est[w], c, running, max_cells, p.rssi_bridge_odds)
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
     placed_model = rz.events_placed([e.zone for e in est.values()], events)
     placed_naive = rz.events_placed(list(naive.values()), events)

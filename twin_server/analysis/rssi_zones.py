@@ -14,6 +14,7 @@ with a low probability, never a confident ``none`` by area.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -336,6 +337,47 @@ def mix_zone_chain(
     post = np.where(est.posterior.max(axis=1, keepdims=True) >= keep_above, est.posterior, mixed)
     zone = np.where(est.zone >= 0, post.argmax(axis=1), -1)
     return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence, chained=True)
+
+
+def bridge_events(
+    est: ZoneEstimate, clamp: np.ndarray, running: np.ndarray, max_gap_cells: int, odds: float
+) -> ZoneEstimate:
+    """``est`` with the seconds between two presence events of one worker at one machine
+    leaning towards that machine.
+
+    Parameters
+    ----------
+    est : ZoneEstimate
+        The worker's estimate, one row per grid cell.
+    clamp : numpy.ndarray
+        ``(T,)`` zone of each presence event given to this worker, else -1.
+    running : numpy.ndarray
+        ``(M, T)`` whether each machine (zone code < M) runs: a run between two events ends
+        the changeover, so no bridge spans one.
+    max_gap_cells : int
+        Longest span bridged, in cells (events of one changeover are minutes apart).
+    odds : float
+        Factor on the machine's probability in the bridged seconds (the worker does the
+        changeover there, away only for fetch or crib trips), renormalised.
+
+    Returns
+    -------
+    ZoneEstimate
+        Zones re-chosen where the bridged posterior changes the answer.
+    """
+    ks = np.flatnonzero(clamp >= 0)
+    post = est.posterior.copy()
+    for k1, k2 in itertools.pairwise(ks):
+        z = int(clamp[k1])
+        if clamp[k2] != z or k2 - k1 > max_gap_cells or k2 - k1 < 2:
+            continue
+        if z < len(running) and running[z, k1 + 1 : k2].any():
+            continue
+        seg = post[k1 + 1 : k2]
+        seg[:, z] *= odds
+        seg /= seg.sum(axis=1, keepdims=True)
+    zone = np.where(est.zone >= 0, post.argmax(axis=1), -1)
+    return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence, est.chained)
 
 
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
