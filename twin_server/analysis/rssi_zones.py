@@ -15,7 +15,7 @@ with a low probability, never a confident ``none`` by area.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -352,8 +352,8 @@ def bridge_events(
     clamp : numpy.ndarray
         ``(T,)`` zone of each presence event given to this worker, else -1.
     running : numpy.ndarray
-        ``(M, T)`` whether each machine (zone code < M) runs: a run between two events ends
-        the changeover, so no bridge spans one.
+        ``(M, T)`` whether each machine runs (events are at machines, codes < M): a run
+        between two events ends the changeover, so no bridge spans one.
     max_gap_cells : int
         Longest span bridged, in cells (events of one changeover are minutes apart).
     odds : float
@@ -371,13 +371,12 @@ def bridge_events(
         z = int(clamp[k1])
         if clamp[k2] != z or k2 - k1 > max_gap_cells or k2 - k1 < 2:
             continue
-        if z < len(running) and running[z, k1 + 1 : k2].any():
+        if running[z, k1 + 1 : k2].any():
             continue
         seg = post[k1 + 1 : k2]
         seg[:, z] *= odds
         seg /= seg.sum(axis=1, keepdims=True)
-    zone = np.where(est.zone >= 0, post.argmax(axis=1), -1)
-    return ZoneEstimate(zone, post, est.zones, est.p0_dbm, est.body_loss_db, est.evidence, est.chained)
+    return replace(est, zone=np.where(est.zone >= 0, post.argmax(axis=1), -1), posterior=post)
 
 
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
