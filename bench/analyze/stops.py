@@ -1,0 +1,284 @@
+"""Real BLE, a walker stopping at points: RSSI-alone zones on ble_tetam's stationary recordings.
+
+The issue's real-BLE rows (a walker stopping 1-2 min at points like a worker at a machine,
+zones 1.6 m squares around the points, receivers on the walls at 2.3 m, RSSI alone) are
+recordings the team has not seen. This builds the nearest thing from the data at hand: the
+dataset's stationary recordings (each point ~30 min, all 12 receivers, CC0) cut into stops
+and joined into one session, heard by the wall dongles only (``sensorN1``/``sensorN2``,
+2.30 m). Each draw picks a set, 4-8 stop points at least ``--spacing`` apart, one dongle
+per group (4 receivers), a route of 20-30 stops of 60-120 s with 3-8 s walks between (no
+packets while walking: those seconds are ``none``), and whether the floor outline is given.
+The analysis sees the RSSI only, no survey; with ``--presses`` also a switch pressed once in
+each stop (the presence events a working floor gives). Beside it, on the same seconds:
+answering ``none`` always, and the strongest receiver -> nearest zone.
+
+This is a check, not a tuning set: seeds 0-9 were used to develop the zone fingerprints
+(docs/analysis.md); report fresh seeds once, after the code is final (1000-1029 were).
+
+    .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin_server.analysis.bleeval import naive_zones, rssi_frame, truth_at
+from twin_server.analysis.params import AnalysisParams
+from twin_server.analysis.pipeline import analyze
+from twin_server.evaluate import label_grid, score_times
+from twin_server.readings import validate_readings
+from twin_server.site import Site, parse_site
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "ble_tetam"
+BEACON = "e78f135624ce"
+FLOOR_M = (20.66, 17.64)
+
+
+@dataclass
+class Point:
+    """A stationary recording: the beacon's position and its packets per receiver."""
+
+    set_name: str
+    x_m: float
+    y_m: float
+    packets: pd.DataFrame  # t_s (from the recording's start), receiver_id, rssi_dbm
+
+
+def load_points(cache: Path, receiver_ids: list[str]) -> list[Point]:
+    """Every stationary point of both sets, packets of ``receiver_ids`` only (cached as parquet-free csv)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    flat = cache / "stops_points.csv.gz"
+    if not flat.exists():
+        rows = []
+        with tarfile.open(DATA / "raw" / "hst" / "hst_mbd_set_1_set_2.tar.xz") as tar:
+            for m in tar:
+                if not m.isfile() or not m.name.endswith(".mbd"):
+                    continue
+                parts = Path(m.name).stem.split("_")
+                set_name = Path(m.name).parent.name
+                f = tar.extractfile(m)
+                assert f is not None
+                d = pd.read_csv(
+                    f, header=None, names=["t", "rid", "bid", "rssi"], dtype={"rid": str, "bid": str}
+                )
+                d = d[d["rid"].isin(receiver_ids) & (d["bid"] == BEACON)]
+                d = d.assign(set=set_name, x=float(parts[1]), y=float(parts[2]))
+                rows.append(d[["set", "x", "y", "t", "rid", "rssi"]])
+        pd.concat(rows, ignore_index=True).to_csv(flat, index=False)
+    d = pd.read_csv(flat, dtype={"rid": str, "set": str})
+    out = []
+    for (s, x, y), g in d.groupby(["set", "x", "y"]):
+        g = g.sort_values("t")
+        pk = pd.DataFrame(
+            {
+                "t_s": g["t"].to_numpy() - g["t"].min(),
+                "receiver_id": g["rid"].astype(str),
+                "rssi_dbm": g["rssi"],
+            }
+        )
+        out.append(Point(str(s), float(x), float(y), pk.reset_index(drop=True)))
+    return out
+
+
+def square(x: float, y: float, side_m: float) -> list[list[float]]:
+    h = side_m / 2
+    return [[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h]]
+
+
+def draw_session(
+    rng: np.random.Generator, points: list[Point], receivers: pd.DataFrame, *, spacing_m: float, side_m: float
+) -> tuple[Site, pd.DataFrame, pd.DataFrame, dict]:
+    """One draw: the site, the session's RSSI rows and its truth (``t_seconds, zone``)."""
+    set_name = str(rng.choice(["set_1", "set_2"]))
+    pool = [p for p in points if p.set_name == set_name and p.packets["t_s"].max() > 600]
+    k = int(rng.integers(4, 9))
+    chosen: list[Point] = []
+    for i in rng.permutation(len(pool)):
+        p = pool[i]
+        if all(np.hypot(p.x_m - q.x_m, p.y_m - q.y_m) >= spacing_m for q in chosen):
+            chosen.append(p)
+        if len(chosen) == k:
+            break
+    # Receivers: one wall dongle per group, 4 in all, as in the issue's row.
+    dongles = receivers[receivers["z_m"] > 2.0]
+    use = []
+    for _, g in dongles.groupby("group"):
+        ids = list(g["receiver_id"].astype(str))
+        rng.shuffle(ids)
+        use.append(ids[0])
+    outline = bool(rng.random() < 0.5)
+    names = {id(p): f"M{i + 1}" for i, p in enumerate(chosen)}
+    doc: dict = {
+        "site": "ble-stops",
+        "machines": [{"id": names[id(p)], "zone": square(p.x_m, p.y_m, side_m)} for p in chosen],
+        "workers": [{"id": "W", "beacon": BEACON}],
+        "receivers": [
+            {"id": str(r.receiver_id), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
+            for r in dongles.itertuples()
+            if str(r.receiver_id) in use
+        ],
+    }
+    if outline:
+        doc["floor"] = list(FLOOR_M)
+    site = parse_site(doc)
+    t0 = 1_700_000_000.0
+    t = t0
+    rows, truth, stays = [], [], []
+    prev = None
+    for _ in range(int(rng.integers(20, 31))):
+        p = chosen[int(rng.integers(len(chosen)))]
+        while p is prev:
+            p = chosen[int(rng.integers(len(chosen)))]
+        prev = p
+        stay = float(rng.uniform(60, 120))
+        start = float(rng.uniform(0, p.packets["t_s"].max() - stay))
+        pk = p.packets[(p.packets["t_s"] >= start) & (p.packets["t_s"] < start + stay)]
+        pk = pk[pk["receiver_id"].isin(use)]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "t_seconds": pk["t_s"].to_numpy() - start + t,
+                    "receiver_id": pk["receiver_id"].to_numpy(),
+                    "beacon_id": BEACON,
+                    "rssi_dbm": pk["rssi_dbm"].to_numpy(),
+                }
+            )
+        )
+        truth.append((t, names[id(p)]))
+        stays.append((t, stay, names[id(p)]))
+        t += stay
+        truth.append((t, "none"))
+        t += float(rng.uniform(3, 8))
+    rssi = pd.concat(rows, ignore_index=True)
+    zones = pd.DataFrame(truth, columns=["t_seconds", "zone"])
+    # A switch pressed once during each stop (drawn last: the session is the same either way).
+    presses = pd.DataFrame(
+        [(a + float(rng.uniform(5, 0.6 * d)), m) for a, d, m in stays], columns=["t_seconds", "machine"]
+    )
+    info = {"set": set_name, "points": len(chosen), "receivers": len(use), "outline": outline}
+    return site, rssi, zones, presses, info
+
+
+def readings(site: Site, rssi: pd.DataFrame, presses: pd.DataFrame | None) -> pd.DataFrame:
+    """The analysis's input: the RSSI rows, and the presses (down, up 2 s later) if given."""
+    frame = rssi_frame(rssi, site)
+    if presses is None or presses.empty:
+        return frame
+    sw = pd.DataFrame(
+        {
+            "t": np.concatenate([presses["t_seconds"], presses["t_seconds"] + 2.0]),
+            "kind": "switch",
+            "source": np.concatenate([presses["machine"], presses["machine"]]),
+            "channel": "program_input",
+            "value": np.repeat([1.0, 0.0], len(presses)),
+        }
+    )
+    both = pd.concat([frame[["t", "kind", "source", "channel", "value"]], sw], ignore_index=True)
+    return validate_readings(both.sort_values("t", kind="stable"), site).frame
+
+
+def score(
+    site: Site,
+    rssi: pd.DataFrame,
+    zones: pd.DataFrame,
+    params: AnalysisParams | None = None,
+    presses: pd.DataFrame | None = None,
+) -> dict:
+    result = analyze(readings(site, rssi, presses), site, params=params)
+    times = score_times(float(rssi["t_seconds"].min()), float(rssi["t_seconds"].max()))
+    truth = truth_at(zones, times)
+    pred = label_grid([(z.start, z.end, z.zone) for z in result.worker_zones], times, "none")
+    conf = label_grid(
+        [(z.start, z.end, np.nan if z.confidence is None else z.confidence) for z in result.worker_zones],
+        times,
+        np.nan,
+    ).astype("float64")
+    in_zone = truth != "none"
+    return {
+        "zone": float(np.mean(pred == truth)),
+        "in_zone_right": float(np.mean(pred[in_zone] == truth[in_zone])),
+        "answered_none": float(np.mean(pred == "none")),
+        "always_none": float(np.mean(truth == "none")),
+        "naive": float(np.mean(naive_zones(rssi, site, times) == truth)),
+        "mean_confidence": float(np.nanmean(conf)),
+        "ece": expected_calibration_error(conf, pred == truth),
+    }
+
+
+def expected_calibration_error(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Mean over 0.1-wide confidence bins of |confidence - share right|, weighted by seconds."""
+    ok = np.isfinite(conf)
+    conf, right = conf[ok], right[ok]
+    k = np.clip((conf * bins).astype(int), 0, bins - 1)
+    gap = [
+        abs(conf[k == b].mean() - right[k == b].mean()) * (k == b).sum()
+        for b in range(bins)
+        if (k == b).any()
+    ]
+    return float(sum(gap) / max(len(conf), 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--draws", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0, help="first draw's seed (draw i uses seed + i)")
+    ap.add_argument("--spacing", type=float, default=3.0, help="least distance between stop points, m")
+    ap.add_argument("--side", type=float, default=1.6, help="zone square side, m")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "factory-twin",
+        help="for the unpacked recordings",
+    )
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--presses", action="store_true", help="a switch pressed once in each stop (labels)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an AnalysisParams field"
+    )
+    args = ap.parse_args(argv)
+    if not (DATA / "raw" / "hst" / "hst_mbd_set_1_set_2.tar.xz").is_file():
+        ap.error(f"the ble_tetam dataset is not at {DATA} (its raw/hst archive is needed)")
+    try:
+        params = AnalysisParams(**{k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)})
+    except (ValueError, TypeError) as exc:
+        ap.error(f"--set takes NAME=JSON with NAME a field of AnalysisParams: {exc}")
+    if args.draws < 1 or args.side <= 0 or args.spacing < 0:
+        ap.error("--draws must be at least 1, --side positive and --spacing not negative")
+    receivers = pd.read_csv(DATA / "tidy" / "receivers.csv", dtype={"receiver_id": str})
+    print(f"reading the stationary recordings (cached in {args.cache})", file=sys.stderr, flush=True)
+    points = load_points(args.cache, list(receivers["receiver_id"].astype(str)))
+    rows = []
+    for i in range(args.draws):
+        rng = np.random.default_rng(args.seed + i)
+        site, rssi, zones, presses, info = draw_session(
+            rng, points, receivers, spacing_m=args.spacing, side_m=args.side
+        )
+        t0 = time.perf_counter()
+        s = (
+            score(site, rssi, zones, params, presses if args.presses else None)
+            | info
+            | {"seed": args.seed + i, "seconds_run": time.perf_counter() - t0}
+        )
+        rows.append(s)
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()}), flush=True)
+    df = pd.DataFrame(rows)
+    if args.out:
+        df.to_csv(args.out, index=False)
+    for col in ("zone", "in_zone_right", "answered_none", "always_none", "naive", "mean_confidence", "ece"):
+        worst = df[col].quantile(0.9 if col == "ece" else 0.1)  # ECE: higher is worse
+        print(f"{col:15s} mean {df[col].mean():.3f}  worst decile {worst:.3f}")
+    print(f"below the naive method: {int((df['zone'] < df['naive']).sum())} of {len(df)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
