@@ -48,6 +48,10 @@ class AnalysisParams:
     rssi_zone_chain_keep: float = 0.8
     #: ... and only when the fit had at least this many windows labelled by presence events.
     rssi_zone_chain_min_labels: int = 20
+    #: RSSI alone: what each receiver hears in each machine zone, learned from the seconds
+    #: around the presence events and drawn into the zone's cells as far as the zones are seen
+    #: to sit off the path loss (``zone_fingerprints``); off: the path loss everywhere.
+    rssi_zone_fingerprints: bool = True
     #: RSSI alone: between two presence events of one worker at one machine (no run between
     #: them, at most ``rssi_bridge_max_s`` apart) the machine's zone probability is multiplied
     #: by this (``rssi_zones.bridge_events``: the worker does the changeover there, away only

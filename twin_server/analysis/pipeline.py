@@ -21,6 +21,7 @@ from twin_server.analysis import priors as pr
 from twin_server.analysis import radio_fit as rf
 from twin_server.analysis import rssi_zones as rz
 from twin_server.analysis import tasks as tk
+from twin_server.analysis import zone_fingerprints as zf
 from twin_server.analysis.align import Grid, apply_clock_offsets, make_grid
 from twin_server.analysis.intervals import runs
 from twin_server.analysis.params import AnalysisParams
@@ -677,8 +678,31 @@ def rssi_zone_estimates(
         "level_dbm": {w: [round(float(v), 1) for v in lv] for w, lv in model.level_dbm.items()},
         "cell_m": round(fgrid.cell_m, 2),
     }
+    fingerprints = None
+    pinned = {w: c for w, c in clamps.items() if w not in (unpinned or set())}
+    if (
+        p.rssi_zone_fingerprints
+        and model.occupancy is not None
+        and any(c is not None for c in pinned.values())
+    ):
+        # RSSI alone: what each receiver hears at each machine, from the seconds around the
+        # presence events (multipath puts a spot several dB off the path loss, and in a small
+        # zone that is enough for the smoother to place a dwell beside it).
+        expected = {
+            w: zf.zone_average(zf.heard_means(model, fgrid, w, p.beacon_height_m), model.occupancy)
+            for w in pinned
+        }
+        learned = zf.fit_zone_fingerprint(mats, pinned, expected)
+        fingerprints = {w: (expected[w], learned) for w in expected}
+        diag["rssi_zone_fingerprint"] = {k: round(v, 2) for k, v in learned.info.items()}
     est = rz.estimate_zones(
-        mats, model, fgrid, beacon_height_m=p.beacon_height_m, clamps=clamps, evidence_for=unpinned or set()
+        mats,
+        model,
+        fgrid,
+        beacon_height_m=p.beacon_height_m,
+        clamps=clamps,
+        evidence_for=unpinned or set(),
+        zone_fingerprints=fingerprints,
     )
     if (
         p.rssi_zone_chain_share > 0
@@ -692,7 +716,9 @@ def rssi_zone_estimates(
         for w in mats:
             if w in (unpinned or set()):
                 continue
-            ev = rf.zone_probabilities_at(mats[w], w, model, fgrid, p.beacon_height_m)
+            ev = rf.zone_probabilities_at(
+                mats[w], w, model, fgrid, p.beacon_height_m, zone_fingerprint=(fingerprints or {}).get(w)
+            )
             chain = rz.zone_chain_posterior(ev, clamps.get(w))
             est[w] = rz.mix_zone_chain(est[w], chain, p.rssi_zone_chain_share, p.rssi_zone_chain_keep)
     diag["rssi_zone_chain"] = [w for w, e in est.items() if e.chained]

@@ -28,12 +28,15 @@ cost 12 points of accuracy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from twin_server.analysis.position_smoother import FloorGrid
 from twin_server.analysis.rssi_zones import forward_backward, rssi_stats
+
+if TYPE_CHECKING:
+    from twin_server.analysis.zone_fingerprints import ZoneFingerprint
 
 
 @dataclass
@@ -506,12 +509,15 @@ def zone_probabilities_at(
     beacon_height_m: float,
     seconds: np.ndarray | None = None,
     chunk: int = 4096,
+    zone_fingerprint: tuple[np.ndarray, ZoneFingerprint] | None = None,
 ) -> np.ndarray:
     """Zone probabilities ``(len(seconds), Z)`` from each second's pooled window alone.
 
     Zones equally likely a priori, positions within a zone by the fitted occupancy, no
     smoothing over time: cheap and coarse (it decides which worker a presence event belongs
     to), and evidence that may be multiplied over seconds. ``seconds`` default: all.
+    ``zone_fingerprint``: ``(expected, fingerprint)``, what the presence events showed each
+    receiver hears in each machine zone (as in ``rssi_zones.estimate_zones``).
 
     Raises
     ------
@@ -527,6 +533,10 @@ def zone_probabilities_at(
     mu_lin = model.level_dbm[worker][None, :] - model.exponent * ld - model.body_loss_db * sh
     if model.floor_dbm is not None:
         mu_lin = censored_mean(mu_lin, model.floor_dbm, model.packet_sd_db)
+    if zone_fingerprint is not None:
+        from twin_server.analysis.zone_fingerprints import apply_zone_fingerprint
+
+        mu_lin = apply_zone_fingerprint(mu_lin, grid.zone_share, *zone_fingerprint)
     mu = mu_lin.astype(np.float32)
     mu2 = (mu * mu).T
     occ = model.occupancy.astype(np.float32)

@@ -15,6 +15,7 @@ with a low probability, never a confident ``none`` by area.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from twin_server.site import Site
 
 if TYPE_CHECKING:
     from twin_server.analysis.radio_fit import RadioModel
+    from twin_server.analysis.zone_fingerprints import ZoneFingerprint
 
 #: Log-likelihood cost per second of a machine zone while no receiver has heard the beacon for
 #: a whole pooling window (a beacon near any receiver is heard several times a second).
@@ -216,6 +218,7 @@ def estimate_zones(
     clamps: dict[str, np.ndarray | None] | None = None,
     motion: Motion | None = None,
     evidence_for: set[str] | None = None,
+    zone_fingerprints: Mapping[str, tuple[np.ndarray, ZoneFingerprint]] | None = None,
 ) -> dict[str, ZoneEstimate]:
     """Zone of every beacon every second.
 
@@ -236,6 +239,10 @@ def estimate_zones(
     evidence_for : set of str, optional
         Workers whose per-second local evidence (``ZoneEstimate.evidence``) is wanted (default:
         all); it costs about a tenth of the analysis, and only the lag model uses it.
+    zone_fingerprints : dict, optional
+        Worker -> ``(expected, fingerprint)``: what the presence events showed each receiver
+        hears in each machine zone; that zone's cells take it
+        (``zone_fingerprints.apply_zone_fingerprint``).
 
     Returns
     -------
@@ -251,6 +258,13 @@ def estimate_zones(
     tracks = []
     for w, rssi in mats.items():
         mean = model.mean_map(w, log_d, shadow).astype(np.float32)  # (F, NX, NY, R)
+        if zone_fingerprints is not None and w in zone_fingerprints:
+            from twin_server.analysis.zone_fingerprints import apply_zone_fingerprint
+
+            flat = apply_zone_fingerprint(
+                mean.reshape(-1, mean.shape[-1]), grid.zone_share, *zone_fingerprints[w]
+            )
+            mean = flat.reshape(mean.shape).astype(np.float32)
         m = mean.reshape(-1, mean.shape[-1])
         heard = np.isfinite(rssi)
         y = np.where(heard, rssi, 0.0).astype(np.float32)
