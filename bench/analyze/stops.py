@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin_server.analysis import confidence as cf
 from twin_server.analysis.bleeval import naive_zones, rssi_frame, truth_at
 from twin_server.analysis.params import AnalysisParams
 from twin_server.analysis.pipeline import analyze
@@ -54,7 +55,7 @@ class Point:
 
 
 def load_points(cache: Path, receiver_ids: list[str]) -> list[Point]:
-    """Every stationary point of both sets, packets of ``receiver_ids`` only (cached as parquet-free csv)."""
+    """Every stationary point of both sets, packets of ``receiver_ids`` only (cached as a gzipped CSV)."""
     cache.mkdir(parents=True, exist_ok=True)
     flat = cache / "stops_points.csv.gz"
     if not flat.exists():
@@ -90,14 +91,16 @@ def load_points(cache: Path, receiver_ids: list[str]) -> list[Point]:
 
 
 def square(x: float, y: float, side_m: float) -> list[list[float]]:
+    """A square zone of side ``side_m`` centred on ``(x, y)``."""
     h = side_m / 2
     return [[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h]]
 
 
 def draw_session(
     rng: np.random.Generator, points: list[Point], receivers: pd.DataFrame, *, spacing_m: float, side_m: float
-) -> tuple[Site, pd.DataFrame, pd.DataFrame, dict]:
-    """One draw: the site, the session's RSSI rows and its truth (``t_seconds, zone``)."""
+) -> tuple[Site, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """One draw: the site, the session's RSSI rows, its truth (``t_seconds, zone``), a press
+    per stop (``t_seconds, machine``) and what was drawn."""
     set_name = str(rng.choice(["set_1", "set_2"]))
     pool = [p for p in points if p.set_name == set_name and p.packets["t_s"].max() > 600]
     k = int(rng.integers(4, 9))
@@ -193,6 +196,7 @@ def score(
     params: AnalysisParams | None = None,
     presses: pd.DataFrame | None = None,
 ) -> dict:
+    """Zone accuracy and calibration of one draw, beside always ``none`` and the naive method."""
     result = analyze(readings(site, rssi, presses), site, params=params)
     times = score_times(float(rssi["t_seconds"].min()), float(rssi["t_seconds"].max()))
     truth = truth_at(zones, times)
@@ -210,21 +214,8 @@ def score(
         "always_none": float(np.mean(truth == "none")),
         "naive": float(np.mean(naive_zones(rssi, site, times) == truth)),
         "mean_confidence": float(np.nanmean(conf)),
-        "ece": expected_calibration_error(conf, pred == truth),
+        "ece": cf.expected_calibration_error(conf, pred == truth),
     }
-
-
-def expected_calibration_error(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
-    """Mean over 0.1-wide confidence bins of |confidence - share right|, weighted by seconds."""
-    ok = np.isfinite(conf)
-    conf, right = conf[ok], right[ok]
-    k = np.clip((conf * bins).astype(int), 0, bins - 1)
-    gap = [
-        abs(conf[k == b].mean() - right[k == b].mean()) * (k == b).sum()
-        for b in range(bins)
-        if (k == b).any()
-    ]
-    return float(sum(gap) / max(len(conf), 1))
 
 
 def main(argv: list[str] | None = None) -> int:

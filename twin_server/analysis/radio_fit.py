@@ -28,15 +28,13 @@ cost 12 points of accuracy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from twin_server.analysis.position_smoother import FloorGrid
 from twin_server.analysis.rssi_zones import forward_backward, rssi_stats
-
-if TYPE_CHECKING:
-    from twin_server.analysis.zone_fingerprints import ZoneFingerprint
+from twin_server.analysis.zone_fingerprints import ZoneFingerprint, apply_zone_fingerprint
 
 
 @dataclass
@@ -534,8 +532,6 @@ def zone_probabilities_at(
     if model.floor_dbm is not None:
         mu_lin = censored_mean(mu_lin, model.floor_dbm, model.packet_sd_db)
     if zone_fingerprint is not None:
-        from twin_server.analysis.zone_fingerprints import apply_zone_fingerprint
-
         mu_lin = apply_zone_fingerprint(mu_lin, grid.zone_share, *zone_fingerprint)
     mu = mu_lin.astype(np.float32)
     mu2 = (mu * mu).T

@@ -25,11 +25,11 @@ import pandas as pd
 
 from twin_server.analysis.align import Grid, bin_mean
 from twin_server.analysis.position_smoother import FloorGrid, Motion, Track, smooth
+from twin_server.analysis.zone_fingerprints import ZoneFingerprint, apply_zone_fingerprint
 from twin_server.site import Site
 
 if TYPE_CHECKING:
     from twin_server.analysis.radio_fit import RadioModel
-    from twin_server.analysis.zone_fingerprints import ZoneFingerprint
 
 #: Log-likelihood cost per second of a machine zone while no receiver has heard the beacon for
 #: a whole pooling window (a beacon near any receiver is heard several times a second).
@@ -259,8 +259,6 @@ def estimate_zones(
     for w, rssi in mats.items():
         mean = model.mean_map(w, log_d, shadow).astype(np.float32)  # (F, NX, NY, R)
         if zone_fingerprints is not None and w in zone_fingerprints:
-            from twin_server.analysis.zone_fingerprints import apply_zone_fingerprint
-
             flat = apply_zone_fingerprint(
                 mean.reshape(-1, mean.shape[-1]), grid.zone_share, *zone_fingerprints[w]
             )

@@ -14,7 +14,7 @@ each receiver hears at that machine: the seconds around it are a labelled finger
 machine zone and receiver, the mean residual of those seconds from the model's prediction is
 kept, shrunk by empirical Bayes: the spread of the zone means beyond what the spread between
 events of one zone explains is the prior variance ``tau^2``. Where the path loss is right
-(the simulator: ``tau`` near 0) little changes; where spots sit several dB off it, the zone's
+(``tau`` near 0) little changes; where spots sit several dB off it, the zone's
 cells take the learned fingerprint, flat over the zone, so a dwell there fits its zone at
 least as well as any place outside.
 """
@@ -24,11 +24,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin_server.analysis.position_smoother import FloorGrid
-from twin_server.analysis.radio_fit import RadioModel
+if TYPE_CHECKING:  # radio_fit imports this module
+    from twin_server.analysis.position_smoother import FloorGrid
+    from twin_server.analysis.radio_fit import RadioModel
 
 
 @dataclass
