@@ -111,6 +111,15 @@ class EmbeddedBroker:
             amqtt_log = logging.getLogger("amqtt")
             amqtt_log.addHandler(handler)
             amqtt_log.propagate = False
+
+            def to_broker_log(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+                # amqtt 0.12 can crash one client's connection handler when another client
+                # subscribes at the same moment ("dictionary changed size during iteration" in
+                # Broker._handle_client_session); the client reconnects. asyncio would print
+                # that traceback on the console: it goes to the broker's log with the rest.
+                amqtt_log.error("broker loop: %s", context.get("message"), exc_info=context.get("exception"))
+
+            self._loop.set_exception_handler(to_broker_log)
         config = {
             # Always bind explicitly: amqtt's default listener is 0.0.0.0:1883.
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
