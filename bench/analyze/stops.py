@@ -13,7 +13,8 @@ each stop (the presence events a working floor gives). Beside it, on the same se
 answering ``none`` always, and the strongest receiver -> nearest zone.
 
 This is a check, not a tuning set: seeds 0-9 were used to develop the zone fingerprints
-(docs/analysis.md); report fresh seeds once, after the code is final (1000-1029 were).
+and the snapping of still dwells without events (docs/analysis.md); report fresh seeds once,
+after the code is final (1000-1029 and 2000-2029 were).
 
     .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
 """
@@ -189,6 +190,10 @@ def readings(site: Site, rssi: pd.DataFrame, presses: pd.DataFrame | None) -> pd
     return validate_readings(both.sort_values("t", kind="stable"), site).frame
 
 
+#: Every scored second's confidence and correctness, for the ECE over all draws' seconds.
+pooled: list[tuple[np.ndarray, np.ndarray]] = []
+
+
 def score(
     site: Site,
     rssi: pd.DataFrame,
@@ -207,6 +212,7 @@ def score(
         np.nan,
     ).astype("float64")
     in_zone = truth != "none"
+    pooled.append((conf, pred == truth))
     return {
         "zone": float(np.mean(pred == truth)),
         "in_zone_right": float(np.mean(pred[in_zone] == truth[in_zone])),
@@ -268,6 +274,14 @@ def main(argv: list[str] | None = None) -> int:
         worst = df[col].quantile(0.9 if col == "ece" else 0.1)  # ECE: higher is worse
         print(f"{col:15s} mean {df[col].mean():.3f}  worst decile {worst:.3f}")
     print(f"below the naive method: {int((df['zone'] < df['naive']).sum())} of {len(df)}")
+    conf = np.concatenate([c for c, _ in pooled])
+    right = np.concatenate([r for _, r in pooled])
+    print(f"ECE over all seconds of all draws: {cf.expected_calibration_error(conf, right):.3f}")
+    for b in cf.reliability(conf, right):
+        print(
+            f"  confidence {b.lo:.1f}-{b.hi:.1f}: {b.seconds:6d} s,"
+            f" mean {b.mean_confidence:.3f}, right {b.accuracy:.3f}"
+        )
     return 0
 
 

@@ -116,6 +116,36 @@ TABLES: dict[str, tuple[tuple[float, float], ...]] = {
         (0.9981, 0.9601),
         (1.0, 0.9601),
     ),
+    # RSSI alone without presence events: still dwells named with their group
+    # (``dwell_naming.name_groups``), by the naming's margin ``1 - exp(-margin / 18 dB^2)``
+    # (margin: how much worse the best naming that names the group otherwise fits).
+    # Fitted on the 30 development draws of bench/analyze/stops.py (real ble_tetam dwells,
+    # seeds 0-29, 62,023 named seconds, 63.8 % right).
+    "rssi_named": (
+        (0.0, 0.3359),  # the first bin's value: a margin near 0 is still right 40 % of the time
+        (0.1488, 0.3359),
+        (0.384, 0.4989),
+        (0.7236, 0.5713),
+        (0.8976, 0.7366),
+        (0.9765, 0.75),
+        (0.9994, 0.9346),
+        (1.0, 0.9346),
+    ),
+    # RSSI alone without presence events, where the dwells could not be named together: a
+    # still beacon's ``none`` seconds given the most likely machine
+    # (``rssi_zones.standing_at_machines``), by that machine's share of the
+    # machine zones' probability (``rssi_zones.machine_share``). Fitted on the 10 development
+    # draws of bench/analyze/stops.py (real ble_tetam dwells, seeds 0-9, 21,891 snapped
+    # seconds, 48.9 % right, all snapped second by second then): the only labelled dwells
+    # without events at hand.
+    "rssi_snapped": (
+        (0.0, 0.0),
+        (0.6115, 0.2732),
+        (0.8592, 0.2769),
+        (0.9654, 0.3764),
+        (0.992, 0.4308),
+        (1.0, 0.4308),
+    ),
 }
 #: Per zone source, the confidence of a second without any estimate (shown as ``none``).
 NOT_HEARD: dict[str, float] = {"rssi": 0.99, "rssi_chain": 0.99}  # measured 1,561 of 1,561 right; kept humble

@@ -59,6 +59,18 @@ class AnalysisParams:
     #: were compared on tuning draws (docs/analysis.md).
     rssi_bridge_odds: float = 1e4
     rssi_bridge_max_s: float = 1800.0
+    #: RSSI alone on a site without any presence event: a ``none`` second in which the beacon
+    #: stands still (``dwell_naming.still_dwells``: over +-``rssi_still_half_s`` its RSSI moves
+    #: at most ``rssi_still_drift_db``, for at least ``rssi_still_dwell_s``) takes a machine
+    #: zone (``rssi_zones.standing_at_machines``): its group's (dwells at most
+    #: ``rssi_dwell_group_db`` apart, named together by ``dwell_naming.name_groups``) if
+    #: ``rssi_name_dwell_groups``, else the smoother's likeliest machine.
+    rssi_unlabelled_snap: bool = True
+    rssi_still_half_s: float = 15.0
+    rssi_still_drift_db: float = 2.0
+    rssi_still_dwell_s: float = 60.0
+    rssi_dwell_group_db: float = 2.5
+    rssi_name_dwell_groups: bool = True
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey, see
     #: ``rssi_zones.calibrate_from_survey``) with its exponent and noise; skips the fit.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)

@@ -11,6 +11,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from twin_server.analysis import confidence as cf
+from twin_server.analysis import dwell_naming as dn
 from twin_server.analysis import events as ev
 from twin_server.analysis import fingerprint_zones as fp
 from twin_server.analysis import lag as lg
@@ -218,6 +219,12 @@ def analyze(
         return "rssi_chain" if w in rssi_est and rssi_est[w].chained else "rssi"
 
     conf = {w: cf.zone_confidence(conf[w], zones[w], source(w)) for w in conf}
+    for wid, est in rssi_est.items():
+        if est.snapped is not None and est.snapped_raw is not None and wid not in loc_streams and wid in conf:
+            # Snapped dwells have their own tables (a guess: see rssi_zones.standing_at_machines).
+            named = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_named"])
+            single = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_snapped"])
+            conf[wid] = np.where(est.snapped == 2, named, np.where(est.snapped == 1, single, conf[wid]))
 
     # 4. tasks
     say("analyze: tasks")
@@ -729,6 +736,35 @@ def rssi_zone_estimates(
         for w, c in clamps.items():
             if c is not None and w in est:
                 est[w] = rz.bridge_events(est[w], c, running, max_cells, p.rssi_bridge_odds)
+    if p.rssi_unlabelled_snap and not anchors:
+        # A floor without any presence event (RSSI alone, no machine sensors): a worker
+        # standing still is at a machine, named with the other dwells (dwell_naming). Not
+        # where the floor has events: a worker given none of them did no machine work, and
+        # stands still where they wait (family draw 900357 lost 0.968 -> 0.912 when such a
+        # worker was snapped).
+        log_dist = dn.zone_log_distances(site, fgrid.receiver_xyz, p.beacon_height_m)
+        snapped = {}
+        for w in clamps:
+            if w in est and w not in (unpinned or set()):
+                dwells = dn.still_dwells(
+                    mats[w],
+                    max(1, int(p.rssi_still_half_s / grid.step_s)),
+                    p.rssi_still_drift_db,
+                    int(p.rssi_still_dwell_s / grid.step_s),
+                )
+                group = dn.group_dwells(dn.dwell_means(mats[w], dwells), p.rssi_dwell_group_db)
+                named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
+                if not p.rssi_name_dwell_groups:
+                    named[:] = -1
+                est[w] = rz.standing_at_machines(est[w], dwells, group, named, margin)
+                kind = est[w].snapped
+                snapped[w] = {
+                    "dwells": int(dwells.max()) + 1,
+                    "groups": int(group.max()) + 1 if len(group) else 0,
+                    "named": bool((named >= 0).any()),
+                    "seconds": 0 if kind is None else int((kind > 0).sum()),
+                }
+        diag["rssi_snapped"] = snapped
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
     placed_model = rz.events_placed([e.zone for e in est.values()], events)
     placed_naive = rz.events_placed(list(naive.values()), events)

@@ -192,6 +192,11 @@ class ZoneEstimate:
     evidence: np.ndarray | None = None
     #: ``posterior`` is the smoother's mixed with the zone chain's (:func:`mix_zone_chain`).
     chained: bool = False
+    #: ``(T,)`` seconds of a still beacon given a machine where the posterior said ``none``
+    #: (:func:`standing_at_machines`): 2 named with its group of dwells, 1 by the smoother's
+    #: likeliest machine, 0 not snapped; ``snapped_raw``: their raw confidence.
+    snapped: np.ndarray | None = None
+    snapped_raw: np.ndarray | None = None
 
     @property
     def confidence(self) -> np.ndarray:
@@ -389,6 +394,53 @@ def bridge_events(
         seg[:, z] *= odds
         seg /= seg.sum(axis=1, keepdims=True)
     return replace(est, zone=np.where(est.zone >= 0, post.argmax(axis=1), -1), posterior=post)
+
+
+def standing_at_machines(
+    est: ZoneEstimate, dwells: np.ndarray, group: np.ndarray, named: np.ndarray, margin_db2: np.ndarray
+) -> ZoneEstimate:
+    """``est`` with each ``none`` second of a still dwell given a machine zone.
+
+    For a floor without presence events (:mod:`twin_server.analysis.dwell_naming`): a worker
+    standing still is taken to be at a machine (a floor whose machines send no events cannot
+    tell otherwise). The dwell takes its group's machine where the groups could be named
+    together; else, second by second, the machine zone the smoother finds most likely. Both
+    are marked (``snapped`` 2 and 1) for their own, low confidence (``snapped_raw``: the
+    naming's margin as ``1 - exp(-margin / 18 dB^2)``, or the machine's share of the machine
+    zones' probability).
+
+    Parameters
+    ----------
+    est : ZoneEstimate
+        The worker's estimate.
+    dwells : numpy.ndarray
+        ``(T,)`` dwell of each second, -1 where the beacon is not still.
+    group, named, margin_db2 : numpy.ndarray
+        Per dwell its group; per group its machine (-1: not named) and naming margin.
+    """
+    n_z = est.posterior.shape[1]
+    none = (est.zone == n_z - 1) & (dwells >= 0)
+    if n_z < 2 or not none.any():
+        return replace(
+            est, snapped=np.zeros(len(est.zone), dtype=np.int8), snapped_raw=np.zeros(len(est.zone))
+        )
+    g = np.where(dwells >= 0, group[np.maximum(dwells, 0)], -1)
+    by_name = np.where(g >= 0, named[np.maximum(g, 0)], -1)
+    use_name = none & (by_name >= 0)
+    machine = np.where(use_name, by_name, est.posterior[:, :-1].argmax(axis=1))
+    zone = np.where(none, machine, est.zone)
+    moved = replace(est, zone=zone)
+    raw = np.where(use_name, 1.0 - np.exp(-margin_db2[np.maximum(g, 0)] / 18.0), machine_share(moved))
+    kind = np.where(use_name, 2, np.where(none, 1, 0)).astype(np.int8)
+    return replace(moved, snapped=kind, snapped_raw=np.where(none, raw, 0.0))
+
+
+def machine_share(est: ZoneEstimate) -> np.ndarray:
+    """``(T,)`` the chosen zone's share of the machine zones' probability (0 for ``none`` or no estimate)."""
+    machines = est.posterior[:, :-1]
+    own = machines[np.arange(len(est.zone)), np.clip(est.zone, 0, max(machines.shape[1] - 1, 0))]
+    share = own / np.maximum(machines.sum(axis=1), 1e-300)
+    return np.where((est.zone >= 0) & (est.zone < machines.shape[1]), share, 0.0)
 
 
 def local_evidence(est: ZoneEstimate) -> np.ndarray:
