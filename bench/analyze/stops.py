@@ -7,14 +7,15 @@ dataset's stationary recordings (each point ~30 min, all 12 receivers, CC0) cut 
 and joined into one session, heard by the wall dongles only (``sensorN1``/``sensorN2``,
 2.30 m). Each draw picks a set, 4-8 stop points at least ``--spacing`` apart, one dongle
 per group (4 receivers), a route of 20-30 stops of 60-120 s with 3-8 s walks between (no
-packets while walking: those seconds are ``none``), and whether the floor outline is given.
+packets while walking, or with ``--walk-packets`` a random stretch of one of the dataset's
+moving tracks; those seconds are ``none``), and whether the floor outline is given.
 The analysis sees the RSSI only, no survey; with ``--presses`` also a switch pressed once in
 each stop (the presence events a working floor gives). Beside it, on the same seconds:
 answering ``none`` always, and the strongest receiver -> nearest zone.
 
-This is a check, not a tuning set: seeds 0-9 were used to develop the zone fingerprints
-and the snapping of still dwells without events (docs/analysis.md); report fresh seeds once,
-after the code is final (1000-1029 and 2000-2029 were).
+This is a check, not a tuning set: seeds 0-29 were used to develop the zone fingerprints
+and the still dwells without events (docs/analysis.md); report fresh seeds once, after the
+code is final (1000-1029, 2000-2029, 3000-3029, 4000-4029 and 5000-5029 were).
 
     .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
 """
@@ -97,11 +98,58 @@ def square(x: float, y: float, side_m: float) -> list[list[float]]:
     return [[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h]]
 
 
+def load_walks() -> list[pd.DataFrame]:
+    """The dataset's moving tracks (a walker carrying the beacon; tidy CSVs, all receivers):
+    ``t_s`` from each track's start, ``receiver_id``, ``rssi_dbm``."""
+    tidy = DATA / "tidy"
+    names = pd.read_csv(tidy / "tracks_summary.csv").iloc[:, 0].astype(str)
+    out = []
+    for name in names:
+        d = pd.read_csv(tidy / f"{name}_rssi.csv", dtype={"receiver_id": str, "beacon_id": str})
+        d = d[d["beacon_id"] == BEACON]
+        out.append(
+            pd.DataFrame(
+                {
+                    "t_s": d["t_seconds"] - d["t_seconds"].min(),
+                    "receiver_id": d["receiver_id"],
+                    "rssi_dbm": d["rssi_dbm"],
+                }
+            )
+        )
+    return out
+
+
+def walk_rows(
+    rng: np.random.Generator, walks: list[pd.DataFrame], use: list[str], t: float, gap_s: float
+) -> pd.DataFrame:
+    """``gap_s`` seconds of a real walk (a random stretch of a moving track) placed at ``t``."""
+    w = walks[int(rng.integers(len(walks)))]
+    start = float(rng.uniform(0, max(float(w["t_s"].max()) - gap_s, 0.0)))
+    pk = w[(w["t_s"] >= start) & (w["t_s"] < start + gap_s) & w["receiver_id"].isin(use)]
+    return pd.DataFrame(
+        {
+            "t_seconds": pk["t_s"].to_numpy() - start + t,
+            "receiver_id": pk["receiver_id"].to_numpy(),
+            "beacon_id": BEACON,
+            "rssi_dbm": pk["rssi_dbm"].to_numpy(),
+        }
+    )
+
+
 def draw_session(
-    rng: np.random.Generator, points: list[Point], receivers: pd.DataFrame, *, spacing_m: float, side_m: float
+    rng: np.random.Generator,
+    points: list[Point],
+    receivers: pd.DataFrame,
+    *,
+    spacing_m: float,
+    side_m: float,
+    walks: list[pd.DataFrame] | None = None,
+    walk_rng: np.random.Generator | None = None,
 ) -> tuple[Site, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """One draw: the site, the session's RSSI rows, its truth (``t_seconds, zone``), a press
-    per stop (``t_seconds, machine``) and what was drawn."""
+    per stop (``t_seconds, machine``) and what was drawn. With ``walks`` the walks between
+    stops carry real walking packets (drawn from ``walk_rng``, so the stops are the same
+    draw either way); without, they are silent."""
     set_name = str(rng.choice(["set_1", "set_2"]))
     pool = [p for p in points if p.set_name == set_name and p.packets["t_s"].max() > 600]
     k = int(rng.integers(4, 9))
@@ -161,7 +209,10 @@ def draw_session(
         stays.append((t, stay, names[id(p)]))
         t += stay
         truth.append((t, "none"))
-        t += float(rng.uniform(3, 8))
+        gap = float(rng.uniform(3, 8))
+        if walks:
+            rows.append(walk_rows(walk_rng or rng, walks, use, t, gap))
+        t += gap
     rssi = pd.concat(rows, ignore_index=True)
     zones = pd.DataFrame(truth, columns=["t_seconds", "zone"])
     # A switch pressed once during each stop (drawn last: the session is the same either way).
@@ -239,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--presses", action="store_true", help="a switch pressed once in each stop (labels)")
     ap.add_argument(
+        "--walk-packets",
+        action="store_true",
+        help="the walks between stops carry packets of the dataset's moving tracks (else silent)",
+    )
+    ap.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="an AnalysisParams field"
     )
     args = ap.parse_args(argv)
@@ -253,11 +309,18 @@ def main(argv: list[str] | None = None) -> int:
     receivers = pd.read_csv(DATA / "tidy" / "receivers.csv", dtype={"receiver_id": str})
     print(f"reading the stationary recordings (cached in {args.cache})", file=sys.stderr, flush=True)
     points = load_points(args.cache, list(receivers["receiver_id"].astype(str)))
+    walks = load_walks() if args.walk_packets else None
     rows = []
     for i in range(args.draws):
         rng = np.random.default_rng(args.seed + i)
         site, rssi, zones, presses, info = draw_session(
-            rng, points, receivers, spacing_m=args.spacing, side_m=args.side
+            rng,
+            points,
+            receivers,
+            spacing_m=args.spacing,
+            side_m=args.side,
+            walks=walks,
+            walk_rng=np.random.default_rng([args.seed + i, 1]),
         )
         t0 = time.perf_counter()
         s = (
