@@ -241,10 +241,6 @@ def readings(site: Site, rssi: pd.DataFrame, presses: pd.DataFrame | None) -> pd
     return validate_readings(both.sort_values("t", kind="stable"), site).frame
 
 
-#: Every scored second's confidence and correctness, for the ECE over all draws' seconds.
-pooled: list[tuple[np.ndarray, np.ndarray]] = []
-
-
 def score(
     site: Site,
     rssi: pd.DataFrame,
@@ -252,7 +248,8 @@ def score(
     params: AnalysisParams | None = None,
     presses: pd.DataFrame | None = None,
 ) -> dict:
-    """Zone accuracy and calibration of one draw, beside always ``none`` and the naive method."""
+    """Zone accuracy and calibration of one draw, beside always ``none`` and the naive method
+    (``seconds``: each scored second's confidence and whether it was right)."""
     result = analyze(readings(site, rssi, presses), site, params=params)
     times = score_times(float(rssi["t_seconds"].min()), float(rssi["t_seconds"].max()))
     truth = truth_at(zones, times)
@@ -263,7 +260,6 @@ def score(
         np.nan,
     ).astype("float64")
     in_zone = truth != "none"
-    pooled.append((conf, pred == truth))
     return {
         "zone": float(np.mean(pred == truth)),
         "in_zone_right": float(np.mean(pred[in_zone] == truth[in_zone])),
@@ -272,6 +268,7 @@ def score(
         "naive": float(np.mean(naive_zones(rssi, site, times) == truth)),
         "mean_confidence": float(np.nanmean(conf)),
         "ece": cf.expected_calibration_error(conf, pred == truth),
+        "seconds": (conf, pred == truth),  # for the ECE over all draws' seconds
     }
 
 
@@ -311,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     points = load_points(args.cache, list(receivers["receiver_id"].astype(str)))
     walks = load_walks() if args.walk_packets else None
     rows = []
+    pooled = []  # each draw's (confidence, right) per second
     for i in range(args.draws):
         rng = np.random.default_rng(args.seed + i)
         site, rssi, zones, presses, info = draw_session(
@@ -328,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             | info
             | {"seed": args.seed + i, "seconds_run": time.perf_counter() - t0}
         )
+        pooled.append(s.pop("seconds"))
         rows.append(s)
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()}), flush=True)
     df = pd.DataFrame(rows)

@@ -8,7 +8,10 @@ simulator family's tuning draws (``bench/analyze/calibration.py`` prints the tab
 checked, never fitted, on other draws and on real data. :func:`zone_confidence` applies the
 table of the worker's zone source (:data:`TABLES`: ``rssi`` for RSSI-only workers, ``locator``
 for workers with a locator stream) and gives seconds without any estimate (no packet heard
-yet, shown as ``none``) the share of such seconds that were right (:data:`NOT_HEARD`).
+yet, shown as ``none``) the share of such seconds that were right (:data:`NOT_HEARD`). On a
+floor without presence events, seconds of still dwells given a machine
+(``rssi_zones.standing_at_machines``) take ``rssi_named`` or ``rssi_snapped`` second by second
+instead (the analysis pipeline applies them).
 """
 
 from __future__ import annotations

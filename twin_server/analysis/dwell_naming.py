@@ -88,13 +88,13 @@ def dwell_means(rssi: np.ndarray, dwells: np.ndarray) -> np.ndarray:
     """``(D, R)`` mean RSSI of each dwell at each receiver (NaN: heard in fewer than
     :data:`MIN_HEARD` of its seconds)."""
     n_d = int(dwells.max()) + 1 if len(dwells) else 0
-    out = np.full((n_d, rssi.shape[1]), np.nan)
-    for d in range(n_d):
-        x = rssi[dwells == d]
-        n = np.isfinite(x).sum(axis=0)
-        total = np.where(np.isfinite(x), x, 0.0).sum(axis=0)
-        out[d] = np.where(n >= MIN_HEARD, total / np.maximum(n, 1), np.nan)
-    return out
+    inside = dwells >= 0
+    heard = np.isfinite(rssi[inside])
+    total = np.zeros((n_d, rssi.shape[1]))
+    count = np.zeros((n_d, rssi.shape[1]))
+    np.add.at(total, dwells[inside], np.where(heard, rssi[inside], 0.0))
+    np.add.at(count, dwells[inside], heard)
+    return np.where(count >= MIN_HEARD, total / np.maximum(count, 1), np.nan)
 
 
 def zone_log_distances(site: Site, receiver_xyz: np.ndarray, beacon_height_m: float) -> np.ndarray:
@@ -114,56 +114,44 @@ def group_means(rssi: np.ndarray, dwells: np.ndarray, groups: np.ndarray) -> np.
     return dwell_means(rssi, np.where(dwells >= 0, groups[np.maximum(dwells, 0)], -1))
 
 
-def _apart_db(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 2:
-        return np.inf
-    return float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2)))
-
-
 def group_dwells(means: np.ndarray, max_apart_db: float) -> np.ndarray:
     """``(D,)`` group of each dwell: average-linkage clusters of the dwells' mean RSSI, at most
-    ``max_apart_db`` apart (root mean square over the receivers heard in both)."""
+    ``max_apart_db`` apart (root mean square over the receivers heard in both, at least 2;
+    dwells sharing fewer are never grouped)."""
     n_d = len(means)
     if n_d < 2:
         return np.zeros(n_d, dtype=np.int64)
-    dist = np.array([[_apart_db(means[i], means[j]) for j in range(n_d)] for i in range(n_d)])
-    dist = np.where(np.isfinite(dist), dist, 1e3)
+    diff = means[:, None, :] - means[None, :, :]  # (D, D, R), NaN where either is unheard
+    both = np.isfinite(diff)
+    k = both.sum(axis=2)
+    rms = np.sqrt(np.where(both, diff * diff, 0.0).sum(axis=2) / np.maximum(k, 1))
+    dist = np.where(k >= 2, rms, 1e3)
     np.fill_diagonal(dist, 0.0)
     labels = fcluster(linkage(squareform(dist, checks=False), "average"), max_apart_db, "distance")
     _, groups = np.unique(labels, return_inverse=True)
     return np.asarray(groups, dtype=np.int64)
 
 
-def _fit(values: np.ndarray, heard: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit(values: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least squares of ``values ~ level[r] - n * g`` for a batch of assignments.
 
-    ``values``, ``heard``: ``(G, R)``; ``g``: ``(P, G, R)`` ``10 log10`` distances of each
-    assignment. Returns the residual sum of squares ``(P,)`` and the exponents ``(P,)``.
+    ``values``: ``(G, R)``, every group heard at every receiver; ``g``: ``(P, G, R)``
+    ``10 log10`` distances of each assignment. Returns the residual sum of squares ``(P,)``
+    and the exponents ``(P,)`` (clipped to :data:`EXPONENT_RANGE`).
     """
-    w = heard[None].astype(np.float64)
-    cnt = np.maximum(w.sum(axis=1), 1.0)
-    y = np.where(heard, values, 0.0)[None]
-    dv = (y - ((y * w).sum(axis=1) / cnt)[:, None]) * w
-    dg = (g - ((g * w).sum(axis=1) / cnt)[:, None]) * w
+    dv = values[None] - values.mean(axis=0)[None, None]
+    dg = g - g.mean(axis=1, keepdims=True)
     n = -(dv * dg).sum(axis=(1, 2)) / np.maximum((dg * dg).sum(axis=(1, 2)), 1e-9)
     n = np.clip(n, *EXPONENT_RANGE)
     res = ((dv + n[:, None, None] * dg) ** 2).sum(axis=(1, 2))
     return res, n
 
 
-def _costs(values: np.ndarray, heard: np.ndarray, log_dist: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _costs(values: np.ndarray, log_dist: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``(G, Z)`` squared misfit of each group at each zone, under the path loss fitted to ``z``."""
-    _res, n = _fit(values, heard, log_dist[z][None])
-    y = np.where(heard, values, 0.0)
-    level = np.array(
-        [
-            np.mean(y[heard[:, r], r] + n[0] * log_dist[z][heard[:, r], r]) if heard[:, r].any() else 0.0
-            for r in range(values.shape[1])
-        ]
-    )
-    pred = level[None, None] - n[0] * log_dist[None]  # (1, Z, R)
-    err = np.where(heard[:, None], values[:, None] - pred, 0.0)
+    n = _fit(values, log_dist[z][None])[1][0]
+    level = (values + n * log_dist[z]).mean(axis=0)  # (R,)
+    err = values[:, None] - (level[None, None] - n * log_dist[None])  # (G, Z, R)
     out: np.ndarray = (err * err).sum(axis=2)
     return out
 
@@ -204,33 +192,31 @@ def name_groups(values: np.ndarray, log_dist: np.ndarray, rng_seed: int = 0) -> 
     if n_g < 3 or n_g > n_z or used.sum() < MIN_COMMON or not heard[:, used].all():
         return none
     values, log_dist = values[:, used], log_dist[:, used]
-    heard = heard[:, used]
     n_perm = float(np.prod(np.arange(n_z - n_g + 1, n_z + 1, dtype=np.float64)))
     if n_perm <= MAX_EXHAUSTIVE:
         perms = np.array(list(itertools.permutations(range(n_z), n_g)), dtype=np.int64)
-        res, _n = _fit(values, heard, log_dist[perms])
+        res = _fit(values, log_dist[perms])[0]
         k = int(res.argmin())
         best = perms[k]
         # Each group's margin: how much worse the best naming that names it otherwise fits.
         margin = np.array([np.min(res[perms[:, g] != best[g]], initial=np.inf) - res[k] for g in range(n_g)])
         return best, np.where(np.isfinite(margin), margin, 0.0)
-    else:
-        rng = np.random.default_rng(rng_seed)
-        best, best_res = None, np.inf
-        for _ in range(30):
-            z = rng.permutation(n_z)[:n_g]
-            for _step in range(20):
-                rows, cols = linear_sum_assignment(_costs(values, heard, log_dist, z))
-                new = cols[np.argsort(rows)]
-                if np.array_equal(new, z):
-                    break
-                z = new
-            r = float(_fit(values, heard, log_dist[z][None])[0][0])
-            if r < best_res:
-                best, best_res = z, r
-        assert best is not None
+    rng = np.random.default_rng(rng_seed)
+    best, best_res = None, np.inf
+    for _ in range(30):
+        z = rng.permutation(n_z)[:n_g]
+        for _step in range(20):
+            rows, cols = linear_sum_assignment(_costs(values, log_dist, z))
+            new = cols[np.argsort(rows)]
+            if np.array_equal(new, z):
+                break
+            z = new
+        r = float(_fit(values, log_dist[z][None])[0][0])
+        if r < best_res:
+            best, best_res = z, r
+    assert best is not None
     # Too many namings to compare: each group against its best other machine, the rest kept.
-    cost = _costs(values, heard, log_dist, best)
+    cost = _costs(values, log_dist, best)
     own = cost[np.arange(n_g), best]
     other = np.where(np.arange(n_z)[None] == best[:, None], np.inf, cost).min(axis=1)
     return best.astype(np.int64), np.maximum(other - own, 0.0)

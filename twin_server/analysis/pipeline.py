@@ -753,9 +753,10 @@ def rssi_zone_estimates(
                     int(p.rssi_still_dwell_s / grid.step_s),
                 )
                 group = dn.group_dwells(dn.dwell_means(mats[w], dwells), p.rssi_dwell_group_db)
-                named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
-                if not p.rssi_name_dwell_groups:
-                    named[:] = -1
+                if p.rssi_name_dwell_groups:
+                    named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
+                else:
+                    named, margin = np.full(len(group), -1), np.zeros(len(group))
                 est[w] = rz.standing_at_machines(est[w], dwells, group, named, margin)
                 kind = est[w].snapped
                 snapped[w] = {
