@@ -141,12 +141,15 @@ def live_accuracy(sim, site, step_s: float = 60.0, span_s: float = 7200.0) -> fl
     return float(np.mean(hits)) if hits else None
 
 
-def evaluate(job: tuple[str, int, bool, dict]) -> dict:
-    """Every figure of one draw (runs in a worker process)."""
-    group, seed, causal, overrides = job
+def evaluate(job: tuple[str, int, bool, dict, bool]) -> dict:
+    """Every figure of one draw (runs in a worker process). With ``no_events`` the analysis and
+    the naive methods see the RSSI rows alone (a floor whose machines send nothing)."""
+    group, seed, causal, overrides, no_events = job
     draw = scenario(group, seed)
     sim = simulate_scenario(draw)
     site, truth, readings = draw.site, sim.truth, sim.readings
+    if no_events:
+        readings = readings[readings["kind"] == "rssi"].reset_index(drop=True)
     t = time.perf_counter()
     res = analyze(readings, site, params=AnalysisParams(**overrides))
     run_s = time.perf_counter() - t
@@ -407,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("family", "pilot", "8x4", "pilot default", "8x4 default"),
         help="only these groups (repeatable; default all)",
     )
+    ap.add_argument(
+        "--no-events",
+        action="store_true",
+        help="the analysis sees the RSSI rows alone: no switch, pressure or light (use with --sensing rssi)",
+    )
     ap.add_argument("--out", type=Path, help="write per-draw rows (JSON Lines)")
     ap.add_argument(
         "--from",
@@ -429,16 +437,17 @@ def main(argv: list[str] | None = None) -> int:
         return group in groups and (not args.sensing or scenario(group, seed).sensing in args.sensing)
 
     picked = seeds[args.skip : args.skip + args.draws]
-    jobs = [("family", s, i < args.causal, kw) for i, s in enumerate(picked) if wanted("family", s)]
+    ne = args.no_events
+    jobs = [("family", s, i < args.causal, kw, ne) for i, s in enumerate(picked) if wanted("family", s)]
     for g in ("pilot", "8x4"):
         jobs += [
-            (g, s, i < args.causal, kw)
+            (g, s, i < args.causal, kw, ne)
             for i, s in enumerate(range(first, first + args.fixed))
             if wanted(g, s)
         ]
     for g in ("pilot default", "8x4 default"):
         jobs += [
-            (g, s, False, kw)
+            (g, s, False, kw, ne)
             for s in range(first, first + max(1, args.fixed // 2))
             if args.fixed and wanted(g, s)
         ]

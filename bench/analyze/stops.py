@@ -13,20 +13,32 @@ The analysis sees the RSSI only, no survey; with ``--presses`` also a switch pre
 each stop (the presence events a working floor gives). Beside it, on the same seconds:
 answering ``none`` always, and the strongest receiver -> nearest zone.
 
-This is a check, not a tuning set: seeds 0-29 were used to develop the zone fingerprints
-and the still dwells without events (docs/analysis.md); report fresh seeds once, after the
-code is final (1000-1029, 2000-2029, 3000-3029, 4000-4029 and 5000-5029 were).
+``--layout wall-zones`` builds the issue's other real-BLE row instead (6 receivers on the
+walls, zones 2.4 m squares under 5 of them, RSSI only): set 1's points (it has one under
+every wall dongle), 6 of the 8 dongles, a walker who stops in a zone (60-120 s) 45 % of the
+time and else at one of 4-8 points outside every zone (20-120 s), real walking packets
+between; about half the seconds are ``none``. ``--survey`` adds that row's survey made of
+calibration walks on other days: the dataset's moving tracks (Feb 2020; set 1 is Sep 2019)
+with their ground truth, as a fingerprint map.
+
+This is a check, not a tuning set: seeds 0-29 were used to develop the zone fingerprints,
+the still dwells without events and the wall-zones gate (docs/analysis.md); report fresh
+seeds once, after the code is final (1000-1029, 2000-2029, 3000-3029, 4000-4029, 5000-5029,
+6000-6029, 7000-7029 and 8000-8029 were).
 
     .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
+    .venv/bin/python bench/analyze/stops.py --layout wall-zones --draws 30 --seed 9000
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +47,7 @@ import pandas as pd
 
 from twin_server.analysis import confidence as cf
 from twin_server.analysis.bleeval import naive_zones, rssi_frame, truth_at
+from twin_server.analysis.fingerprint_zones import FingerprintParams, build_map, walk_survey_points
 from twin_server.analysis.params import AnalysisParams
 from twin_server.analysis.pipeline import analyze
 from twin_server.evaluate import label_grid, score_times
@@ -136,6 +149,71 @@ def walk_rows(
     )
 
 
+def stop_rows(rng: np.random.Generator, p: Point, use: list[str], t: float, stay_s: float) -> pd.DataFrame:
+    """``stay_s`` seconds of point ``p``'s recording (a random stretch, receivers ``use``) placed at ``t``."""
+    start = float(rng.uniform(0, p.packets["t_s"].max() - stay_s))
+    pk = p.packets[(p.packets["t_s"] >= start) & (p.packets["t_s"] < start + stay_s)]
+    pk = pk[pk["receiver_id"].isin(use)]
+    return pd.DataFrame(
+        {
+            "t_seconds": pk["t_s"].to_numpy() - start + t,
+            "receiver_id": pk["receiver_id"].to_numpy(),
+            "beacon_id": BEACON,
+            "rssi_dbm": pk["rssi_dbm"].to_numpy(),
+        }
+    )
+
+
+def stops_site(name: str, machines: list[dict], receivers: pd.DataFrame, outline: bool) -> Site:
+    """The site of a draw: its machines, one worker carrying the beacon, ``receivers`` (rows of
+    ``receivers.csv``) and, with ``outline``, the floor's size."""
+    doc: dict = {
+        "site": name,
+        "machines": machines,
+        "workers": [{"id": "W", "beacon": BEACON}],
+        "receivers": [
+            {"id": str(r.receiver_id), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
+            for r in receivers.itertuples()
+        ],
+    }
+    if outline:
+        doc["floor"] = list(FLOOR_M)
+    return parse_site(doc)
+
+
+def route(
+    rng: np.random.Generator,
+    visits: Iterator[tuple[Point, str, float]],
+    use: list[str],
+    walks: list[pd.DataFrame] | None,
+    walk_rng: np.random.Generator | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The session of ``visits`` (point, truth zone, stay in s, drawn as they are consumed): its
+    RSSI rows, its truth (``t_seconds, zone``) and a press during each stop in a zone. Walks of
+    3-8 s between the stops are silent, or carry real walking packets (``walks``, drawn from
+    ``walk_rng`` so the stops are the same draw either way)."""
+    t = 1_700_000_000.0
+    rows, truth, stays = [], [], []
+    for p, zone, stay in visits:
+        rows.append(stop_rows(rng, p, use, t, stay))
+        truth.append((t, zone))
+        if zone != "none":
+            stays.append((t, stay, zone))
+        t += stay
+        truth.append((t, "none"))
+        gap = float(rng.uniform(3, 8))
+        if walks:
+            rows.append(walk_rows(walk_rng or rng, walks, use, t, gap))
+        t += gap
+    rssi = pd.concat(rows, ignore_index=True)
+    zones = pd.DataFrame(truth, columns=["t_seconds", "zone"])
+    # A switch pressed once during each stop in a zone (drawn last: the session is the same either way).
+    presses = pd.DataFrame(
+        [(a + float(rng.uniform(5, 0.6 * d)), m) for a, d, m in stays], columns=["t_seconds", "machine"]
+    )
+    return rssi, zones, presses
+
+
 def draw_session(
     rng: np.random.Generator,
     points: list[Point],
@@ -169,58 +247,102 @@ def draw_session(
         use.append(ids[0])
     outline = bool(rng.random() < 0.5)
     names = {id(p): f"M{i + 1}" for i, p in enumerate(chosen)}
-    doc: dict = {
-        "site": "ble-stops",
-        "machines": [{"id": names[id(p)], "zone": square(p.x_m, p.y_m, side_m)} for p in chosen],
-        "workers": [{"id": "W", "beacon": BEACON}],
-        "receivers": [
-            {"id": str(r.receiver_id), "position": [float(r.x_m), float(r.y_m), float(r.z_m)]}
-            for r in dongles.itertuples()
-            if str(r.receiver_id) in use
-        ],
-    }
-    if outline:
-        doc["floor"] = list(FLOOR_M)
-    site = parse_site(doc)
-    t0 = 1_700_000_000.0
-    t = t0
-    rows, truth, stays = [], [], []
-    prev = None
-    for _ in range(int(rng.integers(20, 31))):
-        p = chosen[int(rng.integers(len(chosen)))]
-        while p is prev:
+    machines = [{"id": names[id(p)], "zone": square(p.x_m, p.y_m, side_m)} for p in chosen]
+    site = stops_site("ble-stops", machines, dongles[dongles["receiver_id"].astype(str).isin(use)], outline)
+
+    def visits() -> Iterator[tuple[Point, str, float]]:
+        prev = None
+        for _ in range(int(rng.integers(20, 31))):
             p = chosen[int(rng.integers(len(chosen)))]
-        prev = p
-        stay = float(rng.uniform(60, 120))
-        start = float(rng.uniform(0, p.packets["t_s"].max() - stay))
-        pk = p.packets[(p.packets["t_s"] >= start) & (p.packets["t_s"] < start + stay)]
-        pk = pk[pk["receiver_id"].isin(use)]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "t_seconds": pk["t_s"].to_numpy() - start + t,
-                    "receiver_id": pk["receiver_id"].to_numpy(),
-                    "beacon_id": BEACON,
-                    "rssi_dbm": pk["rssi_dbm"].to_numpy(),
-                }
-            )
-        )
-        truth.append((t, names[id(p)]))
-        stays.append((t, stay, names[id(p)]))
-        t += stay
-        truth.append((t, "none"))
-        gap = float(rng.uniform(3, 8))
-        if walks:
-            rows.append(walk_rows(walk_rng or rng, walks, use, t, gap))
-        t += gap
-    rssi = pd.concat(rows, ignore_index=True)
-    zones = pd.DataFrame(truth, columns=["t_seconds", "zone"])
-    # A switch pressed once during each stop (drawn last: the session is the same either way).
-    presses = pd.DataFrame(
-        [(a + float(rng.uniform(5, 0.6 * d)), m) for a, d, m in stays], columns=["t_seconds", "machine"]
-    )
+            while p is prev:
+                p = chosen[int(rng.integers(len(chosen)))]
+            prev = p
+            yield p, names[id(p)], float(rng.uniform(60, 120))
+
+    rssi, zones, presses = route(rng, visits(), use, walks, walk_rng)
     info = {"set": set_name, "points": len(chosen), "receivers": len(use), "outline": outline}
     return site, rssi, zones, presses, info
+
+
+def draw_wall_zones(
+    rng: np.random.Generator,
+    points: list[Point],
+    receivers: pd.DataFrame,
+    *,
+    side_m: float,
+    walks: list[pd.DataFrame] | None = None,
+    walk_rng: np.random.Generator | None = None,
+) -> tuple[Site, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """One draw of the issue's other real-BLE row: 6 receivers on the walls (2.3 m), zones
+    ``side_m`` squares under 5 of them, a walker who also stops away from every zone.
+
+    Set 1 only: it has a stationary point under every wall dongle. Each stop is in a zone with
+    probability 0.45 (60-120 s), else at a point outside every zone (20-120 s), so about half
+    the seconds are ``none``. Same return values as :func:`draw_session`.
+    """
+    pool = [p for p in points if p.set_name == "set_1" and p.packets["t_s"].max() > 600]
+    dongles = receivers[receivers["z_m"] > 2.0].reset_index(drop=True)
+    use_rows = dongles.iloc[rng.permutation(len(dongles))[:6]]
+    zone_rows = use_rows.iloc[:5]
+    use = [str(r) for r in use_rows["receiver_id"]]
+    half = side_m / 2
+
+    def inside(p: Point, r) -> bool:
+        return abs(p.x_m - float(r.x_m)) <= half and abs(p.y_m - float(r.y_m)) <= half
+
+    zone_points: list[tuple[str, Point]] = []
+    machines = []
+    for i, r in enumerate(zone_rows.itertuples()):
+        name = f"M{i + 1}"
+        machines.append({"id": name, "zone": square(float(r.x_m), float(r.y_m), side_m)})
+        cands = [p for p in pool if inside(p, r)]
+        zone_points.append((name, cands[int(rng.integers(len(cands)))]))
+    away = [p for p in pool if not any(inside(p, r) for r in zone_rows.itertuples())]
+    off: list[Point] = []
+    k = int(rng.integers(4, 9))
+    for i in rng.permutation(len(away)):
+        if all(np.hypot(away[i].x_m - q.x_m, away[i].y_m - q.y_m) >= 3.0 for q in off):
+            off.append(away[i])
+        if len(off) == k:
+            break
+    outline = bool(rng.random() < 0.5)
+    site = stops_site("ble-wall-zones", machines, use_rows, outline)
+
+    def visits() -> Iterator[tuple[Point, str, float]]:
+        prev = None
+        for _ in range(int(rng.integers(20, 31))):
+            while True:
+                if rng.random() < 0.45:
+                    zone, p = zone_points[int(rng.integers(len(zone_points)))]
+                    stay = float(rng.uniform(60, 120))
+                else:
+                    zone, p = "none", off[int(rng.integers(len(off)))]
+                    stay = float(rng.uniform(20, 120))
+                if p is not prev:
+                    break
+            prev = p
+            yield p, zone, stay
+
+    rssi, zones, presses = route(rng, visits(), use, walks, walk_rng)
+    info = {"set": "set_1", "points": len(zone_points) + len(off), "receivers": len(use), "outline": outline}
+    return site, rssi, zones, presses, info
+
+
+def walk_survey(site: Site) -> tuple:
+    """A survey made of calibration walks on another day: every moving track of the dataset
+    (Feb 2020; the stops are set 1, Sep 2019) as a walk with its ground truth, as
+    ``AnalysisParams.survey_map``."""
+    tidy = DATA / "tidy"
+    use = {r.id for r in site.receivers}
+    parts = []
+    for name in pd.read_csv(tidy / "tracks_summary.csv").iloc[:, 0].astype(str):
+        rssi = pd.read_csv(tidy / f"{name}_rssi.csv", dtype={"receiver_id": str, "beacon_id": str})
+        rssi = rssi[(rssi["beacon_id"] == BEACON) & rssi["receiver_id"].isin(use)]
+        track = pd.read_csv(tidy / f"{name}_gt.csv")
+        parts.append(walk_survey_points(rssi, track))
+    fp = FingerprintParams()
+    fmap = build_map(pd.concat(parts, ignore_index=True), site, fp, (0.0, 0.0, *FLOOR_M))
+    return fmap, fp
 
 
 def readings(site: Site, rssi: pd.DataFrame, presses: pd.DataFrame | None) -> pd.DataFrame:
@@ -277,7 +399,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0, help="first draw's seed (draw i uses seed + i)")
     ap.add_argument("--spacing", type=float, default=3.0, help="least distance between stop points, m")
-    ap.add_argument("--side", type=float, default=1.6, help="zone square side, m")
+    ap.add_argument("--side", type=float, help="zone square side, m (default 1.6, wall-zones 2.4)")
+    ap.add_argument(
+        "--layout",
+        choices=("points", "wall-zones"),
+        default="points",
+        help="points: zones around 4-8 stop points, 4 receivers; wall-zones: 6 wall receivers,"
+        " zones under 5 of them, stops away from every zone too (then --walk-packets is implied)",
+    )
+    ap.add_argument(
+        "--survey",
+        action="store_true",
+        help="wall-zones: a survey of calibration walks on another day (the dataset's moving tracks)",
+    )
     ap.add_argument(
         "--cache",
         type=Path,
@@ -301,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         params = AnalysisParams(**{k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)})
     except (ValueError, TypeError) as exc:
         ap.error(f"--set takes NAME=JSON with NAME a field of AnalysisParams: {exc}")
+    if args.side is None:
+        args.side = 2.4 if args.layout == "wall-zones" else 1.6
+    if args.survey and args.layout != "wall-zones":
+        ap.error("--survey goes with --layout wall-zones")
+    if args.layout == "wall-zones":
+        args.walk_packets = True
     if args.draws < 1 or args.side <= 0 or args.spacing < 0:
         ap.error("--draws must be at least 1, --side positive and --spacing not negative")
     receivers = pd.read_csv(DATA / "tidy" / "receivers.csv", dtype={"receiver_id": str})
@@ -311,18 +451,27 @@ def main(argv: list[str] | None = None) -> int:
     pooled = []  # each draw's (confidence, right) per second
     for i in range(args.draws):
         rng = np.random.default_rng(args.seed + i)
-        site, rssi, zones, presses, info = draw_session(
-            rng,
-            points,
-            receivers,
-            spacing_m=args.spacing,
-            side_m=args.side,
-            walks=walks,
-            walk_rng=np.random.default_rng([args.seed + i, 1]),
-        )
+        walk_rng = np.random.default_rng([args.seed + i, 1])
+        if args.layout == "wall-zones":
+            site, rssi, zones, presses, info = draw_wall_zones(
+                rng, points, receivers, side_m=args.side, walks=walks, walk_rng=walk_rng
+            )
+        else:
+            site, rssi, zones, presses, info = draw_session(
+                rng,
+                points,
+                receivers,
+                spacing_m=args.spacing,
+                side_m=args.side,
+                walks=walks,
+                walk_rng=walk_rng,
+            )
+        draw_params = params
+        if args.survey:
+            draw_params = dataclasses.replace(params, survey_map=walk_survey(site))
         t0 = time.perf_counter()
         s = (
-            score(site, rssi, zones, params, presses if args.presses else None)
+            score(site, rssi, zones, draw_params, presses if args.presses else None)
             | info
             | {"seed": args.seed + i, "seconds_run": time.perf_counter() - t0}
         )
