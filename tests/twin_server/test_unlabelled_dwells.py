@@ -16,6 +16,7 @@ from twin_server.analysis.bleeval import naive_zones, rssi_frame, truth_at
 from twin_server.analysis.params import AnalysisParams
 from twin_server.analysis.pipeline import analyze
 from twin_server.evaluate import label_grid, score_times
+from twin_server.site import parse_site
 
 from .conftest import TETAM
 
@@ -150,3 +151,101 @@ def test_a_floor_with_events_is_not_snapped(stops_session) -> None:
     diag = analyze(readings, site).extra["analysis"]
     assert diag["rssi_zone_fingerprint"]["events"] == 20
     assert "rssi_snapped" not in diag
+
+
+def test_more_still_spots_than_machines_are_not_snapped(stops_session) -> None:
+    """A worker who stands still at more places than there are machines is not always at a
+    machine: the same real stops with zones at two of the five points only, and nothing may
+    be pulled into those two zones from the other three."""
+    site, rssi, _readings, zones = stops_session
+    two = parse_site(
+        site.model_dump(mode="json") | {"machines": [m.model_dump(mode="json") for m in site.machines[:2]]}
+    )
+    kept = {m.id for m in two.machines}
+    zones = zones.assign(zone=[z if z in kept else "none" for z in zones["zone"]])
+    times = score_times(float(rssi["t_seconds"].min()), float(rssi["t_seconds"].max()))
+    truth = truth_at(zones, times)
+    result = analyze(rssi_frame(rssi, two), two)
+    snapped = result.extra["analysis"]["rssi_snapped"]["W"]
+    assert snapped["groups"] > len(kept) and snapped["seconds"] == 0
+    pred = label_grid([(z.start, z.end, z.zone) for z in result.worker_zones], times, "none")
+    away = truth == "none"
+    assert away.mean() > 0.4
+    assert np.mean(pred[away] == "none") > 0.9  # the other three points stay outside the zones
+    # Still seconds left as the smoother says take their own, humbler confidence.
+    conf = label_grid([(z.start, z.end, z.confidence) for z in result.worker_zones], times, np.nan)
+    assert 0.7 < float(np.nanmedian(conf[away])) < 0.8
+
+
+def test_a_dwell_by_a_receiver_in_a_zone_is_in_that_zone() -> None:
+    """Where a receiver stands in a machine zone, the worker's dwell that it hears loudest
+    (and louder than any other receiver) is in that zone; a far dwell that this receiver
+    merely leads is not (the real stops excerpt: sensor41 leads at 2.8 m by 11 dB and at
+    7.2 m by 6.5 dB)."""
+    site = parse_site(
+        {
+            "site": "inside",
+            "machines": [
+                {"id": "M1", "zone": [[15.3, 3.3], [18.5, 3.3], [18.5, 7.0], [15.3, 7.0]]},
+                {"id": "M2", "zone": [[2.0, 3.3], [3.6, 3.3], [3.6, 4.9], [2.0, 4.9]]},
+            ],
+            "receivers": [
+                {"id": "s41", "position": [17.77, 6.33, 2.3]},
+                {"id": "s11", "position": [7.18, 0.68, 2.3]},
+                {"id": "s31", "position": [12.82, 16.83, 2.3]},
+            ],
+        }
+    )
+    xyz = np.array([r.position for r in site.receivers], dtype=float)
+    inside = dn.receivers_inside(site, xyz)
+    assert inside.tolist() == [0, -1, -1]
+    # Dwells' mean RSSI (s41, s11, s31) at the five real points of the excerpt.
+    means = np.array(
+        [
+            [-61.4, -72.6, -74.5],  # (16.10, 4.13), in M1, 2.8 m from s41
+            [-63.8, -70.3, -70.4],  # (10.92, 8.62), 7.2 m from s41, which still leads by 6.5 dB
+            [-68.8, -62.4, -73.6],  # (2.77, 4.10), in M2, no receiver inside
+            [-80.8, -78.2, -71.3],  # (16.08, 13.59)
+            [-61.9, np.nan, -75.0],  # M1 again, s11 not heard enough
+        ]
+    )
+    near = dn.loudest_inside(means, inside, min_margin_db=2.0, top_within_db=2.0)
+    assert near.tolist() == [0, -1, -1, -1, 0]
+    # Without the "nearest of the worker's dwells" condition the far dwell would be taken.
+    assert dn.loudest_inside(means, inside, min_margin_db=2.0)[1] == 0
+    assert (dn.loudest_inside(means, inside, min_margin_db=20.0, top_within_db=2.0) == -1).all()
+
+
+def test_through_analyze_a_dwell_by_a_receiver_in_its_zone_takes_that_zone(stops_session) -> None:
+    """The real stops with two machines, one of whose zones holds a receiver (sensor41): the
+    dwells it hears loudest are in that zone, with their own confidence; the dwells at the
+    point 7 m away that it also leads stay out of it."""
+    site, rssi, _readings, zones = stops_session
+    doc = site.model_dump(mode="json")
+    doc["machines"] = [
+        {"id": "A", "zone": [[15.3, 3.3], [18.5, 3.3], [18.5, 7.0], [15.3, 7.0]]},  # (16.10, 4.13), sensor41
+        site.machines[0].model_dump(mode="json") | {"id": "B"},  # the square around (2.77, 4.10)
+    ]
+    two = parse_site(doc)
+    far = {"M5": "A", "M1": "B"}  # the fixture's machines are the five points in (x, y) order
+    zones = zones.assign(zone=[far.get(z, "none") for z in zones["zone"]])
+    times = score_times(float(rssi["t_seconds"].min()), float(rssi["t_seconds"].max()))
+    truth = truth_at(zones, times)
+    point3 = truth_at(stops_session[3], times) == "M3"  # (10.92, 8.62): sensor41 leads by 6.5 dB
+    result = analyze(rssi_frame(rssi, two), two)
+    assert result.extra["analysis"]["rssi_snapped"]["W"]["groups"] > 2
+    pred = label_grid([(z.start, z.end, z.zone) for z in result.worker_zones], times, "none")
+    conf = label_grid([(z.start, z.end, z.confidence) for z in result.worker_zones], times, np.nan)
+    at_a = truth == "A"
+    assert at_a.mean() > 0.1 and point3.mean() > 0.1
+    assert np.mean(pred[at_a] == "A") > 0.97
+    assert abs(float(np.nanmedian(conf[at_a])) - 0.832) < 0.01
+    assert np.mean(pred[point3] == "A") < 0.1
+    off = AnalysisParams(rssi_still_inside_margin_db=float("inf"))
+    pred_off = label_grid(
+        [(z.start, z.end, z.zone) for z in analyze(rssi_frame(rssi, two), two, params=off).worker_zones],
+        times,
+        "none",
+    )
+    # Measured: 1.0 with the rule, 0.885 without (the smoother already finds most of it here).
+    assert np.mean(pred_off[at_a] == "A") < np.mean(pred[at_a] == "A") - 0.05

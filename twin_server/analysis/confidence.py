@@ -149,6 +149,18 @@ TABLES: dict[str, tuple[tuple[float, float], ...]] = {
         (0.992, 0.4308),
         (1.0, 0.4308),
     ),
+    # ``rssi_still``: seconds of still dwells left as the smoother says because the worker stood
+    # still at more places than there are machines (``rssi_zones.left_standing``), and
+    # ``rssi_still_inside``: such dwells given the zone of a receiver standing in it
+    # (``dwell_naming.loudest_inside``). On the 30 development draws of
+    # ``bench/analyze/stops.py --layout wall-zones`` (real ble_tetam dwells, seeds 0-29; the
+    # other layout's draws have none) 27,086 and 25,192 such seconds were 73.4 % and 83.2 %
+    # right, whatever the smoother's probability: one value each. (Before the second rule,
+    # 61,778 left seconds were 64.8 % right, 0.55-0.72 in every band of the smoother's
+    # probability from 0.1 up; an isotonic table fitted on it gave ECE 0.104 on fresh seeds
+    # 7000-7029, its top, 0.79, did not hold.)
+    "rssi_still": ((0.0, 0.734), (1.0, 0.734)),
+    "rssi_still_inside": ((0.0, 0.832), (1.0, 0.832)),
 }
 #: Per zone source, the confidence of a second without any estimate (shown as ``none``).
 NOT_HEARD: dict[str, float] = {"rssi": 0.99, "rssi_chain": 0.99}  # measured 1,561 of 1,561 right; kept humble

@@ -20,7 +20,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import squareform
 
-from twin_server.geometry import polygon_centroid
+from twin_server.geometry import polygon_centroid, polygon_mask
 from twin_server.site import Site
 
 #: Least packets-seconds a receiver needs in a dwell for its mean to count.
@@ -112,6 +112,64 @@ def group_means(rssi: np.ndarray, dwells: np.ndarray, groups: np.ndarray) -> np.
     if len(groups) == 0:
         return np.full((0, rssi.shape[1]), np.nan)
     return dwell_means(rssi, np.where(dwells >= 0, groups[np.maximum(dwells, 0)], -1))
+
+
+def receivers_inside(site: Site, receiver_xyz: np.ndarray) -> np.ndarray:
+    """``(R,)`` machine index of the zone each receiver stands in (seen from above), else -1."""
+    out = np.full(len(receiver_xyz), -1, dtype=np.int64)
+    for z, m in enumerate(site.machines):
+        inside = polygon_mask(receiver_xyz[:, 0], receiver_xyz[:, 1], m.zone)
+        out[(out < 0) & inside] = z
+    return out
+
+
+def loudest_inside(
+    means: np.ndarray, inside: np.ndarray, min_margin_db: float, top_within_db: float = np.inf
+) -> np.ndarray:
+    """``(D,)`` zone of each dwell whose loudest receiver stands in that zone and is louder than
+    every other receiver by at least ``min_margin_db`` (a beacon within a metre or so of a
+    receiver), else -1.
+
+    Parameters
+    ----------
+    means : numpy.ndarray
+        ``(D, R)`` mean RSSI of each dwell at each receiver (NaN = not heard enough).
+    inside : numpy.ndarray
+        ``(R,)`` from :func:`receivers_inside`.
+    min_margin_db : float
+        Least lead of the loudest receiver over the second.
+    top_within_db : float
+        The dwell must also be within this of the loudest any dwell was at that receiver (the
+        spot nearest to it, not a far one that happens to lead).
+    """
+    n_d = len(means)
+    if n_d == 0 or means.shape[1] < 2:
+        return np.full(n_d, -1, dtype=np.int64)
+    loud = np.where(np.isfinite(means), means, -np.inf)
+    order = np.argsort(-loud, axis=1)
+    top = order[:, 0]
+    first = loud[np.arange(n_d), top]
+    second = loud[np.arange(n_d), order[:, 1]]
+    lead = first - second  # inf when only one receiver heard the dwell
+    best = loud.max(axis=0)  # (R,) loudest any dwell was at each receiver
+    ok = (
+        np.isfinite(first)
+        & (lead >= min_margin_db)
+        & (inside[top] >= 0)
+        & (first >= best[top] - top_within_db)
+    )
+    return np.where(ok, inside[top], -1).astype(np.int64)
+
+
+def top_groups_share(dwells: np.ndarray, groups: np.ndarray, n_top: int) -> float:
+    """Share of the still seconds (``dwells`` >= 0) spent in the ``n_top`` groups holding most
+    of them (1.0 when there are no more groups than that, or no still second)."""
+    still = dwells >= 0
+    if not still.any() or len(groups) <= 0:
+        return 1.0
+    per_group = np.bincount(groups[dwells[still]], minlength=int(groups.max()) + 1)
+    top = np.sort(per_group)[::-1][:n_top].sum()
+    return float(top / per_group.sum())
 
 
 def group_dwells(means: np.ndarray, max_apart_db: float) -> np.ndarray:

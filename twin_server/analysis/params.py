@@ -71,6 +71,17 @@ class AnalysisParams:
     rssi_still_dwell_s: float = 60.0
     rssi_dwell_group_db: float = 2.5
     rssi_name_dwell_groups: bool = True
+    #: ... unless the largest groups, as many as there are machines, hold less than this share
+    #: of the worker's still seconds (1.0: whenever the groups outnumber the machines): then
+    #: the worker stands still away from the machines too, and the dwells keep the smoother's
+    #: zones (``rssi_zones.left_standing``) ...
+    rssi_still_top_share: float = 1.0
+    #: ... except a dwell whose loudest receiver stands in a machine zone and leads every other
+    #: receiver by at least this (dB) ...
+    rssi_still_inside_margin_db: float = 2.0
+    #: ... and hears it within this (dB) of the loudest any of the worker's dwells was there:
+    #: that dwell is in the zone (``dwell_naming.loudest_inside``; ``inf`` margin turns it off).
+    rssi_still_inside_top_db: float = 2.0
     #: RSSI: calibrated RSSI at 1 m per receiver (e.g. from a site survey, see
     #: ``rssi_zones.calibrate_from_survey``) with its exponent and noise; skips the fit.
     rssi_p0_by_receiver: dict[str, float] = field(default_factory=dict)

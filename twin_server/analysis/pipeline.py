@@ -224,7 +224,13 @@ def analyze(
             # Snapped dwells have their own tables (a guess: see rssi_zones.standing_at_machines).
             named = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_named"])
             single = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_snapped"])
-            conf[wid] = np.where(est.snapped == 2, named, np.where(est.snapped == 1, single, conf[wid]))
+            still = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_still"])
+            inside = cf.calibrate(est.snapped_raw, cf.TABLES["rssi_still_inside"])
+            conf[wid] = np.select(
+                [est.snapped == 2, est.snapped == 1, est.snapped == 3, est.snapped == 4],
+                [named, single, still, inside],
+                conf[wid],
+            )
 
     # 4. tasks
     say("analyze: tasks")
@@ -752,7 +758,32 @@ def rssi_zone_estimates(
                     p.rssi_still_drift_db,
                     int(p.rssi_still_dwell_s / grid.step_s),
                 )
-                group = dn.group_dwells(dn.dwell_means(mats[w], dwells), p.rssi_dwell_group_db)
+                means = dn.dwell_means(mats[w], dwells)
+                group = dn.group_dwells(means, p.rssi_dwell_group_db)
+                n_groups = int(group.max()) + 1 if len(group) else 0
+                top_share = dn.top_groups_share(dwells, group, len(site.machines))
+                if top_share < p.rssi_still_top_share:
+                    # More places where the worker stands still than there are machines:
+                    # standing still is not being at a machine here, so nothing is snapped
+                    # (real stops, zones under 5 of 6 wall receivers, a walker also stopping
+                    # away from them: 0.501 snapped second by second, 0.661 left as the
+                    # smoother says). A dwell by a receiver standing in a zone is in it (the
+                    # smoother misses those: 0.729 with them).
+                    near = dn.loudest_inside(
+                        means,
+                        dn.receivers_inside(site, fgrid.receiver_xyz),
+                        p.rssi_still_inside_margin_db,
+                        p.rssi_still_inside_top_db,
+                    )
+                    est[w] = rz.left_standing(est[w], dwells, near)
+                    snapped[w] = {
+                        "dwells": int(dwells.max()) + 1,
+                        "groups": n_groups,
+                        "top_share": round(top_share, 3),
+                        "named": False,
+                        "seconds": 0,
+                    }
+                    continue
                 if p.rssi_name_dwell_groups:
                     named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
                 else:
@@ -761,7 +792,8 @@ def rssi_zone_estimates(
                 kind = est[w].snapped
                 snapped[w] = {
                     "dwells": int(dwells.max()) + 1,
-                    "groups": int(group.max()) + 1 if len(group) else 0,
+                    "groups": n_groups,
+                    "top_share": round(top_share, 3),
                     "named": bool((named >= 0).any()),
                     "seconds": 0 if kind is None else int((kind > 0).sum()),
                 }

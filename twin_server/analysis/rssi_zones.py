@@ -194,7 +194,9 @@ class ZoneEstimate:
     chained: bool = False
     #: ``(T,)`` seconds of a still beacon given a machine where the posterior said ``none``
     #: (:func:`standing_at_machines`): 2 named with its group of dwells, 1 by the smoother's
-    #: likeliest machine, 0 not snapped; ``snapped_raw``: their raw confidence.
+    #: likeliest machine, 3 still but left as the smoother says and 4 given the zone of a
+    #: receiver standing in it (:func:`left_standing`), 0 not snapped; ``snapped_raw``: their
+    #: raw confidence.
     snapped: np.ndarray | None = None
     snapped_raw: np.ndarray | None = None
 
@@ -433,6 +435,30 @@ def standing_at_machines(
     raw = np.where(use_name, 1.0 - np.exp(-margin_db2[np.maximum(g, 0)] / 18.0), machine_share(moved))
     kind = np.where(use_name, 2, np.where(none, 1, 0)).astype(np.int8)
     return replace(moved, snapped=kind, snapped_raw=np.where(none, raw, 0.0))
+
+
+def left_standing(est: ZoneEstimate, dwells: np.ndarray, dwell_zone: np.ndarray) -> ZoneEstimate:
+    """``est`` for a worker who stood still at more places than there are machines: each still
+    dwell keeps the smoother's zone (``snapped`` 3), unless ``dwell_zone`` gives it a machine
+    (``snapped`` 4: a receiver standing in that zone heard it loudest,
+    ``dwell_naming.loudest_inside``). Both take their own confidence table (``snapped_raw``:
+    the smoother's probability of the answer).
+
+    Parameters
+    ----------
+    est : ZoneEstimate
+        The worker's estimate.
+    dwells : numpy.ndarray
+        ``(T,)`` dwell of each second, -1 where the beacon is not still.
+    dwell_zone : numpy.ndarray
+        ``(D,)`` machine index of each dwell, -1 to leave it as the smoother says.
+    """
+    still = (dwells >= 0) & (est.zone >= 0)
+    given = np.where(still, dwell_zone[np.maximum(dwells, 0)] if len(dwell_zone) else -1, -1)
+    zone = np.where(given >= 0, given, est.zone)
+    raw = est.posterior[np.arange(len(zone)), np.maximum(zone, 0)]
+    kind = np.where(given >= 0, 4, np.where(still, 3, 0)).astype(np.int8)
+    return replace(est, zone=zone, snapped=kind, snapped_raw=np.where(still, raw, 0.0))
 
 
 def machine_share(est: ZoneEstimate) -> np.ndarray:
