@@ -24,7 +24,7 @@ with their ground truth, as a fingerprint map.
 This is a check, not a tuning set: seeds 0-29 were used to develop the zone fingerprints,
 the still dwells without events and the wall-zones gate (docs/analysis.md); report fresh
 seeds once, after the code is final (1000-1029, 2000-2029, 3000-3029, 4000-4029, 5000-5029,
-6000-6029, 7000-7029 and 8000-8029 were).
+6000-6029 up to 11000-11029, every thousand, were).
 
     .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
     .venv/bin/python bench/analyze/stops.py --layout wall-zones --draws 30 --seed 9000
