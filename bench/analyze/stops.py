@@ -24,7 +24,7 @@ with their ground truth, as a fingerprint map.
 This is a check, not a tuning set: seeds 0-29 were used to develop the zone fingerprints,
 the still dwells without events and the wall-zones gate (docs/analysis.md); report fresh
 seeds once, after the code is final (1000-1029, 2000-2029, 3000-3029, 4000-4029, 5000-5029,
-6000-6029 up to 11000-11029, every thousand, were).
+6000-6029 up to 11000-11029, every thousand, were; 12000-12029 with ``--wall-set set_2``).
 
     .venv/bin/python bench/analyze/stops.py --draws 30 --seed 1000 --presses
     .venv/bin/python bench/analyze/stops.py --layout wall-zones --draws 30 --seed 9000
@@ -272,23 +272,32 @@ def draw_wall_zones(
     side_m: float,
     walks: list[pd.DataFrame] | None = None,
     walk_rng: np.random.Generator | None = None,
+    set_name: str = "set_1",
 ) -> tuple[Site, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """One draw of the issue's other real-BLE row: 6 receivers on the walls (2.3 m), zones
     ``side_m`` squares under 5 of them, a walker who also stops away from every zone.
 
-    Set 1 only: it has a stationary point under every wall dongle. Each stop is in a zone with
-    probability 0.45 (60-120 s), else at a point outside every zone (20-120 s), so about half
-    the seconds are ``none``. Same return values as :func:`draw_session`.
+    Set 1 has a stationary point under every wall dongle; set 2 (recorded nine months later)
+    under 4 of them, so its draws have zones under those 4 and 2 receivers without a zone.
+    Each stop is in a zone with probability 0.45 (60-120 s), else at a point outside every
+    zone (20-120 s), so about half the seconds are ``none``. Same return values as
+    :func:`draw_session`.
     """
-    pool = [p for p in points if p.set_name == "set_1" and p.packets["t_s"].max() > 600]
+    pool = [p for p in points if p.set_name == set_name and p.packets["t_s"].max() > 600]
     dongles = receivers[receivers["z_m"] > 2.0].reset_index(drop=True)
-    use_rows = dongles.iloc[rng.permutation(len(dongles))[:6]]
-    zone_rows = use_rows.iloc[:5]
-    use = [str(r) for r in use_rows["receiver_id"]]
     half = side_m / 2
 
     def inside(p: Point, r) -> bool:
         return abs(p.x_m - float(r.x_m)) <= half and abs(p.y_m - float(r.y_m)) <= half
+
+    # In a random order: the first 5 dongles with a point under them get zones, and the first
+    # 6 dongles with those 5 among them are heard (set 1: the first 5 and the 6th).
+    order = [dongles.iloc[[i]] for i in rng.permutation(len(dongles))]
+    under = [r for r in order if any(inside(p, r.iloc[0]) for p in pool)][:5]
+    rest = [r for r in order if not any(r is u for u in under)][: 6 - len(under)]
+    zone_rows = pd.concat(under)
+    use_rows = pd.concat([*under, *rest])
+    use = [str(r) for r in use_rows["receiver_id"]]
 
     zone_points: list[tuple[str, Point]] = []
     machines = []
@@ -324,7 +333,7 @@ def draw_wall_zones(
             yield p, zone, stay
 
     rssi, zones, presses = route(rng, visits(), use, walks, walk_rng)
-    info = {"set": "set_1", "points": len(zone_points) + len(off), "receivers": len(use), "outline": outline}
+    info = {"set": set_name, "points": len(zone_points) + len(off), "receivers": len(use), "outline": outline}
     return site, rssi, zones, presses, info
 
 
@@ -408,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         " zones under 5 of them, stops away from every zone too (then --walk-packets is implied)",
     )
     ap.add_argument(
+        "--wall-set",
+        choices=("set_1", "set_2"),
+        default="set_1",
+        help="wall-zones: the stationary recordings to stop at (set_2: zones under 4 receivers)",
+    )
+    ap.add_argument(
         "--survey",
         action="store_true",
         help="wall-zones: a survey of calibration walks on another day (the dataset's moving tracks)",
@@ -454,7 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         walk_rng = np.random.default_rng([args.seed + i, 1])
         if args.layout == "wall-zones":
             site, rssi, zones, presses, info = draw_wall_zones(
-                rng, points, receivers, side_m=args.side, walks=walks, walk_rng=walk_rng
+                rng,
+                points,
+                receivers,
+                side_m=args.side,
+                walks=walks,
+                walk_rng=walk_rng,
+                set_name=args.wall_set,
             )
         else:
             site, rssi, zones, presses, info = draw_session(
