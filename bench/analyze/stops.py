@@ -452,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--set takes NAME=JSON with NAME a field of AnalysisParams: {exc}")
     if args.side is None:
         args.side = 2.4 if args.layout == "wall-zones" else 1.6
-    if args.survey and args.layout != "wall-zones":
-        ap.error("--survey goes with --layout wall-zones")
+    if (args.survey or args.wall_set != "set_1") and args.layout != "wall-zones":
+        ap.error("--survey and --wall-set go with --layout wall-zones")
     if args.layout == "wall-zones":
         args.walk_packets = True
     if args.draws < 1 or args.side <= 0 or args.spacing < 0:

@@ -233,7 +233,8 @@ def test_through_analyze_a_dwell_by_a_receiver_in_its_zone_takes_that_zone(stops
     truth = truth_at(zones, times)
     point3 = truth_at(stops_session[3], times) == "M3"  # (10.92, 8.62): sensor41 leads by 6.5 dB
     result = analyze(rssi_frame(rssi, two), two)
-    assert result.extra["analysis"]["rssi_snapped"]["W"]["groups"] > 2
+    snapped = result.extra["analysis"]["rssi_snapped"]["W"]
+    assert snapped["groups"] > 2 and snapped["seconds"] > 0.1 * len(times)
     pred = label_grid([(z.start, z.end, z.zone) for z in result.worker_zones], times, "none")
     conf = label_grid([(z.start, z.end, z.confidence) for z in result.worker_zones], times, np.nan)
     at_a = truth == "A"

@@ -776,12 +776,14 @@ def rssi_zone_estimates(
                         p.rssi_still_inside_top_db,
                     )
                     est[w] = rz.left_standing(est[w], dwells, near)
+                    kind = est[w].snapped
                     snapped[w] = {
                         "dwells": int(dwells.max()) + 1,
                         "groups": n_groups,
                         "top_share": round(top_share, 3),
                         "named": False,
-                        "seconds": 0,
+                        # seconds given a zone by a receiver standing in it
+                        "seconds": 0 if kind is None else int((kind == 4).sum()),
                     }
                     continue
                 if p.rssi_name_dwell_groups:
