@@ -749,6 +749,7 @@ def rssi_zone_estimates(
         # stands still where they wait (family draw 900357 lost 0.968 -> 0.912 when such a
         # worker was snapped).
         log_dist = dn.zone_log_distances(site, fgrid.receiver_xyz, p.beacon_height_m)
+        inside = dn.receivers_inside(site, fgrid.receiver_xyz)
         snapped = {}
         for w in clamps:
             if w in est and w not in (unpinned or set()):
@@ -770,34 +771,25 @@ def rssi_zone_estimates(
                     # smoother says). A dwell by a receiver standing in a zone is in it (the
                     # smoother misses those: 0.729 with them).
                     near = dn.loudest_inside(
-                        means,
-                        dn.receivers_inside(site, fgrid.receiver_xyz),
-                        p.rssi_still_inside_margin_db,
-                        p.rssi_still_inside_top_db,
+                        means, inside, p.rssi_still_inside_margin_db, p.rssi_still_inside_top_db
                     )
                     est[w] = rz.left_standing(est[w], dwells, near)
-                    kind = est[w].snapped
-                    snapped[w] = {
-                        "dwells": int(dwells.max()) + 1,
-                        "groups": n_groups,
-                        "top_share": round(top_share, 3),
-                        "named": False,
-                        # seconds given a zone by a receiver standing in it
-                        "seconds": 0 if kind is None else int((kind == 4).sum()),
-                    }
-                    continue
-                if p.rssi_name_dwell_groups:
-                    named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
+                    named = np.full(n_groups, -1)
                 else:
-                    named, margin = np.full(len(group), -1), np.zeros(len(group))
-                est[w] = rz.standing_at_machines(est[w], dwells, group, named, margin)
+                    if p.rssi_name_dwell_groups:
+                        named, margin = dn.name_groups(dn.group_means(mats[w], dwells, group), log_dist)
+                    else:
+                        named, margin = np.full(n_groups, -1), np.zeros(n_groups)
+                    est[w] = rz.standing_at_machines(est[w], dwells, group, named, margin)
                 kind = est[w].snapped
                 snapped[w] = {
                     "dwells": int(dwells.max()) + 1,
                     "groups": n_groups,
                     "top_share": round(top_share, 3),
                     "named": bool((named >= 0).any()),
-                    "seconds": 0 if kind is None else int((kind > 0).sum()),
+                    # seconds moved: snapped by name (2) or second by second (1), or given
+                    # the zone of a receiver standing in it (4); 3 are left as they were
+                    "seconds": 0 if kind is None else int(np.isin(kind, (1, 2, 4)).sum()),
                 }
         diag["rssi_snapped"] = snapped
     naive = {w: rz.strongest_receiver_zones(mats[w], fgrid) for w in mats}
