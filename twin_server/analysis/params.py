@@ -169,3 +169,6 @@ class AnalysisParams:
     #: :mod:`twin_server.analysis.fingerprint_zones`. When given, RSSI zones come from the
     #: fingerprint map and walking-model smoother instead of the fitted path-loss model.
     survey_map: Any = None
+    #: Survey mode: a still dwell by a receiver standing in a zone is in that zone (the
+    #: ``rssi_still_inside_*`` rule of the survey-free path).
+    survey_still_inside: bool = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -753,12 +754,7 @@ def rssi_zone_estimates(
         snapped = {}
         for w in clamps:
             if w in est and w not in (unpinned or set()):
-                dwells = dn.still_dwells(
-                    mats[w],
-                    max(1, int(p.rssi_still_half_s / grid.step_s)),
-                    p.rssi_still_drift_db,
-                    int(p.rssi_still_dwell_s / grid.step_s),
-                )
+                dwells = still_dwells(mats[w], grid, p)
                 means = dn.dwell_means(mats[w], dwells)
                 group = dn.group_dwells(means, p.rssi_dwell_group_db)
                 n_groups = int(group.max()) + 1 if len(group) else 0
@@ -858,6 +854,16 @@ def event_clamps(
     return out
 
 
+def still_dwells(rssi: np.ndarray, grid: Grid, p: AnalysisParams) -> np.ndarray:
+    """:func:`dwell_naming.still_dwells` with the analysis's settings (seconds -> grid cells)."""
+    return dn.still_dwells(
+        rssi,
+        max(1, int(p.rssi_still_half_s / grid.step_s)),
+        p.rssi_still_drift_db,
+        int(p.rssi_still_dwell_s / grid.step_s),
+    )
+
+
 def survey_zone_estimates(
     rssi: pd.DataFrame, site: Site, grid: Grid, p: AnalysisParams, diag: dict[str, object]
 ) -> dict[str, rz.ZoneEstimate]:
@@ -869,6 +875,9 @@ def survey_zone_estimates(
             f"{list(site.machine_ids)}: build the map from this site"
         )
     worker_of = site.worker_by_beacon()
+    xyz = {r.id: r.position for r in site.receivers}
+    inside = dn.receivers_inside(site, np.array([xyz.get(r, (np.nan,) * 3) for r in fmap.receivers]))
+    given = 0
     out: dict[str, rz.ZoneEstimate] = {}
     for b, g in rssi.groupby("channel"):
         w = worker_of.get(str(b))
@@ -884,10 +893,27 @@ def survey_zone_estimates(
             grid.n,
             grid.step_s,
         )
-        out[w] = rz.ZoneEstimate(
+        est = rz.ZoneEstimate(
             zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"], p0_dbm=float("nan")
         )
+        if p.survey_still_inside:
+            # A still dwell by a receiver standing in a zone is in it, as without a survey: on
+            # other days' calibration walks the map under such a receiver can be 5-12 dB off
+            # (real stops under wall receivers, docs/accuracy.md).
+            t, source, value = g["t"].to_numpy(), g["source"].astype(str).to_numpy(), g["value"].to_numpy()
+            mat = rz.rssi_matrix(t, source, value, fmap.receivers, grid)
+            dwells = still_dwells(mat, grid, p)
+            near = dn.loudest_inside(
+                dn.dwell_means(mat, dwells), inside, p.rssi_still_inside_margin_db, p.rssi_still_inside_top_db
+            )
+            est = rz.left_standing(est, dwells, near)
+            kind = est.snapped
+            assert kind is not None
+            est = dataclasses.replace(est, snapped=np.where(kind == 4, kind, 0).astype(np.int8))
+            given += int((kind == 4).sum())
+        out[w] = est
     diag["rssi_model"] = "survey fingerprint map"
+    diag["survey_still_inside_s"] = given
     return out
 
 
