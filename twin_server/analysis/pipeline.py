@@ -831,7 +831,7 @@ def event_clamps(
     """Per worker, ``(n,)`` zone of the presence events given to them (-1 elsewhere).
 
     An event goes to the only worker, or to the worker whose fitted zone probability for
-    that machine is highest and above one half; otherwise to nobody.
+    that machine is highest, if :func:`radio_fit.attributed` says so; otherwise to nobody.
     """
     if not anchors:
         return {w: None for w in mats}
@@ -848,8 +848,10 @@ def event_clamps(
         [rf.zone_probabilities_at(mats[w], w, model, fgrid, beacon_height_m, ks)[rows, zs] for w in workers]
     )
     best = probs.argmax(axis=0)
+    top, total = probs.max(axis=0), probs.sum(axis=0)
+    ok = np.array([rf.attributed(float(b), float(t)) for b, t in zip(top, total, strict=True)], dtype=bool)
     for i, w in enumerate(workers):
-        mine = (best == i) & (probs[i] > 0.5)
+        mine = (best == i) & ok
         out[w][ks[mine]] = zs[mine]
     return out
 
