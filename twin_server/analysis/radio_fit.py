@@ -291,6 +291,9 @@ def start_levels(
     return np.array(out)
 
 
+#: Bounds of the fitted path-loss exponent.
+EXPONENT_MIN, EXPONENT_MAX = 1.2, 4.5
+
 #: A presence event at machine M goes to the worker most probably at M if that probability is
 #: above :data:`ATTRIBUTE_ALONE`, or at least :data:`ATTRIBUTE_FLOOR` and
 #: :data:`ATTRIBUTE_SHARE` of all the workers' probabilities at M (the others are surely
@@ -486,7 +489,7 @@ def fit_radio(
             b_vec[i] += 1e-6 * level[i]
         theta = np.linalg.lstsq(a_mat, b_vec, rcond=None)[0]
         level, offset = theta[:n_w], theta[n_w : n_w + n_r]
-        n_exp = float(np.clip(theta[n_w + n_r], 1.2, 4.5))
+        n_exp = float(np.clip(theta[n_w + n_r], EXPONENT_MIN, EXPONENT_MAX))
         body = float(np.clip(theta[-1], 0.0, 15.0)) if fit_body else 0.0
         if n_obs > 0:
             sigma = float(np.clip(np.sqrt(max(sse, 0.0) / n_obs), 2.0, 12.0))
