@@ -282,7 +282,7 @@ def test_with_a_survey_a_dwell_by_a_receiver_in_its_zone_takes_that_zone(stops_s
         return pred, conf, result.extra["analysis"]
 
     pred, conf, diag = run()
-    pred_off, _conf, diag_off = run(survey_still_inside=False)
+    pred_off, conf_off, diag_off = run(survey_still_inside=False)
     assert at_a.mean() > 0.1 and point3.mean() > 0.1
     assert diag["survey_still_inside_s"] > 0.1 * len(times) and diag_off["survey_still_inside_s"] == 0
     # Measured: 1.0 with the rule, 0.842 without.
@@ -290,3 +290,8 @@ def test_with_a_survey_a_dwell_by_a_receiver_in_its_zone_takes_that_zone(stops_s
     assert np.mean(pred_off[at_a] == "A") < np.mean(pred[at_a] == "A") - 0.05
     assert np.mean(pred[point3] == "A") < 0.1
     assert abs(float(np.nanmedian(conf[at_a])) - 0.832) < 0.01  # the rule's own confidence
+    # Still seconds elsewhere keep the map's zone, with the confidence of still seconds left as
+    # the smoother says instead of the map's own (0.98 here).
+    assert (pred[point3] == pred_off[point3]).all()
+    assert abs(float(np.nanmedian(conf[point3])) - 0.734) < 0.01
+    assert float(np.nanmedian(conf_off[point3])) > 0.95

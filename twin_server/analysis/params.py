@@ -170,5 +170,6 @@ class AnalysisParams:
     #: fingerprint map and walking-model smoother instead of the fitted path-loss model.
     survey_map: Any = None
     #: Survey mode: a still dwell by a receiver standing in a zone is in that zone (the
-    #: ``rssi_still_inside_*`` rule of the survey-free path).
+    #: ``rssi_still_inside_*`` rule of the survey-free path); the other still dwells keep the
+    #: map's zone with the confidence of still seconds left as the smoother says.
     survey_still_inside: bool = True
