@@ -7,6 +7,7 @@ when the others are surely elsewhere.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from twin_server.analysis import analyze
@@ -27,6 +28,8 @@ from twin_server.simulate.family import TUNING_SEEDS, draw_scenario, simulate_sc
 )
 def test_who_gets_an_event(best: float, total: float, given: bool) -> None:
     assert rf.attributed(best, total) is given
+    # Elementwise over an array of events, as the event clamps call it.
+    assert rf.attributed(np.array([best, 0.0]), np.array([total, 0.0])).tolist() == [given, False]
 
 
 def test_events_at_machines_far_from_receivers_teach_their_zones(monkeypatch) -> None:

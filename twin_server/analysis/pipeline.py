@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -634,7 +634,7 @@ def rssi_zone_estimates(
     if rssi is None or not site.receivers:
         return {}
     if p.survey_map is not None:
-        return survey_zone_estimates(rssi, site, grid, p, diag)
+        return survey_zone_estimates(rssi, site, grid, p, diag, unpinned or set())
     fgrid = psm.floor_grid(site)
     worker_of = site.worker_by_beacon()
     mats: dict[str, np.ndarray] = {}
@@ -847,8 +847,7 @@ def event_clamps(
         [rf.zone_probabilities_at(mats[w], w, model, fgrid, beacon_height_m, ks)[rows, zs] for w in workers]
     )
     best = probs.argmax(axis=0)
-    top, total = probs.max(axis=0), probs.sum(axis=0)
-    ok = np.array([rf.attributed(float(b), float(t)) for b, t in zip(top, total, strict=True)], dtype=bool)
+    ok = rf.attributed(probs.max(axis=0), probs.sum(axis=0))
     for i, w in enumerate(workers):
         mine = (best == i) & ok
         out[w][ks[mine]] = zs[mine]
@@ -866,9 +865,17 @@ def still_dwells(rssi: np.ndarray, grid: Grid, p: AnalysisParams) -> np.ndarray:
 
 
 def survey_zone_estimates(
-    rssi: pd.DataFrame, site: Site, grid: Grid, p: AnalysisParams, diag: dict[str, object]
+    rssi: pd.DataFrame,
+    site: Site,
+    grid: Grid,
+    p: AnalysisParams,
+    diag: dict[str, object],
+    unpinned: Collection[str] = (),
 ) -> dict[str, rz.ZoneEstimate]:
-    """Worker id -> RSSI zone estimate from a site survey's fingerprint map (``p.survey_map``)."""
+    """Worker id -> RSSI zone estimate from a site survey's fingerprint map (``p.survey_map``).
+
+    The still-dwell rule (``p.survey_still_inside``) leaves out the ``unpinned`` workers (those
+    with a locator stream), as the survey-free path does."""
     fmap, fparams = p.survey_map
     if list(fmap.zones) != list(site.machine_ids):
         raise ValueError(
@@ -897,7 +904,7 @@ def survey_zone_estimates(
         est = rz.ZoneEstimate(
             zone=post.argmax(axis=1), posterior=post, zones=[*fmap.zones, "none"], p0_dbm=float("nan")
         )
-        if p.survey_still_inside:
+        if p.survey_still_inside and w not in unpinned:
             # A still dwell by a receiver standing in a zone is in it, as without a survey: on
             # other days' calibration walks the map under such a receiver can be 5-12 dB off
             # (real stops under wall receivers, docs/accuracy.md).

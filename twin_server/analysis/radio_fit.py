@@ -306,10 +306,11 @@ ATTRIBUTE_FLOOR = 0.2
 ATTRIBUTE_SHARE = 0.9
 
 
-def attributed(best: float, total: float) -> bool:
+def attributed(best: Any, total: Any) -> Any:
     """Whether an event goes to the worker whose probability at its machine is ``best`` (the
-    highest), ``total`` being the sum over all workers of that probability."""
-    return best > ATTRIBUTE_ALONE or (best >= ATTRIBUTE_FLOOR and best >= ATTRIBUTE_SHARE * total)
+    highest), ``total`` being the sum over all workers of that probability; elementwise for
+    arrays of events."""
+    return (best > ATTRIBUTE_ALONE) | ((best >= ATTRIBUTE_FLOOR) & (best >= ATTRIBUTE_SHARE * total))
 
 
 def fit_radio(

@@ -438,8 +438,9 @@ def standing_at_machines(
 
 
 def left_standing(est: ZoneEstimate, dwells: np.ndarray, dwell_zone: np.ndarray) -> ZoneEstimate:
-    """``est`` for a worker who stood still at more places than there are machines: each still
-    dwell keeps the smoother's zone (``snapped`` 3), unless ``dwell_zone`` gives it a machine
+    """``est`` where standing still is not taken for being at a machine (more places of still
+    dwells than machines, or a survey map): each still dwell keeps the smoother's (or the
+    map's) zone (``snapped`` 3), unless ``dwell_zone`` gives it a machine
     (``snapped`` 4: a receiver standing in that zone heard it loudest,
     ``dwell_naming.loudest_inside``). Both take their own confidence table (``snapped_raw``:
     the smoother's probability of the answer).
