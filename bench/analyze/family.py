@@ -141,17 +141,20 @@ def live_accuracy(sim, site, step_s: float = 60.0, span_s: float = 7200.0) -> fl
     return float(np.mean(hits)) if hits else None
 
 
-def evaluate(job: tuple[str, int, bool, dict, bool]) -> dict:
-    """Every figure of one draw (runs in a worker process). With ``no_events`` the analysis and
-    the naive methods see the RSSI rows alone (a floor whose machines send nothing)."""
-    group, seed, causal, overrides, no_events = job
+def evaluate(job: tuple[str, int, bool, dict, str | None]) -> dict:
+    """Every figure of one draw (runs in a worker process). ``drop``: ``"events"``, the analysis
+    and the naive methods see the RSSI rows alone (a floor whose machines send nothing);
+    ``"rssi"``, the analysis sees every row but the RSSI (the same floor without receivers; the
+    naive methods keep them, so the rows compare with the full analysis)."""
+    group, seed, causal, overrides, drop = job
     draw = scenario(group, seed)
     sim = simulate_scenario(draw)
     site, truth, readings = draw.site, sim.truth, sim.readings
-    if no_events:
+    if drop == "events":
         readings = readings[readings["kind"] == "rssi"].reset_index(drop=True)
+    seen = readings[readings["kind"] != "rssi"].reset_index(drop=True) if drop == "rssi" else readings
     t = time.perf_counter()
-    res = analyze(readings, site, params=AnalysisParams(**overrides))
+    res = analyze(seen, site, params=AnalysisParams(**overrides))
     run_s = time.perf_counter() - t
     s = score(truth, res)
     row: dict = {
@@ -415,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the analysis sees the RSSI rows alone: no switch, pressure or light (use with --sensing rssi)",
     )
+    ap.add_argument(
+        "--no-rssi",
+        action="store_true",
+        help="the analysis sees every row but the RSSI (use with --sensing both: is RSSI worth it?)",
+    )
     ap.add_argument("--out", type=Path, help="write per-draw rows (JSON Lines)")
     ap.add_argument(
         "--from",
@@ -437,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         return group in groups and (not args.sensing or scenario(group, seed).sensing in args.sensing)
 
     picked = seeds[args.skip : args.skip + args.draws]
-    ne = args.no_events
+    if args.no_events and args.no_rssi:
+        ap.error("--no-events and --no-rssi leave the analysis nothing in common with the naive rows")
+    ne = "events" if args.no_events else "rssi" if args.no_rssi else None
     jobs = [("family", s, i < args.causal, kw, ne) for i, s in enumerate(picked) if wanted("family", s)]
     for g in ("pilot", "8x4"):
         jobs += [
