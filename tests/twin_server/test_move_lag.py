@@ -215,7 +215,7 @@ def test_an_overtaken_exit_report_is_dropped_when_the_worker_keeps_pressing():
 
 
 def test_an_event_after_an_overtaken_exit_goes_to_that_worker():
-    from twin_server.analysis.pipeline import attribute_anchors
+    from twin_server.analysis.pipeline import anchor_owners
 
     grid = make_grid(0.0, 3000.0)
     streams = {
@@ -227,7 +227,7 @@ def test_an_event_after_an_overtaken_exit_goes_to_that_worker():
     anchors = [(603, 0), (900, 0), (1200, 0), (2003, 1)]
 
     def owned(w: str) -> list[tuple[int, int]]:
-        return [(a.k, a.code) for a in attribute_anchors(anchors, w, streams, {}, grid, 150.0, NONE)]
+        return [(a.k, a.code) for a in anchor_owners(anchors, streams, {}, grid, 150.0, NONE)[0][w]]
 
     # The locator shows nobody at M0 at 900 or 1200 s; W1's overtaken pair says it is W1.
     assert owned("W1") == [(603, 0), (900, 0), (1200, 0), (2003, 1)]
@@ -235,3 +235,38 @@ def test_an_event_after_an_overtaken_exit_goes_to_that_worker():
     # `none` 80 s after M0 is taken as a short visit, not an overtaken pair: no owner.
     streams["W1"] = (np.array([0.0, 620.0, 700.0, 2020.0]), np.array([NONE, 0, NONE, 1]))
     assert owned("W1") == [(603, 0), (2003, 1)]
+
+
+def test_rssi_decides_between_workers_only_where_it_places_the_clear_events():
+    """Two workers both reported at M0: RSSI says which one pressed there, but only if it names
+    the machine at the events the locator gives to one worker alone (tuning draw 1089: RSSI
+    that placed none of them gave events to the wrong workers)."""
+    from twin_server.analysis.pipeline import anchor_owners
+    from twin_server.analysis.rssi_zones import ZoneEstimate
+
+    grid = make_grid(0.0, 3000.0)
+    streams = {
+        "W1": (np.array([0.0, 1000.0]), np.array([0, 1])),  # M0, then M1 from 1000 s
+        "W2": (np.array([0.0]), np.array([0])),  # M0 all along
+    }
+    shared = [(k, 0) for k in range(200, 700, 100)]  # M0 while both are reported there
+    clear = [(k, 1) for k in range(1200, 2900, 100)]  # M1: W1 alone (17 events)
+    anchors = shared + clear
+
+    def estimate(codes: np.ndarray) -> ZoneEstimate:
+        return ZoneEstimate(codes, np.eye(3)[codes], ["M0", "M1", "none"], -60.0)
+
+    t = np.arange(grid.n)
+    w1_right = estimate(np.where(t < 1000, 0, 1))
+    w2_elsewhere = estimate(np.full(grid.n, NONE))
+    owners, info = anchor_owners(anchors, streams, {"W1": w1_right, "W2": w2_elsewhere}, grid, 150.0, NONE)
+    assert info == {"ambiguous": 5, "rssi_right": 1.0, "rssi_decides": True}
+    assert [(a.k, a.code) for a in owners["W1"]] == anchors
+    assert owners["W2"] == []
+    # RSSI that names the machine at none of the clear events does not decide: the shared
+    # events go to nobody (as with no RSSI), not to whoever RSSI happens to name.
+    w1_wrong = estimate(np.where(t < 1000, 0, NONE))
+    owners, info = anchor_owners(anchors, streams, {"W1": w1_wrong, "W2": w2_elsewhere}, grid, 150.0, NONE)
+    assert info == {"ambiguous": 5, "rssi_right": 0.0, "rssi_decides": False}
+    assert [(a.k, a.code) for a in owners["W1"]] == clear
+    assert owners["W2"] == []
