@@ -270,3 +270,23 @@ def test_rssi_decides_between_workers_only_where_it_places_the_clear_events():
     assert info == {"ambiguous": 5, "rssi_right": 0.0, "rssi_decides": False}
     assert [(a.k, a.code) for a in owners["W1"]] == clear
     assert owners["W2"] == []
+
+
+def test_an_overtaken_exit_report_gives_way_to_the_repeat_that_reports_the_real_exit():
+    """Tuning draw 1006: the `none` of a short exit arrived after the re-entry's report and was
+    dropped as stale, and the real exit (a second `none`, folded into the first as a repeat)
+    went with it: the worker stayed at the machine for 30 min."""
+    grid = make_grid(0.0, 3000.0)
+    # True: at M0 from 100 s; out 650-700 s; back at M0 until 1500 s, then away for good.
+    # Reports: M0 at 103, M0 again at 705, the short exit's `none` 150 s late at 800, and the
+    # real exit's `none` at 1508.
+    t = np.array([103.0, 705.0, 800.0, 1508.0])
+    z = np.array([0, 0, NONE, NONE])
+    anchors = [(110, 0), (400, 0), (710, 0), (900, 0), (1100, 0), (1300, 0), (1450, 0)]
+    ev = presence_evidence(anchors, grid.n, 3)
+    tr = locator_track(t, z, ev, grid, anchors=anchors, none_code=NONE)
+    assert tr.dropped == 1
+    assert list(tr.report_code) == [0, NONE, 0, NONE]
+    assert tr.report_t[-1] == 1508.0  # the stale `none` moved onto its repeat
+    assert (tr.codes[720:1480] == 0).mean() > 0.99
+    assert (tr.codes[1520:] == NONE).all()

@@ -155,30 +155,36 @@ def presence_evidence(
 
 def _dedupe(
     loc_t: np.ndarray, loc_code: np.ndarray, none_code: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[float]]]:
     """Reports in time order, with a lost change restored where a report repeats a zone.
 
     A report says the beacon *entered* a zone, so a second report of the same machine means
     the worker left it in between and that report was lost: a virtual ``none`` report (its
     time free over the whole lag range, flagged in the third array) is put before it. A
-    repeated ``none`` is dropped (which machine was visited is unknown).
+    repeated ``none`` is dropped (which machine was visited is unknown), but its time is kept
+    in the fourth list, per report: if the ``none`` before it turns out stale (overtaken, see
+    :func:`_drop_stale`), the repeat is the exit.
     """
     order = np.argsort(loc_t, kind="stable")
     t, c = loc_t[order], loc_code[order]
     rt: list[float] = []
     rc: list[int] = []
     virtual: list[bool] = []
+    repeats: list[list[float]] = []
     for ti, ci in zip(t, c, strict=True):
         if rc and ci == rc[-1]:
             if ci == none_code or none_code < 0:
+                repeats[-1].append(float(ti))
                 continue
             rt.append(float(ti))
             rc.append(none_code)
             virtual.append(True)
+            repeats.append([])
         rt.append(float(ti))
         rc.append(int(ci))
         virtual.append(False)
-    return np.array(rt), np.array(rc, dtype=np.int64), np.array(virtual, dtype=bool)
+        repeats.append([])
+    return np.array(rt), np.array(rc, dtype=np.int64), np.array(virtual, dtype=bool), repeats
 
 
 def _logcumsumexp(x: np.ndarray) -> np.ndarray:
@@ -514,6 +520,7 @@ def _drop_stale(
     gain: float,
     max_rounds: int = 20,
     events: tuple[np.ndarray, np.ndarray] | None = None,
+    repeats: list[list[float]] | None = None,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray], list[int], int
 ]:
@@ -523,8 +530,13 @@ def _drop_stale(
     percentile or below its 1st, or whose stretch holds one of the worker's presence
     ``events`` (cells and machine codes, sorted by cell) at another zone (an overtaken
     ``none`` can have a plain lag), or a neighbour of one; it is dropped if the log evidence
-    rises by more than ``gain`` without it.
+    rises by more than ``gain`` without it. A ``none`` report with ``repeats`` (the later
+    ``none`` reports :func:`_dedupe` folded into it) is not dropped but moved to its first
+    repeat: the overtaken report is gone, the exit the repeat reports stays (tuning draw 1006: an
+    exit reported 80 s late after the next arrival's report was dropped with the real exit
+    behind it, and the worker stayed at the machine for 30 min).
     """
+    rep = [list(x) for x in repeats] if repeats is not None else [[] for _ in range(len(r))]
     cdf = np.cumsum(pmf)
     lo_q = float(np.searchsorted(cdf, 0.01)) * grid.step_s
     hi_q = float(np.searchsorted(cdf, 0.99)) * grid.step_s
@@ -549,7 +561,17 @@ def _drop_stale(
         best: np.ndarray | None = None
         best_gain = gain
         best_state: tuple[Pass, np.ndarray, np.ndarray | None] | None = None
+        best_r = r
         for c in cands:
+            # Each report discarded must pay ``gain``: dropping one that stands for repeats
+            # discards them too, moving it to its first repeat discards one.
+            if rep[c]:
+                moved = r.copy()
+                moved[c] = rep[c][0]
+                got = run(moved, z, first, log_pmf, virtual)
+                if got[2] - log_z > best_gain:
+                    best, best_gain, best_r = np.ones(len(r), dtype=bool), got[2] - log_z, moved
+                    best_state = (got, log_pmf, first)
             keep = np.ones(len(r), dtype=bool)
             keep[c] = False
             if c + 1 < len(r) and z[c - 1] == z[c + 1]:
@@ -557,12 +579,17 @@ def _drop_stale(
             lp = log_pmf if log_pmf.ndim == 1 else log_pmf[keep]
             f = first[keep] if first is not None else None
             got = run(r[keep], z[keep], f, lp, virtual[keep])
-            if got[2] - log_z > best_gain:
-                best, best_gain, best_state = keep, got[2] - log_z, (got, lp, f)
+            g_drop = got[2] - log_z - gain * len(rep[c])
+            if g_drop > best_gain:
+                best, best_gain, best_state, best_r = keep, g_drop, (got, lp, f), r
         if best is None or best_state is None:  # set together
             break
         (posts, los, log_z), log_pmf, first = best_state
-        r, z, virtual = r[best], z[best], virtual[best]
+        if best.all():  # a report moved to its repeat
+            j = int(np.flatnonzero(best_r != r)[0])
+            rep[j] = rep[j][1:]
+        r, z, virtual = best_r[best], z[best], virtual[best]
+        rep = [x for x, k in zip(rep, best, strict=True) if k]
         dropped += 1
     return r, z, first, log_pmf, virtual, posts, los, dropped
 
@@ -616,9 +643,10 @@ def _setup(
     anchors: list[tuple[int, int]] | None,
     none_code: int,
     max_lag_s: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Reports (deduplicated, lost changes marked), cumulative evidence and first events."""
-    r, z, virtual = _dedupe(
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, list[list[float]]]:
+    """Reports (deduplicated, lost changes marked), cumulative evidence, first events and the
+    repeated ``none`` reports folded into each (:func:`_dedupe`)."""
+    r, z, virtual, repeats = _dedupe(
         np.asarray(loc_t, dtype="float64"), np.asarray(loc_code, dtype=np.int64), none_code
     )
     n, n_z = evidence.shape
@@ -626,7 +654,7 @@ def _setup(
     cum = np.zeros((n + 1, n_z + 1))
     np.cumsum(ell, axis=0, out=cum[1:])
     first = first_events(r, z, anchors, grid, none_code, max_lag_s) if anchors else None
-    return r, z, virtual, cum, first
+    return r, z, virtual, cum, first, repeats
 
 
 def chain_log_evidence(
@@ -650,7 +678,9 @@ def chain_log_evidence(
     """
     if len(loc_t) == 0:
         return {c: 0.0 for c in chain_rhos}
-    r, z, virtual, cum, first = _setup(loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s)
+    r, z, virtual, cum, first, _repeats = _setup(
+        loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s
+    )
     log_pmf = np.log(np.asarray(lag_pmf, dtype="float64") / np.sum(lag_pmf))
     priors, los = _report_priors(r, grid, log_pmf, first, arrival_scale_s, virtual)
     return {
@@ -728,7 +758,9 @@ def locator_track(
     """
     if len(loc_t) == 0:
         return None
-    r, z, virtual, cum, first = _setup(loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s)
+    r, z, virtual, cum, first, repeats = _setup(
+        loc_t, loc_code, evidence, grid, anchors, none_code, max_lag_s
+    )
     n, n_z = evidence.shape
     pmf = initial_lag_pmf(max_lag_s, grid.step_s) if lag_pmf is None else np.asarray(lag_pmf, dtype="float64")
     pmf = pmf / pmf.sum()
@@ -803,6 +835,7 @@ def locator_track(
             pmf,
             drop_gain,
             events=_sorted_events(anchors),
+            repeats=repeats,
         )
     cdf_lag = np.cumsum(pmf)
     pmf_median = float(np.searchsorted(cdf_lag, 0.5)) * grid.step_s
