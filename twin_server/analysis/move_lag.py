@@ -531,10 +531,11 @@ def _drop_stale(
     ``events`` (cells and machine codes, sorted by cell) at another zone (an overtaken
     ``none`` can have a plain lag), or a neighbour of one; it is dropped if the log evidence
     rises by more than ``gain`` without it. A ``none`` report with ``repeats`` (the later
-    ``none`` reports :func:`_dedupe` folded into it) is not dropped but moved to its first
-    repeat: the overtaken report is gone, the exit the repeat reports stays (tuning draw 1006: an
-    exit reported 80 s late after the next arrival's report was dropped with the real exit
-    behind it, and the worker stayed at the machine for 30 min).
+    ``none`` reports :func:`_dedupe` folded into it) may instead move onto its first repeat:
+    the overtaken report is gone, the exit the repeat reports stays. Each report discarded
+    pays ``gain``, so dropping it with its repeats must beat that by ``gain`` per repeat
+    (tuning draw 1006: an exit reported 80 s late, after the next arrival's report, was
+    dropped with the real exit behind it, and the worker stayed at the machine for 30 min).
     """
     rep = [list(x) for x in repeats] if repeats is not None else [[] for _ in range(len(r))]
     cdf = np.cumsum(pmf)
@@ -561,7 +562,7 @@ def _drop_stale(
         best: np.ndarray | None = None
         best_gain = gain
         best_state: tuple[Pass, np.ndarray, np.ndarray | None] | None = None
-        best_r = r
+        best_r, best_moved = r, -1  # the report times to keep; which report moved (-1: none)
         for c in cands:
             # Each report discarded must pay ``gain``: dropping one that stands for repeats
             # discards them too, moving it to its first repeat discards one.
@@ -570,7 +571,12 @@ def _drop_stale(
                 moved[c] = rep[c][0]
                 got = run(moved, z, first, log_pmf, virtual)
                 if got[2] - log_z > best_gain:
-                    best, best_gain, best_r = np.ones(len(r), dtype=bool), got[2] - log_z, moved
+                    best, best_gain, best_r, best_moved = (
+                        np.ones(len(r), dtype=bool),
+                        got[2] - log_z,
+                        moved,
+                        c,
+                    )
                     best_state = (got, log_pmf, first)
             keep = np.ones(len(r), dtype=bool)
             keep[c] = False
@@ -581,13 +587,12 @@ def _drop_stale(
             got = run(r[keep], z[keep], f, lp, virtual[keep])
             g_drop = got[2] - log_z - gain * len(rep[c])
             if g_drop > best_gain:
-                best, best_gain, best_state, best_r = keep, g_drop, (got, lp, f), r
+                best, best_gain, best_state, best_r, best_moved = keep, g_drop, (got, lp, f), r, -1
         if best is None or best_state is None:  # set together
             break
         (posts, los, log_z), log_pmf, first = best_state
-        if best.all():  # a report moved to its repeat
-            j = int(np.flatnonzero(best_r != r)[0])
-            rep[j] = rep[j][1:]
+        if best_moved >= 0:
+            rep[best_moved] = rep[best_moved][1:]
         r, z, virtual = best_r[best], z[best], virtual[best]
         rep = [x for x, k in zip(rep, best, strict=True) if k]
         dropped += 1
